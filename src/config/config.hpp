@@ -1,0 +1,86 @@
+#pragma once
+// Configuration front ends. A TOML file, a one-line pipeline string
+// (`stdin ! decode chain=json ! stdout`) and `sluice relay SOURCE_URL
+// [SINK_URL]` all produce the same GatewayConfig, checked against the
+// components' option tables.
+
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/component.hpp"
+#include "core/options.hpp"
+#include "core/registry.hpp"
+
+namespace sluice {
+
+struct ComponentSpec {
+    std::string id;    // unique in its pipeline: the `id` key, else "<type>" or "<type>-<n>"
+    std::string type;  // registry key
+    Kind kind = Kind::Source;
+    SourcePos pos;     // where the component is declared
+    const Descriptor* descriptor = nullptr;
+    Options options;   // resolved: the component's own options plus the kind's common options
+};
+
+struct SourceSpec : ComponentSpec {
+    std::vector<ComponentSpec> decoders;  // the fallback chain, in order
+};
+
+struct PipelineSpec {
+    std::string name;
+    SourcePos pos;
+    Options options;  // kPipelineOptions: batching, ingest queue limits
+    Options buffer;   // kBufferOptions: max_bytes, overflow, synchronous
+    std::vector<SourceSpec> sources;
+    std::vector<ComponentSpec> stages;
+    std::vector<ComponentSpec> sinks;
+};
+
+struct GatewayConfig {
+    std::string origin;  // the file path, "-e", "relay" or "embedded default config"
+    bool embedded_default = false;
+    Options gateway;     // kGatewayOptions: id, data_dir, log_level, shutdown_timeout
+    Options http;        // kHttpOptions: listen ("off" disables), token
+    std::vector<PipelineSpec> pipelines;
+};
+
+// The option tables of the non-component sections, also used for the docs.
+std::span<const OptionSpec> gateway_option_specs();        // [gateway]
+std::span<const OptionSpec> http_option_specs();           // [http]
+std::span<const OptionSpec> pipeline_option_specs();       // [pipelines.NAME]
+std::span<const OptionSpec> buffer_option_specs();         // [pipelines.NAME.buffer]
+std::span<const OptionSpec> source_common_option_specs();  // every source: decode, ...
+std::span<const OptionSpec> sink_common_option_specs();    // every sink: batch_size, retry_*
+
+constexpr std::string_view kDefaultConfigPath = "/etc/sluice/sluice.toml";
+
+// Each returns nullopt after putting every problem found into `diag`
+// (file:line:col: message, with "did you mean" where a name is close).
+std::optional<GatewayConfig> load_config_file(const std::filesystem::path& path, const Registry& registry,
+                                              Diagnostics& diag);
+std::optional<GatewayConfig> load_config_text(std::string_view toml, std::string_view origin,
+                                              const Registry& registry, Diagnostics& diag);
+std::optional<GatewayConfig> parse_pipeline_string(std::string_view text, const Registry& registry,
+                                                   Diagnostics& diag);
+std::optional<GatewayConfig> parse_relay(std::string_view source_url, std::string_view sink_url,
+                                         const Registry& registry, Diagnostics& diag);
+
+// The config `sluice run` uses without -c when /etc/sluice/sluice.toml is absent.
+std::string_view embedded_default_config();
+
+// docs/config-reference.md, generated from the option tables.
+std::string generate_config_reference(const Registry& registry);
+
+// `sluice components NAME`: the component's summary, options and URL form.
+std::string describe_component(const Descriptor& d);
+
+// The data directory to use when the config leaves data_dir empty:
+// $STATE_DIRECTORY (systemd), /var/lib/sluice as root, else
+// $XDG_STATE_HOME/sluice or ~/.local/state/sluice.
+std::filesystem::path default_data_dir();
+
+}  // namespace sluice

@@ -1,0 +1,144 @@
+#pragma once
+// The four kinds of component and their descriptors. A component is one
+// folder (src/<kind>s/<name>) exporting one Descriptor.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/options.hpp"
+#include "core/record.hpp"
+
+namespace sluice {
+
+class IoLoop;
+struct ComponentMetrics;
+
+enum class Kind { Source, Decoder, Stage, Sink };
+std::string_view kind_name(Kind k);  // "source", "decoder", "stage", "sink"
+
+// ---------------------------------------------------------------- sources
+
+// The producer side of a pipeline's bounded ingest queue.
+class Ingest {
+public:
+    virtual ~Ingest() = default;
+    // Moves frames from the front of `frames` into the queue while there is
+    // room, erasing the ones taken; returns how many were taken. Never blocks.
+    virtual std::size_t try_push(std::vector<Frame>& frames) = 0;
+    // Blocks while the queue is full. False once the pipeline is stopping
+    // (the frame was not taken). For sources on their own thread (client
+    // library callbacks), never for callbacks on the I/O loop.
+    virtual bool push_wait(Frame&& frame) = 0;
+    // Calls `fn` on the I/O loop once the queue has room again. One pending
+    // call per source index; a newer registration replaces the older one.
+    virtual void when_space(std::uint32_t source, std::function<void()> fn) = 0;
+};
+
+struct SourceContext {
+    std::string name;  // "<pipeline>/<component id>", used as the metrics label
+    std::uint32_t index = 0;
+    Ingest* ingest = nullptr;
+    IoLoop* loop = nullptr;
+    ComponentMetrics* metrics = nullptr;
+    // Reads a checkpoint stored with an earlier batch (see Frame::checkpoint_key).
+    std::function<std::optional<std::string>(std::string_view key)> load_checkpoint;
+    // Tells the pipeline this source has nothing more to give (EOF, count reached).
+    std::function<void()> finished;
+};
+
+class Source {
+public:
+    virtual ~Source() = default;
+    // Called on the I/O loop thread. Registers fds/timers or starts client threads.
+    virtual void start(SourceContext& ctx) = 0;
+    // Called on the I/O loop thread. After it returns no more frames are pushed.
+    virtual void stop() = 0;
+};
+
+// ---------------------------------------------------------------- decoders
+
+enum class DecodeStatus {
+    NotMine,  // not this decoder's format: the next decoder in the chain is tried
+    Ok,       // records appended (possibly none, e.g. a CSV header line)
+    Broken,   // this decoder's format, but malformed: `error` says why
+};
+
+class Decoder {
+public:
+    virtual ~Decoder() = default;
+    // Appends the frame's records to `out`. On NotMine and Broken `out` must be
+    // left as it was; on Broken `error` holds the reason.
+    virtual DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) = 0;
+};
+
+// ---------------------------------------------------------------- stages
+
+class Stage {
+public:
+    virtual ~Stage() = default;
+    // Transforms a batch in place (may drop, add or rewrite records).
+    virtual void process(std::vector<Record>& batch) = 0;
+};
+
+// ---------------------------------------------------------------- sinks
+
+struct SendResult {
+    // The first `confirmed` records of the batch are done: delivered, or
+    // rejected (listed below) and dead-lettered. The cursor moves past them.
+    std::size_t confirmed = 0;
+    // Indices (< confirmed) the far side refused for reasons in the data.
+    std::vector<std::pair<std::size_t, std::string>> rejected;
+    // Non-empty: records from `confirmed` on are retried after a back-off.
+    std::string error;
+};
+
+struct SinkContext {
+    std::string name;  // "<pipeline>/<component id>"
+    ComponentMetrics* metrics = nullptr;
+};
+
+class Sink {
+public:
+    virtual ~Sink() = default;
+    // Called once on the sink's thread before the first send. May throw
+    // std::runtime_error; the runner logs it and retries with back-off.
+    virtual void open(SinkContext& ctx) { (void)ctx; }
+    virtual SendResult send(std::span<const Record> batch) = 0;
+    // Healthy when the far side is reachable; `reason` says why not.
+    virtual bool healthy(std::string& reason) { (void)reason; return true; }
+    // Called on shutdown after the last send.
+    virtual void close() {}
+};
+
+// ---------------------------------------------------------------- descriptors
+
+struct Url;
+
+struct Descriptor {
+    Kind kind = Kind::Source;
+    std::string_view name;     // registry key = folder name = config `type`
+    std::string_view summary;  // one line
+    std::vector<OptionSpec> options;
+    // URL schemes accepted by `sluice relay` (e.g. {"file"}); empty: none.
+    std::vector<std::string_view> url_schemes;
+    // Turns a URL into option entries. Default (when unset): the path goes to
+    // the option named by `url_path_option`, query parameters to options.
+    std::string_view url_path_option;
+    std::function<void(const Url& url, RawTable& out)> from_url;
+    std::string_view url_example;  // shown by `sluice components NAME`
+
+    std::function<std::unique_ptr<Source>(const Options&)> make_source;
+    std::function<std::unique_ptr<Decoder>(const Options&)> make_decoder;
+    std::function<std::unique_ptr<Stage>(const Options&)> make_stage;
+    std::function<std::unique_ptr<Sink>(const Options&)> make_sink;
+};
+
+}  // namespace sluice

@@ -1,0 +1,42 @@
+#pragma once
+// Logs go to stderr. Under systemd (JOURNAL_STREAM set) each line starts with
+// a <N> priority prefix and no timestamp, since journald adds its own.
+
+#include <atomic>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace sluice::log {
+
+enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3, Trace = 4 };
+
+void set_level(Level level);
+Level level();
+bool parse_level(std::string_view text, Level& out);
+void write(Level level, std::string_view message);
+
+template <class... A>
+void error(fmt::format_string<A...> f, A&&... a) {
+    write(Level::Error, fmt::format(f, std::forward<A>(a)...));
+}
+template <class... A>
+void warn(fmt::format_string<A...> f, A&&... a) {
+    if (level() >= Level::Warn) {
+        write(Level::Warn, fmt::format(f, std::forward<A>(a)...));
+    }
+}
+template <class... A>
+void info(fmt::format_string<A...> f, A&&... a) {
+    if (level() >= Level::Info) {
+        write(Level::Info, fmt::format(f, std::forward<A>(a)...));
+    }
+}
+template <class... A>
+void debug(fmt::format_string<A...> f, A&&... a) {
+    if (level() >= Level::Debug) {
+        write(Level::Debug, fmt::format(f, std::forward<A>(a)...));
+    }
+}
+
+}  // namespace sluice::log

@@ -1,0 +1,86 @@
+#pragma once
+// Process-wide metrics in the Prometheus text format 0.0.4. Counters and
+// gauges are looked up once (at component start) and then updated lock-free.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Counter {
+public:
+    void inc(std::uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+    std::uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> v_{0};
+};
+
+class Gauge {
+public:
+    void set(double v) { v_.store(v, std::memory_order_relaxed); }
+    void add(double d);
+    double value() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<double> v_{0};
+};
+
+// Keeps a computed gauge registered while alive.
+class GaugeFnHandle {
+public:
+    GaugeFnHandle() = default;
+    explicit GaugeFnHandle(std::uint64_t id) : id_(id) {}
+    GaugeFnHandle(GaugeFnHandle&& o) noexcept : id_(std::exchange(o.id_, 0)) {}
+    GaugeFnHandle& operator=(GaugeFnHandle&& o) noexcept;
+    ~GaugeFnHandle();
+
+private:
+    std::uint64_t id_ = 0;
+};
+
+class MetricsRegistry {
+public:
+    // The same name and labels always give the same object, so counters stay
+    // monotonic across config reloads.
+    Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
+    Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
+    // A gauge computed when scraped; unregistered when the handle dies.
+    [[nodiscard]] GaugeFnHandle gauge_fn(std::string_view name, std::string_view help, const Labels& labels,
+                                         std::function<double()> fn);
+    void remove_fn(std::uint64_t id);
+
+    std::string render() const;  // Prometheus text format 0.0.4
+    // Sum of every counter named `name` (tests and status lines).
+    std::uint64_t counter_total(std::string_view name) const;
+
+private:
+    struct Series;
+    mutable std::mutex mu_;
+    std::vector<std::unique_ptr<Series>> series_;
+    std::uint64_t next_fn_id_ = 1;
+};
+
+MetricsRegistry& metrics();
+
+// The metric set every component reports, labelled component="<pipeline>/<id>".
+struct ComponentMetrics {
+    Counter* received = nullptr;  // sluice_component_received_records_total
+    Counter* sent = nullptr;      // sluice_component_sent_records_total
+    Counter* errors = nullptr;    // sluice_component_errors_total
+    Counter* dropped = nullptr;   // sluice_component_dropped_records_total
+    Counter* received_bytes = nullptr;  // sluice_component_received_bytes_total
+
+    static ComponentMetrics for_component(const std::string& component, std::string_view kind);
+};
+
+}  // namespace sluice

@@ -1,0 +1,91 @@
+#include "core/options.hpp"
+
+#include <fmt/format.h>
+
+namespace sluice {
+
+std::string SourcePos::str() const {
+    if (file.empty()) {
+        return {};
+    }
+    if (line <= 0) {
+        return file;
+    }
+    if (column <= 0) {
+        return fmt::format("{}:{}", file, line);
+    }
+    return fmt::format("{}:{}:{}", file, line, column);
+}
+
+std::string Diagnostics::str() const {
+    std::string out;
+    for (const auto& d : items_) {
+        out += d.str();
+        out += '\n';
+    }
+    return out;
+}
+
+const Options::Entry& Options::get(std::string_view name) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) {
+        // A component asked for an option its own table does not declare or
+        // that has no default: a programming error, not a user error.
+        throw std::logic_error(fmt::format("option '{}' has no value", name));
+    }
+    return it->second;
+}
+
+bool Options::has(std::string_view name) const { return entries_.find(name) != entries_.end(); }
+
+bool Options::is_explicit(std::string_view name) const {
+    auto it = entries_.find(name);
+    return it != entries_.end() && it->second.explicit_;
+}
+
+SourcePos Options::pos(std::string_view name) const {
+    auto it = entries_.find(name);
+    return it == entries_.end() ? SourcePos{} : it->second.pos;
+}
+
+const std::string& Options::str(std::string_view name) const { return std::get<std::string>(get(name).value); }
+
+std::int64_t Options::integer(std::string_view name) const { return std::get<std::int64_t>(get(name).value); }
+
+double Options::number(std::string_view name) const {
+    const auto& v = get(name).value;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+        return static_cast<double>(*i);
+    }
+    return std::get<double>(v);
+}
+
+bool Options::boolean(std::string_view name) const { return std::get<bool>(get(name).value); }
+
+std::chrono::nanoseconds Options::duration(std::string_view name) const {
+    return std::chrono::nanoseconds(std::get<std::int64_t>(get(name).value));
+}
+
+std::uint64_t Options::size(std::string_view name) const {
+    return static_cast<std::uint64_t>(std::get<std::int64_t>(get(name).value));
+}
+
+const std::vector<std::string>& Options::list(std::string_view name) const {
+    return std::get<std::vector<std::string>>(get(name).value);
+}
+
+std::string Options::str_or(std::string_view name, std::string fallback) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) {
+        return fallback;
+    }
+    const auto* s = std::get_if<std::string>(&it->second.value);
+    return s ? *s : fallback;
+}
+
+const RawValue* Options::raw(std::string_view name) const {
+    auto it = raws_.find(name);
+    return it == raws_.end() ? nullptr : &it->second;
+}
+
+}  // namespace sluice

@@ -1,0 +1,175 @@
+#pragma once
+// Options are declared once per component (OptionSpec) and that one table
+// drives parsing, validation, `sluice components NAME` and the generated
+// config reference. Values come from TOML, from a -e pipeline string or from
+// a URL; all three arrive here as RawValue with a source position.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+// Where a value came from: "file.toml:12:5", or "-e:1:17" for a pipeline string.
+struct SourcePos {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    std::string str() const;  // "file:line:col" (parts that are unknown are left out)
+};
+
+enum class OptionType { String, Int, Float, Bool, Duration, Size, Secret, List, Enum };
+
+std::string_view option_type_name(OptionType t);
+
+constexpr double kNoMin = -std::numeric_limits<double>::infinity();
+constexpr double kNoMax = std::numeric_limits<double>::infinity();
+
+struct OptionSpec {
+    std::string_view name;
+    OptionType type = OptionType::String;
+    // Textual default in the same syntax a user would write ("10s", "64MiB",
+    // "json,influx"). Empty and !required: the option is simply unset.
+    std::string_view default_value;
+    std::string_view doc;
+    bool required = false;
+    // Inclusive range. Int/Float: the number; Duration: seconds; Size: bytes;
+    // String/Secret/List: length / element count.
+    double min = kNoMin;
+    double max = kNoMax;
+    // Enum: the allowed values separated by '|', e.g. "normal|full|off".
+    std::string_view choices;
+};
+
+// A value as written by the user, before it is checked against a spec.
+struct RawValue;
+struct RawEntry;
+using RawArray = std::vector<RawValue>;
+using RawTable = std::vector<RawEntry>;
+
+struct RawValue {
+    std::variant<std::string, std::int64_t, double, bool, RawArray, RawTable> v;
+    SourcePos pos;
+    // True for values typed as text (-e strings, URL query parameters): they
+    // may still be read as numbers, booleans or comma-separated lists.
+    bool from_text = false;
+
+    const std::string* as_string() const { return std::get_if<std::string>(&v); }
+    const RawTable* as_table() const { return std::get_if<RawTable>(&v); }
+    const RawArray* as_array() const { return std::get_if<RawArray>(&v); }
+    std::string describe() const;  // "a string", "an integer", "a table", ...
+};
+
+struct RawEntry {
+    std::string key;
+    SourcePos key_pos;
+    RawValue value;
+};
+
+const RawEntry* find_entry(const RawTable& table, std::string_view key);
+
+// One problem found in a configuration, with its position.
+struct Diagnostic {
+    SourcePos pos;
+    std::string message;
+    std::string str() const { return pos.str().empty() ? message : pos.str() + ": " + message; }
+};
+
+class Diagnostics {
+public:
+    void error(const SourcePos& pos, std::string message) { items_.push_back({pos, std::move(message)}); }
+    bool empty() const { return items_.empty(); }
+    std::size_t size() const { return items_.size(); }
+    const std::vector<Diagnostic>& items() const { return items_; }
+    std::string str() const;  // one line per diagnostic
+    void append(const Diagnostics& other) { items_.insert(items_.end(), other.items_.begin(), other.items_.end()); }
+
+private:
+    std::vector<Diagnostic> items_;
+};
+
+// Thrown by factories for problems that involve several options at once.
+// The config layer attaches the component's position.
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A checked, typed option value.
+using OptionValue = std::variant<std::string, std::int64_t, double, bool, std::vector<std::string>>;
+
+class Options {
+public:
+    struct Entry {
+        OptionType type;
+        OptionValue value;
+        SourcePos pos;
+        bool explicit_ = false;  // set by the user rather than defaulted
+    };
+
+    // Whether the option has a value (set by the user or defaulted).
+    bool has(std::string_view name) const;
+    bool is_explicit(std::string_view name) const;
+    SourcePos pos(std::string_view name) const;
+
+    const std::string& str(std::string_view name) const;        // String, Secret, Enum
+    std::int64_t integer(std::string_view name) const;          // Int
+    double number(std::string_view name) const;                 // Float (or Int)
+    bool boolean(std::string_view name) const;                  // Bool
+    std::chrono::nanoseconds duration(std::string_view name) const;  // Duration
+    std::uint64_t size(std::string_view name) const;            // Size in bytes
+    const std::vector<std::string>& list(std::string_view name) const;  // List
+
+    std::string str_or(std::string_view name, std::string fallback) const;
+
+    // Raw tables and arrays of tables the component handles itself (for
+    // example the decode chain's inline decoder tables).
+    const RawValue* raw(std::string_view name) const;
+
+    void set(std::string name, Entry e) { entries_[std::move(name)] = std::move(e); }
+    void set_raw(std::string name, RawValue v) { raws_[std::move(name)] = std::move(v); }
+    const std::map<std::string, Entry, std::less<>>& entries() const { return entries_; }
+
+private:
+    const Entry& get(std::string_view name) const;
+    std::map<std::string, Entry, std::less<>> entries_;
+    std::map<std::string, RawValue, std::less<>> raws_;
+};
+
+// Checks `table` against `specs`: unknown keys (with a "did you mean"),
+// wrong types, out-of-range values and missing required options all end up in
+// `diag`, prefixed with `context` (e.g. "source 'file'"). Keys listed in
+// `passthrough` are not options of this component and are skipped.
+Options resolve_options(std::span<const OptionSpec> specs, const RawTable& table,
+                        std::string_view context, const SourcePos& owner_pos, Diagnostics& diag,
+                        std::span<const std::string_view> passthrough = {});
+
+// Typed value parsing shared by every front end. Return an error text on failure.
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, std::string* error = nullptr);
+std::optional<std::uint64_t> parse_size(std::string_view text, std::string* error = nullptr);
+std::string format_duration(std::chrono::nanoseconds d);
+std::string format_size(std::uint64_t bytes);
+
+// Closest candidate by edit distance, if close enough to be a likely typo.
+std::optional<std::string> did_you_mean(std::string_view word, std::span<const std::string> candidates);
+std::optional<std::string> did_you_mean(std::string_view word, std::span<const std::string_view> candidates);
+
+// ${ENV} expansion in any string, and for secrets "@/path" (file contents,
+// trailing newline removed) or "@credential:NAME" (systemd's
+// $CREDENTIALS_DIRECTORY/NAME). Errors go to `error`.
+std::optional<std::string> expand_env(std::string_view text, std::string* error);
+std::optional<std::string> resolve_secret(std::string_view text, std::string* error);
+
+}  // namespace sluice
+
+// Storage conventions for resolved values (Options::Entry::value):
+// String/Secret/Enum → std::string; Int → int64; Float → double; Bool → bool;
+// Duration → int64 nanoseconds; Size → int64 bytes; List → vector<string>.

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+// scheme://[user[:password]@]host[:port]/path?key=value&...
+// Components are percent-decoded; `path` keeps its leading '/'.
+struct Url {
+    std::string scheme;
+    std::string user;
+    std::string password;
+    std::string host;
+    int port = 0;  // 0: not given
+    std::string path;
+    std::vector<std::pair<std::string, std::string>> query;
+
+    const std::string* param(std::string_view key) const;
+};
+
+std::optional<Url> parse_url(std::string_view text, std::string* error);
+std::string percent_decode(std::string_view s);
+
+}  // namespace sluice
