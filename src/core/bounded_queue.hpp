@@ -34,6 +34,28 @@ public:
         return n;
     }
 
+    // Moves every item of `in` into the queue, waiting for room as needed.
+    // False if the queue was closed first (the items not taken stay in `in`).
+    bool push_all_wait(std::vector<T>& in) {
+        std::size_t n = 0;
+        std::unique_lock lk(mu_);
+        while (n < in.size()) {
+            not_full_.wait(lk, [&] { return closed_ || fits(in[n]); });
+            if (closed_) {
+                break;
+            }
+            while (n < in.size() && fits(in[n])) {
+                bytes_ += size_of_(in[n]);
+                items_.push_back(std::move(in[n]));
+                ++n;
+            }
+            not_empty_.notify_one();
+        }
+        lk.unlock();
+        in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+        return in.empty();
+    }
+
     // Blocks while full. False if closed.
     bool push_wait(T&& item) {
         std::unique_lock lk(mu_);
@@ -95,6 +117,10 @@ public:
         return bytes_;
     }
     std::size_t max_items() const { return max_items_; }
+    bool closed() const {
+        std::lock_guard lk(mu_);
+        return closed_;
+    }
     bool has_room_for_half() const {
         std::lock_guard lk(mu_);
         return items_.size() <= max_items_ / 2 && bytes_ <= max_bytes_ / 2;

@@ -37,6 +37,9 @@ public:
     // (the frame was not taken). For sources on their own thread (client
     // library callbacks), never for callbacks on the I/O loop.
     virtual bool push_wait(Frame&& frame) = 0;
+    // Blocks until every frame is taken (they are moved out and `frames` is
+    // cleared). False once the pipeline is stopping.
+    virtual bool push_all_wait(std::vector<Frame>& frames) = 0;
     // Calls `fn` on the I/O loop once the queue has room again. One pending
     // call per source index; a newer registration replaces the older one.
     virtual void when_space(std::uint32_t source, std::function<void()> fn) = 0;

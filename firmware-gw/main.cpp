@@ -1,0 +1,314 @@
+// The sluice executable: CLI verbs over libsluice.
+//
+// Exit status: 0 success; 1 runtime failure (cannot bind, cannot open the
+// buffer, ...); 2 configuration or usage error; 3 health check failed.
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "buffer/buffer.hpp"
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "core/registry.hpp"
+#include "runtime/gateway.hpp"
+#include "runtime/healthcheck.hpp"
+
+using namespace sluice;
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitConfig = 2;
+constexpr int kExitUnhealthy = 3;
+
+struct ConfigArgs {
+    std::string file;
+    std::string pipeline;
+};
+
+void add_config_args(CLI::App* cmd, ConfigArgs& a) {
+    cmd->add_option("-c,--config", a.file, "TOML configuration file (default: /etc/sluice/sluice.toml)");
+    cmd->add_option("-e,--pipeline", a.pipeline,
+                    "A one-line pipeline instead of a file, e.g. 'stdin ! decode chain=json ! stdout'");
+}
+
+// Loads the configuration the arguments name; prints the problems and
+// returns nullopt if it is wrong.
+std::optional<GatewayConfig> load(const ConfigArgs& a, bool announce_default) {
+    Diagnostics diag;
+    std::optional<GatewayConfig> cfg;
+    const auto& reg = builtin_registry();
+    if (!a.pipeline.empty()) {
+        cfg = parse_pipeline_string(a.pipeline, reg, diag);
+    } else if (!a.file.empty()) {
+        cfg = load_config_file(a.file, reg, diag);
+    } else if (std::filesystem::exists(kDefaultConfigPath)) {
+        cfg = load_config_file(std::string(kDefaultConfigPath), reg, diag);
+    } else {
+        if (announce_default) {
+            log::info("no -c given and {} does not exist: running the embedded default config "
+                      "(simulated sensors -> buffer -> stdout; see `sluice describe`)",
+                      kDefaultConfigPath);
+        }
+        cfg = load_config_text(embedded_default_config(), "embedded default config", reg, diag);
+        if (cfg) {
+            cfg->embedded_default = true;
+        }
+    }
+    if (!cfg) {
+        std::fputs(diag.str().c_str(), stderr);
+        std::fprintf(stderr, "%zu error(s) in the configuration\n", diag.size());
+    }
+    return cfg;
+}
+
+ConfigLoader reloader(const ConfigArgs& a) {
+    if (!a.pipeline.empty()) {
+        return {};
+    }
+    return [a](Diagnostics& diag) -> std::optional<GatewayConfig> {
+        const std::string path = a.file.empty() ? std::string(kDefaultConfigPath) : a.file;
+        if (a.file.empty() && !std::filesystem::exists(path)) {
+            return load_config_text(embedded_default_config(), "embedded default config", builtin_registry(), diag);
+        }
+        return load_config_file(path, builtin_registry(), diag);
+    };
+}
+
+void add_run_args(CLI::App* cmd, RunOverrides& o) {
+    cmd->add_option_function<std::string>(
+        "--data-dir", [&o](const std::string& v) { o.data_dir = v; },
+        "Directory for the buffer databases (overrides the config)");
+    cmd->add_option_function<std::string>(
+        "--http", [&o](const std::string& v) { o.http = v; },
+        "HTTP API address, e.g. 127.0.0.1:6666, or 'off' (overrides the config)");
+    cmd->add_option_function<std::string>(
+        "--log-level", [&o](const std::string& v) { o.log_level = v; }, "error, warn, info, debug or trace")
+        ->check(CLI::IsMember({"error", "warn", "info", "debug", "trace"}));
+}
+
+std::vector<std::filesystem::path> pipeline_databases(const std::filesystem::path& dir, const std::string& only) {
+    std::vector<std::filesystem::path> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        if (e.path().extension() == ".sqlite" && (only.empty() || e.path().stem() == only)) {
+            out.push_back(e.path());
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+int buffer_command(const std::string& action, const std::string& data_dir_arg, const std::string& pipeline,
+                   const std::string& sink, bool dead_letters, bool yes) {
+    const std::filesystem::path dir = data_dir_arg.empty() ? default_data_dir() : std::filesystem::path(data_dir_arg);
+    auto dbs = pipeline_databases(dir, pipeline);
+    if (dbs.empty()) {
+        std::fprintf(stderr, "no pipeline buffers%s in %s\n",
+                     pipeline.empty() ? "" : fmt::format(" named '{}'", pipeline).c_str(), dir.c_str());
+        return kExitConfig;
+    }
+    try {
+        if (action == "stats") {
+            for (const auto& db : dbs) {
+                const auto s = offline_stats(db);
+                std::printf("pipeline %s (%s)\n", db.stem().c_str(), db.c_str());
+                std::printf("  rows %llu, record bytes %llu, file bytes %llu, ids %llu..%llu, dead letters %llu\n",
+                            (unsigned long long)s.rows, (unsigned long long)s.bytes, (unsigned long long)s.file_bytes,
+                            (unsigned long long)s.first_id, (unsigned long long)s.last_id,
+                            (unsigned long long)s.dead_letters);
+                for (const auto& k : s.sinks) {
+                    std::printf("  sink %-20s cursor %llu, pending %llu rows, dropped %llu\n", k.sink.c_str(),
+                                (unsigned long long)k.cursor, (unsigned long long)k.lag_rows,
+                                (unsigned long long)k.dropped);
+                }
+            }
+            return 0;
+        }
+        if (action == "export") {
+            std::uint64_t n = 0;
+            for (const auto& db : dbs) {
+                n += offline_export(db, sink, stdout, dead_letters);
+            }
+            std::fflush(stdout);
+            std::fprintf(stderr, "exported %llu %s\n", (unsigned long long)n, dead_letters ? "dead letters" : "records");
+            return 0;
+        }
+        if (action == "drop") {
+            if (!yes) {
+                std::fprintf(stderr, "buffer drop discards data: add --yes to confirm\n");
+                return kExitConfig;
+            }
+            std::uint64_t n = 0;
+            for (const auto& db : dbs) {
+                n += offline_drop(db, sink, dead_letters);
+            }
+            std::fprintf(stderr, "dropped %llu %s\n", (unsigned long long)n, dead_letters ? "dead letters" : "rows");
+            return 0;
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return kExitRuntime;
+    }
+    return kExitConfig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"sluice: edge data-acquisition gateway. Reads sensors, decodes, buffers on flash, forwards upstream."};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+    app.footer("Exit status: 0 ok, 1 runtime failure, 2 configuration or usage error, 3 health check failed.\n"
+               "Run `sluice COMMAND --help` for a command's options.");
+
+    ConfigArgs cfg_args;
+    RunOverrides overrides;
+
+    auto* run = app.add_subcommand("run", "Run the gateway (embedded default config if there is no config file)");
+    add_config_args(run, cfg_args);
+    add_run_args(run, overrides);
+
+    std::string relay_src, relay_sink;
+    auto* relay = app.add_subcommand("relay", "Relay from a source URL to a sink URL (default: stdout)");
+    relay->add_option("SOURCE_URL", relay_src, "e.g. file:///var/log/sensors.log?decode=json")->required();
+    relay->add_option("SINK_URL", relay_sink, "e.g. file:///tmp/out.ndjson (default: stdout)");
+    add_run_args(relay, overrides);
+
+    bool healthcheck = false;
+    auto* validate = app.add_subcommand("validate", "Check a configuration; exit 2 with file:line:col messages if wrong");
+    add_config_args(validate, cfg_args);
+    validate->add_flag("--healthcheck", healthcheck, "Also open every sink and check that it is reachable");
+
+    std::string describe_format = "text";
+    auto* describe = app.add_subcommand("describe", "Show the pipeline graph");
+    add_config_args(describe, cfg_args);
+    describe->add_option("--format", describe_format, "text, dot (Graphviz) or json")
+        ->check(CLI::IsMember({"text", "dot", "json"}));
+
+    std::string component_name;
+    bool markdown = false;
+    auto* components = app.add_subcommand("components", "List components, or document one with its options");
+    components->add_option("NAME", component_name, "A component name");
+    components->add_flag("--markdown", markdown, "Print the full configuration reference (docs/config-reference.md)");
+
+    auto* version = app.add_subcommand("version", "Print the version and the components built in");
+
+    std::string buf_action, buf_dir, buf_pipeline, buf_sink;
+    bool buf_dead = false, buf_yes = false;
+    auto* buffer = app.add_subcommand("buffer", "Inspect or change a stopped gateway's buffer");
+    buffer->add_option("ACTION", buf_action, "stats, export (NDJSON to stdout) or drop")
+        ->required()
+        ->check(CLI::IsMember({"stats", "export", "drop"}));
+    buffer->add_option("--data-dir", buf_dir, "The gateway's data directory (default: as `run` would use)");
+    buffer->add_option("--pipeline", buf_pipeline, "Only this pipeline");
+    buffer->add_option("--sink", buf_sink, "export: rows after this sink's cursor; drop: move its cursor to the end");
+    buffer->add_flag("--dead-letters", buf_dead, "Work on the dead letters instead of the records");
+    buffer->add_flag("--yes", buf_yes, "Confirm drop");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : kExitConfig;
+    }
+
+    if (*run) {
+        auto cfg = load(cfg_args, true);
+        if (!cfg) {
+            return kExitConfig;
+        }
+        return run_gateway(std::move(*cfg), overrides, reloader(cfg_args));
+    }
+    if (*relay) {
+        Diagnostics diag;
+        auto cfg = parse_relay(relay_src, relay_sink, builtin_registry(), diag);
+        if (!cfg) {
+            std::fputs(diag.str().c_str(), stderr);
+            return kExitConfig;
+        }
+        return run_gateway(std::move(*cfg), overrides, {});
+    }
+    if (*validate) {
+        auto cfg = load(cfg_args, false);
+        if (!cfg) {
+            return kExitConfig;
+        }
+        std::size_t components_n = 0;
+        for (const auto& p : cfg->pipelines) {
+            components_n += p.sources.size() + p.stages.size() + p.sinks.size();
+        }
+        std::printf("%s: ok (%zu pipeline(s), %zu components)\n", cfg->origin.c_str(), cfg->pipelines.size(),
+                    components_n);
+        if (healthcheck) {
+            apply_overrides(*cfg, {});
+            return run_healthcheck(*cfg) ? 0 : kExitUnhealthy;
+        }
+        return 0;
+    }
+    if (*describe) {
+        auto cfg = load(cfg_args, false);
+        if (!cfg) {
+            return kExitConfig;
+        }
+        std::fputs(describe_config(*cfg, describe_format).c_str(), stdout);
+        return 0;
+    }
+    if (*components) {
+        const auto& reg = builtin_registry();
+        if (markdown) {
+            std::fputs(generate_config_reference(reg).c_str(), stdout);
+            return 0;
+        }
+        if (!component_name.empty()) {
+            bool found = false;
+            for (const auto* d : reg.all()) {
+                if (d->name == component_name) {
+                    std::fputs(describe_component(*d).c_str(), stdout);
+                    std::fputs("\n", stdout);
+                    found = true;
+                }
+            }
+            if (!found) {
+                std::vector<std::string> names;
+                for (const auto* d : reg.all()) {
+                    names.emplace_back(d->name);
+                }
+                auto hint = did_you_mean(component_name, names);
+                std::fprintf(stderr, "no component named '%s'%s\n", component_name.c_str(),
+                             hint ? fmt::format(" (did you mean '{}'?)", *hint).c_str() : "");
+                return kExitConfig;
+            }
+            return 0;
+        }
+        for (Kind k : {Kind::Source, Kind::Decoder, Kind::Stage, Kind::Sink}) {
+            bool header = false;
+            for (const auto* d : reg.all()) {
+                if (d->kind != k) {
+                    continue;
+                }
+                if (!header) {
+                    std::printf("%ss:\n", std::string(kind_name(k)).c_str());
+                    header = true;
+                }
+                std::printf("  %-12s %s\n", std::string(d->name).c_str(), std::string(d->summary).c_str());
+            }
+        }
+        return 0;
+    }
+    if (*version) {
+        std::printf("sluice %s\ncomponents:", SLUICE_VERSION);
+        for (const auto* d : builtin_registry().all()) {
+            std::printf(" %s/%s", std::string(kind_name(d->kind)).c_str(), std::string(d->name).c_str());
+        }
+        std::printf("\n");
+        return 0;
+    }
+    if (*buffer) {
+        return buffer_command(buf_action, buf_dir, buf_pipeline, buf_sink, buf_dead, buf_yes);
+    }
+    return kExitConfig;
+}

@@ -1,0 +1,485 @@
+#include "runtime/pipeline.hpp"
+
+#include <algorithm>
+#include <pthread.h>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+#include "core/ioloop.hpp"
+#include "core/log.hpp"
+#include "core/record_json.hpp"
+#include "decoders/chain.hpp"
+
+namespace sluice {
+
+struct Pipeline::SourceSlot {
+    std::string id;
+    std::unique_ptr<Source> source;
+    std::unique_ptr<DecoderChain> chain;
+    std::string measurement;  // default for records without one
+    ComponentMetrics metrics;
+    SourceContext ctx;
+    bool finished = false;
+};
+
+struct Pipeline::SinkSlot {
+    std::string id;
+    std::string label;
+    std::unique_ptr<Sink> sink;
+    std::size_t batch_size = 1000;
+    std::chrono::nanoseconds retry_initial{};
+    std::chrono::nanoseconds retry_max{};
+    ComponentMetrics metrics;
+    Counter* retries = nullptr;
+    Counter* dead_lettered = nullptr;
+    std::thread thread;
+    std::atomic<bool> caught_up{false};
+    mutable std::mutex mu;
+    bool healthy = true;
+    std::string last_error;
+    std::chrono::nanoseconds backoff{};
+};
+
+namespace {
+
+Overflow parse_overflow(const std::string& s) { return s == "block" ? Overflow::Block : Overflow::DropOldest; }
+
+Synchronous parse_sync(const std::string& s) {
+    if (s == "off") {
+        return Synchronous::Off;
+    }
+    return s == "full" ? Synchronous::Full : Synchronous::Normal;
+}
+
+// Factories may throw ConfigError for problems spanning several options;
+// give them the component's position like any other config error.
+template <class F>
+auto build(const ComponentSpec& spec, F&& make) {
+    try {
+        return make(spec.options);
+    } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("{}: {} '{}': {}", spec.pos.str(), kind_name(spec.kind), spec.id, e.what()));
+    }
+}
+
+void name_thread(const std::string& name) {
+    // Linux limits thread names to 15 characters.
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop)
+    : name_(spec.name),
+      loop_(loop),
+      batch_max_(static_cast<std::size_t>(spec.options.integer("batch_max_records"))),
+      batch_delay_(spec.options.duration("batch_max_delay")),
+      queue_(static_cast<std::size_t>(spec.options.integer("queue_max_frames")),
+             static_cast<std::size_t>(spec.options.size("queue_max_bytes"))) {
+    const Labels labels{{"pipeline", name_}};
+    auto& m = metrics();
+    records_in_ = &m.counter("sluice_pipeline_records_total", "Records decoded and committed to the buffer", labels);
+    dead_letters_ = &m.counter("sluice_pipeline_dead_letters_total", "Frames stored as dead letters", labels);
+    commit_errors_ = &m.counter("sluice_buffer_commit_errors_total", "Failed buffer transactions (retried)", labels);
+    buffer_dropped_ = &m.counter("sluice_buffer_dropped_records_total",
+                                 "Rows removed by the drop_oldest overflow policy", labels);
+
+    for (std::size_t i = 0; i < spec.sources.size(); ++i) {
+        const auto& s = spec.sources[i];
+        auto slot = std::make_unique<SourceSlot>();
+        slot->id = s.id;
+        slot->source = build(s, s.descriptor->make_source);
+        std::vector<DecoderChain::Entry> entries;
+        for (const auto& d : s.decoders) {
+            entries.push_back({d.type, build(d, d.descriptor->make_decoder)});
+        }
+        const std::string label = name_ + "/" + s.id;
+        slot->chain = std::make_unique<DecoderChain>(std::move(entries), label);
+        slot->measurement = s.options.str_or("measurement", "");
+        slot->metrics = ComponentMetrics::for_component(label, "source");
+        sources_.push_back(std::move(slot));
+    }
+    for (const auto& s : spec.stages) {
+        stages_.push_back(build(s, s.descriptor->make_stage));
+    }
+    BufferOptions bo;
+    bo.path = data_dir / (name_ + ".sqlite");
+    bo.max_bytes = spec.buffer.size("max_bytes");
+    bo.overflow = parse_overflow(spec.buffer.str("overflow"));
+    bo.synchronous = parse_sync(spec.buffer.str("synchronous"));
+    for (const auto& s : spec.sinks) {
+        auto slot = std::make_unique<SinkSlot>();
+        slot->id = s.id;
+        slot->label = name_ + "/" + s.id;
+        slot->sink = build(s, s.descriptor->make_sink);
+        slot->batch_size = static_cast<std::size_t>(s.options.integer("batch_size"));
+        slot->retry_initial = s.options.duration("retry_initial");
+        slot->retry_max = s.options.duration("retry_max");
+        slot->backoff = slot->retry_initial;
+        slot->metrics = ComponentMetrics::for_component(slot->label, "sink");
+        const Labels sl{{"component", slot->label}};
+        slot->retries = &m.counter("sluice_sink_retries_total", "Sends retried after an error", sl);
+        slot->dead_lettered = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused", sl);
+        bo.sinks.push_back(s.id);
+        sinks_.push_back(std::move(slot));
+    }
+    buffer_ = Buffer::open(bo);
+
+    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_frames", "Frames waiting in the ingest queue", labels,
+                                 [this] { return static_cast<double>(queue_.size()); }));
+    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_bytes", "Bytes waiting in the ingest queue", labels,
+                                 [this] { return static_cast<double>(queue_.bytes()); }));
+    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames", "Ingest queue limit", labels,
+                                 [this] { return static_cast<double>(queue_.max_items()); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_rows", "Rows in the buffer", labels,
+                                 [this] { return static_cast<double>(buffer_->stats().rows); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
+                                 [this] { return static_cast<double>(buffer_->stats().bytes); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
+                                 [this] { return static_cast<double>(buffer_->options().max_bytes); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,
+                                 [this] {
+                                     const auto oldest = buffer_->stats().oldest_ns;
+                                     return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;
+                                 }));
+    for (auto& slot : sinks_) {
+        SinkSlot* sp = slot.get();
+        gauges_.push_back(m.gauge_fn("sluice_sink_lag_rows", "Buffered rows this sink has not delivered yet",
+                                     {{"component", sp->label}}, [this, sp] {
+                                         for (const auto& s : buffer_->stats().sinks) {
+                                             if (s.sink == sp->id) {
+                                                 return static_cast<double>(s.lag_rows);
+                                             }
+                                         }
+                                         return 0.0;
+                                     }));
+    }
+}
+
+Pipeline::~Pipeline() {
+    if (worker_.joinable() || !sinks_.empty()) {
+        stop(std::chrono::steady_clock::now());
+    }
+}
+
+void Pipeline::start() {
+    worker_ = std::thread([this] { worker_loop(); });
+    for (auto& slot : sinks_) {
+        SinkSlot* sp = slot.get();
+        sp->thread = std::thread([this, sp] { sink_loop(*sp); });
+    }
+    sources_running_ = static_cast<int>(sources_.size());
+    loop_.call([this] {
+        for (std::uint32_t i = 0; i < sources_.size(); ++i) {
+            auto& slot = *sources_[i];
+            slot.ctx.name = name_ + "/" + slot.id;
+            slot.ctx.index = i;
+            slot.ctx.ingest = this;
+            slot.ctx.loop = &loop_;
+            slot.ctx.metrics = &slot.metrics;
+            slot.ctx.load_checkpoint = [this](std::string_view key) { return buffer_->load_checkpoint(key); };
+            slot.ctx.finished = [this, i] {
+                // May be called from a source's own thread.
+                loop_.post([this, i] {
+                    if (!sources_[i]->finished) {
+                        sources_[i]->finished = true;
+                        --sources_running_;
+                    }
+                });
+            };
+            slot.source->start(slot.ctx);
+        }
+    });
+}
+
+bool Pipeline::sources_finished() const { return sources_running_.load() <= 0; }
+
+void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
+    if (stop_sinks_) {
+        return;
+    }
+    // If the deadline passes while sources or the worker are still blocked
+    // (overflow=block with sinks down), close the queue so everything ends.
+    std::mutex guard_mu;
+    std::condition_variable guard_cv;
+    bool guard_done = false;
+    std::thread guard([&] {
+        std::unique_lock lk(guard_mu);
+        if (!guard_cv.wait_until(lk, deadline, [&] { return guard_done; })) {
+            log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
+            queue_.close();
+            stop_sinks_ = true;
+            sleep_cv_.notify_all();
+            buffer_->close_readers();
+        }
+    });
+    stop_sources_ = true;
+    loop_.call([this] {
+        for (auto& s : sources_) {
+            s->source->stop();
+        }
+    });
+    queue_.close();  // sources are stopped: nothing more comes in; the worker drains the rest
+    if (worker_.joinable()) {
+        worker_.join();
+    }
+    // Sinks deliver what is buffered, then stop (or at the deadline).
+    for (auto& s : sinks_) {
+        if (s->thread.joinable()) {
+            s->thread.join();
+        }
+        s->sink->close();
+    }
+    stop_sinks_ = true;
+    {
+        std::lock_guard lk(guard_mu);
+        guard_done = true;
+    }
+    guard_cv.notify_all();
+    guard.join();
+    gauges_.clear();
+}
+
+std::size_t Pipeline::try_push(std::vector<Frame>& frames) {
+    if (stop_sources_) {
+        return 0;
+    }
+    return queue_.try_push(frames);
+}
+
+bool Pipeline::push_wait(Frame&& frame) { return queue_.push_wait(std::move(frame)); }
+
+bool Pipeline::push_all_wait(std::vector<Frame>& frames) { return queue_.push_all_wait(frames); }
+
+void Pipeline::when_space(std::uint32_t source, std::function<void()> fn) {
+    {
+        std::lock_guard lk(space_mu_);
+        std::erase_if(space_waiters_, [&](const auto& w) { return w.first == source; });
+        space_waiters_.emplace_back(source, std::move(fn));
+    }
+    maybe_signal_space();
+}
+
+void Pipeline::maybe_signal_space() {
+    std::vector<std::pair<std::uint32_t, std::function<void()>>> ready;
+    {
+        std::lock_guard lk(space_mu_);
+        if (space_waiters_.empty() || !queue_.has_room_for_half()) {
+            return;
+        }
+        ready.swap(space_waiters_);
+    }
+    for (auto& w : ready) {
+        loop_.post(std::move(w.second));
+    }
+}
+
+bool Pipeline::sleep_unless_stopping(std::chrono::nanoseconds d, const std::atomic<bool>& flag) {
+    std::unique_lock lk(sleep_mu_);
+    return !sleep_cv_.wait_for(lk, d, [&] { return flag.load(); });
+}
+
+void Pipeline::worker_loop() {
+    name_thread("sluice-worker");
+    std::vector<Frame> frames;
+    std::vector<Record> records;
+    std::vector<DeadLetter> dead;
+    std::vector<std::pair<std::string, std::string>> checkpoints;
+    frames.reserve(batch_max_);
+    records.reserve(batch_max_);
+    for (;;) {
+        last_turn_ns_ = mono_now_ns();
+        frames.clear();
+        queue_.pop_many(frames, batch_max_, std::chrono::milliseconds(200));
+        if (frames.empty()) {
+            maybe_signal_space();
+            if (queue_.closed() && queue_.size() == 0) {
+                break;
+            }
+            continue;
+        }
+        // Group commit: gather until the batch is full or batch_max_delay passed.
+        const auto until = mono_now_ns() + batch_delay_.count();
+        while (frames.size() < batch_max_) {
+            const auto left = until - mono_now_ns();
+            if (left <= 0 || queue_.pop_many(frames, batch_max_ - frames.size(), std::chrono::nanoseconds(left)) == 0) {
+                break;
+            }
+        }
+        maybe_signal_space();
+
+        records.clear();
+        dead.clear();
+        checkpoints.clear();
+        for (const auto& f : frames) {
+            auto& src = *sources_[f.source];
+            const std::size_t before = records.size();
+            DeadLetter dl;
+            if (src.chain->decode(f, records, dl)) {
+                if (!src.measurement.empty()) {
+                    for (std::size_t i = before; i < records.size(); ++i) {
+                        if (records[i].measurement.empty()) {
+                            records[i].measurement = src.measurement;
+                        }
+                    }
+                }
+            } else {
+                dead.push_back(std::move(dl));
+            }
+            if (!f.checkpoint_key.empty()) {
+                auto it = std::find_if(checkpoints.begin(), checkpoints.end(),
+                                       [&](const auto& c) { return c.first == f.checkpoint_key; });
+                if (it == checkpoints.end()) {
+                    checkpoints.emplace_back(f.checkpoint_key, f.checkpoint_value);
+                } else {
+                    it->second = f.checkpoint_value;
+                }
+            }
+        }
+        for (auto& stage : stages_) {
+            stage->process(records);
+        }
+        // Nothing is acknowledged before this commit; on failure (disk full,
+        // I/O error) the batch is kept and retried, and the ingest queue
+        // fills up so the sources slow down.
+        auto backoff = std::chrono::milliseconds(100);
+        for (;;) {
+            auto res = buffer_->append(records, dead, checkpoints, [this] { return !stop_sinks_.load(); });
+            if (res.ok) {
+                records_in_->inc(records.size());
+                dead_letters_->inc(dead.size());
+                buffer_dropped_->inc(res.dropped);
+                if (res.last_id != 0) {
+                    last_committed_id_ = res.last_id;
+                }
+                break;
+            }
+            commit_errors_->inc();
+            if (stop_sinks_) {
+                log::error("pipeline {}: {} records not committed at shutdown: {}", name_, records.size(), res.error);
+                break;
+            }
+            log::error("pipeline {}: buffer commit failed, retrying in {}: {}", name_,
+                       format_duration(backoff), res.error);
+            last_turn_ns_ = mono_now_ns();
+            sleep_unless_stopping(backoff, stop_sinks_);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+        }
+        buffer_->notify();
+    }
+    worker_done_ = true;
+    buffer_->notify();
+}
+
+void Pipeline::sink_loop(SinkSlot& slot) {
+    name_thread("sink:" + slot.id);
+    std::unique_ptr<BufferReader> reader = buffer_->reader(slot.id);
+    SinkContext ctx{slot.label, &slot.metrics};
+    std::mt19937 rng(std::random_device{}());
+    bool opened = false;
+    std::vector<Record> records;
+
+    auto fail = [&](const std::string& error) {
+        slot.metrics.errors->inc();
+        bool first;
+        {
+            std::lock_guard lk(slot.mu);
+            first = slot.healthy || slot.last_error != error;
+            slot.healthy = false;
+            slot.last_error = error;
+        }
+        // Jitter spreads the retries of a fleet that lost its uplink together.
+        std::uniform_real_distribution<double> jitter(0.5, 1.0);
+        const auto wait = std::chrono::nanoseconds(static_cast<std::int64_t>(
+            static_cast<double>(slot.backoff.count()) * jitter(rng)));
+        if (first) {
+            log::warn("{}: {} (retrying with back-off up to {})", slot.label, error, format_duration(slot.retry_max));
+        }
+        sleep_unless_stopping(wait, stop_sinks_);
+        slot.backoff = std::min(slot.backoff * 2, slot.retry_max);
+    };
+
+    while (!stop_sinks_) {
+        if (!opened) {
+            try {
+                slot.sink->open(ctx);
+                opened = true;
+            } catch (const std::exception& e) {
+                fail(e.what());
+                continue;
+            }
+        }
+        auto batch = reader->read(slot.batch_size);
+        if (batch.empty()) {
+            slot.caught_up = true;
+            if (worker_done_.load()) {
+                break;  // everything was committed before worker_done_, and all of it is delivered
+            }
+            reader->wait(std::chrono::milliseconds(200));
+            continue;
+        }
+        slot.caught_up = false;
+        records.clear();
+        records.reserve(batch.size());
+        for (auto& sr : batch) {
+            records.push_back(std::move(sr.record));
+        }
+        SendResult result = slot.sink->send(records);
+        const std::size_t confirmed = std::min(result.confirmed, records.size());
+        for (const auto& [index, reason] : result.rejected) {
+            if (index < confirmed) {
+                DeadLetter d;
+                d.time_ns = wall_now_ns();
+                d.origin = records[index].origin;
+                d.stage = slot.label;
+                d.reason = reason;
+                std::string body;
+                append_record_json(body, records[index]);
+                d.payload = std::move(body);
+                reader->dead_letter(d);
+                slot.dead_lettered->inc();
+            }
+        }
+        if (confirmed > 0) {
+            reader->commit(batch[confirmed - 1].id);
+            slot.metrics.sent->inc(confirmed - std::min(confirmed, result.rejected.size()));
+            buffer_->trim();
+        }
+        if (!result.error.empty()) {
+            slot.retries->inc();
+            fail(result.error);
+        } else {
+            std::lock_guard lk(slot.mu);
+            if (!slot.healthy) {
+                log::info("{}: delivering again", slot.label);
+            }
+            slot.healthy = true;
+            slot.last_error.clear();
+            slot.backoff = slot.retry_initial;
+        }
+    }
+}
+
+bool Pipeline::ready(std::string& detail) const {
+    bool ok = true;
+    std::optional<BufferStats> stats;
+    for (const auto& s : sinks_) {
+        std::lock_guard lk(s->mu);
+        if (s->healthy) {
+            continue;
+        }
+        if (!stats) {
+            stats = buffer_->stats();
+        }
+        const double fill = static_cast<double>(stats->bytes) / static_cast<double>(buffer_->options().max_bytes);
+        const bool within = fill < 0.9;
+        detail += fmt::format("{}: {} ({}, buffer {:.0f}% full)\n", s->label, s->last_error,
+                              within ? "buffering" : "buffer nearly full", fill * 100);
+        ok = ok && within;
+    }
+    return ok;
+}
+
+}  // namespace sluice

@@ -1,0 +1,96 @@
+#pragma once
+// One running pipeline: sources → bounded ingest queue → worker (decode,
+// stages, group commit into the buffer) → one thread per sink reading
+// through its own cursor.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "buffer/buffer.hpp"
+#include "config/config.hpp"
+#include "core/bounded_queue.hpp"
+#include "core/component.hpp"
+#include "core/metrics.hpp"
+
+namespace sluice {
+
+class DecoderChain;
+
+struct FrameBytes {
+    std::size_t operator()(const Frame& f) const { return f.payload.size() + f.origin.size() + 64; }
+};
+
+class Pipeline final : public Ingest {
+public:
+    // Builds every component and opens the buffer. Throws ConfigError (with
+    // the component's position in the message) or std::runtime_error.
+    Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop);
+    ~Pipeline() override;
+
+    void start();
+    // Stops sources, commits what was queued, lets sinks deliver until
+    // `deadline`, then stops them; what is left stays in the buffer.
+    void stop(std::chrono::steady_clock::time_point deadline);
+
+    bool sources_finished() const;
+    // /ready: every sink healthy or buffering within its limits.
+    bool ready(std::string& detail) const;
+    const std::string& name() const { return name_; }
+    // Time of the worker loop's last turn (mono ns), for the watchdog.
+    std::int64_t last_worker_turn_ns() const { return last_turn_ns_.load(); }
+
+    // Ingest
+    std::size_t try_push(std::vector<Frame>& frames) override;
+    bool push_wait(Frame&& frame) override;
+    bool push_all_wait(std::vector<Frame>& frames) override;
+    void when_space(std::uint32_t source, std::function<void()> fn) override;
+
+private:
+    struct SourceSlot;
+    struct SinkSlot;
+
+    void worker_loop();
+    void sink_loop(SinkSlot& slot);
+    void maybe_signal_space();
+    bool sleep_unless_stopping(std::chrono::nanoseconds d, const std::atomic<bool>& flag);
+
+    std::string name_;
+    IoLoop& loop_;
+    std::size_t batch_max_;
+    std::chrono::nanoseconds batch_delay_;
+    BoundedQueue<Frame, FrameBytes> queue_;
+    std::unique_ptr<Buffer> buffer_;
+    std::vector<std::unique_ptr<SourceSlot>> sources_;
+    std::vector<std::unique_ptr<Stage>> stages_;
+    std::vector<std::unique_ptr<SinkSlot>> sinks_;
+
+    std::thread worker_;
+    std::atomic<bool> stop_sources_{false};
+    std::atomic<bool> worker_done_{false};
+    std::atomic<bool> stop_sinks_{false};
+    std::atomic<int> sources_running_{0};
+    std::atomic<std::int64_t> last_turn_ns_{0};
+    std::atomic<std::uint64_t> last_committed_id_{0};
+
+    std::mutex space_mu_;
+    std::vector<std::pair<std::uint32_t, std::function<void()>>> space_waiters_;
+
+    mutable std::mutex sleep_mu_;
+    std::condition_variable sleep_cv_;
+
+    Counter* records_in_ = nullptr;
+    Counter* dead_letters_ = nullptr;
+    Counter* commit_errors_ = nullptr;
+    Counter* buffer_dropped_ = nullptr;
+    std::vector<GaugeFnHandle> gauges_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,166 @@
+// Synthetic sensors for trying sluice without hardware: each tick emits one
+// JSON frame with a value per sensor (sine, random walk or steps). It runs on
+// the I/O loop; when the ingest queue is full it pauses until there is room.
+
+#include <cmath>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+#include "core/component.hpp"
+#include "core/ioloop.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
+namespace sluice::components {
+namespace {
+
+class SimulateSource final : public Source {
+public:
+    explicit SimulateSource(const Options& o)
+        : rate_(o.number("rate")),
+          count_(o.integer("count")),
+          sensors_(o.list("sensors")),
+          shape_(o.str("shape")),
+          device_(o.str("device")),
+          rng_(static_cast<std::uint32_t>(o.integer("seed"))) {
+        for (std::size_t i = 0; i < sensors_.size(); ++i) {
+            walk_.push_back(base(i));
+        }
+    }
+
+    void start(SourceContext& ctx) override {
+        ctx_ = &ctx;
+        started_ns_ = mono_now_ns();
+        // Tick at most every millisecond; at high rates each tick emits several frames.
+        const double period_ns = 1e9 / rate_;
+        tick_ns_ = std::max<std::int64_t>(1'000'000, static_cast<std::int64_t>(period_ns));
+        schedule();
+    }
+
+    void stop() override {
+        stopped_ = true;
+        if (timer_ != 0) {
+            ctx_->loop->cancel_timer(timer_);
+            timer_ = 0;
+        }
+    }
+
+private:
+    void schedule() {
+        timer_ = ctx_->loop->add_timer(std::chrono::nanoseconds(0), std::chrono::nanoseconds(tick_ns_),
+                                       [this] { tick(); });
+    }
+
+    double base(std::size_t i) const {
+        static constexpr double bases[] = {21.0, 45.0, 1013.0, 3.3, 50.0};
+        return bases[i % 5];
+    }
+
+    double value(std::size_t i, double t) {
+        const double amp = base(i) * 0.05 + 1.0;
+        if (shape_ == "random_walk") {
+            std::normal_distribution<double> step(0.0, amp * 0.02);
+            walk_[i] += step(rng_);
+            return walk_[i];
+        }
+        if (shape_ == "steps") {
+            return base(i) + amp * std::floor(std::fmod(t / 10.0 + static_cast<double>(i), 4.0));
+        }
+        return base(i) + amp * std::sin(2 * M_PI * (t / 60.0 + static_cast<double>(i) / 7.0));
+    }
+
+    void tick() {
+        if (stopped_) {
+            return;
+        }
+        const double elapsed = static_cast<double>(mono_now_ns() - started_ns_) / 1e9;
+        auto due = static_cast<std::int64_t>(elapsed * rate_) + 1;
+        if (count_ > 0) {
+            due = std::min(due, count_);
+        }
+        std::vector<Frame> frames;
+        const TimeNs now = wall_now_ns();
+        while (emitted_ + static_cast<std::int64_t>(frames.size()) < due && frames.size() < 4096) {
+            const double t = static_cast<double>(now) / 1e9;
+            std::string p = fmt::format("{{\"device\":\"{}\",\"seq\":{}", device_,
+                                        emitted_ + static_cast<std::int64_t>(frames.size()));
+            for (std::size_t i = 0; i < sensors_.size(); ++i) {
+                p += fmt::format(",\"{}\":{:.3f}", sensors_[i], value(i, t));
+            }
+            p += '}';
+            Frame f;
+            f.payload = std::move(p);
+            f.origin = "simulate/" + device_;
+            f.arrival_ns = now;
+            f.source = ctx_->index;
+            frames.push_back(std::move(f));
+        }
+        const std::size_t total = frames.size();
+        const std::size_t taken = ctx_->ingest->try_push(frames);
+        emitted_ += static_cast<std::int64_t>(taken);
+        ctx_->metrics->received->inc(taken);
+        if (taken < total) {
+            // Full: pause the timer until the worker has made room.
+            ctx_->loop->cancel_timer(timer_);
+            timer_ = 0;
+            ctx_->ingest->when_space(ctx_->index, [this] {
+                if (!stopped_ && timer_ == 0) {
+                    schedule();
+                }
+            });
+            return;
+        }
+        if (count_ > 0 && emitted_ >= count_) {
+            stop();
+            log::info("{}: emitted {} frames, done", ctx_->name, emitted_);
+            ctx_->finished();
+        }
+    }
+
+    double rate_;
+    std::int64_t count_;
+    std::vector<std::string> sensors_;
+    std::string shape_;
+    std::string device_;
+    std::mt19937 rng_;
+    std::vector<double> walk_;
+    SourceContext* ctx_ = nullptr;
+    IoLoop::TimerId timer_ = 0;
+    std::int64_t tick_ns_ = 1'000'000;
+    std::int64_t started_ns_ = 0;
+    std::int64_t emitted_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace
+
+const Descriptor& source_simulate() {
+    static const Descriptor d{
+        .kind = Kind::Source,
+        .name = "simulate",
+        .summary = "Synthetic sensors (sine, random walk, steps) emitting JSON frames at a set rate",
+        .options =
+            {
+                {.name = "rate", .type = OptionType::Float, .default_value = "1",
+                 .doc = "Frames per second", .min = 0.001, .max = 10'000'000},
+                {.name = "count", .type = OptionType::Int, .default_value = "0",
+                 .doc = "Stop after this many frames (0: never)", .min = 0},
+                {.name = "sensors", .type = OptionType::List, .default_value = "temperature,humidity,pressure",
+                 .doc = "Field names, one value each per frame", .min = 1, .max = 64},
+                {.name = "shape", .type = OptionType::Enum, .default_value = "sine",
+                 .doc = "How the values move", .choices = "sine|random_walk|steps"},
+                {.name = "device", .type = OptionType::String, .default_value = "sim-1",
+                 .doc = "Value of the \"device\" field and origin suffix"},
+                {.name = "seed", .type = OptionType::Int, .default_value = "1",
+                 .doc = "Random seed for random_walk", .min = 0, .max = 4294967295.0},
+            },
+        .url_schemes = {"simulate"},
+        .url_example = "simulate:?rate=10&count=100&shape=random_walk",
+        .make_source = [](const Options& o) { return std::make_unique<SimulateSource>(o); },
+    };
+    return d;
+}
+
+}  // namespace sluice::components
