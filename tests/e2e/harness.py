@@ -1,0 +1,150 @@
+"""Small helpers shared by the end-to-end tests: run sluice, wait on
+conditions with deadlines (never fixed sleeps), free ports, cleanup."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SLUICE = os.environ.get("SLUICE_BIN", "")
+SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# Slow machines (sanitizers, emulation) stretch every deadline.
+TIMEOUT_SCALE = float(os.environ.get("SLUICE_TEST_TIMEOUT_SCALE", "1"))
+
+
+def wait_for(condition, timeout, what, interval=0.05):
+    """Polls `condition` until it returns something truthy or `timeout` passes."""
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * TIMEOUT_SCALE:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=5):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def metric_value(text, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    found = False
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, label_text = head.partition("{")
+        if metric != name:
+            continue
+        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            total += float(value)
+            found = True
+    return total if found else None
+
+
+class TempDir:
+    def __init__(self):
+        self.path = tempfile.mkdtemp(prefix="sluice-e2e-")
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Sluice:
+    """A sluice process that is always killed at the end of the test."""
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=None, log_path=None):
+        self.log_path = log_path
+        self.log = open(log_path, "wb") if log_path else subprocess.PIPE
+        full_env = dict(os.environ)
+        full_env.pop("JOURNAL_STREAM", None)
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen([SLUICE] + args, stdin=stdin, stdout=stdout, stderr=self.log, env=full_env)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.log_path:
+            self.log.close()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout=timeout * TIMEOUT_SCALE)
+
+    def logs(self):
+        if self.log_path:
+            self.log.flush()
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        return ""
+
+
+def run(args, input=None, timeout=60, env=None):
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([SLUICE] + args, input=input, capture_output=True, timeout=timeout * TIMEOUT_SCALE,
+                          env=full_env)
+
+
+def read_ndjson(path):
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path, "r") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def main(tests):
+    """Runs the given test functions; prints 'N passed, N failed'."""
+    if not SLUICE or not os.path.exists(SLUICE):
+        print("SLUICE_BIN must name the sluice binary", file=sys.stderr)
+        sys.exit(2)
+    passed = failed = 0
+    only = sys.argv[1:]
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        start = time.monotonic()
+        try:
+            t()
+            passed += 1
+            print(f"PASS {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure and go on
+            failed += 1
+            print(f"FAIL {t.__name__}: {type(e).__name__}: {e}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
