@@ -5,6 +5,7 @@ once; duplicates are reported."""
 import json
 import os
 import random
+import shutil
 import signal
 
 from harness import Sluice, TempDir, main, wait_for
@@ -78,6 +79,8 @@ def test_sigkill_twice_loses_nothing():
             wait_for(all_arrived, 120, "every line in the output", interval=0.2)
             s.signal(signal.SIGTERM)
             assert s.wait(30) == 0, s.logs()
+        if os.environ.get("SLUICE_KEEP_OUTPUT"):
+            shutil.copy(out, os.environ["SLUICE_KEEP_OUTPUT"])
         lines = count_lines(out)
         dups = lines - TOTAL
         print(f"killed at {kills} output lines; {lines} lines written for {TOTAL} inputs; "

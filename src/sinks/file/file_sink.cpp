@@ -3,6 +3,7 @@
 // with fsync on (the default), on stable storage. A failed write is cut back
 // to the batch's start so a retry never leaves half a line behind.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -98,13 +99,42 @@ private:
         if (!parent.empty()) {
             std::filesystem::create_directories(parent, ec);
         }
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd_ < 0) {
             throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
         }
         struct stat st {};
         fstat(fd_, &st);
         size_ = static_cast<std::uint64_t>(st.st_size);
+        cut_partial_line();
+    }
+
+    // A crash in the middle of a write can leave half a line at the end. That
+    // batch was never confirmed, so it will be sent again: cut the fragment.
+    void cut_partial_line() {
+        if (size_ == 0) {
+            return;
+        }
+        char tail[4096];
+        const std::uint64_t want = std::min<std::uint64_t>(size_, sizeof tail);
+        const ssize_t n = ::pread(fd_, tail, want, static_cast<off_t>(size_ - want));
+        if (n <= 0 || tail[n - 1] == '\n') {
+            return;
+        }
+        std::uint64_t keep = 0;
+        for (ssize_t i = n - 1; i >= 0; --i) {
+            if (tail[i] == '\n') {
+                keep = size_ - want + static_cast<std::uint64_t>(i) + 1;
+                break;
+            }
+        }
+        if (keep == 0 && size_ > want) {
+            return;  // a line longer than we looked at; leave the file alone
+        }
+        if (::ftruncate(fd_, static_cast<off_t>(keep)) == 0) {
+            log::warn("{}: removed {} bytes of an unfinished line at the end of {}", name_, size_ - keep, path_);
+            size_ = keep;
+        }
     }
 
     void rotate() {

@@ -141,11 +141,17 @@ private:
     // Reads to the current end of file. False when the pipeline is stopping.
     bool drain(std::string& buf) {
         std::vector<Frame> frames;
-        auto on_line = [&](std::string_view line, std::uint64_t) {
+        auto on_line = [&](std::string_view line, std::uint64_t end_offset) {
             Frame f;
             f.payload.assign(line);
             f.origin = path_;
             f.source = ctx_->index;
+            // Every few lines carry the offset, so a batch boundary that falls
+            // inside a read chunk repeats at most kCheckpointEvery lines after
+            // a crash (and formatting an offset per line would cost too much).
+            if (++since_checkpoint_ >= kCheckpointEvery) {
+                set_checkpoint(f, end_offset);
+            }
             frames.push_back(std::move(f));
         };
         auto on_too_long = [&](std::uint64_t) {
@@ -175,14 +181,20 @@ private:
             for (auto& f : frames) {
                 f.arrival_ns = now;
             }
-            // Only the last frame of a chunk carries the offset: it covers every line before it.
-            frames.back().checkpoint_key = key_;
-            frames.back().checkpoint_value = fmt::format("{}:{}", ino_, lines_.committed_offset());
+            if (frames.back().checkpoint_key.empty()) {
+                set_checkpoint(frames.back(), lines_.committed_offset());
+            }
             ctx_->metrics->received->inc(frames.size());
             if (!ctx_->ingest->push_all_wait(frames)) {
                 return false;
             }
         }
+    }
+
+    void set_checkpoint(Frame& f, std::uint64_t offset) {
+        f.checkpoint_key = key_;
+        f.checkpoint_value = fmt::format("{}:{}", ino_, offset);
+        since_checkpoint_ = 0;
     }
 
     // Waits up to `d`; true if stopping.
@@ -207,6 +219,8 @@ private:
     std::uint64_t ino_ = 0;
     LineSplitter lines_{max_line_};
     bool missing_logged_ = false;
+    static constexpr int kCheckpointEvery = 32;
+    int since_checkpoint_ = 0;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;

@@ -1,0 +1,74 @@
+#pragma once
+// The gateway's own HTTP API: /health, /ready, /metrics and an index, plus
+// routes that later parts register (tables, stats). Runs on the I/O loop.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ioloop.hpp"
+#include "net/http_server.hpp"
+
+namespace sluice::http {
+
+struct ApiHooks {
+    // /ready: every sink healthy or buffering within limits. `detail` explains
+    // (JSON if it starts with '{' or '[', else text). Runs on the I/O loop
+    // thread, so it must only read cached state, never probe a sink.
+    // Unset: not ready (the pipeline has not been wired yet).
+    std::function<bool(std::string& detail)> ready;
+    // Bearer token for write endpoints; empty = writes refused.
+    std::string token;
+};
+
+class Api {
+public:
+    Api(IoLoop& loop, ApiHooks hooks, net::HttpServerLimits limits = {});
+    ~Api();
+    Api(const Api&) = delete;
+    Api& operator=(const Api&) = delete;
+
+    bool listen(std::string_view address, std::string* error);
+    std::uint16_t port() const;
+    // Thread-safe; takes effect for the next request (config reload).
+    void set_hooks(ApiHooks hooks);
+    void close();
+
+    // Serves `method` for `prefix` and everything below it ("/api/table"
+    // matches "/api/table" and "/api/table/x", not "/api/tables"). The longest
+    // prefix wins. GET routes also answer HEAD. Methods other than GET, HEAD
+    // and OPTIONS are writes: they need the bearer token from the hooks and
+    // get 401 (or 403 when no token is configured) without it, before the
+    // handler is called. Thread-safe.
+    void add_route(std::string method, std::string prefix, net::HttpHandler handler);
+
+private:
+    struct Route {
+        std::string method;
+        std::string prefix;
+        net::HttpHandler handler;
+    };
+
+    net::HttpResponse handle(const net::HttpRequest& req);
+    net::HttpResponse index() const;
+
+    std::unique_ptr<net::HttpServer> server_;
+    mutable std::mutex mu_;  // hooks_ and routes_: set from other threads, read on the loop
+    std::shared_ptr<const ApiHooks> hooks_;
+    std::vector<Route> routes_;
+};
+
+// Authorization: Bearer <token>, compared in constant time. An empty
+// `token` (none configured) never matches.
+bool check_token(const net::HttpRequest& req, const std::string& token);
+
+// nullopt when the request carries the token; otherwise the response to send:
+// 401 with WWW-Authenticate, or 403 when no token is configured at all.
+std::optional<net::HttpResponse> require_token(const net::HttpRequest& req, const std::string& token);
+
+}  // namespace sluice::http
