@@ -19,6 +19,9 @@ struct MetricsRegistry::Series {
     std::uint64_t fn_id = 0;
 };
 
+MetricsRegistry::MetricsRegistry() = default;
+MetricsRegistry::~MetricsRegistry() = default;
+
 void Gauge::add(double d) {
     double cur = v_.load(std::memory_order_relaxed);
     while (!v_.compare_exchange_weak(cur, cur + d, std::memory_order_relaxed)) {

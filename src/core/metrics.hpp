@@ -50,6 +50,11 @@ private:
 
 class MetricsRegistry {
 public:
+    MetricsRegistry();
+    ~MetricsRegistry();
+    MetricsRegistry(const MetricsRegistry&) = delete;
+    MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
     // The same name and labels always give the same object, so counters stay
     // monotonic across config reloads.
     Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});

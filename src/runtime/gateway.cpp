@@ -14,6 +14,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/resources.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
 #include "runtime/pipeline.hpp"
@@ -150,9 +151,13 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     for (auto& p : pipelines) {
         p->start();
     }
-    log::info("sluice {} running {} pipeline(s) from {}; data in {}; HTTP {}", SLUICE_VERSION, pipelines.size(),
+    const double cpus = available_cpus();
+    const std::uint64_t mem_limit = memory_limit_bytes();
+    log::info("sluice {} running {} pipeline(s) from {}; data in {}; HTTP {}; {} CPU(s) available{}", SLUICE_VERSION,
+              pipelines.size(),
               config.origin, data_dir.string(),
-              api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"));
+              api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"),
+              cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
     int exit_code = 0;
     bool second_signal_is_hard = false;

@@ -1,0 +1,194 @@
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "core/bounded_queue.hpp"
+#include "core/ioloop.hpp"
+#include "core/line_splitter.hpp"
+#include "core/metrics.hpp"
+#include "core/record_json.hpp"
+#include "core/resources.hpp"
+
+using namespace sluice;
+
+namespace {
+
+struct StrSize {
+    std::size_t operator()(const std::string& s) const { return s.size(); }
+};
+
+std::vector<std::string> split_all(LineSplitter& ls, std::initializer_list<std::string_view> chunks,
+                                   int* too_long = nullptr) {
+    std::vector<std::string> out;
+    for (auto c : chunks) {
+        ls.feed(
+            c, [&](std::string_view line, std::uint64_t) { out.emplace_back(line); },
+            [&](std::uint64_t) {
+                if (too_long) {
+                    ++*too_long;
+                }
+            });
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(LineSplitter, JoinsLinesAcrossChunksAndStripsCr) {
+    LineSplitter ls(100);
+    auto lines = split_all(ls, {"ab", "c\r\nde", "f\n\n", "g"});
+    EXPECT_EQ(lines, (std::vector<std::string>{"abc", "def"}));
+    EXPECT_EQ(ls.committed_offset(), 10u);  // "g" is not complete yet
+    ls.finish([&](std::string_view l, std::uint64_t) { lines.emplace_back(l); });
+    EXPECT_EQ(lines.back(), "g");
+}
+
+TEST(LineSplitter, SkipsOverlongLinesWithoutBufferingThem) {
+    LineSplitter ls(4);
+    int too_long = 0;
+    auto lines = split_all(ls, {"12345", "678\nok\n", "0123456789\nend\n"}, &too_long);
+    EXPECT_EQ(lines, (std::vector<std::string>{"ok", "end"}));
+    EXPECT_EQ(too_long, 2);
+}
+
+TEST(BoundedQueue, RespectsItemAndByteLimits) {
+    BoundedQueue<std::string, StrSize> q(3, 10);
+    std::vector<std::string> in{"aaaa", "bbbb", "cccc", "d"};
+    EXPECT_EQ(q.try_push(in), 2u);  // the third would pass 10 bytes
+    EXPECT_EQ(in.size(), 2u);
+    std::vector<std::string> out;
+    EXPECT_EQ(q.pop_many(out, 10, std::chrono::milliseconds(0)), 2u);
+    EXPECT_EQ(q.try_push(in), 2u);
+    EXPECT_TRUE(in.empty());
+}
+
+TEST(BoundedQueue, PushAllWaitBlocksUntilConsumerMakesRoom) {
+    BoundedQueue<std::string, StrSize> q(2, 1000);
+    std::vector<std::string> in{"1", "2", "3", "4", "5"};
+    std::thread producer([&] { EXPECT_TRUE(q.push_all_wait(in)); });
+    std::vector<std::string> got;
+    while (got.size() < 5) {
+        q.pop_many(got, 10, std::chrono::milliseconds(100));
+    }
+    producer.join();
+    EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+}
+
+TEST(BoundedQueue, CloseReleasesBlockedProducer) {
+    BoundedQueue<std::string, StrSize> q(1, 1000);
+    std::vector<std::string> in{"1", "2"};
+    std::thread producer([&] { EXPECT_FALSE(q.push_all_wait(in)); });
+    // Wait (with a deadline) until the first item is in, i.e. the producer blocks on the second.
+    for (int i = 0; i < 1000 && q.size() == 0; ++i) {
+        std::this_thread::yield();
+    }
+    q.close();
+    producer.join();
+    EXPECT_EQ(in.size(), 1u);
+}
+
+TEST(Metrics, RendersPrometheusTextWithEscapedLabels) {
+    MetricsRegistry m;
+    m.counter("t_total", "A counter", {{"component", "a\"b"}}).inc(3);
+    m.counter("t_total", "A counter", {{"component", "c"}}).inc();
+    m.gauge("t_gauge", "A gauge").set(1.5);
+    const std::string text = m.render();
+    EXPECT_NE(text.find("# TYPE t_total counter\n"), std::string::npos);
+    EXPECT_NE(text.find("t_total{component=\"a\\\"b\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("t_total{component=\"c\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("t_gauge 1.5\n"), std::string::npos);
+    EXPECT_EQ(text.find("# HELP t_total"), text.rfind("# HELP t_total"));  // HELP once per name
+    EXPECT_EQ(m.counter_total("t_total"), 4u);
+}
+
+TEST(Metrics, SameNameAndLabelsGiveTheSameCounter) {
+    MetricsRegistry m;
+    auto& a = m.counter("x_total", "x", {{"k", "v"}});
+    auto& b = m.counter("x_total", "x", {{"k", "v"}});
+    EXPECT_EQ(&a, &b);
+}
+
+TEST(Metrics, GaugeFnIsRemovedWithItsHandle) {
+    {
+        auto h = metrics().gauge_fn("core_test_fn", "fn", {}, [] { return 7.0; });
+        EXPECT_NE(metrics().render().find("core_test_fn 7\n"), std::string::npos);
+    }
+    EXPECT_EQ(metrics().render().find("core_test_fn 7"), std::string::npos);
+}
+
+TEST(RecordJson, WritesTimeTagsAndTypedFields) {
+    Record r;
+    r.time_ns = 1'700'000'000'123'000'000;
+    r.measurement = "m";
+    r.origin = "o\n";
+    r.tags.push_back({"t", "v"});
+    r.fields.push_back({"f", 1.5});
+    r.fields.push_back({"i", std::int64_t{-3}});
+    r.fields.push_back({"b", true});
+    r.fields.push_back({"s", std::string("q\"")});
+    r.fields.push_back({"nan", std::numeric_limits<double>::quiet_NaN()});
+    std::string out;
+    append_record_json(out, r);
+    EXPECT_EQ(out,
+              "{\"time\":\"2023-11-14T22:13:20.123Z\",\"measurement\":\"m\",\"origin\":\"o\\n\",\"tags\":{\"t\":\"v\"},"
+              "\"fields\":{\"f\":1.5,\"i\":-3,\"b\":true,\"s\":\"q\\\"\",\"nan\":null}}");
+}
+
+TEST(RecordJson, Rfc3339CoversPrecisionsAndPreEpoch) {
+    auto fmt = [](TimeNs t) {
+        std::string s;
+        append_rfc3339(s, t);
+        return s;
+    };
+    EXPECT_EQ(fmt(0), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(fmt(1'000), "1970-01-01T00:00:00.000001Z");
+    EXPECT_EQ(fmt(1), "1970-01-01T00:00:00.000000001Z");
+    EXPECT_EQ(fmt(-1'000'000'000), "1969-12-31T23:59:59Z");
+    EXPECT_EQ(fmt(951'782'400'000'000'000), "2000-02-29T00:00:00Z");
+}
+
+TEST(IoLoop, RunsPostedWorkAndTimers) {
+    IoLoop loop;
+    loop.start();
+    std::mutex mu;
+    std::condition_variable cv;
+    int ticks = 0;
+    IoLoop::TimerId id = 0;
+    loop.call([&] {
+        id = loop.add_timer(std::chrono::milliseconds(1), std::chrono::milliseconds(1), [&] {
+            std::lock_guard lk(mu);
+            ++ticks;
+            cv.notify_all();
+        });
+    });
+    {
+        std::unique_lock lk(mu);
+        ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return ticks >= 3; }));
+    }
+    loop.call([&] { loop.cancel_timer(id); });
+    bool ran = false;
+    loop.call([&] { ran = loop.in_loop_thread(); });
+    EXPECT_TRUE(ran);
+    loop.stop();
+}
+
+TEST(Resources, ReadsCgroupFixtures) {
+    const auto dir = std::filesystem::temp_directory_path() / ("sluice-cg-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "cpu.max") << "150000 100000\n";
+    std::ofstream(dir / "memory.max") << "536870912\n";
+    EXPECT_DOUBLE_EQ(cgroup_cpu_quota(dir.string()), 1.5);
+    EXPECT_EQ(cgroup_memory_max(dir.string()), 536870912u);
+    std::ofstream(dir / "cpu.max") << "max 100000\n";
+    std::ofstream(dir / "memory.max") << "max\n";
+    EXPECT_EQ(cgroup_cpu_quota(dir.string()), 0);
+    EXPECT_EQ(cgroup_memory_max(dir.string()), 0u);
+    std::filesystem::remove_all(dir);
+    EXPECT_GE(available_cpus(), 1.0);
+}
