@@ -30,6 +30,11 @@ struct BufferOptions {
     Overflow overflow = Overflow::DropOldest;
     Synchronous synchronous = Synchronous::Normal;
     std::vector<std::string> sinks;              // cursor names; others are removed at open
+    // Dead letters are not under max_bytes; only the newest this many are kept.
+    std::uint64_t max_dead_letters = 10000;
+    // Hard limit on the database file (PRAGMA max_page_count); 0: none. Reaching
+    // it fails appends exactly like a full disk (also how the tests simulate one).
+    std::uint64_t max_file_bytes = 0;
 };
 
 struct StoredRecord {
@@ -42,15 +47,16 @@ struct SinkStats {
     std::uint64_t cursor = 0;        // last id the sink confirmed
     std::uint64_t lag_rows = 0;      // rows after the cursor
     std::int64_t oldest_pending_ns = 0;  // record time of the oldest row after the cursor; 0 if none
-    std::uint64_t dropped = 0;       // rows this sink lost to the overflow policy (since open)
+    std::uint64_t dropped = 0;       // rows this sink lost to the overflow policy (since open;
+                                     // offline_stats reports the persisted all-time total)
 };
 
 struct BufferStats {
     std::uint64_t rows = 0;
     std::uint64_t bytes = 0;         // stored record bytes (what max_bytes caps)
     std::int64_t oldest_ns = 0;      // time of the oldest stored row's record; 0 if empty
-    std::uint64_t first_id = 0;
-    std::uint64_t last_id = 0;
+    std::uint64_t first_id = 0;      // oldest stored id; last_id + 1 when empty
+    std::uint64_t last_id = 0;       // highest id ever issued (kept across a full drain)
     std::uint64_t dead_letters = 0;
     std::uint64_t file_bytes = 0;    // database + WAL on disk
     std::vector<SinkStats> sinks;
@@ -77,8 +83,10 @@ public:
     // Writer side (the pipeline worker's thread only). Appends the records,
     // dead letters and checkpoints in ONE transaction. With Overflow::Block it
     // waits (calling `keep_waiting` about every 100 ms; false gives up and
-    // returns !ok) while the cap is reached; with DropOldest it deletes the
-    // oldest rows first and counts them per sink that had not sent them.
+    // returns !ok; without it, it waits until sinks free space) while the cap
+    // is reached; with DropOldest it deletes the oldest rows first and counts
+    // them per sink that had not sent them. A batch larger than the whole cap
+    // is stored once the buffer is empty (Block) or emptied (DropOldest).
     AppendResult append(std::span<const Record> records, std::span<const DeadLetter> dead,
                         std::span<const std::pair<std::string, std::string>> checkpoints,
                         const std::function<bool()>& keep_waiting = {});
@@ -86,6 +94,7 @@ public:
     std::optional<std::string> load_checkpoint(std::string_view key);
 
     // A reader with its own connection for one sink (use on the sink's thread).
+    // `sink` must be one of BufferOptions::sinks. Readers must not outlive the Buffer.
     std::unique_ptr<BufferReader> reader(const std::string& sink);
 
     // Called after any sink moved its cursor: deletes rows every sink has.
@@ -112,7 +121,13 @@ public:
     // Up to `max` records after the cursor, oldest first. The rows stay in
     // the buffer until commit() moves the cursor past them.
     std::vector<StoredRecord> read(std::size_t max);
-    // Moves the cursor to `last_id` (inclusive) in one transaction.
+    // The same into a caller-kept vector (resized to the rows read), reusing
+    // its records' string capacity: no per-record allocation in steady state.
+    std::size_t read_into(std::vector<StoredRecord>& out, std::size_t max);
+    // Moves the cursor to `last_id` (inclusive) in one transaction, then trims.
+    // Never past the highest id read() returned: a sink confirms only what it got.
+    // Throws std::runtime_error if the cursor could not be stored (the
+    // in-memory cursor then stays where it was).
     void commit(std::uint64_t last_id);
     std::uint64_t cursor() const;
     // Blocks until rows exist after the cursor, `timeout` passes, or the
@@ -127,7 +142,9 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Binary record encoding used for the buffer's rows.
+// Binary record encoding used for the buffer's rows (format in README.md).
+// encode_record APPENDS to `out`. decode_record replaces `out` (reusing its
+// capacity) and returns false for any malformed input, leaving `out` unspecified.
 void encode_record(const Record& r, std::string& out);
 bool decode_record(std::string_view in, Record& out);
 
@@ -135,10 +152,13 @@ bool decode_record(std::string_view in, Record& out);
 // Each takes the pipeline database file; they refuse a database whose
 // gateway still runs (its lock file is held).
 BufferStats offline_stats(const std::filesystem::path& db);
-// Writes records (NDJSON, one per line) after `sink`'s cursor, or all rows if empty.
+// Writes records (NDJSON, one per line) after `sink`'s cursor, or all rows if
+// empty; with `dead_letters` the dead letters instead. Returns lines written.
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,
                              bool dead_letters);
-// Drops all rows (sink empty) or moves `sink`'s cursor to the end. Returns rows affected.
+// Drops all rows (sink empty; every cursor moves to the end) or moves `sink`'s
+// cursor to the end; with `dead_letters` deletes the dead letters instead.
+// Returns rows affected. All three throw std::runtime_error with a clear message.
 std::uint64_t offline_drop(const std::filesystem::path& db, const std::string& sink, bool dead_letters);
 
 }  // namespace sluice

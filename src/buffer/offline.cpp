@@ -1,0 +1,281 @@
+// `sluice buffer stats|export|drop` on a stopped gateway's database. Each
+// holds the same lock file the gateway takes, so it refuses a live buffer and
+// a gateway cannot start half-way through a drop.
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "buffer/buffer.hpp"
+#include "buffer/schema.hpp"
+#include "buffer/sqlite.hpp"
+#include "core/log.hpp"
+#include "core/record_json.hpp"
+
+namespace sluice {
+
+using namespace buffer_detail;
+
+namespace {
+
+struct Offline {
+    FileLock lock;  // declared first: released after the connection closed
+    Db db;
+};
+
+Offline open_offline(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw std::runtime_error(fmt::format("no buffer database at {}", path.string()));
+    }
+    FileLock lock(path);
+    Db db(path, SQLITE_OPEN_READWRITE);
+    configure(db, Synchronous::Full, Role::Offline, 0);
+    if (db.query_int("PRAGMA user_version") == 0) {
+        throw std::runtime_error(fmt::format("{} is not a sluice buffer database", path.string()));
+    }
+    migrate(db);
+    return Offline{std::move(lock), std::move(db)};
+}
+
+const Cursor& find_cursor(const std::vector<Cursor>& cursors, const std::string& sink,
+                          const std::filesystem::path& path) {
+    for (const auto& c : cursors) {
+        if (c.sink == sink) {
+            return c;
+        }
+    }
+    std::string known;
+    for (const auto& c : cursors) {
+        known += known.empty() ? c.sink : ", " + c.sink;
+    }
+    throw std::runtime_error(fmt::format("buffer {}: no cursor for sink '{}' (known: {})", path.string(), sink,
+                                         known.empty() ? "none" : known));
+}
+
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = 0;
+        std::uint32_t cp = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= s.size()) {
+            return false;  // truncated sequence
+        }
+        for (std::size_t k = 1; k <= n; ++k) {
+            auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        static constexpr std::uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+void append_base64(std::string& out, std::string_view s) {
+    static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::size_t i = 0;
+    for (; i + 3 <= s.size(); i += 3) {
+        std::uint32_t v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8) |
+                          static_cast<unsigned char>(s[i + 2]);
+        out += tbl[v >> 18];
+        out += tbl[(v >> 12) & 63];
+        out += tbl[(v >> 6) & 63];
+        out += tbl[v & 63];
+    }
+    if (i + 1 == s.size()) {
+        std::uint32_t v = static_cast<unsigned char>(s[i]) << 16;
+        out += tbl[v >> 18];
+        out += tbl[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == s.size()) {
+        std::uint32_t v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8);
+        out += tbl[v >> 18];
+        out += tbl[(v >> 12) & 63];
+        out += tbl[(v >> 6) & 63];
+        out += '=';
+    }
+}
+
+class LineWriter {
+public:
+    LineWriter(std::FILE* out, const std::filesystem::path& path) : out_(out), path_(path) { buf_.reserve(kChunk); }
+    std::string& buf() { return buf_; }
+    void end_line() {
+        buf_ += '\n';
+        if (buf_.size() >= kChunk) {
+            flush();
+        }
+    }
+    void flush() {
+        if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) {
+            throw std::runtime_error(
+                fmt::format("buffer {}: export: write failed: {}", path_.string(), std::strerror(errno)));
+        }
+        buf_.clear();
+        if (std::fflush(out_) != 0) {
+            throw std::runtime_error(
+                fmt::format("buffer {}: export: write failed: {}", path_.string(), std::strerror(errno)));
+        }
+    }
+
+private:
+    static constexpr std::size_t kChunk = 64 * 1024;
+    std::FILE* out_;
+    const std::filesystem::path& path_;
+    std::string buf_;
+};
+
+}  // namespace
+
+BufferStats offline_stats(const std::filesystem::path& db) {
+    Offline o = open_offline(db);
+    return compute_stats(o.db, db);
+}
+
+std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,
+                             bool dead_letters) {
+    if (out == nullptr) {
+        throw std::runtime_error("buffer export: no output stream");
+    }
+    Offline o = open_offline(db);
+    LineWriter w(out, db);
+    std::uint64_t lines = 0;
+    if (dead_letters) {
+        // Binary payloads (not UTF-8) are written as "payload_base64" so the
+        // line stays valid JSON and nothing is lost.
+        Stmt s(o.db, "SELECT at, origin, stage, reason, payload FROM dead_letters ORDER BY id");
+        ResetGuard g(s);
+        while (s.step()) {
+            std::string& b = w.buf();
+            b += "{\"at\":\"";
+            append_rfc3339(b, s.col_int(0));
+            b += "\",\"origin\":";
+            append_json_string(b, s.col_text(1));
+            b += ",\"stage\":";
+            append_json_string(b, s.col_text(2));
+            b += ",\"reason\":";
+            append_json_string(b, s.col_text(3));
+            std::string_view payload = s.col_blob(4);
+            if (valid_utf8(payload)) {
+                b += ",\"payload\":";
+                append_json_string(b, payload);
+            } else {
+                b += ",\"payload_base64\":\"";
+                append_base64(b, payload);
+                b += '"';
+            }
+            b += '}';
+            w.end_line();
+            ++lines;
+        }
+        w.flush();
+        return lines;
+    }
+    std::uint64_t after = 0;
+    if (!sink.empty()) {
+        after = find_cursor(read_cursors(o.db), sink, db).position;
+    }
+    Stmt s(o.db, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id");
+    ResetGuard g(s);
+    s.bind_u64(1, after);
+    Record r;
+    while (s.step()) {
+        if (!decode_record(s.col_blob(1), r)) {
+            log::warn("buffer {}: row {} is corrupt (does not decode); skipped", db.string(), s.col_u64(0));
+            continue;
+        }
+        append_record_json(w.buf(), r);
+        w.end_line();
+        ++lines;
+    }
+    w.flush();
+    return lines;
+}
+
+std::uint64_t offline_drop(const std::filesystem::path& db, const std::string& sink, bool dead_letters) {
+    Offline o = open_offline(db);
+    Txn txn(o.db);
+    std::uint64_t affected = 0;
+    if (dead_letters) {
+        o.db.exec("DELETE FROM dead_letters");
+        affected = static_cast<std::uint64_t>(sqlite3_changes64(o.db.get()));
+        txn.commit();
+        return affected;
+    }
+    Meta meta = read_meta(o.db);
+    std::vector<Cursor> cursors = read_cursors(o.db);
+    Stmt set(o.db, "UPDATE cursors SET position = ?1 WHERE sink = ?2");
+    auto move_to_end = [&](const std::string& name) {
+        set.bind_u64(1, meta.last_id);
+        set.bind_text(2, name);
+        set.run();
+    };
+    if (sink.empty()) {
+        o.db.exec("DELETE FROM records");
+        affected = static_cast<std::uint64_t>(sqlite3_changes64(o.db.get()));
+        // Every cursor moves to the end too: a cursor left behind would make
+        // its sink wait for rows that will never come back.
+        for (const auto& c : cursors) {
+            move_to_end(c.sink);
+        }
+        o.db.exec("UPDATE meta SET value = 0 WHERE key = 'bytes'");
+    } else {
+        const Cursor& c = find_cursor(cursors, sink, db);
+        std::uint64_t first = first_id(o.db);
+        std::uint64_t from = std::max(c.position, first == 0 ? meta.last_id : first - 1);
+        affected = meta.last_id > from ? meta.last_id - from : 0;
+        move_to_end(sink);
+        // Rows every cursor is now past go right away (the gateway would
+        // delete them at its next start anyway).
+        std::uint64_t upto = meta.last_id;
+        for (const auto& k : cursors) {
+            if (k.sink != sink) {
+                upto = std::min(upto, k.position);
+            }
+        }
+        Stmt sum(o.db, "SELECT coalesce(sum(size), 0) FROM records WHERE id <= ?1");
+        std::uint64_t freed = 0;
+        {
+            ResetGuard g(sum);
+            sum.bind_u64(1, upto);
+            if (sum.step()) {
+                freed = sum.col_u64(0);
+            }
+        }
+        Stmt del(o.db, "DELETE FROM records WHERE id <= ?1");
+        del.bind_u64(1, upto);
+        del.run();
+        Stmt bytes(o.db, "UPDATE meta SET value = ?1 WHERE key = 'bytes'");
+        bytes.bind_u64(1, meta.bytes > freed ? meta.bytes - freed : 0);
+        bytes.run();
+    }
+    txn.commit();
+    return affected;
+}
+
+}  // namespace sluice

@@ -1,0 +1,219 @@
+#include "buffer/schema.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace sluice::buffer_detail {
+
+namespace {
+
+// Schema changes are appended here, never edited: entry i takes a database
+// from user_version i to i + 1, inside one transaction with the version bump.
+using Migration = void (*)(Db&);
+
+void create_v1(Db& db) {
+    // records.id is a plain INTEGER PRIMARY KEY given explicitly from
+    // meta.last_id (AUTOINCREMENT would cost an extra table write per row).
+    // Rows are only ever deleted as a prefix, so ids stay contiguous and row
+    // counts come from first/last id without scanning.
+    db.exec(R"sql(
+        CREATE TABLE records (
+            id   INTEGER PRIMARY KEY,
+            ts   INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            body BLOB NOT NULL
+        );
+        CREATE TABLE cursors (
+            sink     TEXT PRIMARY KEY,
+            position INTEGER NOT NULL,
+            dropped  INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE TABLE dead_letters (
+            id      INTEGER PRIMARY KEY,
+            at      INTEGER,
+            origin  TEXT,
+            stage   TEXT,
+            reason  TEXT,
+            payload BLOB
+        );
+        CREATE TABLE checkpoints (
+            key   TEXT PRIMARY KEY,
+            value TEXT
+        ) WITHOUT ROWID;
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value
+        ) WITHOUT ROWID;
+        INSERT INTO meta(key, value) VALUES ('last_id', 0), ('bytes', 0);
+    )sql");
+}
+
+constexpr Migration kMigrations[] = {create_v1};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+const char* sync_pragma(Synchronous s) {
+    switch (s) {
+        case Synchronous::Off:
+            return "PRAGMA synchronous = OFF";
+        case Synchronous::Full:
+            return "PRAGMA synchronous = FULL";
+        case Synchronous::Normal:
+            break;
+    }
+    return "PRAGMA synchronous = NORMAL";
+}
+
+}  // namespace
+
+FileLock::FileLock(const std::filesystem::path& db) {
+    std::string lock = db.string() + ".lock";
+    fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+        throw std::runtime_error(
+            fmt::format("buffer {}: cannot open lock file {}: {}", db.string(), lock, std::strerror(errno)));
+    }
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        ::close(fd_);
+        fd_ = -1;
+        if (err == EWOULDBLOCK) {
+            throw std::runtime_error(fmt::format("buffer {} is in use by another sluice process", db.string()));
+        }
+        throw std::runtime_error(fmt::format("buffer {}: cannot lock {}: {}", db.string(), lock, std::strerror(err)));
+    }
+}
+
+FileLock::~FileLock() {
+    // The lock file stays: unlinking it would let two processes lock two
+    // different inodes of the same name.
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes) {
+    // Waits for another connection's write lock (a reader's cursor update,
+    // an outside sqlite3 shell) instead of failing at once with SQLITE_BUSY.
+    if (sqlite3_busy_timeout(db.get(), 5000) != SQLITE_OK) {
+        db.fail("busy_timeout");
+    }
+    if (role != Role::Reader) {
+        Stmt mode(db, "PRAGMA journal_mode = WAL");
+        ResetGuard g(mode);
+        if (!mode.step() || mode.col_text(0) != "wal") {
+            throw std::runtime_error(
+                fmt::format("buffer {}: cannot switch to WAL mode (file system without shared memory?)", db.path()));
+        }
+    }
+    db.exec(sync_pragma(sync));
+    db.exec("PRAGMA temp_store = MEMORY");
+    // Page cache per connection, negative = KiB: the writer gets ~2 MiB, each
+    // reader less (a board has 512 MiB and several sinks).
+    db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -2000");
+    if (role != Role::Reader) {
+        // Checkpoint about every 4 MiB of WAL and shrink the WAL file back to
+        // 8 MiB afterwards, so one burst does not keep flash space forever.
+        db.exec("PRAGMA wal_autocheckpoint = 1000");
+        db.exec("PRAGMA journal_size_limit = 8388608");
+    }
+    if (max_file_bytes > 0) {
+        std::int64_t page = db.query_int("PRAGMA page_size");
+        std::int64_t pages = static_cast<std::int64_t>(max_file_bytes) / (page > 0 ? page : 4096);
+        db.exec(fmt::format("PRAGMA max_page_count = {}", pages < 1 ? 1 : pages).c_str());
+    }
+}
+
+void migrate(Db& db) {
+    std::int64_t version = db.query_int("PRAGMA user_version");
+    if (version > kSchemaVersion) {
+        throw std::runtime_error(fmt::format(
+            "buffer {}: schema version {} is newer than this sluice understands ({}); use a newer sluice",
+            db.path(), version, kSchemaVersion));
+    }
+    while (version < kSchemaVersion) {
+        Txn txn(db);
+        kMigrations[version](db);
+        ++version;
+        db.exec(fmt::format("PRAGMA user_version = {}", version).c_str());
+        txn.commit();
+    }
+}
+
+Meta read_meta(Db& db) {
+    Meta m;
+    Stmt s(db, "SELECT key, value FROM meta WHERE key IN ('last_id', 'bytes')");
+    ResetGuard g(s);
+    while (s.step()) {
+        if (s.col_text(0) == "last_id") {
+            m.last_id = s.col_u64(1);
+        } else {
+            m.bytes = s.col_u64(1);
+        }
+    }
+    // Defensive: meta must never lag the table, or ids would be reused.
+    std::uint64_t max_id = static_cast<std::uint64_t>(db.query_int("SELECT max(id) FROM records"));
+    if (max_id > m.last_id) {
+        m.last_id = max_id;
+    }
+    return m;
+}
+
+std::vector<Cursor> read_cursors(Db& db) {
+    std::vector<Cursor> out;
+    Stmt s(db, "SELECT sink, position, dropped FROM cursors ORDER BY sink");
+    ResetGuard g(s);
+    while (s.step()) {
+        out.push_back(Cursor{std::string(s.col_text(0)), s.col_u64(1), s.col_u64(2)});
+    }
+    return out;
+}
+
+std::uint64_t first_id(Db& db) {
+    return static_cast<std::uint64_t>(db.query_int("SELECT min(id) FROM records"));
+}
+
+BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
+    BufferStats st;
+    Meta meta = read_meta(db);
+    st.last_id = meta.last_id;
+    st.bytes = meta.bytes;
+    std::uint64_t first = first_id(db);
+    st.first_id = first == 0 ? meta.last_id + 1 : first;
+    st.rows = st.last_id + 1 - st.first_id;
+    Stmt ts(db, "SELECT ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1");
+    auto time_after = [&](std::uint64_t id) -> std::int64_t {
+        ResetGuard g(ts);
+        ts.bind_u64(1, id);
+        return ts.step() ? ts.col_int(0) : 0;
+    };
+    st.oldest_ns = st.rows > 0 ? time_after(st.first_id - 1) : 0;
+    st.dead_letters = static_cast<std::uint64_t>(db.query_int("SELECT count(*) FROM dead_letters"));
+    std::error_code ec;
+    auto size_of = [&](const std::filesystem::path& p) -> std::uint64_t {
+        auto n = std::filesystem::file_size(p, ec);
+        return ec ? 0 : static_cast<std::uint64_t>(n);
+    };
+    st.file_bytes = size_of(path) + size_of(path.string() + "-wal");
+    for (auto& c : read_cursors(db)) {
+        SinkStats s;
+        s.sink = c.sink;
+        s.cursor = c.position;
+        std::uint64_t from = std::max(c.position, st.first_id - 1);
+        s.lag_rows = st.last_id > from ? st.last_id - from : 0;
+        s.oldest_pending_ns = s.lag_rows > 0 ? time_after(from) : 0;
+        s.dropped = c.dropped;
+        st.sinks.push_back(std::move(s));
+    }
+    return st;
+}
+
+}  // namespace sluice::buffer_detail

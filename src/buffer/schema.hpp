@@ -1,0 +1,59 @@
+#pragma once
+// What the online buffer and the offline tools share: the lock file, the
+// connection settings, the schema and its migrations, and the stats queries.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "buffer/buffer.hpp"
+#include "buffer/sqlite.hpp"
+
+namespace sluice::buffer_detail {
+
+constexpr int kSchemaVersion = 1;
+
+// An exclusive, non-blocking flock on "<db>.lock", held while alive.
+class FileLock {
+public:
+    explicit FileLock(const std::filesystem::path& db);  // throws "... in use by another sluice process"
+    FileLock(FileLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    FileLock& operator=(FileLock&&) = delete;
+    FileLock(const FileLock&) = delete;
+    ~FileLock();
+
+private:
+    int fd_ = -1;
+};
+
+enum class Role { Writer, Reader, Offline };
+
+// Per-connection settings (synchronous, cache and busy_timeout are not
+// stored in the file, so every connection sets them).
+void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes);
+
+// Brings the schema to kSchemaVersion (creating it in an empty database).
+// Throws for a database written by a newer sluice.
+void migrate(Db& db);
+
+struct Meta {
+    std::uint64_t last_id = 0;  // highest id ever issued
+    std::uint64_t bytes = 0;    // sum of records.size
+};
+Meta read_meta(Db& db);
+
+struct Cursor {
+    std::string sink;
+    std::uint64_t position = 0;
+    std::uint64_t dropped = 0;
+};
+std::vector<Cursor> read_cursors(Db& db);
+
+// Oldest stored id, or 0 when the table is empty.
+std::uint64_t first_id(Db& db);
+
+// Everything but the in-memory counters; dropped comes from the cursors table.
+BufferStats compute_stats(Db& db, const std::filesystem::path& path);
+
+}  // namespace sluice::buffer_detail

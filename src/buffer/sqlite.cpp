@@ -1,0 +1,143 @@
+#include "buffer/sqlite.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace sluice::buffer_detail {
+
+Db::Db(const std::filesystem::path& path, int flags) : path_(path.string()) {
+    int rc = sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw std::runtime_error(fmt::format("buffer {}: cannot open database: {}", path_, msg));
+    }
+}
+
+Db::~Db() {
+    if (db_ != nullptr) {
+        sqlite3_close_v2(db_);
+    }
+}
+
+std::string Db::message(std::string_view what) const {
+    return fmt::format("buffer {}: {}: {}", path_, what, sqlite3_errmsg(db_));
+}
+
+void Db::fail(std::string_view what) const {
+    throw std::runtime_error(message(what));
+}
+
+void Db::exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string msg = fmt::format("buffer {}: {}: {}", path_, sql, err != nullptr ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        throw std::runtime_error(msg);
+    }
+}
+
+std::int64_t Db::query_int(const char* sql) {
+    Stmt s(*this, sql);
+    ResetGuard g(s);
+    return s.step() ? s.col_int(0) : 0;
+}
+
+Stmt::Stmt(Db& db, const char* sql) : db_(&db) {
+    if (sqlite3_prepare_v3(db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) {
+        db.fail(fmt::format("prepare `{}`", sql));
+    }
+}
+
+Stmt& Stmt::operator=(Stmt&& o) noexcept {
+    if (this != &o) {
+        sqlite3_finalize(s_);
+        db_ = o.db_;
+        s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+}
+
+Stmt::~Stmt() {
+    sqlite3_finalize(s_);
+}
+
+void Stmt::bind(int i, std::int64_t v) {
+    if (sqlite3_bind_int64(s_, i, v) != SQLITE_OK) {
+        db_->fail("bind");
+    }
+}
+
+void Stmt::bind_text(int i, std::string_view v) {
+    if (sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8) != SQLITE_OK) {
+        db_->fail("bind");
+    }
+}
+
+void Stmt::bind_blob(int i, std::string_view v) {
+    // A zero-length blob with a null pointer would bind NULL, which the
+    // NOT NULL body column rejects; any non-null pointer gives an empty blob.
+    static const char empty = 0;
+    const char* p = v.empty() ? &empty : v.data();
+    if (sqlite3_bind_blob64(s_, i, p, v.size(), SQLITE_STATIC) != SQLITE_OK) {
+        db_->fail("bind");
+    }
+}
+
+bool Stmt::step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    std::string msg = db_->message(sqlite3_sql(s_));
+    sqlite3_reset(s_);
+    throw std::runtime_error(msg);
+}
+
+void Stmt::run() {
+    ResetGuard g(*this);
+    step();
+}
+
+std::string_view Stmt::col_text(int i) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
+    if (p == nullptr) {
+        return {};
+    }
+    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))};
+}
+
+std::string_view Stmt::col_blob(int i) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+    if (p == nullptr) {
+        return {};
+    }
+    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))};
+}
+
+Txn::Txn(Db& db) : db_(db) {
+    db_.exec("BEGIN IMMEDIATE");
+    open_ = true;
+}
+
+Txn::~Txn() {
+    // After some errors (SQLITE_FULL, IOERR) SQLite has already rolled the
+    // transaction back; a second ROLLBACK would only report an error.
+    if (open_ && sqlite3_get_autocommit(db_.get()) == 0) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+}
+
+void Txn::commit() {
+    db_.exec("COMMIT");
+    open_ = false;
+}
+
+}  // namespace sluice::buffer_detail

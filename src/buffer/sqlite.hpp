@@ -1,0 +1,98 @@
+#pragma once
+// Thin RAII over the SQLite C API for the buffer. Every failure becomes a
+// std::runtime_error naming the database file and carrying sqlite3_errmsg, so
+// callers can turn it into an error value without losing the reason.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <sqlite3.h>
+
+namespace sluice::buffer_detail {
+
+class Db {
+public:
+    // flags: SQLITE_OPEN_* (NOMUTEX and EXRESCODE are added).
+    Db(const std::filesystem::path& path, int flags);
+    Db(Db&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)) {}
+    Db& operator=(Db&&) = delete;
+    Db(const Db&) = delete;
+    ~Db();
+
+    sqlite3* get() const { return db_; }
+    const std::string& path() const { return path_; }
+
+    void exec(const char* sql);
+    std::int64_t query_int(const char* sql);  // first column of the first row; 0 if none
+    [[noreturn]] void fail(std::string_view what) const;
+    std::string message(std::string_view what) const;
+
+private:
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+class Stmt {
+public:
+    Stmt() = default;
+    Stmt(Db& db, const char* sql);
+    Stmt(Stmt&& o) noexcept : db_(o.db_), s_(std::exchange(o.s_, nullptr)) {}
+    Stmt& operator=(Stmt&& o) noexcept;
+    Stmt(const Stmt&) = delete;
+    ~Stmt();
+
+    void bind(int i, std::int64_t v);
+    void bind_u64(int i, std::uint64_t v) { bind(i, static_cast<std::int64_t>(v)); }
+    // Text and blobs are bound without a copy: the bytes must stay alive
+    // until the statement is reset.
+    void bind_text(int i, std::string_view v);
+    void bind_blob(int i, std::string_view v);
+
+    bool step();  // true: a row is ready; false: done. Throws (after a reset) on error.
+    void reset() { sqlite3_reset(s_); }
+    // step() on a statement that returns no rows, then reset.
+    void run();
+
+    std::int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
+    std::uint64_t col_u64(int i) const { return static_cast<std::uint64_t>(col_int(i)); }
+    bool col_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+    std::string_view col_text(int i) const;
+    std::string_view col_blob(int i) const;
+
+private:
+    Db* db_ = nullptr;
+    sqlite3_stmt* s_ = nullptr;
+};
+
+// Resets a statement when a scope ends, so no statement keeps a read
+// snapshot open (an open snapshot would stop WAL checkpoints).
+class ResetGuard {
+public:
+    explicit ResetGuard(Stmt& s) : s_(s) {}
+    ~ResetGuard() { s_.reset(); }
+    ResetGuard(const ResetGuard&) = delete;
+    ResetGuard& operator=(const ResetGuard&) = delete;
+
+private:
+    Stmt& s_;
+};
+
+// BEGIN IMMEDIATE: take the write lock up front (through busy_timeout), so a
+// transaction never fails half-way for a lock upgrade.
+class Txn {
+public:
+    explicit Txn(Db& db);
+    ~Txn();
+    Txn(const Txn&) = delete;
+    Txn& operator=(const Txn&) = delete;
+    void commit();
+
+private:
+    Db& db_;
+    bool open_ = false;
+};
+
+}  // namespace sluice::buffer_detail

@@ -1,0 +1,132 @@
+// The option tables of the sections that are not components. Like the
+// components' tables they drive parsing, checking and the config reference.
+
+#include "config/config.hpp"
+
+namespace sluice {
+
+namespace {
+
+constexpr OptionSpec kGatewayOptions[] = {
+    {.name = "id",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "Name of this gateway in logs, metrics and the HTTP API. Empty: the host name.",
+     .max = 128},
+    {.name = "data_dir",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "Directory for the buffer databases and other state. Empty: $STATE_DIRECTORY (systemd), "
+            "/var/lib/sluice when run as root, else $XDG_STATE_HOME/sluice or ~/.local/state/sluice."},
+    {.name = "log_level",
+     .type = OptionType::Enum,
+     .default_value = "info",
+     .doc = "Least severe log messages written to stderr.",
+     .choices = "error|warn|info|debug|trace"},
+    {.name = "shutdown_timeout",
+     .type = OptionType::Duration,
+     .default_value = "10s",
+     .doc = "How long stopping may take (sinks finishing their current send). What is not delivered by then "
+            "stays in the buffer for the next start."},
+};
+
+constexpr OptionSpec kHttpOptions[] = {
+    {.name = "listen",
+     .type = OptionType::String,
+     .default_value = "127.0.0.1:6666",
+     .doc = "Address and port of the gateway's HTTP API (/health, /ready, /metrics, /stats). \"off\" disables it.",
+     .min = 1},
+    {.name = "token",
+     .type = OptionType::Secret,
+     .default_value = "",
+     .doc = "Bearer token the write endpoints require; without one they are disabled. Accepts \"@/path\" and "
+            "\"@credential:NAME\"."},
+};
+
+constexpr OptionSpec kPipelineOptions[] = {
+    {.name = "batch_max_records",
+     .type = OptionType::Int,
+     .default_value = "1000",
+     .doc = "Most records committed to the buffer in one transaction.",
+     .min = 1,
+     .max = 100000},
+    {.name = "batch_max_delay",
+     .type = OptionType::Duration,
+     .default_value = "100ms",
+     .doc = "Longest a record waits for its batch to fill before the batch is committed anyway.",
+     .max = 3600},
+    {.name = "queue_max_frames",
+     .type = OptionType::Int,
+     .default_value = "8192",
+     .doc = "Capacity of the ingest queue between the sources and the pipeline worker, in frames. Sources wait "
+            "(or stop reading) while it is full.",
+     .min = 1,
+     .max = 10000000},
+    {.name = "queue_max_bytes",
+     .type = OptionType::Size,
+     .default_value = "8MiB",
+     .doc = "Capacity of the ingest queue in payload bytes; whichever limit is reached first applies.",
+     .min = 1024},
+};
+
+constexpr OptionSpec kBufferOptions[] = {
+    {.name = "max_bytes",
+     .type = OptionType::Size,
+     .default_value = "256MiB",
+     .doc = "Largest size of the pipeline's buffer database; `overflow` says what happens there.",
+     .min = 64 * 1024},
+    {.name = "overflow",
+     .type = OptionType::Enum,
+     .default_value = "drop_oldest",
+     .doc = "At max_bytes: drop_oldest deletes the oldest undelivered records (counted as dropped); block stops "
+            "taking frames from the sources until the sinks catch up.",
+     .choices = "drop_oldest|block"},
+    {.name = "synchronous",
+     .type = OptionType::Enum,
+     .default_value = "normal",
+     .doc = "SQLite's synchronous mode. full: every commit survives power loss; normal: a power loss may lose the "
+            "last commits but never corrupts the buffer; off: leaves flushing to the OS.",
+     .choices = "off|normal|full"},
+};
+
+constexpr OptionSpec kSourceCommonOptions[] = {
+    {.name = "decode",
+     .type = OptionType::List,
+     .default_value = "json,influx,logfmt,scalar",
+     .doc = "Decoders tried in order on every frame until one accepts it. An entry is a decoder name or an "
+            "inline table with the decoder's options: { type = \"csv\", columns = [\"time\", \"temp\"] }."},
+    {.name = "measurement",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "Measurement name given to records that have none."},
+};
+
+constexpr OptionSpec kSinkCommonOptions[] = {
+    {.name = "batch_size",
+     .type = OptionType::Int,
+     .default_value = "1000",
+     .doc = "Most records handed to the sink in one send.",
+     .min = 1,
+     .max = 100000},
+    {.name = "retry_initial",
+     .type = OptionType::Duration,
+     .default_value = "1s",
+     .doc = "Wait after the first failed send; it doubles with every further failure up to retry_max.",
+     .min = 0.001},
+    {.name = "retry_max",
+     .type = OptionType::Duration,
+     .default_value = "60s",
+     .doc = "Longest wait between retries of a failed send.",
+     .min = 0.001},
+};
+
+}  // namespace
+
+std::span<const OptionSpec> gateway_option_specs() { return kGatewayOptions; }
+std::span<const OptionSpec> http_option_specs() { return kHttpOptions; }
+std::span<const OptionSpec> pipeline_option_specs() { return kPipelineOptions; }
+std::span<const OptionSpec> buffer_option_specs() { return kBufferOptions; }
+std::span<const OptionSpec> source_common_option_specs() { return kSourceCommonOptions; }
+std::span<const OptionSpec> sink_common_option_specs() { return kSinkCommonOptions; }
+
+}  // namespace sluice

@@ -1,0 +1,71 @@
+#pragma once
+// The fallback chain each source decodes through: every decoder is asked in
+// turn until one says Ok. A frame no decoder accepts becomes a dead letter
+// whose reason lists every decoder's verdict, so the operator sees why.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/component.hpp"
+#include "core/options.hpp"
+#include "core/record.hpp"
+
+namespace sluice {
+
+class Counter;
+class Registry;
+
+class DecoderChain {
+public:
+    struct Entry {
+        std::string name;
+        std::unique_ptr<Decoder> decoder;
+    };
+
+    // Dead letters keep at most this much of the payload.
+    static constexpr std::size_t kMaxDeadLetterPayload = 64 * 1024;
+
+    // `metrics_component` is "<pipeline>/<source id>", the metrics label.
+    DecoderChain(std::vector<Entry> decoders, std::string metrics_component);
+
+    // Tries each decoder in order. Ok: the records are appended to `out`
+    // (time_ns 0 replaced by frame.arrival_ns) and the result is true.
+    // Otherwise `dead` describes the frame (stage "decode", the verdict of
+    // every decoder, the payload cut to 64 KiB) and the result is false;
+    // `out` is unchanged. A Broken verdict does not stop the chain: a later
+    // decoder may still read the frame (the failure is counted).
+    bool decode(const Frame& frame, std::vector<Record>& out, DeadLetter& dead);
+
+    std::size_t size() const { return slots_.size(); }
+    const std::string& component() const { return component_; }
+
+private:
+    struct Slot {
+        Entry entry;
+        Counter* frames = nullptr;
+        Counter* failures = nullptr;
+        std::string error;  // reused: the decoder's last Broken reason
+    };
+
+    std::vector<Slot> slots_;
+    std::string component_;
+    Counter* dead_letters_ = nullptr;
+};
+
+// One decoder of a chain as configured: its registry name and resolved options.
+struct DecoderConfig {
+    std::string name;
+    Options options;
+};
+
+// Builds chain entries through the decoders' descriptors. Throws ConfigError
+// for a name that is not a registered decoder, and passes on a factory's
+// ConfigError prefixed with "decoder '<name>': ".
+std::vector<DecoderChain::Entry> make_decoder_entries(const Registry& registry,
+                                                      std::span<const DecoderConfig> decoders);
+
+}  // namespace sluice

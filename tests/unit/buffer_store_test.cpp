@@ -1,0 +1,625 @@
+// The online buffer: append / read / commit / trim, cursors, restarts, the
+// byte cap with both overflow policies, checkpoints, the lock, a full disk.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "buffer/buffer.hpp"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// Generous: these only bound a hang, they never decide a pass.
+constexpr auto kDeadline = 30s;
+
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "sluice-buffer-XXXXXX").string();
+        if (::mkdtemp(tmpl.data()) == nullptr) {
+            throw std::runtime_error("mkdtemp failed");
+        }
+        path_ = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// Same encoded size for every i, so caps can be set in whole records.
+Record make_record(std::uint64_t i) {
+    Record r;
+    r.time_ns = 1'700'000'000'000'000'000 + static_cast<TimeNs>(i);
+    r.measurement = "env";
+    r.origin = "test";
+    r.tags = {{"host", "gw-01"}, {"room", "lab"}};
+    r.fields = {{"seq", static_cast<double>(i)},
+                {"n", std::int64_t{1'000'000'000}},
+                {"ok", (i % 2) == 0},
+                {"note", std::string("payload-") + std::to_string(100000 + i % 900000)}};
+    return r;
+}
+
+std::uint64_t record_size() {
+    std::string s;
+    encode_record(make_record(1), s);
+    return s.size();
+}
+
+std::vector<Record> batch(std::uint64_t from, std::size_t n) {
+    std::vector<Record> out;
+    for (std::size_t i = 0; i < n; ++i) {
+        out.push_back(make_record(from + i));
+    }
+    return out;
+}
+
+std::uint64_t seq_of(const Record& r) {
+    return static_cast<std::uint64_t>(std::get<double>(r.field("seq")->value));
+}
+
+AppendResult put(Buffer& b, const std::vector<Record>& rs) {
+    return b.append(rs, {}, {});
+}
+
+BufferOptions options(const TempDir& dir, std::vector<std::string> sinks) {
+    BufferOptions o;
+    o.path = dir.path() / "data" / "pipe.db";
+    o.sinks = std::move(sinks);
+    return o;
+}
+
+// What a sink does: read up to `id` and confirm it (commit never goes past
+// what read() returned).
+void confirm(BufferReader& rd, std::uint64_t id) {
+    if (id > rd.cursor()) {
+        rd.read(id - rd.cursor());
+    }
+    rd.commit(id);
+}
+
+const SinkStats& sink_stats(const BufferStats& st, const std::string& name) {
+    for (const auto& s : st.sinks) {
+        if (s.sink == name) {
+            return s;
+        }
+    }
+    throw std::runtime_error("no stats for sink " + name);
+}
+
+TEST(Buffer, AppendReadCommitTrim) {
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a"}));
+    auto res = put(*buf, batch(0, 10));
+    ASSERT_TRUE(res.ok) << res.error;
+    EXPECT_EQ(res.first_id, 1u);
+    EXPECT_EQ(res.last_id, 10u);
+    EXPECT_EQ(res.dropped, 0u);
+
+    auto rd = buf->reader("a");
+    auto rows = rd->read(100);
+    ASSERT_EQ(rows.size(), 10u);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_EQ(rows[i].id, i + 1);
+        EXPECT_EQ(seq_of(rows[i].record), i);
+        EXPECT_EQ(rows[i].record.measurement, "env");
+        EXPECT_EQ(*rows[i].record.tag("room"), "lab");
+    }
+    // Nothing leaves before a commit: reading again gives the same rows.
+    EXPECT_EQ(rd->read(3).size(), 3u);
+    EXPECT_EQ(buf->stats().rows, 10u);
+    // A sink cannot confirm what it was not given.
+    auto other = buf->reader("a");
+    other->commit(10);
+    EXPECT_EQ(other->cursor(), 0u);
+    other.reset();
+
+    rd->commit(5);
+    EXPECT_EQ(rd->cursor(), 5u);
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, 5u);
+    EXPECT_EQ(st.first_id, 6u);
+    EXPECT_EQ(st.last_id, 10u);
+    EXPECT_EQ(st.bytes, 5 * record_size());
+    EXPECT_EQ(st.oldest_ns, make_record(5).time_ns);
+    EXPECT_GT(st.file_bytes, 0u);
+    ASSERT_EQ(st.sinks.size(), 1u);
+    EXPECT_EQ(st.sinks[0].cursor, 5u);
+    EXPECT_EQ(st.sinks[0].lag_rows, 5u);
+    EXPECT_EQ(st.sinks[0].oldest_pending_ns, make_record(5).time_ns);
+
+    rows = rd->read(100);
+    ASSERT_EQ(rows.size(), 5u);
+    EXPECT_EQ(rows.front().id, 6u);
+    rd->commit(rows.back().id);
+    st = buf->stats();
+    EXPECT_EQ(st.rows, 0u);
+    EXPECT_EQ(st.bytes, 0u);
+    EXPECT_EQ(st.oldest_ns, 0);
+    EXPECT_EQ(st.first_id, 11u);
+    EXPECT_EQ(st.sinks[0].lag_rows, 0u);
+    EXPECT_EQ(st.sinks[0].oldest_pending_ns, 0);
+    EXPECT_TRUE(rd->read(100).empty());
+}
+
+TEST(Buffer, ReadIntoReusesTheVector) {
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a"}));
+    ASSERT_TRUE(put(*buf, batch(0, 50)).ok);
+    auto rd = buf->reader("a");
+    std::vector<StoredRecord> rows;
+    EXPECT_EQ(rd->read_into(rows, 20), 20u);
+    EXPECT_EQ(rows.size(), 20u);
+    rd->commit(rows.back().id);
+    EXPECT_EQ(rd->read_into(rows, 100), 30u);
+    EXPECT_EQ(rows.front().id, 21u);
+    EXPECT_EQ(seq_of(rows.back().record), 49u);
+    EXPECT_EQ(rd->read_into(rows, 0), 0u);
+    EXPECT_TRUE(rows.empty());
+}
+
+TEST(Buffer, CursorsPerSinkAreIndependent) {
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a", "b"}));
+    ASSERT_TRUE(put(*buf, batch(0, 10)).ok);
+    auto a = buf->reader("a");
+    auto b = buf->reader("b");
+    a->commit(a->read(100).back().id);
+    // b has not confirmed anything: every row stays.
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, 10u);
+    EXPECT_EQ(sink_stats(st, "a").lag_rows, 0u);
+    EXPECT_EQ(sink_stats(st, "b").lag_rows, 10u);
+    auto rows = b->read(4);
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows.front().id, 1u);
+    b->commit(4);
+    EXPECT_EQ(buf->stats().rows, 6u);
+    EXPECT_EQ(b->read(100).front().id, 5u);
+    EXPECT_TRUE(a->read(100).empty());
+
+    ASSERT_TRUE(put(*buf, batch(10, 2)).ok);
+    EXPECT_EQ(a->read(100).size(), 2u);
+    EXPECT_EQ(b->read(100).size(), 8u);
+}
+
+TEST(Buffer, RestartResumesEachSinkAndNeverReusesIds) {
+    TempDir dir;
+    auto opts = options(dir, {"a", "b"});
+    {
+        auto buf = Buffer::open(opts);
+        ASSERT_TRUE(put(*buf, batch(0, 20)).ok);
+        auto a = buf->reader("a");
+        auto b = buf->reader("b");
+        confirm(*a, 15);
+        confirm(*b, 5);
+    }
+    {
+        auto buf = Buffer::open(opts);
+        auto a = buf->reader("a");
+        auto b = buf->reader("b");
+        EXPECT_EQ(a->cursor(), 15u);
+        EXPECT_EQ(b->cursor(), 5u);
+        EXPECT_EQ(a->read(100).front().id, 16u);
+        auto rows = b->read(100);
+        ASSERT_EQ(rows.size(), 15u);
+        EXPECT_EQ(rows.front().id, 6u);
+        EXPECT_EQ(seq_of(rows.front().record), 5u);
+        // Drain completely.
+        a->commit(20);
+        b->commit(20);
+        auto st = buf->stats();
+        EXPECT_EQ(st.rows, 0u);
+        EXPECT_EQ(st.last_id, 20u);
+    }
+    {
+        auto buf = Buffer::open(opts);
+        auto st = buf->stats();
+        EXPECT_EQ(st.rows, 0u);
+        EXPECT_EQ(st.last_id, 20u);
+        EXPECT_EQ(st.first_id, 21u);
+        auto res = put(*buf, batch(100, 3));
+        ASSERT_TRUE(res.ok);
+        EXPECT_EQ(res.first_id, 21u);
+        EXPECT_EQ(res.last_id, 23u);
+        auto a = buf->reader("a");
+        auto rows = a->read(100);
+        ASSERT_EQ(rows.size(), 3u);
+        EXPECT_EQ(rows.front().id, 21u);
+        EXPECT_EQ(seq_of(rows.front().record), 100u);
+    }
+}
+
+TEST(Buffer, NewSinkStartsAtOldestRowAndRemovedSinkStopsPinning) {
+    TempDir dir;
+    {
+        auto buf = Buffer::open(options(dir, {"a"}));
+        ASSERT_TRUE(put(*buf, batch(0, 10)).ok);
+        confirm(*buf->reader("a"), 4);
+        EXPECT_EQ(buf->stats().first_id, 5u);
+    }
+    {
+        auto buf = Buffer::open(options(dir, {"a", "c"}));
+        auto c = buf->reader("c");
+        EXPECT_EQ(c->cursor(), 4u);
+        auto rows = c->read(100);
+        ASSERT_EQ(rows.size(), 6u);
+        EXPECT_EQ(rows.front().id, 5u);
+        c->commit(8);
+        EXPECT_EQ(buf->stats().rows, 6u);  // a still at 4
+        EXPECT_THROW(buf->reader("zzz"), std::runtime_error);
+    }
+    {
+        // a is gone from the config: its cursor goes and no longer pins rows.
+        auto buf = Buffer::open(options(dir, {"c"}));
+        auto st = buf->stats();
+        ASSERT_EQ(st.sinks.size(), 1u);
+        EXPECT_EQ(st.sinks[0].sink, "c");
+        EXPECT_EQ(st.rows, 2u);
+        EXPECT_EQ(st.first_id, 9u);
+    }
+    {
+        // A new sink on an empty buffer starts at the end, not at id 0.
+        auto buf = Buffer::open(options(dir, {"c"}));
+        confirm(*buf->reader("c"), 10);
+    }
+    {
+        auto buf = Buffer::open(options(dir, {"c", "d"}));
+        EXPECT_EQ(buf->reader("d")->cursor(), 10u);
+        EXPECT_EQ(sink_stats(buf->stats(), "d").lag_rows, 0u);
+    }
+}
+
+TEST(Buffer, DropOldestCountsDropsPerSink) {
+    TempDir dir;
+    auto opts = options(dir, {"a", "b"});
+    opts.max_bytes = 10 * record_size();
+    opts.overflow = Overflow::DropOldest;
+    {
+        auto buf = Buffer::open(opts);
+        ASSERT_TRUE(put(*buf, batch(0, 10)).ok);  // exactly full
+        auto a = buf->reader("a");
+        auto b = buf->reader("b");
+        confirm(*a, 6);
+
+        auto res = put(*buf, batch(10, 5));
+        ASSERT_TRUE(res.ok) << res.error;
+        EXPECT_EQ(res.dropped, 5u);  // ids 1..5: a had them, b had not
+        auto st = buf->stats();
+        EXPECT_EQ(st.rows, 10u);
+        EXPECT_EQ(st.first_id, 6u);
+        EXPECT_EQ(st.bytes, 10 * record_size());
+        EXPECT_EQ(sink_stats(st, "a").dropped, 0u);
+        EXPECT_EQ(sink_stats(st, "b").dropped, 5u);
+
+        res = put(*buf, batch(15, 5));
+        ASSERT_TRUE(res.ok) << res.error;
+        EXPECT_EQ(res.dropped, 5u);  // ids 6..10: a lost 7..10, b all five
+        st = buf->stats();
+        EXPECT_EQ(sink_stats(st, "a").dropped, 4u);
+        EXPECT_EQ(sink_stats(st, "b").dropped, 10u);
+
+        // Readers continue with what is left.
+        auto rows = b->read(100);
+        ASSERT_EQ(rows.size(), 10u);
+        EXPECT_EQ(rows.front().id, 11u);
+        EXPECT_EQ(a->read(100).front().id, 11u);
+        EXPECT_EQ(sink_stats(st, "b").lag_rows, 10u);
+    }
+    // The totals are persisted with the cursors.
+    auto st = offline_stats(opts.path);
+    EXPECT_EQ(sink_stats(st, "a").dropped, 4u);
+    EXPECT_EQ(sink_stats(st, "b").dropped, 10u);
+    {
+        auto buf = Buffer::open(opts);  // in-memory counters restart at open
+        EXPECT_EQ(sink_stats(buf->stats(), "b").dropped, 0u);
+    }
+}
+
+TEST(Buffer, DropOldestStoresABatchLargerThanTheCap) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    opts.max_bytes = 3 * record_size();
+    auto buf = Buffer::open(opts);
+    ASSERT_TRUE(put(*buf, batch(0, 2)).ok);
+    auto res = put(*buf, batch(2, 5));
+    ASSERT_TRUE(res.ok) << res.error;
+    EXPECT_EQ(res.dropped, 2u);
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, 5u);
+    EXPECT_EQ(st.first_id, 3u);
+    EXPECT_EQ(sink_stats(st, "a").dropped, 2u);
+}
+
+TEST(Buffer, BlockWaitsUntilAReaderCommits) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    opts.max_bytes = 10 * record_size();
+    opts.overflow = Overflow::Block;
+    auto buf = Buffer::open(opts);
+    ASSERT_TRUE(put(*buf, batch(0, 10)).ok);
+    auto rd = buf->reader("a");
+
+    std::mutex mu;
+    std::condition_variable cv;
+    int polls = 0;
+    auto keep_waiting = [&] {
+        {
+            std::lock_guard lk(mu);
+            ++polls;
+        }
+        cv.notify_all();
+        return true;
+    };
+    auto more = batch(10, 5);
+    auto pending = std::async(std::launch::async, [&] { return buf->append(more, {}, {}, keep_waiting); });
+
+    // The append polled keep_waiting, so it is waiting for room.
+    {
+        std::unique_lock lk(mu);
+        ASSERT_TRUE(cv.wait_for(lk, kDeadline, [&] { return polls >= 1; }));
+    }
+    ASSERT_EQ(pending.wait_for(0s), std::future_status::timeout);
+    EXPECT_EQ(buf->stats().rows, 10u);
+
+    confirm(*rd, 5);
+    ASSERT_EQ(pending.wait_for(kDeadline), std::future_status::ready);
+    auto res = pending.get();
+    ASSERT_TRUE(res.ok) << res.error;
+    EXPECT_EQ(res.dropped, 0u);
+    EXPECT_EQ(res.first_id, 11u);
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, 10u);
+    EXPECT_EQ(st.first_id, 6u);
+    EXPECT_EQ(sink_stats(st, "a").dropped, 0u);
+}
+
+TEST(Buffer, BlockGivesUpWhenTold) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    opts.max_bytes = 4 * record_size();
+    opts.overflow = Overflow::Block;
+    auto buf = Buffer::open(opts);
+    ASSERT_TRUE(put(*buf, batch(0, 4)).ok);
+    std::vector<std::pair<std::string, std::string>> cp = {{"file:/x", "99"}};
+    int calls = 0;
+    auto res = buf->append(batch(4, 1), {}, cp, [&] { return ++calls < 2; });
+    EXPECT_FALSE(res.ok);
+    EXPECT_NE(res.error.find("full"), std::string::npos) << res.error;
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(buf->stats().rows, 4u);
+    EXPECT_FALSE(buf->load_checkpoint("file:/x").has_value());
+}
+
+TEST(Buffer, CheckpointsAreStoredWithTheBatch) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        EXPECT_FALSE(buf->load_checkpoint("file:/var/log/x").has_value());
+        std::vector<std::pair<std::string, std::string>> cp = {{"file:/var/log/x", "123"}, {"other", ""}};
+        ASSERT_TRUE(buf->append(batch(0, 3), {}, cp).ok);
+        EXPECT_EQ(buf->load_checkpoint("file:/var/log/x"), "123");
+        cp = {{"file:/var/log/x", "456"}};
+        // Checkpoints alone (no records) are fine too.
+        ASSERT_TRUE(buf->append({}, {}, cp).ok);
+        EXPECT_EQ(buf->load_checkpoint("file:/var/log/x"), "456");
+    }
+    auto buf = Buffer::open(opts);
+    EXPECT_EQ(buf->load_checkpoint("file:/var/log/x"), "456");
+    EXPECT_EQ(buf->load_checkpoint("other"), "");
+    EXPECT_EQ(buf->stats().rows, 3u);
+}
+
+TEST(Buffer, DeadLettersAreKeptAndCapped) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    opts.max_dead_letters = 5;
+    auto buf = Buffer::open(opts);
+    std::vector<DeadLetter> dead;
+    for (int i = 0; i < 8; ++i) {
+        dead.push_back(DeadLetter{i, "mqtt/topic", "decode", "no decoder accepted the frame", "\x01\x02 junk"});
+    }
+    ASSERT_TRUE(buf->append(batch(0, 1), dead, {}).ok);
+    EXPECT_EQ(buf->stats().dead_letters, 5u);
+    auto rd = buf->reader("a");
+    rd->dead_letter(DeadLetter{9, "", "a", "rejected by the far side (400)", "{}"});
+    EXPECT_EQ(buf->stats().dead_letters, 5u);
+}
+
+TEST(Buffer, WaitWakesOnAppendAndOnClose) {
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a"}));
+    auto rd = buf->reader("a");
+    EXPECT_FALSE(rd->wait(0ms));
+
+    auto waiter = std::async(std::launch::async, [&] { return rd->wait(kDeadline); });
+    ASSERT_TRUE(put(*buf, batch(0, 1)).ok);
+    ASSERT_EQ(waiter.wait_for(kDeadline), std::future_status::ready);
+    EXPECT_TRUE(waiter.get());
+    // Rows after the cursor: returns at once.
+    EXPECT_TRUE(rd->wait(kDeadline));
+    rd->commit(rd->read(10).back().id);
+    EXPECT_FALSE(rd->wait(0ms));
+
+    auto closing = std::async(std::launch::async, [&] { return rd->wait(kDeadline); });
+    buf->close_readers();
+    ASSERT_EQ(closing.wait_for(kDeadline), std::future_status::ready);
+    EXPECT_FALSE(closing.get());
+    EXPECT_FALSE(rd->wait(kDeadline));  // closed: never blocks again
+}
+
+TEST(Buffer, LockRefusesASecondOpen) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    auto buf = Buffer::open(opts);
+    try {
+        Buffer::open(opts);
+        FAIL() << "second open succeeded";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("is in use by another sluice process"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(opts.path.string()), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(offline_stats(opts.path), std::runtime_error);
+    buf.reset();
+    EXPECT_NO_THROW(Buffer::open(opts));
+}
+
+TEST(Buffer, ConcurrentWriterAndSinksSeeEveryRowOnceInOrder) {
+    TempDir dir;
+    auto opts = options(dir, {"a", "b"});
+    auto buf = Buffer::open(opts);
+    constexpr std::uint64_t kBatches = 200;
+    constexpr std::size_t kBatch = 50;
+    constexpr std::uint64_t kTotal = kBatches * kBatch;
+
+    auto sink = [&](const std::string& name, std::size_t chunk) {
+        auto rd = buf->reader(name);
+        std::uint64_t next = 1;
+        std::vector<StoredRecord> rows;
+        auto until = std::chrono::steady_clock::now() + kDeadline;
+        while (next <= kTotal && std::chrono::steady_clock::now() < until) {
+            if (rd->read_into(rows, chunk) == 0) {
+                rd->wait(100ms);
+                continue;
+            }
+            for (const auto& r : rows) {
+                if (r.id != next || seq_of(r.record) != next - 1) {
+                    ADD_FAILURE() << name << ": expected id " << next << ", got id " << r.id << " seq "
+                                  << seq_of(r.record) << " (read " << rows.size() << " after cursor "
+                                  << rd->cursor() << ")";
+                    return next;  // out of order or lost
+                }
+                ++next;
+            }
+            rd->commit(rows.back().id);
+        }
+        return next;
+    };
+    auto a = std::async(std::launch::async, sink, "a", 37);
+    auto b = std::async(std::launch::async, sink, "b", 500);
+    for (std::uint64_t i = 0; i < kBatches; ++i) {
+        auto res = put(*buf, batch(i * kBatch, kBatch));
+        ASSERT_TRUE(res.ok) << res.error;
+    }
+    EXPECT_EQ(a.get(), kTotal + 1);
+    EXPECT_EQ(b.get(), kTotal + 1);
+    // Both confirmed everything: trimmed without any further append.
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, 0u);
+    EXPECT_EQ(st.bytes, 0u);
+    EXPECT_EQ(st.last_id, kTotal);
+}
+
+TEST(Buffer, FullDiskFailsTheAppendAndKeepsTheDatabaseConsistent) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    opts.max_file_bytes = 256 * 1024;
+    auto buf = Buffer::open(opts);
+    std::vector<Record> big;
+    for (int i = 0; i < 20; ++i) {
+        Record r = make_record(static_cast<std::uint64_t>(i));
+        r.fields.push_back({"pad", std::string(1000, 'p')});
+        big.push_back(r);
+    }
+    std::uint64_t stored = 0;
+    AppendResult res;
+    for (int i = 0; i < 1000; ++i) {
+        std::vector<std::pair<std::string, std::string>> cp = {{"pos", std::to_string(i)}};
+        res = buf->append(big, {}, cp);
+        if (!res.ok) {
+            break;
+        }
+        stored += big.size();
+    }
+    ASSERT_FALSE(res.ok) << "never filled up";
+    EXPECT_NE(res.error.find("full"), std::string::npos) << res.error;
+    EXPECT_NE(res.error.find(opts.path.string()), std::string::npos) << res.error;
+    ASSERT_GT(stored, 0u);
+    // Nothing of the failed batch is stored, the last good checkpoint stays.
+    auto st = buf->stats();
+    EXPECT_EQ(st.rows, stored);
+    EXPECT_EQ(st.last_id, stored);
+    EXPECT_EQ(buf->load_checkpoint("pos"), std::to_string(stored / big.size() - 1));
+
+    // The sink drains, space comes back and the runtime's retry succeeds.
+    auto rd = buf->reader("a");
+    auto rows = rd->read(100000);
+    ASSERT_EQ(rows.size(), stored);
+    rd->commit(rows.back().id);
+    res = buf->append(big, {}, {});
+    ASSERT_TRUE(res.ok) << res.error;
+    EXPECT_EQ(res.first_id, stored + 1);
+}
+
+TEST(Buffer, CorruptRowBecomesADeadLetterAndDoesNotStallTheSink) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        ASSERT_TRUE(put(*buf, batch(0, 3)).ok);
+    }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET body = x'0102' WHERE id IN (1, 3)", nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto buf = Buffer::open(opts);
+    auto rd = buf->reader("a");
+    auto rows = rd->read(100);  // row 1 is skipped (cursor moves past it)
+    EXPECT_TRUE(rows.empty());
+    EXPECT_EQ(rd->cursor(), 1u);
+    rows = rd->read(100);  // row 2 is fine, row 3 is not
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].id, 2u);
+    rd->commit(2);
+    EXPECT_TRUE(rd->read(100).empty());
+    EXPECT_EQ(rd->cursor(), 3u);
+    auto st = buf->stats();
+    EXPECT_EQ(st.dead_letters, 2u);
+    EXPECT_EQ(st.rows, 0u);
+}
+
+TEST(Buffer, OpenFailsClearlyOnANewerSchema) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    { Buffer::open(opts); }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    try {
+        Buffer::open(opts);
+        FAIL() << "opened a newer schema";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace sluice
