@@ -3,6 +3,7 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <pthread.h>
@@ -160,29 +161,61 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
     int exit_code = 0;
-    bool second_signal_is_hard = false;
+    // Stops every pipeline on a helper thread while this thread keeps taking
+    // signals. In a drain at end of input (unbounded) a SIGTERM starts the
+    // shutdown_timeout clock; in a bounded shutdown a second signal exits at
+    // once (everything accepted is already committed).
+    auto shutdown = [&](bool bounded) {
+        std::vector<Pipeline*> live;
+        {
+            std::lock_guard lk(pipelines_mu);
+            for (auto& p : pipelines) {
+                live.push_back(p.get());
+            }
+        }
+        const auto deadline = bounded ? deadline_from(config) : std::chrono::steady_clock::time_point::max();
+        std::atomic<bool> done{false};
+        std::thread stopper([&] {
+            for (auto* p : live) {
+                p->stop(deadline);
+            }
+            done = true;
+        });
+        std::optional<std::chrono::steady_clock::time_point> cut_at;
+        while (!done) {
+            timespec t{0, 100'000'000};
+            const int again = sigtimedwait(&sigs, nullptr, &t);
+            if (again == SIGTERM || again == SIGINT) {
+                if (!bounded) {
+                    bounded = true;
+                    cut_at = deadline_from(config);
+                    log::info("received {}: delivering for up to {} more",
+                              again == SIGTERM ? "SIGTERM" : "SIGINT",
+                              format_duration(config.gateway.duration("shutdown_timeout")));
+                } else {
+                    log::warn("second signal: exiting now; undelivered records stay buffered");
+                    std::_Exit(0);
+                }
+            }
+            if (cut_at && std::chrono::steady_clock::now() >= *cut_at) {
+                for (auto* p : live) {
+                    p->cut_short();
+                }
+                cut_at.reset();
+            }
+        }
+        stopper.join();
+        std::lock_guard lk(pipelines_mu);
+        pipelines.clear();
+    };
+
     for (;;) {
         timespec timeout{0, 200'000'000};
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
         if (sig == SIGTERM || sig == SIGINT) {
             log::info("received {}: stopping (delivering for up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                       format_duration(config.gateway.duration("shutdown_timeout")));
-            // Stop in a helper thread so a second signal can cut the deadline short.
-            std::atomic<bool> done{false};
-            std::thread stopper([&] {
-                stop_all(pipelines, pipelines_mu, deadline_from(config));
-                done = true;
-            });
-            while (!done) {
-                timespec t{0, 100'000'000};
-                const int again = sigtimedwait(&sigs, nullptr, &t);
-                if ((again == SIGTERM || again == SIGINT) && !second_signal_is_hard) {
-                    second_signal_is_hard = true;
-                    log::warn("second signal: exiting now; undelivered records stay buffered");
-                    std::_Exit(0);  // everything acknowledged is already committed
-                }
-            }
-            stopper.join();
+            shutdown(true);
             break;
         }
         if (sig == SIGHUP) {
@@ -205,8 +238,14 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 config = std::move(*next);
             } catch (const std::exception& e) {
                 log::error("reload failed, restarting the previous configuration: {}", e.what());
-                std::lock_guard lk(pipelines_mu);
-                pipelines = build_pipelines(config, loop);
+                try {
+                    std::lock_guard lk(pipelines_mu);
+                    pipelines = build_pipelines(config, loop);
+                } catch (const std::exception& again) {
+                    log::error("cannot restart the previous configuration either: {}", again.what());
+                    exit_code = 1;
+                    break;
+                }
             }
             for (auto& p : pipelines) {
                 p->start();
@@ -225,7 +264,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         }
         if (all_finished) {
             log::info("every source has finished: delivering what is buffered, then exiting");
-            stop_all(pipelines, pipelines_mu, std::chrono::steady_clock::time_point::max());
+            shutdown(false);
             break;
         }
     }

@@ -207,12 +207,10 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
     bool guard_done = false;
     std::thread guard([&] {
         std::unique_lock lk(guard_mu);
-        if (!guard_cv.wait_until(lk, deadline, [&] { return guard_done; })) {
-            log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
-            queue_.close();
-            stop_sinks_ = true;
-            sleep_cv_.notify_all();
-            buffer_->close_readers();
+        if (deadline == std::chrono::steady_clock::time_point::max()) {
+            guard_cv.wait(lk, [&] { return guard_done; });
+        } else if (!guard_cv.wait_until(lk, deadline, [&] { return guard_done; })) {
+            cut_short();
         }
     });
     stop_sources_ = true;
@@ -240,6 +238,14 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
     guard_cv.notify_all();
     guard.join();
     gauges_.clear();
+}
+
+void Pipeline::cut_short() {
+    log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
+    queue_.close();
+    stop_sinks_ = true;
+    sleep_cv_.notify_all();
+    buffer_->close_readers();
 }
 
 std::size_t Pipeline::try_push(std::vector<Frame>& frames) {

@@ -39,6 +39,9 @@ public:
     // Stops sources, commits what was queued, lets sinks deliver until
     // `deadline`, then stops them; what is left stays in the buffer.
     void stop(std::chrono::steady_clock::time_point deadline);
+    // Thread-safe, during stop(): gives up delivering now (as if the
+    // deadline had passed). Undelivered rows stay in the buffer.
+    void cut_short();
 
     bool sources_finished() const;
     // /ready: every sink healthy or buffering within its limits.
