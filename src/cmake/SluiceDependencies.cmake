@@ -36,3 +36,66 @@ target_include_directories(sluice_sqlite3 INTERFACE ${SQLITE3_INCLUDE_DIR})
 target_link_libraries(sluice_sqlite3 INTERFACE ${SQLITE3_LIBRARY} ${CMAKE_DL_LIBS} m)
 
 find_package(Threads REQUIRED)
+
+# ---------------------------------------------------------------- inputs
+# Each is looked for only when its component is switched on, so a minimal
+# board build needs none of them.
+
+# Eclipse Paho MQTT C, synchronous client with TLS (OpenSSL).
+function(sluice_find_paho)
+  if(TARGET sluice_paho)
+    return()
+  endif()
+  if(SLUICE_STATIC)
+    set(OPENSSL_USE_STATIC_LIBS ON)
+    find_library(PAHO_LIBRARY NAMES libpaho-mqtt3cs.a)
+  else()
+    find_library(PAHO_LIBRARY NAMES paho-mqtt3cs)
+  endif()
+  find_path(PAHO_INCLUDE_DIR NAMES MQTTClient.h)
+  if(NOT PAHO_LIBRARY OR NOT PAHO_INCLUDE_DIR)
+    message(FATAL_ERROR "Paho MQTT C not found: install libpaho-mqtt-dev (firmware-gw/install-deps), "
+                        "or configure with -DSLUICE_WITH_MQTT=OFF")
+  endif()
+  find_package(OpenSSL REQUIRED)
+  add_library(sluice_paho INTERFACE)
+  target_include_directories(sluice_paho INTERFACE ${PAHO_INCLUDE_DIR})
+  target_link_libraries(sluice_paho INTERFACE ${PAHO_LIBRARY} OpenSSL::SSL OpenSSL::Crypto Threads::Threads
+                                              ${CMAKE_DL_LIBS})
+endfunction()
+
+# ZeroMQ (libzmq + cppzmq). Debian's libzmq.a needs GSSAPI, which has no
+# static archive: the static presets switch zmq off until the board
+# toolchain builds libzmq from Debian's source without it.
+function(sluice_find_zmq)
+  if(TARGET sluice_zmq)
+    return()
+  endif()
+  find_library(ZMQ_LIBRARY NAMES zmq)
+  find_path(CPPZMQ_INCLUDE_DIR NAMES zmq.hpp)
+  if(NOT ZMQ_LIBRARY OR NOT CPPZMQ_INCLUDE_DIR)
+    message(FATAL_ERROR "ZeroMQ not found: install libzmq3-dev and cppzmq-dev (firmware-gw/install-deps), "
+                        "or configure with -DSLUICE_WITH_ZMQ=OFF")
+  endif()
+  add_library(sluice_zmq INTERFACE)
+  target_include_directories(sluice_zmq INTERFACE ${CPPZMQ_INCLUDE_DIR})
+  target_link_libraries(sluice_zmq INTERFACE ${ZMQ_LIBRARY})
+endfunction()
+
+# libiio is optional: the iio source reads sysfs and /dev/iio:deviceN
+# itself; libiio only adds remote contexts (ip:, usb:). It has no static
+# archive, so it is off by default.
+option(SLUICE_WITH_LIBIIO "Let the iio source use libiio for remote contexts (ip:, usb:)" OFF)
+function(sluice_find_libiio)
+  if(TARGET sluice_libiio)
+    return()
+  endif()
+  add_library(sluice_libiio INTERFACE)
+  if(SLUICE_WITH_LIBIIO)
+    find_library(IIO_LIBRARY NAMES iio REQUIRED)
+    find_path(IIO_INCLUDE_DIR NAMES iio.h REQUIRED)
+    target_include_directories(sluice_libiio INTERFACE ${IIO_INCLUDE_DIR})
+    target_link_libraries(sluice_libiio INTERFACE ${IIO_LIBRARY})
+    target_compile_definitions(sluice_libiio INTERFACE SLUICE_HAVE_LIBIIO=1)
+  endif()
+endfunction()

@@ -211,6 +211,8 @@ ComponentMetrics ComponentMetrics::for_component(const std::string& component, s
     cm.errors = &m.counter("sluice_component_errors_total", "Errors (failed reads, sends, reconnects)", labels);
     cm.dropped = &m.counter("sluice_component_dropped_records_total", "Records dropped (overflow, policy)", labels);
     cm.received_bytes = &m.counter("sluice_component_received_bytes_total", "Bytes received", labels);
+    cm.reconnects = &m.counter("sluice_component_reconnects_total", "Connections re-established", labels);
+    cm.last_seen = &m.gauge("sluice_component_last_seen_seconds", "Unix time of the last frame received", labels);
     return cm;
 }
 

@@ -84,6 +84,15 @@ struct ComponentMetrics {
     Counter* errors = nullptr;    // sluice_component_errors_total
     Counter* dropped = nullptr;   // sluice_component_dropped_records_total
     Counter* received_bytes = nullptr;  // sluice_component_received_bytes_total
+    Counter* reconnects = nullptr;      // sluice_component_reconnects_total
+    Gauge* last_seen = nullptr;         // sluice_component_last_seen_seconds (Unix time of the last frame)
+
+    // A frame of `bytes` arrived now: counts it and stamps last_seen.
+    void frame_in(std::uint64_t bytes, double now_unix_seconds) {
+        received->inc();
+        received_bytes->inc(bytes);
+        last_seen->set(now_unix_seconds);
+    }
 
     static ComponentMetrics for_component(const std::string& component, std::string_view kind);
 };

@@ -5,3 +5,8 @@ foreach(t IN ITEMS test_decode_mix test_kill_restart test_cli test_sources_sinks
   set_tests_properties(e2e_${t} PROPERTIES LABELS e2e TIMEOUT 600
     ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endforeach()
+
+# Builds the release-static preset in its own tree (one job, so the rest of
+# the suite keeps a core) and checks the result.
+add_test(NAME static_build COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/static_build.sh)
+set_tests_properties(static_build PROPERTIES LABELS build TIMEOUT 1800)

@@ -192,3 +192,51 @@ TEST(Resources, ReadsCgroupFixtures) {
     std::filesystem::remove_all(dir);
     EXPECT_GE(available_cpus(), 1.0);
 }
+
+#include "core/topology.hpp"
+
+TEST(Topology, WanTopicBecomesTagsAndMeasurement) {
+    std::string error;
+    auto t = Topology::make("wan", "", &error);
+    ASSERT_TRUE(t) << error;
+    Record r;
+    ASSERT_TRUE(t->apply("mqttkit-1/testdrive/area-42/node-1/data.json", r));
+    EXPECT_EQ(*r.tag("realm"), "mqttkit-1");
+    EXPECT_EQ(*r.tag("network"), "testdrive");
+    EXPECT_EQ(*r.tag("gateway"), "area-42");
+    EXPECT_EQ(*r.tag("node"), "node-1");
+    EXPECT_EQ(r.measurement, "sensors");
+    Record e;
+    ASSERT_TRUE(t->apply("mqttkit-1/testdrive/area-42/node-1/event.json", e));
+    EXPECT_EQ(e.measurement, "events");
+    Record short_topic;
+    EXPECT_FALSE(t->apply("a/b", short_topic));
+    EXPECT_TRUE(short_topic.tags.empty());
+}
+
+TEST(Topology, LanAndExistingValuesWin) {
+    std::string error;
+    auto t = Topology::make("lan", "", &error);
+    Record r;
+    r.measurement = "weather";
+    r.tags.push_back({"node", "from-payload"});
+    ASSERT_TRUE(t->apply("home/n7/data.json", r));
+    EXPECT_EQ(*r.tag("realm"), "home");
+    EXPECT_EQ(*r.tag("node"), "from-payload");
+    EXPECT_EQ(r.measurement, "weather");
+}
+
+TEST(Topology, RegexNamedGroups) {
+    std::string error;
+    auto t = Topology::make("regex", R"(plant/(?P<line>[^/]+)/(?<measurement>[a-z]+)/(\d+))", &error);
+    ASSERT_TRUE(t) << error;
+    Record r;
+    ASSERT_TRUE(t->apply("plant/L3/vibration/17", r));
+    EXPECT_EQ(*r.tag("line"), "L3");
+    EXPECT_EQ(r.measurement, "vibration");
+    EXPECT_EQ(r.tags.size(), 1u);
+    EXPECT_FALSE(t->apply("other/x", r));
+    EXPECT_FALSE(Topology::make("regex", "(", &error));
+    EXPECT_FALSE(Topology::make("regex", "", &error));
+    EXPECT_FALSE(Topology::make("wide", "", &error));
+}

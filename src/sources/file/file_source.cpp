@@ -185,6 +185,7 @@ private:
                 set_checkpoint(frames.back(), lines_.committed_offset());
             }
             ctx_->metrics->received->inc(frames.size());
+            ctx_->metrics->last_seen->set(static_cast<double>(now) / 1e9);
             if (!ctx_->ingest->push_all_wait(frames)) {
                 return false;
             }

@@ -101,6 +101,9 @@ private:
         const std::size_t taken = ctx_->ingest->try_push(frames);
         emitted_ += static_cast<std::int64_t>(taken);
         ctx_->metrics->received->inc(taken);
+        if (taken > 0) {
+            ctx_->metrics->last_seen->set(static_cast<double>(now) / 1e9);
+        }
         if (taken < total) {
             // Full: pause the timer until the worker has made room.
             ctx_->loop->cancel_timer(timer_);

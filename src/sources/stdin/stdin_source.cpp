@@ -100,6 +100,7 @@ private:
             f.arrival_ns = now;
         }
         ctx_->metrics->received->inc(frames.size());
+        ctx_->metrics->last_seen->set(static_cast<double>(now) / 1e9);
         return ctx_->ingest->push_all_wait(frames);
     }
 

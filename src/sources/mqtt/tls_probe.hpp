@@ -1,0 +1,24 @@
+#pragma once
+// When Paho reports a failed TLS connect it rarely says why (a host name
+// mismatch is only in its trace output). A failed connect is followed by one
+// probe handshake of our own with the same CA and client certificate, which
+// can name the cause: the verify error, or the names the certificate is for.
+
+#include <chrono>
+#include <string>
+
+#include "sources/mqtt/mqtt_config.hpp"
+
+namespace sluice::mqtt {
+
+// Empty if the probe handshake and verification pass; otherwise one phrase
+// such as "certificate verify failed: self-signed certificate in certificate
+// chain" or "the server certificate does not match '127.0.0.1' (it is for
+// DNS:other.example)". Blocks at most about `timeout`.
+std::string probe_tls(const Settings& s, std::chrono::seconds timeout);
+
+// Empty if a TCP connection to host:port opens within `timeout`, else why
+// not ("Connection refused"). Paho's connect return code does not say.
+std::string probe_tcp(const std::string& host, int port, std::chrono::seconds timeout);
+
+}  // namespace sluice::mqtt

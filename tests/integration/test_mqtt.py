@@ -1,0 +1,256 @@
+"""The mqtt source against a real mosquitto: mixed payloads on several
+topics, QoS 1 messages sent while sluice was stopped, a broker killed and
+restarted under a publisher, and topology tags from the topic."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for  # noqa: E402
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Mosquitto:
+    """A mosquitto on 127.0.0.1 that is always killed at the end."""
+
+    def __init__(self, d, port=None, persistence=False, extra=(), name="mosquitto"):
+        self.port = port or free_port()
+        self.conf = os.path.join(d, f"{name}.conf")
+        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
+                 f"persistence {'true' if persistence else 'false'}"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto', who cannot read our temp dir
+        if persistence:
+            # Save on every change: the test kills the broker with SIGKILL.
+            lines += [f"persistence_location {d}/", f"persistence_file {name}.db", "autosave_on_changes true",
+                      "autosave_interval 1"]
+        lines += list(extra)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log_path = os.path.join(d, f"{name}.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None, 10, "mosquitto to listen")
+        assert self.proc.poll() is None, self.logs()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc:
+            self.log.close()
+
+    def logs(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def publish(port, topic, lines, qos=1):
+    """Publishes each line as one message with mosquitto_pub."""
+    p = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", str(qos), "-l"],
+                       input="\n".join(lines).encode() + b"\n", capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def write_config(d, port, source_extra, out, http_port=None, name="config.toml"):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(f"""
+[gateway]
+data_dir = "{d}"
+
+[http]
+listen = "{f'127.0.0.1:{http_port}' if http_port else 'off'}"
+
+[pipelines.main]
+batch_max_delay = "20ms"
+
+[[pipelines.main.sources]]
+type = "mqtt"
+id = "broker"
+server = "tcp://127.0.0.1:{port}"
+reconnect_initial = "100ms"
+reconnect_max = "1s"
+{source_extra}
+
+[[pipelines.main.sinks]]
+type = "file"
+path = "{out}"
+fsync = false
+""")
+    return path
+
+
+def connected(s):
+    return "connected to tcp://" in s.logs()
+
+
+def test_json_influx_csv_on_three_topics():
+    with TempDir() as d, Mosquitto(d) as broker:
+        out = os.path.join(d, "out.ndjson")
+        cfg = write_config(d, broker.port, """
+topics = ["site/json", "site/influx", "site/csv"]
+decode = ["json", "influx", { type = "csv", columns = ["device", "temp"] }]
+""", out)
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
+            wait_for(lambda: connected(s), 20, "sluice to connect")
+            publish(broker.port, "site/json", ['{"device":"j1","temp":21.5}'])
+            publish(broker.port, "site/influx", ["weather,device=i1 temp=22.5"])
+            publish(broker.port, "site/csv", ["c1,23.5"])
+            wait_for(lambda: len(read_ndjson(out)) == 3, 20, "three records")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        by_origin = {r["origin"]: r for r in read_ndjson(out)}
+        assert set(by_origin) == {"site/json", "site/influx", "site/csv"}, by_origin
+        assert by_origin["site/json"]["fields"] == {"device": "j1", "temp": 21.5}, by_origin["site/json"]
+        influx = by_origin["site/influx"]
+        assert influx["measurement"] == "weather" and influx["tags"]["device"] == "i1", influx
+        assert influx["fields"]["temp"] == 22.5, influx
+        assert by_origin["site/csv"]["fields"]["temp"] == 23.5, by_origin["site/csv"]
+        assert by_origin["site/csv"]["fields"]["device"] == "c1", by_origin["site/csv"]
+
+
+def test_qos1_messages_sent_while_stopped_arrive_after_restart():
+    with TempDir() as d, Mosquitto(d) as broker:
+        out = os.path.join(d, "out.ndjson")
+        cfg = write_config(d, broker.port, """
+topics = ["plant/+/seq"]
+qos = 1
+client_id = "sluice-it-persistent"
+""", out)
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log1")) as s:
+            wait_for(lambda: connected(s), 20, "first connect")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+            assert "disconnected from" in s.logs(), s.logs()
+        publish(broker.port, "plant/a/seq", [json.dumps({"seq": i}) for i in range(50)], qos=1)
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log2")) as s:
+            wait_for(lambda: len(read_ndjson(out)) >= 50, 20, "the 50 messages queued by the broker")
+            assert "session resumed" in s.logs(), s.logs()
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        assert sorted(r["fields"]["seq"] for r in read_ndjson(out)) == list(range(50))
+
+
+def test_broker_restart_loses_no_qos1_message():
+    import paho.mqtt.client as paho
+
+    with TempDir() as d:
+        broker = Mosquitto(d, persistence=True)
+        out = os.path.join(d, "out.ndjson")
+        http_port = free_port()
+        cfg = write_config(d, broker.port, """
+topics = ["line/seq"]
+qos = 1
+client_id = "sluice-it-restart"
+""", out, http_port=http_port)
+        pub = paho.Client(client_id="it-publisher", clean_session=False)
+        pub.max_queued_messages_set(0)
+        pub.reconnect_delay_set(min_delay=0.1, max_delay=0.5)
+        total = 2000
+        infos = []
+        stop = threading.Event()
+        try:
+            with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
+                wait_for(lambda: connected(s), 20, "sluice to connect")
+                pub.connect("127.0.0.1", broker.port)
+                pub.loop_start()
+
+                def publisher():
+                    for i in range(total):
+                        if stop.is_set():
+                            return
+                        infos.append(pub.publish("line/seq", json.dumps({"seq": i}), qos=1))
+                        # A rate limit (about 500/s) so the broker dies mid-stream; not a wait for a condition.
+                        if stop.wait(0.002):
+                            return
+
+                t = threading.Thread(target=publisher, daemon=True)
+                t.start()
+                seen = lambda: {r["fields"]["seq"] for r in read_ndjson(out)}  # noqa: E731
+                wait_for(lambda: len(seen()) >= 300, 30, "the first messages")
+                broker.kill()
+                broker.start()
+                restarted = time.monotonic()
+
+                def reconnected():
+                    try:
+                        _, body = http_get(http_port, "/metrics")
+                    except OSError:
+                        return False
+                    v = metric_value(body, "sluice_component_reconnects_total", component="main/broker")
+                    return v is not None and v >= 1
+
+                wait_for(reconnected, 10, "sluice to reconnect to the restarted broker")
+                took = time.monotonic() - restarted
+                t.join(timeout=120)
+                wait_for(lambda: all(i.is_published() for i in infos), 60, "the publisher's QoS 1 acks")
+                wait_for(lambda: len(seen()) == total, 60, "every number")
+                assert "connection to tcp://" in s.logs() and "lost" in s.logs(), s.logs()
+                print(f"  sluice resumed {took:.2f}s after the broker restart; {total} messages, "
+                      f"{len(read_ndjson(out))} records (duplicates allowed)")
+                s.signal(signal.SIGTERM)
+                assert s.wait(20) == 0, s.logs()
+            assert seen() == set(range(total))
+        finally:
+            stop.set()
+            pub.loop_stop()
+            broker.kill()
+
+
+def test_topology_tags_from_topic():
+    with TempDir() as d, Mosquitto(d) as broker:
+        out = os.path.join(d, "out.ndjson")
+        cfg = write_config(d, broker.port, """
+topics = ["mqttkit-1/#"]
+topology = "wan"
+""", out)
+        v = run(["validate", "-c", cfg])
+        if v.returncode != 0 and b"topology" in v.stderr:
+            # The lead wires `topology` as a source common option in the config layer.
+            print(f"  SKIP: this build does not know the source option 'topology' yet: {v.stderr.decode().strip()}")
+            return
+        assert v.returncode == 0, v.stderr
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
+            wait_for(lambda: connected(s), 20, "sluice to connect")
+            publish(broker.port, "mqttkit-1/testdrive/area-42/node-1/data.json", ['{"temperature":42.84}'])
+            wait_for(lambda: read_ndjson(out), 20, "the record")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        r = read_ndjson(out)[0]
+        assert r["tags"] == {"realm": "mqttkit-1", "network": "testdrive", "gateway": "area-42", "node": "node-1"}, r
+        assert r["measurement"] == "sensors", r
+        assert r["fields"]["temperature"] == 42.84, r
+
+
+if __name__ == "__main__":
+    main([
+        test_json_influx_csv_on_three_topics,
+        test_qos1_messages_sent_while_stopped_arrive_after_restart,
+        test_broker_restart_loses_no_qos1_message,
+        test_topology_tags_from_topic,
+    ])
