@@ -96,7 +96,13 @@ bool Stmt::step() {
     if (rc == SQLITE_DONE) {
         return false;
     }
-    std::string msg = db_->message(sqlite3_sql(s_));
+    // Name the statement, but keep a 32-row INSERT from flooding the log.
+    std::string_view sql = sqlite3_sql(s_);
+    std::string what(sql.substr(0, 48));
+    if (sql.size() > 48) {
+        what += "...";
+    }
+    std::string msg = db_->message(what);
     sqlite3_reset(s_);
     throw std::runtime_error(msg);
 }

@@ -145,6 +145,18 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
     std::vector<PendingDecoder> chain;
     const RawEntry* decode = find_entry(table, "decode");
 
+    // Decoder names may come from the environment like any other string.
+    auto expand_name = [&](const std::string& text, const SourcePos& at) -> std::optional<std::string> {
+        if (text.find("${") == std::string::npos) {
+            return text;
+        }
+        std::string error;
+        auto out = expand_env(text, &error);
+        if (!out) {
+            diag.error(at, fmt::format("option 'decode' for {}: {}", component_context(d.kind, d.name), error));
+        }
+        return out;
+    };
     auto add_by_name = [&](std::string_view name, const SourcePos& at, bool report_unknown) {
         const Descriptor* dd = report_unknown ? find_component(registry, Kind::Decoder, name, at, diag)
                                               : registry.find(Kind::Decoder, name);
@@ -165,7 +177,9 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
             for (const auto& el : *arr) {
                 const SourcePos& at = has_position(el.pos) ? el.pos : decode->value.pos;
                 if (const std::string* s = el.as_string()) {
-                    add_by_name(*s, at, true);
+                    if (auto name = expand_name(*s, at)) {
+                        add_by_name(*name, at, true);
+                    }
                 } else if (const RawTable* t = el.as_table()) {
                     const RawEntry* type = find_entry(*t, "type");
                     if (type == nullptr) {
@@ -186,10 +200,13 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
                                                el.describe()));
                 }
             }
-        } else if (const std::string* s = decode->value.as_string()) {
+        } else if (const std::string* written = decode->value.as_string()) {
             // "json, csv": each name keeps its own column for messages (TOML
             // strings start one column early, at the quote).
             const std::size_t quote = decode->value.from_text ? 0 : 1;
+            const auto expanded = expand_name(*written, decode->value.pos);
+            static const std::string kNothing;
+            const std::string* s = expanded ? &*expanded : &kNothing;
             std::size_t start = 0;
             while (start <= s->size()) {
                 auto comma = s->find(',', start);

@@ -319,9 +319,13 @@ private:
             diag_.error(at, fmt::format("'{}' is a source; only the first element is a source", name));
             return;
         }
-        std::vector<std::string> names = registry_.names(Kind::Stage);
-        for (auto& n : registry_.names(Kind::Sink)) {
-            names.push_back(std::move(n));
+        // Every name, so that a misspelt decoder or source gets the hint
+        // above once the spelling is fixed.
+        std::vector<std::string> names;
+        for (Kind k : {Kind::Stage, Kind::Sink, Kind::Decoder, Kind::Source}) {
+            for (auto& n : registry_.names(k)) {
+                names.push_back(std::move(n));
+            }
         }
         for (auto k : kKeywords) {
             names.emplace_back(k);

@@ -203,6 +203,10 @@ private:
                 diag_.error(ep.pos, fmt::format("invalid {} URL: {}", kind_name(kind), ex.what()));
                 ep.descriptor = nullptr;
                 return ep;
+            } catch (...) {
+                diag_.error(ep.pos, fmt::format("invalid {} URL", kind_name(kind)));
+                ep.descriptor = nullptr;
+                return ep;
             }
             for (auto& e : mapped) {
                 if (e.key_pos.line == 0) {

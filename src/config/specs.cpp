@@ -99,6 +99,18 @@ constexpr OptionSpec kSourceCommonOptions[] = {
      .type = OptionType::String,
      .default_value = "",
      .doc = "Measurement name given to records that have none."},
+    {.name = "topology",
+     .type = OptionType::Enum,
+     .default_value = "off",
+     .doc = "Turn the frame's origin (MQTT topic, file path) into tags: wan = realm/network/gateway/node[/slot], "
+            "lan = realm/node[/slot], regex = the named groups of topology_regex. The slot (data.json, event.json) "
+            "names the measurement (sensors, events) when the record has none.",
+     .choices = "off|wan|lan|regex"},
+    {.name = "topology_regex",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "With topology = \"regex\": a regular expression over the whole origin whose named groups "
+            "(?P<name>...) become tags; a group named measurement names the measurement."},
 };
 
 constexpr OptionSpec kSinkCommonOptions[] = {

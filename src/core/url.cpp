@@ -3,6 +3,8 @@
 
 #include "core/url.hpp"
 
+#include <cctype>
+
 #include <charconv>
 
 #include <fmt/format.h>
@@ -147,7 +149,12 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
             }
         } else {
             const auto pc = authority.rfind(':');
-            if (pc != std::string_view::npos) {
+            // A ':' followed by a letter is part of a device name
+            // (iio://iio:device0/...), not a port.
+            const bool names_port = pc != std::string_view::npos &&
+                                    (pc + 1 == authority.size() ||
+                                     std::isdigit(static_cast<unsigned char>(authority[pc + 1])) != 0);
+            if (names_port) {
                 port = authority.substr(pc + 1);
                 authority = authority.substr(0, pc);
                 if (port.empty()) {

@@ -10,6 +10,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "core/topology.hpp"
 #include "decoders/chain.hpp"
 
 namespace sluice {
@@ -19,6 +20,7 @@ struct Pipeline::SourceSlot {
     std::unique_ptr<Source> source;
     std::unique_ptr<DecoderChain> chain;
     std::string measurement;  // default for records without one
+    Topology topology;
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
@@ -98,6 +100,13 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         const std::string label = name_ + "/" + s.id;
         slot->chain = std::make_unique<DecoderChain>(std::move(entries), label);
         slot->measurement = s.options.str_or("measurement", "");
+        std::string topo_error;
+        auto topology = Topology::make(s.options.str_or("topology", "off"), s.options.str_or("topology_regex", ""),
+                                       &topo_error);
+        if (!topology) {
+            throw ConfigError(fmt::format("{}: source '{}': {}", s.pos.str(), s.id, topo_error));
+        }
+        slot->topology = std::move(*topology);
         slot->metrics = ComponentMetrics::for_component(label, "source");
         sources_.push_back(std::move(slot));
     }
@@ -324,11 +333,12 @@ void Pipeline::worker_loop() {
             const std::size_t before = records.size();
             DeadLetter dl;
             if (src.chain->decode(f, records, dl)) {
-                if (!src.measurement.empty()) {
-                    for (std::size_t i = before; i < records.size(); ++i) {
-                        if (records[i].measurement.empty()) {
-                            records[i].measurement = src.measurement;
-                        }
+                for (std::size_t i = before; i < records.size(); ++i) {
+                    if (src.topology.enabled()) {
+                        src.topology.apply(f.origin, records[i]);
+                    }
+                    if (records[i].measurement.empty() && !src.measurement.empty()) {
+                        records[i].measurement = src.measurement;
                     }
                 }
             } else {

@@ -104,6 +104,7 @@ TEST(PipelineString, Errors) {
                                                   "-e:1:14: the pipeline needs a sink at the end, e.g. '... ! stdout'"}));
     EXPECT_EQ(errors_of("stdin ! stdout ! filter expr=x"),
               Errors{"-e:1:18: 'filter' follows a sink: every element after the first sink must be a sink"});
+    EXPECT_EQ(errors_of("stdin ! jsno ! stdout"), Errors{"-e:1:9: unknown element 'jsno' (did you mean 'json'?)"});
     EXPECT_EQ(errors_of("stdin ! json ! stdout"),
               Errors{"-e:1:9: 'json' is a decoder: write 'decode chain=json' after the source"});
     EXPECT_EQ(errors_of("stdin ! mqtt ! stdout"),

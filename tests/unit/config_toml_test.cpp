@@ -426,6 +426,19 @@ token = "${SLUICE_T_TOKEN}-padding"
     EXPECT_EQ(cfg->pipelines[0].sinks[0].options.str("url"), "http://${literal}");
     EXPECT_EQ(cfg->pipelines[0].sinks[0].options.str("token"), "short-padding");
 
+    ::setenv("SLUICE_T_DECODE", "influx,json", 1);
+    Diagnostics diag3;
+    cfg = load_config_text("[[pipelines.p.sources]]\ntype = \"stdin\"\ndecode = \"${SLUICE_T_DECODE}\"\n"
+                           "[[pipelines.p.sinks]]\ntype = \"stdout\"\n",
+                           "c.toml", config_test_registry(), diag3);
+    ASSERT_TRUE(cfg) << diag3.str();
+    ASSERT_EQ(cfg->pipelines[0].sources[0].decoders.size(), 2u);
+    EXPECT_EQ(cfg->pipelines[0].sources[0].decoders[0].type, "influx");
+    EXPECT_EQ(errors_of("[[pipelines.p.sources]]\ntype = \"stdin\"\ndecode = \"${SLUICE_T_NOPE}\"\n"
+                        "[[pipelines.p.sinks]]\ntype = \"stdout\"\n"),
+              Errors{"c.toml:3:10: option 'decode' for source 'stdin': environment variable 'SLUICE_T_NOPE' is not "
+                     "set"});
+
     EXPECT_EQ(errors_of(std::string(kMinimal) + "[gateway]\nid = \"${SLUICE_T_NOPE}\"\n"),
               Errors{"c.toml:7:6: option 'id' for [gateway]: environment variable 'SLUICE_T_NOPE' is not set"});
 

@@ -86,3 +86,12 @@ TEST(Url, PercentDecode) {
 
 }  // namespace
 }  // namespace sluice
+
+TEST(Url, ColonBeforeALetterIsPartOfTheHost) {
+    std::string error;
+    auto u = sluice::parse_url("iio://iio:device0/in_voltage0,in_temp?interval=1s", &error);
+    ASSERT_TRUE(u) << error;
+    EXPECT_EQ(u->host, "iio:device0");
+    EXPECT_EQ(u->port, 0);
+    EXPECT_EQ(u->path, "/in_voltage0,in_temp");
+}

@@ -32,6 +32,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
+#include "sources/iio/remote.hpp"
 #include "sources/iio/scan.hpp"
 #include "sources/iio/sysfs.hpp"
 
@@ -91,12 +92,16 @@ public:
           read_size_(o.size("read_size")),
           measurement_(o.str_or("measurement", "")) {
         if (o.has("uri")) {
-#ifdef SLUICE_HAVE_LIBIIO
-            throw ConfigError("remote contexts ('uri') are not implemented yet; read the device's sysfs tree "
-                              "on the board itself");
-#else
-            throw ConfigError("this build has no libiio; remote contexts need -DSLUICE_WITH_LIBIIO=ON");
-#endif
+            uri_ = o.str("uri");
+            if (!have_libiio()) {
+                throw ConfigError("this build has no libiio; remote contexts need -DSLUICE_WITH_LIBIIO=ON");
+            }
+            if (mode_ == Mode::Buffer) {
+                throw ConfigError("buffered capture over libiio ('uri') is not implemented; use mode = \"poll\"");
+            }
+            if (!o.has("channels")) {
+                throw ConfigError("with 'uri', list the channels to poll");
+            }
         }
         if (measurement_.empty()) {
             measurement_ = "iio";
@@ -246,6 +251,9 @@ private:
     // ------------------------------------------------------------ poll mode
 
     std::optional<std::string> setup_poll() {
+        if (!uri_.empty()) {
+            return setup_remote();
+        }
         auto dev = resolve_device(sysfs_root_, device_spec_);
         if (!dev) {
             return dev.error;
@@ -271,19 +279,60 @@ private:
         return std::nullopt;
     }
 
+    std::optional<std::string> setup_remote() {
+        remote_.reset();
+        auto r = open_remote(uri_, device_spec_, channels_);
+        if (!r) {
+            return r.error;
+        }
+        remote_ = std::move(*r.value);
+        dev_ = DeviceDir{};
+        dev_.id = remote_->id();
+        dev_.name = remote_->name();
+        polled_.clear();
+        for (std::size_t i = 0; i < channels_.size(); ++i) {
+            ChannelFiles f;
+            f.name = channels_[i];
+            f.unit = remote_->units()[i];
+            polled_.push_back(std::move(f));
+        }
+        channel_errors_.assign(polled_.size(), Episode{});
+        return std::nullopt;
+    }
+
+    std::vector<Result<double>> read_all() {
+        if (remote_) {
+            return remote_->read();
+        }
+        std::vector<Result<double>> out;
+        for (const auto& ch : polled_) {
+            out.push_back(read_channel(ch));
+        }
+        return out;
+    }
+
+    // Local: the sysfs directory is gone. Remote: nothing answers at all.
+    bool device_gone(std::size_t failures) const {
+        if (remote_) {
+            return failures == polled_.size();
+        }
+        return !path_exists(dev_.path);
+    }
+
     void poll_once() {
         const TimeNs now = wall_now_ns();
         std::vector<Sample> samples;
         std::vector<std::pair<std::size_t, std::string>> failed;
-        for (std::size_t i = 0; i < polled_.size(); ++i) {
-            auto v = read_channel(polled_[i]);
-            if (v) {
-                samples.push_back({polled_[i].name, polled_[i].unit, *v.value});
+        auto values = read_all();
+        for (std::size_t i = 0; i < polled_.size() && i < values.size(); ++i) {
+            if (values[i]) {
+                samples.push_back({polled_[i].name, polled_[i].unit, *values[i].value});
             } else {
-                failed.emplace_back(i, std::move(v.error));
+                failed.emplace_back(i, std::move(values[i].error));
             }
         }
-        if (!failed.empty() && !path_exists(dev_.path)) {
+        if (!failed.empty() && device_gone(failed.size())) {
+            remote_.reset();
             device_lost(fmt::format("{} ({}) disappeared: {}", dev_.id, dev_.name, failed.front().second));
             return;
         }
@@ -491,9 +540,13 @@ private:
         if ((p[0].revents & (POLLIN | POLLHUP)) == 0) {
             return;
         }
+        // The kernel refuses reads shorter than one scan record (EINVAL) and
+        // rounds longer ones down to whole records.
+        const std::size_t rb = layout_.record_bytes;
+        const std::size_t want = std::max(rb, read_size_ / rb * rb);
         const std::size_t old = carry_.size();
-        carry_.resize(old + read_size_);
-        const ssize_t n = ::read(fd_, carry_.data() + old, read_size_);
+        carry_.resize(old + want);
+        const ssize_t n = ::read(fd_, carry_.data() + old, want);
         if (n < 0) {
             carry_.resize(old);
             if (errno == EAGAIN || errno == EINTR) {
@@ -622,6 +675,7 @@ private:
     std::size_t read_size_;
     std::string measurement_;
     std::vector<std::string> channels_;
+    std::string uri_;
     std::optional<std::int64_t> buffer_length_;
     std::optional<std::int64_t> watermark_;
     std::optional<std::string> trigger_;
@@ -635,6 +689,7 @@ private:
     Episode config_errors_;
     std::uint64_t dropped_in_episode_ = 0;
     std::vector<ChannelFiles> polled_;
+    std::unique_ptr<RemoteDevice> remote_;
     std::vector<Episode> channel_errors_;
     std::vector<ScanElement> elements_;
     ScanLayout layout_;
@@ -726,8 +781,8 @@ const Descriptor& source_iio() {
                 {.name = "read_size", .type = OptionType::Size, .default_value = "64KiB",
                  .doc = "Buffer mode: bytes per read() of the device node", .min = 64, .max = 16 << 20},
                 {.name = "uri", .type = OptionType::String,
-                 .doc = "libiio context for remote devices (ip:HOST, usb:...); needs a build with "
-                        "-DSLUICE_WITH_LIBIIO=ON",
+                 .doc = "libiio context (ip:HOST, usb:..., local:) whose device is polled instead of sysfs; "
+                        "poll mode only, channels required; needs a build with -DSLUICE_WITH_LIBIIO=ON",
                  .max = 1024},
             },
         .url_schemes = {"iio"},

@@ -195,13 +195,26 @@ std::string probe_tls(const Settings& s, std::chrono::seconds timeout) {
     // A broker that wants a client certificate may only refuse it after the
     // handshake; reading once surfaces that alert.
     if (verdict.empty()) {
+        // Non-blocking: a healthy broker sends nothing (session tickets at
+        // most) until it gets CONNECT, so only look for an alert briefly.
+        fcntl(fd.fd, F_SETFL, fcntl(fd.fd, F_GETFL) | O_NONBLOCK);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
         char byte = 0;
-        pollfd p{fd.fd, POLLIN, 0};
-        if (::poll(&p, 1, 300) == 1 && SSL_read(ssl.get(), &byte, 1) <= 0) {
-            const std::string e = openssl_errors();
-            if (!e.empty()) {
-                verdict = "the broker closed the connection: " + e;
+        while (verdict.empty() && std::chrono::steady_clock::now() < until) {
+            pollfd p{fd.fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) != 1) {
+                continue;
             }
+            const int n = SSL_read(ssl.get(), &byte, 1);
+            if (n > 0) {
+                break;
+            }
+            const int err = SSL_get_error(ssl.get(), n);
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+                continue;
+            }
+            const std::string e = openssl_errors();
+            verdict = "the broker closed the connection" + (e.empty() ? std::string() : ": " + e);
         }
     }
     SSL_shutdown(ssl.get());

@@ -93,17 +93,20 @@ void Framer::feed_length(std::string_view chunk, FeedResult& out) {
             have_header_ = true;
         }
         const std::size_t take = std::min(expected_ - carry_.size(), chunk.size());
+        bool complete = false;
         if (carry_.empty() && take == expected_) {
             out.frames.emplace_back(chunk.substr(0, take));  // whole body in this chunk: no copy into carry_
+            complete = true;
         } else {
             carry_.append(chunk.substr(0, take));
             if (carry_.size() == expected_) {
                 out.frames.push_back(std::move(carry_));
                 carry_ = std::string();
+                complete = true;
             }
         }
         chunk.remove_prefix(take);
-        if (carry_.empty()) {
+        if (complete) {
             have_header_ = false;
             expected_ = 0;
         }

@@ -1,0 +1,158 @@
+"""The zmq source against python3-zmq peers: PUB messages (topic frame +
+payload) and PUSH messages arrive decoded in a file sink, a SUB topic filter
+keeps other topics out, a numbered batch published after the subscription
+has propagated all arrives (PUB drops before that: the slow joiner), and
+CURVE encryption works end to end."""
+
+import json
+import os
+import sys
+
+if __name__ == "__main__":
+    try:
+        import zmq  # noqa: F401
+    except ImportError:
+        # ctest may run a python3 without Debian's python3-zmq (pyenv, venv).
+        system_python = "/usr/bin/python3"
+        if os.path.exists(system_python) and os.path.realpath(sys.executable) != os.path.realpath(system_python):
+            os.execv(system_python, [system_python] + sys.argv)
+        raise
+
+import zmq  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, wait_for  # noqa: E402
+
+
+def write_config(d, source, http="off"):
+    cfg = os.path.join(d, "sluice.toml")
+    out = os.path.join(d, "out.ndjson")
+    with open(cfg, "w") as f:
+        f.write(f'[gateway]\nlog_level = "debug"\n[http]\nlisten = "{http}"\n[pipelines.p]\nbatch_max_delay = "20ms"\n')
+        f.write('[[pipelines.p.sources]]\ntype = "zmq"\nid = "z"\n')
+        for k, v in source.items():
+            f.write(f"{k} = {json.dumps(v)}\n")
+        f.write(f'[[pipelines.p.sinks]]\ntype = "file"\npath = "{out}"\nfsync = false\n')
+    return cfg, out
+
+
+def records(out):
+    return read_ndjson(out)
+
+
+def test_pub_topics_filter_and_slow_joiner():
+    with TempDir() as d:
+        port = free_port()
+        ctx = zmq.Context()
+        pub = ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        try:
+            pub.bind(f"tcp://127.0.0.1:{port}")
+            cfg, out = write_config(d, {"endpoints": [f"tcp://127.0.0.1:{port}"], "topics": ["sensors/", "alarms"],
+                                        "decode": ["json"]})
+            with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
+                # Until the subscription reaches the PUB, it drops everything:
+                # publish a warm-up message until one shows up.
+                def warmed_up():
+                    pub.send_multipart([b"sensors/warmup", b'{"warmup":1}'])
+                    return any("warmup" in r["fields"] for r in records(out))
+
+                wait_for(warmed_up, 30, "the first published message (slow joiner)", interval=0.02)
+                for i in range(500):
+                    pub.send_multipart([b"sensors/t%d" % (i % 3), json.dumps({"seq": i}).encode()])
+                    if i % 100 == 0:
+                        pub.send_multipart([b"other/x", json.dumps({"other": i}).encode()])
+                        pub.send_multipart([b"alarms", json.dumps({"alarm": i}).encode()])
+                pub.send_multipart([b"alarms", b'{"last":1}'])
+                wait_for(lambda: any("last" in r["fields"] for r in records(out)), 30, "the last message")
+                rs = records(out)
+                seqs = [r["fields"]["seq"] for r in rs if "seq" in r["fields"]]
+                assert sorted(seqs) == list(range(500)), f"{len(seqs)} of 500 arrived"
+                assert not any("other" in r["fields"] for r in rs), "a topic not subscribed to arrived"
+                assert sorted(r["fields"]["alarm"] for r in rs if "alarm" in r["fields"]) == list(range(0, 500, 100))
+                origins = {r["origin"] for r in rs if "seq" in r["fields"]}
+                assert origins == {"sensors/t0", "sensors/t1", "sensors/t2"}, origins
+                assert "connected to tcp://127.0.0.1" in s.logs(), s.logs()
+        finally:
+            pub.close()
+            ctx.term()
+
+
+def test_push_to_bound_pull_via_relay_url():
+    with TempDir() as d:
+        port = free_port()
+        out = os.path.join(d, "out.ndjson")
+        ctx = zmq.Context()
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.setsockopt(zmq.SNDTIMEO, 10000)
+        try:
+            with Sluice(["relay", f"zmq+pull://127.0.0.1:{port}?bind=true&decode=json,influx",
+                         f"file://{out}?fsync=false", "--data-dir", d, "--http", "off"],
+                        log_path=os.path.join(d, "log")) as s:
+                push.connect(f"tcp://127.0.0.1:{port}")
+                # PUSH queues until connected: nothing is lost, no warm-up needed.
+                for i in range(300):
+                    push.send(json.dumps({"n": i}).encode())
+                push.send_multipart([b"m,part=1 v=1", b"m,part=2 v=2"])  # each part is a frame
+                wait_for(lambda: len(records(out)) >= 302, 30, "302 records")
+                rs = records(out)
+                assert sorted(r["fields"]["n"] for r in rs if "n" in r["fields"]) == list(range(300))
+                assert sorted(r["tags"]["part"] for r in rs if "part" in r.get("tags", {})) == ["1", "2"], rs[-2:]
+                assert {r["origin"] for r in rs} == {f"tcp://127.0.0.1:{port}"}
+                assert s.proc.poll() is None
+        finally:
+            push.close()
+            ctx.term()
+
+
+def test_curve_and_metrics():
+    if not zmq.has("curve"):
+        print("libzmq without CURVE: skipped")
+        return
+    with TempDir() as d:
+        port = free_port()
+        http_port = free_port()
+        server_public, server_secret = zmq.curve_keypair()
+        client_public, client_secret = zmq.curve_keypair()
+        ctx = zmq.Context()
+        pub = ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.curve_server = True
+        pub.curve_secretkey = server_secret
+        key_file = os.path.join(d, "client.key")
+        with open(key_file, "w") as f:
+            f.write(client_secret.decode() + "\n")
+        try:
+            pub.bind(f"tcp://127.0.0.1:{port}")
+            cfg, out = write_config(d, {"endpoints": [f"tcp://127.0.0.1:{port}"],
+                                        "curve_server_key": server_public.decode(),
+                                        "curve_secret_key": "@" + key_file}, http=f"127.0.0.1:{http_port}")
+            with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
+                def arrived():
+                    pub.send_multipart([b"t", b'{"enc":1}'])
+                    return any("enc" in r["fields"] for r in records(out))
+
+                wait_for(arrived, 30, "a message over CURVE", interval=0.02)
+
+                def received():
+                    try:
+                        return metric_value(http_get(http_port, "/metrics")[1],
+                                            "sluice_component_received_records_total", component="p/z")
+                    except OSError:
+                        return None
+
+                wait_for(lambda: (received() or 0) >= 1, 20, "received metric")
+                assert client_secret.decode() not in s.logs(), "a secret was logged"
+        finally:
+            pub.close()
+            ctx.term()
+
+
+if __name__ == "__main__":
+    main([
+        test_pub_topics_filter_and_slow_joiner,
+        test_push_to_bound_pull_via_relay_url,
+        test_curve_and_metrics,
+    ])

@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include "core/url.hpp"
+#include "sources/mqtt/mqtt_config.hpp"
+
+namespace sluice::mqtt {
+namespace {
+
+Server server(std::string_view text) {
+    std::string err;
+    auto s = normalise_server(text, &err);
+    EXPECT_TRUE(s.has_value()) << text << ": " << err;
+    return s.value_or(Server{});
+}
+
+std::string server_error(std::string_view text) {
+    std::string err;
+    EXPECT_FALSE(normalise_server(text, &err).has_value()) << text;
+    return err;
+}
+
+TEST(MqttServer, Normalises) {
+    EXPECT_EQ(server("tcp://broker:1883").uri, "tcp://broker:1883");
+    EXPECT_EQ(server("mqtt://broker").uri, "tcp://broker:1883");
+    EXPECT_EQ(server("mqtts://broker").uri, "ssl://broker:8883");
+    EXPECT_EQ(server("SSL://10.0.0.1:9000").uri, "ssl://10.0.0.1:9000");
+    EXPECT_EQ(server("broker:1884").uri, "tcp://broker:1884");
+    EXPECT_EQ(server("broker").uri, "tcp://broker:1883");
+    EXPECT_EQ(server("tcp://[::1]:1883").host, "[::1]");
+    EXPECT_EQ(server("tcp://broker:1883/").uri, "tcp://broker:1883");
+    Server s = server("mqtts://h:1");
+    EXPECT_TRUE(s.tls);
+    EXPECT_EQ(s.host, "h");
+    EXPECT_EQ(s.port, 1);
+}
+
+TEST(MqttServer, Rejects) {
+    EXPECT_NE(server_error("ws://broker").find("unsupported scheme"), std::string::npos);
+    EXPECT_NE(server_error("tcp://broker:99999").find("invalid port"), std::string::npos);
+    EXPECT_NE(server_error("tcp://broker:x").find("invalid port"), std::string::npos);
+    EXPECT_NE(server_error("tcp://:1883").find("no host"), std::string::npos);
+    EXPECT_NE(server_error("tcp://broker/sensors/#").find("topics"), std::string::npos);
+}
+
+const RawEntry* entry(const RawTable& t, std::string_view key) { return find_entry(t, key); }
+
+std::vector<std::string> topics_of(const RawTable& t) {
+    std::vector<std::string> out;
+    const RawEntry* e = entry(t, "topics");
+    if (e == nullptr || e->value.as_array() == nullptr) {
+        return out;
+    }
+    for (const auto& v : *e->value.as_array()) {
+        out.push_back(*v.as_string());
+    }
+    return out;
+}
+
+TEST(MqttUrl, MapsToOptions) {
+    std::string err;
+    auto url = parse_url("mqtt://user:pw@host:1884/sensors/%23?qos=2&topics=a/+/b,c&topology=wan", &err);
+    ASSERT_TRUE(url) << err;
+    RawTable t;
+    from_url(*url, t);
+    EXPECT_EQ(*entry(t, "server")->value.as_string(), "tcp://host:1884");
+    EXPECT_EQ(*entry(t, "user")->value.as_string(), "user");
+    EXPECT_EQ(*entry(t, "password")->value.as_string(), "pw");
+    EXPECT_EQ(*entry(t, "qos")->value.as_string(), "2");
+    EXPECT_EQ(*entry(t, "topology")->value.as_string(), "wan");
+    EXPECT_EQ(topics_of(t), (std::vector<std::string>{"sensors/#", "a/+/b", "c"}));
+
+    url = parse_url("mqtts://broker/x", &err);
+    ASSERT_TRUE(url) << err;
+    RawTable t2;
+    from_url(*url, t2);
+    EXPECT_EQ(*entry(t2, "server")->value.as_string(), "ssl://broker:8883");
+    EXPECT_EQ(topics_of(t2), std::vector<std::string>{"x"});
+}
+
+TEST(MqttUrl, NeedsHost) {
+    std::string err;
+    auto url = parse_url("mqtt:///x", &err);
+    ASSERT_TRUE(url) << err;
+    RawTable t;
+    EXPECT_THROW(from_url(*url, t), ConfigError);
+}
+
+TEST(MqttClientId, StableAndSafe) {
+    EXPECT_EQ(default_client_id("gw-1", "main/broker"), "sluice-gw-1-main-broker");
+    EXPECT_EQ(default_client_id("", "p/s id"), "sluice-gw-p-s-id");
+    EXPECT_EQ(default_client_id("a", "p/s"), default_client_id("a", "p/s"));
+}
+
+TEST(MqttBackoff, GrowsWithJitterAndCaps) {
+    Backoff b(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 42);
+    std::int64_t expected_max = 100;
+    for (int i = 0; i < 10; ++i) {
+        const auto d = b.next().count();
+        EXPECT_GE(d, expected_max / 2) << i;
+        EXPECT_LE(d, expected_max) << i;
+        expected_max = std::min<std::int64_t>(expected_max * 2, 1000);
+    }
+    b.reset();
+    EXPECT_LE(b.next().count(), 100);
+}
+
+TEST(MqttTls, ExplainsFailures) {
+    const std::string ca = explain_tls_failure("127.0.0.1:8883", "certificate verify failed",
+                                               "certificate verify failed: self-signed certificate in certificate chain");
+    EXPECT_NE(ca.find("TLS handshake with 127.0.0.1:8883 failed: certificate verify failed"), std::string::npos) << ca;
+    EXPECT_NE(ca.find("check ca_file"), std::string::npos) << ca;
+    const std::string host = explain_tls_failure(
+        "127.0.0.1:8883", "", "the server certificate does not match '127.0.0.1' (it is for DNS:other.example)");
+    EXPECT_NE(host.find("does not match '127.0.0.1'"), std::string::npos) << host;
+    EXPECT_NE(host.find("other.example"), std::string::npos) << host;
+    EXPECT_NE(explain_tls_failure("h:1", "", "").find("handshake refused"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::mqtt
