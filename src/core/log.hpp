@@ -39,4 +39,25 @@ void debug(fmt::format_string<A...> f, A&&... a) {
     }
 }
 
+// A condition that repeats (a peer down, a client sending garbage) is
+// logged as a warning once, then at debug level until clear() is called
+// when it is over, so a bad hour does not flood the journal.
+class OnceLog {
+public:
+    template <class... A>
+    void warn(fmt::format_string<A...> f, A&&... a) {
+        if (!active_) {
+            active_ = true;
+            log::warn(f, std::forward<A>(a)...);
+        } else {
+            log::debug(f, std::forward<A>(a)...);
+        }
+    }
+    void clear() { active_ = false; }
+    bool active() const { return active_; }
+
+private:
+    bool active_ = false;
+};
+
 }  // namespace sluice::log

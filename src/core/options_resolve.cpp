@@ -433,6 +433,23 @@ private:
         return false;
     }
 
+    // A number written as text (-e strings, URLs, ${ENV}): an optional
+    // leading '+', and nothing after the number.
+    template <class T>
+    std::optional<T> text_number(const std::string& text, std::string_view what) {
+        std::string_view t = trim(text);
+        if (!t.empty() && t.front() == '+') {
+            t.remove_prefix(1);
+        }
+        T v{};
+        const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (t.empty() || ec != std::errc() || end != t.data() + t.size()) {
+            fail(fmt::format("must be {}, got {}", what, quoted(text)));
+            return std::nullopt;
+        }
+        return v;
+    }
+
     std::optional<OptionValue> to_int() {
         std::int64_t v = 0;
         if (const auto* i = std::get_if<std::int64_t>(&raw_->v)) {
@@ -447,15 +464,11 @@ private:
                 wrong_type(*raw_, "an integer");
                 return std::nullopt;
             }
-            std::string_view t = trim(*s);
-            if (!t.empty() && t.front() == '+') {
-                t.remove_prefix(1);
-            }
-            const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-            if (t.empty() || ec != std::errc() || end != t.data() + t.size()) {
-                fail(fmt::format("must be an integer, got {}", quoted(*s)));
+            auto parsed = text_number<std::int64_t>(*s, "an integer");
+            if (!parsed) {
                 return std::nullopt;
             }
+            v = *parsed;
         } else {
             wrong_type(*raw_, "an integer");
             return std::nullopt;
@@ -482,15 +495,11 @@ private:
                 wrong_type(*raw_, "a number");
                 return std::nullopt;
             }
-            std::string_view t = trim(*s);
-            if (!t.empty() && t.front() == '+') {
-                t.remove_prefix(1);
-            }
-            const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-            if (t.empty() || ec != std::errc() || end != t.data() + t.size()) {
-                fail(fmt::format("must be a number, got {}", quoted(*s)));
+            auto parsed = text_number<double>(*s, "a number");
+            if (!parsed) {
                 return std::nullopt;
             }
+            v = *parsed;
         } else {
             wrong_type(*raw_, "a number");
             return std::nullopt;

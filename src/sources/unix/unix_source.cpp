@@ -38,23 +38,6 @@ constexpr auto kAcceptRetry = std::chrono::seconds(1);
 
 // Logs the first of a run of the same error and only counts the rest, until
 // clear() says the condition is over.
-class OnceLog {
-public:
-    template <class... A>
-    void warn(fmt::format_string<A...> f, A&&... a) {
-        if (!active_) {
-            active_ = true;
-            log::warn(f, std::forward<A>(a)...);
-        } else {
-            log::debug(f, std::forward<A>(a)...);
-        }
-    }
-    void clear() { active_ = false; }
-
-private:
-    bool active_ = false;
-};
-
 struct Client {
     int fd = -1;
     std::uint64_t id = 0;
@@ -381,10 +364,10 @@ private:
     IoLoop::TimerId retry_timer_ = 0;
     // Callbacks queued on the loop may outlive the source.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-    OnceLog frame_log_;
-    OnceLog refuse_log_;
-    OnceLog read_log_;
-    OnceLog accept_log_;
+    log::OnceLog frame_log_;
+    log::OnceLog refuse_log_;
+    log::OnceLog read_log_;
+    log::OnceLog accept_log_;
 };
 
 void unix_from_url(const Url& url, RawTable& out) {

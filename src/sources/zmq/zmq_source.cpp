@@ -42,23 +42,6 @@ bool is_z85_key(const std::string& key) {
 
 // Logs the first of a run of the same error and only counts the rest, until
 // clear() says the condition is over.
-class OnceLog {
-public:
-    template <class... A>
-    void warn(fmt::format_string<A...> f, A&&... a) {
-        if (!active_) {
-            active_ = true;
-            log::warn(f, std::forward<A>(a)...);
-        } else {
-            log::debug(f, std::forward<A>(a)...);
-        }
-    }
-    void clear() { active_ = false; }
-
-private:
-    bool active_ = false;
-};
-
 struct Curve {
     bool enabled = false;
     bool server = false;
@@ -381,9 +364,9 @@ private:
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     std::map<std::string, PeerState> peers_;
-    OnceLog recv_log_;
-    OnceLog shape_log_;
-    OnceLog handshake_log_;
+    log::OnceLog recv_log_;
+    log::OnceLog shape_log_;
+    log::OnceLog handshake_log_;
 };
 
 RawEntry text_entry(std::string key, std::string value) {
