@@ -99,3 +99,44 @@ function(sluice_find_libiio)
     target_compile_definitions(sluice_libiio INTERFACE SLUICE_HAVE_LIBIIO=1)
   endif()
 endfunction()
+
+# ---------------------------------------------------------------- outputs
+
+# mbedTLS: the TLS of sluice's own HTTP client (CrateDB, pushgateway).
+# Always needed: the client lives in sluice_net. zlib gzips request bodies.
+if(SLUICE_STATIC)
+  find_library(MBEDTLS_LIBRARY NAMES libmbedtls.a REQUIRED)
+  find_library(MBEDX509_LIBRARY NAMES libmbedx509.a REQUIRED)
+  find_library(MBEDCRYPTO_LIBRARY NAMES libmbedcrypto.a REQUIRED)
+  find_library(ZLIB_LIBRARY_STATIC NAMES libz.a REQUIRED)
+  set(SLUICE_ZLIB ${ZLIB_LIBRARY_STATIC})
+else()
+  find_library(MBEDTLS_LIBRARY NAMES mbedtls REQUIRED)
+  find_library(MBEDX509_LIBRARY NAMES mbedx509 REQUIRED)
+  find_library(MBEDCRYPTO_LIBRARY NAMES mbedcrypto REQUIRED)
+  find_library(SLUICE_ZLIB NAMES z REQUIRED)
+endif()
+find_path(MBEDTLS_INCLUDE_DIR NAMES mbedtls/ssl.h REQUIRED)
+add_library(sluice_mbedtls INTERFACE)
+target_include_directories(sluice_mbedtls INTERFACE ${MBEDTLS_INCLUDE_DIR})
+target_link_libraries(sluice_mbedtls INTERFACE ${MBEDTLS_LIBRARY} ${MBEDX509_LIBRARY} ${MBEDCRYPTO_LIBRARY}
+                                               ${SLUICE_ZLIB})
+
+# librdkafka. Debian's librdkafka.a pulls in cyrus-sasl (and through it
+# LDAP), which have no static archives: the static presets switch kafka off
+# until the board toolchain builds librdkafka from Debian's source without
+# SASL-GSSAPI.
+function(sluice_find_rdkafka)
+  if(TARGET sluice_rdkafka)
+    return()
+  endif()
+  find_library(RDKAFKA_LIBRARY NAMES rdkafka)
+  find_path(RDKAFKA_INCLUDE_DIR NAMES librdkafka/rdkafka.h)
+  if(NOT RDKAFKA_LIBRARY OR NOT RDKAFKA_INCLUDE_DIR)
+    message(FATAL_ERROR "librdkafka not found: install librdkafka-dev (firmware-gw/install-deps), "
+                        "or configure with -DSLUICE_WITH_KAFKA=OFF")
+  endif()
+  add_library(sluice_rdkafka INTERFACE)
+  target_include_directories(sluice_rdkafka INTERFACE ${RDKAFKA_INCLUDE_DIR})
+  target_link_libraries(sluice_rdkafka INTERFACE ${RDKAFKA_LIBRARY})
+endfunction()

@@ -1,0 +1,80 @@
+#pragma once
+// One HTTP/1.1 client for every HTTP sink (CrateDB, pushgateway, ...), on
+// mbedTLS: keep-alive, connect/read timeouts, chunked and content-length
+// responses, optional gzip request bodies, TLS 1.2+ with CA and host-name
+// verification on by default, client certificates, and certificate files
+// re-read when they change (checked before each new connection).
+//
+// Blocking: use it from a sink's own thread.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::net {
+
+struct TlsOptions {
+    bool enabled = false;
+    std::string ca_file;      // PEM bundle; empty and ca_path empty: the system bundle (/etc/ssl/certs/ca-certificates.crt)
+    std::string ca_path;      // directory of PEM files
+    std::string cert_file;    // client certificate (PEM)
+    std::string key_file;     // client key (PEM)
+    std::string key_password;
+    bool verify = true;             // verify the server's certificate chain
+    bool verify_hostname = true;    // and that it names `server_name` (or the host)
+    std::string server_name;        // SNI / name to verify; default: the host
+};
+
+struct HttpClientOptions {
+    std::string host;
+    int port = 80;
+    TlsOptions tls;
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds read_timeout{10000};
+    bool gzip_requests = false;          // Content-Encoding: gzip for bodies >= 1 KiB
+    std::size_t max_response_bytes = 16u << 20;
+};
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpClientResponse {
+    int status = 0;
+    HttpHeaders headers;
+    std::string body;
+    const std::string* header(std::string_view name) const;  // case-insensitive
+};
+
+class HttpClient {
+public:
+    explicit HttpClient(HttpClientOptions options);
+    ~HttpClient();
+    HttpClient(const HttpClient&) = delete;
+    HttpClient& operator=(const HttpClient&) = delete;
+
+    // Sends one request on the kept-alive connection, connecting (and
+    // reconnecting once if a kept-alive connection turned out closed) as
+    // needed. Transport and TLS failures return nullopt with a clear reason in
+    // `error` (e.g. "TLS handshake with 127.0.0.1:4200 failed: the certificate
+    // is not trusted (check ca_file)"). Any HTTP status is a response.
+    std::optional<HttpClientResponse> request(std::string_view method, std::string_view target,
+                                              const HttpHeaders& headers, std::string_view body,
+                                              std::string* error);
+    void close();
+    const HttpClientOptions& options() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// "Basic base64(user:password)"
+std::string basic_auth(std::string_view user, std::string_view password);
+std::string base64_encode(std::string_view data);
+
+}  // namespace sluice::net
