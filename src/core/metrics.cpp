@@ -8,7 +8,7 @@
 namespace sluice {
 
 struct MetricsRegistry::Series {
-    enum class Type { Counter, Gauge, GaugeFn };
+    enum class Type { Counter, Gauge, GaugeFn, Histogram };
     std::string name;
     std::string help;
     Type type;
@@ -17,7 +17,28 @@ struct MetricsRegistry::Series {
     Gauge gauge;
     std::function<double()> fn;
     std::uint64_t fn_id = 0;
+    std::unique_ptr<sluice::Histogram> histogram;
 };
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(new std::atomic<std::uint64_t>[bounds_.size()]) {
+    for (std::size_t i = 0; i < bounds_.size(); ++i) {
+        counts_[i].store(0, std::memory_order_relaxed);
+    }
+}
+
+void Histogram::observe(double v) {
+    for (std::size_t i = 0; i < bounds_.size(); ++i) {
+        if (v <= bounds_[i]) {
+            counts_[i].fetch_add(1, std::memory_order_relaxed);
+            break;
+        }
+    }
+    count_.fetch_add(1, std::memory_order_relaxed);
+    double cur = sum_.load(std::memory_order_relaxed);
+    while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+    }
+}
 
 MetricsRegistry::MetricsRegistry() = default;
 MetricsRegistry::~MetricsRegistry() = default;
@@ -76,6 +97,27 @@ Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help, cons
     return series_.back()->gauge;
 }
 
+Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help, const Labels& labels,
+                                      std::vector<double> bounds) {
+    std::lock_guard lk(mu_);
+    for (auto& s : series_) {
+        if (s->type == Series::Type::Histogram && s->name == name && s->labels == labels) {
+            return *s->histogram;
+        }
+    }
+    if (bounds.empty()) {
+        bounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    }
+    auto s = std::make_unique<Series>();
+    s->name = name;
+    s->help = help;
+    s->type = Series::Type::Histogram;
+    s->labels = labels;
+    s->histogram = std::make_unique<sluice::Histogram>(std::move(bounds));
+    series_.push_back(std::move(s));
+    return *series_.back()->histogram;
+}
+
 GaugeFnHandle MetricsRegistry::gauge_fn(std::string_view name, std::string_view help, const Labels& labels,
                                         std::function<double()> fn) {
     std::lock_guard lk(mu_);
@@ -128,6 +170,62 @@ void append_value(std::string& out, double v) {
     }
 }
 
+void append_labels(std::string& out, const Labels& labels, std::string_view extra_key = {},
+                   std::string_view extra_value = {}) {
+    if (labels.empty() && extra_key.empty()) {
+        return;
+    }
+    out += '{';
+    bool comma = false;
+    for (const auto& [k, v] : labels) {
+        if (comma) {
+            out += ',';
+        }
+        comma = true;
+        out += k;
+        out += "=\"";
+        append_escaped_label(out, v);
+        out += '"';
+    }
+    if (!extra_key.empty()) {
+        if (comma) {
+            out += ',';
+        }
+        out += extra_key;
+        out += "=\"";
+        out += extra_value;
+        out += '"';
+    }
+    out += '}';
+}
+
+void render_histogram(std::string& out, std::string_view name, const Labels& labels, const Histogram& h) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.bounds().size(); ++i) {
+        cumulative += h.bucket(i);
+        std::string le;
+        append_value(le, h.bounds()[i]);
+        out += name;
+        out += "_bucket";
+        append_labels(out, labels, "le", le);
+        out += fmt::format(" {}\n", cumulative);
+    }
+    out += name;
+    out += "_bucket";
+    append_labels(out, labels, "le", "+Inf");
+    out += fmt::format(" {}\n", h.count());
+    out += name;
+    out += "_sum";
+    append_labels(out, labels);
+    out += ' ';
+    append_value(out, h.sum());
+    out += '\n';
+    out += name;
+    out += "_count";
+    append_labels(out, labels);
+    out += fmt::format(" {}\n", h.count());
+}
+
 }  // namespace
 
 std::string MetricsRegistry::render() const {
@@ -147,25 +245,17 @@ std::string MetricsRegistry::render() const {
     for (auto name : order) {
         const auto& group = by_name[name];
         const Series* first = group.front();
-        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, first->help, name,
-                           first->type == Series::Type::Counter ? "counter" : "gauge");
+        const char* type = first->type == Series::Type::Counter     ? "counter"
+                           : first->type == Series::Type::Histogram ? "histogram"
+                                                                    : "gauge";
+        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, first->help, name, type);
         for (const auto* s : group) {
-            out += name;
-            if (!s->labels.empty()) {
-                out += '{';
-                bool comma = false;
-                for (const auto& [k, v] : s->labels) {
-                    if (comma) {
-                        out += ',';
-                    }
-                    comma = true;
-                    out += k;
-                    out += "=\"";
-                    append_escaped_label(out, v);
-                    out += '"';
-                }
-                out += '}';
+            if (s->type == Series::Type::Histogram) {
+                render_histogram(out, name, s->labels, *s->histogram);
+                continue;
             }
+            out += name;
+            append_labels(out, s->labels);
             out += ' ';
             switch (s->type) {
                 case Series::Type::Counter:
@@ -176,6 +266,8 @@ std::string MetricsRegistry::render() const {
                     break;
                 case Series::Type::GaugeFn:
                     append_value(out, s->fn());
+                    break;
+                case Series::Type::Histogram:
                     break;
             }
             out += '\n';

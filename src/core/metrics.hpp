@@ -35,6 +35,23 @@ private:
     std::atomic<double> v_{0};
 };
 
+// Cumulative buckets in the Prometheus sense: observations <= each bound.
+class Histogram {
+public:
+    explicit Histogram(std::vector<double> bounds);
+    void observe(double v);
+    const std::vector<double>& bounds() const { return bounds_; }
+    std::uint64_t bucket(std::size_t i) const { return counts_[i].load(std::memory_order_relaxed); }
+    std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+    double sum() const { return sum_.load(std::memory_order_relaxed); }
+
+private:
+    std::vector<double> bounds_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // one per bound (not cumulative)
+    std::atomic<std::uint64_t> count_{0};
+    std::atomic<double> sum_{0};
+};
+
 // Keeps a computed gauge registered while alive.
 class GaugeFnHandle {
 public:
@@ -59,6 +76,9 @@ public:
     // monotonic across config reloads.
     Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
     Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
+    // Seconds-scale buckets by default (1 ms … 60 s), for latencies.
+    Histogram& histogram(std::string_view name, std::string_view help, const Labels& labels = {},
+                         std::vector<double> bounds = {});
     // A gauge computed when scraped; unregistered when the handle dies.
     [[nodiscard]] GaugeFnHandle gauge_fn(std::string_view name, std::string_view help, const Labels& labels,
                                          std::function<double()> fn);

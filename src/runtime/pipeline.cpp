@@ -36,6 +36,9 @@ struct Pipeline::SinkSlot {
     ComponentMetrics metrics;
     Counter* retries = nullptr;
     Counter* dead_lettered = nullptr;
+    Histogram* batch_seconds = nullptr;
+    Gauge* backoff_seconds = nullptr;
+    Gauge* up = nullptr;
     std::thread thread;
     std::atomic<bool> caught_up{false};
     mutable std::mutex mu;
@@ -131,6 +134,12 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         const Labels sl{{"component", slot->label}};
         slot->retries = &m.counter("sluice_sink_retries_total", "Sends retried after an error", sl);
         slot->dead_lettered = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused", sl);
+        slot->batch_seconds = &m.histogram("sluice_sink_batch_duration_seconds", "Time to send one batch", sl);
+        slot->backoff_seconds = &m.gauge("sluice_sink_backoff_seconds",
+                                         "Current retry back-off (0 while delivering normally)", sl);
+        slot->up = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
+        slot->up->set(1);
+        slot->backoff_seconds->set(0);
         bo.sinks.push_back(s.id);
         sinks_.push_back(std::move(slot));
     }
@@ -155,14 +164,28 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                  }));
     for (auto& slot : sinks_) {
         SinkSlot* sp = slot.get();
+        auto sink_stat = [this, sp](auto field) {
+            for (const auto& s : buffer_->stats().sinks) {
+                if (s.sink == sp->id) {
+                    return field(s);
+                }
+            }
+            return 0.0;
+        };
         gauges_.push_back(m.gauge_fn("sluice_sink_lag_rows", "Buffered rows this sink has not delivered yet",
-                                     {{"component", sp->label}}, [this, sp] {
-                                         for (const auto& s : buffer_->stats().sinks) {
-                                             if (s.sink == sp->id) {
-                                                 return static_cast<double>(s.lag_rows);
-                                             }
-                                         }
-                                         return 0.0;
+                                     {{"component", sp->label}}, [sink_stat] {
+                                         return sink_stat([](const SinkStats& s) {
+                                             return static_cast<double>(s.lag_rows);
+                                         });
+                                     }));
+        gauges_.push_back(m.gauge_fn("sluice_sink_lag_seconds",
+                                     "Age of the oldest record this sink has not delivered yet",
+                                     {{"component", sp->label}}, [sink_stat] {
+                                         return sink_stat([](const SinkStats& s) {
+                                             return s.oldest_pending_ns == 0
+                                                        ? 0.0
+                                                        : static_cast<double>(wall_now_ns() - s.oldest_pending_ns) / 1e9;
+                                         });
                                      }));
     }
 }
@@ -413,7 +436,10 @@ void Pipeline::sink_loop(SinkSlot& slot) {
         if (first) {
             log::warn("{}: {} (retrying with back-off up to {})", slot.label, error, format_duration(slot.retry_max));
         }
+        slot.up->set(0);
+        slot.backoff_seconds->set(static_cast<double>(wait.count()) / 1e9);
         sleep_unless_stopping(wait, stop_sinks_);
+        std::lock_guard lk(slot.mu);  // ready() reads the back-off
         slot.backoff = std::min(slot.backoff * 2, slot.retry_max);
     };
 
@@ -442,7 +468,9 @@ void Pipeline::sink_loop(SinkSlot& slot) {
         for (auto& sr : batch) {
             records.push_back(std::move(sr.record));
         }
+        const auto send_started = mono_now_ns();
         SendResult result = slot.sink->send(records);
+        slot.batch_seconds->observe(static_cast<double>(mono_now_ns() - send_started) / 1e9);
         const std::size_t confirmed = std::min(result.confirmed, records.size());
         for (const auto& [index, reason] : result.rejected) {
             if (index < confirmed) {
@@ -474,6 +502,8 @@ void Pipeline::sink_loop(SinkSlot& slot) {
             slot.healthy = true;
             slot.last_error.clear();
             slot.backoff = slot.retry_initial;
+            slot.up->set(1);
+            slot.backoff_seconds->set(0);
         }
     }
 }
@@ -491,8 +521,9 @@ bool Pipeline::ready(std::string& detail) const {
         }
         const double fill = static_cast<double>(stats->bytes) / static_cast<double>(buffer_->options().max_bytes);
         const bool within = fill < 0.9;
-        detail += fmt::format("{}: {} ({}, buffer {:.0f}% full)\n", s->label, s->last_error,
-                              within ? "buffering" : "buffer nearly full", fill * 100);
+        detail += fmt::format("{}: {} ({}, buffer {:.0f}% full, retrying every {} at most)\n", s->label,
+                              s->last_error, within ? "buffering" : "buffer nearly full", fill * 100,
+                              format_duration(s->backoff));
         ok = ok && within;
     }
     return ok;

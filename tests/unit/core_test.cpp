@@ -240,3 +240,18 @@ TEST(Topology, RegexNamedGroups) {
     EXPECT_FALSE(Topology::make("regex", "", &error));
     EXPECT_FALSE(Topology::make("wide", "", &error));
 }
+
+TEST(Metrics, HistogramRendersCumulativeBuckets) {
+    MetricsRegistry m;
+    auto& h = m.histogram("lat_seconds", "Latency", {{"component", "p/s"}}, {0.1, 1});
+    h.observe(0.05);
+    h.observe(0.5);
+    h.observe(5);
+    const std::string text = m.render();
+    EXPECT_NE(text.find("# TYPE lat_seconds histogram\n"), std::string::npos);
+    EXPECT_NE(text.find("lat_seconds_bucket{component=\"p/s\",le=\"0.1\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("lat_seconds_bucket{component=\"p/s\",le=\"1\"} 2\n"), std::string::npos);
+    EXPECT_NE(text.find("lat_seconds_bucket{component=\"p/s\",le=\"+Inf\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("lat_seconds_sum{component=\"p/s\"} 5.55\n"), std::string::npos);
+    EXPECT_NE(text.find("lat_seconds_count{component=\"p/s\"} 3\n"), std::string::npos);
+}
