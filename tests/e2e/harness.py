@@ -117,11 +117,15 @@ def run(args, input=None, timeout=60, env=None):
 
 
 def read_ndjson(path):
+    """The complete lines of an NDJSON file another process may be writing:
+    a last line without its newline is still being written and is skipped."""
     out = []
     if not os.path.exists(path):
         return out
     with open(path, "r") as f:
         for line in f:
+            if not line.endswith("\n"):
+                break
             line = line.strip()
             if line:
                 out.append(json.loads(line))

@@ -1,0 +1,85 @@
+#pragma once
+// The pure parts of the CrateDB sink (no I/O), kept apart so unit tests can
+// reach them: table naming, request bodies, response parsing and the
+// error-code table.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/record.hpp"
+
+namespace sluice::cratedb {
+
+// A small JSON tree, enough for CrateDB's answers.
+struct Json {
+    using Array = std::vector<Json>;
+    using Object = std::vector<std::pair<std::string, Json>>;
+    std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<Array>, std::shared_ptr<Object>> v;
+
+    const Json* get(std::string_view key) const;  // object member or nullptr
+    const Array* array() const;
+    const std::string* string() const;
+    std::optional<double> number() const;
+};
+
+// nullopt on malformed input (error says where).
+std::optional<Json> parse_json(std::string_view text, std::string* error);
+
+// Lower-cases and maps everything outside [a-z0-9_] to '_'; empty → "_".
+std::string sanitise_identifier(std::string_view s);
+std::string quote_identifier(std::string_view s);  // "name" (sanitised names never hold quotes)
+
+// Expands {tag} placeholders from the record's tags ({kind} and
+// {measurement} are the measurement). nullopt when a placeholder has no value.
+std::optional<std::string> expand_template(std::string_view tmpl, const Record& r);
+
+struct Target {
+    std::string schema;  // sanitised
+    std::string table;   // sanitised
+    std::string key() const { return schema + "." + table; }
+};
+
+// Schema: template, or "doc" when a placeholder is missing. Table: template,
+// or the measurement, or "readings" when the measurement is empty too.
+Target target_for(const Record& r, std::string_view schema_tmpl, std::string_view table_tmpl);
+
+inline constexpr std::string_view kDefaultDdl =
+    "CREATE TABLE IF NOT EXISTS {schema}.{table} (ts TIMESTAMP WITH TIME ZONE, tags OBJECT(DYNAMIC), "
+    "fields OBJECT(DYNAMIC), month TIMESTAMP WITH TIME ZONE GENERATED ALWAYS AS date_trunc('month', ts)) "
+    "PARTITIONED BY (month)";
+
+// {schema} and {table} replaced by the quoted identifiers.
+std::string render_ddl(std::string_view ddl_tmpl, const Target& t);
+std::string insert_statement(const Target& t);
+// {"stmt": ..., "bulk_args": [[ts_ms, {tags}, {fields}], ...]}
+std::string bulk_body(const Target& t, std::span<const Record* const> rows);
+std::string stmt_body(std::string_view stmt);
+
+enum class Action { Retry, Reject, CreateTable, AlreadyExists };
+// Maps a CrateDB error code (error.code) to what the sink does.
+Action action_for_code(std::int64_t code);
+
+struct SqlError {
+    std::int64_t code = 0;
+    std::string message;
+};
+// The error of a non-2xx answer ({"error": {"message", "code"}}), if any.
+std::optional<SqlError> parse_error(std::string_view body);
+
+struct RowResult {
+    bool ok = true;
+    std::string message;  // for a refused row
+};
+// The per-row results of a bulk answer; nullopt (with error) when the body
+// is not a bulk answer or has the wrong number of results.
+std::optional<std::vector<RowResult>> parse_bulk_results(std::string_view body, std::size_t expected,
+                                                         std::string* error);
+
+}  // namespace sluice::cratedb

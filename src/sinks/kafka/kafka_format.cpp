@@ -1,0 +1,266 @@
+#include "sinks/kafka/kafka_format.hpp"
+
+#include <cmath>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "core/record_json.hpp"
+
+namespace sluice::kafka {
+namespace {
+
+void append_value_text(std::string& out, const FieldValue& v) {
+    std::visit(
+        [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                out += x;
+            } else if constexpr (std::is_same_v<T, bool>) {
+                out += x ? "true" : "false";
+            } else {
+                fmt::format_to(std::back_inserter(out), "{}", x);
+            }
+        },
+        v);
+}
+
+// Line protocol escapes: measurement (comma, space), tag keys/values and
+// field keys (comma, equals, space). A newline cannot be escaped at all, so
+// it becomes a space rather than splitting the line.
+void append_escaped(std::string& out, std::string_view s, bool measurement) {
+    for (char c : s) {
+        if (c == '\n' || c == '\r') {
+            out += ' ';
+            continue;
+        }
+        if (c == ',' || c == ' ' || (!measurement && c == '=') || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+}
+
+void append_field_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    out += '"';
+}
+
+}  // namespace
+
+std::optional<Template> Template::parse(std::string_view text, std::string* error) {
+    Template t;
+    std::string literal;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
+            literal += '{';
+            ++i;
+            continue;
+        }
+        if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
+            literal += '}';
+            ++i;
+            continue;
+        }
+        if (c == '}') {
+            if (error != nullptr) {
+                *error = fmt::format("unmatched '}}' at offset {} in \"{}\" (write '}}}}' for a literal brace)", i, text);
+            }
+            return std::nullopt;
+        }
+        if (c != '{') {
+            literal += c;
+            continue;
+        }
+        const auto close = text.find('}', i + 1);
+        if (close == std::string_view::npos) {
+            if (error != nullptr) {
+                *error = fmt::format("unclosed '{{' at offset {} in \"{}\"", i, text);
+            }
+            return std::nullopt;
+        }
+        const auto name = text.substr(i + 1, close - i - 1);
+        if (name.empty() || name.find('{') != std::string_view::npos) {
+            if (error != nullptr) {
+                *error = fmt::format("empty or nested placeholder at offset {} in \"{}\"", i, text);
+            }
+            return std::nullopt;
+        }
+        if (!literal.empty()) {
+            t.parts_.push_back({false, std::move(literal)});
+            literal.clear();
+        }
+        t.parts_.push_back({true, std::string(name)});
+        i = close;
+    }
+    if (!literal.empty()) {
+        t.parts_.push_back({false, std::move(literal)});
+    }
+    return t;
+}
+
+bool Template::constant() const {
+    for (const auto& p : parts_) {
+        if (p.placeholder) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void Template::render(const Record& r, std::string& out) const {
+    out.clear();
+    for (const auto& p : parts_) {
+        if (!p.placeholder) {
+            out += p.text;
+        } else if (p.text == "measurement") {
+            out += r.measurement;
+        } else if (p.text == "origin") {
+            out += r.origin;
+        } else if (const std::string* tag = r.tag(p.text)) {
+            out += *tag;
+        } else if (const Field* f = r.field(p.text)) {
+            append_value_text(out, f->value);
+        }
+    }
+}
+
+std::optional<Format> parse_format(std::string_view name) {
+    if (name == "json") {
+        return Format::Json;
+    }
+    if (name == "influx") {
+        return Format::Influx;
+    }
+    if (name == "raw") {
+        return Format::Raw;
+    }
+    return std::nullopt;
+}
+
+bool append_influx_line(std::string& out, const Record& r, std::string* error) {
+    const std::size_t start = out.size();
+    append_escaped(out, r.measurement.empty() ? std::string_view("sluice") : std::string_view(r.measurement), true);
+    for (const auto& t : r.tags) {
+        // Line protocol has no way to write an empty tag value: leave the tag out.
+        if (t.name.empty() || t.value.empty()) {
+            continue;
+        }
+        out += ',';
+        append_escaped(out, t.name, false);
+        out += '=';
+        append_escaped(out, t.value, false);
+    }
+    bool first = true;
+    for (const auto& f : r.fields) {
+        if (f.name.empty()) {
+            continue;
+        }
+        if (const double* d = std::get_if<double>(&f.value); d != nullptr && !std::isfinite(*d)) {
+            continue;  // NaN and infinities have no line-protocol spelling
+        }
+        out += first ? ' ' : ',';
+        first = false;
+        append_escaped(out, f.name, false);
+        out += '=';
+        std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, std::string>) {
+                    append_field_string(out, x);
+                } else if constexpr (std::is_same_v<T, bool>) {
+                    out += x ? "true" : "false";
+                } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                    fmt::format_to(std::back_inserter(out), "{}i", x);
+                } else {
+                    fmt::format_to(std::back_inserter(out), "{}", x);
+                }
+            },
+            f.value);
+    }
+    if (first) {
+        out.resize(start);
+        if (error != nullptr) {
+            *error = "record has no field that line protocol can carry";
+        }
+        return false;
+    }
+    fmt::format_to(std::back_inserter(out), " {}", r.time_ns);
+    return true;
+}
+
+bool encode_payload(Format format, std::string_view raw_field, const Record& r, std::string& out,
+                    std::string* error) {
+    out.clear();
+    switch (format) {
+    case Format::Json:
+        append_record_json(out, r);
+        return true;
+    case Format::Influx:
+        return append_influx_line(out, r, error);
+    case Format::Raw:
+        if (const Field* f = r.field(raw_field)) {
+            append_value_text(out, f->value);
+        } else {
+            append_record_json(out, r);
+        }
+        return true;
+    }
+    return false;
+}
+
+std::uint32_t murmur2(std::string_view key) {
+    constexpr std::uint32_t seed = 0x9747b28c;
+    constexpr std::uint32_t m = 0x5bd1e995;
+    constexpr int r = 24;
+    const auto* data = reinterpret_cast<const unsigned char*>(key.data());
+    const std::uint32_t length = static_cast<std::uint32_t>(key.size());
+    std::uint32_t h = seed ^ length;
+    const std::uint32_t length4 = length / 4;
+    for (std::uint32_t i = 0; i < length4; ++i) {
+        const std::uint32_t i4 = i * 4;
+        std::uint32_t k = static_cast<std::uint32_t>(data[i4]) | (static_cast<std::uint32_t>(data[i4 + 1]) << 8) |
+                          (static_cast<std::uint32_t>(data[i4 + 2]) << 16) |
+                          (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
+        k *= m;
+        k ^= k >> r;
+        k *= m;
+        h *= m;
+        h ^= k;
+    }
+    const std::uint32_t tail = length & ~3u;
+    switch (length % 4) {
+    case 3:
+        h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16;
+        [[fallthrough]];
+    case 2:
+        h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8;
+        [[fallthrough]];
+    case 1:
+        h ^= static_cast<std::uint32_t>(data[tail]);
+        h *= m;
+        break;
+    default:
+        break;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h;
+}
+
+std::int32_t murmur2_partition(std::string_view key, std::int32_t partitions) {
+    if (partitions <= 0) {
+        return -1;
+    }
+    return static_cast<std::int32_t>((murmur2(key) & 0x7fffffffu) % static_cast<std::uint32_t>(partitions));
+}
+
+}  // namespace sluice::kafka

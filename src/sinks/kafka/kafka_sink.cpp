@@ -1,0 +1,598 @@
+// Produces records to Kafka with librdkafka's idempotent producer. Only
+// delivery reports move the cursor: send() produces the whole batch, serves
+// delivery reports until each one arrived or batch_timeout passed, and
+// confirms the longest prefix that was acknowledged (acks=all by default).
+// Anything else is retried by the runtime, so a broker outage never loses a
+// row; it may duplicate the ones whose acknowledgement was lost.
+
+#include "sinks/kafka/kafka_sink.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/url.hpp"
+#include "sinks/kafka/kafka_format.hpp"
+
+namespace sluice::kafka {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ms(std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+std::string upper(std::string s) {
+    for (auto& c : s) {
+        if (c >= 'a' && c <= 'z') {
+            c = static_cast<char>(c - 'a' + 'A');
+        }
+    }
+    return s;
+}
+
+// Errors that are about the message itself: sending it again cannot help,
+// so the record becomes a dead letter instead of blocking the sink forever.
+bool permanent_data_error(rd_kafka_resp_err_t err) {
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__BAD_MSG:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return true;
+    default:
+        return false;
+    }
+}
+
+struct RdKafkaConfDeleter {
+    void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, RdKafkaConfDeleter>;
+
+// Applies every property to a fresh conf; throws ConfigError with
+// librdkafka's own reason (secrets are named, never echoed).
+ConfPtr make_conf(const std::vector<Property>& props) {
+    ConfPtr conf(rd_kafka_conf_new());
+    char errstr[512];
+    for (const auto& p : props) {
+        if (rd_kafka_conf_set(conf.get(), p.key.c_str(), p.value.c_str(), errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK) {
+            if (p.secret) {
+                throw ConfigError(fmt::format("kafka: librdkafka refused the value of {}", p.key));
+            }
+            throw ConfigError(fmt::format("kafka: {}", errstr));
+        }
+    }
+    return conf;
+}
+
+// Status of one message of the current batch.
+enum class Status : std::uint8_t { NotProduced, Pending, Delivered, Rejected, Failed };
+
+class KafkaSink final : public Sink {
+public:
+    KafkaSink(const Options& o, std::vector<Property> props)
+        : props_(std::move(props)),
+          topic_(*Template::parse(o.str("topic"), nullptr)),
+          key_(*Template::parse(o.str_or("key", ""), nullptr)),
+          format_(*parse_format(o.str("format"))),
+          raw_field_(o.str("raw_field")),
+          gateway_id_(o.str_or("gateway_id", "")),
+          batch_timeout_(o.duration("batch_timeout")),
+          health_timeout_(o.duration("health_timeout")) {
+        make_conf(props_);  // fail now, at factory time, rather than in open()
+    }
+    ~KafkaSink() override { close(); }
+
+    void open(SinkContext& ctx) override {
+        name_ = ctx.name;
+        metrics_ = ctx.metrics;
+        std::lock_guard lk(mu_);
+        create_locked();
+    }
+
+    SendResult send(std::span<const Record> batch) override {
+        SendResult result;
+        {
+            std::lock_guard lk(mu_);
+            if (fatal_ || rk_ == nullptr) {
+                // An idempotent producer that hit a fatal error cannot go on:
+                // start a new one (a new producer id); unconfirmed rows are
+                // simply produced again.
+                try {
+                    create_locked();
+                } catch (const std::exception& e) {
+                    result.error = e.what();
+                    return result;
+                }
+            }
+        }
+        ++generation_;
+        status_.assign(batch.size(), Status::NotProduced);
+        reasons_.assign(batch.size(), std::string());
+        outstanding_ = 0;
+        const auto deadline = Clock::now() + batch_timeout_;
+        std::string stop_reason;
+        for (std::size_t i = 0; i < batch.size() && stop_reason.empty(); ++i) {
+            produce_one(batch[i], i, deadline, stop_reason);
+        }
+        while (outstanding_ > 0 && Clock::now() < deadline) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            // flush rather than poll: it sends what linger.ms still holds back
+            // right away, and this batch is all we wait for.
+            rd_kafka_flush(rk_, static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 100)));
+        }
+        if (outstanding_ > 0) {
+            // Messages not yet on the wire would only add duplicates to the
+            // retry; ones in flight may still land (their reports are ignored).
+            rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE);
+            rd_kafka_poll(rk_, 0);
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (status_[i] == Status::Delivered) {
+                ++result.confirmed;
+                continue;
+            }
+            if (status_[i] == Status::Rejected) {
+                result.rejected.emplace_back(i, reasons_[i]);
+                ++result.confirmed;
+                continue;
+            }
+            if (status_[i] == Status::Pending) {
+                result.error = fmt::format("no delivery report within {} for record {} of {}",
+                                           format_duration(batch_timeout_), i + 1, batch.size());
+            } else if (status_[i] == Status::Failed) {
+                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), reasons_[i]);
+            } else {
+                result.error = stop_reason.empty() ? "record was not produced" : stop_reason;
+            }
+            break;
+        }
+        if (result.error.empty()) {
+            down_log_.clear();
+            log_log_.clear();
+        }
+        return result;
+    }
+
+    bool healthy(std::string& reason) override {
+        std::lock_guard lk(mu_);
+        try {
+            if (rk_ == nullptr) {
+                create_locked();
+            }
+        } catch (const std::exception& e) {
+            reason = e.what();
+            return false;
+        }
+        const rd_kafka_metadata_t* md = nullptr;
+        const auto err = rd_kafka_metadata(rk_, 0, nullptr, &md,
+                                           static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                health_timeout_)
+                                                                .count()));
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            reason = fmt::format("metadata request failed: {}", rd_kafka_err2str(err));
+            return false;
+        }
+        const int brokers = md->broker_cnt;
+        rd_kafka_metadata_destroy(md);
+        if (brokers == 0) {
+            reason = "the cluster reported no brokers";
+            return false;
+        }
+        return true;
+    }
+
+    void close() override {
+        std::lock_guard lk(mu_);
+        destroy_locked();
+    }
+
+private:
+    void produce_one(const Record& r, std::size_t i, Clock::time_point deadline, std::string& stop_reason) {
+        topic_.render(r, topic_buf_);
+        if (topic_buf_.empty()) {
+            reject(i, "topic template rendered an empty topic name");
+            return;
+        }
+        std::string error;
+        if (!encode_payload(format_, raw_field_, r, payload_buf_, &error)) {
+            reject(i, error);
+            return;
+        }
+        key_.render(r, key_buf_);
+        const auto opaque = reinterpret_cast<void*>((static_cast<std::uintptr_t>(generation_) << 32) | i);
+        const std::int64_t ts_ms = r.time_ns / 1'000'000;
+        rd_kafka_topic_t* rkt = topic_handle(topic_buf_);
+        if (rkt == nullptr) {
+            reject(i, fmt::format("topic \"{}\": {}", topic_buf_, rd_kafka_err2str(rd_kafka_last_error())));
+            return;
+        }
+        for (;;) {
+            rd_kafka_resp_err_t err;
+            if (gateway_id_.empty()) {
+                err = rd_kafka_producev(
+                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_VALUE(payload_buf_.data(), payload_buf_.size()),
+                    RD_KAFKA_V_KEY(key_buf_.empty() ? nullptr : key_buf_.data(), key_buf_.size()),
+                    RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0),
+                    RD_KAFKA_V_HEADER("origin", r.origin.data(), static_cast<ssize_t>(r.origin.size())),
+                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+            } else {
+                err = rd_kafka_producev(
+                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_VALUE(payload_buf_.data(), payload_buf_.size()),
+                    RD_KAFKA_V_KEY(key_buf_.empty() ? nullptr : key_buf_.data(), key_buf_.size()),
+                    RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0),
+                    RD_KAFKA_V_HEADER("origin", r.origin.data(), static_cast<ssize_t>(r.origin.size())),
+                    RD_KAFKA_V_HEADER("gateway", gateway_id_.data(), static_cast<ssize_t>(gateway_id_.size())),
+                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+            }
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                status_[i] = Status::Pending;
+                ++outstanding_;
+                return;
+            }
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && Clock::now() < deadline) {
+                rd_kafka_poll(rk_, 10);  // serve reports to make room
+                continue;
+            }
+            if (permanent_data_error(err)) {
+                reject(i, rd_kafka_err2str(err));
+                return;
+            }
+            stop_reason = fmt::format("producing to {} failed: {}", topic_buf_, rd_kafka_err2str(err));
+            return;
+        }
+    }
+
+    // rd_kafka_topic_new takes the client's write lock on every call (what
+    // RD_KAFKA_V_TOPIC does per message); a handle per topic name avoids it.
+    rd_kafka_topic_t* topic_handle(const std::string& name) {
+        if (auto it = topics_.find(name); it != topics_.end()) {
+            return it->second;
+        }
+        if (topics_.size() >= 4096) {
+            drop_topics();  // a template gone wild: do not grow without bound
+        }
+        rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+        if (rkt != nullptr) {
+            topics_.emplace(name, rkt);
+        }
+        return rkt;
+    }
+
+    void drop_topics() {
+        for (auto& [name, rkt] : topics_) {
+            rd_kafka_topic_destroy(rkt);
+        }
+        topics_.clear();
+    }
+
+    void reject(std::size_t i, std::string reason) {
+        status_[i] = Status::Rejected;
+        reasons_[i] = std::move(reason);
+    }
+
+    // Delivery reports are served by rd_kafka_poll on the sink's own thread.
+    static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* self_ptr) {
+        auto* self = static_cast<KafkaSink*>(self_ptr);
+        const auto tag = reinterpret_cast<std::uintptr_t>(m->_private);
+        const auto gen = static_cast<std::uint32_t>(tag >> 32);
+        const auto index = static_cast<std::size_t>(tag & 0xffffffffu);
+        if (gen != self->generation_ || index >= self->status_.size() ||
+            self->status_[index] != Status::Pending) {
+            return;  // a report for an earlier batch that already gave up on it
+        }
+        --self->outstanding_;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            self->status_[index] = Status::Delivered;
+        } else if (permanent_data_error(m->err)) {
+            self->status_[index] = Status::Rejected;
+            self->reasons_[index] = rd_kafka_err2str(m->err);
+        } else {
+            self->status_[index] = Status::Failed;
+            self->reasons_[index] = rd_kafka_err2str(m->err);
+        }
+    }
+
+    static void on_error(rd_kafka_t* rk, int err, const char* reason, void* self_ptr) {
+        auto* self = static_cast<KafkaSink*>(self_ptr);
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+            char buf[512];
+            const auto orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+            self->fatal_ = true;
+            log::error("{}: fatal producer error ({}): {}; starting a new producer", self->name_,
+                       rd_kafka_err2name(orig), buf);
+            return;
+        }
+        if (self->metrics_ != nullptr && err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            self->metrics_->reconnects->inc();
+        }
+        self->down_log_.warn("{}: kafka: {} ({})", self->name_, reason,
+                             rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+    }
+
+    // Forwarded to the main queue (log.queue), so this also runs on the sink's thread.
+    static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+        auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
+        if (self == nullptr) {
+            return;
+        }
+        if (level <= 4) {
+            self->log_log_.warn("{}: kafka [{}]: {}", self->name_, fac, buf);
+        } else {
+            log::debug("{}: kafka [{}]: {}", self->name_, fac, buf);
+        }
+    }
+
+    void create_locked() {
+        destroy_locked();
+        ConfPtr conf = make_conf(props_);
+        rd_kafka_conf_set_opaque(conf.get(), this);
+        rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
+        rd_kafka_conf_set_error_cb(conf.get(), &KafkaSink::on_error);
+        rd_kafka_conf_set_log_cb(conf.get(), &KafkaSink::on_log);
+        char errstr[512];
+        if (rd_kafka_conf_set(conf.get(), "log.queue", "true", errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+            throw std::runtime_error(fmt::format("kafka: {}", errstr));
+        }
+        rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr);
+        if (rk == nullptr) {
+            throw std::runtime_error(fmt::format("kafka: cannot create producer: {}", errstr));
+        }
+        conf.release();  // rd_kafka_new took it
+        rd_kafka_set_log_queue(rk, nullptr);
+        rk_ = rk;
+        fatal_ = false;
+    }
+
+    void destroy_locked() {
+        if (rk_ == nullptr) {
+            return;
+        }
+        // Whatever is still queued was not confirmed and stays in the buffer.
+        rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        ++generation_;  // the purge reports below belong to no batch
+        rd_kafka_flush(rk_, 1000);
+        drop_topics();
+        rd_kafka_destroy(rk_);
+        rk_ = nullptr;
+    }
+
+    std::vector<Property> props_;
+    Template topic_;
+    Template key_;
+    Format format_;
+    std::string raw_field_;
+    std::string gateway_id_;
+    std::chrono::nanoseconds batch_timeout_;
+    std::chrono::nanoseconds health_timeout_;
+    std::string name_ = "kafka";
+    ComponentMetrics* metrics_ = nullptr;
+
+    std::mutex mu_;  // guards rk_ creation/destruction against healthy()
+    rd_kafka_t* rk_ = nullptr;
+    std::unordered_map<std::string, rd_kafka_topic_t*> topics_;
+    bool fatal_ = false;
+    std::uint32_t generation_ = 0;
+    std::vector<Status> status_;
+    std::vector<std::string> reasons_;
+    std::size_t outstanding_ = 0;
+    std::string topic_buf_;
+    std::string key_buf_;
+    std::string payload_buf_;
+    log::OnceLog down_log_;
+    log::OnceLog log_log_;
+};
+
+}  // namespace
+
+std::vector<Property> producer_properties(const Options& o) {
+    std::vector<Property> props;
+    auto add = [&](std::string key, std::string value, bool secret = false) {
+        props.push_back({std::move(key), std::move(value), secret});
+    };
+    std::string brokers;
+    for (const auto& b : o.list("brokers")) {
+        if (!brokers.empty()) {
+            brokers += ',';
+        }
+        brokers += b;
+    }
+    add("bootstrap.servers", brokers);
+    const bool idempotent = o.boolean("idempotence");
+    const std::string& acks = o.str("acks");
+    if (idempotent && acks != "all") {
+        throw ConfigError(fmt::format("kafka: idempotence = true needs acks = \"all\" (got \"{}\")", acks));
+    }
+    add("enable.idempotence", idempotent ? "true" : "false");
+    add("acks", acks == "all" ? "all" : acks);
+    add("compression.codec", o.str("compression"));
+    add("partitioner", o.str("partitioner"));
+    add("message.timeout.ms", ms(o.duration("message_timeout")));
+    add("linger.ms", ms(o.duration("linger")));
+    add("client.id", o.str("client_id"));
+
+    const std::string& proto = o.str("security_protocol");
+    add("security.protocol", proto);
+    const bool ssl = proto == "ssl" || proto == "sasl_ssl";
+    const bool sasl = proto == "sasl_plaintext" || proto == "sasl_ssl";
+    if (ssl) {
+        for (const char* name : {"ssl_ca_location", "ssl_certificate_location", "ssl_key_location"}) {
+            if (o.has(name) && !o.str(name).empty()) {
+                std::string key = name;
+                std::replace(key.begin(), key.end(), '_', '.');
+                add(key, o.str(name));
+            }
+        }
+        if (o.has("ssl_key_password") && !o.str("ssl_key_password").empty()) {
+            add("ssl.key.password", o.str("ssl_key_password"), true);
+        }
+        add("ssl.endpoint.identification.algorithm", o.str("ssl_endpoint_identification"));
+    } else {
+        for (const char* name : {"ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password"}) {
+            if (o.is_explicit(name)) {
+                throw ConfigError(fmt::format("kafka: {} needs security_protocol = \"ssl\" or \"sasl_ssl\"", name));
+            }
+        }
+    }
+    if (sasl) {
+        add("sasl.mechanism", upper(o.str("sasl_mechanism")));
+        if (!o.has("sasl_username") || o.str("sasl_username").empty()) {
+            throw ConfigError("kafka: security_protocol with sasl needs sasl_username and sasl_password");
+        }
+        add("sasl.username", o.str("sasl_username"));
+        add("sasl.password", o.has("sasl_password") ? o.str("sasl_password") : std::string(), true);
+    } else {
+        for (const char* name : {"sasl_username", "sasl_password"}) {
+            if (o.is_explicit(name)) {
+                throw ConfigError(
+                    fmt::format("kafka: {} needs security_protocol = \"sasl_plaintext\" or \"sasl_ssl\"", name));
+            }
+        }
+    }
+    for (const auto& kv : o.has("rdkafka_properties") ? o.list("rdkafka_properties") : std::vector<std::string>{}) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            throw ConfigError(fmt::format("kafka: rdkafka_properties entry \"{}\" is not key=value", kv));
+        }
+        std::string key = kv.substr(0, eq);
+        const bool secret = key.find("password") != std::string::npos || key.find("secret") != std::string::npos;
+        if (secret) {
+            throw ConfigError(fmt::format(
+                "kafka: put {} in a secret option (ssl_key_password / sasl_password), not in rdkafka_properties",
+                key));
+        }
+        if (key == "enable.idempotence" || key == "acks" || key == "bootstrap.servers") {
+            throw ConfigError(fmt::format("kafka: set {} through its own option, not rdkafka_properties", key));
+        }
+        add(std::move(key), kv.substr(eq + 1));
+    }
+    return props;
+}
+
+}  // namespace sluice::kafka
+
+namespace sluice::components {
+
+const Descriptor& sink_kafka() {
+    static const Descriptor d{
+        .kind = Kind::Sink,
+        .name = "kafka",
+        .summary = "Produces records to Kafka (idempotent producer, confirmed by delivery reports)",
+        .options =
+            {
+                {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,
+                 .min = 1, .max = 64},
+                {.name = "topic", .type = OptionType::String, .default_value = "readings",
+                 .doc = "Topic template: literal text and {measurement}, {origin}, {tag or field name}", .min = 1,
+                 .max = 512},
+                {.name = "key", .type = OptionType::String,
+                 .doc = "Message key template, e.g. \"{gateway}/{node}\" (unset: no key; a missing name renders empty)",
+                 .min = 0, .max = 512},
+                {.name = "format", .type = OptionType::Enum, .default_value = "json",
+                 .doc = "Payload: json (NDJSON record), influx (line protocol), raw (the raw_field as is)",
+                 .choices = "json|influx|raw"},
+                {.name = "raw_field", .type = OptionType::String, .default_value = "payload",
+                 .doc = "format = raw: the field sent as the payload (absent: the record's JSON)", .min = 1},
+                {.name = "compression", .type = OptionType::Enum, .default_value = "lz4",
+                 .doc = "Compression codec", .choices = "none|lz4|zstd|gzip|snappy"},
+                {.name = "acks", .type = OptionType::Enum, .default_value = "all",
+                 .doc = "Acknowledgements a delivery report waits for (idempotence needs all)", .choices = "all|1|0"},
+                {.name = "idempotence", .type = OptionType::Bool, .default_value = "true",
+                 .doc = "Idempotent producer: no duplicates or reordering from librdkafka's own retries"},
+                {.name = "partitioner", .type = OptionType::Enum, .default_value = "murmur2_random",
+                 .doc = "How keys map to partitions (murmur2_random matches the Java client; no key: random)",
+                 .choices = "murmur2_random|murmur2|consistent_random|consistent|random|fnv1a_random|fnv1a"},
+                {.name = "gateway_id", .type = OptionType::String,
+                 .doc = "Sent as the 'gateway' header on every message (unset: no header)", .min = 0, .max = 256},
+                {.name = "client_id", .type = OptionType::String, .default_value = "sluice",
+                 .doc = "Kafka client.id", .min = 1, .max = 256},
+                {.name = "batch_timeout", .type = OptionType::Duration, .default_value = "30s",
+                 .doc = "How long send() waits for the batch's delivery reports before the rest is retried",
+                 .min = 0.1, .max = 3600},
+                {.name = "message_timeout", .type = OptionType::Duration, .default_value = "25s",
+                 .doc = "librdkafka message.timeout.ms: a message not acknowledged by then fails and is retried",
+                 .min = 0.1, .max = 3600},
+                {.name = "linger", .type = OptionType::Duration, .default_value = "5ms",
+                 .doc = "librdkafka linger.ms: how long to gather messages into a produce request", .min = 0,
+                 .max = 900},
+                {.name = "health_timeout", .type = OptionType::Duration, .default_value = "2s",
+                 .doc = "Timeout of the metadata request behind the health check", .min = 0.01, .max = 60},
+                {.name = "security_protocol", .type = OptionType::Enum, .default_value = "plaintext",
+                 .doc = "Transport: plaintext, ssl, sasl_plaintext, sasl_ssl",
+                 .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl"},
+                {.name = "ssl_ca_location", .type = OptionType::String, .doc = "CA bundle file (TLS)", .min = 0},
+                {.name = "ssl_certificate_location", .type = OptionType::String,
+                 .doc = "Client certificate file (mutual TLS)", .min = 0},
+                {.name = "ssl_key_location", .type = OptionType::String, .doc = "Client private key file", .min = 0},
+                {.name = "ssl_key_password", .type = OptionType::Secret, .doc = "Password of the client key",
+                 .min = 0},
+                {.name = "ssl_endpoint_identification", .type = OptionType::Enum, .default_value = "https",
+                 .doc = "https: check the broker's certificate names its host; none: do not", .choices = "https|none"},
+                {.name = "sasl_mechanism", .type = OptionType::Enum, .default_value = "plain",
+                 .doc = "SASL mechanism", .choices = "plain|scram-sha-256|scram-sha-512"},
+                {.name = "sasl_username", .type = OptionType::String, .doc = "SASL user name", .min = 0},
+                {.name = "sasl_password", .type = OptionType::Secret, .doc = "SASL password", .min = 0},
+                {.name = "rdkafka_properties", .type = OptionType::List,
+                 .doc = "Extra librdkafka properties as \"key=value\", e.g. [\"batch.num.messages=10000\"]; "
+                        "checked at start-up",
+                 .min = 0, .max = 256},
+            },
+        .url_schemes = {"kafka"},
+        .from_url =
+            [](const Url& url, RawTable& out) {
+                RawValue brokers;
+                brokers.v = fmt::format("{}:{}", url.host, url.port == 0 ? 9092 : url.port);
+                brokers.from_text = true;
+                out.push_back({"brokers", {}, std::move(brokers)});
+                std::string_view path = url.path;
+                if (!path.empty() && path.front() == '/') {
+                    path.remove_prefix(1);
+                }
+                if (!path.empty()) {
+                    RawValue topic;
+                    topic.v = std::string(path);
+                    topic.from_text = true;
+                    out.push_back({"topic", {}, std::move(topic)});
+                }
+                for (const auto& [k, v] : url.query) {
+                    RawValue value;
+                    value.v = v;
+                    value.from_text = true;
+                    out.push_back({k, {}, std::move(value)});
+                }
+            },
+        .url_example = "kafka://broker:9092/readings?key={gateway}/{node}&compression=zstd",
+        .make_sink =
+            [](const Options& o) -> std::unique_ptr<Sink> {
+                std::string error;
+                if (!kafka::Template::parse(o.str("topic"), &error)) {
+                    throw ConfigError(fmt::format("kafka: topic: {}", error));
+                }
+                if (!kafka::Template::parse(o.str_or("key", ""), &error)) {
+                    throw ConfigError(fmt::format("kafka: key: {}", error));
+                }
+                return std::make_unique<kafka::KafkaSink>(o, kafka::producer_properties(o));
+            },
+    };
+    return d;
+}
+
+}  // namespace sluice::components

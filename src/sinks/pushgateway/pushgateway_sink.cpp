@@ -1,0 +1,320 @@
+// Pushes the last value of every numeric field to a Prometheus Pushgateway
+// as gauges. The sink keeps a map series → last value; each send() merges
+// its batch into the map and pushes the whole map, at most once per
+// push_interval. A batch is confirmed only once a push holding it succeeded.
+
+#include <thread>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/component.hpp"
+#include "core/log.hpp"
+#include "core/url.hpp"
+#include "net/http_client.hpp"
+#include "sinks/pushgateway/pushgateway_protocol.hpp"
+
+namespace sluice::components {
+namespace {
+
+using namespace sluice::pushgateway;
+
+RawEntry text_entry(std::string key, std::string value) {
+    RawEntry e;
+    e.key = std::move(key);
+    e.value.v = std::move(value);
+    e.value.from_text = true;
+    return e;
+}
+
+// pushgateway://host:9091/job/<job>[/instance/<i>][/<label>/<value>...]
+void pushgateway_from_url(const Url& url, RawTable& out) {
+    if (url.host.empty()) {
+        throw ConfigError("a pushgateway URL needs a host: pushgateway://host[:port]/job/<job>");
+    }
+    out.push_back(text_entry("host", url.host));
+    out.push_back(text_entry("port", std::to_string(url.port != 0 ? url.port : 9091)));
+    out.push_back(text_entry("tls", url.scheme == "pushgateways" ? "true" : "false"));
+    if (!url.user.empty()) {
+        out.push_back(text_entry("user", url.user));
+    }
+    if (!url.password.empty()) {
+        out.push_back(text_entry("password", url.password));
+    }
+    std::vector<std::string> parts;
+    std::string_view rest = url.path;
+    while (!rest.empty()) {
+        rest.remove_prefix(rest.front() == '/' ? 1 : 0);
+        const auto slash = rest.find('/');
+        parts.emplace_back(rest.substr(0, slash));
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    }
+    while (!parts.empty() && parts.back().empty()) {
+        parts.pop_back();
+    }
+    if (parts.size() % 2 != 0) {
+        throw ConfigError("a pushgateway URL path is label/value pairs: /job/<job>[/<label>/<value>...]");
+    }
+    std::string grouping;
+    for (std::size_t i = 0; i < parts.size(); i += 2) {
+        if (parts[i] == "job" || parts[i] == "instance") {
+            out.push_back(text_entry(parts[i], parts[i + 1]));
+        } else {
+            grouping += (grouping.empty() ? "" : ",") + parts[i] + "=" + parts[i + 1];
+        }
+    }
+    if (!grouping.empty()) {
+        out.push_back(text_entry("grouping", grouping));
+    }
+    for (const auto& [key, value] : url.query) {
+        out.push_back(text_entry(key, value));
+    }
+}
+
+std::string host_name() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+        return "sluice";
+    }
+    return host;
+}
+
+class PushgatewaySink final : public Sink {
+public:
+    explicit PushgatewaySink(const Options& o)
+        : prefix_(o.str("prefix")),
+          method_(o.str("method") == "post" ? "POST" : "PUT"),
+          interval_(o.duration("push_interval")),
+          delete_on_shutdown_(o.boolean("delete_on_shutdown")) {
+        std::string instance = o.str_or("instance", "");
+        if (instance.empty()) {
+            instance = host_name();
+        }
+        std::vector<std::pair<std::string, std::string>> labels{{"instance", instance}};
+        std::string err;
+        std::vector<std::string> grouping = o.has("grouping") ? o.list("grouping") : std::vector<std::string>{};
+        if (!parse_grouping(grouping, labels, &err)) {
+            throw ConfigError(err);
+        }
+        for (std::size_t i = 1; i < labels.size(); ++i) {
+            if (labels[i].first == "instance") {
+                throw ConfigError("set the instance label with the `instance` option, not in `grouping`");
+            }
+        }
+        reserved_.push_back("job");
+        for (const auto& l : labels) {
+            reserved_.push_back(l.first);
+        }
+        path_ = grouping_path(o.str("job"), labels);
+
+        http_.host = o.str("host");
+        http_.port = static_cast<int>(o.integer("port"));
+        http_.tls.enabled = o.boolean("tls");
+        http_.tls.ca_file = o.str_or("ca_file", "");
+        http_.tls.cert_file = o.str_or("cert_file", "");
+        http_.tls.key_file = o.str_or("key_file", "");
+        http_.tls.server_name = o.str_or("server_name", "");
+        http_.tls.verify_hostname = o.boolean("verify_hostname");
+        insecure_ = o.boolean("insecure_skip_verify");
+        if (insecure_) {
+            http_.tls.verify = false;
+            http_.tls.verify_hostname = false;
+        }
+        if (http_.tls.cert_file.empty() != http_.tls.key_file.empty()) {
+            throw ConfigError("cert_file and key_file go together");
+        }
+        http_.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("connect_timeout"));
+        http_.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("timeout"));
+        const std::string user = o.str_or("user", "");
+        if (!user.empty()) {
+            auth_ = net::basic_auth(user, o.str_or("password", ""));
+        }
+    }
+
+    void open(SinkContext& ctx) override {
+        name_ = ctx.name;
+        if (insecure_ && http_.tls.enabled) {
+            log::warn("{}: insecure_skip_verify is on: the pushgateway's certificate is NOT checked", name_);
+        }
+        client();
+    }
+
+    SendResult send(std::span<const Record> batch) override {
+        SendResult result;
+        // The interval bounds the push rate; while we wait the runtime keeps
+        // buffering, so the next batch simply carries more records.
+        if (pushed_once_) {
+            const auto since = std::chrono::steady_clock::now() - last_push_;
+            if (since < interval_) {
+                std::this_thread::sleep_for(interval_ - since);
+            }
+        }
+        SeriesMap next = series_;
+        for (const auto& r : batch) {
+            next.merge(r, prefix_, reserved_);
+        }
+        if (next.empty()) {
+            result.confirmed = batch.size();  // nothing numeric: nothing to push
+            return result;
+        }
+        net::HttpHeaders h = headers();
+        h.emplace_back("Content-Type", "text/plain; version=0.0.4");
+        std::string err;
+        auto resp = client().request(method_, path_, h, next.exposition(), &err);
+        last_push_ = std::chrono::steady_clock::now();
+        pushed_once_ = true;
+        if (!resp) {
+            client().close();
+            result.error = err;
+            return result;
+        }
+        if (resp->status / 100 == 2) {
+            series_ = std::move(next);
+            result.confirmed = batch.size();
+            return result;
+        }
+        const std::string why = fmt::format("pushgateway answered HTTP {} to {} {}: {}", resp->status, method_, path_,
+                                            first_line(resp->body));
+        if (resp->status == 400) {
+            // The data itself was refused (e.g. a clash with metrics another
+            // job pushed): dead-letter this batch and keep the map as it was,
+            // so one bad record does not block the sink for ever.
+            result.confirmed = batch.size();
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                result.rejected.emplace_back(i, why);
+            }
+            return result;
+        }
+        result.error = why;
+        return result;
+    }
+
+    bool healthy(std::string& reason) override {
+        std::string err;
+        auto resp = client().request("GET", "/-/healthy", headers(), "", &err);
+        if (!resp) {
+            reason = err;
+            return false;
+        }
+        if (resp->status != 200) {
+            reason = fmt::format("pushgateway at {}:{} answered HTTP {}", http_.host, http_.port, resp->status);
+            return false;
+        }
+        return true;
+    }
+
+    void close() override {
+        if (delete_on_shutdown_ && client_) {
+            std::string err;
+            auto resp = client_->request("DELETE", path_, headers(), "", &err);
+            if (!resp) {
+                log::warn("{}: deleting the group {} failed: {}", name_, path_, err);
+            } else if (resp->status / 100 != 2) {
+                log::warn("{}: deleting the group {} failed: HTTP {}", name_, path_, resp->status);
+            } else {
+                log::info("{}: deleted the group {}", name_, path_);
+            }
+        }
+        if (client_) {
+            client_->close();
+        }
+    }
+
+private:
+    static std::string first_line(const std::string& body) {
+        std::string line = body.substr(0, body.find('\n'));
+        if (line.size() > 300) {
+            line.resize(300);
+        }
+        return line;
+    }
+
+    net::HttpClient& client() {
+        if (!client_) {
+            client_ = std::make_unique<net::HttpClient>(http_);
+        }
+        return *client_;
+    }
+
+    net::HttpHeaders headers() const {
+        net::HttpHeaders h;
+        if (!auth_.empty()) {
+            h.emplace_back("Authorization", auth_);
+        }
+        return h;
+    }
+
+    std::string prefix_;
+    std::string method_;
+    std::chrono::nanoseconds interval_;
+    bool delete_on_shutdown_;
+    std::vector<std::string> reserved_;
+    std::string path_;
+    net::HttpClientOptions http_;
+    bool insecure_ = false;
+    std::string auth_;
+    std::string name_ = "pushgateway";
+    std::unique_ptr<net::HttpClient> client_;
+    SeriesMap series_;
+    std::chrono::steady_clock::time_point last_push_{};
+    bool pushed_once_ = false;
+};
+
+}  // namespace
+
+const Descriptor& sink_pushgateway() {
+    static const Descriptor d{
+        .kind = Kind::Sink,
+        .name = "pushgateway",
+        .summary = "Pushes the last value of each numeric field to a Prometheus Pushgateway as gauges",
+        .options =
+            {
+                {.name = "host", .type = OptionType::String, .default_value = "127.0.0.1",
+                 .doc = "Pushgateway host name or address", .min = 1, .max = 253},
+                {.name = "port", .type = OptionType::Int, .default_value = "9091", .doc = "Pushgateway port",
+                 .min = 1, .max = 65535},
+                {.name = "tls", .type = OptionType::Bool, .default_value = "false",
+                 .doc = "Use HTTPS (pushgateways:// URLs turn this on)"},
+                {.name = "job", .type = OptionType::String, .doc = "The job label of the grouping key",
+                 .required = true, .min = 1, .max = 255},
+                {.name = "instance", .type = OptionType::String, .default_value = "",
+                 .doc = "The instance label of the grouping key (empty: this machine's host name)", .max = 255},
+                {.name = "grouping", .type = OptionType::List,
+                 .doc = "Extra grouping-key labels as label=value (values with '/' or empty go base64)", .max = 32},
+                {.name = "method", .type = OptionType::Enum, .default_value = "put",
+                 .doc = "put replaces the whole group on each push; post merges by metric name",
+                 .choices = "put|post"},
+                {.name = "prefix", .type = OptionType::String, .default_value = "sluice",
+                 .doc = "Metric names are <prefix>_<measurement>_<field> (empty: no prefix)", .max = 100},
+                {.name = "push_interval", .type = OptionType::Duration, .default_value = "10s",
+                 .doc = "Minimum time between pushes; records arriving meanwhile wait in the buffer",
+                 .min = 0, .max = 86400},
+                {.name = "delete_on_shutdown", .type = OptionType::Bool, .default_value = "false",
+                 .doc = "DELETE the grouping key's metrics when sluice stops"},
+                {.name = "user", .type = OptionType::String, .doc = "User for HTTP basic auth (empty: none)",
+                 .max = 255},
+                {.name = "password", .type = OptionType::Secret, .doc = "Password for HTTP basic auth", .max = 4096},
+                {.name = "ca_file", .type = OptionType::String,
+                 .doc = "PEM CA bundle to verify the server (default: the system bundle); re-read when it changes"},
+                {.name = "cert_file", .type = OptionType::String, .doc = "Client certificate (PEM) for mutual TLS"},
+                {.name = "key_file", .type = OptionType::String, .doc = "Client key (PEM) for mutual TLS"},
+                {.name = "server_name", .type = OptionType::String,
+                 .doc = "Name to verify in the server certificate and send as SNI (default: host)"},
+                {.name = "verify_hostname", .type = OptionType::Bool, .default_value = "true",
+                 .doc = "Check that the server certificate names the host"},
+                {.name = "insecure_skip_verify", .type = OptionType::Bool, .default_value = "false",
+                 .doc = "Do not verify the server certificate at all (testing only; logged at start-up)"},
+                {.name = "connect_timeout", .type = OptionType::Duration, .default_value = "5s",
+                 .doc = "Connection (and TLS handshake) time limit", .min = 0.001, .max = 600},
+                {.name = "timeout", .type = OptionType::Duration, .default_value = "10s",
+                 .doc = "Time limit for the pushgateway's answer", .min = 0.001, .max = 3600},
+            },
+        .url_schemes = {"pushgateway", "pushgateways"},
+        .from_url = pushgateway_from_url,
+        .url_example = "pushgateway://host:9091/job/sluice",
+        .make_sink = [](const Options& o) { return std::make_unique<PushgatewaySink>(o); },
+    };
+    return d;
+}
+
+}  // namespace sluice::components

@@ -1,0 +1,82 @@
+// Fuzzes the HTTP response parser. The first byte picks HEAD or not; the
+// rest is parsed once whole and once in chunks whose sizes come from the
+// input, and both must agree: incremental feeding must not change the
+// meaning of a byte stream. finish() (peer closed) must also be safe.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "net/http_response_parser.hpp"
+
+namespace {
+
+using sluice::net::HttpResponseLimits;
+using sluice::net::HttpResponseParser;
+using sluice::net::ResponseParseStatus;
+
+void check(bool ok) {
+    if (!ok) {
+        __builtin_trap();
+    }
+}
+
+struct Outcome {
+    ResponseParseStatus status = ResponseParseStatus::NeedMore;
+    int code = 0;
+    std::string body;
+    std::size_t headers = 0;
+    bool keep_alive = false;
+};
+
+Outcome run(std::string_view data, bool head, std::string_view chunk_sizes) {
+    HttpResponseLimits limits;
+    limits.max_body_bytes = 4096;
+    limits.max_header_bytes = 2048;
+    HttpResponseParser p(limits);
+    p.begin(head);
+    std::size_t i = 0;
+    std::size_t k = 0;
+    while (i < data.size()) {
+        std::size_t n = data.size() - i;
+        if (!chunk_sizes.empty()) {
+            n = 1 + static_cast<unsigned char>(chunk_sizes[k++ % chunk_sizes.size()]) % 16;
+            n = n > data.size() - i ? data.size() - i : n;
+        }
+        p.feed(data.substr(i, n));
+        i += n;
+    }
+    Outcome o;
+    o.status = p.status() == ResponseParseStatus::NeedMore ? p.finish() : p.status();
+    o.keep_alive = p.keep_alive();
+    if (o.status == ResponseParseStatus::Complete) {
+        auto r = p.take();
+        o.code = r.status;
+        o.body = r.body;
+        o.headers = r.headers.size();
+        check(r.status >= 200 && r.status <= 999);
+        check(r.body.size() <= limits.max_body_bytes);
+        check(!head || r.body.empty());
+    } else {
+        check(!p.error().empty());
+    }
+    return o;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size < 1) {
+        return 0;
+    }
+    const bool head = (data[0] & 1) != 0;
+    const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+    const Outcome whole = run(input, head, {});
+    const Outcome pieces = run(input, head, input.substr(0, 32));
+    check(whole.status == pieces.status);
+    check(whole.code == pieces.code);
+    check(whole.body == pieces.body);
+    check(whole.headers == pieces.headers);
+    check(whole.keep_alive == pieces.keep_alive);
+    return 0;
+}

@@ -1,0 +1,230 @@
+"""The kafka sink against librdkafka's mock cluster (sluice_kafka_mock, 3
+brokers): every record arrives, keyed records land on the Java client's
+murmur2 partition, a 30 s outage and a SIGKILL lose nothing, and duplicates
+stay within what at-least-once allows. Consumed back with kcat."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from harness import SLUICE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for  # noqa: E402
+
+PARTITIONS = 4
+TOPIC = "readings"
+OUTAGE_S = float(os.environ.get("SLUICE_KAFKA_OUTAGE_S", "30"))
+
+
+def find_mock():
+    if os.environ.get("SLUICE_KAFKA_MOCK"):
+        return os.environ["SLUICE_KAFKA_MOCK"]
+    build = os.path.dirname(os.path.dirname(os.path.abspath(SLUICE)))
+    for cand in (os.path.join(build, "tests", "sluice_kafka_mock"), os.path.join(build, "sluice_kafka_mock")):
+        if os.path.exists(cand):
+            return cand
+    raise AssertionError(f"sluice_kafka_mock not found under {build} (set SLUICE_KAFKA_MOCK)")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 exactly as org.apache.kafka.common.utils.Utils.murmur2."""
+    length = len(data)
+    seed = 0x9747B28C
+    m = 0x5BD1E995
+    r = 24
+    mask = 0xFFFFFFFF
+    h = (seed ^ length) & mask
+    for i in range(length // 4):
+        i4 = i * 4
+        k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24)
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    rem = length % 4
+    tail = length & ~3
+    if rem == 3:
+        h ^= data[tail + 2] << 16
+    if rem >= 2:
+        h ^= data[tail + 1] << 8
+    if rem >= 1:
+        h ^= data[tail]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h
+
+
+def java_partition(key: bytes, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class Mock:
+    """sluice_kafka_mock, always stopped at the end."""
+
+    def __init__(self, brokers=3):
+        self.proc = subprocess.Popen([find_mock(), str(brokers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        assert self.bootstrap, "mock printed no bootstrap address"
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer == "ok", f"{line}: {answer}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def consume(bootstrap):
+    """Every message of TOPIC as (key, partition, seq)."""
+    p = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", TOPIC, "-e", "-q", "-f", "%k\t%p\t%s\n"],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    out = []
+    for line in p.stdout.decode().splitlines():
+        if not line:
+            continue
+        key, part, payload = line.split("\t", 2)
+        out.append((key, int(part), json.loads(payload)["fields"]["seq"]))
+    return out
+
+
+def record_line(seq):
+    return json.dumps({"gateway": "gw1", "node": f"n{seq % 50}", "seq": seq}) + "\n"
+
+
+def write_config(d, bootstrap, port, source, extra=""):
+    cfg = os.path.join(d, "sluice.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[http]\nlisten = "127.0.0.1:{port}"\n'
+                f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
+                f'{source}'
+                f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{bootstrap}"]\n'
+                f'topic = "{TOPIC}"\nkey = "{{gateway}}/{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
+                f'retry_max = "1s"\n{extra}')
+    return cfg
+
+
+def metric(port, name, **labels):
+    try:
+        return metric_value(http_get(port, "/metrics")[1], name, **labels) or 0
+    except OSError:
+        return 0
+
+
+def sent(port):
+    return metric(port, "sluice_component_sent_records_total", component="p/k")
+
+
+def check_all(messages, total):
+    seqs = [m[2] for m in messages]
+    missing = set(range(total)) - set(seqs)
+    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:10]}"
+    return len(seqs) - len(set(seqs))
+
+
+STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
+
+
+def test_100k_records_keys_and_partitions():
+    total = 100_000
+    with TempDir() as d, Mock() as mock:
+        mock.command(f"create {TOPIC} {PARTITIONS}")
+        port = free_port()
+        cfg = write_config(d, mock.bootstrap, port, STDIN_SOURCE)
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(total)).encode())
+            s.proc.stdin.close()
+            start = time.monotonic()
+            # At end of input sluice delivers everything buffered, then exits.
+            assert s.wait(300) == 0, s.logs()[-3000:]
+            print(f"  100k records through sluice → kafka in {time.monotonic() - start:.1f}s", flush=True)
+        messages = consume(mock.bootstrap)
+        dups = check_all(messages, total)
+        print(f"  consumed {len(messages)}, duplicates {dups}", flush=True)
+        for key, part, seq in messages:
+            assert key == f"gw1/n{seq % 50}", (key, seq)
+            assert part == java_partition(key.encode(), PARTITIONS), (key, part)
+
+
+def test_brokers_down_30s_loses_nothing():
+    first, second = 20_000, 20_000
+    with TempDir() as d, Mock() as mock:
+        mock.command(f"create {TOPIC} {PARTITIONS}")
+        port = free_port()
+        cfg = write_config(d, mock.bootstrap, port, STDIN_SOURCE,
+                           'message_timeout = "3s"\nbatch_timeout = "6s"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port) >= first, 120, "first part sent")
+            errors_before = metric(port, "sluice_component_errors_total", component="p/k")
+            mock.command("down")
+            down_at = time.monotonic()
+            s.proc.stdin.write("".join(record_line(i) for i in range(first, first + second)).encode())
+            s.proc.stdin.close()
+            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
+                     "sink errors while the brokers are down")
+            stuck = sent(port)
+            assert stuck < first + second, "records were confirmed while every broker was down"
+            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
+            mock.command("up")
+            # Exits only once everything buffered was delivered.
+            assert s.wait(180) == 0, s.logs()[-3000:]
+        messages = consume(mock.bootstrap)
+        dups = check_all(messages, first + second)
+        print(f"  outage {OUTAGE_S:.0f}s: consumed {len(messages)}, duplicates {dups}", flush=True)
+
+
+def test_sigkill_and_restart_duplicates_at_most_one_batch():
+    total = 60_000
+    batch_size = 1000
+    with TempDir() as d, Mock() as mock:
+        mock.command(f"create {TOPIC} {PARTITIONS}")
+        log = os.path.join(d, "input.ndjson")
+        with open(log, "w") as f:
+            f.write("".join(record_line(i) for i in range(total)))
+        port = free_port()
+        source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
+                  f'decode = ["json"]\n')
+        cfg = write_config(d, mock.bootstrap, port, source, 'linger = "20ms"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
+            wait_for(lambda: sent(port) >= total // 4, 120, "a quarter sent")
+            s.signal(signal.SIGKILL)
+            s.proc.wait()
+        port2 = free_port()
+        cfg = write_config(d, mock.bootstrap, port2, source, 'linger = "20ms"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")):
+            def all_there():
+                msgs = consume(mock.bootstrap)
+                return msgs if len({m[2] for m in msgs}) >= total else None
+            messages = wait_for(all_there, 180, "every record after the restart", interval=1)
+        dups = check_all(messages, total)
+        print(f"  SIGKILL + restart: consumed {len(messages)}, duplicates {dups}", flush=True)
+        assert dups <= batch_size, f"{dups} duplicates > one batch ({batch_size})"
+
+
+if __name__ == "__main__":
+    if shutil.which("kcat") is None:
+        print("kcat not installed", file=sys.stderr)
+        sys.exit(2)
+    main([test_100k_records_keys_and_partitions, test_brokers_down_30s_loses_nothing,
+          test_sigkill_and_restart_duplicates_at_most_one_batch])

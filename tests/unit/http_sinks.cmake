@@ -1,0 +1,13 @@
+# The cratedb and pushgateway sinks' pure parts: naming, request bodies,
+# response parsing, grouping paths, exposition text (no peers needed; the
+# peer tests are tests/integration/test_cratedb.py and test_pushgateway.py).
+if(TARGET sluice_sink_cratedb)
+  sluice_unit_test(cratedb_protocol_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/cratedb_protocol_test.cpp
+    LIBS sluice_sink_cratedb)
+endif()
+if(TARGET sluice_sink_pushgateway)
+  sluice_unit_test(pushgateway_protocol_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/pushgateway_protocol_test.cpp
+    LIBS sluice_sink_pushgateway)
+endif()

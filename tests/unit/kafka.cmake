@@ -1,0 +1,8 @@
+# The kafka sink's templates, payload forms, murmur2 and option mapping (no
+# broker needed; the broker tests are tests/integration/test_kafka.py).
+if(TARGET sluice_sink_kafka)
+  sluice_unit_test(kafka_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/kafka_format_test.cpp
+            ${CMAKE_CURRENT_LIST_DIR}/kafka_options_test.cpp
+    LIBS sluice_sink_kafka)
+endif()
