@@ -76,6 +76,16 @@ struct RawEntry {
 
 const RawEntry* find_entry(const RawTable& table, std::string_view key);
 
+// An option entry written as text, as a component's from_url() makes them
+// from a URL's parts: it is checked like a value from a -e string.
+inline RawEntry text_entry(std::string key, std::string value) {
+    RawEntry e;
+    e.key = std::move(key);
+    e.value.v = std::move(value);
+    e.value.from_text = true;
+    return e;
+}
+
 // One problem found in a configuration, with its position.
 struct Diagnostic {
     SourcePos pos;

@@ -928,4 +928,22 @@ std::string basic_auth(std::string_view user, std::string_view password) {
     return "Basic " + base64_encode(creds);
 }
 
+TlsOptions tls_options_from(const Options& o) {
+    TlsOptions tls;
+    tls.enabled = o.boolean("tls");
+    tls.ca_file = o.str_or("ca_file", "");
+    tls.cert_file = o.str_or("cert_file", "");
+    tls.key_file = o.str_or("key_file", "");
+    tls.server_name = o.str_or("server_name", "");
+    tls.verify_hostname = o.boolean("verify_hostname");
+    if (o.boolean("insecure_skip_verify")) {
+        tls.verify = false;
+        tls.verify_hostname = false;
+    }
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+        throw ConfigError("cert_file and key_file go together");
+    }
+    return tls;
+}
+
 }  // namespace sluice::net

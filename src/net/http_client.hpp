@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/options.hpp"
+
 namespace sluice::net {
 
 struct TlsOptions {
@@ -72,6 +74,12 @@ public:
 private:
     std::unique_ptr<Impl> impl_;
 };
+
+// The TLS settings of an HTTP sink from its options: tls (Bool),
+// ca_file, cert_file, key_file, server_name (String), verify_hostname and
+// insecure_skip_verify (Bool; turns every check off). Throws ConfigError
+// when only one of cert_file and key_file is given.
+TlsOptions tls_options_from(const Options& o);
 
 // "Basic base64(user:password)"
 std::string basic_auth(std::string_view user, std::string_view password);

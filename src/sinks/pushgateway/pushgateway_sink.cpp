@@ -19,14 +19,6 @@ namespace {
 
 using namespace sluice::pushgateway;
 
-RawEntry text_entry(std::string key, std::string value) {
-    RawEntry e;
-    e.key = std::move(key);
-    e.value.v = std::move(value);
-    e.value.from_text = true;
-    return e;
-}
-
 // pushgateway://host:9091/job/<job>[/instance/<i>][/<label>/<value>...]
 void pushgateway_from_url(const Url& url, RawTable& out) {
     if (url.host.empty()) {
@@ -109,20 +101,8 @@ public:
 
         http_.host = o.str("host");
         http_.port = static_cast<int>(o.integer("port"));
-        http_.tls.enabled = o.boolean("tls");
-        http_.tls.ca_file = o.str_or("ca_file", "");
-        http_.tls.cert_file = o.str_or("cert_file", "");
-        http_.tls.key_file = o.str_or("key_file", "");
-        http_.tls.server_name = o.str_or("server_name", "");
-        http_.tls.verify_hostname = o.boolean("verify_hostname");
-        insecure_ = o.boolean("insecure_skip_verify");
-        if (insecure_) {
-            http_.tls.verify = false;
-            http_.tls.verify_hostname = false;
-        }
-        if (http_.tls.cert_file.empty() != http_.tls.key_file.empty()) {
-            throw ConfigError("cert_file and key_file go together");
-        }
+        http_.tls = net::tls_options_from(o);
+        insecure_ = !http_.tls.verify;
         http_.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("connect_timeout"));
         http_.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("timeout"));
         const std::string user = o.str_or("user", "");

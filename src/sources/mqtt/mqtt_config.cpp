@@ -15,14 +15,6 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-RawEntry text_entry(std::string key, std::string value) {
-    RawEntry e;
-    e.key = std::move(key);
-    e.value.v = std::move(value);
-    e.value.from_text = true;
-    return e;
-}
-
 // Splits on ',' and drops empty pieces (a trailing comma is harmless).
 std::vector<std::string> split_commas(std::string_view s) {
     std::vector<std::string> out;

@@ -369,14 +369,6 @@ private:
     log::OnceLog handshake_log_;
 };
 
-RawEntry text_entry(std::string key, std::string value) {
-    RawEntry e;
-    e.key = std::move(key);
-    e.value.v = std::move(value);
-    e.value.from_text = true;
-    return e;
-}
-
 void zmq_from_url(const Url& url, RawTable& out) {
     const std::string_view kind = url.scheme == "zmq+pull" ? "pull" : "sub";
     std::string endpoint;
