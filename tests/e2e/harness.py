@@ -30,10 +30,20 @@ def wait_for(condition, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1, never the same twice in one test run (the
+    kernel may hand a just-closed port out again, and two peers of one test
+    would then collide)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def http_get(port, path, timeout=5):

@@ -131,10 +131,14 @@ def test_curve_and_metrics():
                                         "curve_secret_key": "@" + key_file}, http=f"127.0.0.1:{http_port}")
             with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
                 def arrived():
+                    assert s.proc.poll() is None, f"sluice exited: {s.logs()}"
                     pub.send_multipart([b"t", b'{"enc":1}'])
                     return any("enc" in r["fields"] for r in records(out))
 
-                wait_for(arrived, 30, "a message over CURVE", interval=0.02)
+                try:
+                    wait_for(arrived, 30, "a message over CURVE", interval=0.02)
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; sluice log:\n{s.logs()}") from None
 
                 def received():
                     try:
