@@ -71,7 +71,8 @@ struct Buffer::Impl {
     std::uint64_t trim_target();  // takes mu
     bool wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting, AppendResult& res);
     void append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
-                      std::span<const std::pair<std::string, std::string>> checkpoints, AppendResult& res);
+                      std::span<const std::pair<std::string, std::string>> checkpoints,
+                      std::span<const std::pair<std::string, StateChange>> state, AppendResult& res);
     void notify_readers();
     bool room_locked(std::uint64_t batch) const { return bytes == 0 || bytes + batch <= opts.max_bytes; }
 
@@ -84,6 +85,8 @@ struct Buffer::Impl {
     Stmt cap_dead;
     Stmt upsert_checkpoint;
     Stmt get_checkpoint;
+    Stmt upsert_state;
+    Stmt delete_state;
     Stmt upsert_meta;
     Stmt sum_through;
     Stmt delete_records;
@@ -133,6 +136,10 @@ Buffer::Impl::Impl(const BufferOptions& o)
                              "INSERT INTO checkpoints(key, value) VALUES (?1, ?2) "
                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     get_checkpoint = Stmt(db, "SELECT value FROM checkpoints WHERE key = ?1");
+    upsert_state = Stmt(db,
+                        "INSERT INTO stage_state(stage, key, value) VALUES (?1, ?2, ?3) "
+                        "ON CONFLICT(stage, key) DO UPDATE SET value = excluded.value");
+    delete_state = Stmt(db, "DELETE FROM stage_state WHERE stage = ?1 AND key = ?2");
     upsert_meta = Stmt(db,
                        "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -330,7 +337,7 @@ bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()
 
 void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
                                 std::span<const std::pair<std::string, std::string>> checkpoints,
-                                AppendResult& res) {
+                                std::span<const std::pair<std::string, StateChange>> state, AppendResult& res) {
     const std::uint64_t batch = arena.size();
     // Everything below lands in locals and is published only after COMMIT,
     // so a failed transaction leaves memory and the file as they were.
@@ -443,6 +450,18 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
         upsert_checkpoint.bind_text(2, value);
         upsert_checkpoint.run();
     }
+    for (const auto& [stage, change] : state) {
+        if (change.erase) {
+            delete_state.bind_text(1, stage);
+            delete_state.bind_blob(2, change.key);
+            delete_state.run();
+        } else {
+            upsert_state.bind_text(1, stage);
+            upsert_state.bind_blob(2, change.key);
+            upsert_state.bind_blob(3, change.value);
+            upsert_state.run();
+        }
+    }
 
     txn.commit();
 
@@ -494,10 +513,11 @@ std::unique_ptr<Buffer> Buffer::open(const BufferOptions& options) {
 
 AppendResult Buffer::append(std::span<const Record> records, std::span<const DeadLetter> dead,
                             std::span<const std::pair<std::string, std::string>> checkpoints,
-                            const std::function<bool()>& keep_waiting) {
+                            const std::function<bool()>& keep_waiting,
+                            std::span<const std::pair<std::string, StateChange>> state) {
     Impl& m = *impl_;
     AppendResult res;
-    if (records.empty() && dead.empty() && checkpoints.empty()) {
+    if (records.empty() && dead.empty() && checkpoints.empty() && state.empty()) {
         return res;
     }
     m.arena.clear();
@@ -511,7 +531,7 @@ AppendResult Buffer::append(std::span<const Record> records, std::span<const Dea
         return res;
     }
     try {
-        m.append_owned(records, dead, checkpoints, res);
+        m.append_owned(records, dead, checkpoints, state, res);
     } catch (const std::exception& e) {
         res = AppendResult{};
         res.ok = false;
@@ -540,6 +560,23 @@ std::optional<std::string> Buffer::load_checkpoint(std::string_view key) {
     }
     m.release();
     return out;
+}
+
+void Buffer::load_state(std::string_view stage,
+                        const std::function<void(std::string_view key, std::string_view value)>& fn) {
+    Impl& m = *impl_;
+    m.acquire();
+    try {
+        Stmt q(m.db, "SELECT key, value FROM stage_state WHERE stage = ?1 ORDER BY key");
+        q.bind_text(1, stage);
+        while (q.step()) {
+            fn(q.col_blob(0), q.col_blob(1));
+        }
+    } catch (...) {
+        m.release();
+        throw;
+    }
+    m.release();
 }
 
 void Buffer::trim() {
@@ -598,6 +635,7 @@ struct BufferReader::Impl {
     Db db;
     Stmt read_stmt;
     Stmt commit_stmt;
+    Stmt commit_state_stmt;
     Stmt dead_stmt;
     Stmt cap_dead;
     std::uint64_t cursor = 0;
@@ -618,6 +656,9 @@ BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
     commit_stmt = Stmt(db,
                        "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
                        "ON CONFLICT(sink) DO UPDATE SET position = excluded.position");
+    commit_state_stmt = Stmt(db,
+                             "INSERT INTO cursors(sink, position, state) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(sink) DO UPDATE SET position = excluded.position, state = excluded.state");
     dead_stmt = Stmt(db, "INSERT INTO dead_letters(at, origin, stage, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
     cap_dead = Stmt(db, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?1");
     std::lock_guard lk(owner.mu);
@@ -775,6 +816,41 @@ void BufferReader::commit(std::uint64_t last_id) {
     r.cursor = last_id;
     r.owner.trim_owned();
     r.owner.release();
+}
+
+void BufferReader::commit(std::uint64_t last_id, const std::string& state) {
+    Impl& r = *impl_;
+    last_id = std::clamp(last_id, r.cursor, std::max(r.cursor, r.read_upto));
+    r.owner.acquire();
+    try {
+        Txn txn(r.db);
+        r.commit_state_stmt.bind_text(1, r.sink);
+        r.commit_state_stmt.bind_u64(2, last_id);
+        r.commit_state_stmt.bind_text(3, state);
+        r.commit_state_stmt.run();
+        txn.commit();
+    } catch (...) {
+        r.owner.release();
+        throw;
+    }
+    {
+        std::lock_guard lk(r.owner.mu);
+        r.owner.sinks[r.index].cursor = last_id;
+    }
+    r.cursor = last_id;
+    r.owner.trim_owned();
+    r.owner.release();
+}
+
+std::string BufferReader::committed_state() {
+    Impl& r = *impl_;
+    Stmt q(r.db, "SELECT coalesce(state, '') FROM cursors WHERE sink = ?1");
+    q.bind_text(1, r.sink);
+    std::string out;
+    if (q.step()) {
+        out = std::string(q.col_text(0));
+    }
+    return out;
 }
 
 std::uint64_t BufferReader::cursor() const {

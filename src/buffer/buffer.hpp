@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/component.hpp"
 #include "core/record.hpp"
 
 namespace sluice {
@@ -87,11 +88,16 @@ public:
     // is reached; with DropOldest it deletes the oldest rows first and counts
     // them per sink that had not sent them. A batch larger than the whole cap
     // is stored once the buffer is empty (Block) or emptied (DropOldest).
+    // `state` holds stage state changes, each under its stage's name.
     AppendResult append(std::span<const Record> records, std::span<const DeadLetter> dead,
                         std::span<const std::pair<std::string, std::string>> checkpoints,
-                        const std::function<bool()>& keep_waiting = {});
+                        const std::function<bool()>& keep_waiting = {},
+                        std::span<const std::pair<std::string, StateChange>> state = {});
 
     std::optional<std::string> load_checkpoint(std::string_view key);
+    // Calls `fn` for every state pair stored under `stage`, in key order.
+    void load_state(std::string_view stage,
+                    const std::function<void(std::string_view key, std::string_view value)>& fn);
 
     // A reader with its own connection for one sink (use on the sink's thread).
     // `sink` must be one of BufferOptions::sinks. Readers must not outlive the Buffer.
@@ -129,7 +135,11 @@ public:
     // Throws std::runtime_error if the cursor could not be stored (the
     // in-memory cursor then stays where it was).
     void commit(std::uint64_t last_id);
+    // The same, storing `state` with the cursor in the same transaction.
+    void commit(std::uint64_t last_id, const std::string& state);
     std::uint64_t cursor() const;
+    // The state last committed with the cursor ("" if none).
+    std::string committed_state();
     // Blocks until rows exist after the cursor, `timeout` passes, or the
     // buffer's readers are closed. True if rows may be available.
     bool wait(std::chrono::milliseconds timeout);

@@ -57,7 +57,21 @@ void create_v1(Db& db) {
     )sql");
 }
 
-constexpr Migration kMigrations[] = {create_v1};
+// v2: durable stage state (windows), written with the batch that changed it;
+// a sink's own state stored with its cursor (e.g. the file sink's offset).
+void add_state_v2(Db& db) {
+    db.exec(R"sql(
+        CREATE TABLE stage_state (
+            stage TEXT NOT NULL,
+            key   BLOB NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (stage, key)
+        ) WITHOUT ROWID;
+        ALTER TABLE cursors ADD COLUMN state TEXT;
+    )sql");
+}
+
+constexpr Migration kMigrations[] = {create_v1, add_state_v2};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 const char* sync_pragma(Synchronous s) {

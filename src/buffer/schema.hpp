@@ -12,7 +12,7 @@
 
 namespace sluice::buffer_detail {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // An exclusive, non-blocking flock on "<db>.lock", held while alive.
 class FileLock {

@@ -84,11 +84,57 @@ public:
 
 // ---------------------------------------------------------------- stages
 
+class Tables;
+
+// A change to a stage's durable state. The pipeline writes a batch's changes
+// in the same buffer transaction as the batch's records, so after a crash the
+// state and the committed records always agree.
+struct StateChange {
+    std::string key;
+    std::string value;
+    bool erase = false;  // true: delete `key` (value unused)
+};
+
+struct StageContext {
+    std::string name;  // "<pipeline>/<component id>", the metrics label
+    std::string id;    // the component id; the namespace of its state
+    ComponentMetrics* metrics = nullptr;
+    // Calls `fn` for every state pair this stage stored, oldest key order not
+    // guaranteed. Only valid inside open().
+    std::function<void(const std::function<void(std::string_view key, std::string_view value)>& fn)> load_state;
+    // The gateway's named tables (latest value per key); null where a
+    // pipeline runs without a gateway (unit tests).
+    Tables* tables = nullptr;
+};
+
+// One turn of the pipeline worker through a stage.
+struct StageBatch {
+    std::vector<Record>& records;    // in and out: the batch as it goes on to the next stage
+    std::vector<DeadLetter>& dead;   // records the stage refuses (set DeadLetter::stage)
+    std::vector<StateChange>& state; // this stage's state changes for this batch
+    // Records for named in-process streams (read by `stream` sources of
+    // other pipelines), published after the batch committed.
+    std::vector<std::pair<std::string, Record>>& streams;
+    std::int64_t wall_ns = 0;        // CLOCK_REALTIME at the start of the turn
+    std::int64_t mono_ns = 0;        // CLOCK_MONOTONIC at the start of the turn
+    bool tick = false;               // a timer turn: no new input, records is empty
+};
+
 class Stage {
 public:
     virtual ~Stage() = default;
+    // Called once on the worker thread before the first batch; loads state.
+    // May throw std::runtime_error (the pipeline does not start).
+    virtual void open(StageContext& ctx) { (void)ctx; }
     // Transforms a batch in place (may drop, add or rewrite records).
-    virtual void process(std::vector<Record>& batch) = 0;
+    virtual void process(StageBatch& batch) = 0;
+    // Non-zero: the worker also calls process() with an empty batch and
+    // tick = true about this often when no input arrives (processing-time
+    // windows, session gaps, idle watermarks).
+    virtual std::chrono::nanoseconds tick_interval() const { return {}; }
+    // Called after the batch of the last process() call was committed (or
+    // could not be, at shutdown: then committed is false).
+    virtual void after_commit(bool committed) { (void)committed; }
 };
 
 // ---------------------------------------------------------------- sinks
@@ -101,11 +147,19 @@ struct SendResult {
     std::vector<std::pair<std::size_t, std::string>> rejected;
     // Non-empty: records from `confirmed` on are retried after a back-off.
     std::string error;
+    // Stored with the cursor in the same transaction when set (e.g. the file
+    // sink's file offset after the confirmed records); handed back to open()
+    // after a restart as SinkContext::committed_state.
+    std::optional<std::string> state;
 };
 
 struct SinkContext {
     std::string name;  // "<pipeline>/<component id>"
     ComponentMetrics* metrics = nullptr;
+    // The state of the last SendResult::state committed with the cursor;
+    // empty if none. Lets a sink undo output written after it (a batch the
+    // far side got but whose cursor move a crash lost).
+    std::string committed_state;
 };
 
 class Sink {

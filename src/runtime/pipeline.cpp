@@ -1,6 +1,7 @@
 #include "runtime/pipeline.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <pthread.h>
 #include <random>
 
@@ -10,6 +11,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "core/streams.hpp"
 #include "core/topology.hpp"
 #include "decoders/chain.hpp"
 
@@ -24,6 +26,14 @@ struct Pipeline::SourceSlot {
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
+};
+
+struct Pipeline::StageSlot {
+    std::string id;
+    std::string label;
+    std::unique_ptr<Stage> stage;
+    ComponentMetrics metrics;
+    std::vector<StateChange> state;  // reused per batch
 };
 
 struct Pipeline::SinkSlot {
@@ -76,7 +86,8 @@ void name_thread(const std::string& name) {
 
 }  // namespace
 
-Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop)
+Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop,
+                   Tables* tables)
     : name_(spec.name),
       loop_(loop),
       batch_max_(static_cast<std::size_t>(spec.options.integer("batch_max_records"))),
@@ -113,8 +124,20 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->metrics = ComponentMetrics::for_component(label, "source");
         sources_.push_back(std::move(slot));
     }
+    tables_ = tables;
+    stream_dropped_ = &m.counter("sluice_stream_dropped_records_total",
+                                 "Records a stage sent to a named stream nobody subscribes to", labels);
     for (const auto& s : spec.stages) {
-        stages_.push_back(build(s, s.descriptor->make_stage));
+        auto slot = std::make_unique<StageSlot>();
+        slot->id = s.id;
+        slot->label = name_ + "/" + s.id;
+        slot->stage = build(s, s.descriptor->make_stage);
+        slot->metrics = ComponentMetrics::for_component(slot->label, "stage");
+        const auto tick = slot->stage->tick_interval();
+        if (tick.count() > 0 && (tick_interval_.count() == 0 || tick < tick_interval_)) {
+            tick_interval_ = tick;
+        }
+        stages_.push_back(std::move(slot));
     }
     BufferOptions bo;
     bo.path = data_dir / (name_ + ".sqlite");
@@ -188,6 +211,22 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                          });
                                      }));
     }
+    // Stages load their state from the buffer; failures stop the start.
+    for (auto& slot : stages_) {
+        StageContext ctx;
+        ctx.name = slot->label;
+        ctx.id = slot->id;
+        ctx.metrics = &slot->metrics;
+        ctx.tables = tables_;
+        ctx.load_state = [this, sp = slot.get()](const std::function<void(std::string_view, std::string_view)>& fn) {
+            buffer_->load_state(sp->id, fn);
+        };
+        try {
+            slot->stage->open(ctx);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(fmt::format("{}: {}", slot->label, e.what()));
+        }
+    }
 }
 
 Pipeline::~Pipeline() {
@@ -197,6 +236,7 @@ Pipeline::~Pipeline() {
 }
 
 void Pipeline::start() {
+    last_turn_ns_ = mono_now_ns();
     worker_ = std::thread([this] { worker_loop(); });
     for (auto& slot : sinks_) {
         SinkSlot* sp = slot.get();
@@ -327,20 +367,30 @@ void Pipeline::worker_loop() {
     std::vector<std::pair<std::string, std::string>> checkpoints;
     frames.reserve(batch_max_);
     records.reserve(batch_max_);
+    const auto idle_wait = tick_interval_.count() > 0
+                               ? std::min<std::chrono::nanoseconds>(tick_interval_, std::chrono::milliseconds(200))
+                               : std::chrono::nanoseconds(std::chrono::milliseconds(200));
+    std::int64_t last_stage_turn = mono_now_ns();
+    const std::int64_t started_ns = mono_now_ns();
     for (;;) {
+        stall_if_asked(started_ns);
         last_turn_ns_ = mono_now_ns();
         frames.clear();
-        queue_.pop_many(frames, batch_max_, std::chrono::milliseconds(200));
+        queue_.pop_many(frames, batch_max_, idle_wait);
+        bool tick = false;
         if (frames.empty()) {
             maybe_signal_space();
             if (queue_.closed() && queue_.size() == 0) {
                 break;
             }
-            continue;
+            if (tick_interval_.count() == 0 || mono_now_ns() - last_stage_turn < tick_interval_.count()) {
+                continue;
+            }
+            tick = true;  // no input for a while: let timer-driven stages run
         }
         // Group commit: gather until the batch is full or batch_max_delay passed.
         const auto until = mono_now_ns() + batch_delay_.count();
-        while (frames.size() < batch_max_) {
+        while (!tick && frames.size() < batch_max_) {
             const auto left = until - mono_now_ns();
             if (left <= 0 || queue_.pop_many(frames, batch_max_ - frames.size(), std::chrono::nanoseconds(left)) == 0) {
                 break;
@@ -377,15 +427,21 @@ void Pipeline::worker_loop() {
                 }
             }
         }
-        for (auto& stage : stages_) {
-            stage->process(records);
-        }
+        last_stage_turn = mono_now_ns();
+        run_stages(records, dead, tick);
         // Nothing is acknowledged before this commit; on failure (disk full,
         // I/O error) the batch is kept and retried, and the ingest queue
         // fills up so the sources slow down.
         auto backoff = std::chrono::milliseconds(100);
+        bool committed = true;
         for (;;) {
-            auto res = buffer_->append(records, dead, checkpoints, [this] { return !stop_sinks_.load(); });
+            auto res =
+                buffer_->append(records, dead, checkpoints,
+                                [this] {
+                                    last_turn_ns_ = mono_now_ns();  // waiting for room on purpose, not hung
+                                    return !stop_sinks_.load();
+                                },
+                                state_);
             if (res.ok) {
                 records_in_->inc(records.size());
                 dead_letters_->inc(dead.size());
@@ -398,13 +454,26 @@ void Pipeline::worker_loop() {
             commit_errors_->inc();
             if (stop_sinks_) {
                 log::error("pipeline {}: {} records not committed at shutdown: {}", name_, records.size(), res.error);
+                committed = false;
                 break;
             }
             log::error("pipeline {}: buffer commit failed, retrying in {}: {}", name_,
                        format_duration(backoff), res.error);
-            last_turn_ns_ = mono_now_ns();
-            sleep_unless_stopping(backoff, stop_sinks_);
+            // Waiting on purpose: keep turning for the watchdog meanwhile.
+            const auto retry_at = mono_now_ns() + std::chrono::nanoseconds(backoff).count();
+            for (auto left = std::chrono::nanoseconds(backoff); left.count() > 0 && !stop_sinks_;
+                 left = std::chrono::nanoseconds(retry_at - mono_now_ns())) {
+                last_turn_ns_ = mono_now_ns();
+                sleep_unless_stopping(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)),
+                                      stop_sinks_);
+            }
             backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+        }
+        for (auto& slot : stages_) {
+            slot->stage->after_commit(committed);
+        }
+        if (committed && !streams_.empty()) {
+            publish_streams();
         }
         buffer_->notify();
     }
@@ -412,10 +481,64 @@ void Pipeline::worker_loop() {
     buffer_->notify();
 }
 
+void Pipeline::run_stages(std::vector<Record>& records, std::vector<DeadLetter>& dead, bool tick) {
+    state_.clear();
+    streams_.clear();
+    if (stages_.empty()) {
+        return;
+    }
+    const std::int64_t wall = wall_now_ns();
+    const std::int64_t mono = mono_now_ns();
+    for (auto& slot : stages_) {
+        slot->state.clear();
+        const std::size_t in = records.size();
+        const std::size_t dead_before = dead.size();
+        StageBatch b{records, dead, slot->state, streams_, wall, mono, tick};
+        slot->stage->process(b);
+        slot->metrics.received->inc(in);
+        slot->metrics.sent->inc(records.size());
+        for (std::size_t i = dead_before; i < dead.size(); ++i) {
+            if (dead[i].stage.empty()) {
+                dead[i].stage = slot->label;
+            }
+        }
+        for (auto& c : slot->state) {
+            state_.emplace_back(slot->id, std::move(c));
+        }
+        // Later stages of a timer turn see the records an earlier one emitted.
+        tick = tick && records.empty();
+    }
+}
+
+void Pipeline::publish_streams() {
+    // Consecutive records for the same stream go out together.
+    std::vector<Record> run;
+    for (std::size_t i = 0; i < streams_.size();) {
+        const std::string& name = streams_[i].first;
+        run.clear();
+        std::size_t j = i;
+        for (; j < streams_.size() && streams_[j].first == name; ++j) {
+            run.push_back(std::move(streams_[j].second));
+        }
+        if (stream_bus().publish(name, run) == 0) {
+            stream_dropped_->inc(run.size());
+            log_no_stream_.warn("pipeline {}: no `stream` source listens on '{}'; {} records dropped",
+                               name_, name, run.size());
+        }
+        i = j;
+    }
+    streams_.clear();
+}
+
 void Pipeline::sink_loop(SinkSlot& slot) {
     name_thread("sink:" + slot.id);
     std::unique_ptr<BufferReader> reader = buffer_->reader(slot.id);
-    SinkContext ctx{slot.label, &slot.metrics};
+    SinkContext ctx{slot.label, &slot.metrics, {}};
+    try {
+        ctx.committed_state = reader->committed_state();
+    } catch (const std::exception& e) {
+        log::error("{}: {}", slot.label, e.what());
+    }
     std::mt19937 rng(std::random_device{}());
     bool opened = false;
     std::vector<Record> records;
@@ -486,8 +609,13 @@ void Pipeline::sink_loop(SinkSlot& slot) {
                 slot.dead_lettered->inc();
             }
         }
-        if (confirmed > 0) {
+        if (result.state) {
+            // Stored even when nothing was confirmed: it may undo partial output.
+            reader->commit(confirmed > 0 ? batch[confirmed - 1].id : reader->cursor(), *result.state);
+        } else if (confirmed > 0) {
             reader->commit(batch[confirmed - 1].id);
+        }
+        if (confirmed > 0) {
             slot.metrics.sent->inc(confirmed - std::min(confirmed, result.rejected.size()));
             buffer_->trim();
         }
@@ -527,6 +655,39 @@ bool Pipeline::ready(std::string& detail) const {
         ok = ok && within;
     }
     return ok;
+}
+
+std::uint64_t Pipeline::buffered_rows() const { return buffer_->stats().rows; }
+
+std::size_t Pipeline::sinks_retrying() const {
+    std::size_t n = 0;
+    for (const auto& s : sinks_) {
+        std::lock_guard lk(s->mu);
+        n += s->healthy ? 0 : 1;
+    }
+    return n;
+}
+
+// Test-only (see docs/operations.md): with SLUICE_TEST_STALL_WORKER_AFTER_MS
+// in the environment of a build with SLUICE_TEST_HOOKS, the worker stops
+// turning that long after it started, as a hung decoder or stage would,
+// until the pipeline is stopped. The e2e test uses it to see the watchdog
+// pings stop. Builds without SLUICE_TEST_HOOKS (the release presets and
+// packages) do not contain it.
+void Pipeline::stall_if_asked([[maybe_unused]] std::int64_t started_ns) {
+#ifdef SLUICE_TEST_HOOKS
+    static const std::int64_t after_ns = [] {
+        const char* v = std::getenv("SLUICE_TEST_STALL_WORKER_AFTER_MS");
+        return v != nullptr && *v != '\0' ? std::atoll(v) * 1'000'000 : std::int64_t{-1};
+    }();
+    if (after_ns < 0 || stop_sources_.load() || mono_now_ns() - started_ns < after_ns) {
+        return;
+    }
+    log::warn("pipeline {}: worker stalled on purpose (SLUICE_TEST_STALL_WORKER_AFTER_MS, a test hook)", name_);
+    while (!stop_sources_.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+#endif
 }
 
 }  // namespace sluice

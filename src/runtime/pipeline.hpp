@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "core/bounded_queue.hpp"
 #include "core/component.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 
 namespace sluice {
@@ -30,9 +31,12 @@ struct FrameBytes {
 
 class Pipeline final : public Ingest {
 public:
-    // Builds every component and opens the buffer. Throws ConfigError (with
+    // Builds every component, opens the buffer and the stages (which load
+    // their state). Throws ConfigError (with
     // the component's position in the message) or std::runtime_error.
-    Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop);
+    // `tables`: the gateway's named tables for the stages (may be null).
+    Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop,
+             Tables* tables = nullptr);
     ~Pipeline() override;
 
     void start();
@@ -47,8 +51,15 @@ public:
     // /ready: every sink healthy or buffering within its limits.
     bool ready(std::string& detail) const;
     const std::string& name() const { return name_; }
-    // Time of the worker loop's last turn (mono ns), for the watchdog.
+    // Time of the worker loop's last turn (mono ns), for the watchdog. An
+    // idle worker turns every 200 ms; one that waits on purpose (a full
+    // buffer with overflow=block, a commit retry) turns while it waits.
     std::int64_t last_worker_turn_ns() const { return last_turn_ns_.load(); }
+    // For the service manager's status line.
+    std::uint64_t records_committed() const { return records_in_->value(); }
+    std::uint64_t buffered_rows() const;
+    std::size_t sink_count() const { return sinks_.size(); }
+    std::size_t sinks_retrying() const;
 
     // Ingest
     std::size_t try_push(std::vector<Frame>& frames) override;
@@ -58,12 +69,17 @@ public:
 
 private:
     struct SourceSlot;
+    struct StageSlot;
     struct SinkSlot;
 
     void worker_loop();
+    // Runs the batch through the stages; fills state_ and streams_.
+    void run_stages(std::vector<Record>& records, std::vector<DeadLetter>& dead, bool tick);
+    void publish_streams();
     void sink_loop(SinkSlot& slot);
     void maybe_signal_space();
     bool sleep_unless_stopping(std::chrono::nanoseconds d, const std::atomic<bool>& flag);
+    void stall_if_asked(std::int64_t started_ns);
 
     std::string name_;
     IoLoop& loop_;
@@ -72,7 +88,14 @@ private:
     BoundedQueue<Frame, FrameBytes> queue_;
     std::unique_ptr<Buffer> buffer_;
     std::vector<std::unique_ptr<SourceSlot>> sources_;
-    std::vector<std::unique_ptr<Stage>> stages_;
+    std::vector<std::unique_ptr<StageSlot>> stages_;
+    Tables* tables_ = nullptr;
+    std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
+    // Worker thread: the current batch's stage state changes and stream records.
+    std::vector<std::pair<std::string, StateChange>> state_;
+    std::vector<std::pair<std::string, Record>> streams_;
+    Counter* stream_dropped_ = nullptr;
+    log::OnceLog log_no_stream_;
     std::vector<std::unique_ptr<SinkSlot>> sinks_;
 
     std::thread worker_;

@@ -2,9 +2,15 @@
 // out.ndjson.1 → ...). A batch counts as delivered once it is written and,
 // with fsync on (the default), on stable storage. A failed write is cut back
 // to the batch's start so a retry never leaves half a line behind.
+//
+// Exactly once across crashes: each confirmed batch stores "<inode> <size>"
+// of the file with the sink's cursor, in the same transaction. At start, any
+// bytes past that point were written for a batch whose cursor move was lost;
+// they are cut, and the batch is written again.
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -32,6 +38,7 @@ public:
     void open(SinkContext& ctx) override {
         name_ = ctx.name;
         reopen();
+        cut_unconfirmed(ctx.committed_state);
     }
 
     SendResult send(std::span<const Record> batch) override {
@@ -73,6 +80,7 @@ public:
         }
         size_ += buf_.size();
         result.confirmed = batch.size();
+        result.state = fmt::format("{} {}", inode_, size_);
         return result;
     }
 
@@ -106,7 +114,50 @@ private:
         struct stat st {};
         fstat(fd_, &st);
         size_ = static_cast<std::uint64_t>(st.st_size);
+        inode_ = static_cast<std::uint64_t>(st.st_ino);
         cut_partial_line();
+    }
+
+    // `state` is "<inode> <size>" from the last confirmed batch (empty on the
+    // first run). The file with that inode is the current one or, if a
+    // rotation came after that batch, path.1; everything past `size` in it,
+    // and a current file created after it, was never confirmed.
+    void cut_unconfirmed(const std::string& state) {
+        std::uint64_t ino = 0;
+        std::uint64_t size = 0;
+        const char* end = state.data() + state.size();
+        auto r1 = std::from_chars(state.data(), end, ino);
+        if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != ' ' ||
+            std::from_chars(r1.ptr + 1, end, size).ec != std::errc()) {
+            return;
+        }
+        auto cut = [&](const std::string& file, int fd, std::uint64_t have, std::uint64_t keep) {
+            if (have > keep && ::ftruncate(fd, static_cast<off_t>(keep)) == 0) {
+                log::info("{}: removed {} bytes from {} written after the last confirmed batch (they are sent again)",
+                          name_, have - keep, file);
+                return true;
+            }
+            return false;
+        };
+        if (ino == inode_) {
+            if (cut(path_, fd_, size_, size)) {
+                size_ = size;
+            }
+            return;
+        }
+        const std::string rotated = path_ + ".1";
+        int fd = ::open(rotated.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            return;  // moved away by someone else: leave everything alone
+        }
+        struct stat st {};
+        if (fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == ino) {
+            cut(rotated, fd, static_cast<std::uint64_t>(st.st_size), size);
+            if (cut(path_, fd_, size_, 0)) {
+                size_ = 0;
+            }
+        }
+        ::close(fd);
     }
 
     // A crash in the middle of a write can leave half a line at the end. That
@@ -158,6 +209,7 @@ private:
     std::string name_;
     int fd_ = -1;
     std::uint64_t size_ = 0;
+    std::uint64_t inode_ = 0;
     std::string buf_;
 };
 
