@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "core/identity.hpp"
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -70,10 +71,9 @@ void apply_overrides(GatewayConfig& config, const RunOverrides& overrides) {
         set_option(config.gateway, "log_level", *overrides.log_level, "--log-level");
     }
     if (config.gateway.str_or("id", "").empty()) {
-        char host[256] = {};
-        gethostname(host, sizeof host - 1);
-        set_option(config.gateway, "id", host[0] ? host : "sluice", "default");
+        set_option(config.gateway, "id", host_name(), "default");
     }
+    set_gateway_id(config.gateway.str("id"));
 }
 
 int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoader reload) {

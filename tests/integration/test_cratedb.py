@@ -174,19 +174,20 @@ def test_standin_unavailable_for_20s_loses_nothing():
 
 def make_certs(d):
     """A CA, a server certificate for 127.0.0.1/localhost, one for the wrong
-    host and an unrelated CA."""
+    host, one that expired yesterday, and an unrelated CA."""
     def sh(*args):
         subprocess.run(args, check=True, capture_output=True, cwd=d)
     for ca in ("ca", "other-ca"):
         sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={ca}",
            "-keyout", f"{ca}.key", "-out", f"{ca}.pem")
-    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("wrong", "DNS:wrong.example")):
+    for name, san, days in (("server", "IP:127.0.0.1,DNS:localhost", "2"), ("wrong", "DNS:wrong.example", "2"),
+                            ("expired", "IP:127.0.0.1,DNS:localhost", "-1")):
         sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
            "-out", f"{name}.csr")
         with open(os.path.join(d, f"{name}.ext"), "w") as f:
             f.write(f"subjectAltName={san}\n")
         sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-           "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+           "-days", days, "-extfile", f"{name}.ext", "-out", f"{name}.pem")
     return lambda n: os.path.join(d, n)
 
 
@@ -220,24 +221,36 @@ def test_standin_tls_right_ca_and_wrong_ca_fixed_by_replacing_the_file():
                 stop(s)
 
 
+def tls_refused(d, cert, expect):
+    """sluice against a stand-in serving `cert`: the sink stays down with a
+    log line containing `expect`, and the rows stay buffered."""
+    p = lambda n: os.path.join(d, n)  # noqa: E731
+    with Standin(d, ["--cert", p(f"{cert}.pem"), "--key", p(f"{cert}.key")]) as crate:
+        hp, s = tls_run(d, crate, p("ca.pem"))
+        with s:
+            s.proc.stdin.write(lines(5))
+            s.proc.stdin.flush()
+            wait_for(lambda: metric(hp, "sluice_sink_up") == 0, 30, "the sink to be down")
+            wait_for(lambda: (metric(hp, "sluice_sink_lag_rows") or 0) == 5, 30, "5 rows kept buffered")
+            wait_for(lambda: expect in s.logs(), 30, f"'{expect}' in the log")
+            assert len(crate.rows("r1_n1.gw1_a_reading")) == 0
+            s.proc.stdin.close()
+            s.signal(signal.SIGTERM)
+            s.signal(signal.SIGTERM)
+            s.wait(30)
+    assert b"rows 5" in run(["buffer", "stats", "--data-dir", d]).stdout
+
+
 def test_standin_tls_wrong_host_name_fails_clearly():
     with TempDir() as d:
-        p = make_certs(d)
-        with Standin(d, ["--cert", p("wrong.pem"), "--key", p("wrong.key")]) as crate:
-            hp, s = tls_run(d, crate, p("ca.pem"))
-            with s:
-                s.proc.stdin.write(lines(5))
-                s.proc.stdin.flush()
-                wait_for(lambda: metric(hp, "sluice_sink_up") == 0, 30, "the sink to be down")
-                wait_for(lambda: (metric(hp, "sluice_sink_lag_rows") or 0) == 5, 30, "5 rows kept buffered")
-                assert len(crate.rows("r1_n1.gw1_a_reading")) == 0
-                s.proc.stdin.close()
-                s.signal(signal.SIGTERM)
-                s.signal(signal.SIGTERM)
-                s.wait(30)
-                logs = s.logs()
-        assert "check the host name or server_name" in logs, logs
-        assert b"rows 5" in run(["buffer", "stats", "--data-dir", d]).stdout
+        make_certs(d)
+        tls_refused(d, "wrong", "check the host name or server_name")
+
+
+def test_standin_tls_expired_certificate_fails_clearly():
+    with TempDir() as d:
+        make_certs(d)
+        tls_refused(d, "expired", "certificate expired")
 
 
 if __name__ == "__main__":
@@ -245,4 +258,5 @@ if __name__ == "__main__":
           test_standin_refused_row_is_a_dead_letter_with_the_message,
           test_standin_unavailable_for_20s_loses_nothing,
           test_standin_tls_right_ca_and_wrong_ca_fixed_by_replacing_the_file,
-          test_standin_tls_wrong_host_name_fails_clearly])
+          test_standin_tls_wrong_host_name_fails_clearly,
+          test_standin_tls_expired_certificate_fails_clearly])

@@ -114,7 +114,7 @@ def record_line(seq):
 def write_config(d, bootstrap, port, source, extra=""):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
-        f.write(f'[http]\nlisten = "127.0.0.1:{port}"\n'
+        f.write(f'[gateway]\nid = "edge-7"\n[http]\nlisten = "127.0.0.1:{port}"\n'
                 f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
                 f'{source}'
                 f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{bootstrap}"]\n'
@@ -163,6 +163,12 @@ def test_100k_records_keys_and_partitions():
         for key, part, seq in messages:
             assert key == f"gw1/n{seq % 50}", (key, seq)
             assert part == java_partition(key.encode(), PARTITIONS), (key, part)
+        # Headers: the origin, and the gateway's [gateway] id.
+        p = subprocess.run(["kcat", "-C", "-b", mock.bootstrap, "-t", TOPIC, "-e", "-q", "-c", "3", "-f", "%h\n"],
+                           capture_output=True, timeout=60, text=True)
+        assert p.returncode == 0, p.stderr
+        for line in p.stdout.splitlines():
+            assert "gateway=edge-7" in line and "origin=" in line, line
 
 
 def test_brokers_down_30s_loses_nothing():

@@ -1,9 +1,12 @@
 """The pushgateway sink against the real Debian prometheus-pushgateway:
 values and labels read back from its /metrics, a grouping value holding '/'
 (base64 path segment), the group deleted on shutdown, and TLS (its
---web.config.file) with the right and a wrong CA."""
+--web.config.file): a wrong CA fails clearly and is fixed by replacing the
+CA file without a restart; a wrong host name and an expired certificate
+fail clearly; the rows stay buffered meanwhile."""
 
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -13,7 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, wait_for  # noqa: E402
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_cratedb import make_certs  # noqa: E402
@@ -110,27 +113,58 @@ def test_values_and_labels_read_back_with_a_slash_in_a_grouping_value():
         wait_for(lambda: "sluice_env_temp" not in pg.metrics(), 10, "the group to be deleted")
 
 
-def test_tls_right_ca_works_wrong_ca_fails_clearly():
+def web_config(d, cert):
+    web = os.path.join(d, f"web-{cert}.yml")
+    with open(web, "w") as f:
+        f.write(f"tls_server_config:\n  cert_file: {d}/{cert}.pem\n  key_file: {d}/{cert}.key\n")
+    return web
+
+
+def test_tls_wrong_ca_fails_clearly_then_the_replaced_ca_file_is_picked_up():
     with TempDir() as d:
         p = make_certs(d)
-        web = os.path.join(d, "web.yml")
-        with open(web, "w") as f:
-            f.write(f"tls_server_config:\n  cert_file: {p('server.pem')}\n  key_file: {p('server.key')}\n")
-        with Pushgateway(d, web_config=web) as pg:
-            for ca, ok in ((p("other-ca.pem"), False), (p("ca.pem"), True)):
-                cfg = config(d, pg.port, f'tls = true\nca_file = "{ca}"')
-                with Sluice(["run", "-c", cfg], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-                    s.proc.stdin.write(b"env,room=r temp=7 1700000000000000000\n")
-                    s.proc.stdin.flush()
-                    if ok:
-                        wait_for(lambda: metric_value(pg.metrics(), "sluice_env_temp", room="r") == 7.0, 30,
-                                 "the pushed value over TLS", interval=0.1)
-                    else:
-                        wait_for(lambda: "certificate not trusted" in s.logs(), 30, "a clear TLS error")
-                        assert metric_value(pg.metrics(), "sluice_env_temp") is None
-                    s.kill()
+        trusted = p("trusted.pem")
+        shutil.copy(p("other-ca.pem"), trusted)
+        with Pushgateway(d, web_config=web_config(d, "server")) as pg:
+            cfg = config(d, pg.port, f'tls = true\nca_file = "{trusted}"')
+            with Sluice(["run", "-c", cfg], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+                s.proc.stdin.write(b"env,room=r temp=7 1700000000000000000\n")
+                s.proc.stdin.flush()
+                wait_for(lambda: "certificate not trusted" in s.logs(), 30, "a clear TLS error")
+                assert metric_value(pg.metrics(), "sluice_env_temp") is None
+                # The right CA, without a restart.
+                shutil.copy(p("ca.pem"), trusted + ".new")
+                os.replace(trusted + ".new", trusted)
+                wait_for(lambda: metric_value(pg.metrics(), "sluice_env_temp", room="r") == 7.0, 60,
+                         "the pushed value over TLS once the CA file was replaced", interval=0.1)
+                s.kill()
+
+
+def refused(cert, expect):
+    with TempDir() as d:
+        p = make_certs(d)
+        with Pushgateway(d, web_config=web_config(d, cert)) as pg:
+            cfg = config(d, pg.port, f'tls = true\nca_file = "{p("ca.pem")}"')
+            with Sluice(["run", "-c", cfg], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+                s.proc.stdin.write(b"env,room=r temp=7 1700000000000000000\n")
+                s.proc.stdin.flush()
+                wait_for(lambda: expect in s.logs(), 30, f"'{expect}' in the log")
+                assert metric_value(pg.metrics(), "sluice_env_temp") is None
+                s.kill()
+        # The row is still buffered for the next run.
+        assert b"rows 1" in run(["buffer", "stats", "--data-dir", d]).stdout
+
+
+def test_tls_wrong_host_name_fails_clearly():
+    refused("wrong", "check the host name or server_name")
+
+
+def test_tls_expired_certificate_fails_clearly():
+    refused("expired", "certificate expired")
 
 
 if __name__ == "__main__":
     main([test_values_and_labels_read_back_with_a_slash_in_a_grouping_value,
-          test_tls_right_ca_works_wrong_ca_fails_clearly])
+          test_tls_wrong_ca_fails_clearly_then_the_replaced_ca_file_is_picked_up,
+          test_tls_wrong_host_name_fails_clearly,
+          test_tls_expired_certificate_fails_clearly])

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
@@ -92,7 +93,7 @@ public:
           key_(*Template::parse(o.str_or("key", ""), nullptr)),
           format_(*parse_format(o.str("format"))),
           raw_field_(o.str("raw_field")),
-          gateway_id_(o.str_or("gateway_id", "")),
+          gateway_id_(o.str_or("gateway_id", "").empty() ? gateway_id() : o.str("gateway_id")),
           batch_timeout_(o.duration("batch_timeout")),
           health_timeout_(o.duration("health_timeout")) {
         make_conf(props_);  // fail now, at factory time, rather than in open()
@@ -521,7 +522,7 @@ const Descriptor& sink_kafka() {
                  .doc = "How keys map to partitions (murmur2_random matches the Java client; no key: random)",
                  .choices = "murmur2_random|murmur2|consistent_random|consistent|random|fnv1a_random|fnv1a"},
                 {.name = "gateway_id", .type = OptionType::String,
-                 .doc = "Sent as the 'gateway' header on every message (unset: no header)", .min = 0, .max = 256},
+                 .doc = "Sent as the 'gateway' header on every message (unset: the gateway's id)", .min = 0, .max = 256},
                 {.name = "client_id", .type = OptionType::String, .default_value = "sluice",
                  .doc = "Kafka client.id", .min = 1, .max = 256},
                 {.name = "batch_timeout", .type = OptionType::Duration, .default_value = "30s",

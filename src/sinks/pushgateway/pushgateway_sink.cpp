@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/component.hpp"
+#include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/url.hpp"
 #include "net/http_client.hpp"
@@ -63,14 +64,6 @@ void pushgateway_from_url(const Url& url, RawTable& out) {
     }
 }
 
-std::string host_name() {
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
-        return "sluice";
-    }
-    return host;
-}
-
 class PushgatewaySink final : public Sink {
 public:
     explicit PushgatewaySink(const Options& o)
@@ -80,7 +73,7 @@ public:
           delete_on_shutdown_(o.boolean("delete_on_shutdown")) {
         std::string instance = o.str_or("instance", "");
         if (instance.empty()) {
-            instance = host_name();
+            instance = gateway_id();
         }
         std::vector<std::pair<std::string, std::string>> labels{{"instance", instance}};
         std::string err;
@@ -258,7 +251,7 @@ const Descriptor& sink_pushgateway() {
                 {.name = "job", .type = OptionType::String, .doc = "The job label of the grouping key",
                  .required = true, .min = 1, .max = 255},
                 {.name = "instance", .type = OptionType::String, .default_value = "",
-                 .doc = "The instance label of the grouping key (empty: this machine's host name)", .max = 255},
+                 .doc = "The instance label of the grouping key (empty: the gateway's id)", .max = 255},
                 {.name = "grouping", .type = OptionType::List,
                  .doc = "Extra grouping-key labels as label=value (values with '/' or empty go base64)", .max = 32},
                 {.name = "method", .type = OptionType::Enum, .default_value = "put",
