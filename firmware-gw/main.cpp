@@ -237,6 +237,11 @@ int main(int argc, char** argv) {
         if (!cfg) {
             return kExitConfig;
         }
+        if (Diagnostics stage_diag; !check_stages(*cfg, stage_diag)) {
+            std::fputs(stage_diag.str().c_str(), stderr);
+            std::fprintf(stderr, "%zu error(s) in the configuration\n", stage_diag.size());
+            return kExitConfig;
+        }
         std::size_t components_n = 0;
         for (const auto& p : cfg->pipelines) {
             components_n += p.sources.size() + p.stages.size() + p.sinks.size();

@@ -40,11 +40,19 @@ struct PipelineSpec {
     std::vector<ComponentSpec> sinks;
 };
 
+// [tables.NAME]: a named table of the latest value per key (core/tables.hpp).
+struct TableSpec {
+    std::string name;
+    SourcePos pos;
+    Options options;  // table_option_specs(): public, csv, key_column, max_keys
+};
+
 struct GatewayConfig {
     std::string origin;  // the file path, "-e", "relay" or "embedded default config"
     bool embedded_default = false;
     Options gateway;     // kGatewayOptions: id, data_dir, log_level, shutdown_timeout
     Options http;        // kHttpOptions: listen ("off" disables), token
+    std::vector<TableSpec> tables;
     std::vector<PipelineSpec> pipelines;
 };
 
@@ -53,6 +61,7 @@ std::span<const OptionSpec> gateway_option_specs();        // [gateway]
 std::span<const OptionSpec> http_option_specs();           // [http]
 std::span<const OptionSpec> pipeline_option_specs();       // [pipelines.NAME]
 std::span<const OptionSpec> buffer_option_specs();         // [pipelines.NAME.buffer]
+std::span<const OptionSpec> table_option_specs();          // [tables.NAME]
 std::span<const OptionSpec> source_common_option_specs();  // every source: decode, ...
 std::span<const OptionSpec> sink_common_option_specs();    // every sink: batch_size, retry_*
 

@@ -230,6 +230,11 @@ std::string generate_config_reference(const Registry& registry) {
             "component's name below) and an optional `id`, unique within the pipeline.",
             pipeline_option_specs());
     section("[pipelines.NAME.buffer]", "The pipeline's SQLite store-and-forward buffer.", buffer_option_specs());
+    section("[tables.NAME]",
+            "Named tables of the latest value (a flat JSON object) per key, kept in `<data_dir>/tables.db` across "
+            "restarts and reloads. The `table` stage writes them, `enrich` reads them, and public ones are served "
+            "at `/api/table/NAME/` (see docs/operations.md).",
+            table_option_specs());
     section("Options of every source", "", source_common_option_specs());
     section("Options of every sink", "", sink_common_option_specs());
 

@@ -89,6 +89,31 @@ constexpr OptionSpec kBufferOptions[] = {
      .choices = "off|normal|full"},
 };
 
+constexpr OptionSpec kTableOptions[] = {
+    {.name = "public",
+     .type = OptionType::Bool,
+     .default_value = "false",
+     .doc = "Serve the table over the HTTP API (/api/table/NAME/): read by anyone who reaches the API, written "
+            "with the [http] token."},
+    {.name = "csv",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "A CSV file with a header row loaded into the table at start and on every reload (SIGHUP), "
+            "replacing its rows. The key_column gives the key, the other columns the value's members "
+            "(numbers and true/false typed, empty cells left out)."},
+    {.name = "key_column",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "The CSV column holding the key. Empty: the first column."},
+    {.name = "max_keys",
+     .type = OptionType::Int,
+     .default_value = "0",
+     .doc = "Most keys the table holds; a write of a new key beyond it is refused and counted "
+            "(sluice_table_refused_writes_total). 0: no limit.",
+     .min = 0,
+     .max = 100000000},
+};
+
 constexpr OptionSpec kSourceCommonOptions[] = {
     {.name = "decode",
      .type = OptionType::List,
@@ -138,6 +163,7 @@ std::span<const OptionSpec> gateway_option_specs() { return kGatewayOptions; }
 std::span<const OptionSpec> http_option_specs() { return kHttpOptions; }
 std::span<const OptionSpec> pipeline_option_specs() { return kPipelineOptions; }
 std::span<const OptionSpec> buffer_option_specs() { return kBufferOptions; }
+std::span<const OptionSpec> table_option_specs() { return kTableOptions; }
 std::span<const OptionSpec> source_common_option_specs() { return kSourceCommonOptions; }
 std::span<const OptionSpec> sink_common_option_specs() { return kSinkCommonOptions; }
 

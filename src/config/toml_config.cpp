@@ -32,7 +32,7 @@ namespace {
 
 using config_detail::find_component;
 
-constexpr std::string_view kSections[] = {"gateway", "http", "pipelines"};
+constexpr std::string_view kSections[] = {"gateway", "http", "tables", "pipelines"};
 constexpr std::string_view kPipelineKeys[] = {"sources", "stages", "sinks", "buffer"};
 
 SourcePos pos_of(const toml::source_region& r, const std::string& file) {
@@ -185,6 +185,7 @@ public:
         SourcePos gateway_pos = file_pos;
         SourcePos http_pos = file_pos;
         const RawEntry* pipelines = nullptr;
+        const RawEntry* tables = nullptr;
 
         for (const auto& e : root) {
             if (e.key == "gateway" || e.key == "http") {
@@ -198,18 +199,32 @@ public:
                 (e.key == "gateway" ? gateway_pos : http_pos) = e.value.pos;
             } else if (e.key == "pipelines") {
                 pipelines = &e;
+            } else if (e.key == "tables") {
+                tables = &e;
             } else {
                 std::string msg = fmt::format("unknown section '{}'", e.key);
                 if (auto near = did_you_mean(e.key, std::span<const std::string_view>(kSections))) {
                     msg += fmt::format(" (did you mean '{}'?)", *near);
                 } else {
-                    msg += " (sections: gateway, http, pipelines)";
+                    msg += " (sections: gateway, http, tables, pipelines)";
                 }
                 diag_.error(e.key_pos, std::move(msg));
             }
         }
         config.gateway = resolve_options(gateway_option_specs(), *gateway, "[gateway]", gateway_pos, diag_);
         config.http = resolve_options(http_option_specs(), *http, "[http]", http_pos, diag_);
+        if (tables != nullptr) {
+            if (const RawTable* t = tables->value.as_table()) {
+                for (const auto& te : *t) {
+                    if (auto spec = table(te)) {
+                        config.tables.push_back(std::move(*spec));
+                    }
+                }
+            } else {
+                diag_.error(tables->key_pos, fmt::format("'tables' must be a table of tables ([tables.NAME]), not {}",
+                                                         tables->value.describe()));
+            }
+        }
 
         if (pipelines == nullptr) {
             diag_.error(file_pos, "no pipelines: add a [pipelines.NAME] section with sources and sinks");
@@ -225,6 +240,7 @@ public:
                         fmt::format("'pipelines' must be a table of pipelines ([pipelines.NAME]), not {}",
                                     pipelines->value.describe()));
         }
+        check_table_references(config);
         if (diag_.size() != errors_before) {
             return std::nullopt;
         }
@@ -399,6 +415,55 @@ private:
     }
 
     // ------------------------------------------------ sections
+
+    std::optional<TableSpec> table(const RawEntry& entry) {
+        TableSpec spec;
+        spec.name = entry.key;
+        spec.pos = entry.value.pos;
+        if (!config_detail::valid_name(spec.name)) {
+            diag_.error(entry.key_pos, fmt::format("invalid table name '{}': use 1 to 64 letters, digits, '_', "
+                                                   "'-' or '.'",
+                                                   spec.name));
+        }
+        const RawTable* t = entry.value.as_table();
+        if (t == nullptr) {
+            diag_.error(entry.key_pos, fmt::format("table '{}' must be a section ([tables.{}]), not {}", spec.name,
+                                                   spec.name, entry.value.describe()));
+            return std::nullopt;
+        }
+        spec.options = resolve_options(table_option_specs(), *t, fmt::format("[tables.{}]", spec.name), spec.pos,
+                                       diag_);
+        return spec;
+    }
+
+    // A stage option named `table` (the table and enrich stages) must name a
+    // declared table.
+    void check_table_references(const GatewayConfig& config) {
+        std::vector<std::string> names;
+        for (const auto& t : config.tables) {
+            names.push_back(t.name);
+        }
+        for (const auto& p : config.pipelines) {
+            for (const auto& s : p.stages) {
+                const auto it = s.options.entries().find("table");
+                if (it == s.options.entries().end()) {
+                    continue;
+                }
+                const auto* name = std::get_if<std::string>(&it->second.value);
+                if (name == nullptr || name->empty() ||
+                    std::find(names.begin(), names.end(), *name) != names.end()) {
+                    continue;
+                }
+                std::string msg = fmt::format("stage '{}' uses table '{}', which is not declared", s.id, *name);
+                if (auto near = did_you_mean(*name, std::span<const std::string>(names))) {
+                    msg += fmt::format(" (did you mean '{}'?)", *near);
+                } else {
+                    msg += fmt::format(": add a [tables.{}] section", *name);
+                }
+                diag_.error(it->second.pos.line != 0 ? it->second.pos : s.pos, std::move(msg));
+            }
+        }
+    }
 
     PipelineSpec pipeline(const RawEntry& entry) {
         PipelineSpec p;

@@ -74,6 +74,139 @@ std::string chain_names(const SourceSpec& s) {
     return fmt::format("{}", fmt::join(names, ", "));
 }
 
+// ------------------------------------------------ tables, windows, streams
+
+struct StageRef {
+    std::string pipeline;
+    std::size_t pipeline_index = 0;
+    std::size_t index = 0;  // stage or source index in its pipeline
+    std::string id;
+};
+
+struct TableNode {
+    std::string name;
+    bool declared = false;
+    bool is_public = false;
+    std::string csv;
+    std::vector<StageRef> writers;  // `table` stages
+    std::vector<StageRef> readers;  // stages reading it (enrich)
+};
+
+struct StreamNode {
+    std::string name;
+    std::vector<StageRef> writers;  // stages with a *_stream option (a window's late_stream)
+    std::vector<StageRef> readers;  // `stream` sources
+};
+
+std::string string_option(const Options& o, std::string_view name) {
+    const auto it = o.entries().find(name);
+    if (it == o.entries().end()) {
+        return {};
+    }
+    const auto* v = std::get_if<std::string>(&it->second.value);
+    return v != nullptr ? *v : std::string();
+}
+
+// Every table: declared ones and those only named by a stage's `table` option.
+std::vector<TableNode> table_nodes(const GatewayConfig& config) {
+    std::vector<TableNode> out;
+    auto node = [&](const std::string& name) -> TableNode& {
+        for (auto& t : out) {
+            if (t.name == name) {
+                return t;
+            }
+        }
+        out.push_back(TableNode{name});
+        return out.back();
+    };
+    for (const auto& t : config.tables) {
+        auto& n = node(t.name);
+        n.declared = true;
+        n.is_public = t.options.has("public") && t.options.boolean("public");
+        n.csv = string_option(t.options, "csv");
+    }
+    for (std::size_t p = 0; p < config.pipelines.size(); ++p) {
+        const auto& pl = config.pipelines[p];
+        for (std::size_t i = 0; i < pl.stages.size(); ++i) {
+            const auto& st = pl.stages[i];
+            const std::string name = string_option(st.options, "table");
+            if (name.empty()) {
+                continue;
+            }
+            StageRef ref{pl.name, p, i, st.id};
+            (st.type == "table" ? node(name).writers : node(name).readers).push_back(ref);
+        }
+    }
+    return out;
+}
+
+bool is_stream_option(std::string_view name) { return name == "stream" || name.ends_with("_stream"); }
+
+// Named in-process streams: stages hand records to them (a window's
+// late_stream), `stream` sources of other pipelines read them.
+std::vector<StreamNode> stream_nodes(const GatewayConfig& config) {
+    std::vector<StreamNode> out;
+    auto node = [&](const std::string& name) -> StreamNode& {
+        for (auto& s : out) {
+            if (s.name == name) {
+                return s;
+            }
+        }
+        out.push_back(StreamNode{name});
+        return out.back();
+    };
+    for (std::size_t p = 0; p < config.pipelines.size(); ++p) {
+        const auto& pl = config.pipelines[p];
+        for (std::size_t i = 0; i < pl.stages.size(); ++i) {
+            const auto& st = pl.stages[i];
+            for (const auto& [name, e] : st.options.entries()) {
+                const auto* v = std::get_if<std::string>(&e.value);
+                if (is_stream_option(name) && v != nullptr && !v->empty()) {
+                    node(*v).writers.push_back(StageRef{pl.name, p, i, st.id});
+                }
+            }
+        }
+        for (std::size_t i = 0; i < pl.sources.size(); ++i) {
+            const auto& src = pl.sources[i];
+            const std::string name = src.type == "stream" ? string_option(src.options, "stream") : std::string();
+            if (!name.empty()) {
+                node(name).readers.push_back(StageRef{pl.name, p, i, src.id});
+            }
+        }
+    }
+    return out;
+}
+
+// "tumbling 1m", "hopping 1m every 10s", "session gap 30s" for a window stage.
+std::string window_summary(const ComponentSpec& c) {
+    if (c.type != "window") {
+        return {};
+    }
+    const auto duration = [&](std::string_view name) -> std::string {
+        const auto it = c.options.entries().find(name);
+        if (it == c.options.entries().end()) {
+            return "?";
+        }
+        return option_text(it->second);
+    };
+    const std::string kind = string_option(c.options, "kind");
+    if (kind == "hopping") {
+        return fmt::format("hopping {} every {}", duration("size"), duration("hop"));
+    }
+    if (kind == "session") {
+        return fmt::format("session gap {}", duration("gap"));
+    }
+    return fmt::format("{} {}", kind.empty() ? "tumbling" : kind, duration("size"));
+}
+
+std::string refs_text(const std::vector<StageRef>& refs) {
+    std::vector<std::string> parts;
+    for (const auto& r : refs) {
+        parts.push_back(fmt::format("{}/{}", r.pipeline, r.id));
+    }
+    return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 std::string describe_dot(const GatewayConfig& config) {
     std::string out = "digraph sluice {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
     for (std::size_t p = 0; p < config.pipelines.size(); ++p) {
@@ -96,7 +229,13 @@ std::string describe_dot(const GatewayConfig& config) {
         }
         for (std::size_t i = 0; i < pl.stages.size(); ++i) {
             const std::string node = fmt::format("{}stage{}", pre, i);
-            out += fmt::format("    {} [label=\"{}\", shape=ellipse];\n", node, dot_label(pl.stages[i]));
+            const auto& st = pl.stages[i];
+            std::string label = dot_label(st);
+            if (const auto w = window_summary(st); !w.empty()) {
+                label += "\\n" + dot_escape(w);
+            }
+            const char* shape = st.type == "join" ? "hexagon" : (st.type == "window" ? "box3d" : "ellipse");
+            out += fmt::format("    {} [label=\"{}\", shape={}];\n", node, label, shape);
             for (const auto& t : tails) {
                 out += fmt::format("    {} -> {};\n", t, node);
             }
@@ -110,6 +249,49 @@ std::string describe_dot(const GatewayConfig& config) {
             out += fmt::format("    {} -> {}sink{} [label=\"cursor\"];\n", buffer, pre, i);
         }
         out += "  }\n";
+    }
+    // Tables sit between the pipelines: `table` stages write them, enrich
+    // reads them, and the HTTP API serves the public ones.
+    const auto tables = table_nodes(config);
+    bool any_public = false;
+    for (std::size_t t = 0; t < tables.size(); ++t) {
+        const auto& tn = tables[t];
+        std::string label = fmt::format("table {}", dot_escape(tn.name));
+        if (tn.is_public) {
+            label += "\\npublic";
+        }
+        if (!tn.csv.empty()) {
+            label += fmt::format("\\ncsv={}", dot_escape(tn.csv));
+        }
+        if (!tn.declared) {
+            label += "\\n(not declared)";
+        }
+        out += fmt::format("  table{} [shape=folder, label=\"{}\"];\n", t, label);
+        for (const auto& w : tn.writers) {
+            out += fmt::format("  p{}_stage{} -> table{} [style=dashed, label=\"latest per key\"];\n", w.pipeline_index,
+                               w.index, t);
+        }
+        for (const auto& r : tn.readers) {
+            out += fmt::format("  table{} -> p{}_stage{} [style=dashed, label=\"lookup\"];\n", t, r.pipeline_index,
+                               r.index);
+        }
+        any_public = any_public || tn.is_public;
+    }
+    if (any_public) {
+        out += "  http_api [shape=component, label=\"HTTP API\\n/api/table\"];\n";
+        for (std::size_t t = 0; t < tables.size(); ++t) {
+            if (tables[t].is_public) {
+                out += fmt::format("  table{} -> http_api [dir=both, style=dotted];\n", t);
+            }
+        }
+    }
+    for (const auto& sn : stream_nodes(config)) {
+        for (const auto& w : sn.writers) {
+            for (const auto& r : sn.readers) {
+                out += fmt::format("  p{}_stage{} -> p{}_src{} [style=dashed, label=\"stream:{}\"];\n",
+                                   w.pipeline_index, w.index, r.pipeline_index, r.index, dot_escape(sn.name));
+            }
+        }
     }
     out += "}\n";
     return out;
@@ -134,6 +316,10 @@ void json_component(std::string& out, const ComponentSpec& c, const SourceSpec* 
         append_json_string(out, v);
     }
     out += '}';
+    if (const auto w = window_summary(c); !w.empty()) {
+        out += ",\"window\":";
+        append_json_string(out, w);
+    }
     if (s != nullptr) {
         out += ",\"decode\":[";
         for (std::size_t i = 0; i < s->decoders.size(); ++i) {
@@ -180,12 +366,66 @@ std::string describe_json(const GatewayConfig& config) {
         list("sinks", pl.sinks);
         out += '}';
     }
+    out += "]";
+    auto refs = [&](const std::vector<StageRef>& rs) {
+        out += '[';
+        for (std::size_t i = 0; i < rs.size(); ++i) {
+            if (i) {
+                out += ',';
+            }
+            out += "{\"pipeline\":";
+            append_json_string(out, rs[i].pipeline);
+            out += ",\"id\":";
+            append_json_string(out, rs[i].id);
+            out += '}';
+        }
+        out += ']';
+    };
+    out += ",\"tables\":[";
+    const auto tables = table_nodes(config);
+    for (std::size_t t = 0; t < tables.size(); ++t) {
+        const auto& tn = tables[t];
+        out += t ? ",{\"name\":" : "{\"name\":";
+        append_json_string(out, tn.name);
+        out += fmt::format(",\"declared\":{},\"public\":{},\"csv\":", tn.declared, tn.is_public);
+        append_json_string(out, tn.csv);
+        out += ",\"writers\":";
+        refs(tn.writers);
+        out += ",\"readers\":";
+        refs(tn.readers);
+        out += '}';
+    }
+    out += "],\"streams\":[";
+    const auto streams = stream_nodes(config);
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+        out += i ? ",{\"name\":" : "{\"name\":";
+        append_json_string(out, streams[i].name);
+        out += ",\"writers\":";
+        refs(streams[i].writers);
+        out += ",\"readers\":";
+        refs(streams[i].readers);
+        out += '}';
+    }
     out += "]}\n";
     return out;
 }
 
 std::string describe_text(const GatewayConfig& config) {
     std::string out = fmt::format("configuration: {}\n", config.origin);
+    const auto tables = table_nodes(config);
+    if (!tables.empty()) {
+        out += "\ntables\n";
+        for (const auto& tn : tables) {
+            out += fmt::format("  table   {}{}{}{}\n", tn.name, tn.is_public ? " (public: /api/table/" + tn.name + "/)" : "",
+                               tn.csv.empty() ? "" : " csv=" + tn.csv, tn.declared ? "" : " (not declared)");
+            if (!tn.writers.empty()) {
+                out += fmt::format("    written by {}\n", refs_text(tn.writers));
+            }
+            if (!tn.readers.empty()) {
+                out += fmt::format("    read by {}\n", refs_text(tn.readers));
+            }
+        }
+    }
     for (const auto& pl : config.pipelines) {
         out += fmt::format("\npipeline {}\n", pl.name);
         for (const auto& s : pl.sources) {
@@ -196,7 +436,14 @@ std::string describe_text(const GatewayConfig& config) {
             out += fmt::format("\n    decode: {}\n", chain_names(s));
         }
         for (const auto& s : pl.stages) {
-            out += fmt::format("  stage   {} ({})\n", s.id, s.type);
+            out += fmt::format("  stage   {} ({})", s.id, s.type);
+            if (const auto w = window_summary(s); !w.empty()) {
+                out += " " + w;
+            }
+            for (const auto& [k, v] : explicit_options(s.options)) {
+                out += fmt::format(" {}={}", k, v);
+            }
+            out += '\n';
         }
         out += fmt::format("  buffer  max_bytes={} overflow={} synchronous={}\n", format_size(pl.buffer.size("max_bytes")),
                            pl.buffer.str("overflow"), pl.buffer.str("synchronous"));
@@ -206,6 +453,15 @@ std::string describe_text(const GatewayConfig& config) {
                 out += fmt::format(" {}={}", k, v);
             }
             out += '\n';
+        }
+    }
+    const auto streams = stream_nodes(config);
+    if (!streams.empty()) {
+        out += "\nstreams\n";
+        for (const auto& sn : streams) {
+            out += fmt::format("  stream  {}: from {} to {}\n", sn.name,
+                               sn.writers.empty() ? "(nothing)" : refs_text(sn.writers),
+                               sn.readers.empty() ? "(nobody: records are dropped)" : refs_text(sn.readers));
         }
     }
     return out;

@@ -1,25 +1,34 @@
 #include "runtime/gateway.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <mutex>
 #include <thread>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "buffer/table_store.hpp"
 #include "core/clock.hpp"
 #include "core/identity.hpp"
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/resources.hpp"
+#include "core/tables.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
+#include "http/table_api.hpp"
 #include "runtime/pipeline.hpp"
+#include "runtime/sd_notify.hpp"
+#include "runtime/service_monitor.hpp"
 
 namespace sluice {
 namespace {
@@ -33,13 +42,52 @@ void set_option(Options& opts, const std::string& name, std::string value, const
     opts.set(name, std::move(e));
 }
 
-std::vector<std::unique_ptr<Pipeline>> build_pipelines(const GatewayConfig& config, IoLoop& loop) {
+std::vector<std::unique_ptr<Pipeline>> build_pipelines(const GatewayConfig& config, IoLoop& loop, Tables& tables) {
     const std::filesystem::path data_dir = config.gateway.str("data_dir");
     std::vector<std::unique_ptr<Pipeline>> out;
     for (const auto& spec : config.pipelines) {
-        out.push_back(std::make_unique<Pipeline>(spec, data_dir, loop));
+        out.push_back(std::make_unique<Pipeline>(spec, data_dir, loop, &tables));
     }
     return out;
+}
+
+// The [tables.NAME] sections, plus a private table for every name a stage
+// uses that no section declares (a -e pipeline string or a relay has no
+// [tables] section; a TOML file must declare its tables).
+std::vector<Tables::Spec> table_specs(const GatewayConfig& config) {
+    std::vector<Tables::Spec> out;
+    for (const auto& t : config.tables) {
+        Tables::Spec s;
+        s.name = t.name;
+        s.settings.is_public = t.options.boolean("public");
+        s.settings.csv = t.options.str_or("csv", "");
+        s.settings.key_column = t.options.str_or("key_column", "");
+        s.settings.max_keys = static_cast<std::size_t>(t.options.integer("max_keys"));
+        out.push_back(std::move(s));
+    }
+    for (const auto& p : config.pipelines) {
+        for (const auto& st : p.stages) {
+            const auto it = st.options.entries().find("table");
+            if (it == st.options.entries().end()) {
+                continue;
+            }
+            const auto* name = std::get_if<std::string>(&it->second.value);
+            if (name != nullptr && !name->empty() &&
+                std::none_of(out.begin(), out.end(), [&](const Tables::Spec& s) { return s.name == *name; })) {
+                out.push_back(Tables::Spec{*name, {}});
+            }
+        }
+    }
+    return out;
+}
+
+// Declares the config's tables (loading CSV files); false if any problem.
+bool configure_tables(Tables& tables, const GatewayConfig& config) {
+    const auto problems = tables.configure(table_specs(config));
+    for (const auto& p : problems) {
+        log::error("{}", p);
+    }
+    return problems.empty();
 }
 
 void stop_all(std::vector<std::unique_ptr<Pipeline>>& pipelines, std::mutex& mu,
@@ -55,7 +103,51 @@ std::chrono::steady_clock::time_point deadline_from(const GatewayConfig& config)
     return std::chrono::steady_clock::now() + config.gateway.duration("shutdown_timeout");
 }
 
+// Watchdog pings go on during a reload for this long at most: stopping the
+// old pipelines may take shutdown_timeout, building the new ones a little.
+std::chrono::nanoseconds reload_grace(const GatewayConfig& config) {
+    return config.gateway.duration("shutdown_timeout") + std::chrono::seconds(30);
+}
+
+std::string started_status(std::size_t pipelines) {
+    return fmt::format("{} pipeline{} running", pipelines, pipelines == 1 ? "" : "s");
+}
+
+// glibc gives each thread that contends for malloc an arena of its own, up
+// to 8 per core it sees, and it sees the host's cores, not the cgroup's
+// cpu.max: on a board with a CPU quota that is memory held for nothing.
+void fit_malloc_arenas(double cpus) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+    if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
+        mallopt(M_ARENA_MAX, std::max(2, 2 * static_cast<int>(std::ceil(cpus))));
+    }
+#else
+    (void)cpus;
+#endif
+}
+
 }  // namespace
+
+std::uint64_t fit_to_memory_limit(GatewayConfig& config, std::uint64_t memory_limit) {
+    if (memory_limit == 0 || config.pipelines.empty()) {
+        return 0;
+    }
+    constexpr std::uint64_t kFloor = 256 * 1024;
+    const std::uint64_t cap = std::max(kFloor, memory_limit / 16 / config.pipelines.size());
+    std::uint64_t applied = 0;
+    for (auto& p : config.pipelines) {
+        if (p.options.is_explicit("queue_max_bytes") || p.options.size("queue_max_bytes") <= cap) {
+            continue;
+        }
+        Options::Entry e;
+        e.type = OptionType::Size;
+        e.value = static_cast<std::int64_t>(cap);
+        e.pos = SourcePos{"cgroup memory.max", 0, 0};
+        p.options.set("queue_max_bytes", std::move(e));
+        applied = cap;
+    }
+    return applied;
+}
 
 void apply_overrides(GatewayConfig& config, const RunOverrides& overrides) {
     if (overrides.data_dir) {
@@ -82,6 +174,13 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     if (log::parse_level(config.gateway.str("log_level"), level)) {
         log::set_level(level);
     }
+    // Size what depends on the machine by what the cgroup allows.
+    const double cpus = available_cpus();
+    const std::uint64_t mem_limit = memory_limit_bytes();
+    fit_malloc_arenas(cpus);
+    if (const auto cap = fit_to_memory_limit(config, mem_limit)) {
+        log::info("memory limit {}: ingest queues capped at {} each", format_size(mem_limit), format_size(cap));
+    }
 
     // Signals are taken synchronously by this thread; every thread started
     // from here on inherits the mask.
@@ -93,17 +192,38 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
+    // systemd's Type=notify: READY=1, STATUS=, RELOADING=1, STOPPING=1 and
+    // watchdog pings; nothing at all outside a service.
+    sd::Notifier notifier(sd::notify_env());
+
     const std::filesystem::path data_dir = config.gateway.str("data_dir");
     std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
         log::error("cannot create data directory {}: {}", data_dir.string(), ec.message());
+        notifier.status(fmt::format("cannot create data directory {}: {}", data_dir.string(), ec.message()));
         return 1;
     }
 
     IoLoop loop;
     loop.start();
     http::ProcessMetrics process_metrics;
+    // Named tables outlive reloads (and every pipeline, whose stages use
+    // them); their store is opened with the first declared table.
+    Tables tables;
+    tables.set_store_factory([data_dir] { return open_table_store(data_dir / "tables.db"); });
+    try {
+        if (!configure_tables(tables, config)) {
+            notifier.status("cannot start: a table could not be loaded (see the log)");
+            loop.stop();
+            return 1;
+        }
+    } catch (const std::exception& e) {
+        log::error("cannot open the tables: {}", e.what());
+        notifier.status(fmt::format("cannot open the tables: {}", e.what()));
+        loop.stop();
+        return 1;
+    }
     std::vector<std::unique_ptr<Pipeline>> pipelines;
 
     // The HTTP thread's /ready hook and this thread both touch `pipelines`;
@@ -127,11 +247,13 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     const std::string listen = config.http.str("listen");
     if (listen != "off") {
         api = std::make_unique<http::Api>(loop, hooks);
+        http::add_table_routes(*api, tables);
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });
         if (!ok) {
             log::error("HTTP API: cannot listen on {}: {}", listen, error);
+            notifier.status(fmt::format("HTTP API: cannot listen on {}: {}", listen, error));
             loop.stop();
             return 1;
         }
@@ -139,21 +261,49 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
 
     try {
         std::lock_guard lk(pipelines_mu);
-        pipelines = build_pipelines(config, loop);
+        pipelines = build_pipelines(config, loop, tables);
     } catch (const ConfigError& e) {
         log::error("{}", e.what());
+        notifier.status(fmt::format("configuration error: {}", e.what()));
         loop.stop();
         return 2;
     } catch (const std::exception& e) {
         log::error("cannot start: {}", e.what());
+        notifier.status(fmt::format("cannot start: {}", e.what()));
         loop.stop();
         return 1;
     }
     for (auto& p : pipelines) {
         p->start();
     }
-    const double cpus = available_cpus();
-    const std::uint64_t mem_limit = memory_limit_bytes();
+
+    // Declared after `pipelines`, so it stops before they go away.
+    ServiceMonitor monitor(notifier, [&pipelines, &pipelines_mu](std::int64_t stale_after_ns, bool figures) {
+        ServiceSample s;
+        std::unique_lock lk(pipelines_mu, std::try_to_lock);
+        if (!lk.owns_lock()) {
+            return s;  // a reload or a stop holds them
+        }
+        s.available = true;
+        s.pipelines = pipelines.size();
+        const std::int64_t now = mono_now_ns();
+        for (const auto& p : pipelines) {
+            const std::int64_t idle = now - p->last_worker_turn_ns();
+            if (idle > stale_after_ns && idle > s.stalled_for_ns) {
+                s.stalled = p->name();
+                s.stalled_for_ns = idle;
+            }
+            s.records_in += p->records_committed();
+            s.sinks += p->sink_count();
+            if (figures) {
+                s.buffered += p->buffered_rows();
+                s.sinks_retrying += p->sinks_retrying();
+            }
+        }
+        return s;
+    });
+    notifier.ready(started_status(pipelines.size()));
+    monitor.start();
     log::info("sluice {} running {} pipeline(s) from {}; data in {}; HTTP {}; {} CPU(s) available{}", SLUICE_VERSION,
               pipelines.size(),
               config.origin, data_dir.string(),
@@ -215,34 +365,49 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         if (sig == SIGTERM || sig == SIGINT) {
             log::info("received {}: stopping (delivering for up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                       format_duration(config.gateway.duration("shutdown_timeout")));
+            monitor.stop();
+            notifier.stopping(fmt::format("stopping: delivering for up to {}",
+                                          format_duration(config.gateway.duration("shutdown_timeout"))));
             shutdown(true);
             break;
         }
         if (sig == SIGHUP) {
+            // The service manager waits for READY=1 after RELOADING=1, whatever the outcome.
+            notifier.reloading("reloading the configuration");
             if (!reload) {
                 log::info("SIGHUP: nothing to reload (configured from {})", config.origin);
+                notifier.ready(started_status(pipelines.size()));
                 continue;
             }
             Diagnostics diag;
             auto next = reload(diag);
             if (!next) {
                 log::error("reload rejected, the running configuration stays:\n{}", diag.str());
+                notifier.ready(fmt::format("{}; last reload rejected: {} error(s) in the configuration",
+                                           started_status(pipelines.size()), diag.size()));
                 continue;
             }
+            monitor.busy(reload_grace(config));
             apply_overrides(*next, overrides);
+            fit_to_memory_limit(*next, mem_limit);
             log::info("reloading configuration from {}", next->origin);
             stop_all(pipelines, pipelines_mu, deadline_from(config));
             try {
+                // A table whose CSV cannot be read keeps its rows (logged).
+                configure_tables(tables, *next);
                 std::lock_guard lk(pipelines_mu);
-                pipelines = build_pipelines(*next, loop);
+                pipelines = build_pipelines(*next, loop, tables);
                 config = std::move(*next);
             } catch (const std::exception& e) {
                 log::error("reload failed, restarting the previous configuration: {}", e.what());
                 try {
+                    configure_tables(tables, config);
                     std::lock_guard lk(pipelines_mu);
-                    pipelines = build_pipelines(config, loop);
+                    pipelines = build_pipelines(config, loop, tables);
                 } catch (const std::exception& again) {
                     log::error("cannot restart the previous configuration either: {}", again.what());
+                    monitor.stop();
+                    notifier.stopping(fmt::format("cannot restart the previous configuration: {}", again.what()));
                     exit_code = 1;
                     break;
                 }
@@ -256,6 +421,8 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 api->set_hooks(h);
             }
             log::info("reload done: {} pipeline(s)", pipelines.size());
+            monitor.idle();
+            notifier.ready(started_status(pipelines.size()));
             continue;
         }
         bool all_finished = !pipelines.empty();
@@ -264,6 +431,8 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         }
         if (all_finished) {
             log::info("every source has finished: delivering what is buffered, then exiting");
+            monitor.stop();
+            notifier.stopping("every source has finished: delivering what is buffered");
             shutdown(false);
             break;
         }

@@ -2,6 +2,7 @@
 // The gateway process: the I/O loop, the HTTP API, every pipeline, and the
 // signals that stop (SIGTERM/SIGINT) or reload (SIGHUP) them.
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -28,6 +29,12 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
 // Applies the command-line overrides and the defaults that depend on the
 // machine (data_dir) to a loaded config.
 void apply_overrides(GatewayConfig& config, const RunOverrides& overrides);
+
+// Under a cgroup memory.max of `memory_limit` bytes (0: none), shrinks each
+// pipeline's ingest queue to a sixteenth of the limit shared among the
+// pipelines, unless the configuration sets queue_max_bytes itself. Returns
+// the cap applied, 0 if none was needed.
+std::uint64_t fit_to_memory_limit(GatewayConfig& config, std::uint64_t memory_limit);
 
 // `sluice describe`: the pipeline graph as text, Graphviz dot or JSON.
 std::string describe_config(const GatewayConfig& config, std::string_view format);

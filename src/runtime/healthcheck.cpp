@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <fmt/format.h>
+
 #include "core/metrics.hpp"
 
 namespace sluice {
@@ -29,6 +31,30 @@ bool run_healthcheck(const GatewayConfig& config) {
         }
     }
     return all_ok;
+}
+
+bool check_stages(const GatewayConfig& config, Diagnostics& diag) {
+    const std::size_t before = diag.size();
+    for (const auto& p : config.pipelines) {
+        for (const auto& s : p.stages) {
+            try {
+                (void)s.descriptor->make_stage(s.options);
+            } catch (const std::exception& e) {
+                // "option 'keep': ..." points at that option when it was written.
+                SourcePos pos = s.pos;
+                const std::string_view what = e.what();
+                if (what.starts_with("option '")) {
+                    const auto end = what.find('\'', 8);
+                    const std::string name(what.substr(8, end == std::string_view::npos ? 0 : end - 8));
+                    if (!name.empty() && s.options.is_explicit(name)) {
+                        pos = s.options.pos(name);
+                    }
+                }
+                diag.error(pos, fmt::format("stage '{}': {}", s.id, e.what()));
+            }
+        }
+    }
+    return diag.size() == before;
 }
 
 }  // namespace sluice

@@ -213,7 +213,7 @@ TEST(TomlErrors, UnknownSectionsAndPipelineKeys) {
     EXPECT_EQ(errors_of(std::string(kMinimal) + "[gatway]\nid = \"x\"\n"),
               Errors{"c.toml:6:2: unknown section 'gatway' (did you mean 'gateway'?)"});
     EXPECT_EQ(errors_of(std::string(kMinimal) + "[logging]\n"),
-              Errors{"c.toml:6:2: unknown section 'logging' (sections: gateway, http, pipelines)"});
+              Errors{"c.toml:6:2: unknown section 'logging' (sections: gateway, http, tables, pipelines)"});
     EXPECT_EQ(errors_of(R"(
 [pipelines.p]
 batch_max_record = 5

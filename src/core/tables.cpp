@@ -1,0 +1,660 @@
+#include "core/tables.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/error/en.h>
+
+#include "core/log.hpp"
+#include "core/record_json.hpp"
+
+namespace sluice {
+
+// ------------------------------------------------------------------ values
+
+void append_table_value_json(std::string& out, const TableValue& v) {
+    out += '{';
+    bool comma = false;
+    auto it = std::back_inserter(out);
+    for (const auto& f : v) {
+        if (comma) {
+            out += ',';
+        }
+        comma = true;
+        append_json_string(out, f.name);
+        out += ':';
+        if (const auto* d = std::get_if<double>(&f.value)) {
+            if (std::isfinite(*d)) {
+                // Keep a float a float when it is read back: 3.0, not 3.
+                const std::size_t at = out.size();
+                fmt::format_to(it, "{}", *d);
+                if (out.find_first_of(".eE", at) == std::string::npos) {
+                    out += ".0";
+                }
+            } else {
+                out += "null";
+            }
+        } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
+            fmt::format_to(it, "{}", *i);
+        } else if (const auto* b = std::get_if<bool>(&f.value)) {
+            out += *b ? "true" : "false";
+        } else {
+            append_json_string(out, std::get<std::string>(f.value));
+        }
+    }
+    out += '}';
+}
+
+std::string table_value_json(const TableValue& v) {
+    std::string out;
+    append_table_value_json(out, v);
+    return out;
+}
+
+namespace {
+
+// SAX handler for a flat object: anything nested stops the parse at once,
+// so the recursion depth stays at two whatever the input.
+struct FlatObject : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FlatObject> {
+    TableValue out;
+    int depth = 0;
+    std::string key;
+    std::string error;
+
+    bool set(FieldValue v) {
+        if (depth != 1) {
+            error = "the value must be a JSON object, e.g. {\"scale\": 1.02}";
+            return false;
+        }
+        auto at = std::find_if(out.begin(), out.end(), [&](const Field& f) { return f.name == key; });
+        if (at != out.end()) {
+            at->value = std::move(v);  // a repeated member: the last one wins, as in most JSON readers
+        } else {
+            out.push_back(Field{key, std::move(v)});
+        }
+        return true;
+    }
+    bool Null() {
+        if (depth != 1) {
+            return set(false);  // reports the error
+        }
+        std::erase_if(out, [&](const Field& f) { return f.name == key; });
+        return true;
+    }
+    bool Bool(bool b) { return set(b); }
+    bool Int(int i) { return set(std::int64_t{i}); }
+    bool Uint(unsigned u) { return set(std::int64_t{u}); }
+    bool Int64(std::int64_t i) { return set(i); }
+    bool Uint64(std::uint64_t u) {
+        return u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                   ? set(static_cast<std::int64_t>(u))
+                   : set(static_cast<double>(u));
+    }
+    bool Double(double d) { return set(d); }
+    bool String(const char* s, rapidjson::SizeType n, bool) { return set(std::string(s, n)); }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        key.assign(s, n);
+        return true;
+    }
+    bool StartObject() {
+        if (depth != 0) {
+            error = fmt::format("member '{}' is an object: values are flat objects of strings, numbers and booleans",
+                                key);
+            return false;
+        }
+        ++depth;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        --depth;
+        return true;
+    }
+    bool StartArray() {
+        error = depth == 0 ? "the value must be a JSON object, e.g. {\"scale\": 1.02}"
+                           : fmt::format("member '{}' is an array: values are flat objects of strings, numbers and "
+                                         "booleans",
+                                         key);
+        return false;
+    }
+};
+
+}  // namespace
+
+std::optional<TableValue> parse_table_value(std::string_view json, std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    // Parsed in place on a copy (no parser stack for strings), with full
+    // precision for numbers, like the json decoder.
+    std::string buf(json);
+    rapidjson::InsituStringStream in(buf.data());
+    rapidjson::Reader reader;
+    FlatObject h;
+    constexpr unsigned kFlags =
+        rapidjson::kParseInsituFlag | rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag;
+    const auto res = reader.Parse<kFlags>(in, h);
+    if (!h.error.empty()) {
+        err = std::move(h.error);
+        return std::nullopt;
+    }
+    if (res.IsError()) {
+        err = fmt::format("invalid JSON at byte {}: {}", res.Offset(), rapidjson::GetParseError_En(res.Code()));
+        return std::nullopt;
+    }
+    for (std::size_t i = in.Tell(); i < json.size(); ++i) {
+        const char c = json[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            err = fmt::format("invalid JSON at byte {}: text after the object", i);
+            return std::nullopt;
+        }
+    }
+    return std::move(h.out);
+}
+
+const Field* table_member(const TableValue& v, std::string_view name) {
+    for (const auto& f : v) {
+        if (f.name == name) {
+            return &f;
+        }
+    }
+    return nullptr;
+}
+
+FieldValue typed_text(std::string_view text) {
+    std::string_view t = text;
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
+        t.remove_prefix(1);
+    }
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
+        t.remove_suffix(1);
+    }
+    if (t == "true" || t == "false") {
+        return t == "true";
+    }
+    if (!t.empty()) {
+        std::string_view n = t.front() == '+' ? t.substr(1) : t;
+        std::int64_t i = 0;
+        auto ri = std::from_chars(n.data(), n.data() + n.size(), i);
+        if (ri.ec == std::errc() && ri.ptr == n.data() + n.size() && !n.empty()) {
+            return i;
+        }
+        double d = 0;
+        auto rd = std::from_chars(n.data(), n.data() + n.size(), d);
+        if (rd.ec == std::errc() && rd.ptr == n.data() + n.size() && !n.empty() && std::isfinite(d) &&
+            (n.front() == '-' || n.front() == '.' || (n.front() >= '0' && n.front() <= '9'))) {
+            return d;
+        }
+    }
+    return std::string(text);
+}
+
+// ------------------------------------------------------------------ CSV
+
+namespace {
+
+// Splits CSV text into records of cells (RFC 4180). Returns the line of an
+// unterminated quote, or 0.
+std::size_t split_csv(std::string_view text, std::vector<std::pair<std::size_t, std::vector<std::string>>>& out) {
+    std::vector<std::string> row;
+    std::string cell;
+    std::size_t line = 1;
+    std::size_t row_line = 1;
+    bool quoted = false;        // inside a quoted cell
+    bool cell_quoted = false;   // the current cell began with a quote
+    bool row_started = false;   // a ',' was seen on this row
+    std::size_t quote_line = 0;
+    auto end_row = [&] {
+        if (row_started || cell_quoted || !cell.empty()) {
+            row.push_back(std::move(cell));
+            out.emplace_back(row_line, std::move(row));
+        }
+        row.clear();
+        cell.clear();
+        cell_quoted = false;
+        row_started = false;
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (quoted) {
+            if (c == '"') {
+                if (i + 1 < text.size() && text[i + 1] == '"') {
+                    cell += '"';
+                    ++i;
+                } else {
+                    quoted = false;
+                }
+            } else {
+                if (c == '\n') {
+                    ++line;
+                }
+                cell += c;
+            }
+            continue;
+        }
+        if (c == '"' && cell.empty() && !cell_quoted) {
+            quoted = true;
+            cell_quoted = true;
+            quote_line = line;
+        } else if (c == ',') {
+            row.push_back(std::move(cell));
+            cell.clear();
+            cell_quoted = false;
+            row_started = true;
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+                ++i;
+            }
+            end_row();
+            ++line;
+            row_line = line;
+        } else {
+            cell += c;
+        }
+    }
+    if (quoted) {
+        return quote_line;
+    }
+    end_row();
+    return 0;
+}
+
+std::string trim_cell(std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.pop_back();
+    }
+    std::size_t i = 0;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) {
+        ++i;
+    }
+    return s.substr(i);
+}
+
+}  // namespace
+
+std::optional<CsvRows> parse_table_csv(std::string_view text, std::string_view key_column, std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    if (text.starts_with("\xEF\xBB\xBF")) {
+        text.remove_prefix(3);
+    }
+    std::vector<std::pair<std::size_t, std::vector<std::string>>> rows;
+    if (const std::size_t bad = split_csv(text, rows); bad != 0) {
+        err = fmt::format("line {}: a quoted cell is not closed", bad);
+        return std::nullopt;
+    }
+    if (rows.empty()) {
+        err = "no header row";
+        return std::nullopt;
+    }
+    std::vector<std::string> header;
+    for (auto& h : rows.front().second) {
+        header.push_back(trim_cell(h));
+    }
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        if (header[i].empty()) {
+            err = fmt::format("line {}: column {} of the header has no name", rows.front().first, i + 1);
+            return std::nullopt;
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (header[j] == header[i]) {
+                err = fmt::format("line {}: column '{}' appears twice in the header", rows.front().first, header[i]);
+                return std::nullopt;
+            }
+        }
+    }
+    std::size_t key_index = 0;
+    if (!key_column.empty()) {
+        auto it = std::find(header.begin(), header.end(), key_column);
+        if (it == header.end()) {
+            err = fmt::format("no column '{}' in the header ({})", key_column, fmt::join(header, ", "));
+            return std::nullopt;
+        }
+        key_index = static_cast<std::size_t>(it - header.begin());
+    }
+    CsvRows out;
+    std::map<std::string, std::size_t, std::less<>> seen;
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+        auto& [line, cells] = rows[r];
+        if (cells.size() == 1 && trim_cell(cells[0]).empty()) {
+            continue;  // a blank line
+        }
+        if (cells.size() != header.size()) {
+            err = fmt::format("line {}: {} cells, but the header has {} columns", line, cells.size(), header.size());
+            return std::nullopt;
+        }
+        std::string key = trim_cell(cells[key_index]);
+        if (key.empty()) {
+            err = fmt::format("line {}: the key column '{}' is empty", line, header[key_index]);
+            return std::nullopt;
+        }
+        TableValue value;
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            if (c == key_index) {
+                continue;
+            }
+            std::string cell = trim_cell(std::move(cells[c]));
+            if (cell.empty()) {
+                continue;
+            }
+            value.push_back(Field{header[c], typed_text(cell)});
+        }
+        if (auto it = seen.find(key); it != seen.end()) {
+            out.rows[it->second].second = std::move(value);  // a repeated key: the last row wins
+        } else {
+            seen.emplace(key, out.rows.size());
+            out.rows.emplace_back(std::move(key), std::move(value));
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------ Table
+
+bool Table::is_public() const {
+    std::shared_lock lk(mu_);
+    return settings_.is_public;
+}
+
+std::size_t Table::max_keys() const {
+    std::shared_lock lk(mu_);
+    return settings_.max_keys;
+}
+
+std::size_t Table::size() const {
+    std::shared_lock lk(mu_);
+    return rows_.size();
+}
+
+std::optional<TableValue> Table::get(std::string_view key) const {
+    std::shared_lock lk(mu_);
+    auto it = rows_.find(key);
+    if (it == rows_.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+Table::Page Table::page(std::size_t page, std::size_t page_size) const {
+    Page out;
+    std::shared_lock lk(mu_);
+    out.total = rows_.size();
+    if (page == 0 || page_size == 0) {
+        return out;
+    }
+    const std::size_t skip = (page - 1) * page_size;
+    if (page - 1 > out.total / page_size || skip >= out.total) {
+        return out;
+    }
+    auto it = rows_.begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(skip));
+    for (std::size_t n = 0; n < page_size && it != rows_.end(); ++n, ++it) {
+        out.items.emplace_back(it->first, it->second);
+    }
+    return out;
+}
+
+void Table::read(const std::function<void(const std::function<const TableValue*(std::string_view)>&)>& fn) const {
+    std::shared_lock lk(mu_);
+    const std::function<const TableValue*(std::string_view)> find = [this](std::string_view key) -> const TableValue* {
+        auto it = rows_.find(key);
+        return it == rows_.end() ? nullptr : &it->second;
+    };
+    fn(find);
+}
+
+Table::Put Table::put(std::string key, TableValue value, std::string* error) {
+    std::unique_lock lk(mu_);
+    auto it = rows_.find(key);
+    if (it == rows_.end() && settings_.max_keys != 0 && rows_.size() >= settings_.max_keys) {
+        refused_->inc();
+        if (error != nullptr) {
+            *error = fmt::format("table '{}' is full ({} keys, max_keys)", name_, settings_.max_keys);
+        }
+        return Put::Full;
+    }
+    TableStore::Change c{TableStore::Change::Op::Put, name_, key, table_value_json(value)};
+    try {
+        owner_.store_write({&c, 1});
+    } catch (const std::exception& e) {
+        if (error != nullptr) {
+            *error = e.what();
+        }
+        return Put::Failed;
+    }
+    writes_->inc();
+    if (it != rows_.end()) {
+        it->second = std::move(value);
+        return Put::Replaced;
+    }
+    rows_.emplace(std::move(key), std::move(value));
+    return Put::Created;
+}
+
+bool Table::erase(std::string_view key) {
+    std::unique_lock lk(mu_);
+    auto it = rows_.find(key);
+    if (it == rows_.end()) {
+        return false;
+    }
+    TableStore::Change c{TableStore::Change::Op::Erase, name_, std::string(key), {}};
+    owner_.store_write({&c, 1});
+    rows_.erase(it);
+    writes_->inc();
+    return true;
+}
+
+std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> items) {
+    if (items.empty()) {
+        return 0;
+    }
+    std::unique_lock lk(mu_);
+    // The last value per key wins; new keys beyond max_keys are refused.
+    std::map<std::string_view, std::size_t> last;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        last[items[i].first] = i;
+    }
+    std::vector<std::size_t> keep;
+    std::size_t refused = 0;
+    std::size_t size = rows_.size();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (last[items[i].first] != i) {
+            continue;
+        }
+        if (!rows_.contains(items[i].first)) {
+            if (settings_.max_keys != 0 && size >= settings_.max_keys) {
+                ++refused;
+                continue;
+            }
+            ++size;
+        }
+        keep.push_back(i);
+    }
+    std::vector<TableStore::Change> changes;
+    changes.reserve(keep.size());
+    for (std::size_t i : keep) {
+        changes.push_back({TableStore::Change::Op::Put, name_, items[i].first, table_value_json(items[i].second)});
+    }
+    owner_.store_write(changes);
+    for (std::size_t i : keep) {
+        rows_.insert_or_assign(std::move(items[i].first), std::move(items[i].second));
+    }
+    writes_->inc(keep.size());
+    refused_->inc(refused);
+    return refused;
+}
+
+void Table::replace_all(std::vector<std::pair<std::string, TableValue>> rows) {
+    std::unique_lock lk(mu_);
+    if (settings_.max_keys != 0 && rows.size() > settings_.max_keys) {
+        throw std::runtime_error(fmt::format("{} rows, more than max_keys ({})", rows.size(), settings_.max_keys));
+    }
+    std::vector<TableStore::Change> changes;
+    changes.reserve(rows.size() + 1);
+    changes.push_back({TableStore::Change::Op::Clear, name_, {}, {}});
+    for (const auto& [k, v] : rows) {
+        changes.push_back({TableStore::Change::Op::Put, name_, k, table_value_json(v)});
+    }
+    owner_.store_write(changes);
+    rows_.clear();
+    for (auto& [k, v] : rows) {
+        rows_.insert_or_assign(std::move(k), std::move(v));
+    }
+    writes_->inc(rows.size());
+}
+
+// ------------------------------------------------------------------ Tables
+
+namespace {
+
+std::optional<std::string> read_file(const std::string& path, std::string* error) {
+    constexpr std::size_t kMaxCsvBytes = 64u << 20;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        *error = fmt::format("cannot read '{}': {}", path, std::strerror(errno));
+        return std::nullopt;
+    }
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+        text.append(buf, n);
+        if (text.size() > kMaxCsvBytes) {
+            std::fclose(f);
+            *error = fmt::format("'{}' is larger than 64MiB", path);
+            return std::nullopt;
+        }
+        if (n < sizeof buf) {
+            const bool failed = std::ferror(f) != 0;
+            const int saved = errno;
+            std::fclose(f);
+            if (failed) {
+                *error = fmt::format("cannot read '{}': {}", path, std::strerror(saved));
+                return std::nullopt;
+            }
+            return text;
+        }
+    }
+}
+
+}  // namespace
+
+Tables::Tables(std::unique_ptr<TableStore> store) : store_(std::move(store)) {}
+
+Tables::~Tables() = default;
+
+void Tables::set_store_factory(std::function<std::unique_ptr<TableStore>()> open) {
+    std::lock_guard lk(store_mu_);
+    open_store_ = std::move(open);
+}
+
+TableStore* Tables::store() {
+    std::lock_guard lk(store_mu_);
+    if (!store_ && open_store_) {
+        store_ = open_store_();
+    }
+    return store_.get();
+}
+
+void Tables::store_write(std::span<const TableStore::Change> changes) {
+    std::lock_guard lk(store_mu_);
+    if (store_) {
+        store_->write(changes);
+    }
+}
+
+std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
+    std::vector<std::string> problems;
+    TableStore* st = specs.empty() ? nullptr : store();  // opened with the first table; may throw
+    std::unique_lock lk(mu_);
+    for (auto& [name, t] : tables_) {
+        std::unique_lock tl(t->mu_);
+        t->declared_ = false;
+    }
+    for (const auto& spec : specs) {
+        auto it = tables_.find(spec.name);
+        if (it == tables_.end()) {
+            auto t = std::unique_ptr<Table>(new Table(*this, spec.name));
+            const Labels labels{{"table", spec.name}};
+            t->writes_ = &metrics().counter("sluice_table_writes_total", "Values written to or removed from a table",
+                                            labels);
+            t->refused_ = &metrics().counter("sluice_table_refused_writes_total",
+                                             "New keys refused because the table had max_keys keys", labels);
+            if (st != nullptr) {
+                std::size_t bad = 0;
+                std::lock_guard sl(store_mu_);
+                st->load(spec.name, [&](std::string_view key, std::string_view json) {
+                    auto v = parse_table_value(json, nullptr);
+                    if (v) {
+                        t->rows_.insert_or_assign(std::string(key), std::move(*v));
+                    } else {
+                        ++bad;
+                    }
+                });
+                if (bad != 0) {
+                    problems.push_back(fmt::format("table '{}': {} stored rows could not be read and were skipped",
+                                                   spec.name, bad));
+                }
+            }
+            it = tables_.emplace(spec.name, std::move(t)).first;
+        }
+        Table& t = *it->second;
+        {
+            std::unique_lock tl(t.mu_);
+            t.settings_ = spec.settings;
+            t.declared_ = true;
+        }
+        if (!spec.settings.csv.empty()) {
+            std::string error;
+            auto text = read_file(spec.settings.csv, &error);
+            std::optional<CsvRows> rows;
+            if (text) {
+                rows = parse_table_csv(*text, spec.settings.key_column, &error);
+            }
+            if (!rows) {
+                problems.push_back(fmt::format("table '{}': {}{}", spec.name,
+                                               text ? fmt::format("{}: ", spec.settings.csv) : std::string(), error));
+                continue;
+            }
+            try {
+                const std::size_t n = rows->rows.size();
+                t.replace_all(std::move(rows->rows));
+                log::info("table '{}': loaded {} rows from {}", spec.name, n, spec.settings.csv);
+            } catch (const std::exception& e) {
+                problems.push_back(fmt::format("table '{}': {}: {}", spec.name, spec.settings.csv, e.what()));
+            }
+        }
+    }
+    return problems;
+}
+
+Table* Tables::find(std::string_view name) const {
+    std::shared_lock lk(mu_);
+    auto it = tables_.find(name);
+    if (it == tables_.end()) {
+        return nullptr;
+    }
+    std::shared_lock tl(it->second->mu_);
+    return it->second->declared_ ? it->second.get() : nullptr;
+}
+
+std::vector<std::string> Tables::names(bool public_only) const {
+    std::vector<std::string> out;
+    std::shared_lock lk(mu_);
+    for (const auto& [name, t] : tables_) {
+        std::shared_lock tl(t->mu_);
+        if (t->declared_ && (!public_only || t->settings_.is_public)) {
+            out.push_back(name);
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice

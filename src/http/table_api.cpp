@@ -1,0 +1,499 @@
+#include "http/table_api.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "core/record_json.hpp"
+#include "net/http_parser.hpp"
+
+namespace sluice::http {
+namespace {
+
+constexpr std::string_view kPrefix = "/api/table";
+constexpr const char* kJson = "application/json";
+constexpr const char* kHtml = "text/html; charset=utf-8";
+
+net::HttpResponse no_store(net::HttpResponse r) {
+    // Tables change all the time; a cached copy would mislead.
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+}
+
+std::string json_error(std::string_view message) {
+    std::string out = "{\"error\":";
+    append_json_string(out, message);
+    out += "}\n";
+    return out;
+}
+
+bool wants_html(const net::HttpRequest& req) {
+    const std::string* accept = req.header("accept");
+    return accept != nullptr && accept->find("text/html") != std::string::npos;
+}
+
+// The page layout: no external assets, a few lines of CSS.
+std::string html_page(std::string_view title, std::string_view body) {
+    std::string out;
+    out.reserve(body.size() + 600);
+    out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
+    out += html_escape(title);
+    out += "</title><style>"
+           "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}"
+           "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;"
+           "vertical-align:top}th{background:#f2f2f2}code{font-family:ui-monospace,monospace;white-space:pre-wrap;"
+           "word-break:break-all}nav a{margin-right:1em}"
+           "</style></head><body>\n";
+    out += body;
+    out += "\n</body></html>\n";
+    return out;
+}
+
+net::HttpResponse error_response(const net::HttpRequest& req, int status, std::string_view message) {
+    if (wants_html(req)) {
+        std::string body = fmt::format("<h1>{} {}</h1>\n<p>{}</p>\n<p><a href=\"{}/\">all tables</a></p>", status,
+                                       html_escape(net::reason_phrase(status)), html_escape(message), kPrefix);
+        return no_store(net::HttpResponse{status, kHtml, {}, html_page(fmt::format("{}", status), body)});
+    }
+    return no_store(net::HttpResponse{status, kJson, {}, json_error(message)});
+}
+
+std::string table_url(std::string_view table) { return fmt::format("{}/{}/", kPrefix, url_segment(table)); }
+
+std::string key_url(std::string_view table, std::string_view key) {
+    return fmt::format("{}/{}/{}/", kPrefix, url_segment(table), url_segment(key));
+}
+
+std::string page_url(std::string_view table, std::size_t page, std::size_t page_size) {
+    return fmt::format("{}?page={}&page_size={}", table_url(table), page, page_size);
+}
+
+std::optional<std::size_t> number_param(const net::HttpRequest& req, std::string_view name, std::size_t fallback,
+                                        std::size_t min, std::size_t max, std::string* error) {
+    const auto v = req.query_param(name);
+    if (!v || v->empty()) {
+        return fallback;
+    }
+    std::size_t n = 0;
+    const auto res = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (res.ec != std::errc() || res.ptr != v->data() + v->size() || n < min || n > max) {
+        *error = fmt::format("'{}' must be a whole number from {} to {}", name, min, max);
+        return std::nullopt;
+    }
+    return n;
+}
+
+net::HttpResponse read_only(net::HttpResponse r) {
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+}
+
+// ------------------------------------------------------------------ GET
+
+net::HttpResponse list_tables(Tables& tables, const net::HttpRequest& req) {
+    const auto names = tables.names(true);
+    if (wants_html(req)) {
+        std::string body = "<h1>Tables</h1>\n";
+        if (names.empty()) {
+            body += "<p>No public tables.</p>";
+        } else {
+            body += "<table><tr><th>table</th><th>keys</th></tr>\n";
+            for (const auto& n : names) {
+                const Table* t = tables.find(n);
+                body += fmt::format("<tr><td><a href=\"{}\">{}</a></td><td>{}</td></tr>\n", html_escape(table_url(n)),
+                                    html_escape(n), t != nullptr ? t->size() : 0);
+            }
+            body += "</table>";
+        }
+        return no_store(net::HttpResponse{200, kHtml, {}, html_page("Tables", body)});
+    }
+    std::string out = "{\"results\":[";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (i != 0) {
+            out += ',';
+        }
+        append_json_string(out, names[i]);
+    }
+    out += "]}\n";
+    return no_store(net::HttpResponse{200, kJson, {}, std::move(out)});
+}
+
+net::HttpResponse table_page(const Table& table, const net::HttpRequest& req) {
+    std::string error;
+    const auto page = number_param(req, "page", 1, 1, std::numeric_limits<std::uint32_t>::max(), &error);
+    const auto page_size = page ? number_param(req, "page_size", kDefaultPageSize, 1, kMaxPageSize, &error)
+                                : std::nullopt;
+    if (!page || !page_size) {
+        return error_response(req, 400, error);
+    }
+    const auto p = table.page(*page, *page_size);
+    const std::size_t pages = std::max<std::size_t>(1, (p.total + *page_size - 1) / *page_size);
+    const std::string& name = table.name();
+    if (wants_html(req)) {
+        std::string body = fmt::format("<nav><a href=\"{}/\">all tables</a></nav>\n<h1>{}</h1>\n<p>{} key{}, page {} "
+                                       "of {}</p>\n",
+                                       kPrefix, html_escape(name), p.total, p.total == 1 ? "" : "s", *page, pages);
+        body += "<table><tr><th>key</th><th>value</th></tr>\n";
+        std::string json;
+        for (const auto& [k, v] : p.items) {
+            json.clear();
+            append_table_value_json(json, v);
+            body += fmt::format("<tr><td><a href=\"{}\">{}</a></td><td><code>{}</code></td></tr>\n",
+                                html_escape(key_url(name, k)), html_escape(k), html_escape(json));
+        }
+        body += "</table>\n<nav>";
+        if (*page > 1) {
+            body += fmt::format("<a href=\"{}\">&laquo; previous</a>",
+                                html_escape(page_url(name, std::min(*page - 1, pages), *page_size)));
+        }
+        if (*page < pages) {
+            body += fmt::format("<a href=\"{}\">next &raquo;</a>", html_escape(page_url(name, *page + 1, *page_size)));
+        }
+        body += "</nav>";
+        return no_store(net::HttpResponse{200, kHtml, {}, html_page(name, body)});
+    }
+    std::string out = "{\"table\":";
+    append_json_string(out, name);
+    out += fmt::format(",\"page\":{},\"page_size\":{},\"pages\":{},\"count\":{},\"next\":", *page, *page_size, pages,
+                       p.total);
+    if (*page < pages) {
+        append_json_string(out, page_url(name, *page + 1, *page_size));
+    } else {
+        out += "null";
+    }
+    out += ",\"previous\":";
+    if (*page > 1) {
+        append_json_string(out, page_url(name, std::min(*page - 1, pages), *page_size));
+    } else {
+        out += "null";
+    }
+    out += ",\"results\":[";
+    bool comma = false;
+    for (const auto& [k, v] : p.items) {
+        if (comma) {
+            out += ',';
+        }
+        comma = true;
+        out += "{\"key\":";
+        append_json_string(out, k);
+        out += ",\"value\":";
+        append_table_value_json(out, v);
+        out += '}';
+    }
+    out += "]}\n";
+    return no_store(net::HttpResponse{200, kJson, {}, std::move(out)});
+}
+
+net::HttpResponse key_value(const Table& table, const std::string& key, const net::HttpRequest& req) {
+    auto v = table.get(key);
+    if (!v) {
+        return error_response(req, 404, fmt::format("no key '{}' in table '{}'", key, table.name()));
+    }
+    std::string json;
+    append_table_value_json(json, *v);
+    if (wants_html(req)) {
+        std::string body = fmt::format("<nav><a href=\"{}/\">all tables</a><a href=\"{}\">{}</a></nav>\n<h1>{}</h1>\n",
+                                       kPrefix, html_escape(table_url(table.name())), html_escape(table.name()),
+                                       html_escape(key));
+        body += "<table><tr><th>member</th><th>value</th></tr>\n";
+        for (const auto& m : *v) {
+            std::string one;
+            append_table_value_json(one, TableValue{Field{"", m.value}});
+            // {"":value} → value
+            body += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", html_escape(m.name),
+                                html_escape(std::string_view(one).substr(4, one.size() - 5)));
+        }
+        body += "</table>";
+        return no_store(net::HttpResponse{200, kHtml, {}, html_page(key, body)});
+    }
+    json += '\n';
+    return no_store(net::HttpResponse{200, kJson, {}, std::move(json)});
+}
+
+// ------------------------------------------------------------------ writes
+
+net::HttpResponse put_value(Table& table, const std::string& key, const net::HttpRequest& req) {
+    std::string error;
+    const std::string* ct = req.header("content-type");
+    auto value = value_from_body(ct != nullptr ? *ct : std::string_view(), req.body, &error);
+    if (!value) {
+        return error_response(req, 400, error);
+    }
+    const auto r = table.put(key, *value, &error);
+    switch (r) {
+        case Table::Put::Full:
+            return error_response(req, 409, error);
+        case Table::Put::Failed:
+            log::error("table '{}': writing key '{}' failed: {}", table.name(), key, error);
+            return error_response(req, 500, "the table could not be written; see the gateway's log");
+        default:
+            break;
+    }
+    std::string out = "{\"key\":";
+    append_json_string(out, key);
+    out += ",\"value\":";
+    append_table_value_json(out, *value);
+    out += "}\n";
+    auto resp = net::HttpResponse{r == Table::Put::Created ? 201 : 200, kJson, {}, std::move(out)};
+    if (r == Table::Put::Created) {
+        resp.headers.emplace_back("Location", key_url(table.name(), key));
+    }
+    return no_store(std::move(resp));
+}
+
+net::HttpResponse delete_key(Table& table, const std::string& key, const net::HttpRequest& req) {
+    try {
+        if (!table.erase(key)) {
+            return error_response(req, 404, fmt::format("no key '{}' in table '{}'", key, table.name()));
+        }
+    } catch (const std::exception& e) {
+        log::error("table '{}': removing key '{}' failed: {}", table.name(), key, e.what());
+        return error_response(req, 500, "the table could not be written; see the gateway's log");
+    }
+    return no_store(net::HttpResponse{204, "", {}, ""});
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ parsing
+
+std::optional<TablePath> parse_table_path(std::string_view target, std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    // Absolute-form targets (from proxies): drop the scheme and host.
+    if (!target.starts_with('/')) {
+        const auto scheme = target.find("://");
+        if (scheme == std::string_view::npos) {
+            err = "the request target must start with '/'";
+            return std::nullopt;
+        }
+        const auto path = target.find('/', scheme + 3);
+        target = path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+    }
+    target = target.substr(0, target.find('?'));
+    if (!target.starts_with(kPrefix)) {
+        err = "not under /api/table";
+        return std::nullopt;
+    }
+    std::string_view rest = target.substr(kPrefix.size());
+    if (!rest.empty() && rest.front() != '/') {
+        err = "not under /api/table";
+        return std::nullopt;
+    }
+    std::vector<std::string> segments;
+    while (!rest.empty()) {
+        rest.remove_prefix(1);  // the '/'
+        const auto slash = rest.find('/');
+        const std::string_view raw = rest.substr(0, slash);
+        auto decoded = net::percent_decode_strict(raw, false);
+        if (!decoded) {
+            err = "malformed percent-encoding in the path";
+            return std::nullopt;
+        }
+        if (slash == std::string_view::npos && raw.empty()) {
+            break;  // a trailing '/'
+        }
+        if (decoded->empty()) {
+            err = "empty table name or key in the path";
+            return std::nullopt;
+        }
+        segments.push_back(std::move(*decoded));
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    }
+    TablePath p;
+    switch (segments.size()) {
+        case 0:
+            p.kind = TablePath::Kind::List;
+            return p;
+        case 1:
+            p.kind = TablePath::Kind::Table;
+            p.table = std::move(segments[0]);
+            return p;
+        case 2:
+            p.kind = TablePath::Kind::Key;
+            p.table = std::move(segments[0]);
+            p.key = std::move(segments[1]);
+            return p;
+        default:
+            err = "too many path segments: a key containing '/' must be written %2F";
+            return std::nullopt;
+    }
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_form(std::string_view body,
+                                                                             std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!body.empty()) {
+        const auto amp = body.find('&');
+        const std::string_view pair = body.substr(0, amp);
+        body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+        if (pair.empty()) {
+            continue;
+        }
+        const auto eq = pair.find('=');
+        auto k = net::percent_decode_strict(pair.substr(0, eq), true);
+        auto v = eq == std::string_view::npos ? std::optional<std::string>(std::string())
+                                              : net::percent_decode_strict(pair.substr(eq + 1), true);
+        if (!k || !v) {
+            err = "malformed percent-encoding in the form";
+            return std::nullopt;
+        }
+        if (k->empty()) {
+            err = "a form field without a name";
+            return std::nullopt;
+        }
+        out.emplace_back(std::move(*k), std::move(*v));
+    }
+    return out;
+}
+
+std::optional<TableValue> value_from_body(std::string_view content_type, std::string_view body, std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    std::string_view media = content_type.substr(0, content_type.find(';'));
+    while (!media.empty() && media.back() == ' ') {
+        media.remove_suffix(1);
+    }
+    std::string_view trimmed = body;
+    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\n' || trimmed.front() == '\r' ||
+                                trimmed.front() == '\t')) {
+        trimmed.remove_prefix(1);
+    }
+    const bool json = net::iequals(media, "application/json") || (media.empty() && trimmed.starts_with('{'));
+    if (json) {
+        return parse_table_value(body, &err);
+    }
+    if (!media.empty() && !net::iequals(media, "application/x-www-form-urlencoded")) {
+        err = fmt::format("unsupported Content-Type '{}': send application/json or "
+                          "application/x-www-form-urlencoded",
+                          media);
+        return std::nullopt;
+    }
+    auto form = parse_form(body, &err);
+    if (!form) {
+        return std::nullopt;
+    }
+    if (form->size() == 1 && form->front().first == "value") {
+        std::string_view v = form->front().second;
+        while (!v.empty() && v.front() == ' ') {
+            v.remove_prefix(1);
+        }
+        if (v.starts_with('{')) {
+            return parse_table_value(v, &err);
+        }
+    }
+    TableValue out;
+    for (auto& field : *form) {
+        const std::string& name = field.first;
+        auto at = std::find_if(out.begin(), out.end(), [&](const Field& f) { return f.name == name; });
+        if (at != out.end()) {
+            at->value = typed_text(field.second);
+        } else {
+            out.push_back(Field{std::move(field.first), typed_text(field.second)});
+        }
+    }
+    if (out.empty()) {
+        err = "no value: send a JSON object or form fields (e.g. scale=1.02&offset=-0.3)";
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::string html_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 16);
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string url_segment(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                c == '-' || c == '.' || c == '_' || c == '~';
+        if (unreserved) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+        }
+    }
+    return out;
+}
+
+net::HttpResponse handle_table_request(Tables& tables, const net::HttpRequest& req) {
+    std::string error;
+    auto path = parse_table_path(req.target, &error);
+    if (!path) {
+        return error_response(req, 404, error);
+    }
+    const bool read = req.method == "GET" || req.method == "HEAD";
+    if (path->kind == TablePath::Kind::List) {
+        if (!read) {
+            return read_only(error_response(req, 405, "tables are declared in the configuration ([tables.NAME])"));
+        }
+        return list_tables(tables, req);
+    }
+    Table* table = tables.find(path->table);
+    if (table == nullptr || !table->is_public()) {
+        // A table that is not public is not there, as far as the API goes.
+        return error_response(req, 404, fmt::format("no public table '{}'", path->table));
+    }
+    if (path->kind == TablePath::Kind::Table) {
+        if (!read) {
+            return read_only(error_response(req, 405, "write a key: /api/table/NAME/KEY/"));
+        }
+        return table_page(*table, req);
+    }
+    if (read) {
+        return key_value(*table, path->key, req);
+    }
+    if (req.method == "PUT" || req.method == "POST") {
+        return put_value(*table, path->key, req);
+    }
+    if (req.method == "DELETE") {
+        return delete_key(*table, path->key, req);
+    }
+    auto r = error_response(req, 405, "method not allowed");
+    r.headers.emplace_back("Allow", "GET, HEAD, PUT, POST, DELETE");
+    return r;
+}
+
+void add_table_routes(Api& api, Tables& tables) {
+    for (const char* method : {"GET", "PUT", "POST", "DELETE"}) {
+        api.add_route(method, std::string(kPrefix),
+                      [&tables](const net::HttpRequest& req) { return handle_table_request(tables, req); });
+    }
+}
+
+}  // namespace sluice::http
