@@ -1539,8 +1539,9 @@ const Descriptor& stage_window() {
                  .max = 65536},
                 {.name = "measurement", .type = OptionType::String,
                  .doc = "Measurement of the output records (default: the input's)"},
-                {.name = "max_groups", .type = OptionType::Int, .default_value = "100000",
-                 .doc = "Groups with open windows at most; past it the least recently updated group is evicted",
+                {.name = "max_groups", .type = OptionType::Int, .default_value = "10000",
+                 .doc = "Groups with open windows at most (about 2.5 KiB each with six panes and percentiles); past "
+                        "it the least recently updated group is evicted",
                  .min = 1, .max = 100'000'000},
                 {.name = "evict", .type = OptionType::Enum, .default_value = "emit",
                  .doc = "What eviction does with a group's open windows: emit them now (field evicted = true) or drop "
