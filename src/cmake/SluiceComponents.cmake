@@ -13,7 +13,9 @@ set_property(GLOBAL PROPERTY SLUICE_COMPONENTS "")
 # An empty translation unit keeps a library valid while its folder is still
 # being filled (a component folder with no .cpp yet).
 set(SLUICE_EMPTY_TU ${CMAKE_BINARY_DIR}/generated/empty.cpp)
-file(WRITE ${SLUICE_EMPTY_TU} "// intentionally empty\n")
+# (Written only when its content changes: a rewrite on every configure would
+# rebuild and relink everything.)
+file(CONFIGURE OUTPUT ${SLUICE_EMPTY_TU} CONTENT "// intentionally empty\n")
 
 function(sluice_component kind name)
   cmake_parse_arguments(C "" "DEFAULT" "LIBS" ${ARGN})

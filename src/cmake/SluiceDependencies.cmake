@@ -4,6 +4,25 @@
 
 include(CheckIncludeFileCXX)
 
+# Static libraries that Debian has no usable archive of (OpenSSL trimmed,
+# librdkafka without GSSAPI, libzmq without GSSAPI/PGM/NORM, cppzmq), built
+# from Debian's source packages by toolchains/build-sysroot into
+# build/deps-<arch>. The board presets set it; the cross toolchain files put it
+# first in CMAKE_FIND_ROOT_PATH, a native build puts it first in
+# CMAKE_PREFIX_PATH. Empty (the default): the build machine's libraries.
+set(SLUICE_DEPS_PREFIX "${SLUICE_DEPS_PREFIX}" CACHE PATH
+    "Prefix with static OpenSSL, librdkafka and libzmq from toolchains/build-sysroot (empty: none)")
+if(SLUICE_DEPS_PREFIX)
+  if(NOT EXISTS "${SLUICE_DEPS_PREFIX}/.stamp-openssl")
+    message(FATAL_ERROR "SLUICE_DEPS_PREFIX=${SLUICE_DEPS_PREFIX} has not been built: run "
+                        "toolchains/build-sysroot <arch> (or toolchains/build-static <arch>)")
+  endif()
+  if(NOT CMAKE_CROSSCOMPILING)
+    list(PREPEND CMAKE_PREFIX_PATH "${SLUICE_DEPS_PREFIX}")
+  endif()
+  set(OPENSSL_ROOT_DIR "${SLUICE_DEPS_PREFIX}")
+endif()
+
 function(sluice_require_header header package)
   find_path(_found_${package} NAMES ${header})
   if(NOT _found_${package})
@@ -41,27 +60,50 @@ find_package(Threads REQUIRED)
 # Each is looked for only when its component is switched on, so a minimal
 # board build needs none of them.
 
-# Eclipse Paho MQTT C, synchronous client with TLS (OpenSSL).
+# Eclipse Paho MQTT C, synchronous client, with TLS (OpenSSL) unless
+# SLUICE_MQTT_TLS is off: then the plain-TCP library links, without OpenSSL,
+# and the mqtt source refuses ssl:// servers (the minimal board set).
+option(SLUICE_MQTT_TLS "MQTT over TLS (Paho with OpenSSL); OFF links Paho's plain-TCP client only" ON)
 function(sluice_find_paho)
   if(TARGET sluice_paho)
     return()
   endif()
+  if(SLUICE_MQTT_TLS)
+    set(paho_name paho-mqtt3cs)
+  else()
+    set(paho_name paho-mqtt3c)
+  endif()
   if(SLUICE_STATIC)
     set(OPENSSL_USE_STATIC_LIBS ON)
-    find_library(PAHO_LIBRARY NAMES libpaho-mqtt3cs.a)
+    find_library(PAHO_LIBRARY NAMES lib${paho_name}.a)
   else()
-    find_library(PAHO_LIBRARY NAMES paho-mqtt3cs)
+    find_library(PAHO_LIBRARY NAMES ${paho_name})
   endif()
   find_path(PAHO_INCLUDE_DIR NAMES MQTTClient.h)
   if(NOT PAHO_LIBRARY OR NOT PAHO_INCLUDE_DIR)
     message(FATAL_ERROR "Paho MQTT C not found: install libpaho-mqtt-dev (firmware-gw/install-deps), "
                         "or configure with -DSLUICE_WITH_MQTT=OFF")
   endif()
-  find_package(OpenSSL REQUIRED)
   add_library(sluice_paho INTERFACE)
   target_include_directories(sluice_paho INTERFACE ${PAHO_INCLUDE_DIR})
-  target_link_libraries(sluice_paho INTERFACE ${PAHO_LIBRARY} OpenSSL::SSL OpenSSL::Crypto Threads::Threads
-                                              ${CMAKE_DL_LIBS})
+  target_link_libraries(sluice_paho INTERFACE ${PAHO_LIBRARY})
+  if(SLUICE_MQTT_TLS)
+    find_package(OpenSSL REQUIRED)
+    target_link_libraries(sluice_paho INTERFACE OpenSSL::SSL OpenSSL::Crypto)
+    target_compile_definitions(sluice_paho INTERFACE SLUICE_MQTT_TLS=1)
+  else()
+    target_compile_definitions(sluice_paho INTERFACE SLUICE_MQTT_TLS=0)
+  endif()
+  target_link_libraries(sluice_paho INTERFACE Threads::Threads ${CMAKE_DL_LIBS})
+endfunction()
+
+# Static archives that the static libraries of the dependency prefix need
+# after them (compression for librdkafka).
+function(sluice_find_static_archive var name)
+  find_library(${var} NAMES lib${name}.a)
+  if(NOT ${var})
+    message(FATAL_ERROR "lib${name}.a not found (in the sysroot or on this machine)")
+  endif()
 endfunction()
 
 # ZeroMQ (libzmq + cppzmq). Debian's libzmq.a needs GSSAPI, which has no
@@ -71,7 +113,11 @@ function(sluice_find_zmq)
   if(TARGET sluice_zmq)
     return()
   endif()
-  find_library(ZMQ_LIBRARY NAMES zmq)
+  if(SLUICE_STATIC AND SLUICE_DEPS_PREFIX)
+    find_library(ZMQ_LIBRARY NAMES libzmq.a)
+  else()
+    find_library(ZMQ_LIBRARY NAMES zmq)
+  endif()
   find_path(CPPZMQ_INCLUDE_DIR NAMES zmq.hpp)
   if(NOT ZMQ_LIBRARY OR NOT CPPZMQ_INCLUDE_DIR)
     message(FATAL_ERROR "ZeroMQ not found: install libzmq3-dev and cppzmq-dev (firmware-gw/install-deps), "
@@ -80,6 +126,10 @@ function(sluice_find_zmq)
   add_library(sluice_zmq INTERFACE)
   target_include_directories(sluice_zmq INTERFACE ${CPPZMQ_INCLUDE_DIR})
   target_link_libraries(sluice_zmq INTERFACE ${ZMQ_LIBRARY})
+  if(SLUICE_STATIC AND SLUICE_DEPS_PREFIX)
+    target_compile_definitions(sluice_zmq INTERFACE ZMQ_STATIC)
+    target_link_libraries(sluice_zmq INTERFACE Threads::Threads rt)
+  endif()
 endfunction()
 
 # libiio is optional: the iio source reads sysfs and /dev/iio:deviceN
@@ -130,7 +180,11 @@ function(sluice_find_rdkafka)
   if(TARGET sluice_rdkafka)
     return()
   endif()
-  find_library(RDKAFKA_LIBRARY NAMES rdkafka)
+  if(SLUICE_STATIC AND SLUICE_DEPS_PREFIX)
+    find_library(RDKAFKA_LIBRARY NAMES librdkafka.a)
+  else()
+    find_library(RDKAFKA_LIBRARY NAMES rdkafka)
+  endif()
   find_path(RDKAFKA_INCLUDE_DIR NAMES librdkafka/rdkafka.h)
   if(NOT RDKAFKA_LIBRARY OR NOT RDKAFKA_INCLUDE_DIR)
     message(FATAL_ERROR "librdkafka not found: install librdkafka-dev (firmware-gw/install-deps), "
@@ -139,4 +193,13 @@ function(sluice_find_rdkafka)
   add_library(sluice_rdkafka INTERFACE)
   target_include_directories(sluice_rdkafka INTERFACE ${RDKAFKA_INCLUDE_DIR})
   target_link_libraries(sluice_rdkafka INTERFACE ${RDKAFKA_LIBRARY})
+  if(SLUICE_STATIC AND SLUICE_DEPS_PREFIX)
+    # toolchains/build-sysroot's librdkafka: OpenSSL from the prefix, zstd
+    # and zlib from the sysroot, its own copy of lz4.
+    set(OPENSSL_USE_STATIC_LIBS ON)
+    find_package(OpenSSL REQUIRED)
+    sluice_find_static_archive(ZSTD_LIBRARY_STATIC zstd)
+    target_link_libraries(sluice_rdkafka INTERFACE OpenSSL::SSL OpenSSL::Crypto ${ZSTD_LIBRARY_STATIC}
+                                                   ${SLUICE_ZLIB} Threads::Threads ${CMAKE_DL_LIBS} m rt)
+  endif()
 endfunction()

@@ -73,6 +73,14 @@ std::optional<Server> normalise_server(std::string_view text, std::string* error
     if (scheme == "tcp" || scheme == "mqtt") {
         s.tls = false;
     } else if (scheme == "ssl" || scheme == "mqtts" || scheme == "tls") {
+#if defined(SLUICE_MQTT_TLS) && !SLUICE_MQTT_TLS
+        if (error) {
+            *error = fmt::format("'{}://' needs TLS, and this build has none (built with SLUICE_MQTT_TLS=OFF, "
+                                 "the plain-TCP MQTT client only); use tcp:// or a build with MQTT TLS",
+                                 scheme);
+        }
+        return std::nullopt;
+#endif
         s.tls = true;
     } else {
         if (error) {

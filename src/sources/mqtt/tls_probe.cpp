@@ -11,9 +11,17 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+
+// SLUICE_MQTT_TLS=0 (CMake SLUICE_MQTT_TLS=OFF): Paho's plain-TCP client, no
+// OpenSSL; only the TCP probe is built.
+#ifndef SLUICE_MQTT_TLS
+#define SLUICE_MQTT_TLS 1
+#endif
+#if SLUICE_MQTT_TLS
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#endif
 
 namespace sluice::mqtt {
 
@@ -28,6 +36,7 @@ struct FdCloser {
     }
 };
 
+#if SLUICE_MQTT_TLS
 std::string openssl_errors() {
     std::string out;
     while (unsigned long e = ERR_get_error()) {
@@ -43,6 +52,7 @@ std::string openssl_errors() {
     }
     return out;
 }
+#endif
 
 // Non-blocking connect bounded by `timeout`, then back to blocking with
 // send/receive timeouts so the handshake is bounded too.
@@ -94,6 +104,7 @@ int connect_tcp(const std::string& host_in, int port, std::chrono::seconds timeo
     return -1;
 }
 
+#if SLUICE_MQTT_TLS
 std::string certificate_names(X509* cert) {
     std::string out;
     auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -130,6 +141,7 @@ int key_password_cb(char* buf, int size, int /*rwflag*/, void* u) {
     buf[n] = '\0';
     return n;
 }
+#endif
 
 }  // namespace
 
@@ -139,6 +151,7 @@ std::string probe_tcp(const std::string& host, int port, std::chrono::seconds ti
     return fd.fd < 0 ? error : std::string();
 }
 
+#if SLUICE_MQTT_TLS
 std::string probe_tls(const Settings& s, std::chrono::seconds timeout) {
     ERR_clear_error();
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
@@ -220,5 +233,11 @@ std::string probe_tls(const Settings& s, std::chrono::seconds timeout) {
     SSL_shutdown(ssl.get());
     return verdict;
 }
+
+#else
+std::string probe_tls(const Settings&, std::chrono::seconds) {
+    return "this build has no MQTT TLS (SLUICE_MQTT_TLS=OFF)";
+}
+#endif
 
 }  // namespace sluice::mqtt
