@@ -531,7 +531,7 @@ const Descriptor& sink_kafka() {
                 {.name = "message_timeout", .type = OptionType::Duration, .default_value = "25s",
                  .doc = "librdkafka message.timeout.ms: a message not acknowledged by then fails and is retried",
                  .min = 0.1, .max = 3600},
-                {.name = "linger", .type = OptionType::Duration, .default_value = "5ms",
+                {.name = "linger", .type = OptionType::Duration, .default_value = "1ms",
                  .doc = "librdkafka linger.ms: how long to gather messages into a produce request", .min = 0,
                  .max = 900},
                 {.name = "health_timeout", .type = OptionType::Duration, .default_value = "2s",
