@@ -51,7 +51,10 @@ struct SourceContext {
     Ingest* ingest = nullptr;
     IoLoop* loop = nullptr;
     ComponentMetrics* metrics = nullptr;
-    // Reads a checkpoint stored with an earlier batch (see Frame::checkpoint_key).
+    // Key under which this source's Frame::position is committed; a source
+    // that keeps a position sets it in start(), before its first frame.
+    std::string checkpoint_key;
+    // Reads the position stored with an earlier batch as "<epoch>:<position>".
     std::function<std::optional<std::string>(std::string_view key)> load_checkpoint;
     // Tells the pipeline this source has nothing more to give (EOF, count reached).
     std::function<void()> finished;

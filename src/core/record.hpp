@@ -19,10 +19,12 @@ struct Frame {
     std::string origin;        // topic, socket path, file path, IIO channel
     TimeNs arrival_ns = 0;     // wall clock when the source read it
     std::uint32_t source = 0;  // index of the source within its pipeline
-    // Source position to persist together with the batch holding this frame
-    // (for example a file's read offset). Empty key: nothing to persist.
-    std::string checkpoint_key;
-    std::string checkpoint_value;
+    // Source position after this frame, persisted together with the batch
+    // holding it under the source's SourceContext::checkpoint_key (for
+    // example a file's inode and the offset just past this line).
+    bool has_position = false;
+    std::uint64_t position_epoch = 0;
+    std::uint64_t position = 0;
 };
 
 using FieldValue = std::variant<double, std::int64_t, bool, std::string>;

@@ -26,6 +26,10 @@ struct Pipeline::SourceSlot {
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
+    // Worker thread: the newest Frame::position seen in the current batch.
+    bool position_pending = false;
+    std::uint64_t position_epoch = 0;
+    std::uint64_t position = 0;
 };
 
 struct Pipeline::StageSlot {
@@ -417,14 +421,17 @@ void Pipeline::worker_loop() {
             } else {
                 dead.push_back(std::move(dl));
             }
-            if (!f.checkpoint_key.empty()) {
-                auto it = std::find_if(checkpoints.begin(), checkpoints.end(),
-                                       [&](const auto& c) { return c.first == f.checkpoint_key; });
-                if (it == checkpoints.end()) {
-                    checkpoints.emplace_back(f.checkpoint_key, f.checkpoint_value);
-                } else {
-                    it->second = f.checkpoint_value;
-                }
+            if (f.has_position) {
+                src.position_pending = true;
+                src.position_epoch = f.position_epoch;
+                src.position = f.position;
+            }
+        }
+        for (auto& sp : sources_) {
+            if (sp->position_pending) {
+                sp->position_pending = false;
+                checkpoints.emplace_back(sp->ctx.checkpoint_key,
+                                         fmt::format("{}:{}", sp->position_epoch, sp->position));
             }
         }
         last_stage_turn = mono_now_ns();

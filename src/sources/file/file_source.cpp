@@ -14,8 +14,6 @@
 #include <thread>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/line_splitter.hpp"
@@ -40,8 +38,8 @@ public:
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        key_ = "file:" + path_;
-        if (auto cp = ctx.load_checkpoint(key_)) {
+        ctx.checkpoint_key = "file:" + path_;
+        if (auto cp = ctx.load_checkpoint(ctx.checkpoint_key)) {
             unsigned long long ino = 0, off = 0;
             if (std::sscanf(cp->c_str(), "%llu:%llu", &ino, &off) == 2) {
                 resume_ino_ = ino;
@@ -146,12 +144,11 @@ private:
             f.payload.assign(line);
             f.origin = path_;
             f.source = ctx_->index;
-            // Every few lines carry the offset, so a batch boundary that falls
-            // inside a read chunk repeats at most kCheckpointEvery lines after
-            // a crash (and formatting an offset per line would cost too much).
-            if (++since_checkpoint_ >= kCheckpointEvery) {
-                set_checkpoint(f, end_offset);
-            }
+            // Every line carries the offset just past it, so whichever line
+            // ends a batch, a restart resumes exactly after it.
+            f.has_position = true;
+            f.position_epoch = ino_;
+            f.position = end_offset;
             frames.push_back(std::move(f));
         };
         auto on_too_long = [&](std::uint64_t) {
@@ -181,21 +178,14 @@ private:
             for (auto& f : frames) {
                 f.arrival_ns = now;
             }
-            if (frames.back().checkpoint_key.empty()) {
-                set_checkpoint(frames.back(), lines_.committed_offset());
-            }
+            // Past a skipped over-long line, too, so it is not met again.
+            frames.back().position = lines_.committed_offset();
             ctx_->metrics->received->inc(frames.size());
             ctx_->metrics->last_seen->set(static_cast<double>(now) / 1e9);
             if (!ctx_->ingest->push_all_wait(frames)) {
                 return false;
             }
         }
-    }
-
-    void set_checkpoint(Frame& f, std::uint64_t offset) {
-        f.checkpoint_key = key_;
-        f.checkpoint_value = fmt::format("{}:{}", ino_, offset);
-        since_checkpoint_ = 0;
     }
 
     // Waits up to `d`; true if stopping.
@@ -213,15 +203,12 @@ private:
     std::size_t max_line_;
     std::size_t read_size_;
     SourceContext* ctx_ = nullptr;
-    std::string key_;
     std::uint64_t resume_ino_ = 0;
     std::uint64_t resume_offset_ = 0;
     int fd_ = -1;
     std::uint64_t ino_ = 0;
     LineSplitter lines_{max_line_};
     bool missing_logged_ = false;
-    static constexpr int kCheckpointEvery = 32;
-    int since_checkpoint_ = 0;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;
