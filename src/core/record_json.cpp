@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iterator>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace sluice {
@@ -11,7 +12,15 @@ namespace sluice {
 void append_json_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out += '"';
-    for (unsigned char c : s) {
+    // Runs of characters that need no escaping are appended at once.
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -29,15 +38,12 @@ void append_json_string(std::string& out, std::string_view s) {
                 out += "\\t";
                 break;
             default:
-                if (c < 0x20) {
-                    out += "\\u00";
-                    out += hex[c >> 4];
-                    out += hex[c & 0xf];
-                } else {
-                    out += static_cast<char>(c);
-                }
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
 
@@ -75,22 +81,49 @@ void append_rfc3339(std::string& out, TimeNs t) {
     std::int64_t y;
     unsigned m, d;
     civil_from_days(days, y, m, d);
-    auto it = std::back_inserter(out);
-    fmt::format_to(it, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", y, m, d, rem / 3600, (rem / 60) % 60, rem % 60);
+    // Fixed-width digits by hand: this runs once per record in every JSON output.
+    char buf[32];
+    auto put = [&buf](std::size_t at, std::uint64_t v, int width) {
+        for (int k = width - 1; k >= 0; --k) {
+            buf[at + static_cast<std::size_t>(k)] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        }
+    };
+    if (y < 0 || y > 9999) {
+        fmt::format_to(std::back_inserter(out), "{:04}", y);
+    } else {
+        put(0, static_cast<std::uint64_t>(y), 4);
+        out.append(buf, 4);
+    }
+    buf[0] = '-';
+    put(1, m, 2);
+    buf[3] = '-';
+    put(4, d, 2);
+    buf[6] = 'T';
+    put(7, static_cast<std::uint64_t>(rem / 3600), 2);
+    buf[9] = ':';
+    put(10, static_cast<std::uint64_t>((rem / 60) % 60), 2);
+    buf[12] = ':';
+    put(13, static_cast<std::uint64_t>(rem % 60), 2);
+    std::size_t len = 15;
     if (nanos != 0) {
+        buf[len++] = '.';
         if (nanos % 1'000'000 == 0) {
-            fmt::format_to(it, ".{:03}", nanos / 1'000'000);
+            put(len, static_cast<std::uint64_t>(nanos / 1'000'000), 3);
+            len += 3;
         } else if (nanos % 1000 == 0) {
-            fmt::format_to(it, ".{:06}", nanos / 1000);
+            put(len, static_cast<std::uint64_t>(nanos / 1000), 6);
+            len += 6;
         } else {
-            fmt::format_to(it, ".{:09}", nanos);
+            put(len, static_cast<std::uint64_t>(nanos), 9);
+            len += 9;
         }
     }
+    out.append(buf, len);
     out += 'Z';
 }
 
 void append_record_json(std::string& out, const Record& r) {
-    auto it = std::back_inserter(out);
     out += "{\"time\":\"";
     append_rfc3339(out, r.time_ns);
     out += '"';
@@ -127,12 +160,14 @@ void append_record_json(std::string& out, const Record& r) {
         out += ':';
         if (const auto* d = std::get_if<double>(&f.value)) {
             if (std::isfinite(*d)) {
-                fmt::format_to(it, "{}", *d);
+                char num[32];
+                out.append(num, fmt::format_to(num, FMT_COMPILE("{}"), *d));
             } else {
                 out += "null";  // JSON has no NaN/Inf
             }
         } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-            fmt::format_to(it, "{}", *i);
+            const fmt::format_int digits(*i);
+            out.append(digits.data(), digits.size());
         } else if (const auto* b = std::get_if<bool>(&f.value)) {
             out += *b ? "true" : "false";
         } else {

@@ -55,11 +55,11 @@ sluice::RawEntry text(std::string key, std::string value) {
     return e;
 }
 
-void run(const fs::path& dir, const std::string& bootstrap, std::size_t records, std::size_t batch,
-         const char* format, const char* compression) {
+// Every configuration reads the same filled buffer through its own cursor.
+std::unique_ptr<sluice::Buffer> fill(const fs::path& dir, std::size_t records, std::vector<std::string> sinks) {
     sluice::BufferOptions bo;
-    bo.path = dir / (std::string("kafka-") + std::to_string(batch) + format + compression + ".db");
-    bo.sinks = {"k"};
+    bo.path = dir / "kafka.db";
+    bo.sinks = std::move(sinks);
     bo.max_bytes = 4ull << 30;
     auto buf = sluice::Buffer::open(bo);
     for (std::size_t done = 0; done < records; done += 1000) {
@@ -69,6 +69,16 @@ void run(const fs::path& dir, const std::string& bootstrap, std::size_t records,
             std::exit(1);
         }
     }
+    return buf;
+}
+
+std::string sink_name(std::size_t batch, const char* format, const char* compression) {
+    return fmt::format("k{}-{}-{}", batch, format, compression);
+}
+
+void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch, const char* format,
+         const char* compression) {
+    auto* buf = &buffer;
     const auto& d = sluice::components::sink_kafka();
     sluice::RawTable t = {text("brokers", bootstrap), text("topic", "bench"), text("key", "{gateway}/{node}"),
                           text("format", format), text("compression", compression),
@@ -80,10 +90,11 @@ void run(const fs::path& dir, const std::string& bootstrap, std::size_t records,
         std::exit(1);
     }
     auto sink = d.make_sink(opts);
-    auto metrics = sluice::ComponentMetrics::for_component("bench/k", "sink");
-    sluice::SinkContext ctx{"bench/k", &metrics};
+    const std::string name = sink_name(batch, format, compression);
+    auto metrics = sluice::ComponentMetrics::for_component("bench/" + name, "sink");
+    sluice::SinkContext ctx{"bench/" + name, &metrics};
     sink->open(ctx);
-    auto reader = buf->reader("k");
+    auto reader = buf->reader(name);
     std::vector<Record> rs;
     std::vector<sluice::StoredRecord> got;
     std::size_t sent = 0;
@@ -136,10 +147,23 @@ int main(int argc, char** argv) {
     rd_kafka_mock_topic_create(mc, "bench", 4, 1);
     const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 
-    for (std::size_t batch : {1000, 10000}) {
-        run(dir, bootstrap, records, batch, "json", "lz4");
+    struct Config {
+        std::size_t batch;
+        const char* format;
+        const char* compression;
+    };
+    const Config configs[] = {{1000, "json", "lz4"}, {10000, "json", "lz4"}, {10000, "influx", "none"}};
+    std::vector<std::string> sinks;
+    for (const auto& c : configs) {
+        sinks.push_back(sink_name(c.batch, c.format, c.compression));
     }
-    run(dir, bootstrap, records, 10000, "influx", "none");
+    {
+        auto buf = fill(dir, records, sinks);
+        std::fprintf(stderr, "buffer filled with %zu records\n", records);
+        for (const auto& c : configs) {
+            run(*buf, bootstrap, c.batch, c.format, c.compression);
+        }
+    }
 
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
