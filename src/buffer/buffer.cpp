@@ -745,7 +745,13 @@ std::vector<StoredRecord> BufferReader::read(std::size_t max) {
 }
 
 std::size_t BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t max) {
+    return read_after(impl_->cursor, out, max);
+}
+
+std::size_t BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
     Impl& r = *impl_;
+    after_id = std::max(after_id, r.cursor);
+    const bool from_cursor = after_id == r.cursor;
     if (max == 0) {
         out.clear();
         return 0;
@@ -758,7 +764,7 @@ std::size_t BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t 
     std::string bad_body;
     {
         ResetGuard g(r.read_stmt);
-        r.read_stmt.bind_u64(1, r.cursor);
+        r.read_stmt.bind_u64(1, after_id);
         r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
         while (r.read_stmt.step()) {
             if (n == out.size()) {
@@ -785,14 +791,22 @@ std::size_t BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t 
         r.read_upto = std::max(r.read_upto, out[n - 1].id);
     }
     if (bad_id != 0) {
-        r.reject_row(bad_id, bad_body, n == 0);
-    } else if (n == 0) {
+        r.reject_row(bad_id, bad_body, n == 0 && from_cursor);
+    } else if (n == 0 && from_cursor) {
         r.empty_upto = std::max(r.empty_upto, snapshot);
     }
     return n;
 }
 
 void BufferReader::commit(std::uint64_t last_id) {
+    commit_cursor(last_id, true);
+}
+
+void BufferReader::commit_keep_rows(std::uint64_t last_id) {
+    commit_cursor(last_id, false);
+}
+
+void BufferReader::commit_cursor(std::uint64_t last_id, bool trim) {
     Impl& r = *impl_;
     last_id = std::min(last_id, r.read_upto);
     if (last_id <= r.cursor) {
@@ -814,7 +828,9 @@ void BufferReader::commit(std::uint64_t last_id) {
         r.owner.sinks[r.index].cursor = last_id;
     }
     r.cursor = last_id;
-    r.owner.trim_owned();
+    if (trim) {
+        r.owner.trim_owned();
+    }
     r.owner.release();
 }
 

@@ -130,11 +130,17 @@ public:
     // The same into a caller-kept vector (resized to the rows read), reusing
     // its records' string capacity: no per-record allocation in steady state.
     std::size_t read_into(std::vector<StoredRecord>& out, std::size_t max);
+    // The same for the rows after `after_id` (a row already read), leaving the
+    // cursor alone: a sink reads its next batch while the current one is sent.
+    std::size_t read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max);
     // Moves the cursor to `last_id` (inclusive) in one transaction, then trims.
     // Never past the highest id read() returned: a sink confirms only what it got.
     // Throws std::runtime_error if the cursor could not be stored (the
     // in-memory cursor then stays where it was).
     void commit(std::uint64_t last_id);
+    // The same without the trim: the delivered rows stay until the next
+    // Buffer::trim(), which a sink with a backlog runs beside its next send.
+    void commit_keep_rows(std::uint64_t last_id);
     // The same, storing `state` with the cursor in the same transaction.
     void commit(std::uint64_t last_id, const std::string& state);
     std::uint64_t cursor() const;
@@ -149,6 +155,7 @@ public:
     explicit BufferReader(std::unique_ptr<Impl> impl);
 
 private:
+    void commit_cursor(std::uint64_t last_id, bool trim);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -123,6 +123,16 @@ void append_rfc3339(std::string& out, TimeNs t) {
     out += 'Z';
 }
 
+void append_double(std::string& out, double d) {
+    char num[32];
+    out.append(num, fmt::format_to(num, FMT_COMPILE("{}"), d));
+}
+
+void append_int(std::string& out, std::int64_t i) {
+    const fmt::format_int digits(i);
+    out.append(digits.data(), digits.size());
+}
+
 void append_record_json(std::string& out, const Record& r) {
     out += "{\"time\":\"";
     append_rfc3339(out, r.time_ns);
@@ -160,14 +170,12 @@ void append_record_json(std::string& out, const Record& r) {
         out += ':';
         if (const auto* d = std::get_if<double>(&f.value)) {
             if (std::isfinite(*d)) {
-                char num[32];
-                out.append(num, fmt::format_to(num, FMT_COMPILE("{}"), *d));
+                append_double(out, *d);
             } else {
                 out += "null";  // JSON has no NaN/Inf
             }
         } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-            const fmt::format_int digits(*i);
-            out.append(digits.data(), digits.size());
+            append_int(out, *i);
         } else if (const auto* b = std::get_if<bool>(&f.value)) {
             out += *b ? "true" : "false";
         } else {

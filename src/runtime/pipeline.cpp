@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <future>
 #include <pthread.h>
 #include <random>
 
@@ -549,6 +550,8 @@ void Pipeline::sink_loop(SinkSlot& slot) {
     std::mt19937 rng(std::random_device{}());
     bool opened = false;
     std::vector<StoredRecord> batch;
+    std::vector<StoredRecord> next;  // read ahead while `batch` is sent
+    bool have_next = false;
     std::vector<Record> records;
 
     auto fail = [&](const std::string& error) {
@@ -584,9 +587,14 @@ void Pipeline::sink_loop(SinkSlot& slot) {
                 continue;
             }
         }
-        // read_into and the swaps below reuse both vectors' records, so a
+        // read_into and the swaps below reuse the vectors' records, so a
         // sink in steady state allocates nothing per record here.
-        reader->read_into(batch, slot.batch_size);
+        if (have_next) {
+            std::swap(batch, next);
+            have_next = false;
+        } else {
+            reader->read_into(batch, slot.batch_size);
+        }
         if (batch.empty()) {
             slot.caught_up = true;
             if (worker_done_.load()) {
@@ -603,10 +611,33 @@ void Pipeline::sink_loop(SinkSlot& slot) {
             std::swap(records[i], batch[i].record);
         }
         const std::span<const Record> sending(records.data(), batch.size());
+        // A full batch means a backlog: while this one is sent, the rows
+        // delivered before it are trimmed and the next batch is read. The
+        // reader is used by one thread at a time (the task is joined before
+        // anything below touches it again).
+        const bool backlog = batch.size() == slot.batch_size;
+        std::future<void> reading;
+        if (backlog) {
+            reading = std::async(std::launch::async,
+                                 [this, &reader, &next, after = batch.back().id, n = slot.batch_size] {
+                                     buffer_->trim();
+                                     reader->read_after(after, next, n);
+                                 });
+        }
         const auto send_started = mono_now_ns();
         SendResult result = slot.sink->send(sending);
         slot.batch_seconds->observe(static_cast<double>(mono_now_ns() - send_started) / 1e9);
         const std::size_t confirmed = std::min(result.confirmed, sending.size());
+        if (reading.valid()) {
+            try {
+                reading.get();
+                // Only after a wholly confirmed batch does the next one follow
+                // on; otherwise the unconfirmed rows are read again.
+                have_next = confirmed == sending.size() && result.error.empty() && !next.empty();
+            } catch (const std::exception& e) {
+                log::error("{}: reading ahead failed: {}", slot.label, e.what());
+            }
+        }
         for (const auto& [index, reason] : result.rejected) {
             if (index < confirmed) {
                 DeadLetter d;
@@ -624,12 +655,13 @@ void Pipeline::sink_loop(SinkSlot& slot) {
         if (result.state) {
             // Stored even when nothing was confirmed: it may undo partial output.
             reader->commit(confirmed > 0 ? batch[confirmed - 1].id : reader->cursor(), *result.state);
+        } else if (confirmed > 0 && have_next) {
+            reader->commit_keep_rows(batch[confirmed - 1].id);  // trimmed beside the next send
         } else if (confirmed > 0) {
             reader->commit(batch[confirmed - 1].id);
         }
         if (confirmed > 0) {
             slot.metrics.sent->inc(confirmed - std::min(confirmed, result.rejected.size()));
-            buffer_->trim();
         }
         if (!result.error.empty()) {
             slot.retries->inc();

@@ -179,6 +179,40 @@ TEST(Buffer, ReadIntoReusesTheVector) {
     EXPECT_TRUE(rows.empty());
 }
 
+TEST(Buffer, ReadAheadLeavesTheCursorAndKeptRowsWaitForTrim) {
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a"}));
+    ASSERT_TRUE(put(*buf, batch(0, 30)).ok);
+    auto rd = buf->reader("a");
+    std::vector<StoredRecord> first;
+    std::vector<StoredRecord> next;
+    ASSERT_EQ(rd->read_into(first, 10), 10u);
+    // The next batch, read before the first one is confirmed.
+    ASSERT_EQ(rd->read_after(first.back().id, next, 10), 10u);
+    EXPECT_EQ(next.front().id, 11u);
+    EXPECT_EQ(rd->cursor(), 0u);
+    // Unconfirmed: reading from the cursor gives the first batch again.
+    std::vector<StoredRecord> again;
+    ASSERT_EQ(rd->read_into(again, 10), 10u);
+    EXPECT_EQ(again.front().id, 1u);
+
+    rd->commit_keep_rows(first.back().id);
+    EXPECT_EQ(rd->cursor(), 10u);
+    EXPECT_EQ(buf->stats().rows, 30u);  // delivered, not yet trimmed
+    EXPECT_EQ(sink_stats(buf->stats(), "a").lag_rows, 20u);
+    buf->trim();
+    EXPECT_EQ(buf->stats().rows, 20u);
+
+    // Reading after a row before the cursor reads from the cursor.
+    ASSERT_EQ(rd->read_after(3, next, 5), 5u);
+    EXPECT_EQ(next.front().id, 11u);
+    rd->commit(next.back().id);
+    EXPECT_EQ(buf->stats().rows, 15u);
+    // Past the end: nothing, and the cursor stays.
+    EXPECT_EQ(rd->read_after(30, next, 5), 0u);
+    EXPECT_EQ(rd->cursor(), 15u);
+}
+
 TEST(Buffer, CursorsPerSinkAreIndependent) {
     TempDir dir;
     auto buf = Buffer::open(options(dir, {"a", "b"}));

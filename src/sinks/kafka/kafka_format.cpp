@@ -18,8 +18,10 @@ void append_value_text(std::string& out, const FieldValue& v) {
                 out += x;
             } else if constexpr (std::is_same_v<T, bool>) {
                 out += x ? "true" : "false";
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                append_int(out, x);
             } else {
-                fmt::format_to(std::back_inserter(out), "{}", x);
+                append_double(out, x);
             }
         },
         v);
@@ -29,16 +31,23 @@ void append_value_text(std::string& out, const FieldValue& v) {
 // field keys (comma, equals, space). A newline cannot be escaped at all, so
 // it becomes a space rather than splitting the line.
 void append_escaped(std::string& out, std::string_view s, bool measurement) {
-    for (char c : s) {
-        if (c == '\n' || c == '\r') {
-            out += ' ';
+    std::size_t run = 0;  // runs that need no escaping are appended at once
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        const bool newline = c == '\n' || c == '\r';
+        if (!newline && c != ',' && c != ' ' && (measurement || c != '=') && c != '\\') {
             continue;
         }
-        if (c == ',' || c == ' ' || (!measurement && c == '=') || c == '\\') {
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        if (newline) {
+            out += ' ';
+        } else {
             out += '\\';
+            out += c;
         }
-        out += c;
     }
+    out.append(s.data() + run, s.size() - run);
 }
 
 void append_field_string(std::string& out, std::string_view s) {
@@ -178,9 +187,10 @@ bool append_influx_line(std::string& out, const Record& r, std::string* error) {
                 } else if constexpr (std::is_same_v<T, bool>) {
                     out += x ? "true" : "false";
                 } else if constexpr (std::is_same_v<T, std::int64_t>) {
-                    fmt::format_to(std::back_inserter(out), "{}i", x);
+                    append_int(out, x);
+                    out += 'i';
                 } else {
-                    fmt::format_to(std::back_inserter(out), "{}", x);
+                    append_double(out, x);
                 }
             },
             f.value);
@@ -192,7 +202,8 @@ bool append_influx_line(std::string& out, const Record& r, std::string* error) {
         }
         return false;
     }
-    fmt::format_to(std::back_inserter(out), " {}", r.time_ns);
+    out += ' ';
+    append_int(out, r.time_ns);
     return true;
 }
 
