@@ -5,6 +5,7 @@
 #include <future>
 #include <pthread.h>
 #include <random>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -615,14 +616,17 @@ void Pipeline::sink_loop(SinkSlot& slot) {
         // delivered before it are trimmed and the next batch is read. The
         // reader is used by one thread at a time (the task is joined before
         // anything below touches it again).
-        const bool backlog = batch.size() == slot.batch_size;
         std::future<void> reading;
-        if (backlog) {
-            reading = std::async(std::launch::async,
-                                 [this, &reader, &next, after = batch.back().id, n = slot.batch_size] {
-                                     buffer_->trim();
-                                     reader->read_after(after, next, n);
-                                 });
+        if (batch.size() == slot.batch_size) {
+            try {
+                reading = std::async(std::launch::async,
+                                     [this, &reader, &next, after = batch.back().id, n = slot.batch_size] {
+                                         buffer_->trim();
+                                         reader->read_after(after, next, n);
+                                     });
+            } catch (const std::system_error&) {
+                // No thread to spare: read after the send, as without a backlog.
+            }
         }
         const auto send_started = mono_now_ns();
         SendResult result = slot.sink->send(sending);
