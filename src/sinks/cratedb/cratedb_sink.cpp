@@ -12,7 +12,7 @@
 #include "core/component.hpp"
 #include "core/log.hpp"
 #include "core/url.hpp"
-#include "net/http_client.hpp"
+#include "net/http_endpoint.hpp"
 #include "sinks/cratedb/cratedb_protocol.hpp"
 
 namespace sluice::components {
@@ -44,31 +44,20 @@ void cratedb_from_url(const Url& url, RawTable& out) {
 class CrateDbSink final : public Sink {
 public:
     explicit CrateDbSink(const Options& o)
-        : schema_tmpl_(o.str("schema")), table_tmpl_(o.str("table")), ddl_tmpl_(o.str_or("ddl", "")) {
+        : schema_tmpl_(o.str("schema")),
+          table_tmpl_(o.str("table")),
+          ddl_tmpl_(o.str_or("ddl", "")),
+          endpoint_(o, "CrateDB") {
         if (ddl_tmpl_.empty()) {
             ddl_tmpl_ = std::string(kDefaultDdl);
         } else if (ddl_tmpl_.find("{table}") == std::string::npos) {
             throw ConfigError("ddl must contain {table} (and usually {schema})");
         }
-        http_.host = o.str("host");
-        http_.port = static_cast<int>(o.integer("port"));
-        http_.tls = net::tls_options_from(o);
-        insecure_ = !http_.tls.verify;
-        http_.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("connect_timeout"));
-        http_.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("timeout"));
-        http_.gzip_requests = o.boolean("gzip");
-        const std::string user = o.str_or("user", "");
-        if (!user.empty()) {
-            auth_ = net::basic_auth(user, o.str_or("password", ""));
-        }
     }
 
     void open(SinkContext& ctx) override {
         name_ = ctx.name;
-        if (insecure_ && http_.tls.enabled) {
-            log::warn("{}: insecure_skip_verify is on: the CrateDB server's certificate is NOT checked", name_);
-        }
-        client();
+        endpoint_.open(name_);
     }
 
     SendResult send(std::span<const Record> batch) override {
@@ -112,39 +101,15 @@ public:
         return result;
     }
 
-    bool healthy(std::string& reason) override {
-        std::string err;
-        auto resp = client().request("GET", "/", headers(), "", &err);
-        if (!resp) {
-            reason = err;
-            return false;
-        }
-        if (resp->status != 200) {
-            reason = fmt::format("CrateDB at {}:{} answered HTTP {}", http_.host, http_.port, resp->status);
-            return false;
-        }
-        return true;
-    }
+    bool healthy(std::string& reason) override { return endpoint_.healthy("/", reason); }
 
-    void close() override {
-        if (client_) {
-            client_->close();
-        }
-    }
+    void close() override { endpoint_.close(); }
 
 private:
-    net::HttpClient& client() {
-        if (!client_) {
-            client_ = std::make_unique<net::HttpClient>(http_);
-        }
-        return *client_;
-    }
-
     net::HttpHeaders headers() const {
-        net::HttpHeaders h{{"Content-Type", "application/json"}, {"Accept", "application/json"}};
-        if (!auth_.empty()) {
-            h.emplace_back("Authorization", auth_);
-        }
+        net::HttpHeaders h = endpoint_.headers();
+        h.emplace_back("Content-Type", "application/json");
+        h.emplace_back("Accept", "application/json");
         return h;
     }
 
@@ -155,11 +120,7 @@ private:
 
     Answer post(const std::string& body) {
         Answer a;
-        a.response = client().request("POST", "/_sql", headers(), body, &a.transport_error);
-        if (!a.response) {
-            // A half-done exchange leaves the connection in an unknown state.
-            client().close();
-        }
+        a.response = endpoint_.request("POST", "/_sql", headers(), body, &a.transport_error);
         return a;
     }
 
@@ -250,11 +211,8 @@ private:
     std::string schema_tmpl_;
     std::string table_tmpl_;
     std::string ddl_tmpl_;
-    net::HttpClientOptions http_;
-    bool insecure_ = false;
-    std::string auth_;
+    net::HttpEndpoint endpoint_;
     std::string name_ = "cratedb";
-    std::unique_ptr<net::HttpClient> client_;
     std::set<std::string> created_;
 };
 
@@ -265,7 +223,7 @@ const Descriptor& sink_cratedb() {
         .kind = Kind::Sink,
         .name = "cratedb",
         .summary = "Bulk-inserts records into CrateDB tables over HTTP(S), creating tables on first use",
-        .options =
+        .options = net::http_sink_options(
             {
                 {.name = "host", .type = OptionType::String, .default_value = "127.0.0.1",
                  .doc = "CrateDB host name or address", .min = 1, .max = 253},
@@ -284,26 +242,13 @@ const Descriptor& sink_cratedb() {
                  .doc = "CREATE TABLE statement for new tables, with {schema} and {table} placeholders "
                         "(default: ts/tags/fields partitioned by month)",
                  .max = 65536},
-                {.name = "user", .type = OptionType::String, .doc = "User for HTTP basic auth (empty: none)",
-                 .max = 255},
-                {.name = "password", .type = OptionType::Secret, .doc = "Password for HTTP basic auth", .max = 4096},
-                {.name = "ca_file", .type = OptionType::String,
-                 .doc = "PEM CA bundle to verify the server (default: the system bundle); re-read when it changes"},
-                {.name = "cert_file", .type = OptionType::String, .doc = "Client certificate (PEM) for mutual TLS"},
-                {.name = "key_file", .type = OptionType::String, .doc = "Client key (PEM) for mutual TLS"},
-                {.name = "server_name", .type = OptionType::String,
-                 .doc = "Name to verify in the server certificate and send as SNI (default: host)"},
-                {.name = "verify_hostname", .type = OptionType::Bool, .default_value = "true",
-                 .doc = "Check that the server certificate names the host"},
-                {.name = "insecure_skip_verify", .type = OptionType::Bool, .default_value = "false",
-                 .doc = "Do not verify the server certificate at all (testing only; logged at start-up)"},
-                {.name = "connect_timeout", .type = OptionType::Duration, .default_value = "5s",
-                 .doc = "Connection (and TLS handshake) time limit", .min = 0.001, .max = 600},
+            },
+            {
                 {.name = "timeout", .type = OptionType::Duration, .default_value = "30s",
                  .doc = "Time limit for CrateDB's answer; past it the batch is retried", .min = 0.001, .max = 3600},
                 {.name = "gzip", .type = OptionType::Bool, .default_value = "false",
                  .doc = "gzip request bodies of 1 KiB or more"},
-            },
+            }),
         .url_schemes = {"crate", "crates"},
         .from_url = cratedb_from_url,
         .url_example = "crate://host:4200/?table=readings",

@@ -12,7 +12,7 @@
 #include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/url.hpp"
-#include "net/http_client.hpp"
+#include "net/http_endpoint.hpp"
 #include "sinks/pushgateway/pushgateway_protocol.hpp"
 
 namespace sluice::components {
@@ -70,7 +70,8 @@ public:
         : prefix_(o.str("prefix")),
           method_(o.str("method") == "post" ? "POST" : "PUT"),
           interval_(o.duration("push_interval")),
-          delete_on_shutdown_(o.boolean("delete_on_shutdown")) {
+          delete_on_shutdown_(o.boolean("delete_on_shutdown")),
+          endpoint_(o, "pushgateway") {
         std::string instance = o.str_or("instance", "");
         if (instance.empty()) {
             instance = gateway_id();
@@ -91,25 +92,11 @@ public:
             reserved_.push_back(l.first);
         }
         path_ = grouping_path(o.str("job"), labels);
-
-        http_.host = o.str("host");
-        http_.port = static_cast<int>(o.integer("port"));
-        http_.tls = net::tls_options_from(o);
-        insecure_ = !http_.tls.verify;
-        http_.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("connect_timeout"));
-        http_.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("timeout"));
-        const std::string user = o.str_or("user", "");
-        if (!user.empty()) {
-            auth_ = net::basic_auth(user, o.str_or("password", ""));
-        }
     }
 
     void open(SinkContext& ctx) override {
         name_ = ctx.name;
-        if (insecure_ && http_.tls.enabled) {
-            log::warn("{}: insecure_skip_verify is on: the pushgateway's certificate is NOT checked", name_);
-        }
-        client();
+        endpoint_.open(name_);
     }
 
     SendResult send(std::span<const Record> batch) override {
@@ -130,14 +117,13 @@ public:
             result.confirmed = batch.size();  // nothing numeric: nothing to push
             return result;
         }
-        net::HttpHeaders h = headers();
+        net::HttpHeaders h = endpoint_.headers();
         h.emplace_back("Content-Type", "text/plain; version=0.0.4");
         std::string err;
-        auto resp = client().request(method_, path_, h, next.exposition(), &err);
+        auto resp = endpoint_.request(method_, path_, h, next.exposition(), &err);
         last_push_ = std::chrono::steady_clock::now();
         pushed_once_ = true;
         if (!resp) {
-            client().close();
             result.error = err;
             return result;
         }
@@ -162,24 +148,12 @@ public:
         return result;
     }
 
-    bool healthy(std::string& reason) override {
-        std::string err;
-        auto resp = client().request("GET", "/-/healthy", headers(), "", &err);
-        if (!resp) {
-            reason = err;
-            return false;
-        }
-        if (resp->status != 200) {
-            reason = fmt::format("pushgateway at {}:{} answered HTTP {}", http_.host, http_.port, resp->status);
-            return false;
-        }
-        return true;
-    }
+    bool healthy(std::string& reason) override { return endpoint_.healthy("/-/healthy", reason); }
 
     void close() override {
-        if (delete_on_shutdown_ && client_) {
+        if (delete_on_shutdown_ && endpoint_.opened()) {
             std::string err;
-            auto resp = client_->request("DELETE", path_, headers(), "", &err);
+            auto resp = endpoint_.request("DELETE", path_, endpoint_.headers(), "", &err);
             if (!resp) {
                 log::warn("{}: deleting the group {} failed: {}", name_, path_, err);
             } else if (resp->status / 100 != 2) {
@@ -188,9 +162,7 @@ public:
                 log::info("{}: deleted the group {}", name_, path_);
             }
         }
-        if (client_) {
-            client_->close();
-        }
+        endpoint_.close();
     }
 
 private:
@@ -202,32 +174,14 @@ private:
         return line;
     }
 
-    net::HttpClient& client() {
-        if (!client_) {
-            client_ = std::make_unique<net::HttpClient>(http_);
-        }
-        return *client_;
-    }
-
-    net::HttpHeaders headers() const {
-        net::HttpHeaders h;
-        if (!auth_.empty()) {
-            h.emplace_back("Authorization", auth_);
-        }
-        return h;
-    }
-
     std::string prefix_;
     std::string method_;
     std::chrono::nanoseconds interval_;
     bool delete_on_shutdown_;
     std::vector<std::string> reserved_;
     std::string path_;
-    net::HttpClientOptions http_;
-    bool insecure_ = false;
-    std::string auth_;
+    net::HttpEndpoint endpoint_;
     std::string name_ = "pushgateway";
-    std::unique_ptr<net::HttpClient> client_;
     SeriesMap series_;
     std::chrono::steady_clock::time_point last_push_{};
     bool pushed_once_ = false;
@@ -240,7 +194,7 @@ const Descriptor& sink_pushgateway() {
         .kind = Kind::Sink,
         .name = "pushgateway",
         .summary = "Pushes the last value of each numeric field to a Prometheus Pushgateway as gauges",
-        .options =
+        .options = net::http_sink_options(
             {
                 {.name = "host", .type = OptionType::String, .default_value = "127.0.0.1",
                  .doc = "Pushgateway host name or address", .min = 1, .max = 253},
@@ -264,24 +218,11 @@ const Descriptor& sink_pushgateway() {
                  .min = 0, .max = 86400},
                 {.name = "delete_on_shutdown", .type = OptionType::Bool, .default_value = "false",
                  .doc = "DELETE the grouping key's metrics when sluice stops"},
-                {.name = "user", .type = OptionType::String, .doc = "User for HTTP basic auth (empty: none)",
-                 .max = 255},
-                {.name = "password", .type = OptionType::Secret, .doc = "Password for HTTP basic auth", .max = 4096},
-                {.name = "ca_file", .type = OptionType::String,
-                 .doc = "PEM CA bundle to verify the server (default: the system bundle); re-read when it changes"},
-                {.name = "cert_file", .type = OptionType::String, .doc = "Client certificate (PEM) for mutual TLS"},
-                {.name = "key_file", .type = OptionType::String, .doc = "Client key (PEM) for mutual TLS"},
-                {.name = "server_name", .type = OptionType::String,
-                 .doc = "Name to verify in the server certificate and send as SNI (default: host)"},
-                {.name = "verify_hostname", .type = OptionType::Bool, .default_value = "true",
-                 .doc = "Check that the server certificate names the host"},
-                {.name = "insecure_skip_verify", .type = OptionType::Bool, .default_value = "false",
-                 .doc = "Do not verify the server certificate at all (testing only; logged at start-up)"},
-                {.name = "connect_timeout", .type = OptionType::Duration, .default_value = "5s",
-                 .doc = "Connection (and TLS handshake) time limit", .min = 0.001, .max = 600},
+            },
+            {
                 {.name = "timeout", .type = OptionType::Duration, .default_value = "10s",
                  .doc = "Time limit for the pushgateway's answer", .min = 0.001, .max = 3600},
-            },
+            }),
         .url_schemes = {"pushgateway", "pushgateways"},
         .from_url = pushgateway_from_url,
         .url_example = "pushgateway://host:9091/job/sluice",
