@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "decoders/decoder_options.hpp"
+#include "decoders/lines.hpp"
 #include "decoders/text_value.hpp"
 
 namespace sluice::decoders {
@@ -16,7 +17,6 @@ namespace sluice::decoders {
 namespace {
 
 // What one line turned out to be.
-enum class LineVerdict { Record, NotMine, Broken };
 
 // Backslash escapes only the characters of `escapable`; any other backslash
 // is a literal one (as InfluxDB reads it).
@@ -321,24 +321,7 @@ public:
     explicit InfluxDecoder(const InfluxConfig& config) : precision_(config.precision) {}
 
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
-        const std::string_view p = frame.payload;
-        const std::size_t first = out.size();
-        std::size_t line_no = 0;
-        std::size_t records = 0;
-        std::size_t comments = 0;
-        // The first line that was not line protocol, reported only if some
-        // other line was.
-        std::size_t foreign_line = 0;
-        std::string foreign_reason;
-        std::size_t pos = 0;
-        while (pos < p.size()) {
-            std::size_t eol = p.find('\n', pos);
-            if (eol == std::string_view::npos) {
-                eol = p.size();
-            }
-            std::string_view line = p.substr(pos, eol - pos);
-            pos = eol + 1;
-            ++line_no;
+        return decode_lines("influx", frame, out, error, [this](std::string_view line, Record& r, std::string& message) {
             if (!line.empty() && line.back() == '\r') {
                 line.remove_suffix(1);
             }
@@ -347,47 +330,16 @@ public:
                 ++lead;
             }
             if (lead == line.size()) {
-                continue;
+                return LineVerdict::Blank;
             }
             if (line[lead] == '#') {
-                ++comments;
-                continue;
+                return LineVerdict::Comment;
             }
             while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) {
                 line.remove_suffix(1);
             }
-            Record& r = out.emplace_back();
-            LineParser parser(line, lead, precision_);
-            std::string message;
-            const LineVerdict v = parser.parse(r, message);
-            if (v == LineVerdict::Record) {
-                r.origin = frame.origin;
-                ++records;
-                continue;
-            }
-            out.pop_back();
-            if (v == LineVerdict::Broken) {
-                out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-                error = fmt::format("influx: line {}: {}", line_no, message);
-                return DecodeStatus::Broken;
-            }
-            if (foreign_line == 0) {
-                foreign_line = line_no;
-                foreign_reason = std::move(message);
-            }
-        }
-        if (foreign_line != 0) {
-            if (records == 0) {
-                return DecodeStatus::NotMine;
-            }
-            out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-            error = fmt::format("influx: line {}: {}", foreign_line, foreign_reason);
-            return DecodeStatus::Broken;
-        }
-        if (records == 0 && comments == 0) {
-            return DecodeStatus::NotMine;
-        }
-        return DecodeStatus::Ok;
+            return LineParser(line, lead, precision_).parse(r, message);
+        });
     }
 
 private:

@@ -4,14 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "decoders/lines.hpp"
 #include "decoders/text_value.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {
 
 namespace {
-
-enum class LineVerdict { Record, NotMine, Broken };
 
 bool is_key_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
@@ -121,57 +120,19 @@ LineVerdict parse_line(std::string_view s, Record& r, std::string& message) {
 class LogfmtDecoder final : public Decoder {
 public:
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
-        const std::string_view p = frame.payload;
-        const std::size_t first = out.size();
-        std::size_t line_no = 0;
-        std::size_t records = 0;
-        std::size_t foreign_line = 0;
-        std::string foreign_reason;
-        std::size_t pos = 0;
-        while (pos < p.size()) {
-            std::size_t eol = p.find('\n', pos);
-            if (eol == std::string_view::npos) {
-                eol = p.size();
-            }
-            const std::string_view line = p.substr(pos, eol - pos);
-            pos = eol + 1;
-            ++line_no;
+        return decode_lines("logfmt", frame, out, error, [](std::string_view line, Record& r, std::string& message) {
             if (trim(line).empty()) {
-                continue;
+                return LineVerdict::Blank;
             }
-            Record& r = out.emplace_back();
-            std::string message;
             const LineVerdict v = parse_line(line, r, message);
             if (v == LineVerdict::Record) {
                 if (auto err = take_time_field(r)) {
-                    out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-                    error = fmt::format("logfmt: line {}: {}", line_no, *err);
-                    return DecodeStatus::Broken;
+                    message = std::move(*err);
+                    return LineVerdict::Broken;
                 }
-                r.origin = frame.origin;
-                ++records;
-                continue;
             }
-            out.pop_back();
-            if (v == LineVerdict::Broken) {
-                out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-                error = fmt::format("logfmt: line {}: {}", line_no, message);
-                return DecodeStatus::Broken;
-            }
-            if (foreign_line == 0) {
-                foreign_line = line_no;
-                foreign_reason = std::move(message);
-            }
-        }
-        if (records == 0) {
-            return DecodeStatus::NotMine;
-        }
-        if (foreign_line != 0) {
-            out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-            error = fmt::format("logfmt: line {}: {}", foreign_line, foreign_reason);
-            return DecodeStatus::Broken;
-        }
-        return DecodeStatus::Ok;
+            return v;
+        });
     }
 };
 
