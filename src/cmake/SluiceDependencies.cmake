@@ -56,6 +56,30 @@ target_link_libraries(sluice_sqlite3 INTERFACE ${SQLITE3_LIBRARY} ${CMAKE_DL_LIB
 
 find_package(Threads REQUIRED)
 
+# RE2 runs topology = "regex" over origins that peers choose (MQTT topics,
+# ZeroMQ topic frames) in linear time and bounded stack, where std::regex
+# backtracks and recurses. The minimal board presets leave it out; then
+# topology = "pattern" covers the layouts and "regex" is a config error.
+option(SLUICE_WITH_RE2 "topology = \"regex\" through RE2 (linear-time matching)" ON)
+add_library(sluice_re2 INTERFACE)
+if(SLUICE_WITH_RE2)
+  if(SLUICE_STATIC)
+    find_library(RE2_LIBRARY NAMES libre2.a)
+  else()
+    find_library(RE2_LIBRARY NAMES re2)
+  endif()
+  find_path(RE2_INCLUDE_DIR NAMES re2/re2.h)
+  if(NOT RE2_LIBRARY OR NOT RE2_INCLUDE_DIR)
+    message(FATAL_ERROR "RE2 not found: install libre2-dev (firmware-gw/install-deps), "
+                        "or configure with -DSLUICE_WITH_RE2=OFF")
+  endif()
+  target_include_directories(sluice_re2 INTERFACE ${RE2_INCLUDE_DIR})
+  target_link_libraries(sluice_re2 INTERFACE ${RE2_LIBRARY} Threads::Threads)
+  target_compile_definitions(sluice_re2 INTERFACE SLUICE_WITH_RE2=1)
+else()
+  target_compile_definitions(sluice_re2 INTERFACE SLUICE_WITH_RE2=0)
+endif()
+
 # ---------------------------------------------------------------- inputs
 # Each is looked for only when its component is switched on, so a minimal
 # board build needs none of them.

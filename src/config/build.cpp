@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "config/config_build.hpp"
+#include "core/topology.hpp"
 
 namespace sluice::config_detail {
 
@@ -252,6 +253,20 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
 
     SourceSpec spec;
     static_cast<ComponentSpec&>(spec) = build_component(d, source_table, pos, diag);
+
+    // The topology is compiled here too, so `validate` refuses what `run` would.
+    std::string topology_error;
+    if (!Topology::make(spec.options.str_or("topology", "off"), spec.options.str_or("topology_pattern", ""),
+                        spec.options.str_or("topology_regex", ""), &topology_error)) {
+        SourcePos at = pos;
+        for (const char* key : {"topology_regex", "topology_pattern", "topology"}) {
+            if (spec.options.is_explicit(key)) {
+                at = spec.options.pos(key);
+                break;
+            }
+        }
+        diag.error(at, fmt::format("{}: {}", component_context(d.kind, d.name), topology_error));
+    }
 
     if (decode == nullptr) {
         // The default chain leaves out decoders this build does not have.

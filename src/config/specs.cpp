@@ -128,14 +128,31 @@ constexpr OptionSpec kSourceCommonOptions[] = {
      .type = OptionType::Enum,
      .default_value = "off",
      .doc = "Turn the frame's origin (MQTT topic, file path) into tags: wan = realm/network/gateway/node[/slot], "
-            "lan = realm/node[/slot], regex = the named groups of topology_regex. The slot (data.json, event.json) "
-            "names the measurement (sensors, events) when the record has none.",
-     .choices = "off|wan|lan|regex"},
+            "lan = realm/node[/slot], pattern = the segments of topology_pattern, regex = the named groups of "
+            "topology_regex. The slot (data.json, event.json) names the measurement (sensors, events) when the "
+            "record has none. Every mode takes time linear in the origin's length.",
+     .choices = "off|wan|lan|pattern|regex"},
+    {.name = "topology_pattern",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "With topology = \"pattern\": '/'-separated segments matched against the origin's levels. A literal "
+            "must be equal, {name} makes the level the tag name ({measurement} names the measurement), + takes "
+            "any one level, # as the last segment any rest (also none): \"{realm}/{network}/+/{node}/#\"."},
     {.name = "topology_regex",
      .type = OptionType::String,
      .default_value = "",
-     .doc = "With topology = \"regex\": a regular expression over the whole origin whose named groups "
-            "(?P<name>...) become tags; a group named measurement names the measurement."},
+     .doc = "With topology = \"regex\": an RE2 regular expression over the whole origin whose named groups "
+            "(?P<name>...) or (?<name>...) become tags; a group named measurement names the measurement. RE2 "
+            "matches in linear time (no backreferences or lookaround); builds without RE2 (the minimal board "
+            "presets) refuse this mode."},
+    {.name = "max_origin_bytes",
+     .type = OptionType::Size,
+     .default_value = "1KiB",
+     .doc = "Longest origin (MQTT or ZeroMQ topic, socket or file path) a frame may carry. A longer one is "
+            "cut at the source and its frame stored as a dead letter with the reason and counted as the "
+            "source's error; the frames around it go on.",
+     .min = 16,
+     .max = 1048576},
 };
 
 constexpr OptionSpec kSinkCommonOptions[] = {

@@ -25,6 +25,9 @@ struct Frame {
     bool has_position = false;
     std::uint64_t position_epoch = 0;
     std::uint64_t position = 0;
+    // Non-zero: the origin was longer than its source's max_origin_bytes and
+    // was cut to that length; the frame becomes a dead letter.
+    std::size_t origin_cut_from = 0;
 };
 
 using FieldValue = std::variant<double, std::int64_t, bool, std::string>;

@@ -25,6 +25,8 @@ struct Pipeline::SourceSlot {
     std::unique_ptr<DecoderChain> chain;
     std::string measurement;  // default for records without one
     Topology topology;
+    std::size_t max_origin = 1024;
+    log::OnceLog origin_log;  // worker thread
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
@@ -121,12 +123,15 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->chain = std::make_unique<DecoderChain>(std::move(entries), label);
         slot->measurement = s.options.str_or("measurement", "");
         std::string topo_error;
-        auto topology = Topology::make(s.options.str_or("topology", "off"), s.options.str_or("topology_regex", ""),
-                                       &topo_error);
+        auto topology = Topology::make(s.options.str_or("topology", "off"), s.options.str_or("topology_pattern", ""),
+                                       s.options.str_or("topology_regex", ""), &topo_error);
         if (!topology) {
             throw ConfigError(fmt::format("{}: source '{}': {}", s.pos.str(), s.id, topo_error));
         }
         slot->topology = std::move(*topology);
+        if (s.options.has("max_origin_bytes")) {
+            slot->max_origin = static_cast<std::size_t>(s.options.size("max_origin_bytes"));
+        }
         slot->metrics = ComponentMetrics::for_component(label, "source");
         sources_.push_back(std::move(slot));
     }
@@ -326,16 +331,36 @@ void Pipeline::cut_short() {
     buffer_->close_readers();
 }
 
+void Pipeline::bound_origin(Frame& f) const {
+    const std::size_t limit = f.source < sources_.size() ? sources_[f.source]->max_origin : 1024;
+    if (f.origin.size() > limit) {
+        f.origin_cut_from = f.origin.size();
+        f.origin.resize(limit);
+        f.origin.shrink_to_fit();
+    }
+}
+
 std::size_t Pipeline::try_push(std::vector<Frame>& frames) {
     if (stop_sources_) {
         return 0;
     }
+    for (auto& f : frames) {
+        bound_origin(f);
+    }
     return queue_.try_push(frames);
 }
 
-bool Pipeline::push_wait(Frame&& frame) { return queue_.push_wait(std::move(frame)); }
+bool Pipeline::push_wait(Frame&& frame) {
+    bound_origin(frame);
+    return queue_.push_wait(std::move(frame));
+}
 
-bool Pipeline::push_all_wait(std::vector<Frame>& frames) { return queue_.push_all_wait(frames); }
+bool Pipeline::push_all_wait(std::vector<Frame>& frames) {
+    for (auto& f : frames) {
+        bound_origin(f);
+    }
+    return queue_.push_all_wait(frames);
+}
 
 void Pipeline::when_space(std::uint32_t source, std::function<void()> fn) {
     {
@@ -411,7 +436,19 @@ void Pipeline::worker_loop() {
             auto& src = *sources_[f.source];
             const std::size_t before = records.size();
             DeadLetter dl;
-            if (src.chain->decode(f, records, dl)) {
+            if (f.origin_cut_from != 0) {
+                dl.time_ns = f.arrival_ns;
+                dl.origin = f.origin;
+                dl.stage = "source";
+                dl.reason = fmt::format("origin of {} bytes is longer than max_origin_bytes ({}); cut here",
+                                        f.origin_cut_from, src.max_origin);
+                dl.payload = f.payload;
+                src.metrics.errors->inc();
+                src.origin_log.warn("pipeline {}: source '{}': a frame's origin of {} bytes is longer than "
+                                    "max_origin_bytes ({}); stored as a dead letter",
+                                    name_, src.id, f.origin_cut_from, src.max_origin);
+                dead.push_back(std::move(dl));
+            } else if (src.chain->decode(f, records, dl)) {
                 for (std::size_t i = before; i < records.size(); ++i) {
                     if (src.topology.enabled()) {
                         src.topology.apply(f.origin, records[i]);

@@ -73,6 +73,9 @@ private:
     struct SinkSlot;
 
     void worker_loop();
+    // Cuts origins longer than their source's max_origin_bytes before they
+    // take room in the queue (the worker dead-letters those frames).
+    void bound_origin(Frame& f) const;
     // Runs the batch through the stages; fills state_ and streams_.
     void run_stages(std::vector<Record>& records, std::vector<DeadLetter>& dead, bool tick);
     void publish_streams();

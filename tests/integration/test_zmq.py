@@ -6,6 +6,7 @@ CURVE encryption works end to end."""
 
 import json
 import os
+import signal
 import sys
 
 if __name__ == "__main__":
@@ -22,7 +23,7 @@ import zmq  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, wait_for  # noqa: E402
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for  # noqa: E402
 
 
 def write_config(d, source, http="off"):
@@ -154,8 +155,87 @@ def test_curve_and_metrics():
             ctx.term()
 
 
+def test_huge_topic_frame_is_a_dead_letter():
+    """A 1 MiB topic frame (the peer chooses it) to SUB sources with pattern
+    and regex topologies: cut at the source, a dead letter with the reason
+    and a counted error each; the messages around it arrive."""
+    with TempDir() as d:
+        port = free_port()
+        http_port = free_port()
+        out = os.path.join(d, "out.ndjson")
+        cfg = os.path.join(d, "sluice.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""[http]
+listen = "127.0.0.1:{http_port}"
+[pipelines.p]
+batch_max_delay = "20ms"
+[[pipelines.p.sources]]
+type = "zmq"
+id = "pat"
+endpoints = ["tcp://127.0.0.1:{port}"]
+topics = ["a/"]
+max_frame_bytes = "4MiB"
+decode = ["json"]
+topology = "pattern"
+topology_pattern = "a/{{node}}/#"
+[[pipelines.p.sources]]
+type = "zmq"
+id = "re"
+endpoints = ["tcp://127.0.0.1:{port}"]
+topics = ["b/"]
+max_frame_bytes = "4MiB"
+decode = ["json"]
+topology = "regex"
+topology_regex = "b/(?P<node>[^/]+)/(?P<rest>.+)"
+[[pipelines.p.sinks]]
+type = "file"
+path = "{out}"
+fsync = false
+""")
+        ctx = zmq.Context()
+        pub = ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        huge = b"/" + b"x" * (1024 * 1024 - 5)
+        try:
+            pub.bind(f"tcp://127.0.0.1:{port}")
+            with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
+                def warmed_up():
+                    for t in (b"a", b"b"):
+                        pub.send_multipart([t + b"/warm", b'{"warmup":1}'])
+                    return {r["origin"][0] for r in records(out)} == {"a", "b"}
+
+                wait_for(warmed_up, 30, "a warm-up message on each source (slow joiner)", interval=0.05)
+                for t in (b"a", b"b"):
+                    pub.send_multipart([t + b"/n1/x", b'{"seq":1}'])
+                    pub.send_multipart([t + b"/n2" + huge, b'{"seq":2}'])
+                    assert len(t + b"/n2" + huge) == 1024 * 1024
+                    pub.send_multipart([t + b"/n3/x", b'{"seq":3}'])
+                wait_for(lambda: len([r for r in records(out) if "seq" in r["fields"]]) >= 4, 30, "4 ordinary records")
+                status, text = http_get(http_port, "/metrics")
+                errors = sum(metric_value(text, "sluice_component_errors_total", component=f"p/{c}") or 0
+                             for c in ("pat", "re"))
+                assert errors == 2, errors
+                assert s.proc.poll() is None, s.logs()
+                s.signal(signal.SIGTERM)
+                assert s.wait(30) == 0, s.logs()[-2000:]
+            rs = [r for r in records(out) if "seq" in r["fields"]]
+            got = sorted((r["origin"][0], r["tags"]["node"], r["fields"]["seq"]) for r in rs)
+            assert got == [("a", "n1", 1), ("a", "n3", 3), ("b", "n1", 1), ("b", "n3", 3)], got
+            p = run(["buffer", "export", "--dead-letters", "--data-dir", d])
+            dead = [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
+            assert len(dead) == 2, dead
+            for x in dead:
+                assert "origin of 1048576 bytes is longer than max_origin_bytes (1024)" in x["reason"], x["reason"]
+                assert json.loads(x["payload"]) == {"seq": 2}, x
+            print("  2 topic frames of 1 MiB: 2 dead letters, 2 source errors, the ordinary messages arrived")
+        finally:
+            pub.close()
+            ctx.term()
+
+
 if __name__ == "__main__":
     main([
+        test_huge_topic_frame_is_a_dead_letter,
         test_pub_topics_filter_and_slow_joiner,
         test_push_to_bound_pull_via_relay_url,
         test_curve_and_metrics,

@@ -5,9 +5,12 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include "config/config.hpp"
+#include "core/topology.hpp"
 #include "config_test_registry.hpp"
 
 namespace sluice {
@@ -259,6 +262,25 @@ decode = ["json", "csv"]
 type = "file"
 )"),
               (Errors{"c.toml:4:19: decoder 'csv' needs option 'columns'", "c.toml:5:1: sink 'file' needs option 'path'"}));
+}
+
+TEST(TomlErrors, TopologyThatDoesNotCompile) {
+    // validate refuses what run would refuse, at the option's position.
+    const auto source = [](std::string_view lines) {
+        return fmt::format("[[pipelines.p.sources]]\ntype = \"stdin\"\n{}\n[[pipelines.p.sinks]]\ntype = \"stdout\"\n",
+                           lines);
+    };
+    EXPECT_EQ(errors_of(source("topology = \"pattern\"\ntopology_pattern = \"a/x{b}\"")),
+              Errors{"c.toml:4:20: source 'stdin': topology_pattern: segment 'x{b}' mixes text with {name}, + or #; "
+                     "a segment is a literal, {name}, + or # (use topology = \"regex\" to split inside a segment)"});
+    EXPECT_EQ(errors_of(source("topology = \"pattern\"")),
+              Errors{"c.toml:3:12: source 'stdin': topology = \"pattern\" needs topology_pattern, e.g. "
+                     "\"{realm}/{network}/+/{node}/#\""});
+    if (Topology::regex_supported()) {
+        const auto errs = errors_of(source("topology = \"regex\"\ntopology_regex = \"(\""));
+        ASSERT_EQ(errs.size(), 1u);
+        EXPECT_TRUE(errs[0].starts_with("c.toml:4:18: source 'stdin': topology_regex does not compile: ")) << errs[0];
+    }
 }
 
 TEST(TomlErrors, UnknownComponentWithSuggestion) {

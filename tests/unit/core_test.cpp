@@ -197,7 +197,7 @@ TEST(Resources, ReadsCgroupFixtures) {
 
 TEST(Topology, WanTopicBecomesTagsAndMeasurement) {
     std::string error;
-    auto t = Topology::make("wan", "", &error);
+    auto t = Topology::make("wan", "", "", &error);
     ASSERT_TRUE(t) << error;
     Record r;
     ASSERT_TRUE(t->apply("mqttkit-1/testdrive/area-42/node-1/data.json", r));
@@ -216,7 +216,7 @@ TEST(Topology, WanTopicBecomesTagsAndMeasurement) {
 
 TEST(Topology, LanAndExistingValuesWin) {
     std::string error;
-    auto t = Topology::make("lan", "", &error);
+    auto t = Topology::make("lan", "", "", &error);
     Record r;
     r.measurement = "weather";
     r.tags.push_back({"node", "from-payload"});
@@ -227,18 +227,92 @@ TEST(Topology, LanAndExistingValuesWin) {
 }
 
 TEST(Topology, RegexNamedGroups) {
+    if (!Topology::regex_supported()) {
+        GTEST_SKIP() << "built without RE2";
+    }
     std::string error;
-    auto t = Topology::make("regex", R"(plant/(?P<line>[^/]+)/(?<measurement>[a-z]+)/(\d+))", &error);
+    auto t = Topology::make("regex", "", R"(plant/(?P<line>[^/]+)/(?<measurement>[a-z]+)/(\d+))", &error);
     ASSERT_TRUE(t) << error;
     Record r;
     ASSERT_TRUE(t->apply("plant/L3/vibration/17", r));
     EXPECT_EQ(*r.tag("line"), "L3");
     EXPECT_EQ(r.measurement, "vibration");
     EXPECT_EQ(r.tags.size(), 1u);
-    EXPECT_FALSE(t->apply("other/x", r));
-    EXPECT_FALSE(Topology::make("regex", "(", &error));
-    EXPECT_FALSE(Topology::make("regex", "", &error));
-    EXPECT_FALSE(Topology::make("wide", "", &error));
+    Record other;
+    EXPECT_FALSE(t->apply("other/x", other));
+    EXPECT_TRUE(other.tags.empty());
+    // A group inside a character class is no group; (?<= is no name.
+    auto cls = Topology::make("regex", "", R"(a/(?P<x>[(?<]+))", &error);
+    ASSERT_TRUE(cls) << error;
+    Record c;
+    ASSERT_TRUE(cls->apply("a/(?<", c));
+    EXPECT_EQ(*c.tag("x"), "(?<");
+    EXPECT_FALSE(Topology::make("regex", "", "(", &error));
+    EXPECT_NE(error.find("does not compile"), std::string::npos) << error;
+    EXPECT_FALSE(Topology::make("regex", "", "", &error));
+    EXPECT_FALSE(Topology::make("regex", "", "(a)(?P<b>\\1)", &error));  // no backreferences in RE2
+    EXPECT_FALSE(Topology::make("wide", "", "", &error));
+}
+
+TEST(Topology, RegexIsLinearOnHugeOrigins) {
+    if (!Topology::regex_supported()) {
+        GTEST_SKIP() << "built without RE2";
+    }
+    // The pattern that overflowed std::regex's recursion with a 30,000
+    // character topic; RE2 neither recurses nor backtracks.
+    std::string error;
+    auto t = Topology::make("regex", "", R"((?P<a>[^/]+)/(?P<b>.+))", &error);
+    ASSERT_TRUE(t) << error;
+    const std::string origin = std::string(1 << 20, 'x') + "/" + std::string(1 << 20, 'y');
+    Record r;
+    ASSERT_TRUE(t->apply(origin, r));
+    EXPECT_EQ(r.tag("a")->size(), 1u << 20);
+    auto nested = Topology::make("regex", "", R"((x+x+)+y)", &error);
+    ASSERT_TRUE(nested) << error;
+    Record n;
+    EXPECT_FALSE(nested->apply(std::string(100000, 'x'), n));  // catastrophic for a backtracker
+}
+
+TEST(Topology, PatternSegments) {
+    std::string error;
+    auto t = Topology::make("pattern", "{realm}/{network}/+/{node}/#", "", &error);
+    ASSERT_TRUE(t) << error;
+    Record r;
+    ASSERT_TRUE(t->apply("plant/net1/gw-7/n42/data/extra", r));
+    EXPECT_EQ(*r.tag("realm"), "plant");
+    EXPECT_EQ(*r.tag("network"), "net1");
+    EXPECT_EQ(*r.tag("node"), "n42");
+    EXPECT_EQ(r.tag("gateway"), nullptr);
+    EXPECT_EQ(r.tags.size(), 3u);
+    Record no_rest;
+    EXPECT_TRUE(t->apply("plant/net1/gw-7/n42", no_rest));  // # also matches no level
+    Record short_topic;
+    EXPECT_FALSE(t->apply("plant/net1/gw-7", short_topic));
+    EXPECT_TRUE(short_topic.tags.empty());
+
+    auto exact = Topology::make("pattern", "sensors/{node}/{measurement}", "", &error);
+    ASSERT_TRUE(exact) << error;
+    Record m;
+    ASSERT_TRUE(exact->apply("sensors/n1/climate", m));
+    EXPECT_EQ(*m.tag("node"), "n1");
+    EXPECT_EQ(m.measurement, "climate");
+    Record longer;
+    EXPECT_FALSE(exact->apply("sensors/n1/climate/x", longer));
+    Record literal;
+    EXPECT_FALSE(exact->apply("actors/n1/climate", literal));
+    EXPECT_TRUE(literal.tags.empty());
+
+    // A huge origin is walked once, without recursion.
+    Record huge;
+    EXPECT_FALSE(exact->apply(std::string(1 << 20, '/'), huge));
+
+    EXPECT_FALSE(Topology::make("pattern", "", "", &error));
+    EXPECT_FALSE(Topology::make("pattern", "a/#/b", "", &error));
+    EXPECT_FALSE(Topology::make("pattern", "a/x{node}", "", &error));
+    EXPECT_NE(error.find("x{node}"), std::string::npos) << error;
+    EXPECT_FALSE(Topology::make("pattern", "a/{}", "", &error));
+    EXPECT_FALSE(Topology::make("off", "a/{b}", "", &error));
+    EXPECT_NE(error.find("topology = \"pattern\""), std::string::npos) << error;
 }
 
 TEST(Metrics, HistogramRendersCumulativeBuckets) {
