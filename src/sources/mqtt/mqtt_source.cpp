@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -35,6 +36,54 @@ using mqtt::Settings;
 
 constexpr auto kShutdownDrain = 500ms;
 constexpr unsigned long kIdleReceiveMs = 100;  // how often an idle loop looks at stopping_
+
+// Paho's synchronous clients share one set of sockets per process: a client
+// waiting in MQTTClient_receive cycles over every client's socket, and can
+// take the one another client is connecting on, whose connect then waits for
+// its CONNACK until connect_timeout (eclipse-paho/paho.mqtt.c#881; seen here
+// with two mqtt sources in one gateway). So the calls that wait for a reply
+// (connect, subscribe, publish-and-wait, disconnect) run alone, receives run
+// side by side. Writers are preferred: receive loops never starve a connect,
+// which waits at most one kIdleReceiveMs.
+class PahoGate {
+public:
+    PahoGate() {
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&lock_, &attr);
+        pthread_rwlockattr_destroy(&attr);
+    }
+    PahoGate(const PahoGate&) = delete;
+    PahoGate& operator=(const PahoGate&) = delete;
+
+    class Hold {
+    public:
+        Hold(pthread_rwlock_t& l, bool alone) : l_(l) {
+            if (alone) {
+                pthread_rwlock_wrlock(&l_);
+            } else {
+                pthread_rwlock_rdlock(&l_);
+            }
+        }
+        ~Hold() { pthread_rwlock_unlock(&l_); }
+        Hold(const Hold&) = delete;
+        Hold& operator=(const Hold&) = delete;
+
+    private:
+        pthread_rwlock_t& l_;
+    };
+    Hold alone() { return Hold(lock_, true); }
+    Hold beside_others() { return Hold(lock_, false); }
+
+private:
+    pthread_rwlock_t lock_;
+};
+
+PahoGate& paho_gate() {
+    static PahoGate gate;
+    return gate;
+}
 
 std::string connack_text(int rc) {
     switch (rc) {
@@ -225,11 +274,16 @@ private:
                     std::min<std::int64_t>(s_.session_expiry.count(), 0xFFFFFFFFLL));
                 MQTTProperties_add(&props, &p);
             }
-            MQTTResponse r = MQTTClient_connect5(client_, &o, &props, nullptr);
+            MQTTResponse r;
+            {
+                auto gate = paho_gate().alone();
+                r = MQTTClient_connect5(client_, &o, &props, nullptr);
+            }
             rc = r.reasonCode;
             MQTTResponse_free(r);
             MQTTProperties_free(&props);
         } else {
+            auto gate = paho_gate().alone();
             rc = MQTTClient_connect(client_, &o);
         }
         if (rc == MQTTCLIENT_SUCCESS) {
@@ -265,6 +319,7 @@ private:
         std::vector<int> granted;
         if (v5()) {
             std::vector<MQTTSubscribe_options> opts(topics.size(), MQTTSubscribe_options_initializer);
+            auto gate = paho_gate().alone();
             MQTTResponse r = MQTTClient_subscribeMany5(client_, n, topics.data(), qos.data(), opts.data(), nullptr);
             if (r.reasonCodeCount > 0 && r.reasonCodes != nullptr) {
                 granted.assign(r.reasonCodes, r.reasonCodes + r.reasonCodeCount);
@@ -277,6 +332,7 @@ private:
                 return fmt::format("subscribe failed: {}", paho_text(rc, true));
             }
         } else {
+            auto gate = paho_gate().alone();
             const int rc = MQTTClient_subscribeMany(client_, n, topics.data(), qos.data());
             if (rc < 0 && rc != MQTTCLIENT_FAILURE) {
                 return fmt::format("subscribe failed: {}", paho_text(rc, false));
@@ -308,6 +364,7 @@ private:
         }
         MQTTClient_deliveryToken token = 0;
         const int len = static_cast<int>(std::char_traits<char>::length(text));
+        auto gate = paho_gate().alone();
         int rc;
         if (v5()) {
             MQTTResponse r = MQTTClient_publish5(client_, s_.status_topic.c_str(), len, text, s_.status_qos, 1,
@@ -366,8 +423,10 @@ private:
 
     void disconnect(int timeout_ms) {
         if (v5()) {
+            auto gate = paho_gate().alone();
             MQTTClient_disconnect5(client_, timeout_ms, MQTTREASONCODE_NORMAL_DISCONNECTION, nullptr);
         } else {
+            auto gate = paho_gate().alone();
             MQTTClient_disconnect(client_, timeout_ms);
         }
     }
@@ -380,7 +439,11 @@ private:
         char* topic = nullptr;
         int topic_len = 0;
         MQTTClient_message* m = nullptr;
-        const int rc = MQTTClient_receive(client_, &topic, &topic_len, &m, timeout_ms);
+        int rc;
+        {
+            auto gate = paho_gate().beside_others();
+            rc = MQTTClient_receive(client_, &topic, &topic_len, &m, timeout_ms);
+        }
         if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) {
             if (m != nullptr) {
                 MQTTClient_freeMessage(&m);
