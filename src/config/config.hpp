@@ -51,7 +51,7 @@ struct GatewayConfig {
     std::string origin;  // the file path, "-e", "relay" or "embedded default config"
     bool embedded_default = false;
     Options gateway;     // kGatewayOptions: id, data_dir, log_level, shutdown_timeout
-    Options http;        // kHttpOptions: listen ("off" disables), token
+    Options http;        // kHttpOptions: listen ("off" disables), token, connection limits and timeouts
     std::vector<TableSpec> tables;
     std::vector<PipelineSpec> pipelines;
 };

@@ -41,6 +41,42 @@ constexpr OptionSpec kHttpOptions[] = {
      .default_value = "",
      .doc = "Bearer token the write endpoints require; without one they are disabled. Accepts \"@/path\" and "
             "\"@credential:NAME\"."},
+    {.name = "max_connections",
+     .type = OptionType::Int,
+     .default_value = "64",
+     .doc = "Most connections open at once. When full, a new connection closes the oldest one that has not "
+            "completed a request (then the longest idle keep-alive one) instead of being refused, so slow clients "
+            "cannot lock out /health; counted in sluice_http_evictions_total.",
+     .min = 1,
+     .max = 65536},
+    {.name = "max_connections_per_address",
+     .type = OptionType::Int,
+     .default_value = "16",
+     .doc = "Most connections open at once from one client address; beyond it a new one from that address closes "
+            "that address's oldest connection that has not completed a request. 0: no limit.",
+     .min = 0,
+     .max = 65536},
+    {.name = "header_timeout",
+     .type = OptionType::Duration,
+     .default_value = "10s",
+     .doc = "Total time a client has to send a request's line and headers, from the connection's accept (first "
+            "request) or the request's first byte (later ones), however slowly the bytes trickle in; then 408 and "
+            "close.",
+     .min = 0.1,
+     .max = 3600},
+    {.name = "body_timeout",
+     .type = OptionType::Duration,
+     .default_value = "30s",
+     .doc = "Total time a client has to send a request's body once its headers are in; then 408 and close.",
+     .min = 0.1,
+     .max = 3600},
+    {.name = "idle_timeout",
+     .type = OptionType::Duration,
+     .default_value = "30s",
+     .doc = "How long a connection may pass no byte either way: a keep-alive connection between requests is "
+            "closed quietly, one with a half-sent request gets 408.",
+     .min = 0.1,
+     .max = 86400},
 };
 
 constexpr OptionSpec kPipelineOptions[] = {

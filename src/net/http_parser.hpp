@@ -64,6 +64,9 @@ public:
     // True once the head of a request with "Expect: 100-continue" and a body
     // still to come was parsed: the server should send "100 Continue".
     bool expects_continue() const { return state_ == State::Body && expect_continue_; }
+    // True once a request's head is complete and its body is still arriving
+    // (the server's body deadline runs from then).
+    bool in_body() const { return state_ == State::Body; }
     // True when no byte of a next request has arrived yet (nothing in flight).
     bool idle() const { return state_ == State::Head && head_.empty(); }
 

@@ -8,6 +8,7 @@
 #include <exception>
 #include <iterator>
 #include <optional>
+#include <tuple>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -18,6 +19,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 
 namespace sluice::net {
 namespace {
@@ -27,6 +29,58 @@ constexpr int kAcceptBatch = 64;  // per wake-up, so a connect storm cannot star
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::chrono::milliseconds kAcceptRetry{100};
 constexpr std::size_t kKeepBufferCapacity = 64 * 1024;
+// Connections a new one may give a last read (to answer a request that has
+// already arrived rather than cut it off) before one is closed for it.
+constexpr int kMakeRoomAttempts = 24;
+// A connection that has not sent a byte yet is closed for room only after
+// those that have: its request may still be on its way (a client that was
+// descheduled between connect and send, in the middle of a connect flood
+// from its own address). Past this age it is as suspect as any other.
+constexpr std::int64_t kSilentGrace_ns = 1'000'000'000;
+// A condition logged once is logged again after this long without it.
+constexpr std::int64_t kQuietBeforeRelog_ns = 60'000'000'000;
+
+std::int64_t to_ns(std::chrono::nanoseconds d) { return d.count(); }
+
+// Connections from one client address share a limit; an IPv4-mapped IPv6
+// peer counts as its IPv4 address. The key is the raw address bytes.
+std::string address_key(const sockaddr_storage& peer) {
+    if (peer.ss_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(&peer);
+        return std::string(reinterpret_cast<const char*>(&sin->sin_addr), 4);
+    }
+    if (peer.ss_family == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+        const auto* bytes = reinterpret_cast<const char*>(&sin6->sin6_addr);
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            return std::string(bytes + 12, 4);
+        }
+        return std::string(bytes, 16);
+    }
+    return {};
+}
+
+std::string address_text(const std::string& key) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (key.size() == 4 && inet_ntop(AF_INET, key.data(), buf, sizeof buf) != nullptr) {
+        return buf;
+    }
+    if (key.size() == 16 && inet_ntop(AF_INET6, key.data(), buf, sizeof buf) != nullptr) {
+        return buf;
+    }
+    return "unknown address";
+}
+
+// Which connection makes room for a new one: the lowest rank, then the
+// lowest sub-rank, then the smallest time (the oldest). Answering
+// connections are never closed.
+enum Rank : int {
+    kClosing = 0,         // lingering or timed out: on its way out anyway
+    kNeverCompleted = 1,  // no request completed yet: what slow clients look like
+    kIdleKeepAlive = 2,   // completed requests, waiting for the next: the client can reconnect
+    kMidRequest = 3,      // completed requests before, now half-way through another
+    kAnswering = 4,       // a response is being written
+};
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -218,29 +272,92 @@ void serialize_response(const HttpResponse& resp, bool head_only, bool keep_aliv
 }
 
 struct HttpServer::Conn {
-    Conn(std::uint64_t id_, int fd_, HttpParserLimits limits) : id(id_), fd(fd_), parser(limits) {}
+    Conn(std::uint64_t id_, int fd_, HttpParserLimits limits, std::string address_)
+        : id(id_), fd(fd_), parser(limits), address(std::move(address_)) {}
 
     std::size_t pending_output() const { return out.size() - out_off; }
+
+    std::tuple<int, int, std::int64_t> eviction_rank(std::int64_t now) const {
+        if (lingering || doomed) {
+            return {kClosing, 0, close_at_ns};
+        }
+        if (pending_output() > 0 || close_after_flush || !in.empty()) {
+            return {kAnswering, 0, last_activity_ns};
+        }
+        if (requests_done == 0) {
+            const bool young_and_silent = bytes_in == 0 && now - accepted_ns < kSilentGrace_ns;
+            return {kNeverCompleted, young_and_silent ? 1 : 0, accepted_ns};
+        }
+        if (request_start_ns == 0) {
+            return {kIdleKeepAlive, 0, last_activity_ns};
+        }
+        return {kMidRequest, 0, request_start_ns};
+    }
 
     std::uint64_t id;
     int fd;
     HttpRequestParser parser;
+    std::string address;  // address_key() of the peer
     std::string in;  // input held back while a slow reader has too much output queued
     std::string out;
     std::size_t out_off = 0;
-    std::int64_t last_activity_ns = 0;
-    IoLoop::TimerId timer = 0;
+    std::int64_t accepted_ns = 0;
+    std::int64_t last_activity_ns = 0;  // last byte either way: the idle timeout
+    // When the request being received began (accept for the first one, its
+    // first byte for later ones); 0 between requests. The header deadline.
+    std::int64_t request_start_ns = 0;
+    std::int64_t body_start_ns = 0;  // when its head was complete; 0 if not in a body
+    std::int64_t close_at_ns = 0;    // lingering or doomed: closed by the sweep then
+    std::uint64_t requests_done = 0;
+    std::uint64_t bytes_in = 0;
     std::uint32_t interest = 0;
     bool close_after_flush = false;  // no more requests: answer what is queued, then close
     bool peer_closed = false;        // read EOF
     bool lingering = false;          // write side shut, draining input so our last response is not reset
-    bool doomed = false;             // closes when its timer fires, whatever state it is in
+    bool doomed = false;             // closes at close_at_ns, whatever state it is in
     bool continue_sent = false;
     bool dead = false;
 };
 
+struct HttpServer::Counters {
+    Counter& evicted_table_full = metrics().counter(
+        "sluice_http_evictions_total", "HTTP connections closed to make room for a new one", {{"reason", "table_full"}});
+    Counter& evicted_address_limit =
+        metrics().counter("sluice_http_evictions_total", "HTTP connections closed to make room for a new one",
+                          {{"reason", "address_limit"}});
+    Counter& refused = metrics().counter("sluice_http_refused_connections_total",
+                                         "HTTP connections refused with 503: every open one was busy answering");
+    Counter& header_timeouts = metrics().counter(
+        "sluice_http_timeouts_total", "HTTP connections closed for a deadline", {{"phase", "headers"}});
+    Counter& body_timeouts =
+        metrics().counter("sluice_http_timeouts_total", "HTTP connections closed for a deadline", {{"phase", "body"}});
+    Counter& idle_timeouts =
+        metrics().counter("sluice_http_timeouts_total", "HTTP connections closed for a deadline", {{"phase", "idle"}});
+    log::OnceLog evict_log;
+    log::OnceLog timeout_log;
+    std::int64_t last_evict_ns = 0;
+    std::int64_t last_timeout_ns = 0;
+};
+
 HttpServer::HttpServer(IoLoop& loop, HttpHandler handler, HttpServerLimits limits)
-    : loop_(loop), handler_(std::move(handler)), limits_(limits), read_buf_(kReadChunk) {}
+    : loop_(loop),
+      handler_(std::move(handler)),
+      limits_(limits),
+      read_buf_(kReadChunk),
+      counters_(std::make_unique<Counters>()) {
+    // Deadlines are checked by one sweep over all connections, not by a
+    // timer per connection that every byte would move: an eighth of the
+    // shortest timeout, so one fires at most 12.5% late, and at most once a
+    // second, so an idle server costs nothing and a busy one little.
+    std::chrono::nanoseconds shortest = std::chrono::seconds(8);
+    for (auto t : {limits_.header_timeout, limits_.body_timeout, limits_.idle_timeout}) {
+        if (t.count() > 0) {
+            shortest = std::min<std::chrono::nanoseconds>(shortest, t);
+        }
+    }
+    sweep_period_ = std::clamp<std::chrono::nanoseconds>(shortest / 8, std::chrono::milliseconds(5),
+                                                         std::chrono::seconds(1));
+}
 
 HttpServer::~HttpServer() { close(); }
 
@@ -325,13 +442,15 @@ void HttpServer::close_on_loop() {
 
 void HttpServer::drop_connections() {
     for (auto& [id, c] : conns_) {
-        if (c->timer != 0) {
-            loop_.cancel_timer(c->timer);
-        }
         loop_.remove_fd(c->fd);
         ::close(c->fd);
     }
     conns_.clear();
+    per_address_.clear();
+    if (sweep_timer_ != 0) {
+        loop_.cancel_timer(sweep_timer_);
+        sweep_timer_ = 0;
+    }
 }
 
 void HttpServer::on_resume_accept() {
@@ -344,7 +463,10 @@ void HttpServer::on_resume_accept() {
 
 void HttpServer::on_accept() {
     for (int n = 0; n < kAcceptBatch && listen_fd_ >= 0; ++n) {
-        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        const int fd =
+            ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             const int err = errno;
             if (err == EINTR || err == ECONNABORTED || err == EPROTO) {
@@ -363,15 +485,24 @@ void HttpServer::on_accept() {
             }
             return;
         }
-        if (conns_.size() >= limits_.max_connections) {
-            // Best effort: the socket buffer of a fresh connection has room.
-            std::string resp;
-            serialize_response(HttpResponse{503, "text/plain; charset=utf-8", {}, "too many connections\n"}, false,
-                               false, 1, resp);
-            [[maybe_unused]] auto sent = ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::close(fd);
-            log::debug("http: refused a connection: {} connections open", conns_.size());
+        std::string address = address_key(peer);
+        // A newcomer is let in by closing a connection that is doing least
+        // with its slot, so slow clients cannot lock everyone else out.
+        if (limits_.max_connections_per_address > 0) {
+            const auto it = per_address_.find(address);
+            if (it != per_address_.end() && it->second >= limits_.max_connections_per_address &&
+                !make_room(RoomFor::Address, address)) {
+                refuse(fd);
+                continue;
+            }
+        }
+        if (conns_.size() >= limits_.max_connections && !make_room(RoomFor::Table, address)) {
+            refuse(fd);
             continue;
+        }
+        if (listen_fd_ < 0) {
+            ::close(fd);  // a handler run while making room closed the server
+            return;
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -379,33 +510,202 @@ void HttpServer::on_accept() {
         HttpParserLimits plimits;
         plimits.max_header_bytes = limits_.max_header_bytes;
         plimits.max_body_bytes = limits_.max_body_bytes;
-        auto conn = std::make_unique<Conn>(id, fd, plimits);
-        conn->last_activity_ns = mono_now_ns();
+        auto conn = std::make_unique<Conn>(id, fd, plimits, address);
+        const std::int64_t now = mono_now_ns();
+        conn->accepted_ns = now;
+        conn->last_activity_ns = now;
+        conn->request_start_ns = now;  // a client that connects and says nothing is on the header clock too
         conn->interest = EPOLLIN | EPOLLRDHUP;
         if (!loop_.add_fd(fd, conn->interest, [this, id](std::uint32_t ev) { on_conn_event(id, ev); })) {
             log::warn("http: cannot watch a new connection: {}", errno_text(errno));
             ::close(fd);
             continue;
         }
-        Conn& c = *conn;
         conns_.emplace(id, std::move(conn));
-        if (limits_.idle_timeout.count() > 0) {
-            arm_idle_timer(c, limits_.idle_timeout);
+        ++per_address_[address];
+        ensure_sweep();
+    }
+}
+
+void HttpServer::refuse(int fd) {
+    ++stats_.refused;
+    counters_->refused.inc();
+    // Best effort: the socket buffer of a fresh connection has room.
+    std::string resp;
+    serialize_response(HttpResponse{503, "text/plain; charset=utf-8", {}, "too many connections\n"}, false, false, 1,
+                       resp);
+    [[maybe_unused]] auto sent = ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    log::debug("http: refused a connection: {} connections open, all answering", conns_.size());
+}
+
+bool HttpServer::make_room(RoomFor why, const std::string& address) {
+    std::vector<std::uint64_t> given_last_read;
+    for (int attempt = 0; attempt < kMakeRoomAttempts; ++attempt) {
+        const std::int64_t ranked_at = mono_now_ns();
+        Conn* victim = nullptr;
+        std::tuple<int, int, std::int64_t> best{kAnswering, 0, 0};
+        for (auto& [id, cp] : conns_) {
+            if (why == RoomFor::Address && cp->address != address) {
+                continue;
+            }
+            const auto rank = cp->eviction_rank(ranked_at);
+            if (std::get<0>(rank) < kAnswering &&
+                (victim == nullptr || rank < best || (rank == best && id < victim->id))) {
+                victim = cp.get();
+                best = rank;
+            }
+        }
+        if (victim == nullptr) {
+            return false;
+        }
+        const std::uint64_t id = victim->id;
+        const bool mid_request = std::get<0>(best) == kNeverCompleted || std::get<0>(best) == kMidRequest;
+        if (mid_request && std::find(given_last_read.begin(), given_last_read.end(), id) == given_last_read.end()) {
+            // Its request may be waiting in the socket (a probe that
+            // connected just before a burst): answer it rather than cut it off.
+            given_last_read.push_back(id);
+            const std::uint64_t bytes_before = victim->bytes_in;
+            on_conn_event(id, EPOLLIN);
+            if (listen_fd_ < 0) {
+                return true;  // the handler closed the server; the caller sees it
+            }
+            Conn* again = find(id);
+            if (again == nullptr) {
+                return true;  // it closed on its own
+            }
+            if (again->bytes_in != bytes_before) {
+                continue;  // answered, or no longer silent: rank again
+            }
+            victim = again;
+        }
+        const std::int64_t now = mono_now_ns();
+        if (why == RoomFor::Table) {
+            ++stats_.evicted_table_full;
+            counters_->evicted_table_full.inc();
+        } else {
+            ++stats_.evicted_address_limit;
+            counters_->evicted_address_limit.inc();
+        }
+        counters_->last_evict_ns = now;
+        if (why == RoomFor::Table) {
+            counters_->evict_log.warn(
+                "http: {} connections open (max_connections); closing the oldest that have not completed a request "
+                "to let new ones in (counted in sluice_http_evictions_total)",
+                conns_.size());
+        } else {
+            counters_->evict_log.warn(
+                "http: {} connections open from {} (max_connections_per_address); closing the oldest that have not "
+                "completed a request to let new ones in (counted in sluice_http_evictions_total)",
+                limits_.max_connections_per_address, address_text(address));
+        }
+        if (mid_request) {
+            // Best effort, nothing waits for it: say why before closing.
+            std::string resp;
+            serialize_response(HttpResponse{503, "text/plain; charset=utf-8", {}, "too many connections\n"}, false,
+                               false, 1, resp);
+            [[maybe_unused]] auto sent = ::send(victim->fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        destroy(id);
+        return true;
+    }
+    return false;
+}
+
+void HttpServer::ensure_sweep() {
+    if (sweep_timer_ == 0) {
+        sweep_timer_ = loop_.add_timer(sweep_period_, sweep_period_, [this] { sweep(); });
+    }
+}
+
+void HttpServer::sweep() {
+    const std::int64_t now = mono_now_ns();
+    const std::int64_t header_ns = to_ns(limits_.header_timeout);
+    const std::int64_t body_ns = to_ns(limits_.body_timeout);
+    const std::int64_t idle_ns = to_ns(limits_.idle_timeout);
+    std::vector<std::uint64_t> ids;
+    ids.reserve(conns_.size());
+    for (const auto& [id, c] : conns_) {
+        ids.push_back(id);
+    }
+    for (const std::uint64_t id : ids) {
+        Conn* c = find(id);
+        if (c == nullptr) {
+            continue;
+        }
+        if (c->lingering || c->doomed) {
+            if (now >= c->close_at_ns) {
+                destroy(id);
+            }
+            continue;
+        }
+        // While the server holds input back for a slow reader, the request
+        // clocks are not the client's fault; the idle timeout still runs.
+        const bool reading =
+            c->in.empty() && c->pending_output() <= limits_.max_pending_output && !c->close_after_flush;
+        if (reading && body_ns > 0 && c->parser.in_body() && c->body_start_ns != 0 && now - c->body_start_ns >= body_ns) {
+            ++stats_.body_timeouts;
+            counters_->body_timeouts.inc();
+            counters_->last_timeout_ns = now;
+            counters_->timeout_log.warn("http: closing a connection from {}: request body not complete within {} ms "
+                                        "(body_timeout; counted in sluice_http_timeouts_total)",
+                                        address_text(c->address), limits_.body_timeout.count());
+            time_out(*c, 408, "request body not received within body_timeout", now);
+            continue;
+        }
+        if (reading && header_ns > 0 && !c->parser.in_body() && c->request_start_ns != 0 &&
+            now - c->request_start_ns >= header_ns) {
+            ++stats_.header_timeouts;
+            counters_->header_timeouts.inc();
+            counters_->last_timeout_ns = now;
+            counters_->timeout_log.warn("http: closing a connection from {}: request head not complete within {} ms "
+                                        "(header_timeout; counted in sluice_http_timeouts_total)",
+                                        address_text(c->address), limits_.header_timeout.count());
+            if (c->parser.idle() && c->pending_output() == 0) {
+                destroy(id);  // not a byte of a request: nobody to answer
+            } else {
+                time_out(*c, 408, "request head not received within header_timeout", now);
+            }
+            continue;
+        }
+        if (idle_ns > 0 && now - c->last_activity_ns >= idle_ns) {
+            if (c->parser.idle() || c->pending_output() > 0 || c->close_after_flush) {
+                // Idle keep-alive connection, or a peer that stopped reading: a
+                // response now could be mistaken for the answer to a next request.
+                if (!c->parser.idle() || c->pending_output() > 0) {
+                    ++stats_.idle_timeouts;
+                    counters_->idle_timeouts.inc();
+                }
+                destroy(id);
+                continue;
+            }
+            ++stats_.idle_timeouts;
+            counters_->idle_timeouts.inc();
+            time_out(*c, 408, "no complete request within the idle timeout", now);
         }
     }
+    if (counters_->evict_log.active() && now - counters_->last_evict_ns > kQuietBeforeRelog_ns) {
+        counters_->evict_log.clear();
+    }
+    if (counters_->timeout_log.active() && now - counters_->last_timeout_ns > kQuietBeforeRelog_ns) {
+        counters_->timeout_log.clear();
+    }
+    if (conns_.empty() && sweep_timer_ != 0) {
+        loop_.cancel_timer(sweep_timer_);  // nothing to watch: an idle server does not wake up
+        sweep_timer_ = 0;
+    }
+}
+
+void HttpServer::time_out(Conn& c, int status, std::string_view why, std::int64_t now) {
+    queue_error(c, status, why);
+    c.doomed = true;
+    c.close_at_ns = now + to_ns(kLingerTime);
+    settle(c);
 }
 
 HttpServer::Conn* HttpServer::find(std::uint64_t id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : it->second.get();
-}
-
-void HttpServer::arm_idle_timer(Conn& c, std::chrono::nanoseconds delay) {
-    if (c.timer != 0) {
-        loop_.cancel_timer(c.timer);
-    }
-    const std::uint64_t id = c.id;
-    c.timer = loop_.add_timer(delay, std::chrono::nanoseconds(0), [this, id] { on_idle_timer(id); });
 }
 
 void HttpServer::destroy(std::uint64_t id) {
@@ -414,43 +714,12 @@ void HttpServer::destroy(std::uint64_t id) {
         return;
     }
     Conn& c = *it->second;
-    if (c.timer != 0) {
-        loop_.cancel_timer(c.timer);
-    }
     loop_.remove_fd(c.fd);
     ::close(c.fd);
+    if (auto a = per_address_.find(c.address); a != per_address_.end() && --a->second == 0) {
+        per_address_.erase(a);
+    }
     conns_.erase(it);
-}
-
-void HttpServer::on_idle_timer(std::uint64_t id) {
-    Conn* c = find(id);
-    if (c == nullptr) {
-        return;
-    }
-    c->timer = 0;
-    if (c->lingering || c->doomed) {
-        destroy(id);
-        return;
-    }
-    // The timer is not re-armed on every byte: it fires once per period and
-    // checks how long the connection has really been quiet.
-    const std::int64_t deadline =
-        c->last_activity_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.idle_timeout).count();
-    const std::int64_t now = mono_now_ns();
-    if (now < deadline) {
-        arm_idle_timer(*c, std::chrono::nanoseconds(deadline - now));
-        return;
-    }
-    if (c->parser.idle() || c->pending_output() > 0 || c->close_after_flush) {
-        // Idle keep-alive connection, or a peer that stopped reading: a
-        // response now could be mistaken for the answer to a next request.
-        destroy(id);
-        return;
-    }
-    queue_error(*c, 408, "no complete request within the idle timeout");
-    c->doomed = true;
-    arm_idle_timer(*c, kLingerTime);
-    settle(*c);
 }
 
 void HttpServer::on_conn_event(std::uint64_t id, std::uint32_t events) {
@@ -487,6 +756,7 @@ void HttpServer::on_conn_event(std::uint64_t id, std::uint32_t events) {
 void HttpServer::read_some(Conn& c) {
     const ssize_t n = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
     if (n > 0) {
+        c.bytes_in += static_cast<std::uint64_t>(n);
         c.last_activity_ns = mono_now_ns();
         process_input(c, std::string_view(read_buf_.data(), static_cast<std::size_t>(n)));
         return;
@@ -512,8 +782,19 @@ void HttpServer::process_input(Conn& c, std::string_view data) {
         data.remove_prefix(r.consumed);
         if (r.status == ParseStatus::Complete) {
             c.continue_sent = false;
+            c.request_start_ns = 0;
+            c.body_start_ns = 0;
+            ++c.requests_done;
             handle_request(c, c.parser.take());
             continue;
+        }
+        // Any byte starts the header clock, even the blank lines the parser
+        // skips, so a client cannot trickle those forever either.
+        if (r.consumed > 0 && c.request_start_ns == 0) {
+            c.request_start_ns = mono_now_ns();
+        }
+        if (c.parser.in_body() && c.body_start_ns == 0) {
+            c.body_start_ns = mono_now_ns();
         }
         if (r.status == ParseStatus::Error) {
             queue_error(c, r.error_status, r.error);
@@ -590,7 +871,7 @@ void HttpServer::begin_linger(Conn& c) {
     c.in.clear();
     c.interest = EPOLLIN | EPOLLRDHUP;
     loop_.modify_fd(c.fd, c.interest);
-    arm_idle_timer(c, kLingerTime);
+    c.close_at_ns = mono_now_ns() + to_ns(kLingerTime);
 }
 
 void HttpServer::settle(Conn& c) {

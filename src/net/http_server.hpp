@@ -33,11 +33,34 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 struct HttpServerLimits {
     std::size_t max_header_bytes = 16 * 1024;  // → 431 (414 for the request line alone)
     std::size_t max_body_bytes = 1024 * 1024;  // → 413
-    std::size_t max_connections = 64;          // → 503 and close
-    std::chrono::milliseconds idle_timeout{30'000};  // → 408 if a request was half sent, else a quiet close
+    // When the table is full, or a client address has this many open, a new
+    // connection closes the least useful one (see README) instead of being
+    // refused; 503 only if every connection is busy answering. 0 per address:
+    // no limit.
+    std::size_t max_connections = 64;
+    std::size_t max_connections_per_address = 16;
+    // Total time for a request's head, from the connection's accept (first
+    // request) or the request's first byte (later ones), however slowly the
+    // bytes trickle in → 408. Then the body has `body_timeout` → 408. 0: off.
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_timeout{30'000};
+    // No byte either way for this long → 408 if a request was half sent,
+    // else a quiet close (idle keep-alive). 0: off.
+    std::chrono::milliseconds idle_timeout{30'000};
     // While this much response data waits for a slow reader, pipelined
     // requests are not read, so one client cannot grow our memory.
     std::size_t max_pending_output = 1024 * 1024;
+};
+
+// What the server closed and why, since it started. Also exported as
+// sluice_http_evictions_total and sluice_http_timeouts_total.
+struct HttpServerStats {
+    std::uint64_t evicted_table_full = 0;     // closed to make room: max_connections reached
+    std::uint64_t evicted_address_limit = 0;  // closed to make room: max_connections_per_address reached
+    std::uint64_t refused = 0;                // 503: no connection could be closed
+    std::uint64_t header_timeouts = 0;
+    std::uint64_t body_timeouts = 0;
+    std::uint64_t idle_timeouts = 0;
 };
 
 class HttpServer {
@@ -60,17 +83,27 @@ public:
     void close();
 
     std::size_t connection_count() const { return conns_.size(); }  // loop thread only
+    const HttpServerStats& stats() const { return stats_; }          // loop thread only
 
 private:
     struct Conn;
+    struct Counters;
+    enum class RoomFor { Table, Address };
 
     bool listen_on_loop(std::string_view address, std::string* error);
     void close_on_loop();
     void drop_connections();
     void on_accept();
     void on_conn_event(std::uint64_t id, std::uint32_t events);
-    void on_idle_timer(std::uint64_t id);
     void on_resume_accept();
+    // The periodic check of every connection's deadlines; runs only while
+    // connections are open.
+    void sweep();
+    void ensure_sweep();
+    // Closes one connection so a new one fits: the oldest that has not
+    // completed a request first. False if none may be closed.
+    bool make_room(RoomFor why, const std::string& address);
+    void refuse(int fd);
 
     void read_some(Conn& c);
     // Runs the parser over `data` and answers complete requests; input it
@@ -78,6 +111,8 @@ private:
     void process_input(Conn& c, std::string_view data);
     void handle_request(Conn& c, HttpRequest req);
     void queue_error(Conn& c, int status, std::string_view why);
+    // Answers `status` and closes after a short linger.
+    void time_out(Conn& c, int status, std::string_view why, std::int64_t now);
     void flush(Conn& c);
     // After any event: writes what it can, closes or lingers when done,
     // resumes held-back input, and sets the epoll interest to match.
@@ -86,7 +121,6 @@ private:
     void begin_linger(Conn& c);
     void destroy(std::uint64_t id);
     Conn* find(std::uint64_t id);
-    void arm_idle_timer(Conn& c, std::chrono::nanoseconds delay);
 
     IoLoop& loop_;
     HttpHandler handler_;
@@ -97,9 +131,14 @@ private:
     bool dispatching_ = false;   // inside a connection's event (and so maybe a handler)
     bool close_pending_ = false; // close() was called from a handler
     IoLoop::TimerId resume_timer_ = 0;
+    IoLoop::TimerId sweep_timer_ = 0;
+    std::chrono::nanoseconds sweep_period_{0};
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns_;
     std::vector<char> read_buf_;  // shared by all connections: the loop is single-threaded
+    std::unordered_map<std::string, std::size_t> per_address_;  // open connections per client address
+    HttpServerStats stats_;
+    std::unique_ptr<Counters> counters_;
 };
 
 // Formats a response ready for the wire. With `head_only` the body is left

@@ -109,6 +109,18 @@ std::chrono::nanoseconds reload_grace(const GatewayConfig& config) {
     return config.gateway.duration("shutdown_timeout") + std::chrono::seconds(30);
 }
 
+net::HttpServerLimits http_limits(const Options& http) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    net::HttpServerLimits limits;
+    limits.max_connections = static_cast<std::size_t>(http.integer("max_connections"));
+    limits.max_connections_per_address = static_cast<std::size_t>(http.integer("max_connections_per_address"));
+    limits.header_timeout = duration_cast<milliseconds>(http.duration("header_timeout"));
+    limits.body_timeout = duration_cast<milliseconds>(http.duration("body_timeout"));
+    limits.idle_timeout = duration_cast<milliseconds>(http.duration("idle_timeout"));
+    return limits;
+}
+
 std::string started_status(std::size_t pipelines) {
     return fmt::format("{} pipeline{} running", pipelines, pipelines == 1 ? "" : "s");
 }
@@ -246,7 +258,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     std::unique_ptr<http::Api> api;
     const std::string listen = config.http.str("listen");
     if (listen != "off") {
-        api = std::make_unique<http::Api>(loop, hooks);
+        api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
         http::add_table_routes(*api, tables);
         std::string error;
         bool ok = false;

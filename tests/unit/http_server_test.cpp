@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "core/ioloop.hpp"
+#include "core/metrics.hpp"
 #include "net/http_parser.hpp"
 #include "net/http_server.hpp"
 
@@ -45,11 +47,19 @@ struct ClientResponse {
 class Client {
 public:
     // `rcvbuf` > 0 shrinks the receive buffer (before connect, so the
-    // advertised window matches) to make a slow reader.
-    explicit Client(std::uint16_t port, int rcvbuf = 0) {
+    // advertised window matches) to make a slow reader. `from` binds the
+    // client to another loopback address (127.0.0.0/8 all reach 127.0.0.1),
+    // so the server sees a second client address.
+    explicit Client(std::uint16_t port, int rcvbuf = 0, const char* from = nullptr) {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (rcvbuf > 0) {
             ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        }
+        if (from != nullptr) {
+            sockaddr_in local{};
+            local.sin_family = AF_INET;
+            ::inet_pton(AF_INET, from, &local.sin_addr);
+            ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
         }
         timeval tv{kTimeoutSeconds, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -133,6 +143,37 @@ public:
         return read_response(head_request);
     }
 
+    // True when the server closes the connection, after whatever response
+    // it sent first (an eviction may say 503 on its way out).
+    bool closed_by_server() {
+        char tmp[4096];
+        for (;;) {
+            const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+                return true;
+            }
+            if (n < 0) {
+                return false;  // timeout: still open
+            }
+        }
+    }
+
+    // Sends `data` one byte at a time, `gap` apart, until the server answers
+    // or closes (poll on the socket paces it, so an answer ends it at once).
+    // False if every byte went out without an answer.
+    bool trickle(std::string_view data, std::chrono::milliseconds gap) {
+        for (char ch : data) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(gap.count())) > 0) {
+                return true;
+            }
+            if (::send(fd_, &ch, 1, MSG_NOSIGNAL) != 1) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     // True when the server closed the connection and nothing else arrived.
     bool reads_eof() {
         if (!buf_.empty()) {
@@ -207,6 +248,22 @@ protected:
         std::size_t n = 0;
         loop_.call([&] { n = server_->connection_count(); });
         return n;
+    }
+
+    HttpServerStats stats() {
+        HttpServerStats s;
+        loop_.call([&] { s = server_->stats(); });
+        return s;
+    }
+
+    // Connects and waits until the server has accepted, so the order of
+    // acceptance (which decides who is evicted first) is the order of calls.
+    std::unique_ptr<Client> connect_accepted(const char* from = nullptr) {
+        const std::size_t before = connections();
+        auto c = std::make_unique<Client>(server_->port(), 0, from);
+        EXPECT_TRUE(c->connected());
+        EXPECT_TRUE(wait_until([&] { return connections() > before; }));
+        return c;
     }
 
     IoLoop loop_;
@@ -419,27 +476,187 @@ TEST_F(HttpServerTest, LargeResponsesToASlowReaderArePartiallyWritten) {
     EXPECT_EQ(tail->body, "hello /end");
 }
 
-TEST_F(HttpServerTest, ConnectionLimitGives503) {
+TEST_F(HttpServerTest, FullTableEvictsTheOldestIncompleteConnection) {
+    HttpServerLimits limits;
+    limits.max_connections = 3;
+    limits.max_connections_per_address = 0;
+    start(limits);
+    Counter& evictions = metrics().counter("sluice_http_evictions_total", "", {{"reason", "table_full"}});
+    const std::uint64_t evictions_before = evictions.value();
+    auto served = connect_accepted();  // oldest, but it completed a request: kept
+    ASSERT_TRUE(served->request("GET /a HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto slow1 = connect_accepted();
+    ASSERT_TRUE(slow1->send("GET / HT"));
+    auto slow2 = connect_accepted();
+    ASSERT_TRUE(slow2->send("GET"));
+    ASSERT_EQ(connections(), 3u);
+
+    // The newcomer is served instead of refused; slow1 made room.
+    Client fresh(server_->port());
+    auto r = fresh.request("GET /fresh HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(slow1->closed_by_server());
+    auto again = served->request("GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->body, "hello /b");
+    // slow2 is still there and can finish its request.
+    auto late = slow2->request(" /slow2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(late);
+    EXPECT_EQ(late->body, "hello /slow2");
+    EXPECT_EQ(stats().evicted_table_full, 1u);
+    EXPECT_EQ(evictions.value() - evictions_before, 1u);
+    EXPECT_EQ(stats().refused, 0u);
+}
+
+TEST_F(HttpServerTest, EvictionAnswersARequestThatAlreadyArrived) {
+    // The oldest incomplete connection has sent its whole request, but the
+    // server sees the newcomer first: it answers the request rather than
+    // cutting it off, and closes the next candidate instead.
     HttpServerLimits limits;
     limits.max_connections = 2;
+    limits.max_connections_per_address = 0;
     start(limits);
-    auto a = std::make_unique<Client>(server_->port());
-    Client b(server_->port());
-    // A round trip on each makes sure both were accepted.
-    ASSERT_TRUE(a->request("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(b.request("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto probe = connect_accepted();
+    auto slow = connect_accepted();
+    ASSERT_TRUE(slow->send("GET"));
+    // Hold the loop so that the newcomer's connect and then the probe's
+    // request are both waiting, in that order, when it wakes up.
+    std::atomic<bool> blocked{false};
+    std::atomic<bool> release{false};
+    loop_.post([&] {
+        blocked = true;
+        while (!release.load()) {
+            std::this_thread::yield();
+        }
+    });
+    ASSERT_TRUE(wait_until([&] { return blocked.load(); }));
+    Client newcomer(server_->port());
+    ASSERT_TRUE(newcomer.connected());
+    ASSERT_TRUE(probe->send("GET /probe HTTP/1.1\r\nHost: t\r\n\r\n"));
+    release = true;
+    auto r = probe->read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hello /probe");
+    auto n = newcomer.request("GET /new HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->body, "hello /new");
+    EXPECT_TRUE(slow->closed_by_server());
+    EXPECT_EQ(stats().evicted_table_full, 1u);
+}
+
+TEST_F(HttpServerTest, PerAddressLimitEvictsOnlyThatAddress) {
+    HttpServerLimits limits;
+    limits.max_connections_per_address = 2;
+    start(limits);
+    auto other = connect_accepted("127.0.0.2");  // another client address, oldest of all and incomplete
+    ASSERT_TRUE(other->send("GET /"));
+    auto slow1 = connect_accepted();
+    ASSERT_TRUE(slow1->send("G"));
+    auto slow2 = connect_accepted();
+    ASSERT_TRUE(slow2->send("G"));
+    auto other2 = connect_accepted("127.0.0.2");  // at its own limit, not over it
+    EXPECT_EQ(connections(), 4u);
+    EXPECT_EQ(stats().evicted_address_limit, 0u);
+
+    Client third(server_->port());  // 127.0.0.1's third: its oldest goes
+    auto r = third.request("GET /third HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(slow1->closed_by_server());
+    EXPECT_EQ(stats().evicted_address_limit, 1u);
+    // 127.0.0.2's connections were older but not of that address: untouched.
+    auto o = other->request(" HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->body, "hello /");
+    auto s2 = slow2->request("ET /s2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(s2);
+    EXPECT_EQ(s2->body, "hello /s2");
+    EXPECT_EQ(stats().evicted_table_full, 0u);
+}
+
+TEST_F(HttpServerTest, ConnectionsBusyAnsweringAreKeptAndTheNewcomerGets503) {
+    HttpServerLimits limits;
+    limits.max_connections = 1;
+    start(limits);
+    // A reader too slow for a 4 MB answer: the server is busy answering it.
+    Client reader(server_->port(), 8 * 1024);
+    ASSERT_TRUE(reader.send("GET /big?n=4000000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(wait_until([&] { return connections() == 1; }));
     Client c(server_->port());
     auto r = c.read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 503);
     EXPECT_TRUE(c.reads_eof());
-    // Once one leaves, a new client is served.
-    a.reset();
-    ASSERT_TRUE(wait_until([&] { return connections() < 2; }));
-    Client d(server_->port());
-    auto ok = d.request("GET /d HTTP/1.1\r\nHost: t\r\n\r\n");
-    ASSERT_TRUE(ok);
-    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(stats().refused, 1u);
+    auto big = reader.read_response();
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->body.size(), 4000000u);
+}
+
+TEST_F(HttpServerTest, HeaderDeadlineClosesATricklingConnection) {
+    HttpServerLimits limits;
+    limits.header_timeout = std::chrono::milliseconds(300);
+    limits.idle_timeout = std::chrono::seconds(30);  // every byte would reset this one
+    start(limits);
+    Client c(server_->port());
+    const auto t0 = std::chrono::steady_clock::now();
+    // 200 bytes 20 ms apart would take 4 s: far past the deadline.
+    const std::string head = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + std::string(160, 'a') + "\r\n\r\n";
+    ASSERT_TRUE(c.trickle(head, std::chrono::milliseconds(20)));
+    auto r = c.read_response();
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 408);
+    EXPECT_TRUE(c.closed_by_server());
+    EXPECT_GE(elapsed, std::chrono::milliseconds(300));
+    EXPECT_LT(elapsed, std::chrono::milliseconds(3000));
+    EXPECT_EQ(stats().header_timeouts, 1u);
+    EXPECT_EQ(stats().idle_timeouts, 0u);
+}
+
+TEST_F(HttpServerTest, HeaderDeadlineCountsFromAcceptAndBlankLines) {
+    HttpServerLimits limits;
+    limits.header_timeout = std::chrono::milliseconds(200);
+    start(limits);
+    Client silent(server_->port());  // never sends a byte: closed quietly
+    Client blank(server_->port());   // only the blank lines a parser skips
+    EXPECT_TRUE(blank.trickle(std::string(200, '\n'), std::chrono::milliseconds(20)));
+    EXPECT_TRUE(silent.reads_eof());
+    EXPECT_TRUE(blank.closed_by_server());
+    EXPECT_EQ(stats().header_timeouts, 2u);
+}
+
+TEST_F(HttpServerTest, HeaderDeadlineOfALaterRequestStartsAtItsFirstByte) {
+    HttpServerLimits limits;
+    limits.header_timeout = std::chrono::milliseconds(300);
+    start(limits);
+    Client c(server_->port());
+    ASSERT_TRUE(c.request("GET /1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    // Quiet for longer than header_timeout between requests: that is the
+    // idle timeout's business, not the header deadline's.
+    pollfd p{c.fd(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 600), 0);
+    auto r = c.request("GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hello /2");
+    EXPECT_EQ(stats().header_timeouts, 0u);
+}
+
+TEST_F(HttpServerTest, BodyDeadlineClosesATricklingUpload) {
+    HttpServerLimits limits;
+    limits.header_timeout = std::chrono::milliseconds(5000);
+    limits.body_timeout = std::chrono::milliseconds(300);
+    start(limits);
+    Client c(server_->port());
+    ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n"));
+    ASSERT_TRUE(c.trickle(std::string(200, 'b'), std::chrono::milliseconds(20)));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 408);
+    EXPECT_TRUE(c.closed_by_server());
+    EXPECT_EQ(stats().body_timeouts, 1u);
+    EXPECT_EQ(stats().header_timeouts, 0u);
 }
 
 TEST_F(HttpServerTest, IdleTimeoutOnHalfRequestGives408) {
