@@ -142,12 +142,25 @@ def read_ndjson(path):
     return out
 
 
+class Skipped(Exception):
+    """A test that cannot run here (a feature not built, a peer missing)."""
+
+
+def skip(reason):
+    raise Skipped(reason)
+
+
+# ctest's SKIP_RETURN_CODE for these scripts: a skipped test shows as skipped.
+SKIP_EXIT = 77
+
+
 def main(tests):
-    """Runs the given test functions; prints 'N passed, N failed'."""
+    """Runs the given test functions; prints 'N passed, N failed, N skipped'.
+    Exits 1 if any failed, else 77 if any was skipped, else 0."""
     if not SLUICE or not os.path.exists(SLUICE):
         print("SLUICE_BIN must name the sluice binary", file=sys.stderr)
         sys.exit(2)
-    passed = failed = 0
+    passed = failed = skipped = 0
     only = sys.argv[1:]
     for t in tests:
         if only and t.__name__ not in only:
@@ -157,8 +170,11 @@ def main(tests):
             t()
             passed += 1
             print(f"PASS {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Skipped as e:
+            skipped += 1
+            print(f"SKIPPED {t.__name__}: {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure and go on
             failed += 1
             print(f"FAIL {t.__name__}: {type(e).__name__}: {e}", flush=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    sys.exit(1 if failed else SKIP_EXIT if skipped else 0)

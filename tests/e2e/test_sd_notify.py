@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 
-from harness import TIMEOUT_SCALE, Sluice, TempDir, main, wait_for
+from harness import TIMEOUT_SCALE, Sluice, TempDir, main, skip, wait_for
 
 WATCHDOG_USEC = 400_000
 INTERVAL = WATCHDOG_USEC / 1e6
@@ -168,8 +168,7 @@ def test_ready_status_watchdog_reload_stop():
 
 def test_stalled_worker_stops_the_pings():
     if os.environ.get("SLUICE_TEST_HOOKS", "ON").upper() in ("OFF", "0", "FALSE", "NO"):
-        print("skipped: this build has no test hooks (SLUICE_TEST_HOOKS=OFF)")
-        return
+        skip("this build has no test hooks (SLUICE_TEST_HOOKS=OFF)")
     with TempDir() as d, NotifySocket(f"@sluice-e2e-notify-{os.getpid()}") as notify:
         cfg = write_config(d, 20)
         env = run_env(notify)

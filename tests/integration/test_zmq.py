@@ -23,7 +23,7 @@ import zmq  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for  # noqa: E402
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip, wait_for  # noqa: E402
 
 
 def write_config(d, source, http="off"):
@@ -110,8 +110,7 @@ def test_push_to_bound_pull_via_relay_url():
 
 def test_curve_and_metrics():
     if not zmq.has("curve"):
-        print("libzmq without CURVE: skipped")
-        return
+        skip("libzmq without CURVE")
     with TempDir() as d:
         port = free_port()
         http_port = free_port()
