@@ -234,6 +234,7 @@ private:
     // The batch for this send(): the last one again when all its reports
     // came in (no allocation in the steady state), else a spare or a new one.
     InFlight& begin_batch(std::size_t n) {
+        end_batch();  // (a send() that ended in an exception left it current)
         if (!current_) {
             if (!spare_.empty()) {
                 current_ = std::move(spare_.back());
