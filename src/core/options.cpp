@@ -70,6 +70,12 @@ std::uint64_t Options::size(std::string_view name) const {
     return static_cast<std::uint64_t>(std::get<std::int64_t>(get(name).value));
 }
 
+std::size_t Options::memory_size(std::string_view name) const {
+    const std::uint64_t v = size(name);
+    return v > std::numeric_limits<std::size_t>::max() ? std::numeric_limits<std::size_t>::max()
+                                                        : static_cast<std::size_t>(v);
+}
+
 const std::vector<std::string>& Options::list(std::string_view name) const {
     return std::get<std::vector<std::string>>(get(name).value);
 }

@@ -136,6 +136,10 @@ public:
     bool boolean(std::string_view name) const;                  // Bool
     std::chrono::nanoseconds duration(std::string_view name) const;  // Duration
     std::uint64_t size(std::string_view name) const;            // Size in bytes
+    // A Size that is held in memory (a line limit, a queue capacity): on a
+    // 32-bit target a value past what size_t holds becomes SIZE_MAX rather
+    // than wrapping around ("4GiB" would otherwise be 0).
+    std::size_t memory_size(std::string_view name) const;
     const std::vector<std::string>& list(std::string_view name) const;  // List
 
     std::string str_or(std::string_view name, std::string fallback) const;

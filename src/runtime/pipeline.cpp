@@ -101,7 +101,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
       batch_max_(static_cast<std::size_t>(spec.options.integer("batch_max_records"))),
       batch_delay_(spec.options.duration("batch_max_delay")),
       queue_(static_cast<std::size_t>(spec.options.integer("queue_max_frames")),
-             static_cast<std::size_t>(spec.options.size("queue_max_bytes"))) {
+             spec.options.memory_size("queue_max_bytes")) {
     const Labels labels{{"pipeline", name_}};
     auto& m = metrics();
     records_in_ = &m.counter("sluice_pipeline_records_total", "Records decoded and committed to the buffer", labels);

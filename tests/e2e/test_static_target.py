@@ -4,17 +4,28 @@ Run by toolchains/build-static for every preset it builds.
 
 Environment: SLUICE_BIN, SLUICE_SOURCE_DIR, SLUICE_BOARD_CONFIG (the board's
 sluice.toml, or empty), SLUICE_EXPECT_MINIMAL=1 for the minimal set (MQTT
-without TLS, no kafka, no zmq)."""
+without TLS, no kafka, no zmq), SLUICE_KAFKA_MOCK (the build machine's own
+sluice_kafka_mock: the mock cluster runs natively, only sluice is emulated)
+and SLUICE_REQUIRE_KAFKA=1 to fail rather than skip the Kafka delivery when
+the mock or kcat is missing (CI sets it)."""
 
 import http.server
+import json
 import os
+import re
+import shutil
 import signal
+import subprocess
 import threading
+import time
 
 from harness import SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, read_ndjson, run, wait_for
 
 FIXTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "readings.ndjson")
 MINIMAL = os.environ.get("SLUICE_EXPECT_MINIMAL", "0") == "1"
+KAFKA_MOCK = os.environ.get("SLUICE_KAFKA_MOCK", "")
+REQUIRE_KAFKA = os.environ.get("SLUICE_REQUIRE_KAFKA", "0") == "1"
+KAFKA_RECORDS = 10_000
 BOARD_CONFIG = os.environ.get("SLUICE_BOARD_CONFIG", "")
 
 
@@ -157,6 +168,90 @@ def test_mqtt_tls_as_built():
         assert r.returncode == 0, r.stderr.decode() + r.stdout.decode()
 
 
+class KafkaMock:
+    """sluice_kafka_mock (librdkafka's mock cluster, 3 brokers) on the build
+    machine; stopped at the end, killed if it does not stop."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([KAFKA_MOCK, "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer == "ok", f"{line}: {answer}"
+
+    def __enter__(self):
+        assert self.bootstrap, "the mock cluster printed no bootstrap address"
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def test_kafka_delivers_every_record():
+    # The kafka sink's delivery reports are what move its cursor: a target
+    # where they get lost (a 32-bit one, say) retries the same batch forever
+    # and this times out instead of exiting.
+    if MINIMAL:
+        return
+    if not KAFKA_MOCK or not os.path.exists(KAFKA_MOCK) or shutil.which("kcat") is None:
+        why = "needs SLUICE_KAFKA_MOCK (the host's sluice_kafka_mock) and kcat"
+        if REQUIRE_KAFKA:
+            raise AssertionError(why)
+        print(f"  (not run: {why})")
+        return
+    topic = "readings"
+    with TempDir() as d, KafkaMock() as mock:
+        mock.command(f"create {topic} 4")
+        cfg = os.path.join(d, "sluice.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[gateway]\nid = "board"\n[pipelines.p]\nbatch_max_records = 1000\n'
+                    f'[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
+                    f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{mock.bootstrap}"]\n'
+                    f'topic = "{topic}"\nkey = "{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
+                    f'retry_max = "1s"\n')
+        lines = "".join(json.dumps({"node": f"n{i % 50}", "seq": i}) + "\n" for i in range(KAFKA_RECORDS))
+        start = time.monotonic()
+        with Sluice(["run", "-c", cfg, "--data-dir", d, "--http", "off"], stdin=subprocess.PIPE,
+                    log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write(lines.encode())
+            s.proc.stdin.close()
+            # At the end of its input sluice delivers everything buffered,
+            # then exits 0; undelivered rows keep it retrying until the timeout.
+            try:
+                rc = s.wait(120)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"sluice did not deliver and exit: {s.logs()[-3000:]}") from None
+            assert rc == 0, s.logs()[-3000:]
+        took = time.monotonic() - start
+        p = subprocess.run(["kcat", "-C", "-b", mock.bootstrap, "-t", topic, "-e", "-q", "-f", "%s\n"],
+                           capture_output=True, timeout=120, text=True)
+        assert p.returncode == 0, p.stderr
+        seqs = [json.loads(x)["fields"]["seq"] for x in p.stdout.splitlines() if x]
+        missing = set(range(KAFKA_RECORDS)) - set(seqs)
+        assert not missing, f"{len(missing)} of {KAFKA_RECORDS} records missing in kafka, e.g. {sorted(missing)[:10]}"
+        # The buffer, read by the same (emulated) binary: the sink's cursor
+        # is at the last id, nothing pending.
+        stats = run(["buffer", "stats", "--data-dir", d])
+        out = stats.stdout.decode()
+        assert stats.returncode == 0, stats.stderr.decode()
+        ids = re.search(r"ids (\d+)\.\.(\d+)", out)
+        sink = re.search(r"sink k\s+cursor (\d+), pending (\d+) rows", out)
+        assert ids and sink, out
+        assert int(sink.group(1)) == int(ids.group(2)) and int(sink.group(2)) == 0, out
+        assert int(ids.group(2)) >= KAFKA_RECORDS, out
+        print(f"  {KAFKA_RECORDS} records → kafka mock in {took:.1f}s, {len(seqs)} read back "
+              f"({len(seqs) - len(set(seqs))} duplicates), cursor {sink.group(1)} = last id", flush=True)
+
+
 def test_board_config_validates():
     if not BOARD_CONFIG:
         return
@@ -167,4 +262,4 @@ def test_board_config_validates():
 if __name__ == "__main__":
     main([test_version_lists_the_components, test_relay_from_a_fixture_file, test_buffer_and_http_api_start,
           test_host_name_resolves_and_http_client_pushes, test_name_lookup_skips_missing_nss_modules,
-          test_mqtt_tls_as_built, test_board_config_validates])
+          test_mqtt_tls_as_built, test_kafka_delivers_every_record, test_board_config_validates])

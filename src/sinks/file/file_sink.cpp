@@ -26,6 +26,10 @@
 namespace sluice::components {
 namespace {
 
+// Offsets past 2 GiB (a long-lived log on a 32-bit board) need a 64-bit
+// off_t; CMakeLists.txt sets _FILE_OFFSET_BITS=64 for the whole tree.
+static_assert(sizeof(off_t) == 8, "build with -D_FILE_OFFSET_BITS=64");
+
 class FileSink final : public Sink {
 public:
     explicit FileSink(const Options& o)

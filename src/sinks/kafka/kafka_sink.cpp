@@ -85,6 +85,33 @@ ConfPtr make_conf(const std::vector<Property>& props) {
 // Status of one message of the current batch.
 enum class Status : std::uint8_t { NotProduced, Pending, Delivered, Rejected, Failed };
 
+// The messages of one send(). A message's delivery opaque is the address of
+// its Slot: the report finds its batch and its index from that address alone,
+// with no numbers packed into a pointer (a 32-bit pointer has no room for a
+// batch generation beside the index). A batch that gave up with messages
+// still in flight is retired, not freed, until their reports have arrived or
+// the producer is destroyed, so a late report never touches freed memory and
+// never counts for a newer batch.
+struct InFlight;
+struct Slot {
+    InFlight* batch;
+    Status status;
+};
+struct InFlight {
+    std::vector<Slot> slots;
+    std::vector<std::string> reasons;
+    std::size_t outstanding = 0;  // produced messages whose report is still to come
+    bool current = false;         // false: retired, its reports only count down
+
+    void reset(std::size_t n) {
+        slots.assign(n, Slot{this, Status::NotProduced});
+        reasons.assign(n, std::string());
+        outstanding = 0;
+        current = true;
+    }
+    std::size_t index_of(const Slot* s) const { return static_cast<std::size_t>(s - slots.data()); }
+};
+
 class KafkaSink final : public Sink {
 public:
     KafkaSink(const Options& o, std::vector<Property> props)
@@ -123,47 +150,46 @@ public:
                 }
             }
         }
-        ++generation_;
-        status_.assign(batch.size(), Status::NotProduced);
-        reasons_.assign(batch.size(), std::string());
-        outstanding_ = 0;
+        InFlight& b = begin_batch(batch.size());
         const auto deadline = Clock::now() + batch_timeout_;
         std::string stop_reason;
         for (std::size_t i = 0; i < batch.size() && stop_reason.empty(); ++i) {
-            produce_one(batch[i], i, deadline, stop_reason);
+            produce_one(batch[i], b, i, deadline, stop_reason);
         }
-        while (outstanding_ > 0 && Clock::now() < deadline) {
+        while (b.outstanding > 0 && Clock::now() < deadline) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
             // flush rather than poll: it sends what linger.ms still holds back
             // right away, and this batch is all we wait for.
             rd_kafka_flush(rk_, static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 100)));
         }
-        if (outstanding_ > 0) {
+        if (b.outstanding > 0) {
             // Messages not yet on the wire would only add duplicates to the
             // retry; ones in flight may still land (their reports are ignored).
             rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE);
             rd_kafka_poll(rk_, 0);
         }
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (status_[i] == Status::Delivered) {
+            const Status st = b.slots[i].status;
+            if (st == Status::Delivered) {
                 ++result.confirmed;
                 continue;
             }
-            if (status_[i] == Status::Rejected) {
-                result.rejected.emplace_back(i, reasons_[i]);
+            if (st == Status::Rejected) {
+                result.rejected.emplace_back(i, b.reasons[i]);
                 ++result.confirmed;
                 continue;
             }
-            if (status_[i] == Status::Pending) {
+            if (st == Status::Pending) {
                 result.error = fmt::format("no delivery report within {} for record {} of {}",
                                            format_duration(batch_timeout_), i + 1, batch.size());
-            } else if (status_[i] == Status::Failed) {
-                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), reasons_[i]);
+            } else if (st == Status::Failed) {
+                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), b.reasons[i]);
             } else {
                 result.error = stop_reason.empty() ? "record was not produced" : stop_reason;
             }
             break;
         }
+        end_batch();
         if (result.error.empty()) {
             down_log_.clear();
             log_log_.clear();
@@ -205,23 +231,60 @@ public:
     }
 
 private:
-    void produce_one(const Record& r, std::size_t i, Clock::time_point deadline, std::string& stop_reason) {
+    // The batch for this send(): the last one again when all its reports
+    // came in (no allocation in the steady state), else a spare or a new one.
+    InFlight& begin_batch(std::size_t n) {
+        end_batch();  // (a send() that ended in an exception left it current)
+        if (!current_) {
+            if (!spare_.empty()) {
+                current_ = std::move(spare_.back());
+                spare_.pop_back();
+            } else {
+                current_ = std::make_unique<InFlight>();
+            }
+        }
+        current_->reset(n);
+        return *current_;
+    }
+
+    // After send(): a batch with reports still to come is retired.
+    void end_batch() {
+        if (current_ && current_->outstanding > 0) {
+            current_->current = false;
+            retired_.push_back(std::move(current_));
+        }
+    }
+
+    // The last report of a retired batch came in: keep a couple for reuse.
+    void release(InFlight* b) {
+        const auto it = std::find_if(retired_.begin(), retired_.end(), [b](const auto& p) { return p.get() == b; });
+        if (it == retired_.end()) {
+            return;
+        }
+        if (spare_.size() < 2) {
+            spare_.push_back(std::move(*it));
+        }
+        retired_.erase(it);
+    }
+
+    void produce_one(const Record& r, InFlight& b, std::size_t i, Clock::time_point deadline,
+                     std::string& stop_reason) {
         topic_.render(r, topic_buf_);
         if (topic_buf_.empty()) {
-            reject(i, "topic template rendered an empty topic name");
+            reject(b, i, "topic template rendered an empty topic name");
             return;
         }
         std::string error;
         if (!encode_payload(format_, raw_field_, r, payload_buf_, &error)) {
-            reject(i, error);
+            reject(b, i, error);
             return;
         }
         key_.render(r, key_buf_);
-        const auto opaque = reinterpret_cast<void*>((static_cast<std::uintptr_t>(generation_) << 32) | i);
+        void* const opaque = &b.slots[i];
         const std::int64_t ts_ms = r.time_ns / 1'000'000;
         rd_kafka_topic_t* rkt = topic_handle(topic_buf_);
         if (rkt == nullptr) {
-            reject(i, fmt::format("topic \"{}\": {}", topic_buf_, rd_kafka_err2str(rd_kafka_last_error())));
+            reject(b, i, fmt::format("topic \"{}\": {}", topic_buf_, rd_kafka_err2str(rd_kafka_last_error())));
             return;
         }
         for (;;) {
@@ -245,8 +308,8 @@ private:
                     RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
             }
             if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                status_[i] = Status::Pending;
-                ++outstanding_;
+                b.slots[i].status = Status::Pending;
+                ++b.outstanding;
                 return;
             }
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && Clock::now() < deadline) {
@@ -254,7 +317,7 @@ private:
                 continue;
             }
             if (permanent_data_error(err)) {
-                reject(i, rd_kafka_err2str(err));
+                reject(b, i, rd_kafka_err2str(err));
                 return;
             }
             stop_reason = fmt::format("producing to {} failed: {}", topic_buf_, rd_kafka_err2str(err));
@@ -285,30 +348,43 @@ private:
         topics_.clear();
     }
 
-    void reject(std::size_t i, std::string reason) {
-        status_[i] = Status::Rejected;
-        reasons_[i] = std::move(reason);
+    static void reject(InFlight& b, std::size_t i, std::string reason) {
+        b.slots[i].status = Status::Rejected;
+        b.reasons[i] = std::move(reason);
     }
 
-    // Delivery reports are served by rd_kafka_poll on the sink's own thread.
+    // Delivery reports are served by rd_kafka_poll/flush on the sink's own
+    // thread. librdkafka reports every produced message exactly once (purged
+    // ones included), or never once the producer is destroyed.
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* self_ptr) {
         auto* self = static_cast<KafkaSink*>(self_ptr);
-        const auto tag = reinterpret_cast<std::uintptr_t>(m->_private);
-        const auto gen = static_cast<std::uint32_t>(tag >> 32);
-        const auto index = static_cast<std::size_t>(tag & 0xffffffffu);
-        if (gen != self->generation_ || index >= self->status_.size() ||
-            self->status_[index] != Status::Pending) {
-            return;  // a report for an earlier batch that already gave up on it
+        auto* slot = static_cast<Slot*>(m->_private);
+        if (slot == nullptr) {
+            return;
         }
-        --self->outstanding_;
+        InFlight* b = slot->batch;
+        if (b->outstanding > 0) {
+            --b->outstanding;
+        }
+        if (!b->current) {
+            // A report for a batch that already gave up on it.
+            if (b->outstanding == 0) {
+                self->release(b);
+            }
+            return;
+        }
+        if (slot->status != Status::Pending) {
+            return;
+        }
+        const std::size_t index = b->index_of(slot);
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            self->status_[index] = Status::Delivered;
+            slot->status = Status::Delivered;
         } else if (permanent_data_error(m->err)) {
-            self->status_[index] = Status::Rejected;
-            self->reasons_[index] = rd_kafka_err2str(m->err);
+            slot->status = Status::Rejected;
+            b->reasons[index] = rd_kafka_err2str(m->err);
         } else {
-            self->status_[index] = Status::Failed;
-            self->reasons_[index] = rd_kafka_err2str(m->err);
+            slot->status = Status::Failed;
+            b->reasons[index] = rd_kafka_err2str(m->err);
         }
     }
 
@@ -369,11 +445,13 @@ private:
         }
         // Whatever is still queued was not confirmed and stays in the buffer.
         rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        ++generation_;  // the purge reports below belong to no batch
+        end_batch();  // the purge reports below belong to no batch
         rd_kafka_flush(rk_, 1000);
         drop_topics();
         rd_kafka_destroy(rk_);
         rk_ = nullptr;
+        // No report can come any more: every retired batch is free.
+        retired_.clear();
     }
 
     std::vector<Property> props_;
@@ -391,10 +469,9 @@ private:
     rd_kafka_t* rk_ = nullptr;
     std::unordered_map<std::string, rd_kafka_topic_t*> topics_;
     bool fatal_ = false;
-    std::uint32_t generation_ = 0;
-    std::vector<Status> status_;
-    std::vector<std::string> reasons_;
-    std::size_t outstanding_ = 0;
+    std::unique_ptr<InFlight> current_;                // the batch send() works on, reused
+    std::vector<std::unique_ptr<InFlight>> retired_;   // gave up, reports still to come
+    std::vector<std::unique_ptr<InFlight>> spare_;     // for reuse
     std::string topic_buf_;
     std::string key_buf_;
     std::string payload_buf_;

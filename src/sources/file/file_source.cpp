@@ -23,14 +23,18 @@
 namespace sluice::components {
 namespace {
 
+// Offsets past 2 GiB (a long-lived log on a 32-bit board) need a 64-bit
+// off_t; CMakeLists.txt sets _FILE_OFFSET_BITS=64 for the whole tree.
+static_assert(sizeof(off_t) == 8, "build with -D_FILE_OFFSET_BITS=64");
+
 class FileSource final : public Source {
 public:
     explicit FileSource(const Options& o)
         : path_(o.str("path")),
           poll_(o.duration("poll_interval")),
           from_end_(o.str("start_at") == "end"),
-          max_line_(o.size("max_line_bytes")),
-          read_size_(o.size("read_size")) {}
+          max_line_(o.memory_size("max_line_bytes")),
+          read_size_(o.memory_size("read_size")) {}
     ~FileSource() override {
         stop();
         close_fd();

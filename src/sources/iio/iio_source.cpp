@@ -89,7 +89,7 @@ public:
           dev_root_(o.str("dev_root")),
           device_node_(o.str_or("device_node", "")),
           enable_channels_(o.boolean("enable_channels")),
-          read_size_(o.size("read_size")),
+          read_size_(o.memory_size("read_size")),
           measurement_(o.str_or("measurement", "")) {
         if (o.has("uri")) {
             uri_ = o.str("uri");

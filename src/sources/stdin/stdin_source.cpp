@@ -22,7 +22,7 @@ namespace {
 class StdinSource final : public Source {
 public:
     explicit StdinSource(const Options& o)
-        : max_line_(o.size("max_line_bytes")), read_size_(o.size("read_size")) {}
+        : max_line_(o.memory_size("max_line_bytes")), read_size_(o.memory_size("read_size")) {}
     ~StdinSource() override { stop(); }
 
     void start(SourceContext& ctx) override {

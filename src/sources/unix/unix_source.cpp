@@ -51,7 +51,7 @@ public:
           type_(o.str("socket") == "datagram" ? SocketType::Datagram : SocketType::Stream),
           framing_(o.str("framing") == "length" ? Framing::Length : Framing::Line),
           max_clients_(static_cast<std::size_t>(o.integer("max_clients"))),
-          max_frame_(o.size("max_frame_bytes")) {
+          max_frame_(o.memory_size("max_frame_bytes")) {
         unixsock::BindOptions b;
         b.path = path_;
         b.type = type_;
