@@ -169,10 +169,10 @@ void IoLoop::stop() {
     drain_posted();
 }
 
-bool IoLoop::in_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_; }
+bool IoLoop::in_loop_thread() const { return std::this_thread::get_id() == loop_thread_id_.load(); }
 
 void IoLoop::run() {
-    loop_thread_id_ = std::this_thread::get_id();
+    loop_thread_id_.store(std::this_thread::get_id());
     epoll_event events[64];
     while (!stopping_) {
         int n = epoll_wait(epfd_, events, 64, -1);
@@ -198,7 +198,7 @@ void IoLoop::run() {
             }
         }
     }
-    loop_thread_id_ = {};
+    loop_thread_id_.store({});
 }
 
 }  // namespace sluice

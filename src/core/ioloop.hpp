@@ -2,6 +2,7 @@
 // The one I/O loop (epoll) for sockets, timers and source fds. Callbacks run
 // on the loop's thread and must not block.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -61,7 +62,9 @@ private:
     std::mutex posted_mu_;
     std::vector<std::function<void()>> posted_;
     std::thread thread_;
-    std::thread::id loop_thread_id_;
+    // Written by the loop thread as it starts and ends, read by any thread
+    // in call(): atomic, or a call() racing the loop's start is a data race.
+    std::atomic<std::thread::id> loop_thread_id_{};
     bool stopping_ = false;
 };
 

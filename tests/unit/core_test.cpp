@@ -85,7 +85,10 @@ TEST(BoundedQueue, CloseReleasesBlockedProducer) {
     std::vector<std::string> in{"1", "2"};
     std::thread producer([&] { EXPECT_FALSE(q.push_all_wait(in)); });
     // Wait (with a deadline) until the first item is in, i.e. the producer blocks on the second.
-    for (int i = 0; i < 1000 && q.size() == 0; ++i) {
+    // A time deadline, not a count of yields: under a sanitizer on a busy machine 1000 yields
+    // passed before the producer had started, and close() came before the first push.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (q.size() == 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::yield();
     }
     q.close();

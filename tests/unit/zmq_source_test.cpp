@@ -129,7 +129,10 @@ void send_until(Send&& send, Done&& done) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!done() && std::chrono::steady_clock::now() < deadline) {
         send();
-        std::this_thread::yield();
+        // Paced: sent flat out, the warm-up messages fill the PUB pipe (its
+        // high-water mark) while the subscription settles on a slow machine
+        // (sanitizers), and the test's own messages after them are dropped.
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 }
 

@@ -184,7 +184,19 @@ public:
         }
     }
 
-    ~ZmqSource() override { stop(); }
+    ~ZmqSource() override {
+        stop();
+        // Stop the monitor and close the monitored socket before the
+        // monitor's reader: closed the other way round (the members' order),
+        // the events the closing socket still sends (endpoint in a heap
+        // message) land in a pipe nobody reads and libzmq leaks them
+        // (LeakSanitizer, zmq_source_test, 77 bytes about every second run).
+        if (monitor_) {
+            zmq_socket_monitor(socket_.handle(), nullptr, 0);
+        }
+        socket_.close();
+        monitor_.close();
+    }
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;

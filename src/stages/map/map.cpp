@@ -118,7 +118,11 @@ public:
 
 private:
     void apply(Record& r) {
-        for (const auto& [from, to] : renames_) {
+        for (const auto& rename : renames_) {
+            // Named references, not a structured binding: clang before 16
+            // cannot capture a binding in the lambdas below.
+            const std::string& from = rename.first;
+            const std::string& to = rename.second;
             if (from == to) {
                 continue;
             }
