@@ -23,13 +23,6 @@ bool get_i64(std::string_view& in, std::int64_t& v) {
     return true;
 }
 
-void put_f64(std::string& out, double v) {
-    const auto bits = std::bit_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) {
-        out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-    }
-}
-
 bool get_f64(std::string_view& in, double& v) {
     if (in.size() < 8) {
         return false;
