@@ -142,6 +142,38 @@ def read_ndjson(path):
     return out
 
 
+class KafkaMock:
+    """sluice_kafka_mock (librdkafka's mock cluster on loopback) with
+    `brokers` brokers: `bootstrap` is its address, command() sends it one
+    line (e.g. "down 1") and expects "ok". Stopped at the end, killed if it
+    does not stop."""
+
+    def __init__(self, binary, brokers=3):
+        self.proc = subprocess.Popen([binary, str(brokers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        assert answer == "ok", f"{line}: {answer}"
+
+    def __enter__(self):
+        if not self.bootstrap:
+            self.__exit__()
+            raise AssertionError("the mock cluster printed no bootstrap address")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 class Skipped(Exception):
     """A test that cannot run here (a feature not built, a peer missing)."""
 

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from harness import SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, read_ndjson, run, wait_for
+from harness import SOURCE_DIR, KafkaMock, Sluice, TempDir, free_port, http_get, main, read_ndjson, run, wait_for
 
 FIXTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "readings.ndjson")
 MINIMAL = os.environ.get("SLUICE_EXPECT_MINIMAL", "0") == "1"
@@ -168,34 +168,6 @@ def test_mqtt_tls_as_built():
         assert r.returncode == 0, r.stderr.decode() + r.stdout.decode()
 
 
-class KafkaMock:
-    """sluice_kafka_mock (librdkafka's mock cluster, 3 brokers) on the build
-    machine; stopped at the end, killed if it does not stop."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen([KAFKA_MOCK, "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-
-    def command(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        assert answer == "ok", f"{line}: {answer}"
-
-    def __enter__(self):
-        assert self.bootstrap, "the mock cluster printed no bootstrap address"
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def test_kafka_delivers_every_record():
     # The kafka sink's delivery reports are what move its cursor: a target
     # where they get lost (a 32-bit one, say) retries the same batch forever
@@ -209,7 +181,7 @@ def test_kafka_delivers_every_record():
         print(f"  (not run: {why})")
         return
     topic = "readings"
-    with TempDir() as d, KafkaMock() as mock:
+    with TempDir() as d, KafkaMock(KAFKA_MOCK) as mock:
         mock.command(f"create {topic} 4")
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:

@@ -13,7 +13,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import SLUICE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for  # noqa: E402
+from harness import SLUICE, KafkaMock, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for  # noqa: E402
 
 PARTITIONS = 4
 TOPIC = "readings"
@@ -65,32 +65,8 @@ def java_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-class Mock:
-    """sluice_kafka_mock, always stopped at the end."""
-
-    def __init__(self, brokers=3):
-        self.proc = subprocess.Popen([find_mock(), str(brokers)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-        assert self.bootstrap, "mock printed no bootstrap address"
-
-    def command(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        assert answer == "ok", f"{line}: {answer}"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def Mock(brokers=3):  # noqa: N802 - used like the class it makes
+    return KafkaMock(find_mock(), brokers)
 
 
 def consume(bootstrap):
