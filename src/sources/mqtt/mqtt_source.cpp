@@ -12,7 +12,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <pthread.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -38,46 +37,58 @@ constexpr auto kShutdownDrain = 500ms;
 constexpr unsigned long kIdleReceiveMs = 100;  // how often an idle loop looks at stopping_
 
 // Paho's synchronous clients share one set of sockets per process: a client
-// waiting in MQTTClient_receive cycles over every client's socket, and can
+// waiting in MQTTClient_receive cycles over every client's socket, so it can
 // take the one another client is connecting on, whose connect then waits for
-// its CONNACK until connect_timeout (eclipse-paho/paho.mqtt.c#881; seen here
-// with two mqtt sources in one gateway). So the calls that wait for a reply
-// (connect, subscribe, publish-and-wait, disconnect) run alone, receives run
-// side by side. Writers are preferred: receive loops never starve a connect,
-// which waits at most one kIdleReceiveMs.
+// its CONNACK until connect_timeout (eclipse-paho/paho.mqtt.c#881), and two
+// clients receiving at once race on that set (ThreadSanitizer: one thread
+// grows the poll array while another polls it). With two or more mqtt sources
+// in one gateway every Paho call therefore runs alone, in turn (first come,
+// first served, so no source starves). A receive serves every client: what
+// it reads for another client waits in that client's queue for its turn. To
+// keep the turns short while several clients share the gate, a receive
+// waits at most kSharedReceiveMs.
+constexpr unsigned long kSharedReceiveMs = 5;
+
 class PahoGate {
 public:
-    PahoGate() {
-        pthread_rwlockattr_t attr;
-        pthread_rwlockattr_init(&attr);
-        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-        pthread_rwlock_init(&lock_, &attr);
-        pthread_rwlockattr_destroy(&attr);
-    }
-    PahoGate(const PahoGate&) = delete;
-    PahoGate& operator=(const PahoGate&) = delete;
-
     class Hold {
     public:
-        Hold(pthread_rwlock_t& l, bool alone) : l_(l) {
-            if (alone) {
-                pthread_rwlock_wrlock(&l_);
-            } else {
-                pthread_rwlock_rdlock(&l_);
-            }
-        }
-        ~Hold() { pthread_rwlock_unlock(&l_); }
+        explicit Hold(PahoGate& g) : g_(g) {}
+        ~Hold() { g_.leave(); }
         Hold(const Hold&) = delete;
         Hold& operator=(const Hold&) = delete;
 
     private:
-        pthread_rwlock_t& l_;
+        PahoGate& g_;
     };
-    Hold alone() { return Hold(lock_, true); }
-    Hold beside_others() { return Hold(lock_, false); }
+
+    Hold enter() {
+        std::unique_lock lk(mu_);
+        const std::uint64_t ticket = next_++;
+        turn_.wait(lk, [&] { return serving_ == ticket; });
+        return Hold(*this);
+    }
+    void add_client() { clients_.fetch_add(1); }
+    void remove_client() { clients_.fetch_sub(1); }
+    // How long one receive may hold the gate.
+    unsigned long receive_timeout(unsigned long wanted) const {
+        return clients_.load() > 1 ? std::min(wanted, kSharedReceiveMs) : wanted;
+    }
 
 private:
-    pthread_rwlock_t lock_;
+    void leave() {
+        {
+            std::lock_guard lk(mu_);
+            ++serving_;
+        }
+        turn_.notify_all();
+    }
+
+    std::mutex mu_;
+    std::condition_variable turn_;
+    std::uint64_t next_ = 0;
+    std::uint64_t serving_ = 0;
+    std::atomic<int> clients_{0};
 };
 
 PahoGate& paho_gate() {
@@ -178,8 +189,12 @@ private:
         MQTTClient client = nullptr;
         // No client-side persistence: as a subscriber the session that matters
         // (subscriptions, queued QoS>=1 messages) is kept by the broker.
-        int rc = MQTTClient_createWithOptions(&client, s_.server.c_str(), client_id_.c_str(),
+        int rc;
+        {
+            auto gate = paho_gate().enter();
+            rc = MQTTClient_createWithOptions(&client, s_.server.c_str(), client_id_.c_str(),
                                               MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
+        }
         if (rc != MQTTCLIENT_SUCCESS) {
             ctx_->metrics->errors->inc();
             log::error("{}: cannot create an MQTT client for {}: {}", ctx_->name, s_.server, paho_text(rc, false));
@@ -187,9 +202,14 @@ private:
         }
         MQTTClient_setCommandTimeout(client, static_cast<unsigned long>(s_.connect_timeout.count()) * 1000);
         client_ = client;
+        paho_gate().add_client();
         receive_loop();
         shutdown();
-        MQTTClient_destroy(&client_);
+        paho_gate().remove_client();
+        {
+            auto gate = paho_gate().enter();
+            MQTTClient_destroy(&client_);
+        }
     }
 
     // ------------------------------------------------------------ connecting
@@ -276,14 +296,14 @@ private:
             }
             MQTTResponse r;
             {
-                auto gate = paho_gate().alone();
+                auto gate = paho_gate().enter();
                 r = MQTTClient_connect5(client_, &o, &props, nullptr);
             }
             rc = r.reasonCode;
             MQTTResponse_free(r);
             MQTTProperties_free(&props);
         } else {
-            auto gate = paho_gate().alone();
+            auto gate = paho_gate().enter();
             rc = MQTTClient_connect(client_, &o);
         }
         if (rc == MQTTCLIENT_SUCCESS) {
@@ -319,7 +339,7 @@ private:
         std::vector<int> granted;
         if (v5()) {
             std::vector<MQTTSubscribe_options> opts(topics.size(), MQTTSubscribe_options_initializer);
-            auto gate = paho_gate().alone();
+            auto gate = paho_gate().enter();
             MQTTResponse r = MQTTClient_subscribeMany5(client_, n, topics.data(), qos.data(), opts.data(), nullptr);
             if (r.reasonCodeCount > 0 && r.reasonCodes != nullptr) {
                 granted.assign(r.reasonCodes, r.reasonCodes + r.reasonCodeCount);
@@ -332,7 +352,7 @@ private:
                 return fmt::format("subscribe failed: {}", paho_text(rc, true));
             }
         } else {
-            auto gate = paho_gate().alone();
+            auto gate = paho_gate().enter();
             const int rc = MQTTClient_subscribeMany(client_, n, topics.data(), qos.data());
             if (rc < 0 && rc != MQTTCLIENT_FAILURE) {
                 return fmt::format("subscribe failed: {}", paho_text(rc, false));
@@ -364,7 +384,7 @@ private:
         }
         MQTTClient_deliveryToken token = 0;
         const int len = static_cast<int>(std::char_traits<char>::length(text));
-        auto gate = paho_gate().alone();
+        auto gate = paho_gate().enter();
         int rc;
         if (v5()) {
             MQTTResponse r = MQTTClient_publish5(client_, s_.status_topic.c_str(), len, text, s_.status_qos, 1,
@@ -423,10 +443,10 @@ private:
 
     void disconnect(int timeout_ms) {
         if (v5()) {
-            auto gate = paho_gate().alone();
+            auto gate = paho_gate().enter();
             MQTTClient_disconnect5(client_, timeout_ms, MQTTREASONCODE_NORMAL_DISCONNECTION, nullptr);
         } else {
-            auto gate = paho_gate().alone();
+            auto gate = paho_gate().enter();
             MQTTClient_disconnect(client_, timeout_ms);
         }
     }
@@ -441,8 +461,8 @@ private:
         MQTTClient_message* m = nullptr;
         int rc;
         {
-            auto gate = paho_gate().beside_others();
-            rc = MQTTClient_receive(client_, &topic, &topic_len, &m, timeout_ms);
+            auto gate = paho_gate().enter();
+            rc = MQTTClient_receive(client_, &topic, &topic_len, &m, paho_gate().receive_timeout(timeout_ms));
         }
         if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) {
             if (m != nullptr) {
