@@ -77,7 +77,7 @@ target_link_libraries(sluice_sqlite3 INTERFACE ${SQLITE3_LIBRARY} ${CMAKE_DL_LIB
 find_package(Threads REQUIRED)
 
 # RE2 runs topology = "regex" over origins that peers choose (MQTT topics,
-# ZeroMQ topic frames) in linear time and bounded stack, where std::regex
+# ZeroMQ topic frames) in linear time and bounded stack, where <regex>
 # backtracks and recurses. The minimal board presets leave it out; then
 # topology = "pattern" covers the layouts and "regex" is a config error.
 option(SLUICE_WITH_RE2 "topology = \"regex\" through RE2 (linear-time matching)" ON)

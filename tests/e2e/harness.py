@@ -204,7 +204,7 @@ def main(tests):
             print(f"PASS {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
         except Skipped as e:
             skipped += 1
-            print(f"SKIPPED {t.__name__}: {e}", flush=True)
+            print(f"skipped {t.__name__}: {e}", flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure and go on
             failed += 1
             print(f"FAIL {t.__name__}: {type(e).__name__}: {e}", flush=True)
