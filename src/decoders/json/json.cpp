@@ -126,12 +126,10 @@ public:
     // a double's range is an error (as RapidJSON had it); below, zero.
     bool RawNumber(const char* s, rapidjson::SizeType len, bool) {
         const char* const end = s + len;
-        if (std::find_if(s, end, [](char c) { return c == '.' || c == 'e' || c == 'E'; }) == end) {
-            std::int64_t i = 0;
-            const auto [at, ec] = std::from_chars(s, end, i);
-            if (ec == std::errc() && at == end) {
-                return scalar(i);
-            }
+        // An integer parse stops at '.', 'e' or 'E': then it is a double.
+        std::int64_t i = 0;
+        if (const auto [at, ec] = std::from_chars(s, end, i); ec == std::errc() && at == end) {
+            return scalar(i);
         }
         double d = 0;
         const auto [at, ec] = std::from_chars(s, end, d);
