@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "core/options.hpp"
@@ -1014,6 +1016,15 @@ std::optional<std::string> resolve_secret(std::string_view text, std::string* er
         }
         if (path->empty()) {
             set_error(error, "'@' must be followed by a file path (write '@@' for a literal '@')");
+            return std::nullopt;
+        }
+        if (path->find('/') == std::string::npos && ::access(path->c_str(), F_OK) != 0) {
+            // No slash and no such file: this may be a literal secret that
+            // happens to begin with '@' (one Z85 key in 85 does). Never echo it.
+            set_error(error, fmt::format("the value begins with '@', so it names a secret file, and there is no "
+                                         "such file ({}); a secret that itself begins with '@' is written "
+                                         "'@@...' (the value is not shown)",
+                                         std::strerror(errno)));
             return std::nullopt;
         }
         return read_small_file(*path, error);

@@ -108,6 +108,14 @@ def test_push_to_bound_pull_via_relay_url():
             ctx.term()
 
 
+def secret_literal(value):
+    """A Z85 key as a secret option's value. Z85 has '$', '{' and '@' in its
+    alphabet: "${" is written "$${" (else it starts a variable), and a value
+    that begins with '@' is written "@@" (else it names a file)."""
+    value = value.replace("${", "$${")
+    return "@" + value if value.startswith("@") else value
+
+
 def test_curve_and_metrics():
     if not zmq.has("curve"):
         skip("libzmq without CURVE")
@@ -127,7 +135,7 @@ def test_curve_and_metrics():
         try:
             pub.bind(f"tcp://127.0.0.1:{port}")
             cfg, out = write_config(d, {"endpoints": [f"tcp://127.0.0.1:{port}"],
-                                        "curve_server_key": server_public.decode(),
+                                        "curve_server_key": secret_literal(server_public.decode()),
                                         "curve_secret_key": "@" + key_file}, http=f"127.0.0.1:{http_port}")
             with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
                 def arrived():

@@ -178,6 +178,13 @@ TEST(ResolveSecret, Forms) {
     EXPECT_FALSE(resolve_secret("@/nonexistent/sluice/secret", &err));
     EXPECT_NE(err.find("/nonexistent/sluice/secret"), std::string::npos);
     EXPECT_FALSE(resolve_secret("@", &err));
+    // A literal secret that happens to begin with '@' (one Z85 key in 85
+    // does) is not a file: the error says how to write it and never shows it.
+    EXPECT_FALSE(resolve_secret("@uIJGQo%CzjTnlo>Rnr?i.]pnp#L@>@x=MnD*bwR", &err));
+    EXPECT_EQ(err.find("uIJGQo"), std::string::npos) << err;
+    EXPECT_NE(err.find("'@@"), std::string::npos) << err;
+    EXPECT_EQ(resolve_secret("@@uIJGQo%CzjTnlo>Rnr?i.]pnp#L@>@x=MnD*bwR", &err),
+              "@uIJGQo%CzjTnlo>Rnr?i.]pnp#L@>@x=MnD*bwR");
 }
 
 TEST(ResolveSecret, SystemdCredential) {

@@ -32,10 +32,24 @@ RawValue text(std::string v) {
     return r;
 }
 
+// A Z85 key written as a config value. Z85 has '$', '{' and '@' in its
+// alphabet: "${" is written "$${" (else it starts a variable), and a secret
+// that begins with '@' is written "@@" (else it names a file).
+std::string key_value(const char* key, bool secret = true) {
+    std::string out = secret && key[0] == '@' ? "@" : "";
+    for (const char* p = key; *p != '\0'; ++p) {
+        if (p[0] == '$' && p[1] == '{') {
+            out += '$';
+        }
+        out += *p;
+    }
+    return out;
+}
+
 RawTable table(std::initializer_list<std::pair<std::string, std::string>> kv) {
     RawTable t;
     for (const auto& [k, v] : kv) {
-        t.push_back(RawEntry{k, {}, text(v)});
+        t.push_back(RawEntry{k, SourcePos{}, text(v)});
     }
     return t;
 }
@@ -210,8 +224,8 @@ TEST(ZmqSource, CurveClientTalksToCurveServerAndWrongKeyFails) {
     pub.bind("ipc://" + path);
 
     auto good = make(table({{"endpoints", "ipc://" + path},
-                            {"curve_server_key", server_pub},
-                            {"curve_secret_key", client_sec}}));
+                            {"curve_server_key", key_value(server_pub)},
+                            {"curve_secret_key", key_value(client_sec)}}));
     Harness h("curve");
     good->start(h.ctx);
     auto send = [&] {
@@ -224,8 +238,8 @@ TEST(ZmqSource, CurveClientTalksToCurveServerAndWrongKeyFails) {
 
     // A client that trusts another server key cannot complete the handshake.
     auto bad = make(table({{"endpoints", "ipc://" + path},
-                           {"curve_server_key", other_pub},
-                           {"curve_secret_key", client_sec},
+                           {"curve_server_key", key_value(other_pub)},
+                           {"curve_secret_key", key_value(client_sec)},
                            {"reconnect_interval", "10ms"}}));
     Harness hb("curve-bad");
     bad->start(hb.ctx);
@@ -251,7 +265,7 @@ TEST(ZmqSource, ConfigErrors) {
     if (zmq_has("curve") != 0) {
         char pub[41], sec[41];
         ASSERT_EQ(zmq_curve_keypair(pub, sec), 0);
-        EXPECT_NE(config_error({{"endpoints", "tcp://127.0.0.1:5999"}, {"curve_secret_key", sec}})
+        EXPECT_NE(config_error({{"endpoints", "tcp://127.0.0.1:5999"}, {"curve_secret_key", key_value(sec)}})
                       .find("curve_server_key"),
                   std::string::npos);
         EXPECT_NE(config_error({{"endpoints", "tcp://127.0.0.1:5999"}, {"curve_server", "true"}})
@@ -260,15 +274,15 @@ TEST(ZmqSource, ConfigErrors) {
         char other_pub[41], other_sec[41];
         ASSERT_EQ(zmq_curve_keypair(other_pub, other_sec), 0);
         EXPECT_NE(config_error({{"endpoints", "tcp://127.0.0.1:5999"},
-                                {"curve_server_key", pub},
-                                {"curve_public_key", other_pub},
-                                {"curve_secret_key", sec}})
+                                {"curve_server_key", key_value(pub)},
+                                {"curve_public_key", key_value(other_pub, false)},
+                                {"curve_secret_key", key_value(sec)}})
                       .find("does not belong"),
                   std::string::npos);
         EXPECT_EQ(config_error({{"mode", "bind"},
                                 {"endpoints", "ipc://" + ipc_path("curve-server")},
                                 {"curve_server", "true"},
-                                {"curve_secret_key", sec}}),
+                                {"curve_secret_key", key_value(sec)}}),
                   "");
     }
 }

@@ -476,12 +476,15 @@ const Descriptor& source_zmq() {
                         "(ZMQ_MAXMSGSIZE)",
                  .min = 16, .max = 256 << 20},
                 {.name = "curve_server_key", .type = OptionType::Secret,
-                 .doc = "CURVE client: the server's public key (40-character Z85)", .min = 40, .max = 40},
+                 .doc = "CURVE client: the server's public key (40-character Z85). Best read from a file with "
+                        "'@/path': a key written inline needs '@@' for a leading '@' and '$${' for '${'",
+                 .min = 40, .max = 40},
                 {.name = "curve_public_key", .type = OptionType::String,
                  .doc = "CURVE: this socket's public key (Z85; derived from curve_secret_key when unset)",
                  .min = 40, .max = 40},
                 {.name = "curve_secret_key", .type = OptionType::Secret,
-                 .doc = "CURVE: this socket's secret key (Z85); with curve_server, the server's secret key",
+                 .doc = "CURVE: this socket's secret key (Z85; best read from a file with '@/path'); with "
+                        "curve_server, the server's secret key",
                  .min = 40, .max = 40},
                 {.name = "curve_server", .type = OptionType::Bool, .default_value = "false",
                  .doc = "Act as the CURVE server (usually with mode = \"bind\"); needs curve_secret_key"},
