@@ -10,8 +10,9 @@
 #include <fmt/format.h>
 
 #include "core/component.hpp"
-#include "core/expr.hpp"
+#include "expr/expr.hpp"
 #include "core/record_json.hpp"
+#include "text/template.hpp"
 
 namespace sluice::stages {
 
@@ -41,9 +42,13 @@ inline expr::Expression expression_option(const Options& o, std::string_view nam
     return std::move(*e);
 }
 
-inline expr::KeyTemplate key_option(const Options& o, std::string_view name) {
+inline Template key_option(const Options& o, std::string_view name) {
+    const std::string text = o.str_or(std::string(name), "");
+    if (text.empty()) {
+        throw ConfigError(fmt::format("option '{}': empty key template; write e.g. \"{{node}}/{{sensor}}\"", name));
+    }
     std::string error;
-    auto k = expr::KeyTemplate::parse(o.str_or(std::string(name), ""), &error);
+    auto k = Template::parse(text, &error);
     if (!k) {
         throw ConfigError(fmt::format("option '{}': {}", name, error));
     }

@@ -14,17 +14,43 @@ Record rec(std::vector<Tag> tags, std::string m = "temp") {
     return r;
 }
 
+Template naming(std::string_view text) {
+    std::string error;
+    auto t = naming_template(text, &error);
+    EXPECT_TRUE(t) << error;
+    return t ? *t : *Template::parse("", nullptr);
+}
+
 TEST(CrateDbNaming, TemplatesAndFallbacks) {
-    auto t = target_for(rec({{"realm", "R-1"}, {"network", "n1"}, {"gateway", "gw"}, {"node", "x.y"}}),
-                        "{realm}_{network}", "{gateway}_{node}_{kind}");
+    const Template schema = naming("{realm}_{network}");
+    const Template table = naming("{gateway}_{node}_{measurement}");
+    auto t = target_for(rec({{"realm", "R-1"}, {"network", "n1"}, {"gateway", "gw"}, {"node", "x.y"}}), schema, table);
     EXPECT_EQ(t.schema, "r_1_n1");
     EXPECT_EQ(t.table, "gw_x_y_temp");
-    t = target_for(rec({}), "{realm}_{network}", "{gateway}_{node}_{kind}");
+    t = target_for(rec({}), schema, table);
     EXPECT_EQ(t.schema, "doc");
     EXPECT_EQ(t.table, "temp");
-    t = target_for(rec({}, ""), "{realm}", "{gateway}");
+    t = target_for(rec({{"realm", ""}, {"gateway", "gw"}}, ""), naming("{realm}"), naming("{gateway}"));
+    EXPECT_EQ(t.schema, "doc") << "an empty tag is missing";
+    EXPECT_EQ(t.table, "gw");
+    t = target_for(rec({}, ""), naming("{realm}"), naming("{gateway}"));
     EXPECT_EQ(t.table, "readings");
+    // Fields name tables too, in the one template dialect.
+    EXPECT_EQ(target_for(rec({}), schema, naming("t_{n}")).table, "t_3");
     EXPECT_EQ(sanitise_identifier("__Weird Name!"), "weird_name_");
+}
+
+TEST(CrateDbNaming, KindIsTheMeasurementsOldName) {
+    bool used_kind = false;
+    std::string error;
+    auto t = naming_template("{gateway}_{kind}_{{kind}}", &error, &used_kind);
+    ASSERT_TRUE(t) << error;
+    EXPECT_TRUE(used_kind);
+    EXPECT_EQ(t->text(), "{gateway}_{measurement}_{{kind}}");
+    used_kind = false;
+    EXPECT_TRUE(naming_template("{gateway}_{measurement}", &error, &used_kind));
+    EXPECT_FALSE(used_kind);
+    EXPECT_FALSE(naming_template("{gateway", &error));
     EXPECT_EQ(sanitise_identifier(""), "x");
 }
 

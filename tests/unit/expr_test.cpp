@@ -1,10 +1,10 @@
-// The expression language (core/expr.hpp): parsing, errors with columns,
+// The expression language (expr/expr.hpp): parsing, errors with columns,
 // evaluation over records, key templates and unit conversion.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "core/expr.hpp"
+#include "expr/expr.hpp"
 
 using namespace sluice;
 using namespace sluice::expr;
@@ -144,35 +144,3 @@ TEST(Expr, DeepNestingIsAnErrorNotACrash) {
     EXPECT_NE(error_of(nots + "true").find("nested deeper"), std::string::npos);
 }
 
-TEST(KeyTemplate, RendersTagsFieldsAndLiterals) {
-    std::string error;
-    auto t = KeyTemplate::parse("{node}/{humidity}/{measurement}{{x}}", &error);
-    ASSERT_TRUE(t) << error;
-    std::string key;
-    ASSERT_TRUE(t->render(reading(), key));
-    EXPECT_EQ(key, "n1/60/climate{x}");
-    auto missing = KeyTemplate::parse("{node}/{sensor}", nullptr);
-    EXPECT_FALSE(missing->render(reading(), key));
-    auto num = KeyTemplate::parse("{temperature}", nullptr);
-    ASSERT_TRUE(num->render(reading(), key));
-    EXPECT_EQ(key, "21.5");
-}
-
-TEST(KeyTemplate, Errors) {
-    std::string error;
-    EXPECT_FALSE(KeyTemplate::parse("", &error));
-    EXPECT_FALSE(KeyTemplate::parse("{node", &error));
-    EXPECT_EQ(error, "column 1: '{' without its '}'");
-    EXPECT_FALSE(KeyTemplate::parse("a}", &error));
-    EXPECT_EQ(error, "column 2: unmatched '}' (write '}}' for a literal brace)");
-    EXPECT_FALSE(KeyTemplate::parse("x{}", &error));
-    EXPECT_EQ(error, "column 2: expected a tag or field name inside '{...}'");
-}
-
-TEST(FieldText, ShortestExactForms) {
-    EXPECT_EQ(field_text(FieldValue(21.5)), "21.5");
-    EXPECT_EQ(field_text(FieldValue(3.0)), "3");
-    EXPECT_EQ(field_text(FieldValue(std::int64_t{-7})), "-7");
-    EXPECT_EQ(field_text(FieldValue(false)), "false");
-    EXPECT_EQ(field_text(FieldValue(std::string("x"))), "x");
-}

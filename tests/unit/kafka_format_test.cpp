@@ -17,40 +17,6 @@ Record sample() {
     return r;
 }
 
-std::string render(std::string_view tmpl, const Record& r) {
-    std::string err;
-    auto t = Template::parse(tmpl, &err);
-    EXPECT_TRUE(t.has_value()) << err;
-    std::string out;
-    if (t) {
-        t->render(r, out);
-    }
-    return out;
-}
-
-TEST(KafkaTemplate, Renders) {
-    const Record r = sample();
-    EXPECT_EQ(render("readings", r), "readings");
-    EXPECT_EQ(render("{measurement}", r), "temp");
-    EXPECT_EQ(render("plant.{gateway}", r), "plant.gw1");
-    EXPECT_EQ(render("{gateway}/{node}", r), "gw1/n 7");
-    EXPECT_EQ(render("{seq}-{ok}", r), "42-true");
-    EXPECT_EQ(render("{origin}", r), "sensors/a");
-    EXPECT_EQ(render("x{missing}y", r), "xy");
-    EXPECT_EQ(render("{{literal}}", r), "{literal}");
-}
-
-TEST(KafkaTemplate, Rejects) {
-    std::string err;
-    EXPECT_FALSE(Template::parse("plant.{gateway", &err).has_value());
-    EXPECT_NE(err.find("unclosed"), std::string::npos);
-    EXPECT_FALSE(Template::parse("a}b", &err).has_value());
-    EXPECT_FALSE(Template::parse("{}", &err).has_value());
-    EXPECT_TRUE(Template::parse("", &err).has_value());
-    EXPECT_TRUE(Template::parse("readings", &err)->constant());
-    EXPECT_FALSE(Template::parse("{x}", &err)->constant());
-}
-
 TEST(KafkaInflux, EscapesPerSpec) {
     std::string out;
     std::string err;

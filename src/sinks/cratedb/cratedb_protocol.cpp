@@ -330,44 +330,31 @@ std::string sanitise_identifier(std::string_view s) {
 
 std::string quote_identifier(std::string_view s) { return fmt::format("\"{}\"", s); }
 
-std::optional<std::string> expand_template(std::string_view tmpl, const Record& r) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < tmpl.size()) {
-        if (tmpl[i] != '{') {
-            out += tmpl[i++];
-            continue;
-        }
-        const std::size_t close = tmpl.find('}', i);
-        if (close == std::string_view::npos) {
-            out += tmpl.substr(i);
-            break;
-        }
-        const std::string_view name = tmpl.substr(i + 1, close - i - 1);
-        if (name == "kind" || name == "measurement") {
-            if (r.measurement.empty()) {
-                return std::nullopt;
+std::optional<Template> naming_template(std::string_view text, std::string* error, bool* used_kind) {
+    std::string rewritten;
+    for (std::size_t i = 0; i < text.size();) {
+        if (text.substr(i, 2) == "{{") {
+            rewritten += "{{";
+            i += 2;
+        } else if (text.substr(i, 6) == "{kind}") {
+            rewritten += "{measurement}";
+            i += 6;
+            if (used_kind != nullptr) {
+                *used_kind = true;
             }
-            out += r.measurement;
         } else {
-            const std::string* v = r.tag(name);
-            if (!v || v->empty()) {
-                return std::nullopt;
-            }
-            out += *v;
+            rewritten += text[i++];
         }
-        i = close + 1;
     }
-    return out;
+    return Template::parse(rewritten, error);
 }
 
-Target target_for(const Record& r, std::string_view schema_tmpl, std::string_view table_tmpl) {
+Target target_for(const Record& r, const Template& schema, const Template& table) {
     Target t;
-    auto schema = expand_template(schema_tmpl, r);
-    t.schema = sanitise_identifier(schema ? *schema : "doc");
-    auto table = expand_template(table_tmpl, r);
-    if (table) {
-        t.table = sanitise_identifier(*table);
+    std::string text;
+    t.schema = sanitise_identifier(schema.render(r, text) ? text : "doc");
+    if (table.render(r, text)) {
+        t.table = sanitise_identifier(text);
     } else if (!r.measurement.empty()) {
         t.table = sanitise_identifier(r.measurement);
     } else {

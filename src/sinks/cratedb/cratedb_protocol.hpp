@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/record.hpp"
+#include "text/template.hpp"
 
 namespace sluice::cratedb {
 
@@ -36,9 +37,10 @@ std::optional<Json> parse_json(std::string_view text, std::string* error);
 std::string sanitise_identifier(std::string_view s);
 std::string quote_identifier(std::string_view s);  // "name" (sanitised names never hold quotes)
 
-// Expands {tag} placeholders from the record's tags ({kind} and
-// {measurement} are the measurement). nullopt when a placeholder has no value.
-std::optional<std::string> expand_template(std::string_view tmpl, const Record& r);
+// Parses a schema or table option in the one template dialect
+// (text/template.hpp). `{kind}`, the measurement's old name here, is read as
+// `{measurement}`; `used_kind` tells the caller to warn that it is deprecated.
+std::optional<Template> naming_template(std::string_view text, std::string* error, bool* used_kind = nullptr);
 
 struct Target {
     std::string schema;  // sanitised
@@ -46,9 +48,9 @@ struct Target {
     std::string key() const { return schema + "." + table; }
 };
 
-// Schema: template, or "doc" when a placeholder is missing. Table: template,
+// Schema: template, or "doc" when the record lacks a name. Table: template,
 // or the measurement, or "readings" when the measurement is empty too.
-Target target_for(const Record& r, std::string_view schema_tmpl, std::string_view table_tmpl);
+Target target_for(const Record& r, const Template& schema, const Template& table);
 
 inline constexpr std::string_view kDefaultDdl =
     "CREATE TABLE IF NOT EXISTS {schema}.{table} (ts TIMESTAMP WITH TIME ZONE, tags OBJECT(DYNAMIC), "

@@ -41,11 +41,25 @@ void cratedb_from_url(const Url& url, RawTable& out) {
     }
 }
 
+Template naming_option(const Options& o, std::string_view name) {
+    std::string error;
+    bool used_kind = false;
+    auto t = naming_template(o.str(std::string(name)), &error, &used_kind);
+    if (!t) {
+        throw ConfigError(fmt::format("option '{}': {}", name, error));
+    }
+    if (used_kind) {
+        log::warn("cratedb: '{{kind}}' in option '{}' is deprecated and will be removed; write '{{measurement}}'",
+                  name);
+    }
+    return std::move(*t);
+}
+
 class CrateDbSink final : public Sink {
 public:
     explicit CrateDbSink(const Options& o)
-        : schema_tmpl_(o.str("schema")),
-          table_tmpl_(o.str("table")),
+        : schema_tmpl_(naming_option(o, "schema")),
+          table_tmpl_(naming_option(o, "table")),
           ddl_tmpl_(o.str_or("ddl", "")),
           endpoint_(o, "CrateDB") {
         if (ddl_tmpl_.empty()) {
@@ -208,8 +222,8 @@ private:
         return fmt::format("table {} vanished again right after it was created", t.key());
     }
 
-    std::string schema_tmpl_;
-    std::string table_tmpl_;
+    Template schema_tmpl_;
+    Template table_tmpl_;
     std::string ddl_tmpl_;
     net::HttpEndpoint endpoint_;
     std::string name_ = "cratedb";
@@ -232,11 +246,11 @@ const Descriptor& sink_cratedb() {
                 {.name = "tls", .type = OptionType::Bool, .default_value = "false",
                  .doc = "Use HTTPS (crates:// URLs turn this on)"},
                 {.name = "schema", .type = OptionType::String, .default_value = "{realm}_{network}",
-                 .doc = "Schema template over tags ({tag}, {kind}=measurement); \"doc\" when a tag is missing",
+                 .doc = "Schema template ({tag or field name}, {measurement}); \"doc\" when the record lacks a name",
                  .min = 1, .max = 255},
-                {.name = "table", .type = OptionType::String, .default_value = "{gateway}_{node}_{kind}",
-                 .doc = "Table template over tags ({tag}, {kind}=measurement); the measurement, else \"readings\", "
-                        "when a tag is missing",
+                {.name = "table", .type = OptionType::String, .default_value = "{gateway}_{node}_{measurement}",
+                 .doc = "Table template ({tag or field name}, {measurement}); the measurement, else \"readings\", "
+                        "when the record lacks a name",
                  .min = 1, .max = 255},
                 {.name = "ddl", .type = OptionType::String,
                  .doc = "CREATE TABLE statement for new tables, with {schema} and {table} placeholders "

@@ -6,26 +6,10 @@
 #include <fmt/format.h>
 
 #include "core/record_json.hpp"
+#include "text/field_text.hpp"
 
 namespace sluice::kafka {
 namespace {
-
-void append_value_text(std::string& out, const FieldValue& v) {
-    std::visit(
-        [&](const auto& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-                out += x;
-            } else if constexpr (std::is_same_v<T, bool>) {
-                out += x ? "true" : "false";
-            } else if constexpr (std::is_same_v<T, std::int64_t>) {
-                append_int(out, x);
-            } else {
-                append_double(out, x);
-            }
-        },
-        v);
-}
 
 // Line protocol escapes: measurement (comma, space), tag keys/values and
 // field keys (comma, equals, space). A newline cannot be escaped at all, so
@@ -62,84 +46,6 @@ void append_field_string(std::string& out, std::string_view s) {
 }
 
 }  // namespace
-
-std::optional<Template> Template::parse(std::string_view text, std::string* error) {
-    Template t;
-    std::string literal;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
-            literal += '{';
-            ++i;
-            continue;
-        }
-        if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
-            literal += '}';
-            ++i;
-            continue;
-        }
-        if (c == '}') {
-            if (error != nullptr) {
-                *error = fmt::format("unmatched '}}' at offset {} in \"{}\" (write '}}}}' for a literal brace)", i, text);
-            }
-            return std::nullopt;
-        }
-        if (c != '{') {
-            literal += c;
-            continue;
-        }
-        const auto close = text.find('}', i + 1);
-        if (close == std::string_view::npos) {
-            if (error != nullptr) {
-                *error = fmt::format("unclosed '{{' at offset {} in \"{}\"", i, text);
-            }
-            return std::nullopt;
-        }
-        const auto name = text.substr(i + 1, close - i - 1);
-        if (name.empty() || name.find('{') != std::string_view::npos) {
-            if (error != nullptr) {
-                *error = fmt::format("empty or nested placeholder at offset {} in \"{}\"", i, text);
-            }
-            return std::nullopt;
-        }
-        if (!literal.empty()) {
-            t.parts_.push_back({false, std::move(literal)});
-            literal.clear();
-        }
-        t.parts_.push_back({true, std::string(name)});
-        i = close;
-    }
-    if (!literal.empty()) {
-        t.parts_.push_back({false, std::move(literal)});
-    }
-    return t;
-}
-
-bool Template::constant() const {
-    for (const auto& p : parts_) {
-        if (p.placeholder) {
-            return false;
-        }
-    }
-    return true;
-}
-
-void Template::render(const Record& r, std::string& out) const {
-    out.clear();
-    for (const auto& p : parts_) {
-        if (!p.placeholder) {
-            out += p.text;
-        } else if (p.text == "measurement") {
-            out += r.measurement;
-        } else if (p.text == "origin") {
-            out += r.origin;
-        } else if (const std::string* tag = r.tag(p.text)) {
-            out += *tag;
-        } else if (const Field* f = r.field(p.text)) {
-            append_value_text(out, f->value);
-        }
-    }
-}
 
 std::optional<Format> parse_format(std::string_view name) {
     if (name == "json") {
@@ -218,7 +124,7 @@ bool encode_payload(Format format, std::string_view raw_field, const Record& r, 
         return append_influx_line(out, r, error);
     case Format::Raw:
         if (const Field* f = r.field(raw_field)) {
-            append_value_text(out, f->value);
+            append_field_text(out, f->value);
         } else {
             append_record_json(out, r);
         }

@@ -1,7 +1,7 @@
 #pragma once
-// The librdkafka-free half of the kafka sink: topic/key templates, the
-// payload forms (json, influx line protocol, raw) and Kafka's murmur2, kept
-// apart so unit tests need neither a broker nor librdkafka.
+// The librdkafka-free half of the kafka sink: the payload forms (json,
+// influx line protocol, raw) and Kafka's murmur2, kept apart so unit tests
+// need neither a broker nor librdkafka. Topics and keys are text/template.hpp.
 
 #include <cstdint>
 #include <optional>
@@ -12,27 +12,6 @@
 #include "core/record.hpp"
 
 namespace sluice::kafka {
-
-// "plant.{gateway}/{node}": literal text with {name} placeholders. A name is
-// looked up as "measurement", "origin", then a tag, then a field; a missing
-// name renders as the empty string. "{{" and "}}" are literal braces.
-class Template {
-public:
-    // Returns nullopt (and `error`) for an unclosed brace or an empty name.
-    static std::optional<Template> parse(std::string_view text, std::string* error);
-
-    void render(const Record& r, std::string& out) const;
-    bool empty() const { return parts_.empty(); }
-    // True when the template has no placeholder (a fixed topic).
-    bool constant() const;
-
-private:
-    struct Part {
-        bool placeholder = false;
-        std::string text;  // literal text, or the placeholder's name
-    };
-    std::vector<Part> parts_;
-};
 
 enum class Format { Json, Influx, Raw };
 

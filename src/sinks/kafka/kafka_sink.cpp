@@ -24,6 +24,7 @@
 #include "core/metrics.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_format.hpp"
+#include "text/template.hpp"
 
 namespace sluice::kafka {
 namespace {
@@ -116,8 +117,8 @@ class KafkaSink final : public Sink {
 public:
     KafkaSink(const Options& o, std::vector<Property> props)
         : props_(std::move(props)),
-          topic_(*Template::parse(o.str("topic"), nullptr)),
-          key_(*Template::parse(o.str_or("key", ""), nullptr)),
+          topic_(*sluice::Template::parse(o.str("topic"), nullptr)),
+          key_(*sluice::Template::parse(o.str_or("key", ""), nullptr)),
           format_(*parse_format(o.str("format"))),
           raw_field_(o.str("raw_field")),
           gateway_id_(o.str_or("gateway_id", "").empty() ? gateway_id() : o.str("gateway_id")),
@@ -269,7 +270,11 @@ private:
 
     void produce_one(const Record& r, InFlight& b, std::size_t i, Clock::time_point deadline,
                      std::string& stop_reason) {
-        topic_.render(r, topic_buf_);
+        if (!topic_.render(r, topic_buf_)) {
+            reject(b, i, fmt::format("topic template \"{}\": the record has no '{}'", topic_.text(),
+                                     topic_.missing_name(r)));
+            return;
+        }
         if (topic_buf_.empty()) {
             reject(b, i, "topic template rendered an empty topic name");
             return;
@@ -279,7 +284,9 @@ private:
             reject(b, i, error);
             return;
         }
-        key_.render(r, key_buf_);
+        if (!key_.render(r, key_buf_)) {
+            key_buf_.clear();  // a record that lacks a key name is sent without a key
+        }
         void* const opaque = &b.slots[i];
         const std::int64_t ts_ms = r.time_ns / 1'000'000;
         rd_kafka_topic_t* rkt = topic_handle(topic_buf_);
@@ -455,8 +462,8 @@ private:
     }
 
     std::vector<Property> props_;
-    Template topic_;
-    Template key_;
+    sluice::Template topic_;
+    sluice::Template key_;
     Format format_;
     std::string raw_field_;
     std::string gateway_id_;
@@ -579,10 +586,10 @@ const Descriptor& sink_kafka() {
                 {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,
                  .min = 1, .max = 64},
                 {.name = "topic", .type = OptionType::String, .default_value = "readings",
-                 .doc = "Topic template: literal text and {measurement}, {origin}, {tag or field name}", .min = 1,
+                 .doc = "Topic template: literal text and {tag or field name}, {measurement}, {origin}; a record that lacks a name is a dead letter", .min = 1,
                  .max = 512},
                 {.name = "key", .type = OptionType::String,
-                 .doc = "Message key template, e.g. \"{gateway}/{node}\" (unset: no key; a missing name renders empty)",
+                 .doc = "Message key template, e.g. \"{gateway}/{node}\" (unset, or the record lacks a name: no key)",
                  .min = 0, .max = 512},
                 {.name = "format", .type = OptionType::Enum, .default_value = "json",
                  .doc = "Payload: json (NDJSON record), influx (line protocol), raw (the raw_field as is)",
@@ -661,10 +668,10 @@ const Descriptor& sink_kafka() {
         .make_sink =
             [](const Options& o) -> std::unique_ptr<Sink> {
                 std::string error;
-                if (!kafka::Template::parse(o.str("topic"), &error)) {
+                if (!Template::parse(o.str("topic"), &error)) {
                     throw ConfigError(fmt::format("kafka: topic: {}", error));
                 }
-                if (!kafka::Template::parse(o.str_or("key", ""), &error)) {
+                if (!Template::parse(o.str_or("key", ""), &error)) {
                     throw ConfigError(fmt::format("kafka: key: {}", error));
                 }
                 return std::make_unique<kafka::KafkaSink>(o, kafka::producer_properties(o));

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "core/clock.hpp"
-#include "core/expr.hpp"
+#include "expr/expr.hpp"
 #include "core/metrics.hpp"
 #include "stages/pending.hpp"
 #include "stages/stage_util.hpp"

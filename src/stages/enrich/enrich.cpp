@@ -90,7 +90,7 @@ private:
             const bool as_tag = all_tags_ ? !calibration_member(m.name)
                                           : std::find(tags_.begin(), tags_.end(), m.name) != tags_.end();
             if (as_tag && (overwrite_ || r.tag(m.name) == nullptr)) {
-                stages::set_tag(r, m.name, expr::field_text(m.value));
+                stages::set_tag(r, m.name, field_text(m.value));
             }
             if (std::find(fields_.begin(), fields_.end(), m.name) != fields_.end() &&
                 (overwrite_ || r.field(m.name) == nullptr)) {
@@ -133,7 +133,7 @@ private:
     }
 
     std::string table_name_;
-    expr::KeyTemplate key_;
+    Template key_;
     std::vector<std::string> tags_;
     std::vector<std::string> fields_;
     bool all_tags_ = false;

@@ -252,7 +252,7 @@ private:
     }
 
     std::optional<expr::Expression> left_, right_;
-    expr::KeyTemplate key_;
+    Template key_;
     std::int64_t window_ns_;
     std::chrono::nanoseconds timeout_;
     std::string unmatched_;

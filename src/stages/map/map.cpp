@@ -146,7 +146,7 @@ private:
         for (const auto& name : to_tags_) {
             for (std::size_t i = 0; i < r.fields.size(); ++i) {
                 if (r.fields[i].name == name) {
-                    stages::set_tag(r, name, expr::field_text(r.fields[i].value));
+                    stages::set_tag(r, name, field_text(r.fields[i].value));
                     r.fields.erase(r.fields.begin() + static_cast<std::ptrdiff_t>(i));
                     break;
                 }

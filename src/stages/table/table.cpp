@@ -110,7 +110,7 @@ private:
     }
 
     std::string table_name_;
-    expr::KeyTemplate key_;
+    Template key_;
     std::vector<std::string> fields_;
     std::vector<std::string> tags_;
     bool all_tags_ = false;

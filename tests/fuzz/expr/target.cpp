@@ -1,10 +1,11 @@
-// The expression language of filter/join/map (core/expr.hpp) and key
-// templates on arbitrary text: parse, then evaluate against a fixed record.
+// The expression language of filter/join/map (expr/expr.hpp) and the
+// "{name}" templates (text/template.hpp) on arbitrary text: parse, then evaluate against a fixed record.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "core/expr.hpp"
+#include "expr/expr.hpp"
+#include "text/template.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -22,9 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)e->eval(r);
         (void)e->test(r);
     }
-    if (auto k = sluice::expr::KeyTemplate::parse(text, &error)) {
+    if (auto k = sluice::Template::parse(text, &error)) {
         std::string key;
         (void)k->render(r, key);
+        (void)k->missing_name(r);
     }
     const auto nl = text.find('\n');
     if (nl != std::string_view::npos) {

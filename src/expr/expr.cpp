@@ -1,4 +1,4 @@
-#include "core/expr.hpp"
+#include "expr/expr.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -7,6 +7,8 @@
 #include <regex.h>
 
 #include <fmt/format.h>
+
+#include "text/text.hpp"
 
 namespace sluice::expr {
 
@@ -361,15 +363,6 @@ struct Token {
 bool ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool ident_char(char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '.'; }
 
-int column_at(std::string_view text, std::size_t offset) {
-    int col = 1;
-    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
-            ++col;
-        }
-    }
-    return col;
-}
 
 class Parser {
 public:
@@ -398,7 +391,7 @@ public:
 private:
     bool fail(std::size_t offset, std::string message) {
         if (error_.empty()) {
-            error_ = fmt::format("column {}: {}", column_at(text_, offset), message);
+            error_ = fmt::format("column {}: {}", utf8_column(text_, offset), message);
         }
         return false;
     }
@@ -905,80 +898,6 @@ private:
     std::string error_;
 };
 
-// ------------------------------------------------------------------ units
-
-enum class Quantity { Temperature, Pressure, Length, Speed, Mass, Energy, Power, Voltage, Current, Time, Ratio };
-
-struct Unit {
-    std::string_view name;
-    Quantity q;
-    double factor;  // base = value * factor + offset
-    double offset;
-};
-
-constexpr Unit kUnits[] = {
-    {"K", Quantity::Temperature, 1, 0},
-    {"C", Quantity::Temperature, 1, 273.15},
-    {"degC", Quantity::Temperature, 1, 273.15},
-    {"\xC2\xB0" "C", Quantity::Temperature, 1, 273.15},
-    {"F", Quantity::Temperature, 5.0 / 9.0, 459.67 * 5.0 / 9.0},
-    {"degF", Quantity::Temperature, 5.0 / 9.0, 459.67 * 5.0 / 9.0},
-    {"\xC2\xB0" "F", Quantity::Temperature, 5.0 / 9.0, 459.67 * 5.0 / 9.0},
-    {"Pa", Quantity::Pressure, 1, 0},
-    {"hPa", Quantity::Pressure, 100, 0},
-    {"kPa", Quantity::Pressure, 1000, 0},
-    {"MPa", Quantity::Pressure, 1e6, 0},
-    {"bar", Quantity::Pressure, 1e5, 0},
-    {"mbar", Quantity::Pressure, 100, 0},
-    {"psi", Quantity::Pressure, 6894.757293168361, 0},
-    {"atm", Quantity::Pressure, 101325, 0},
-    {"mmHg", Quantity::Pressure, 133.322387415, 0},
-    {"inHg", Quantity::Pressure, 3386.388640341, 0},
-    {"m", Quantity::Length, 1, 0},
-    {"cm", Quantity::Length, 0.01, 0},
-    {"mm", Quantity::Length, 0.001, 0},
-    {"km", Quantity::Length, 1000, 0},
-    {"in", Quantity::Length, 0.0254, 0},
-    {"ft", Quantity::Length, 0.3048, 0},
-    {"mi", Quantity::Length, 1609.344, 0},
-    {"m/s", Quantity::Speed, 1, 0},
-    {"km/h", Quantity::Speed, 1.0 / 3.6, 0},
-    {"mph", Quantity::Speed, 0.44704, 0},
-    {"kn", Quantity::Speed, 1852.0 / 3600.0, 0},
-    {"kg", Quantity::Mass, 1, 0},
-    {"g", Quantity::Mass, 0.001, 0},
-    {"mg", Quantity::Mass, 1e-6, 0},
-    {"lb", Quantity::Mass, 0.45359237, 0},
-    {"oz", Quantity::Mass, 0.028349523125, 0},
-    {"J", Quantity::Energy, 1, 0},
-    {"kJ", Quantity::Energy, 1000, 0},
-    {"Wh", Quantity::Energy, 3600, 0},
-    {"kWh", Quantity::Energy, 3.6e6, 0},
-    {"W", Quantity::Power, 1, 0},
-    {"mW", Quantity::Power, 0.001, 0},
-    {"kW", Quantity::Power, 1000, 0},
-    {"V", Quantity::Voltage, 1, 0},
-    {"mV", Quantity::Voltage, 0.001, 0},
-    {"A", Quantity::Current, 1, 0},
-    {"mA", Quantity::Current, 0.001, 0},
-    {"s", Quantity::Time, 1, 0},
-    {"ms", Quantity::Time, 0.001, 0},
-    {"min", Quantity::Time, 60, 0},
-    {"h", Quantity::Time, 3600, 0},
-    {"ratio", Quantity::Ratio, 1, 0},
-    {"%", Quantity::Ratio, 0.01, 0},
-    {"ppm", Quantity::Ratio, 1e-6, 0},
-};
-
-const Unit* find_unit(std::string_view name) {
-    for (const auto& u : kUnits) {
-        if (u.name == name) {
-            return &u;
-        }
-    }
-    return nullptr;
-}
-
 }  // namespace
 
 std::optional<Expression> Expression::parse(std::string_view text, std::string* error) {
@@ -995,149 +914,5 @@ std::optional<Expression> Expression::parse(std::string_view text, std::string* 
 }
 
 Value Expression::eval(const Record& r) const { return root_ ? eval_node(*root_, r) : Value{}; }
-
-// ------------------------------------------------------------------ key templates
-
-std::optional<KeyTemplate> KeyTemplate::parse(std::string_view text, std::string* error) {
-    std::string local;
-    std::string& err = error != nullptr ? *error : local;
-    if (text.empty()) {
-        err = "empty key template; write e.g. \"{node}/{sensor}\"";
-        return std::nullopt;
-    }
-    if (text.size() > kMaxText) {
-        err = fmt::format("key template longer than {} characters", kMaxText);
-        return std::nullopt;
-    }
-    KeyTemplate t;
-    t.text_ = std::string(text);
-    std::string lit;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '{' && i + 1 < text.size() && text[i + 1] == '{') {
-            lit += '{';
-            ++i;
-            continue;
-        }
-        if (c == '}' && i + 1 < text.size() && text[i + 1] == '}') {
-            lit += '}';
-            ++i;
-            continue;
-        }
-        if (c == '}') {
-            err = fmt::format("column {}: unmatched '}}' (write '}}}}' for a literal brace)", column_at(text, i));
-            return std::nullopt;
-        }
-        if (c != '{') {
-            lit += c;
-            continue;
-        }
-        const auto end = text.find('}', i + 1);
-        if (end == std::string_view::npos) {
-            err = fmt::format("column {}: '{{' without its '}}'", column_at(text, i));
-            return std::nullopt;
-        }
-        const auto name = text.substr(i + 1, end - i - 1);
-        if (name.empty() || name.find('{') != std::string_view::npos) {
-            err = fmt::format("column {}: expected a tag or field name inside '{{...}}'", column_at(text, i));
-            return std::nullopt;
-        }
-        if (!lit.empty()) {
-            t.parts_.push_back({false, std::move(lit)});
-            lit.clear();
-        }
-        t.parts_.push_back({true, std::string(name)});
-        i = end;
-    }
-    if (!lit.empty()) {
-        t.parts_.push_back({false, std::move(lit)});
-    }
-    return t;
-}
-
-bool KeyTemplate::render(const Record& r, std::string& out) const {
-    out.clear();
-    for (const auto& p : parts_) {
-        if (!p.name) {
-            out += p.text;
-        } else if (const std::string* tag = r.tag(p.text)) {
-            out += *tag;
-        } else if (const Field* f = r.field(p.text)) {
-            append_field_text(out, f->value);
-        } else if (p.text == "measurement" && !r.measurement.empty()) {
-            out += r.measurement;
-        } else if (p.text == "origin" && !r.origin.empty()) {
-            out += r.origin;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
-// ------------------------------------------------------------------ text
-
-void append_field_text(std::string& out, const FieldValue& v) {
-    auto it = std::back_inserter(out);
-    if (const auto* d = std::get_if<double>(&v)) {
-        fmt::format_to(it, "{}", *d);
-    } else if (const auto* i = std::get_if<std::int64_t>(&v)) {
-        fmt::format_to(it, "{}", *i);
-    } else if (const auto* b = std::get_if<bool>(&v)) {
-        out += *b ? "true" : "false";
-    } else {
-        out += std::get<std::string>(v);
-    }
-}
-
-std::string field_text(const FieldValue& v) {
-    std::string out;
-    append_field_text(out, v);
-    return out;
-}
-
-// ------------------------------------------------------------------ units
-
-std::optional<double> convert_unit(double v, std::string_view from, std::string_view to) {
-    const Unit* a = find_unit(from);
-    const Unit* b = find_unit(to);
-    if (a == nullptr || b == nullptr || a->q != b->q) {
-        return std::nullopt;
-    }
-    if (a->factor == b->factor && a->offset == b->offset) {
-        return v;
-    }
-    if (a->q == Quantity::Temperature) {
-        // The textbook formulas: exact for the usual values (20 C is 68 F).
-        const char fa = a->name.back() == 'K' ? 'K' : a->name.back();
-        const char fb = b->name.back() == 'K' ? 'K' : b->name.back();
-        const double celsius = fa == 'C' ? v : (fa == 'F' ? (v - 32) * 5 / 9 : v - 273.15);
-        return fb == 'C' ? celsius : (fb == 'F' ? celsius * 9 / 5 + 32 : celsius + 273.15);
-    }
-    return v * a->factor / b->factor;
-}
-
-std::string check_units(std::string_view from, std::string_view to) {
-    const Unit* a = find_unit(from);
-    const Unit* b = find_unit(to);
-    auto unknown = [](std::string_view u) {
-        std::vector<std::string_view> names;
-        for (const auto& x : kUnits) {
-            names.push_back(x.name);
-        }
-        std::string msg = fmt::format("unknown unit '{}'", u);
-        return msg + fmt::format(" (units: {})", fmt::join(names, ", "));
-    };
-    if (a == nullptr) {
-        return unknown(from);
-    }
-    if (b == nullptr) {
-        return unknown(to);
-    }
-    if (a->q != b->q) {
-        return fmt::format("cannot convert '{}' to '{}': they measure different quantities", from, to);
-    }
-    return {};
-}
 
 }  // namespace sluice::expr

@@ -1,8 +1,8 @@
 #pragma once
 // A small, safe expression language over records. One parser serves the
 // filter stage's predicates, the join stage's stream selectors and the map
-// stage's computed fields; key templates ("{node}/{sensor}") name table keys
-// and join keys. Everything here parses configuration text, so bad input is
+// stage's computed fields ("{node}/{sensor}" key templates are
+// text/template.hpp). Everything here parses configuration text, so bad input is
 // an error value, never a crash (see tests/fuzz/expr).
 //
 //   expr    := or
@@ -36,6 +36,8 @@
 #include <vector>
 
 #include "core/record.hpp"
+#include "expr/units.hpp"
+#include "text/field_text.hpp"
 
 namespace sluice::expr {
 
@@ -84,40 +86,5 @@ private:
     std::shared_ptr<const Node> root_;
     std::string text_;
 };
-
-// "{node}/{sensor}": each {name} is the record's tag of that name, else its
-// field, else `measurement` / `origin`; "{{" and "}}" are literal braces.
-class KeyTemplate {
-public:
-    static std::optional<KeyTemplate> parse(std::string_view text, std::string* error);
-
-    // Appends the key to `out` (cleared first). False when a name is missing
-    // from the record (out is then unspecified).
-    bool render(const Record& r, std::string& out) const;
-    const std::string& text() const { return text_; }
-
-private:
-    struct Part {
-        bool name = false;
-        std::string text;  // literal text, or the name
-    };
-    std::vector<Part> parts_;
-    std::string text_;
-};
-
-// A value as text: strings as they are, numbers in their shortest exact
-// form ("21.5", "3"), booleans as true/false.
-std::string field_text(const FieldValue& v);
-void append_field_text(std::string& out, const FieldValue& v);
-
-// Converts between units of the same quantity: temperature (C, F, K),
-// pressure (Pa, hPa, kPa, MPa, bar, mbar, psi, atm, mmHg, inHg), length (m,
-// cm, mm, km, in, ft, mi), speed (m/s, km/h, mph, kn), mass (kg, g, mg, lb,
-// oz), energy (J, kJ, Wh, kWh), power (W, mW, kW), voltage (V, mV), current
-// (A, mA), time (s, ms, min, h), ratio (ratio, %, ppm). Unit names are case
-// sensitive; "degC"/"°C" and the like are accepted too.
-std::optional<double> convert_unit(double v, std::string_view from, std::string_view to);
-// Empty if the conversion is possible, else why not.
-std::string check_units(std::string_view from, std::string_view to);
 
 }  // namespace sluice::expr

@@ -1,0 +1,2 @@
+# Text shared by every part: the "{name}" template dialect, value text.
+sluice_unit_test(text_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/template_test.cpp LIBS sluice_text)
