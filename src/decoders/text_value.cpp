@@ -84,17 +84,6 @@ std::optional<double> to_double(std::string_view s) {
 
 }  // namespace
 
-std::string_view trim(std::string_view s) {
-    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
-    while (!s.empty() && ws(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && ws(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 std::optional<FieldValue> parse_number(std::string_view s) {
     const Shape shape = number_shape(s);
     if (!shape.valid) {

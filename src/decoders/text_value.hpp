@@ -8,11 +8,9 @@
 #include <string_view>
 
 #include "core/record.hpp"
+#include "text/text.hpp"
 
 namespace sluice::decoders {
-
-// Spaces, tabs and carriage returns removed at both ends.
-std::string_view trim(std::string_view s);
 
 // A number literal, never anything a person would not call a number: an
 // optional sign, digits, an optional fraction and an optional exponent.

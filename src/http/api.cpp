@@ -8,6 +8,7 @@
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "text/text.hpp"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -80,7 +81,7 @@ bool check_token(const net::HttpRequest& req, const std::string& token) {
     }
     std::string_view v = *auth;
     constexpr std::string_view scheme = "bearer";
-    if (v.size() <= scheme.size() || !net::iequals(v.substr(0, scheme.size()), scheme) ||
+    if (v.size() <= scheme.size() || !iequals(v.substr(0, scheme.size()), scheme) ||
         (v[scheme.size()] != ' ' && v[scheme.size()] != '\t')) {
         return false;
     }

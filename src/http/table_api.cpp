@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "core/record_json.hpp"
 #include "net/http_parser.hpp"
+#include "text/text.hpp"
 
 namespace sluice::http {
 namespace {
@@ -366,11 +367,11 @@ std::optional<TableValue> value_from_body(std::string_view content_type, std::st
                                 trimmed.front() == '\t')) {
         trimmed.remove_prefix(1);
     }
-    const bool json = net::iequals(media, "application/json") || (media.empty() && trimmed.starts_with('{'));
+    const bool json = iequals(media, "application/json") || (media.empty() && trimmed.starts_with('{'));
     if (json) {
         return parse_table_value(body, &err);
     }
-    if (!media.empty() && !net::iequals(media, "application/x-www-form-urlencoded")) {
+    if (!media.empty() && !iequals(media, "application/x-www-form-urlencoded")) {
         err = fmt::format("unsupported Content-Type '{}': send application/json or "
                           "application/x-www-form-urlencoded",
                           media);

@@ -1,4 +1,5 @@
 #include "net/http_parser.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +9,6 @@ namespace {
 
 constexpr std::size_t kBodyReserveCap = 64 * 1024;  // a declared length is not a promise: grow past this
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // RFC 9110 tchar: the characters of methods and header names.
 bool is_tchar(char c) {
@@ -86,7 +86,7 @@ Failure parse_target(HttpRequest& req) {
         if (req.method != "OPTIONS") {
             return bad(400, "'*' target is only valid for OPTIONS");
         }
-        req.path = "*";
+        req.path.assign(1, '*');  // (operator= of a literal here trips GCC 12's -Wrestrict)
         return std::nullopt;
     }
     if (t.front() != '/') {
@@ -153,18 +153,6 @@ std::optional<std::uint64_t> parse_content_length(std::string_view value, std::u
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
 
 std::optional<std::string> percent_decode_strict(std::string_view in, bool plus_is_space) {
     std::string out;

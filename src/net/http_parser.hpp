@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "text/text.hpp"
+
 namespace sluice::net {
 
 struct HttpRequest {
@@ -91,7 +93,5 @@ private:
 // Percent-decodes `in`; nullopt on a malformed escape. With `plus_is_space`
 // (query strings) '+' becomes ' '.
 std::optional<std::string> percent_decode_strict(std::string_view in, bool plus_is_space);
-
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace sluice::net

@@ -28,7 +28,7 @@ struct Reply {
 
     std::string header(std::string_view name) const {
         for (const auto& [k, v] : headers) {
-            if (net::iequals(k, name)) {
+            if (iequals(k, name)) {
                 return v;
             }
         }

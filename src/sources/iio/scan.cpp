@@ -1,4 +1,5 @@
 #include "sources/iio/scan.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -26,16 +27,6 @@ bool take(std::string_view& text, std::string_view prefix) {
     }
     text.remove_prefix(prefix.size());
     return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }

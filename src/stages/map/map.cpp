@@ -8,19 +8,10 @@
 
 #include "core/metrics.hpp"
 #include "stages/stage_util.hpp"
+#include "text/text.hpp"
 
 namespace sluice::components {
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // "left<sep>right" with both sides trimmed and not empty.
 std::pair<std::string, std::string> split_pair(std::string_view option, std::string_view item, std::string_view sep,
