@@ -35,7 +35,8 @@ constexpr int kMakeRoomAttempts = 24;
 // A connection that has not sent a byte yet is closed for room only after
 // those that have: its request may still be on its way (a client that was
 // descheduled between connect and send, in the middle of a connect flood
-// from its own address). Past this age it is as suspect as any other.
+// from its own address); among such, the newest is closed first. Past this
+// age it is as suspect as any other.
 constexpr std::int64_t kSilentGrace_ns = 1'000'000'000;
 // A condition logged once is logged again after this long without it.
 constexpr std::int64_t kQuietBeforeRelog_ns = 60'000'000'000;
@@ -285,8 +286,13 @@ struct HttpServer::Conn {
             return {kAnswering, 0, last_activity_ns};
         }
         if (requests_done == 0) {
-            const bool young_and_silent = bytes_in == 0 && now - accepted_ns < kSilentGrace_ns;
-            return {kNeverCompleted, young_and_silent ? 1 : 0, accepted_ns};
+            // Among those still in their grace, the newest goes first: in a
+            // connect burst, one that came earlier (a probe whose request is
+            // a moment behind its connect) keeps its place.
+            if (bytes_in == 0 && now - accepted_ns < kSilentGrace_ns) {
+                return {kNeverCompleted, 1, -accepted_ns};
+            }
+            return {kNeverCompleted, 0, accepted_ns};
         }
         if (request_start_ns == 0) {
             return {kIdleKeepAlive, 0, last_activity_ns};
