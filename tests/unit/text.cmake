@@ -1,2 +1,5 @@
-# Text shared by every part: the "{name}" template dialect, value text.
-sluice_unit_test(text_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/template_test.cpp LIBS sluice_text)
+# Text shared by every part: the "{name}" template dialect, value text, the
+# JSON reader.
+sluice_unit_test(text_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/template_test.cpp ${CMAKE_CURRENT_LIST_DIR}/json_test.cpp
+  LIBS sluice_text)

@@ -12,6 +12,7 @@
 
 #include "decoders/decoder_options.hpp"
 #include "decoders/text_value.hpp"
+#include "text/json.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {
@@ -20,58 +21,14 @@ namespace {
 
 constexpr std::size_t kMaxDepth = 64;
 
-// Numbers as text, converted by std::from_chars: a reading must come out as
-// the number the device wrote, correctly rounded. (RapidJSON 1.1's own full
-// precision path turned 1844674407379510921888888881e308 into -5.7e-282 and
-// asserts on it in debug builds; found by fuzz_decoder_json.)
+// Numbers as text, converted by json_number() (text/json.hpp): a reading
+// must come out as the number the device wrote, correctly rounded.
 // In situ: strings are unescaped inside a copy of the payload instead of
 // byte by byte into the reader's stack. UTF-8 is checked by the handler
 // (records travel on as JSON and into SQLite as text), which is much cheaper
 // than RapidJSON's per-character validation on mostly-ASCII payloads.
 constexpr unsigned kParseFlags =
     rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
-
-// For a number std::from_chars found out of range: too large (true) or too
-// close to zero (false). Digits before the point plus the exponent decide.
-bool huge_exponent(const char* s, const char* end) {
-    const char* p = s;
-    if (p != end && *p == '-') {
-        ++p;
-    }
-    while (p != end && *p == '0') {
-        ++p;
-    }
-    const char* digits = p;
-    while (p != end && *p >= '0' && *p <= '9') {
-        ++p;
-    }
-    long magnitude = static_cast<long>(p - digits);  // about the decimal exponent of the first significant digit
-    if (magnitude == 0 && p != end && *p == '.') {
-        ++p;
-        while (p != end && *p == '0') {
-            ++p;
-            --magnitude;
-        }
-    }
-    while (p != end && *p != 'e' && *p != 'E') {
-        ++p;
-    }
-    long exp = 0;
-    if (p != end) {
-        ++p;
-        const bool negative = p != end && *p == '-';
-        if (p != end && (*p == '+' || *p == '-')) {
-            ++p;
-        }
-        if (std::from_chars(p, end, exp).ec != std::errc()) {
-            exp = std::numeric_limits<long>::max() / 2;  // more digits than a long: only the sign matters
-        }
-        if (negative) {
-            exp = -exp;
-        }
-    }
-    return magnitude + exp > 0;
-}
 
 bool is_json_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -121,29 +78,19 @@ public:
         return scalar(static_cast<std::int64_t>(u));
     }
     bool Double(double d) { return scalar(d); }
-    // Every number, as RapidJSON checked it against JSON's grammar: an
-    // integer that fits int64 stays one, anything else is a double. Beyond
-    // a double's range is an error (as RapidJSON had it); below, zero.
+    // Every number, as RapidJSON checked it against JSON's grammar, by the
+    // one rule of text/json.hpp.
     bool RawNumber(const char* s, rapidjson::SizeType len, bool) {
-        const char* const end = s + len;
-        // An integer parse stops at '.', 'e' or 'E': then it is a double.
-        std::int64_t i = 0;
-        if (const auto [at, ec] = std::from_chars(s, end, i); ec == std::errc() && at == end) {
-            return scalar(i);
-        }
-        double d = 0;
-        const auto [at, ec] = std::from_chars(s, end, d);
-        if (ec == std::errc::result_out_of_range) {
-            if (huge_exponent(s, end)) {
-                error_ = fmt::format("json: number {} is beyond a double's range", std::string_view(s, len).substr(0, 40));
-                return false;
-            }
-            d = 0.0;
-        } else if (ec != std::errc() || at != end) {
-            error_ = fmt::format("json: invalid number {}", std::string_view(s, len).substr(0, 40));
+        std::string why;
+        auto n = json_number(std::string_view(s, len), &why);
+        if (!n) {
+            error_ = "json: " + why;
             return false;
         }
-        return scalar(d);
+        if (const auto* i = std::get_if<std::int64_t>(&*n)) {
+            return scalar(*i);
+        }
+        return scalar(std::get<double>(*n));
     }
     bool String(const char* s, rapidjson::SizeType len, bool) {
         if (!valid_utf8(std::string_view(s, len))) {

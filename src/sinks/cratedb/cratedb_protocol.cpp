@@ -10,256 +10,6 @@
 namespace sluice::cratedb {
 namespace {
 
-class Parser {
-public:
-    explicit Parser(std::string_view s) : s_(s) {}
-
-    std::optional<Json> document(std::string* error) {
-        auto v = value(0);
-        ws();
-        if (v && pos_ != s_.size()) {
-            fail("trailing characters");
-            v.reset();
-        }
-        if (!v && error) {
-            *error = fmt::format("invalid JSON at offset {}: {}", pos_, why_);
-        }
-        return v;
-    }
-
-private:
-    // Deep nesting from a broken peer must not blow the stack.
-    static constexpr int kMaxDepth = 64;
-
-    void ws() {
-        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-            ++pos_;
-        }
-    }
-    std::nullopt_t fail(const char* why) {
-        if (why_.empty()) {
-            why_ = why;
-        }
-        return std::nullopt;
-    }
-    bool literal(std::string_view word) {
-        if (s_.substr(pos_, word.size()) == word) {
-            pos_ += word.size();
-            return true;
-        }
-        return false;
-    }
-
-    std::optional<Json> value(int depth) {
-        if (depth > kMaxDepth) {
-            return fail("nested too deeply");
-        }
-        ws();
-        if (pos_ >= s_.size()) {
-            return fail("unexpected end");
-        }
-        const char c = s_[pos_];
-        if (c == '{') {
-            return object(depth);
-        }
-        if (c == '[') {
-            return array(depth);
-        }
-        if (c == '"') {
-            auto str = string();
-            if (!str) {
-                return std::nullopt;
-            }
-            return Json{std::move(*str)};
-        }
-        if (literal("true")) {
-            return Json{true};
-        }
-        if (literal("false")) {
-            return Json{false};
-        }
-        if (literal("null")) {
-            return Json{nullptr};
-        }
-        return number();
-    }
-
-    std::optional<Json> number() {
-        const std::size_t start = pos_;
-        while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' ||
-                                    s_[pos_] == '+' || s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E')) {
-            ++pos_;
-        }
-        if (start == pos_) {
-            return fail("unexpected character");
-        }
-        std::string text(s_.substr(start, pos_ - start));
-        char* end = nullptr;
-        const double d = std::strtod(text.c_str(), &end);
-        if (end != text.c_str() + text.size()) {
-            return fail("bad number");
-        }
-        return Json{d};
-    }
-
-    static void put_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    std::optional<unsigned> hex4() {
-        if (pos_ + 4 > s_.size()) {
-            return fail("short \\u escape");
-        }
-        unsigned v = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = s_[pos_++];
-            v <<= 4;
-            if (c >= '0' && c <= '9') {
-                v |= static_cast<unsigned>(c - '0');
-            } else if (c >= 'a' && c <= 'f') {
-                v |= static_cast<unsigned>(c - 'a' + 10);
-            } else if (c >= 'A' && c <= 'F') {
-                v |= static_cast<unsigned>(c - 'A' + 10);
-            } else {
-                return fail("bad \\u escape");
-            }
-        }
-        return v;
-    }
-
-    std::optional<std::string> string() {
-        ++pos_;  // opening quote
-        std::string out;
-        while (pos_ < s_.size()) {
-            const char c = s_[pos_++];
-            if (c == '"') {
-                return out;
-            }
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            if (pos_ >= s_.size()) {
-                break;
-            }
-            const char e = s_[pos_++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    auto cp = hex4();
-                    if (!cp) {
-                        return std::nullopt;
-                    }
-                    unsigned code = *cp;
-                    if (code >= 0xD800 && code < 0xDC00 && literal("\\u")) {
-                        auto lo = hex4();
-                        if (!lo) {
-                            return std::nullopt;
-                        }
-                        code = 0x10000 + ((code - 0xD800) << 10) + (*lo - 0xDC00);
-                    }
-                    put_utf8(out, code);
-                    break;
-                }
-                default: return fail("bad escape");
-            }
-        }
-        return fail("unterminated string");
-    }
-
-    std::optional<Json> array(int depth) {
-        ++pos_;
-        auto arr = std::make_shared<Json::Array>();
-        ws();
-        if (pos_ < s_.size() && s_[pos_] == ']') {
-            ++pos_;
-            return Json{arr};
-        }
-        while (true) {
-            auto v = value(depth + 1);
-            if (!v) {
-                return std::nullopt;
-            }
-            arr->push_back(std::move(*v));
-            ws();
-            if (pos_ < s_.size() && s_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < s_.size() && s_[pos_] == ']') {
-                ++pos_;
-                return Json{arr};
-            }
-            return fail("expected ',' or ']'");
-        }
-    }
-
-    std::optional<Json> object(int depth) {
-        ++pos_;
-        auto obj = std::make_shared<Json::Object>();
-        ws();
-        if (pos_ < s_.size() && s_[pos_] == '}') {
-            ++pos_;
-            return Json{obj};
-        }
-        while (true) {
-            ws();
-            if (pos_ >= s_.size() || s_[pos_] != '"') {
-                return fail("expected a key");
-            }
-            auto key = string();
-            if (!key) {
-                return std::nullopt;
-            }
-            ws();
-            if (pos_ >= s_.size() || s_[pos_] != ':') {
-                return fail("expected ':'");
-            }
-            ++pos_;
-            auto v = value(depth + 1);
-            if (!v) {
-                return std::nullopt;
-            }
-            obj->emplace_back(std::move(*key), std::move(*v));
-            ws();
-            if (pos_ < s_.size() && s_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < s_.size() && s_[pos_] == '}') {
-                ++pos_;
-                return Json{obj};
-            }
-            return fail("expected ',' or '}'");
-        }
-    }
-
-    std::string_view s_;
-    std::size_t pos_ = 0;
-    std::string why_;
-};
-
 void append_field_value(std::string& out, const FieldValue& v) {
     if (const auto* d = std::get_if<double>(&v)) {
         // JSON has no NaN or infinity; null keeps the row insertable.
@@ -278,33 +28,6 @@ void append_field_value(std::string& out, const FieldValue& v) {
 }
 
 }  // namespace
-
-const Json* Json::get(std::string_view key) const {
-    if (const auto* o = std::get_if<std::shared_ptr<Object>>(&v)) {
-        for (const auto& [k, val] : **o) {
-            if (k == key) {
-                return &val;
-            }
-        }
-    }
-    return nullptr;
-}
-
-const Json::Array* Json::array() const {
-    const auto* a = std::get_if<std::shared_ptr<Array>>(&v);
-    return a ? a->get() : nullptr;
-}
-
-const std::string* Json::string() const { return std::get_if<std::string>(&v); }
-
-std::optional<double> Json::number() const {
-    if (const auto* d = std::get_if<double>(&v)) {
-        return *d;
-    }
-    return std::nullopt;
-}
-
-std::optional<Json> parse_json(std::string_view text, std::string* error) { return Parser(text).document(error); }
 
 std::string sanitise_identifier(std::string_view s) {
     std::string out;
@@ -463,17 +186,17 @@ std::optional<SqlError> parse_error(std::string_view body) {
     if (!doc) {
         return std::nullopt;
     }
-    const Json* err = doc->get("error");
+    const JsonValue* err = doc->get("error");
     if (!err) {
         return std::nullopt;
     }
     SqlError out;
-    if (const Json* m = err->get("message"); m && m->string()) {
+    if (const JsonValue* m = err->get("message"); m && m->string()) {
         out.message = *m->string();
     } else if (err->string()) {
         out.message = *err->string();
     }
-    if (const Json* c = err->get("code"); c && c->number()) {
+    if (const JsonValue* c = err->get("code"); c && c->number()) {
         out.code = static_cast<std::int64_t>(*c->number());
     }
     return out;
@@ -485,8 +208,8 @@ std::optional<std::vector<RowResult>> parse_bulk_results(std::string_view body, 
     if (!doc) {
         return std::nullopt;
     }
-    const Json* results = doc->get("results");
-    const Json::Array* arr = results ? results->array() : nullptr;
+    const JsonValue* results = doc->get("results");
+    const JsonValue::Array* arr = results ? results->array() : nullptr;
     if (!arr) {
         if (error) {
             *error = "the bulk answer has no \"results\" array";
@@ -501,21 +224,21 @@ std::optional<std::vector<RowResult>> parse_bulk_results(std::string_view body, 
     }
     std::vector<RowResult> out(arr->size());
     for (std::size_t i = 0; i < arr->size(); ++i) {
-        const Json& r = (*arr)[i];
-        const Json* rc = r.get("rowcount");
+        const JsonValue& r = (*arr)[i];
+        const JsonValue* rc = r.get("rowcount");
         if (rc && rc->number() && *rc->number() == -2) {
             out[i].ok = false;
             // Newer CrateDB 5.x releases add the reason per row, as
             // "error": {"code", "message"} or "error_message".
-            if (const Json* e = r.get("error")) {
-                if (const Json* m = e->get("message"); m && m->string()) {
+            if (const JsonValue* e = r.get("error")) {
+                if (const JsonValue* m = e->get("message"); m && m->string()) {
                     out[i].message = *m->string();
                 } else if (e->string()) {
                     out[i].message = *e->string();
                 }
             }
             if (out[i].message.empty()) {
-                if (const Json* m = r.get("error_message"); m && m->string()) {
+                if (const JsonValue* m = r.get("error_message"); m && m->string()) {
                     out[i].message = *m->string();
                 }
             }

@@ -14,24 +14,10 @@
 #include <vector>
 
 #include "core/record.hpp"
+#include "text/json.hpp"
 #include "text/template.hpp"
 
 namespace sluice::cratedb {
-
-// A small JSON tree, enough for CrateDB's answers.
-struct Json {
-    using Array = std::vector<Json>;
-    using Object = std::vector<std::pair<std::string, Json>>;
-    std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<Array>, std::shared_ptr<Object>> v;
-
-    const Json* get(std::string_view key) const;  // object member or nullptr
-    const Array* array() const;
-    const std::string* string() const;
-    std::optional<double> number() const;
-};
-
-// nullopt on malformed input (error says where).
-std::optional<Json> parse_json(std::string_view text, std::string* error);
 
 // Lower-cases and maps everything outside [a-z0-9_] to '_'; empty → "_".
 std::string sanitise_identifier(std::string_view s);
