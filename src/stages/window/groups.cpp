@@ -1,5 +1,5 @@
-// The window stage's groups: the open-addressing table that finds them by
-// key, new and removed groups, and eviction at max_groups.
+// The window stage's groups: new and removed groups (in the group table,
+// group_table.hpp), and eviction at max_groups.
 
 #include "stages/window/stage.hpp"
 
@@ -33,7 +33,7 @@ std::uint32_t WindowStage::new_group(std::string_view key, std::uint64_t h) {
         // The panes one window spans, and the next one starting.
         g.panes.reserve(cfg_.kind == WindowKind::Session ? 1 : static_cast<std::size_t>(cfg_.size / cfg_.pane) + 1);
     }
-    table_insert(h, gid);
+    table_.insert(h, gid);
     ++open_groups_;
     return gid;
 }
@@ -44,7 +44,7 @@ void WindowStage::remove_group(std::uint32_t gid) {
         forget_stored(g, g.panes[i]);
     }
     g.live = 0;
-    table_erase(g.hash, gid);
+    table_.erase(g.hash, gid);
     g.used = false;
     ++g.generation;
     g.key.clear();
@@ -86,49 +86,6 @@ void WindowStage::evict_one() {
         evict(gid);
         return;
     }
-}
-
-void WindowStage::table_insert(std::uint64_t h, std::uint32_t gid) {
-    if ((table_used_ + 1) * 2 > table_.size()) {
-        std::vector<Slot> old(std::max<std::size_t>(64, table_.size() * 2));
-        old.swap(table_);
-        table_used_ = 0;
-        for (const auto& s : old) {
-            if (s.gid != kNil) {
-                table_place(s.hash, s.gid);
-            }
-        }
-    }
-    table_place(h, gid);
-}
-
-void WindowStage::table_place(std::uint64_t h, std::uint32_t gid) {
-    const std::size_t mask = table_.size() - 1;
-    std::size_t i = h & mask;
-    while (table_[i].gid != kNil) {
-        i = (i + 1) & mask;
-    }
-    table_[i] = Slot{h, gid};
-    ++table_used_;
-}
-
-void WindowStage::table_erase(std::uint64_t h, std::uint32_t gid) {
-    const std::size_t mask = table_.size() - 1;
-    std::size_t i = h & mask;
-    while (table_[i].gid != gid) {
-        i = (i + 1) & mask;
-    }
-    // Backward-shift deletion: later entries of the run move up so no
-    // lookup stops early at the hole.
-    for (std::size_t j = (i + 1) & mask; table_[j].gid != kNil; j = (j + 1) & mask) {
-        const std::size_t home = table_[j].hash & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            table_[i] = table_[j];
-            i = j;
-        }
-    }
-    table_[i] = Slot{};
-    --table_used_;
 }
 
 }  // namespace sluice::window

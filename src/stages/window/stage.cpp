@@ -148,21 +148,12 @@ void WindowStage::prefetch_ahead(std::size_t i, std::size_t n) {
     if (table_.empty()) {
         return;
     }
-    const std::size_t mask = table_.size() - 1;
     if (i + 12 < n) {
-        __builtin_prefetch(&table_[hashes_[i + 12] & mask]);
+        table_.prefetch(hashes_[i + 12]);
     }
     auto candidate = [&](std::size_t j) -> const Group* {
-        const std::uint64_t h = hashes_[j];
-        for (std::size_t k = h & mask;; k = (k + 1) & mask) {
-            const Slot& s = table_[k];
-            if (s.gid == kNil) {
-                return nullptr;
-            }
-            if (s.hash == h) {
-                return &groups_[s.gid];
-            }
-        }
+        const std::uint32_t gid = table_.first_with_hash(hashes_[j]);
+        return gid == kNil ? nullptr : &groups_[gid];
     };
     if (i + 8 < n) {
         if (const Group* g = candidate(i + 8)) {

@@ -1,7 +1,7 @@
 #pragma once
 // The window stage itself. Its members are defined by concern:
 //   stage.cpp       lifecycle, clocks and the input path (one record at a time)
-//   groups.cpp      the group table, new and removed groups, eviction
+//   groups.cpp      new and removed groups, eviction
 //   panes.cpp       panes of a group, what changed, the close calendar
 //   sessions.cpp    session windows
 //   emit.cpp        output records
@@ -105,33 +105,11 @@ private:
     // that costs nothing per record (one flag in the group just touched).
     void evict_one();
 
-    // Open addressing with linear probing over (hash, group id) slots.
-    struct Slot {
-        std::uint64_t hash = 0;
-        std::uint32_t gid = kNil;
-    };
-
     // Defined here (as are pane_at, mark_dirty and schedule) so the per-record
     // path can inline them.
     std::uint32_t find_group(std::string_view key, std::uint64_t h) const {
-        if (table_.empty()) {
-            return kNil;
-        }
-        const std::size_t mask = table_.size() - 1;
-        for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-            const Slot& s = table_[i];
-            if (s.gid == kNil) {
-                return kNil;
-            }
-            if (s.hash == h && groups_[s.gid].key.view() == key) {
-                return s.gid;
-            }
-        }
+        return table_.find(h, [&](std::uint32_t gid) { return groups_[gid].key.view() == key; });
     }
-
-    void table_insert(std::uint64_t h, std::uint32_t gid);
-    void table_place(std::uint64_t h, std::uint32_t gid);
-    void table_erase(std::uint64_t h, std::uint32_t gid);
 
     // ------------------------------------------------------------ panes (panes.cpp)
 
@@ -255,8 +233,7 @@ private:
 
     std::vector<Group> groups_;
     std::vector<std::uint32_t> free_;
-    std::vector<Slot> table_;
-    std::size_t table_used_ = 0;
+    GroupTable table_;
     std::size_t open_groups_ = 0;
     std::uint32_t hand_ = 0;
     std::uint32_t current_gid_ = 0;

@@ -10,7 +10,7 @@
 // through a calendar (close time → groups), so a watermark jump visits only
 // the groups that have something to close, never every window in between.
 //
-// Files: config.* (options → Config), group_table.hpp (group keys, hash),
+// Files: config.* (options → Config), group_table.hpp (the group table),
 // stage.hpp (the Stage class) with its members in stage.cpp, groups.cpp,
 // panes.cpp, sessions.cpp, emit.cpp, checkpoint.cpp; window_state.* (the
 // binary form of the state), sketch.* (the DDSketch). This file holds the
