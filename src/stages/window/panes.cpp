@@ -90,17 +90,7 @@ void WindowStage::close_group(std::uint32_t gid, std::int64_t wm) {
     Group& g = groups_[gid];
     g.next_close = kNever;
     if (cfg_.kind == WindowKind::Session) {
-        for (std::size_t i = 0; i < g.live;) {
-            Pane& s = g.panes[i];
-            const std::int64_t end = s.data.max_t + cfg_.gap;
-            if (end <= wm) {
-                emit(g, s.start, end, s.data, nullptr);
-                remove_pane(g, i);
-            } else {
-                g.next_close = std::min(g.next_close, end);
-                ++i;
-            }
-        }
+        close_sessions(g, wm);
     } else {
         // Every window with data that ends in (closed_through_, wm].
         for_each_window(g, closed_through_, wm, [&](std::int64_t start, std::int64_t end, const PaneData& d) {

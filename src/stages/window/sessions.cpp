@@ -1,5 +1,6 @@
 // Session windows: a record joins the sessions it falls within `gap` of,
-// merging them.
+// merging them; a session closes when the watermark passes its last record
+// plus `gap`. (Their output goes through emit.cpp like any window's.)
 
 #include "stages/window/stage.hpp"
 
@@ -63,6 +64,20 @@ bool WindowStage::add_session(Record& r, std::int64_t t, StageBatch& b, const st
     max_end_seen_ = std::max(max_end_seen_, end);
     schedule(g, gid, end);
     return true;
+}
+
+void WindowStage::close_sessions(Group& g, std::int64_t wm) {
+    for (std::size_t i = 0; i < g.live;) {
+        Pane& s = g.panes[i];
+        const std::int64_t end = s.data.max_t + cfg_.gap;
+        if (end <= wm) {
+            emit(g, s.start, end, s.data, nullptr);
+            remove_pane(g, i);
+        } else {
+            g.next_close = std::min(g.next_close, end);
+            ++i;
+        }
+    }
 }
 
 }  // namespace sluice::window
