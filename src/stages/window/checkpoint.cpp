@@ -2,29 +2,30 @@
 // changed, the meta) and what start-up reads back. The binary form is in
 // window_state.*.
 
-#include "stages/window/stage.hpp"
+#include "stages/window/checkpoint.hpp"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "stages/window/stage.hpp"
 
 namespace sluice::window {
 
-std::uint64_t WindowStage::compute_fingerprint() const {
-    std::string s = fmt::format("window v1|{}|{}|{}|{}|{}|{}", static_cast<int>(cfg_.kind), cfg_.size, cfg_.hop,
-                                cfg_.gap, static_cast<int>(cfg_.time), cfg_.percentiles);
-    if (cfg_.percentiles) {
-        s += fmt::format("|{}|{}", cfg_.accuracy, cfg_.max_buckets);
+std::uint64_t state_fingerprint(const Config& cfg) {
+    std::string s = fmt::format("window v1|{}|{}|{}|{}|{}|{}", static_cast<int>(cfg.kind), cfg.size, cfg.hop, cfg.gap,
+                                static_cast<int>(cfg.time), cfg.percentiles);
+    if (cfg.percentiles) {
+        s += fmt::format("|{}|{}", cfg.accuracy, cfg.max_buckets);
     }
-    for (const auto& n : cfg_.group_by) {
+    for (const auto& n : cfg.group_by) {
         s += "|t:" + n;
     }
-    for (const auto& n : cfg_.group_by_fields) {
+    for (const auto& n : cfg.group_by_fields) {
         s += "|f:" + n;
     }
-    for (const auto& f : cfg_.fields) {
+    for (const auto& f : cfg.fields) {
         s += "|a:" + f.name;
     }
     return window::fnv1a(s);

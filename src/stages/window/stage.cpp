@@ -9,13 +9,14 @@
 
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "stages/window/checkpoint.hpp"
 
 namespace sluice::window {
 
 WindowStage::WindowStage(Config c)
     : cfg_(std::move(c)), mapping_(cfg_.accuracy, cfg_.max_buckets) {
     scratch_.reset(cfg_.fields.size());
-    fingerprint_ = compute_fingerprint();
+    fingerprint_ = state_fingerprint(cfg_);
 }
 
 void WindowStage::open(StageContext& ctx) {

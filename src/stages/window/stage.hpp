@@ -6,6 +6,7 @@
 //   sessions.cpp    session windows
 //   emit.cpp        output records
 //   checkpoint.cpp  state written with each batch and read back at start-up
+//                   (and checkpoint.hpp: which settings shape that state)
 // The per-record path (stage.cpp) calls into the others only through small
 // helpers defined in this header, which it can inline.
 
@@ -213,7 +214,6 @@ private:
 
     // ------------------------------------------------------------ state (checkpoint.cpp)
 
-    std::uint64_t compute_fingerprint() const;
     void checkpoint(std::vector<StateChange>& out);
     void load(StageContext& ctx);
     void restore(std::string_view gkey, const std::vector<std::optional<std::string>>& parts, std::int64_t start,
