@@ -4,7 +4,7 @@
 //   groups.cpp      new and removed groups, eviction
 //   panes.cpp       panes of a group, what changed, the close calendar
 //   sessions.cpp    session windows
-//   emit.cpp        output records
+//   emit.cpp        output records (and emit.hpp: a window's id and fields)
 //   checkpoint.cpp  state written with each batch and read back at start-up
 //                   (and checkpoint.hpp: which settings shape that state)
 // The per-record path (stage.cpp) calls into the others only through small
@@ -209,7 +209,6 @@ private:
     void emit_open_partial(std::uint32_t gid);
     void emit_partials();
     void emit(const Group& g, std::int64_t start, std::int64_t end, const PaneData& d, const char* flag);
-    std::string window_id(std::string_view key, std::int64_t start) const;
     void flush_emitted(std::vector<Record>& out);
 
     // ------------------------------------------------------------ state (checkpoint.cpp)

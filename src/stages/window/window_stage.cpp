@@ -12,7 +12,7 @@
 //
 // Files: config.* (options → Config), group_table.hpp (the group table),
 // stage.hpp (the Stage class) with its members in stage.cpp, groups.cpp,
-// panes.cpp, sessions.cpp, emit.cpp, checkpoint.*; window_state.* (the
+// panes.cpp, sessions.cpp, emit.*, checkpoint.*; window_state.* (the
 // binary form of the state), sketch.* (the DDSketch). This file holds the
 // descriptor: the option table.
 
