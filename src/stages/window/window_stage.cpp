@@ -18,6 +18,8 @@
 
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "core/component.hpp"
 #include "stages/window/config.hpp"
 #include "stages/window/stage.hpp"
