@@ -96,7 +96,7 @@ private:
     // ------------------------------------------------------------ sessions (sessions.cpp)
 
     bool add_session(Record& r, std::int64_t t, StageBatch& b, const std::string& key, std::uint64_t h);
-    // Emits and removes the sessions of `g` that end at or before `wm`; sets
+    // Emits and removes the sessions of `g` that end at or before `wm`; lowers
     // g.next_close to the earliest end of the others.
     void close_sessions(Group& g, std::int64_t wm);
 
