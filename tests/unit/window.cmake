@@ -4,6 +4,9 @@ if(TARGET sluice_stage_window)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/window_stage_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/window_sketch_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/window_clock_test.cpp
+            ${CMAKE_CURRENT_LIST_DIR}/window_group_table_test.cpp
+            ${CMAKE_CURRENT_LIST_DIR}/window_config_test.cpp
+            ${CMAKE_CURRENT_LIST_DIR}/window_emit_test.cpp
     LIBS sluice_stage_window)
 endif()
 if(TARGET sluice_source_stream AND TARGET sluice_decoder_record)
