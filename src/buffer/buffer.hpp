@@ -107,7 +107,13 @@ public:
     // Cheap when nothing changed. Safe from any thread.
     void trim();
 
+    // Queries the database (waiting for the writer gate): for tests and tools.
     BufferStats stats();
+    // The same figures as published after the last write (append, trim,
+    // cursor move, dead letter) by the thread that made it: no SQL and no
+    // waiting, so any thread may call it (the I/O loop's /metrics and /ready
+    // read only this). file_bytes is as of that write.
+    std::shared_ptr<const BufferStats> snapshot() const;
     const BufferOptions& options() const;
 
     // Wakes readers waiting in BufferReader::wait (after append or close).

@@ -186,20 +186,21 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames", "Ingest queue limit", labels,
                                  [this] { return static_cast<double>(queue_.max_items()); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_rows", "Rows in the buffer", labels,
-                                 [this] { return static_cast<double>(buffer_->stats().rows); }));
+                                 [this] { return static_cast<double>(buffer_->snapshot()->rows); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
-                                 [this] { return static_cast<double>(buffer_->stats().bytes); }));
+                                 [this] { return static_cast<double>(buffer_->snapshot()->bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,
                                  [this] {
-                                     const auto oldest = buffer_->stats().oldest_ns;
+                                     const auto oldest = buffer_->snapshot()->oldest_ns;
                                      return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;
                                  }));
     for (auto& slot : sinks_) {
         SinkSlot* sp = slot.get();
         auto sink_stat = [this, sp](auto field) {
-            for (const auto& s : buffer_->stats().sinks) {
+            const auto snap = buffer_->snapshot();  // published by the writer: no SQL here
+            for (const auto& s : snap->sinks) {
                 if (s.sink == sp->id) {
                     return field(s);
                 }
@@ -723,14 +724,14 @@ void Pipeline::sink_loop(SinkSlot& slot) {
 
 bool Pipeline::ready(std::string& detail) const {
     bool ok = true;
-    std::optional<BufferStats> stats;
+    std::shared_ptr<const BufferStats> stats;  // the published snapshot: no SQL on the loop
     for (const auto& s : sinks_) {
         std::lock_guard lk(s->mu);
         if (s->healthy) {
             continue;
         }
         if (!stats) {
-            stats = buffer_->stats();
+            stats = buffer_->snapshot();
         }
         const double fill = static_cast<double>(stats->bytes) / static_cast<double>(buffer_->options().max_bytes);
         const bool within = fill < 0.9;
@@ -742,7 +743,7 @@ bool Pipeline::ready(std::string& detail) const {
     return ok;
 }
 
-std::uint64_t Pipeline::buffered_rows() const { return buffer_->stats().rows; }
+std::uint64_t Pipeline::buffered_rows() const { return buffer_->snapshot()->rows; }
 
 std::size_t Pipeline::sinks_retrying() const {
     std::size_t n = 0;
