@@ -595,6 +595,23 @@ std::optional<std::string> Buffer::load_checkpoint(std::string_view key) {
     return out;
 }
 
+std::map<std::string, std::string, std::less<>> Buffer::load_checkpoints() {
+    Impl& m = *impl_;
+    m.acquire();
+    std::map<std::string, std::string, std::less<>> out;
+    try {
+        Stmt q(m.db, "SELECT key, value FROM checkpoints");
+        while (q.step()) {
+            out.emplace(q.col_text(0), q.col_text(1));
+        }
+    } catch (...) {
+        m.release();
+        throw;
+    }
+    m.release();
+    return out;
+}
+
 void Buffer::load_state(std::string_view stage,
                         const std::function<void(std::string_view key, std::string_view value)>& fn) {
     Impl& m = *impl_;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -95,6 +96,8 @@ public:
                         std::span<const std::pair<std::string, StateChange>> state = {});
 
     std::optional<std::string> load_checkpoint(std::string_view key);
+    // Every checkpoint, by key (read before the sources start, off the loop).
+    std::map<std::string, std::string, std::less<>> load_checkpoints();
     // Calls `fn` for every state pair stored under `stage`, in key order.
     void load_state(std::string_view stage,
                     const std::function<void(std::string_view key, std::string_view value)>& fn);

@@ -255,7 +255,11 @@ void Pipeline::start() {
         sp->thread = std::thread([this, sp] { sink_loop(*sp); });
     }
     sources_running_ = static_cast<int>(sources_.size());
-    loop_.call([this] {
+    // Sources start on the loop, which runs no SQLite: their checkpoints are
+    // read here (nothing writes one before a source runs).
+    auto checkpoints = std::make_shared<const std::map<std::string, std::string, std::less<>>>(
+        buffer_->load_checkpoints());
+    loop_.call([this, checkpoints] {
         for (std::uint32_t i = 0; i < sources_.size(); ++i) {
             auto& slot = *sources_[i];
             slot.ctx.name = name_ + "/" + slot.id;
@@ -263,7 +267,10 @@ void Pipeline::start() {
             slot.ctx.ingest = this;
             slot.ctx.loop = &loop_;
             slot.ctx.metrics = &slot.metrics;
-            slot.ctx.load_checkpoint = [this](std::string_view key) { return buffer_->load_checkpoint(key); };
+            slot.ctx.load_checkpoint = [checkpoints](std::string_view key) -> std::optional<std::string> {
+                const auto it = checkpoints->find(key);
+                return it == checkpoints->end() ? std::nullopt : std::optional<std::string>(it->second);
+            };
             slot.ctx.finished = [this, i] {
                 // May be called from a source's own thread.
                 loop_.post([this, i] {
