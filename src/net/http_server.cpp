@@ -851,14 +851,14 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
         };
         try {
             resp.deferred(std::move(respond));
+            return;
         } catch (const std::exception& e) {
             log::error("http: handler for {} {} failed: {}", req.method, req.path, e.what());
-            c.waiting = false;
-            resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
-            serialize_response(resp, c.deferred_head, c.deferred_keep_alive && listen_fd_ >= 0, req.version_minor,
-                               c.out);
+        } catch (...) {
+            log::error("http: handler for {} {} failed", req.method, req.path);
         }
-        return;
+        c.waiting = false;
+        resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
     }
     log::debug("http: {} {} -> {}", req.method, req.path, resp.status);
     const bool keep_alive = req.keep_alive && listen_fd_ >= 0;

@@ -15,9 +15,10 @@ import os
 import statistics
 import time
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, wait_for
+from harness import TIMEOUT_SCALE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for
 
-SCRAPE_SECONDS = float(os.environ.get("SLUICE_SCRAPE_SECONDS", "10"))
+# Slow builds (sanitizers) scrape longer, so the worker still commits batches meanwhile.
+SCRAPE_SECONDS = float(os.environ.get("SLUICE_SCRAPE_SECONDS", "10")) * TIMEOUT_SCALE
 RATE = 40000          # simulate frames per second
 BATCH = 20000         # batch_max_records
 
