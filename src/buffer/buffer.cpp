@@ -21,6 +21,7 @@
 #include "buffer/buffer.hpp"
 #include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
+#include "buffer/stats_snapshot.hpp"
 #include "core/log.hpp"
 
 namespace sluice {
@@ -74,6 +75,8 @@ struct Buffer::Impl {
                       std::span<const std::pair<std::string, std::string>> checkpoints,
                       std::span<const std::pair<std::string, StateChange>> state, AppendResult& res);
     void notify_readers();
+    // With the gate held: rebuilds the published stats (see snapshot()).
+    void publish_stats();
     bool room_locked(std::uint64_t batch) const { return bytes == 0 || bytes + batch <= opts.max_bytes; }
 
     BufferOptions opts;
@@ -113,6 +116,7 @@ struct Buffer::Impl {
     std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted
     std::atomic<std::uint64_t> last_id{0};
     std::atomic<int> live_readers{0};
+    std::unique_ptr<StatsSnapshot> snapshot;  // rebuilt whenever the gate is let go
 };
 
 namespace {
@@ -203,6 +207,25 @@ Buffer::Impl::Impl(const BufferOptions& o)
     }
     // Rows every sink already had (for example after a sink was removed).
     trim_owned();
+    snapshot = std::make_unique<StatsSnapshot>(db, opts.path);
+    publish_stats();
+}
+
+void Buffer::Impl::publish_stats() {
+    // Ids are issued in order and only ever deleted from the front, so every
+    // id after trimmed_to is stored: the counts need no query.
+    BufferStats st;
+    st.last_id = last_id.load(std::memory_order_acquire);
+    st.first_id = trimmed_to + 1;
+    st.rows = st.last_id + 1 - st.first_id;
+    {
+        std::lock_guard lk(mu);
+        st.bytes = bytes;
+        for (const auto& s : sinks) {
+            st.sinks.push_back(SinkStats{s.name, s.cursor, 0, 0, s.dropped});
+        }
+    }
+    snapshot->publish(std::move(st));
 }
 
 void Buffer::Impl::acquire() {
@@ -213,11 +236,20 @@ void Buffer::Impl::acquire() {
 
 void Buffer::Impl::release() {
     std::unique_lock lk(mu);
-    while (trim_owed) {
-        trim_owed = false;
+    for (;;) {
+        while (trim_owed) {
+            trim_owed = false;
+            lk.unlock();
+            trim_owned();
+            lk.lock();
+        }
+        // Whatever this holder wrote is published before the next one starts.
         lk.unlock();
-        trim_owned();
+        publish_stats();
         lk.lock();
+        if (!trim_owed) {
+            break;
+        }
     }
     writer_busy = false;
     lk.unlock();
@@ -443,6 +475,7 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
     if (!dead.empty()) {
         cap_dead.bind_u64(1, std::min<std::uint64_t>(opts.max_dead_letters, std::numeric_limits<std::int64_t>::max()));
         cap_dead.run();
+        snapshot->dead_letters_changed();
     }
 
     for (const auto& [key, value] : checkpoints) {
@@ -562,6 +595,23 @@ std::optional<std::string> Buffer::load_checkpoint(std::string_view key) {
     return out;
 }
 
+std::map<std::string, std::string, std::less<>> Buffer::load_checkpoints() {
+    Impl& m = *impl_;
+    m.acquire();
+    std::map<std::string, std::string, std::less<>> out;
+    try {
+        Stmt q(m.db, "SELECT key, value FROM checkpoints");
+        while (q.step()) {
+            out.emplace(q.col_text(0), q.col_text(1));
+        }
+    } catch (...) {
+        m.release();
+        throw;
+    }
+    m.release();
+    return out;
+}
+
 void Buffer::load_state(std::string_view stage,
                         const std::function<void(std::string_view key, std::string_view value)>& fn) {
     Impl& m = *impl_;
@@ -603,6 +653,10 @@ BufferStats Buffer::stats() {
         }
     }
     return st;
+}
+
+std::shared_ptr<const BufferStats> Buffer::snapshot() const {
+    return impl_->snapshot->get();
 }
 
 const BufferOptions& Buffer::options() const {
@@ -676,6 +730,7 @@ void BufferReader::Impl::insert_dead_owned(const DeadLetter& d) {
     cap_dead.bind_u64(1, std::min<std::uint64_t>(owner.opts.max_dead_letters, std::numeric_limits<std::int64_t>::max()));
     cap_dead.run();
     txn.commit();
+    owner.snapshot->dead_letters_changed();
 }
 
 // A row that does not decode can never be delivered: it becomes a dead

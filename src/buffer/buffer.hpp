@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -95,6 +96,8 @@ public:
                         std::span<const std::pair<std::string, StateChange>> state = {});
 
     std::optional<std::string> load_checkpoint(std::string_view key);
+    // Every checkpoint, by key (read before the sources start, off the loop).
+    std::map<std::string, std::string, std::less<>> load_checkpoints();
     // Calls `fn` for every state pair stored under `stage`, in key order.
     void load_state(std::string_view stage,
                     const std::function<void(std::string_view key, std::string_view value)>& fn);
@@ -107,7 +110,13 @@ public:
     // Cheap when nothing changed. Safe from any thread.
     void trim();
 
+    // Queries the database (waiting for the writer gate): for tests and tools.
     BufferStats stats();
+    // The same figures as published after the last write (append, trim,
+    // cursor move, dead letter) by the thread that made it: no SQL and no
+    // waiting, so any thread may call it (the I/O loop's /metrics and /ready
+    // read only this). file_bytes is as of that write.
+    std::shared_ptr<const BufferStats> snapshot() const;
     const BufferOptions& options() const;
 
     // Wakes readers waiting in BufferReader::wait (after append or close).

@@ -1,12 +1,46 @@
 #include "buffer/sqlite.hpp"
 
+#include <atomic>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "core/ioloop.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+
 namespace sluice::buffer_detail {
 
+namespace {
+
+Counter& loop_calls_counter() {
+    static Counter& c = metrics().counter("sluice_loop_sqlite_calls_total",
+                                          "SQLite calls made on the I/O loop thread (a bug if not 0: the loop "
+                                          "serves the HTTP API, timers and sources and must not wait on the disk)");
+    return c;
+}
+
+// Counts SQLite work done on an I/O loop thread; `what` names it in the log.
+inline void check_thread(const char* what) {
+    if (!IoLoop::on_a_loop_thread()) [[likely]] {
+        return;
+    }
+    loop_calls_counter().inc();
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true)) {
+        log::error("SQLite ran on the I/O loop thread ({}): a bug, please report it; counted in "
+                   "sluice_loop_sqlite_calls_total",
+                   std::string_view(what != nullptr ? what : "?").substr(0, 60));
+    }
+}
+
+}  // namespace
+
+std::uint64_t loop_sqlite_calls() { return loop_calls_counter().value(); }
+
 Db::Db(const std::filesystem::path& path, int flags) : path_(path.string()) {
+    loop_calls_counter();  // the metric reads 0 from the first database on
+    check_thread("open");
     int rc = sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                              nullptr);
     if (rc != SQLITE_OK) {
@@ -32,6 +66,7 @@ void Db::fail(std::string_view what) const {
 }
 
 void Db::exec(const char* sql) {
+    check_thread(sql);
     char* err = nullptr;
     int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
@@ -48,6 +83,7 @@ std::int64_t Db::query_int(const char* sql) {
 }
 
 Stmt::Stmt(Db& db, const char* sql) : db_(&db) {
+    check_thread(sql);
     if (sqlite3_prepare_v3(db.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) {
         db.fail(fmt::format("prepare `{}`", sql));
     }
@@ -89,6 +125,7 @@ void Stmt::bind_blob(int i, std::string_view v) {
 }
 
 bool Stmt::step() {
+    check_thread(sqlite3_sql(s_));
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) {
         return true;

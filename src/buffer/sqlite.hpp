@@ -13,6 +13,13 @@
 
 namespace sluice::buffer_detail {
 
+// SQLite work (open, prepare, step, exec) done on an I/O loop thread since
+// the process started. The loop serves the HTTP API, timers and sources and
+// must never wait on the disk, so this stays 0; it is exported as the metric
+// sluice_loop_sqlite_calls_total (registered with the first database opened)
+// and the first such call is logged as an error with its statement.
+std::uint64_t loop_sqlite_calls();
+
 class Db {
 public:
     // flags: SQLITE_OPEN_* (NOMUTEX and EXRESCODE are added).

@@ -13,6 +13,12 @@
 
 namespace sluice {
 
+namespace {
+thread_local bool t_loop_thread = false;
+}  // namespace
+
+bool IoLoop::on_a_loop_thread() { return t_loop_thread; }
+
 IoLoop::IoLoop() {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -173,6 +179,7 @@ bool IoLoop::in_loop_thread() const { return std::this_thread::get_id() == loop_
 
 void IoLoop::run() {
     loop_thread_id_.store(std::this_thread::get_id());
+    t_loop_thread = true;
     epoll_event events[64];
     while (!stopping_) {
         int n = epoll_wait(epfd_, events, 64, -1);

@@ -41,6 +41,9 @@ public:
     void start();  // runs the loop on its own thread
     void stop();   // thread-safe; joins the thread
     bool in_loop_thread() const;
+    // True on the thread of any running IoLoop: debug checks use it to find
+    // blocking work (SQLite, fsync) that must run elsewhere.
+    static bool on_a_loop_thread();
 
 private:
     void run();

@@ -126,6 +126,23 @@ void Api::set_hooks(ApiHooks hooks) {
     hooks_ = std::move(fresh);
 }
 
+net::HttpResponse Api::off_loop(std::function<net::HttpResponse()> work) {
+    net::HttpResponse r;
+    r.deferred = [this, work = std::move(work)](net::HttpRespond respond) mutable {
+        writer_.post([work = std::move(work), respond = std::move(respond)] {
+            net::HttpResponse answer;
+            try {
+                answer = work();
+            } catch (const std::exception& e) {
+                log::error("http: request failed: {}", e.what());
+                answer = text(500, "internal error\n");
+            }
+            respond(std::move(answer));
+        });
+    };
+    return r;
+}
+
 void Api::add_route(std::string method, std::string prefix, net::HttpHandler handler) {
     std::lock_guard lk(mu_);
     routes_.push_back(Route{std::move(method), std::move(prefix), std::move(handler)});

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/ioloop.hpp"
+#include "http/blocking_worker.hpp"
 #include "net/http_server.hpp"
 
 namespace sluice::http {
@@ -47,6 +48,12 @@ public:
     // handler is called. Thread-safe.
     void add_route(std::string method, std::string prefix, net::HttpHandler handler);
 
+    // For a handler whose answer needs blocking work (a table write that
+    // commits to SQLite): returns the deferred response to hand back, which
+    // runs `work` on the API's one writer thread, in the order requests
+    // came, and sends its result (500 if it throws) from the loop.
+    net::HttpResponse off_loop(std::function<net::HttpResponse()> work);
+
 private:
     struct Route {
         std::string method;
@@ -57,6 +64,9 @@ private:
     net::HttpResponse handle(const net::HttpRequest& req);
     net::HttpResponse index() const;
 
+    // Declared before server_, so it is stopped after it: jobs still queued
+    // run (their answers are dropped) before the handlers' state goes.
+    BlockingWorker writer_;
     std::unique_ptr<net::HttpServer> server_;
     mutable std::mutex mu_;  // hooks_ and routes_: set from other threads, read on the loop
     std::shared_ptr<const ApiHooks> hooks_;

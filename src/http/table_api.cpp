@@ -491,9 +491,15 @@ net::HttpResponse handle_table_request(Tables& tables, const net::HttpRequest& r
 }
 
 void add_table_routes(Api& api, Tables& tables) {
-    for (const char* method : {"GET", "PUT", "POST", "DELETE"}) {
-        api.add_route(method, std::string(kPrefix),
-                      [&tables](const net::HttpRequest& req) { return handle_table_request(tables, req); });
+    // Reads come from the tables' memory, on the loop. Writes commit to the
+    // table store (SQLite, fsync) before they answer, so they run on the
+    // API's writer thread and answer from there.
+    api.add_route("GET", std::string(kPrefix),
+                  [&tables](const net::HttpRequest& req) { return handle_table_request(tables, req); });
+    for (const char* method : {"PUT", "POST", "DELETE"}) {
+        api.add_route(method, std::string(kPrefix), [&api, &tables](const net::HttpRequest& req) {
+            return api.off_loop([&tables, req] { return handle_table_request(tables, req); });
+        });
     }
 }
 

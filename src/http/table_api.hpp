@@ -49,7 +49,7 @@ std::string url_segment(std::string_view s);
 net::HttpResponse handle_table_request(Tables& tables, const net::HttpRequest& req);
 
 // Registers GET, PUT, POST and DELETE /api/table on `api`. `tables` must
-// outlive the API's serving.
+// outlive the API. Writes run on the API's writer thread (Api::off_loop).
 void add_table_routes(Api& api, Tables& tables);
 
 }  // namespace sluice::http

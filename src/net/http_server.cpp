@@ -282,7 +282,7 @@ struct HttpServer::Conn {
         if (lingering || doomed) {
             return {kClosing, 0, close_at_ns};
         }
-        if (pending_output() > 0 || close_after_flush || !in.empty()) {
+        if (pending_output() > 0 || close_after_flush || !in.empty() || waiting) {
             return {kAnswering, 0, last_activity_ns};
         }
         if (requests_done == 0) {
@@ -323,6 +323,12 @@ struct HttpServer::Conn {
     bool doomed = false;             // closes at close_at_ns, whatever state it is in
     bool continue_sent = false;
     bool dead = false;
+    // A deferred response is on its way: input is held and the connection
+    // stays open (and free of timeouts) until it arrives.
+    bool waiting = false;
+    bool deferred_head = false;  // the request it answers was a HEAD
+    bool deferred_keep_alive = false;
+    int deferred_version_minor = 1;
 };
 
 struct HttpServer::Counters {
@@ -427,6 +433,9 @@ bool HttpServer::listen_on_loop(std::string_view address, std::string* error) {
 }
 
 void HttpServer::close_on_loop() {
+    // Deferred responses still on their way are dropped (their posts find
+    // this token expired), also once the object is gone.
+    alive_ = std::make_shared<int>(0);
     if (resume_timer_ != 0) {
         loop_.cancel_timer(resume_timer_);
         resume_timer_ = 0;
@@ -645,6 +654,9 @@ void HttpServer::sweep() {
             }
             continue;
         }
+        if (c->waiting) {
+            continue;  // the server is answering: no clock is the client's fault
+        }
         // While the server holds input back for a slow reader, the request
         // clocks are not the client's fault; the idle timeout still runs.
         const bool reading =
@@ -740,8 +752,8 @@ void HttpServer::on_conn_event(std::uint64_t id, std::uint32_t events) {
         }
         return;
     }
-    if ((events & EPOLLERR) != 0) {
-        destroy(id);
+    if ((events & EPOLLERR) != 0 || (c->waiting && (events & EPOLLHUP) != 0)) {
+        destroy(id);  // (a hung-up peer of a deferred request: its answer is dropped)
         return;
     }
     dispatching_ = true;
@@ -780,7 +792,7 @@ void HttpServer::read_some(Conn& c) {
 
 void HttpServer::process_input(Conn& c, std::string_view data) {
     while (!c.dead && !c.close_after_flush) {
-        if (c.pending_output() > limits_.max_pending_output) {
+        if (c.waiting || c.pending_output() > limits_.max_pending_output) {
             c.in.assign(data);
             return;
         }
@@ -829,11 +841,58 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
         log::error("http: handler for {} {} failed", req.method, req.path);
         resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
     }
+    if (resp.deferred) {
+        c.waiting = true;
+        c.deferred_head = req.method == "HEAD";
+        c.deferred_keep_alive = req.keep_alive;
+        c.deferred_version_minor = req.version_minor;
+        log::debug("http: {} {} -> deferred", req.method, req.path);
+        // Captures the loop itself: the server may be gone when this runs.
+        HttpRespond respond = [this, loop = &loop_, alive = std::weak_ptr<int>(alive_), id = c.id](HttpResponse r) {
+            loop->post([this, alive, id, r = std::move(r)]() mutable {
+                if (alive.lock()) {  // on the loop, where the server is destroyed: no race
+                    finish_deferred(id, std::move(r));
+                }
+            });
+        };
+        try {
+            resp.deferred(std::move(respond));
+            return;
+        } catch (const std::exception& e) {
+            log::error("http: handler for {} {} failed: {}", req.method, req.path, e.what());
+        } catch (...) {
+            log::error("http: handler for {} {} failed", req.method, req.path);
+        }
+        c.waiting = false;
+        resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
+    }
     log::debug("http: {} {} -> {}", req.method, req.path, resp.status);
     const bool keep_alive = req.keep_alive && listen_fd_ >= 0;
     serialize_response(resp, req.method == "HEAD", keep_alive, req.version_minor, c.out);
     if (!keep_alive) {
         c.close_after_flush = true;
+    }
+}
+
+void HttpServer::finish_deferred(std::uint64_t id, HttpResponse resp) {
+    Conn* c = find(id);
+    if (c == nullptr || !c->waiting) {
+        return;  // closed meanwhile (server close, peer hung up)
+    }
+    c->waiting = false;
+    log::debug("http: deferred response -> {}", resp.status);
+    const bool keep_alive = c->deferred_keep_alive && listen_fd_ >= 0;
+    serialize_response(resp, c->deferred_head, keep_alive, c->deferred_version_minor, c->out);
+    if (!keep_alive) {
+        c->close_after_flush = true;
+    }
+    c->last_activity_ns = mono_now_ns();
+    dispatching_ = true;
+    settle(*c);  // sends it and goes on with held pipelined requests
+    dispatching_ = false;
+    if (close_pending_) {
+        close_pending_ = false;
+        drop_connections();
     }
 }
 
@@ -894,7 +953,7 @@ void HttpServer::settle(Conn& c) {
             destroy(c.id);
             return;
         }
-        if (c.pending_output() == 0 && c.close_after_flush) {
+        if (c.pending_output() == 0 && c.close_after_flush && !c.waiting) {
             if (c.peer_closed) {
                 destroy(c.id);
             } else {
@@ -902,7 +961,7 @@ void HttpServer::settle(Conn& c) {
             }
             return;
         }
-        if (!c.in.empty() && !c.close_after_flush && c.pending_output() <= limits_.max_pending_output) {
+        if (!c.in.empty() && !c.close_after_flush && !c.waiting && c.pending_output() <= limits_.max_pending_output) {
             std::string held = std::move(c.in);
             c.in.clear();
             process_input(c, held);
@@ -915,7 +974,7 @@ void HttpServer::settle(Conn& c) {
 
 void HttpServer::update_interest(Conn& c) {
     std::uint32_t want = 0;
-    const bool backed_up = !c.in.empty() || c.pending_output() > limits_.max_pending_output;
+    const bool backed_up = c.waiting || !c.in.empty() || c.pending_output() > limits_.max_pending_output;
     if (!c.close_after_flush && !c.peer_closed && !backed_up) {
         want |= EPOLLIN | EPOLLRDHUP;
     }

@@ -1,7 +1,8 @@
 #pragma once
 // A small HTTP/1.1 server on sluice's I/O loop: keep-alive, pipelining,
 // Content-Length bodies, hard limits. Handlers run on the loop thread and
-// must answer quickly (no blocking I/O); they return the whole response.
+// must answer quickly (no blocking I/O); they return the whole response, or
+// a deferred one whose work runs elsewhere (see HttpResponse::deferred).
 
 #include <chrono>
 #include <cstddef>
@@ -19,6 +20,11 @@
 
 namespace sluice::net {
 
+// Answers a deferred request: callable from any thread, once. After the
+// server or the connection is gone it does nothing.
+struct HttpResponse;
+using HttpRespond = std::function<void(HttpResponse)>;
+
 struct HttpResponse {
     int status = 200;
     std::string content_type = "text/plain; charset=utf-8";
@@ -26,6 +32,12 @@ struct HttpResponse {
     // the server's to set and are dropped here; so is any header with CR/LF.
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    // Set by a handler whose answer needs blocking work (a disk write): the
+    // server calls it on the loop with a `respond` to call when done, from
+    // any thread (e.g. after handing the work to a writer thread). Until
+    // then the connection answers nothing else; pipelined requests wait.
+    // The other fields of this response are not used.
+    std::function<void(HttpRespond respond)> deferred;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -110,6 +122,8 @@ private:
     // cannot take yet (output backed up) is held in the connection.
     void process_input(Conn& c, std::string_view data);
     void handle_request(Conn& c, HttpRequest req);
+    // A deferred request's response arrived (on the loop).
+    void finish_deferred(std::uint64_t id, HttpResponse resp);
     void queue_error(Conn& c, int status, std::string_view why);
     // Answers `status` and closes after a short linger.
     void time_out(Conn& c, int status, std::string_view why, std::int64_t now);
@@ -139,6 +153,8 @@ private:
     std::unordered_map<std::string, std::size_t> per_address_;  // open connections per client address
     HttpServerStats stats_;
     std::unique_ptr<Counters> counters_;
+    // Deferred responses posted back after the server died find it expired.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 // Formats a response ready for the wire. With `head_only` the body is left

@@ -186,20 +186,21 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames", "Ingest queue limit", labels,
                                  [this] { return static_cast<double>(queue_.max_items()); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_rows", "Rows in the buffer", labels,
-                                 [this] { return static_cast<double>(buffer_->stats().rows); }));
+                                 [this] { return static_cast<double>(buffer_->snapshot()->rows); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
-                                 [this] { return static_cast<double>(buffer_->stats().bytes); }));
+                                 [this] { return static_cast<double>(buffer_->snapshot()->bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,
                                  [this] {
-                                     const auto oldest = buffer_->stats().oldest_ns;
+                                     const auto oldest = buffer_->snapshot()->oldest_ns;
                                      return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;
                                  }));
     for (auto& slot : sinks_) {
         SinkSlot* sp = slot.get();
         auto sink_stat = [this, sp](auto field) {
-            for (const auto& s : buffer_->stats().sinks) {
+            const auto snap = buffer_->snapshot();  // published by the writer: no SQL here
+            for (const auto& s : snap->sinks) {
                 if (s.sink == sp->id) {
                     return field(s);
                 }
@@ -254,7 +255,11 @@ void Pipeline::start() {
         sp->thread = std::thread([this, sp] { sink_loop(*sp); });
     }
     sources_running_ = static_cast<int>(sources_.size());
-    loop_.call([this] {
+    // Sources start on the loop, which runs no SQLite: their checkpoints are
+    // read here (nothing writes one before a source runs).
+    auto checkpoints = std::make_shared<const std::map<std::string, std::string, std::less<>>>(
+        buffer_->load_checkpoints());
+    loop_.call([this, checkpoints] {
         for (std::uint32_t i = 0; i < sources_.size(); ++i) {
             auto& slot = *sources_[i];
             slot.ctx.name = name_ + "/" + slot.id;
@@ -262,7 +267,10 @@ void Pipeline::start() {
             slot.ctx.ingest = this;
             slot.ctx.loop = &loop_;
             slot.ctx.metrics = &slot.metrics;
-            slot.ctx.load_checkpoint = [this](std::string_view key) { return buffer_->load_checkpoint(key); };
+            slot.ctx.load_checkpoint = [checkpoints](std::string_view key) -> std::optional<std::string> {
+                const auto it = checkpoints->find(key);
+                return it == checkpoints->end() ? std::nullopt : std::optional<std::string>(it->second);
+            };
             slot.ctx.finished = [this, i] {
                 // May be called from a source's own thread.
                 loop_.post([this, i] {
@@ -723,14 +731,14 @@ void Pipeline::sink_loop(SinkSlot& slot) {
 
 bool Pipeline::ready(std::string& detail) const {
     bool ok = true;
-    std::optional<BufferStats> stats;
+    std::shared_ptr<const BufferStats> stats;  // the published snapshot: no SQL on the loop
     for (const auto& s : sinks_) {
         std::lock_guard lk(s->mu);
         if (s->healthy) {
             continue;
         }
         if (!stats) {
-            stats = buffer_->stats();
+            stats = buffer_->snapshot();
         }
         const double fill = static_cast<double>(stats->bytes) / static_cast<double>(buffer_->options().max_bytes);
         const bool within = fill < 0.9;
@@ -742,7 +750,7 @@ bool Pipeline::ready(std::string& detail) const {
     return ok;
 }
 
-std::uint64_t Pipeline::buffered_rows() const { return buffer_->stats().rows; }
+std::uint64_t Pipeline::buffered_rows() const { return buffer_->snapshot()->rows; }
 
 std::size_t Pipeline::sinks_retrying() const {
     std::size_t n = 0;

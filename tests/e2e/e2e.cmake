@@ -11,6 +11,12 @@ add_test(NAME e2e_test_http_slow_clients COMMAND ${SLUICE_PYTHON} ${CMAKE_CURREN
 set_tests_properties(e2e_test_http_slow_clients PROPERTIES LABELS e2e TIMEOUT 180 SKIP_RETURN_CODE 77
   ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 
+# /metrics and /ready scraped back to back while the worker commits large
+# batches: no SQLite on the I/O loop; prints the scrape latency.
+add_test(NAME e2e_test_http_scrape_under_load COMMAND ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_http_scrape_under_load.py)
+set_tests_properties(e2e_test_http_scrape_under_load PROPERTIES LABELS e2e TIMEOUT 180 SKIP_RETURN_CODE 77
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+
 # Builds the release-static preset in its own tree (one job, so the rest of
 # the suite keeps a core) and checks the result.
 add_test(NAME static_build COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/static_build.sh)

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from harness import Sluice, TempDir, free_port, main, wait_for
+from harness import Sluice, TempDir, free_port, main, metric_value, wait_for
 
 TOKEN = "t0ken-for-tests"
 
@@ -178,6 +178,8 @@ def test_table_api_with_curl():
                      "the reloaded CSV")
             assert json.loads(curl(port, "/api/table/calibration/n1%2Ftemp/")[2]) == {"scale": 1.5, "offset": 0,
                                                                                       "site": "lab"}
+            # The writes committed on the API's writer thread: the loop ran no SQLite.
+            assert metric_value(curl(port, "/metrics")[2], "sluice_loop_sqlite_calls_total") == 0, s.logs()
             s.signal(signal.SIGTERM)
             assert s.wait(30) == 0, s.logs()
 

@@ -9,7 +9,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -282,6 +286,145 @@ TEST_F(ApiTest, WriteRoutesNeedTheBearerToken) {
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 403);
     EXPECT_EQ(calls.load(), 1);
+}
+
+// Writes handed to the API's writer thread (Api::off_loop): the loop keeps
+// serving while one blocks, and its answer comes back in order.
+class Gate {
+public:
+    void open() {
+        std::lock_guard lk(mu_);
+        open_ = true;
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return open_; });
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+TEST_F(ApiTest, OffLoopWorkBlocksNeitherTheLoopNorOtherClients) {
+    ApiHooks hooks;
+    hooks.token = "tok";
+    start(hooks);
+    Gate gate;
+    std::promise<std::thread::id> ran_on;
+    std::atomic<bool> on_loop{true};
+    api_->add_route("PUT", "/api/slow", [&](const net::HttpRequest& req) {
+        return api_->off_loop([&, body = req.body] {
+            on_loop = IoLoop::on_a_loop_thread();
+            gate.wait();  // a slow disk
+            return net::HttpResponse{201, "text/plain", {}, "stored " + body};
+        });
+    });
+    auto slow = std::async(std::launch::async, [&] {
+        return fetch(api_->port(), "PUT", "/api/slow", "Authorization: Bearer tok\r\n", "x");
+    });
+    // While the write blocks, other requests are answered.
+    for (int i = 0; i < 3; ++i) {
+        auto h = get("/health");
+        ASSERT_TRUE(h);
+        EXPECT_EQ(h->status, 200);
+    }
+    EXPECT_EQ(slow.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+    gate.open();
+    auto r = slow.get();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201);
+    EXPECT_EQ(r->body, "stored x");
+    EXPECT_FALSE(on_loop.load());
+}
+
+TEST_F(ApiTest, PipelinedRequestsAfterADeferredOneAreAnsweredInOrder) {
+    ApiHooks hooks;
+    hooks.token = "tok";
+    start(hooks);
+    api_->add_route("POST", "/api/later", [&](const net::HttpRequest& req) {
+        return api_->off_loop([body = req.body] { return net::HttpResponse{200, "text/plain", {}, "later " + body}; });
+    });
+    api_->add_route("POST", "/api/boom", [&](const net::HttpRequest&) {
+        return api_->off_loop([]() -> net::HttpResponse { throw std::runtime_error("disk on fire"); });
+    });
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{20, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(api_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string reqs =
+        "POST /api/later HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\nContent-Length: 1\r\n\r\na"
+        "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+        "POST /api/boom HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\nContent-Length: 0\r\n\r\n"
+        "POST /api/later HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\nContent-Length: 1\r\n"
+        "Connection: close\r\n\r\nb";
+    ASSERT_EQ(::send(fd, reqs.data(), reqs.size(), MSG_NOSIGNAL), static_cast<ssize_t>(reqs.size()));
+    std::string raw;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        ASSERT_GE(n, 0) << "the server never closed";
+        if (n == 0) {
+            break;
+        }
+        raw.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto a = raw.find("later a");
+    const auto ok = raw.find("\r\n\r\nok\n");
+    const auto boom = raw.find("HTTP/1.1 500");
+    const auto b = raw.find("later b");
+    ASSERT_NE(a, std::string::npos) << raw;
+    ASSERT_NE(ok, std::string::npos) << raw;
+    ASSERT_NE(boom, std::string::npos) << raw;
+    ASSERT_NE(b, std::string::npos) << raw;
+    EXPECT_LT(a, ok);
+    EXPECT_LT(ok, boom);
+    EXPECT_LT(boom, b);
+    EXPECT_EQ(raw.find("disk on fire"), std::string::npos) << raw;
+}
+
+TEST_F(ApiTest, AClientThatHangsUpWhileItsWriteRunsDoesNotStopTheServer) {
+    ApiHooks hooks;
+    hooks.token = "tok";
+    start(hooks);
+    Gate gate;
+    std::atomic<int> done{0};
+    api_->add_route("DELETE", "/api/slow", [&](const net::HttpRequest&) {
+        return api_->off_loop([&] {
+            gate.wait();
+            ++done;
+            return net::HttpResponse{200, "text/plain", {}, "deleted"};
+        });
+    });
+    {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(api_->port());
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        const std::string req = "DELETE /api/slow HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer tok\r\n\r\n";
+        ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+        ::close(fd);
+    }
+    auto h = get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    gate.open();
+    // The work still ran; its answer had nobody to go to. The next request
+    // is served by the same writer thread after it.
+    auto r = fetch(api_->port(), "DELETE", "/api/slow", "Authorization: Bearer tok\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "deleted");
+    EXPECT_EQ(done.load(), 2);
 }
 
 TEST(CheckToken, ComparesBearerCredentials) {

@@ -222,6 +222,16 @@ HttpResponse echo(const HttpRequest& req) {
     if (req.path == "/throw") {
         throw std::runtime_error("boom");
     }
+    if (req.path == "/later") {  // answered through the deferred path (from the loop here)
+        HttpResponse r;
+        r.deferred = [](HttpRespond respond) { respond(HttpResponse{200, "text/plain", {}, "later"}); };
+        return r;
+    }
+    if (req.path == "/later-throw") {
+        HttpResponse r;
+        r.deferred = [](HttpRespond) { throw std::runtime_error("cannot hand it over"); };
+        return r;
+    }
     if (req.path == "/big") {
         const std::size_t n = std::stoul(req.query_param("n").value_or("1000"));
         return HttpResponse{200, "application/octet-stream", {}, std::string(n, 'x')};
@@ -429,6 +439,33 @@ TEST_F(HttpServerTest, HeadSendsLengthButNoBody) {
     auto next = c.request("GET /n HTTP/1.1\r\nHost: t\r\n\r\n");
     ASSERT_TRUE(next);
     EXPECT_EQ(next->body, "hello /n");
+}
+
+TEST_F(HttpServerTest, DeferredResponsesKeepOrderHeadAndClose) {
+    start();
+    Client c(server_->port());
+    ASSERT_TRUE(c.send("GET /later HTTP/1.1\r\nHost: t\r\n\r\n"
+                       "GET /now HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto first = c.read_response();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->body, "later");
+    auto second = c.read_response();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->body, "hello /now");
+
+    auto head = c.request("HEAD /later HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    ASSERT_TRUE(head);
+    EXPECT_EQ(*head->header("content-length"), "5");
+    EXPECT_TRUE(head->body.empty());
+
+    auto failed = c.request("GET /later-throw HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->status, 500);
+
+    auto last = c.request("GET /later HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(last);
+    EXPECT_EQ(last->body, "later");
+    EXPECT_TRUE(c.reads_eof());
 }
 
 TEST_F(HttpServerTest, HandlerExceptionGives500) {
