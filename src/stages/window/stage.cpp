@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "core/record_json.hpp"
 #include "stages/window/checkpoint.hpp"
+#include "text/field_text.hpp"
 
 namespace sluice::window {
 
@@ -253,24 +254,9 @@ void WindowStage::build_key(const Record& r, std::string& key) const {
         if (f == nullptr) {
             window::append_key_component(key, static_cast<const std::string*>(nullptr));
         } else {
-            window::append_key_component(key, field_text(f->value));
+            window::append_key_component(key, sluice::field_text(f->value));
         }
     }
-}
-
-std::string WindowStage::field_text(const FieldValue& v) {
-    return std::visit(
-        [](const auto& x) -> std::string {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-                return x;
-            } else if constexpr (std::is_same_v<T, bool>) {
-                return x ? "true" : "false";
-            } else {
-                return fmt::format("{}", x);
-            }
-        },
-        v);
 }
 
 bool WindowStage::add(Record& r, std::int64_t t, StageBatch& b, const std::string& key, std::uint64_t h) {
@@ -344,7 +330,7 @@ Group& WindowStage::group_for(const Record& r, const std::string& key, std::uint
     }
     for (const auto& name : cfg_.group_by_fields) {
         if (const Field* f = r.field(name)) {
-            g.tags.push_back(Tag{name, field_text(f->value)});
+            g.tags.push_back(Tag{name, sluice::field_text(f->value)});
         }
     }
     current_gid_ = gid;

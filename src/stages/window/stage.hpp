@@ -87,7 +87,6 @@ private:
     void refuse_late(Record& r, StageBatch& b, std::int64_t t, std::int64_t closed_end);
     void refuse(Record& r, StageBatch& b, std::string reason);
     void build_key(const Record& r, std::string& key) const;
-    static std::string field_text(const FieldValue& v);
     // Places one record at window-clock time `t`. False if it was refused.
     bool add(Record& r, std::int64_t t, StageBatch& b, const std::string& key, std::uint64_t h);
     void update(Pane& p, const Record& r, std::int64_t t);
