@@ -108,12 +108,12 @@ struct Buffer::Impl {
     bool writer_busy = false;          // mu
     bool trim_owed = false;            // mu
     bool closed = false;               // mu
+    std::atomic<bool> fail_reader_writes{false};  // fail_reader_writes_for_test
     std::vector<SinkState> sinks;      // mu; in options order, no duplicates
     std::uint64_t bytes = 0;           // written under mu by the gate holder
     std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted
     std::atomic<std::uint64_t> last_id{0};
     std::atomic<int> live_readers{0};
-    std::atomic<bool> fail_reader_writes{false};  // fail_reader_writes_for_test
 };
 
 namespace {
