@@ -111,6 +111,7 @@ struct Buffer::Impl {
     bool writer_busy = false;          // mu
     bool trim_owed = false;            // mu
     bool closed = false;               // mu
+    std::atomic<bool> fail_reader_writes{false};  // fail_reader_writes_for_test
     std::vector<SinkState> sinks;      // mu; in options order, no duplicates
     std::uint64_t bytes = 0;           // written under mu by the gate holder
     std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted
@@ -667,6 +668,10 @@ void Buffer::notify() {
     impl_->notify_readers();
 }
 
+void Buffer::fail_reader_writes_for_test(bool on) {
+    impl_->fail_reader_writes = on;
+}
+
 void Buffer::close_readers() {
     {
         std::lock_guard lk(impl_->mu);
@@ -706,6 +711,10 @@ BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
     : owner(o), index(i), sink(o.sinks[i].name), db(o.opts.path, SQLITE_OPEN_READWRITE) {
     owner.live_readers.fetch_add(1);
     configure(db, owner.opts.synchronous, Role::Reader, 0);
+    // Non-zero turns the COMMIT into a rollback (fail_reader_writes_for_test).
+    sqlite3_commit_hook(
+        db.get(), [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; },
+        &owner.fail_reader_writes);
     read_stmt = Stmt(db, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2");
     commit_stmt = Stmt(db,
                        "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
@@ -795,21 +804,25 @@ std::unique_ptr<BufferReader> Buffer::reader(const std::string& sink) {
 
 std::vector<StoredRecord> BufferReader::read(std::size_t max) {
     std::vector<StoredRecord> out;
-    read_into(out, max);
+    auto res = read_into(out, max);
+    if (!res.ok) {
+        throw std::runtime_error(res.error);
+    }
     return out;
 }
 
-std::size_t BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t max) {
+ReaderResult BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t max) {
     return read_after(impl_->cursor, out, max);
 }
 
-std::size_t BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
+ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
     Impl& r = *impl_;
+    ReaderResult res;
     after_id = std::max(after_id, r.cursor);
     const bool from_cursor = after_id == r.cursor;
     if (max == 0) {
         out.clear();
-        return 0;
+        return res;
     }
     // Ids up to this value were committed before the query starts, so a
     // query that finds none of them proves they are gone.
@@ -817,7 +830,7 @@ std::size_t BufferReader::read_after(std::uint64_t after_id, std::vector<StoredR
     std::size_t n = 0;
     std::uint64_t bad_id = 0;
     std::string bad_body;
-    {
+    try {
         ResetGuard g(r.read_stmt);
         r.read_stmt.bind_u64(1, after_id);
         r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
@@ -840,6 +853,11 @@ std::size_t BufferReader::read_after(std::uint64_t after_id, std::vector<StoredR
             }
             ++n;
         }
+    } catch (const std::exception& e) {
+        out.clear();
+        res.ok = false;
+        res.error = e.what();
+        return res;
     }
     out.resize(n);
     if (n > 0) {
@@ -850,33 +868,50 @@ std::size_t BufferReader::read_after(std::uint64_t after_id, std::vector<StoredR
     } else if (n == 0 && from_cursor) {
         r.empty_upto = std::max(r.empty_upto, snapshot);
     }
-    return n;
+    res.rows = n;
+    return res;
 }
 
-void BufferReader::commit(std::uint64_t last_id) {
-    commit_cursor(last_id, true);
+ReaderResult BufferReader::commit(std::uint64_t last_id) {
+    return commit_cursor(last_id, true, nullptr);
 }
 
-void BufferReader::commit_keep_rows(std::uint64_t last_id) {
-    commit_cursor(last_id, false);
+ReaderResult BufferReader::commit_keep_rows(std::uint64_t last_id) {
+    return commit_cursor(last_id, false, nullptr);
 }
 
-void BufferReader::commit_cursor(std::uint64_t last_id, bool trim) {
+ReaderResult BufferReader::commit(std::uint64_t last_id, const std::string& state) {
+    return commit_cursor(last_id, true, &state);
+}
+
+ReaderResult BufferReader::commit_cursor(std::uint64_t last_id, bool trim, const std::string* state) {
     Impl& r = *impl_;
-    last_id = std::min(last_id, r.read_upto);
-    if (last_id <= r.cursor) {
-        return;
+    ReaderResult res;
+    if (state == nullptr) {
+        last_id = std::min(last_id, r.read_upto);
+        if (last_id <= r.cursor) {
+            return res;
+        }
+    } else {
+        // Stored even when the cursor stays: the state may undo partial output.
+        last_id = std::clamp(last_id, r.cursor, std::max(r.cursor, r.read_upto));
     }
     r.owner.acquire();
     try {
         Txn txn(r.db);
-        r.commit_stmt.bind_text(1, r.sink);
-        r.commit_stmt.bind_u64(2, last_id);
-        r.commit_stmt.run();
+        Stmt& st = state != nullptr ? r.commit_state_stmt : r.commit_stmt;
+        st.bind_text(1, r.sink);
+        st.bind_u64(2, last_id);
+        if (state != nullptr) {
+            st.bind_text(3, *state);
+        }
+        st.run();
         txn.commit();
-    } catch (...) {
+    } catch (const std::exception& e) {
         r.owner.release();
-        throw;
+        res.ok = false;
+        res.error = e.what();
+        return res;
     }
     {
         std::lock_guard lk(r.owner.mu);
@@ -887,30 +922,7 @@ void BufferReader::commit_cursor(std::uint64_t last_id, bool trim) {
         r.owner.trim_owned();
     }
     r.owner.release();
-}
-
-void BufferReader::commit(std::uint64_t last_id, const std::string& state) {
-    Impl& r = *impl_;
-    last_id = std::clamp(last_id, r.cursor, std::max(r.cursor, r.read_upto));
-    r.owner.acquire();
-    try {
-        Txn txn(r.db);
-        r.commit_state_stmt.bind_text(1, r.sink);
-        r.commit_state_stmt.bind_u64(2, last_id);
-        r.commit_state_stmt.bind_text(3, state);
-        r.commit_state_stmt.run();
-        txn.commit();
-    } catch (...) {
-        r.owner.release();
-        throw;
-    }
-    {
-        std::lock_guard lk(r.owner.mu);
-        r.owner.sinks[r.index].cursor = last_id;
-    }
-    r.cursor = last_id;
-    r.owner.trim_owned();
-    r.owner.release();
+    return res;
 }
 
 std::string BufferReader::committed_state() {
@@ -937,16 +949,18 @@ bool BufferReader::wait(std::chrono::milliseconds timeout) {
     return ready && !o.closed;
 }
 
-void BufferReader::dead_letter(const DeadLetter& d) {
+ReaderResult BufferReader::dead_letter(const DeadLetter& d) {
     Impl& r = *impl_;
+    ReaderResult res;
     r.owner.acquire();
     try {
         r.insert_dead_owned(d);
-    } catch (...) {
-        r.owner.release();
-        throw;
+    } catch (const std::exception& e) {
+        res.ok = false;
+        res.error = e.what();
     }
     r.owner.release();
+    return res;
 }
 
 }  // namespace sluice

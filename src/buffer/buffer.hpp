@@ -123,6 +123,11 @@ public:
     void notify();
     void close_readers();  // wakes and stops every wait()
 
+    // Test seam: while on, every transaction of this buffer's readers (cursor
+    // commits, dead letters) fails at COMMIT and is rolled back, as on a full
+    // disk (through SQLite's commit hook). Safe from any thread.
+    void fail_reader_writes_for_test(bool on);
+
     struct Impl;
 
 private:
@@ -130,41 +135,53 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// What a BufferReader operation did. As with AppendResult, a failure of the
+// database (a full disk, an I/O error) is a value, not an exception, and
+// leaves the reader as it was: the cursor does not move, nothing is stored.
+struct ReaderResult {
+    bool ok = true;
+    std::string error;     // SQLite error text when !ok
+    std::size_t rows = 0;  // rows read (read_into, read_after)
+};
+
 class BufferReader {
 public:
     ~BufferReader();
     // Up to `max` records after the cursor, oldest first. The rows stay in
-    // the buffer until commit() moves the cursor past them.
+    // the buffer until commit() moves the cursor past them. Throws
+    // std::runtime_error on a database error (read_into reports it instead).
     std::vector<StoredRecord> read(std::size_t max);
-    // The same into a caller-kept vector (resized to the rows read), reusing
-    // its records' string capacity: no per-record allocation in steady state.
-    std::size_t read_into(std::vector<StoredRecord>& out, std::size_t max);
+    // The same into a caller-kept vector (resized to the rows read; empty
+    // after an error), reusing its records' string capacity: no per-record
+    // allocation in steady state.
+    ReaderResult read_into(std::vector<StoredRecord>& out, std::size_t max);
     // The same for the rows after `after_id` (a row already read), leaving the
     // cursor alone: a sink reads its next batch while the current one is sent.
-    std::size_t read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max);
+    ReaderResult read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max);
     // Moves the cursor to `last_id` (inclusive) in one transaction, then trims.
     // Never past the highest id read() returned: a sink confirms only what it got.
-    // Throws std::runtime_error if the cursor could not be stored (the
-    // in-memory cursor then stays where it was).
-    void commit(std::uint64_t last_id);
+    // If the cursor could not be stored (!ok) it stays where it was.
+    ReaderResult commit(std::uint64_t last_id);
     // The same without the trim: the delivered rows stay until the next
     // Buffer::trim(), which a sink with a backlog runs beside its next send.
-    void commit_keep_rows(std::uint64_t last_id);
+    ReaderResult commit_keep_rows(std::uint64_t last_id);
     // The same, storing `state` with the cursor in the same transaction.
-    void commit(std::uint64_t last_id, const std::string& state);
+    ReaderResult commit(std::uint64_t last_id, const std::string& state);
     std::uint64_t cursor() const;
-    // The state last committed with the cursor ("" if none).
+    // The state last committed with the cursor ("" if none). Throws
+    // std::runtime_error on a database error.
     std::string committed_state();
     // Blocks until rows exist after the cursor, `timeout` passes, or the
     // buffer's readers are closed. True if rows may be available.
     bool wait(std::chrono::milliseconds timeout);
-    void dead_letter(const DeadLetter& d);  // data-level rejection by the sink
+    // A data-level rejection by the sink; !ok if it could not be stored.
+    ReaderResult dead_letter(const DeadLetter& d);
 
     struct Impl;
     explicit BufferReader(std::unique_ptr<Impl> impl);
 
 private:
-    void commit_cursor(std::uint64_t last_id, bool trim);
+    ReaderResult commit_cursor(std::uint64_t last_id, bool trim, const std::string* state);
     std::unique_ptr<Impl> impl_;
 };
 

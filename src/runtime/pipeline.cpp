@@ -2,18 +2,12 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <future>
-#include <pthread.h>
-#include <random>
-#include <system_error>
 
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
-#include "core/record_json.hpp"
-#include "core/streams.hpp"
 #include "core/topology.hpp"
 #include "decoders/chain.hpp"
 
@@ -22,47 +16,20 @@ namespace sluice {
 struct Pipeline::SourceSlot {
     std::string id;
     std::unique_ptr<Source> source;
-    std::unique_ptr<DecoderChain> chain;
-    std::string measurement;  // default for records without one
-    Topology topology;
-    std::size_t max_origin = 1024;
-    log::OnceLog origin_log;  // worker thread
+    WorkerSource work;  // what the worker decodes its frames with
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
-    // Worker thread: the newest Frame::position seen in the current batch.
-    bool position_pending = false;
-    std::uint64_t position_epoch = 0;
-    std::uint64_t position = 0;
 };
 
-struct Pipeline::StageSlot {
-    std::string id;
-    std::string label;
-    std::unique_ptr<Stage> stage;
-    ComponentMetrics metrics;
-    std::vector<StateChange> state;  // reused per batch
-};
-
-struct Pipeline::SinkSlot {
+// ready() and sinks_retrying() read the SinkStatus the runner updates.
+struct Pipeline::SinkSlot : SinkStatus {
     std::string id;
     std::string label;
     std::unique_ptr<Sink> sink;
-    std::size_t batch_size = 1000;
-    std::chrono::nanoseconds retry_initial{};
-    std::chrono::nanoseconds retry_max{};
-    ComponentMetrics metrics;
-    Counter* retries = nullptr;
-    Counter* dead_lettered = nullptr;
-    Histogram* batch_seconds = nullptr;
-    Gauge* backoff_seconds = nullptr;
-    Gauge* up = nullptr;
+    SinkRunnerOptions options;
+    std::unique_ptr<SinkRunner> runner;
     std::thread thread;
-    std::atomic<bool> caught_up{false};
-    mutable std::mutex mu;
-    bool healthy = true;
-    std::string last_error;
-    std::chrono::nanoseconds backoff{};
 };
 
 namespace {
@@ -85,11 +52,6 @@ auto build(const ComponentSpec& spec, F&& make) {
     } catch (const ConfigError& e) {
         throw ConfigError(fmt::format("{}: {} '{}': {}", spec.pos.str(), kind_name(spec.kind), spec.id, e.what()));
     }
-}
-
-void name_thread(const std::string& name) {
-    // Linux limits thread names to 15 characters.
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
 }  // namespace
@@ -120,19 +82,22 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             entries.push_back({d.type, build(d, d.descriptor->make_decoder)});
         }
         const std::string label = name_ + "/" + s.id;
-        slot->chain = std::make_unique<DecoderChain>(std::move(entries), label);
-        slot->measurement = s.options.str_or("measurement", "");
+        slot->work.id = s.id;
+        slot->work.chain = std::make_unique<DecoderChain>(std::move(entries), label);
+        slot->work.measurement = s.options.str_or("measurement", "");
         std::string topo_error;
         auto topology = Topology::make(s.options.str_or("topology", "off"), s.options.str_or("topology_pattern", ""),
                                        s.options.str_or("topology_regex", ""), &topo_error);
         if (!topology) {
             throw ConfigError(fmt::format("{}: source '{}': {}", s.pos.str(), s.id, topo_error));
         }
-        slot->topology = std::move(*topology);
+        slot->work.topology = std::move(*topology);
         if (s.options.has("max_origin_bytes")) {
-            slot->max_origin = static_cast<std::size_t>(s.options.size("max_origin_bytes"));
+            slot->work.max_origin = static_cast<std::size_t>(s.options.size("max_origin_bytes"));
         }
         slot->metrics = ComponentMetrics::for_component(label, "source");
+        slot->work.metrics = &slot->metrics;
+        slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
         sources_.push_back(std::move(slot));
     }
     tables_ = tables;
@@ -144,10 +109,6 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->label = name_ + "/" + s.id;
         slot->stage = build(s, s.descriptor->make_stage);
         slot->metrics = ComponentMetrics::for_component(slot->label, "stage");
-        const auto tick = slot->stage->tick_interval();
-        if (tick.count() > 0 && (tick_interval_.count() == 0 || tick < tick_interval_)) {
-            tick_interval_ = tick;
-        }
         stages_.push_back(std::move(slot));
     }
     BufferOptions bo;
@@ -160,24 +121,43 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->id = s.id;
         slot->label = name_ + "/" + s.id;
         slot->sink = build(s, s.descriptor->make_sink);
-        slot->batch_size = static_cast<std::size_t>(s.options.integer("batch_size"));
-        slot->retry_initial = s.options.duration("retry_initial");
-        slot->retry_max = s.options.duration("retry_max");
-        slot->backoff = slot->retry_initial;
-        slot->metrics = ComponentMetrics::for_component(slot->label, "sink");
-        const Labels sl{{"component", slot->label}};
-        slot->retries = &m.counter("sluice_sink_retries_total", "Sends retried after an error", sl);
-        slot->dead_lettered = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused", sl);
-        slot->batch_seconds = &m.histogram("sluice_sink_batch_duration_seconds", "Time to send one batch", sl);
-        slot->backoff_seconds = &m.gauge("sluice_sink_backoff_seconds",
-                                         "Current retry back-off (0 while delivering normally)", sl);
-        slot->up = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
-        slot->up->set(1);
-        slot->backoff_seconds->set(0);
+        slot->options.id = s.id;
+        slot->options.label = slot->label;
+        slot->options.batch_size = static_cast<std::size_t>(s.options.integer("batch_size"));
+        slot->options.retry_initial = s.options.duration("retry_initial");
+        slot->options.retry_max = s.options.duration("retry_max");
         bo.sinks.push_back(s.id);
         sinks_.push_back(std::move(slot));
     }
     buffer_ = Buffer::open(bo);
+    for (auto& slot : sinks_) {
+        slot->runner = std::make_unique<SinkRunner>(slot->options, *slot->sink, *buffer_, *slot, stop_sinks_,
+                                                    worker_done_, clock_);
+    }
+    {
+        WorkerOptions wo;
+        wo.pipeline = name_;
+        wo.batch_max = batch_max_;
+        wo.batch_delay = batch_delay_;
+        std::vector<WorkerSource*> work_sources;
+        for (auto& s : sources_) {
+            work_sources.push_back(&s->work);
+        }
+        std::vector<WorkerStage*> work_stages;
+        for (auto& s : stages_) {
+            work_stages.push_back(s.get());
+        }
+        const WorkerCounters counters{records_in_, dead_letters_, commit_errors_, buffer_dropped_, stream_dropped_};
+        worker_ = std::make_unique<Worker>(
+            wo, queue_, *buffer_, std::move(work_sources), std::move(work_stages), counters, stop_sinks_,
+            worker_done_, clock_, [this] { maybe_signal_space(); },
+            [this, started = std::make_shared<std::int64_t>(0)] {
+                if (*started == 0) {
+                    *started = mono_now_ns();
+                }
+                stall_if_asked(*started);
+            });
+    }
 
     gauges_.push_back(m.gauge_fn("sluice_ingest_queue_frames", "Frames waiting in the ingest queue", labels,
                                  [this] { return static_cast<double>(queue_.size()); }));
@@ -242,17 +222,16 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
 }
 
 Pipeline::~Pipeline() {
-    if (worker_.joinable() || !sinks_.empty()) {
+    if (worker_thread_.joinable() || !sinks_.empty()) {
         stop(std::chrono::steady_clock::now());
     }
 }
 
 void Pipeline::start() {
-    last_turn_ns_ = mono_now_ns();
-    worker_ = std::thread([this] { worker_loop(); });
+    worker_->mark_turn();
+    worker_thread_ = std::thread([this] { worker_->run(); });
     for (auto& slot : sinks_) {
-        SinkSlot* sp = slot.get();
-        sp->thread = std::thread([this, sp] { sink_loop(*sp); });
+        slot->thread = std::thread([r = slot->runner.get()] { r->run(); });
     }
     sources_running_ = static_cast<int>(sources_.size());
     // Sources start on the loop, which runs no SQLite: their checkpoints are
@@ -311,15 +290,15 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
         }
     });
     queue_.close();  // sources are stopped: nothing more comes in; the worker drains the rest
-    if (worker_.joinable()) {
-        worker_.join();
+    if (worker_thread_.joinable()) {
+        worker_thread_.join();
     }
     // Sinks deliver what is buffered, then stop (or at the deadline).
     for (auto& s : sinks_) {
         if (s->thread.joinable()) {
             s->thread.join();
         }
-        s->sink->close();
+        s->runner->close();
     }
     stop_sinks_ = true;
     {
@@ -335,12 +314,12 @@ void Pipeline::cut_short() {
     log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
     queue_.close();
     stop_sinks_ = true;
-    sleep_cv_.notify_all();
+    clock_.wake();
     buffer_->close_readers();
 }
 
 void Pipeline::bound_origin(Frame& f) const {
-    const std::size_t limit = f.source < sources_.size() ? sources_[f.source]->max_origin : 1024;
+    const std::size_t limit = f.source < sources_.size() ? sources_[f.source]->work.max_origin : 1024;
     if (f.origin.size() > limit) {
         f.origin_cut_from = f.origin.size();
         f.origin.resize(limit);
@@ -390,342 +369,6 @@ void Pipeline::maybe_signal_space() {
     }
     for (auto& w : ready) {
         loop_.post(std::move(w.second));
-    }
-}
-
-bool Pipeline::sleep_unless_stopping(std::chrono::nanoseconds d, const std::atomic<bool>& flag) {
-    std::unique_lock lk(sleep_mu_);
-    return !sleep_cv_.wait_for(lk, d, [&] { return flag.load(); });
-}
-
-void Pipeline::worker_loop() {
-    name_thread("sluice-worker");
-    std::vector<Frame> frames;
-    std::vector<Record> records;
-    std::vector<DeadLetter> dead;
-    std::vector<std::pair<std::string, std::string>> checkpoints;
-    frames.reserve(batch_max_);
-    records.reserve(batch_max_);
-    const auto idle_wait = tick_interval_.count() > 0
-                               ? std::min<std::chrono::nanoseconds>(tick_interval_, std::chrono::milliseconds(200))
-                               : std::chrono::nanoseconds(std::chrono::milliseconds(200));
-    std::int64_t last_stage_turn = mono_now_ns();
-    const std::int64_t started_ns = mono_now_ns();
-    for (;;) {
-        stall_if_asked(started_ns);
-        last_turn_ns_ = mono_now_ns();
-        frames.clear();
-        queue_.pop_many(frames, batch_max_, idle_wait);
-        bool tick = false;
-        if (frames.empty()) {
-            maybe_signal_space();
-            if (queue_.closed() && queue_.size() == 0) {
-                break;
-            }
-            if (tick_interval_.count() == 0 || mono_now_ns() - last_stage_turn < tick_interval_.count()) {
-                continue;
-            }
-            tick = true;  // no input for a while: let timer-driven stages run
-        }
-        // Group commit: gather until the batch is full or batch_max_delay passed.
-        const auto until = mono_now_ns() + batch_delay_.count();
-        while (!tick && frames.size() < batch_max_) {
-            const auto left = until - mono_now_ns();
-            if (left <= 0 || queue_.pop_many(frames, batch_max_ - frames.size(), std::chrono::nanoseconds(left)) == 0) {
-                break;
-            }
-        }
-        maybe_signal_space();
-
-        records.clear();
-        dead.clear();
-        checkpoints.clear();
-        for (const auto& f : frames) {
-            auto& src = *sources_[f.source];
-            const std::size_t before = records.size();
-            DeadLetter dl;
-            if (f.origin_cut_from != 0) {
-                dl.time_ns = f.arrival_ns;
-                dl.origin = f.origin;
-                dl.stage = "source";
-                dl.reason = fmt::format("origin of {} bytes is longer than max_origin_bytes ({}); cut here",
-                                        f.origin_cut_from, src.max_origin);
-                dl.payload = f.payload;
-                src.metrics.errors->inc();
-                src.origin_log.warn("pipeline {}: source '{}': a frame's origin of {} bytes is longer than "
-                                    "max_origin_bytes ({}); stored as a dead letter",
-                                    name_, src.id, f.origin_cut_from, src.max_origin);
-                dead.push_back(std::move(dl));
-            } else if (src.chain->decode(f, records, dl)) {
-                for (std::size_t i = before; i < records.size(); ++i) {
-                    if (src.topology.enabled()) {
-                        src.topology.apply(f.origin, records[i]);
-                    }
-                    if (records[i].measurement.empty() && !src.measurement.empty()) {
-                        records[i].measurement = src.measurement;
-                    }
-                }
-            } else {
-                dead.push_back(std::move(dl));
-            }
-            if (f.has_position) {
-                src.position_pending = true;
-                src.position_epoch = f.position_epoch;
-                src.position = f.position;
-            }
-        }
-        for (auto& sp : sources_) {
-            if (sp->position_pending) {
-                sp->position_pending = false;
-                checkpoints.emplace_back(sp->ctx.checkpoint_key,
-                                         fmt::format("{}:{}", sp->position_epoch, sp->position));
-            }
-        }
-        last_stage_turn = mono_now_ns();
-        run_stages(records, dead, tick);
-        // Nothing is acknowledged before this commit; on failure (disk full,
-        // I/O error) the batch is kept and retried, and the ingest queue
-        // fills up so the sources slow down.
-        auto backoff = std::chrono::milliseconds(100);
-        bool committed = true;
-        for (;;) {
-            auto res =
-                buffer_->append(records, dead, checkpoints,
-                                [this] {
-                                    last_turn_ns_ = mono_now_ns();  // waiting for room on purpose, not hung
-                                    return !stop_sinks_.load();
-                                },
-                                state_);
-            if (res.ok) {
-                records_in_->inc(records.size());
-                dead_letters_->inc(dead.size());
-                buffer_dropped_->inc(res.dropped);
-                if (res.last_id != 0) {
-                    last_committed_id_ = res.last_id;
-                }
-                break;
-            }
-            commit_errors_->inc();
-            if (stop_sinks_) {
-                log::error("pipeline {}: {} records not committed at shutdown: {}", name_, records.size(), res.error);
-                committed = false;
-                break;
-            }
-            log::error("pipeline {}: buffer commit failed, retrying in {}: {}", name_,
-                       format_duration(backoff), res.error);
-            // Waiting on purpose: keep turning for the watchdog meanwhile.
-            const auto retry_at = mono_now_ns() + std::chrono::nanoseconds(backoff).count();
-            for (auto left = std::chrono::nanoseconds(backoff); left.count() > 0 && !stop_sinks_;
-                 left = std::chrono::nanoseconds(retry_at - mono_now_ns())) {
-                last_turn_ns_ = mono_now_ns();
-                sleep_unless_stopping(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)),
-                                      stop_sinks_);
-            }
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
-        }
-        for (auto& slot : stages_) {
-            slot->stage->after_commit(committed);
-        }
-        if (committed && !streams_.empty()) {
-            publish_streams();
-        }
-        buffer_->notify();
-    }
-    worker_done_ = true;
-    buffer_->notify();
-}
-
-void Pipeline::run_stages(std::vector<Record>& records, std::vector<DeadLetter>& dead, bool tick) {
-    state_.clear();
-    streams_.clear();
-    if (stages_.empty()) {
-        return;
-    }
-    const std::int64_t wall = wall_now_ns();
-    const std::int64_t mono = mono_now_ns();
-    for (auto& slot : stages_) {
-        slot->state.clear();
-        const std::size_t in = records.size();
-        const std::size_t dead_before = dead.size();
-        StageBatch b{records, dead, slot->state, streams_, wall, mono, tick};
-        slot->stage->process(b);
-        slot->metrics.received->inc(in);
-        slot->metrics.sent->inc(records.size());
-        for (std::size_t i = dead_before; i < dead.size(); ++i) {
-            if (dead[i].stage.empty()) {
-                dead[i].stage = slot->label;
-            }
-        }
-        for (auto& c : slot->state) {
-            state_.emplace_back(slot->id, std::move(c));
-        }
-        // Later stages of a timer turn see the records an earlier one emitted.
-        tick = tick && records.empty();
-    }
-}
-
-void Pipeline::publish_streams() {
-    // Consecutive records for the same stream go out together.
-    std::vector<Record> run;
-    for (std::size_t i = 0; i < streams_.size();) {
-        const std::string& name = streams_[i].first;
-        run.clear();
-        std::size_t j = i;
-        for (; j < streams_.size() && streams_[j].first == name; ++j) {
-            run.push_back(std::move(streams_[j].second));
-        }
-        if (stream_bus().publish(name, run) == 0) {
-            stream_dropped_->inc(run.size());
-            log_no_stream_.warn("pipeline {}: no `stream` source listens on '{}'; {} records dropped",
-                               name_, name, run.size());
-        }
-        i = j;
-    }
-    streams_.clear();
-}
-
-void Pipeline::sink_loop(SinkSlot& slot) {
-    name_thread("sink:" + slot.id);
-    std::unique_ptr<BufferReader> reader = buffer_->reader(slot.id);
-    SinkContext ctx{slot.label, &slot.metrics, {}};
-    try {
-        ctx.committed_state = reader->committed_state();
-    } catch (const std::exception& e) {
-        log::error("{}: {}", slot.label, e.what());
-    }
-    std::mt19937 rng(std::random_device{}());
-    bool opened = false;
-    std::vector<StoredRecord> batch;
-    std::vector<StoredRecord> next;  // read ahead while `batch` is sent
-    bool have_next = false;
-    std::vector<Record> records;
-
-    auto fail = [&](const std::string& error) {
-        slot.metrics.errors->inc();
-        bool first;
-        {
-            std::lock_guard lk(slot.mu);
-            first = slot.healthy || slot.last_error != error;
-            slot.healthy = false;
-            slot.last_error = error;
-        }
-        // Jitter spreads the retries of a fleet that lost its uplink together.
-        std::uniform_real_distribution<double> jitter(0.5, 1.0);
-        const auto wait = std::chrono::nanoseconds(static_cast<std::int64_t>(
-            static_cast<double>(slot.backoff.count()) * jitter(rng)));
-        if (first) {
-            log::warn("{}: {} (retrying with back-off up to {})", slot.label, error, format_duration(slot.retry_max));
-        }
-        slot.up->set(0);
-        slot.backoff_seconds->set(static_cast<double>(wait.count()) / 1e9);
-        sleep_unless_stopping(wait, stop_sinks_);
-        std::lock_guard lk(slot.mu);  // ready() reads the back-off
-        slot.backoff = std::min(slot.backoff * 2, slot.retry_max);
-    };
-
-    while (!stop_sinks_) {
-        if (!opened) {
-            try {
-                slot.sink->open(ctx);
-                opened = true;
-            } catch (const std::exception& e) {
-                fail(e.what());
-                continue;
-            }
-        }
-        // read_into and the swaps below reuse the vectors' records, so a
-        // sink in steady state allocates nothing per record here.
-        if (have_next) {
-            std::swap(batch, next);
-            have_next = false;
-        } else {
-            reader->read_into(batch, slot.batch_size);
-        }
-        if (batch.empty()) {
-            slot.caught_up = true;
-            if (worker_done_.load()) {
-                break;  // everything was committed before worker_done_, and all of it is delivered
-            }
-            reader->wait(std::chrono::milliseconds(200));
-            continue;
-        }
-        slot.caught_up = false;
-        if (records.size() < batch.size()) {
-            records.resize(batch.size());
-        }
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            std::swap(records[i], batch[i].record);
-        }
-        const std::span<const Record> sending(records.data(), batch.size());
-        // A full batch means a backlog: while this one is sent, the rows
-        // delivered before it are trimmed and the next batch is read. The
-        // reader is used by one thread at a time (the task is joined before
-        // anything below touches it again).
-        std::future<void> reading;
-        if (batch.size() == slot.batch_size) {
-            try {
-                reading = std::async(std::launch::async,
-                                     [this, &reader, &next, after = batch.back().id, n = slot.batch_size] {
-                                         buffer_->trim();
-                                         reader->read_after(after, next, n);
-                                     });
-            } catch (const std::system_error&) {
-                // No thread to spare: read after the send, as without a backlog.
-            }
-        }
-        const auto send_started = mono_now_ns();
-        SendResult result = slot.sink->send(sending);
-        slot.batch_seconds->observe(static_cast<double>(mono_now_ns() - send_started) / 1e9);
-        const std::size_t confirmed = std::min(result.confirmed, sending.size());
-        if (reading.valid()) {
-            try {
-                reading.get();
-                // Only after a wholly confirmed batch does the next one follow
-                // on; otherwise the unconfirmed rows are read again.
-                have_next = confirmed == sending.size() && result.error.empty() && !next.empty();
-            } catch (const std::exception& e) {
-                log::error("{}: reading ahead failed: {}", slot.label, e.what());
-            }
-        }
-        for (const auto& [index, reason] : result.rejected) {
-            if (index < confirmed) {
-                DeadLetter d;
-                d.time_ns = wall_now_ns();
-                d.origin = records[index].origin;
-                d.stage = slot.label;
-                d.reason = reason;
-                std::string body;
-                append_record_json(body, records[index]);
-                d.payload = std::move(body);
-                reader->dead_letter(d);
-                slot.dead_lettered->inc();
-            }
-        }
-        if (result.state) {
-            // Stored even when nothing was confirmed: it may undo partial output.
-            reader->commit(confirmed > 0 ? batch[confirmed - 1].id : reader->cursor(), *result.state);
-        } else if (confirmed > 0 && have_next) {
-            reader->commit_keep_rows(batch[confirmed - 1].id);  // trimmed beside the next send
-        } else if (confirmed > 0) {
-            reader->commit(batch[confirmed - 1].id);
-        }
-        if (confirmed > 0) {
-            slot.metrics.sent->inc(confirmed - std::min(confirmed, result.rejected.size()));
-        }
-        if (!result.error.empty()) {
-            slot.retries->inc();
-            fail(result.error);
-        } else {
-            std::lock_guard lk(slot.mu);
-            if (!slot.healthy) {
-                log::info("{}: delivering again", slot.label);
-            }
-            slot.healthy = true;
-            slot.last_error.clear();
-            slot.backoff = slot.retry_initial;
-            slot.up->set(1);
-            slot.backoff_seconds->set(0);
-        }
     }
 }
 

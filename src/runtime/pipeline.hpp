@@ -1,7 +1,9 @@
 #pragma once
 // One running pipeline: sources → bounded ingest queue → worker (decode,
 // stages, group commit into the buffer) → one thread per sink reading
-// through its own cursor.
+// through its own cursor. The Pipeline builds and wires the parts, starts
+// and stops them and answers /ready; the worker (runtime/worker.hpp) and the
+// sink runners (runtime/sink_runner.hpp) do the work.
 
 #include <atomic>
 #include <chrono>
@@ -17,17 +19,14 @@
 #include "buffer/buffer.hpp"
 #include "config/config.hpp"
 #include "core/bounded_queue.hpp"
+#include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "runtime/sink_runner.hpp"
+#include "runtime/worker.hpp"
 
 namespace sluice {
-
-class DecoderChain;
-
-struct FrameBytes {
-    std::size_t operator()(const Frame& f) const { return f.payload.size() + f.origin.size() + 64; }
-};
 
 class Pipeline final : public Ingest {
 public:
@@ -54,7 +53,7 @@ public:
     // Time of the worker loop's last turn (mono ns), for the watchdog. An
     // idle worker turns every 200 ms; one that waits on purpose (a full
     // buffer with overflow=block, a commit retry) turns while it waits.
-    std::int64_t last_worker_turn_ns() const { return last_turn_ns_.load(); }
+    std::int64_t last_worker_turn_ns() const { return worker_->last_turn_ns(); }
     // For the service manager's status line.
     std::uint64_t records_committed() const { return records_in_->value(); }
     std::uint64_t buffered_rows() const;
@@ -69,19 +68,13 @@ public:
 
 private:
     struct SourceSlot;
-    struct StageSlot;
+    using StageSlot = WorkerStage;
     struct SinkSlot;
 
-    void worker_loop();
     // Cuts origins longer than their source's max_origin_bytes before they
     // take room in the queue (the worker dead-letters those frames).
     void bound_origin(Frame& f) const;
-    // Runs the batch through the stages; fills state_ and streams_.
-    void run_stages(std::vector<Record>& records, std::vector<DeadLetter>& dead, bool tick);
-    void publish_streams();
-    void sink_loop(SinkSlot& slot);
     void maybe_signal_space();
-    bool sleep_unless_stopping(std::chrono::nanoseconds d, const std::atomic<bool>& flag);
     void stall_if_asked(std::int64_t started_ns);
 
     std::string name_;
@@ -93,27 +86,19 @@ private:
     std::vector<std::unique_ptr<SourceSlot>> sources_;
     std::vector<std::unique_ptr<StageSlot>> stages_;
     Tables* tables_ = nullptr;
-    std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
-    // Worker thread: the current batch's stage state changes and stream records.
-    std::vector<std::pair<std::string, StateChange>> state_;
-    std::vector<std::pair<std::string, Record>> streams_;
     Counter* stream_dropped_ = nullptr;
-    log::OnceLog log_no_stream_;
     std::vector<std::unique_ptr<SinkSlot>> sinks_;
+    Clock clock_;
+    std::unique_ptr<Worker> worker_;
 
-    std::thread worker_;
+    std::thread worker_thread_;
     std::atomic<bool> stop_sources_{false};
     std::atomic<bool> worker_done_{false};
     std::atomic<bool> stop_sinks_{false};
     std::atomic<int> sources_running_{0};
-    std::atomic<std::int64_t> last_turn_ns_{0};
-    std::atomic<std::uint64_t> last_committed_id_{0};
 
     std::mutex space_mu_;
     std::vector<std::pair<std::uint32_t, std::function<void()>>> space_waiters_;
-
-    mutable std::mutex sleep_mu_;
-    std::condition_variable sleep_cv_;
 
     Counter* records_in_ = nullptr;
     Counter* dead_letters_ = nullptr;

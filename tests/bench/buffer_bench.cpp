@@ -147,7 +147,7 @@ void bench_read_commit(const fs::path& dir, std::size_t batches) {
     std::vector<sluice::StoredRecord> rows;
     std::size_t total = 0;
     Timer t;
-    while (rd->read_into(rows, kBatch) > 0) {
+    while (rd->read_into(rows, kBatch).rows > 0) {
         total += rows.size();
         rd->commit(rows.back().id);  // also trims: the rows are deleted here
     }

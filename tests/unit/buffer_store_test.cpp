@@ -169,13 +169,13 @@ TEST(Buffer, ReadIntoReusesTheVector) {
     ASSERT_TRUE(put(*buf, batch(0, 50)).ok);
     auto rd = buf->reader("a");
     std::vector<StoredRecord> rows;
-    EXPECT_EQ(rd->read_into(rows, 20), 20u);
+    EXPECT_EQ(rd->read_into(rows, 20).rows, 20u);
     EXPECT_EQ(rows.size(), 20u);
     rd->commit(rows.back().id);
-    EXPECT_EQ(rd->read_into(rows, 100), 30u);
+    EXPECT_EQ(rd->read_into(rows, 100).rows, 30u);
     EXPECT_EQ(rows.front().id, 21u);
     EXPECT_EQ(seq_of(rows.back().record), 49u);
-    EXPECT_EQ(rd->read_into(rows, 0), 0u);
+    EXPECT_EQ(rd->read_into(rows, 0).rows, 0u);
     EXPECT_TRUE(rows.empty());
 }
 
@@ -186,14 +186,14 @@ TEST(Buffer, ReadAheadLeavesTheCursorAndKeptRowsWaitForTrim) {
     auto rd = buf->reader("a");
     std::vector<StoredRecord> first;
     std::vector<StoredRecord> next;
-    ASSERT_EQ(rd->read_into(first, 10), 10u);
+    ASSERT_EQ(rd->read_into(first, 10).rows, 10u);
     // The next batch, read before the first one is confirmed.
-    ASSERT_EQ(rd->read_after(first.back().id, next, 10), 10u);
+    ASSERT_EQ(rd->read_after(first.back().id, next, 10).rows, 10u);
     EXPECT_EQ(next.front().id, 11u);
     EXPECT_EQ(rd->cursor(), 0u);
     // Unconfirmed: reading from the cursor gives the first batch again.
     std::vector<StoredRecord> again;
-    ASSERT_EQ(rd->read_into(again, 10), 10u);
+    ASSERT_EQ(rd->read_into(again, 10).rows, 10u);
     EXPECT_EQ(again.front().id, 1u);
 
     rd->commit_keep_rows(first.back().id);
@@ -204,12 +204,12 @@ TEST(Buffer, ReadAheadLeavesTheCursorAndKeptRowsWaitForTrim) {
     EXPECT_EQ(buf->stats().rows, 20u);
 
     // Reading after a row before the cursor reads from the cursor.
-    ASSERT_EQ(rd->read_after(3, next, 5), 5u);
+    ASSERT_EQ(rd->read_after(3, next, 5).rows, 5u);
     EXPECT_EQ(next.front().id, 11u);
     rd->commit(next.back().id);
     EXPECT_EQ(buf->stats().rows, 15u);
     // Past the end: nothing, and the cursor stays.
-    EXPECT_EQ(rd->read_after(30, next, 5), 0u);
+    EXPECT_EQ(rd->read_after(30, next, 5).rows, 0u);
     EXPECT_EQ(rd->cursor(), 15u);
 }
 
@@ -534,7 +534,7 @@ TEST(Buffer, ConcurrentWriterAndSinksSeeEveryRowOnceInOrder) {
         std::vector<StoredRecord> rows;
         auto until = std::chrono::steady_clock::now() + kDeadline;
         while (next <= kTotal && std::chrono::steady_clock::now() < until) {
-            if (rd->read_into(rows, chunk) == 0) {
+            if (rd->read_into(rows, chunk).rows == 0) {
                 rd->wait(100ms);
                 continue;
             }

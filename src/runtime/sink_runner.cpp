@@ -1,0 +1,271 @@
+#include "runtime/sink_runner.hpp"
+
+#include <algorithm>
+#include <future>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "core/options.hpp"
+#include "core/record_json.hpp"
+#include "runtime/thread_name.hpp"
+
+namespace sluice {
+
+SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, SinkStatus& status,
+                       const std::atomic<bool>& stop, const std::atomic<bool>& input_done, Clock& clock)
+    : opts_(std::move(options)),
+      sink_(sink),
+      buffer_(buffer),
+      status_(status),
+      stop_(stop),
+      input_done_(input_done),
+      clock_(clock),
+      backoff_(opts_.retry_initial, opts_.retry_max) {
+    auto& m = sluice::metrics();
+    metrics_ = ComponentMetrics::for_component(opts_.label, "sink");
+    const Labels sl{{"component", opts_.label}};
+    retries_ = &m.counter("sluice_sink_retries_total", "Sends retried after an error", sl);
+    dead_lettered_ = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused", sl);
+    batch_seconds_ = &m.histogram("sluice_sink_batch_duration_seconds", "Time to send one batch", sl);
+    backoff_seconds_ =
+        &m.gauge("sluice_sink_backoff_seconds", "Current retry back-off (0 while delivering normally)", sl);
+    up_ = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
+    up_->set(1);
+    backoff_seconds_->set(0);
+    ctx_ = SinkContext{opts_.label, &metrics_, {}};
+    std::lock_guard lk(status_.mu);
+    status_.backoff = backoff_.step();
+}
+
+SinkRunner::~SinkRunner() = default;
+
+void SinkRunner::run() {
+    name_thread("sink:" + opts_.id);
+    while (!stop_) {
+        try {
+            if (!turn()) {
+                break;
+            }
+        } catch (const std::exception& e) {
+            have_next_ = false;  // read again from the cursor
+            failed(fmt::format("unexpected error: {}", e.what()));
+        } catch (...) {
+            have_next_ = false;
+            failed("unexpected error");
+        }
+    }
+    reader_.reset();
+}
+
+void SinkRunner::close() {
+    try {
+        sink_.close();
+    } catch (const std::exception& e) {
+        metrics_.errors->inc();
+        log::error("{}: close failed: {}", opts_.label, e.what());
+    } catch (...) {
+        metrics_.errors->inc();
+        log::error("{}: close failed", opts_.label);
+    }
+}
+
+bool SinkRunner::open_reader() {
+    try {
+        auto reader = buffer_.reader(opts_.id);
+        // Handed to open(): lets the sink undo output the cursor does not cover.
+        ctx_.committed_state = reader->committed_state();
+        reader_ = std::move(reader);
+        return true;
+    } catch (const std::exception& e) {
+        failed(fmt::format("buffer: {}", e.what()));
+        return false;
+    }
+}
+
+bool SinkRunner::turn() {
+    if (!reader_ && !open_reader()) {
+        return true;
+    }
+    if (!opened_) {
+        try {
+            sink_.open(ctx_);
+            opened_ = true;
+        } catch (const std::exception& e) {
+            failed(e.what());
+            return true;
+        }
+    }
+    if (commit_pending_ && !retry_pending_commit()) {
+        return true;
+    }
+    // read_into and the swaps below reuse the vectors' records, so a sink in
+    // steady state allocates nothing per record here.
+    if (have_next_) {
+        std::swap(batch_, next_);
+        have_next_ = false;
+    } else if (auto rd = reader_->read_into(batch_, opts_.batch_size); !rd.ok) {
+        failed(fmt::format("buffer read failed: {}", rd.error));
+        return true;
+    }
+    if (batch_.empty()) {
+        caught_up_ = true;
+        if (input_done_.load()) {
+            return false;  // everything was committed before input_done, and all of it is delivered
+        }
+        reader_->wait(std::chrono::milliseconds(200));
+        return true;
+    }
+    caught_up_ = false;
+    if (records_.size() < batch_.size()) {
+        records_.resize(batch_.size());
+    }
+    for (std::size_t i = 0; i < batch_.size(); ++i) {
+        std::swap(records_[i], batch_[i].record);
+    }
+    const std::span<const Record> sending(records_.data(), batch_.size());
+    // A full batch means a backlog: while this one is sent, the rows
+    // delivered before it are trimmed and the next batch is read. The reader
+    // is used by one thread at a time (the task is joined before anything
+    // below touches it again; an exception on the way joins it too).
+    std::future<ReaderResult> reading;
+    if (batch_.size() == opts_.batch_size) {
+        try {
+            reading = std::async(std::launch::async, [this, after = batch_.back().id, n = opts_.batch_size] {
+                buffer_.trim();
+                return reader_->read_after(after, next_, n);
+            });
+        } catch (const std::system_error&) {
+            // No thread to spare: read after the send, as without a backlog.
+        }
+    }
+    SendResult result;
+    const auto send_started = clock_.mono_ns();
+    try {
+        result = sink_.send(sending);
+    } catch (const std::exception& e) {
+        result = SendResult{};
+        result.error = fmt::format("send failed: {}", e.what());
+    } catch (...) {
+        result = SendResult{};
+        result.error = "send failed (unknown exception)";
+    }
+    batch_seconds_->observe(static_cast<double>(clock_.mono_ns() - send_started) / 1e9);
+    const std::size_t confirmed = std::min(result.confirmed, sending.size());
+    if (reading.valid()) {
+        const ReaderResult ahead = reading.get();
+        // Only after a wholly confirmed batch does the next one follow on;
+        // otherwise the unconfirmed rows are read again.
+        have_next_ = ahead.ok && confirmed == sending.size() && result.error.empty() && !next_.empty();
+        if (!ahead.ok) {
+            log::debug("{}: reading ahead failed: {}", opts_.label, ahead.error);
+        }
+    }
+    if (!dead_letter_rejected(result, confirmed)) {
+        have_next_ = false;  // the batch is sent again: its cursor does not move
+        return true;
+    }
+    if (confirmed > 0) {
+        metrics_.sent->inc(confirmed - std::min(confirmed, result.rejected.size()));
+    }
+    // With a state the cursor is stored even when nothing was confirmed: the
+    // state may undo partial output.
+    if (result.state || confirmed > 0) {
+        pending_id_ = confirmed > 0 ? batch_[confirmed - 1].id : reader_->cursor();
+        pending_state_ = std::move(result.state);
+        pending_keep_rows_ = !pending_state_ && have_next_;  // trimmed beside the next send
+        commit_pending_ = true;
+        if (!retry_pending_commit()) {
+            if (!result.error.empty()) {
+                retries_->inc();
+            }
+            return true;
+        }
+    }
+    if (!result.error.empty()) {
+        retries_->inc();
+        failed(result.error);
+    } else {
+        delivering();
+    }
+    return true;
+}
+
+bool SinkRunner::retry_pending_commit() {
+    ReaderResult res;
+    if (pending_state_) {
+        res = reader_->commit(pending_id_, *pending_state_);
+    } else if (pending_keep_rows_) {
+        res = reader_->commit_keep_rows(pending_id_);
+    } else {
+        res = reader_->commit(pending_id_);
+    }
+    if (!res.ok) {
+        // The rows stay delivered: only this commit is tried again.
+        failed(fmt::format("buffer cursor commit failed: {}", res.error));
+        return false;
+    }
+    commit_pending_ = false;
+    pending_state_.reset();
+    return true;
+}
+
+bool SinkRunner::dead_letter_rejected(const SendResult& result, std::size_t confirmed) {
+    for (const auto& [index, reason] : result.rejected) {
+        if (index >= confirmed) {
+            continue;
+        }
+        DeadLetter d;
+        d.time_ns = clock_.wall_ns();
+        d.origin = records_[index].origin;
+        d.stage = opts_.label;
+        d.reason = reason;
+        append_record_json(d.payload, records_[index]);
+        if (auto res = reader_->dead_letter(d); !res.ok) {
+            // Never dropped: the cursor stays, the batch goes again (and the
+            // far side refuses the record again).
+            failed(fmt::format("storing a refused record as a dead letter failed: {}", res.error));
+            return false;
+        }
+        dead_lettered_->inc();
+    }
+    return true;
+}
+
+void SinkRunner::failed(const std::string& error) {
+    metrics_.errors->inc();
+    bool first;
+    {
+        std::lock_guard lk(status_.mu);
+        first = status_.healthy || status_.last_error != error;
+        status_.healthy = false;
+        status_.last_error = error;
+    }
+    const auto wait = backoff_.next();
+    if (first) {
+        log::warn("{}: {} (retrying with back-off up to {})", opts_.label, error, format_duration(backoff_.max()));
+    }
+    up_->set(0);
+    backoff_seconds_->set(static_cast<double>(wait.count()) / 1e9);
+    clock_.sleep(wait, stop_);
+    std::lock_guard lk(status_.mu);  // ready() reads the back-off
+    status_.backoff = backoff_.step();
+}
+
+void SinkRunner::delivering() {
+    std::lock_guard lk(status_.mu);
+    if (!status_.healthy) {
+        log::info("{}: delivering again", opts_.label);
+    }
+    status_.healthy = true;
+    status_.last_error.clear();
+    backoff_.reset();
+    status_.backoff = backoff_.step();
+    up_->set(1);
+    backoff_seconds_->set(0);
+}
+
+}  // namespace sluice

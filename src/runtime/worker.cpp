@@ -1,0 +1,315 @@
+#include "runtime/worker.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/options.hpp"
+#include "core/record_json.hpp"
+#include "core/streams.hpp"
+#include "decoders/chain.hpp"
+#include "runtime/backoff.hpp"
+#include "runtime/thread_name.hpp"
+
+namespace sluice {
+
+Worker::Worker(WorkerOptions options, FrameQueue& queue, Buffer& buffer, std::vector<WorkerSource*> sources,
+               std::vector<WorkerStage*> stages, WorkerCounters counters, const std::atomic<bool>& give_up,
+               std::atomic<bool>& done, Clock& clock, std::function<void()> on_space,
+               std::function<void()> before_turn)
+    : opts_(std::move(options)),
+      queue_(queue),
+      buffer_(buffer),
+      sources_(std::move(sources)),
+      stages_(std::move(stages)),
+      counters_(counters),
+      give_up_(give_up),
+      done_(done),
+      clock_(clock),
+      on_space_(std::move(on_space)),
+      before_turn_(std::move(before_turn)) {
+    for (const auto* slot : stages_) {
+        const auto tick = slot->stage->tick_interval();
+        if (tick.count() > 0 && (tick_interval_.count() == 0 || tick < tick_interval_)) {
+            tick_interval_ = tick;
+        }
+    }
+    last_turn_ns_ = clock_.mono_ns();
+}
+
+void Worker::signal_space() {
+    if (on_space_) {
+        on_space_();
+    }
+}
+
+void Worker::run() {
+    name_thread("sluice-worker");
+    frames_.reserve(opts_.batch_max);
+    records_.reserve(opts_.batch_max);
+    last_stage_turn_ = clock_.mono_ns();
+    for (;;) {
+        try {
+            if (!turn()) {
+                break;
+            }
+        } catch (const std::exception& e) {
+            // Not expected (every part is guarded); the batch in hand is lost.
+            log::error("pipeline {}: worker: unexpected error, {} frames lost: {}", opts_.pipeline, frames_.size(),
+                       e.what());
+            clock_.sleep(std::chrono::milliseconds(100), give_up_);
+        } catch (...) {
+            log::error("pipeline {}: worker: unexpected error, {} frames lost", opts_.pipeline, frames_.size());
+            clock_.sleep(std::chrono::milliseconds(100), give_up_);
+        }
+    }
+    done_ = true;
+    buffer_.notify();
+}
+
+bool Worker::turn() {
+    if (before_turn_) {
+        before_turn_();
+    }
+    mark_turn();
+    frames_.clear();
+    const auto idle_wait = tick_interval_.count() > 0
+                               ? std::min<std::chrono::nanoseconds>(tick_interval_, std::chrono::milliseconds(200))
+                               : std::chrono::nanoseconds(std::chrono::milliseconds(200));
+    queue_.pop_many(frames_, opts_.batch_max, idle_wait);
+    bool tick = false;
+    if (frames_.empty()) {
+        signal_space();
+        if (queue_.closed() && queue_.size() == 0) {
+            return false;
+        }
+        if (tick_interval_.count() == 0 || clock_.mono_ns() - last_stage_turn_ < tick_interval_.count()) {
+            return true;
+        }
+        tick = true;  // no input for a while: let timer-driven stages run
+    }
+    // Group commit: gather until the batch is full or batch_max_delay passed.
+    const auto until = mono_now_ns() + opts_.batch_delay.count();
+    while (!tick && frames_.size() < opts_.batch_max) {
+        const auto left = until - mono_now_ns();
+        if (left <= 0 ||
+            queue_.pop_many(frames_, opts_.batch_max - frames_.size(), std::chrono::nanoseconds(left)) == 0) {
+            break;
+        }
+    }
+    signal_space();
+
+    decode(frames_);
+    last_stage_turn_ = clock_.mono_ns();
+    run_stages(tick);
+    const bool committed = commit();
+    for (auto* slot : stages_) {
+        try {
+            slot->stage->after_commit(committed);
+        } catch (const std::exception& e) {
+            slot->metrics.errors->inc();
+            slot->fail_log.warn("pipeline {}: stage '{}': after_commit failed: {}", opts_.pipeline, slot->id,
+                                e.what());
+        }
+    }
+    if (committed && !streams_.empty()) {
+        publish_streams();
+    }
+    buffer_.notify();
+    return true;
+}
+
+void Worker::decode(const std::vector<Frame>& frames) {
+    records_.clear();
+    dead_.clear();
+    checkpoints_.clear();
+    for (const auto& f : frames) {
+        auto& src = *sources_[f.source];
+        const std::size_t before = records_.size();
+        DeadLetter dl;
+        if (f.origin_cut_from != 0) {
+            dl.time_ns = f.arrival_ns;
+            dl.origin = f.origin;
+            dl.stage = "source";
+            dl.reason = fmt::format("origin of {} bytes is longer than max_origin_bytes ({}); cut here",
+                                    f.origin_cut_from, src.max_origin);
+            dl.payload = f.payload;
+            src.metrics->errors->inc();
+            src.origin_log.warn("pipeline {}: source '{}': a frame's origin of {} bytes is longer than "
+                                "max_origin_bytes ({}); stored as a dead letter",
+                                opts_.pipeline, src.id, f.origin_cut_from, src.max_origin);
+            dead_.push_back(std::move(dl));
+        } else {
+            bool ok = false;
+            try {
+                ok = src.chain->decode(f, records_, dl);
+            } catch (const std::exception& e) {
+                records_.resize(before);
+                src.metrics->errors->inc();
+                src.decode_log.warn("pipeline {}: source '{}': a decoder failed on a frame; stored as a dead "
+                                    "letter: {}",
+                                    opts_.pipeline, src.id, e.what());
+                dl = DeadLetter{};
+                dl.time_ns = f.arrival_ns;
+                dl.origin = f.origin;
+                dl.stage = "decode";
+                dl.reason = fmt::format("decoder failed: {}", e.what());
+                dl.payload = f.payload.substr(0, DecoderChain::kMaxDeadLetterPayload);
+            }
+            if (ok) {
+                for (std::size_t i = before; i < records_.size(); ++i) {
+                    if (src.topology.enabled()) {
+                        src.topology.apply(f.origin, records_[i]);
+                    }
+                    if (records_[i].measurement.empty() && !src.measurement.empty()) {
+                        records_[i].measurement = src.measurement;
+                    }
+                }
+            } else {
+                dead_.push_back(std::move(dl));
+            }
+        }
+        if (f.has_position) {
+            src.position_pending = true;
+            src.position_epoch = f.position_epoch;
+            src.position = f.position;
+        }
+    }
+    for (auto* sp : sources_) {
+        if (sp->position_pending) {
+            sp->position_pending = false;
+            checkpoints_.emplace_back(sp->checkpoint_key != nullptr ? *sp->checkpoint_key : std::string(),
+                                      fmt::format("{}:{}", sp->position_epoch, sp->position));
+        }
+    }
+}
+
+void Worker::run_stages(bool tick) {
+    state_.clear();
+    streams_.clear();
+    if (stages_.empty()) {
+        return;
+    }
+    const std::int64_t wall = clock_.wall_ns();
+    const std::int64_t mono = clock_.mono_ns();
+    for (auto* slot : stages_) {
+        slot->state.clear();
+        const std::size_t in = records_.size();
+        const std::size_t dead_before = dead_.size();
+        const std::size_t streams_before = streams_.size();
+        StageBatch b{records_, dead_, slot->state, streams_, wall, mono, tick};
+        std::string failure;
+        try {
+            slot->stage->process(b);
+        } catch (const std::exception& e) {
+            failure = e.what();
+            if (failure.empty()) {
+                failure = "exception without a message";
+            }
+        } catch (...) {
+            failure = "unknown exception";
+        }
+        if (!failure.empty()) {
+            stage_failed(*slot, streams_before, failure);
+        } else if (slot->fail_log.active()) {
+            slot->fail_log.clear();
+            log::info("pipeline {}: stage '{}' processes batches again", opts_.pipeline, slot->id);
+        }
+        slot->metrics.received->inc(in);
+        slot->metrics.sent->inc(records_.size());
+        for (std::size_t i = dead_before; i < dead_.size(); ++i) {
+            if (dead_[i].stage.empty()) {
+                dead_[i].stage = slot->label;
+            }
+        }
+        for (auto& c : slot->state) {
+            state_.emplace_back(slot->id, std::move(c));
+        }
+        // Later stages of a timer turn see the records an earlier one emitted.
+        tick = tick && records_.empty();
+    }
+}
+
+void Worker::stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what) {
+    slot.metrics.errors->inc();
+    slot.fail_log.warn("pipeline {}: stage '{}' failed on a batch; its {} records are stored as dead letters: {}",
+                       opts_.pipeline, slot.id, records_.size(), what);
+    // Nothing of the failed turn goes on but the records, as dead letters.
+    slot.state.clear();
+    streams_.erase(streams_.begin() + static_cast<std::ptrdiff_t>(streams_before), streams_.end());
+    const std::int64_t now = clock_.wall_ns();
+    for (const auto& r : records_) {
+        DeadLetter d;
+        d.time_ns = now;
+        d.origin = r.origin;
+        d.stage = slot.label;
+        d.reason = fmt::format("stage failed: {}", what);
+        append_record_json(d.payload, r);
+        dead_.push_back(std::move(d));
+    }
+    records_.clear();
+}
+
+bool Worker::commit() {
+    // Nothing is acknowledged before this commit; on failure (disk full, I/O
+    // error) the batch is kept and retried, and the ingest queue fills up so
+    // the sources slow down.
+    Backoff backoff(opts_.commit_retry_initial, opts_.commit_retry_max);
+    for (;;) {
+        auto res = buffer_.append(
+            records_, dead_, checkpoints_,
+            [this] {
+                mark_turn();  // waiting for room on purpose, not hung
+                return !give_up_.load();
+            },
+            state_);
+        if (res.ok) {
+            counters_.records_in->inc(records_.size());
+            counters_.dead_letters->inc(dead_.size());
+            counters_.buffer_dropped->inc(res.dropped);
+            if (commit_log_.active()) {
+                commit_log_.clear();
+                log::info("pipeline {}: buffer commits again", opts_.pipeline);
+            }
+            return true;
+        }
+        counters_.commit_errors->inc();
+        if (give_up_) {
+            log::error("pipeline {}: {} records not committed at shutdown: {}", opts_.pipeline, records_.size(),
+                       res.error);
+            return false;
+        }
+        const auto wait = backoff.next();
+        commit_log_.warn("pipeline {}: buffer commit failed, retrying with back-off up to {}: {}", opts_.pipeline,
+                         format_duration(backoff.max()), res.error);
+        // Waiting on purpose: keep turning for the watchdog meanwhile.
+        const auto retry_at = clock_.mono_ns() + wait.count();
+        for (auto left = wait; left.count() > 0 && !give_up_;
+             left = std::chrono::nanoseconds(retry_at - clock_.mono_ns())) {
+            mark_turn();
+            clock_.sleep(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)), give_up_);
+        }
+    }
+}
+
+void Worker::publish_streams() {
+    // Consecutive records for the same stream go out together.
+    std::vector<Record> run;
+    for (std::size_t i = 0; i < streams_.size();) {
+        const std::string& name = streams_[i].first;
+        run.clear();
+        std::size_t j = i;
+        for (; j < streams_.size() && streams_[j].first == name; ++j) {
+            run.push_back(std::move(streams_[j].second));
+        }
+        if (stream_bus().publish(name, run) == 0) {
+            counters_.stream_dropped->inc(run.size());
+            no_stream_log_.warn("pipeline {}: no `stream` source listens on '{}'; {} records dropped",
+                                opts_.pipeline, name, run.size());
+        }
+        i = j;
+    }
+    streams_.clear();
+}
+
+}  // namespace sluice

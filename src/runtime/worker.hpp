@@ -1,0 +1,147 @@
+#pragma once
+// The pipeline worker, on one thread: takes frames from the ingest queue,
+// decodes them (per source: decoder chain, topology, default measurement),
+// runs the batch through the stages, and commits records, dead letters,
+// source checkpoints and stage state in one buffer transaction (group
+// commit); then publishes the stages' stream records.
+//
+// The thread boundary: a decoder or stage that throws, or a buffer commit
+// that fails, never ends the worker.
+// - A decoder that throws: the frame becomes a dead letter (stage "decode").
+// - A stage whose process() throws: the records of the batch, as the stage
+//   left them, become dead letters (stage = the stage's name, reason = what it
+//   threw); its state changes and stream records of that batch are dropped;
+//   later stages see an empty batch. Counted in the stage's
+//   sluice_component_errors_total and logged once per condition. The stage's
+//   own memory may have moved on: a stage throws only on a bug.
+// - A stage whose after_commit() throws: counted and logged, nothing else.
+// - A failed commit (disk full, I/O error): the batch is kept and retried
+//   after Backoff (100 ms doubling to 10 s) until it is stored or the
+//   pipeline gives up at shutdown; the ingest queue fills meanwhile, so the
+//   sources slow down.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "buffer/buffer.hpp"
+#include "core/bounded_queue.hpp"
+#include "core/clock.hpp"
+#include "core/component.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/topology.hpp"
+
+namespace sluice {
+
+class DecoderChain;
+
+struct FrameBytes {
+    std::size_t operator()(const Frame& f) const { return f.payload.size() + f.origin.size() + 64; }
+};
+using FrameQueue = BoundedQueue<Frame, FrameBytes>;
+
+// What the worker needs of a source (indexed by Frame::source).
+struct WorkerSource {
+    std::string id;
+    std::unique_ptr<DecoderChain> chain;
+    std::string measurement;  // default for records without one
+    Topology topology;
+    std::size_t max_origin = 1024;
+    ComponentMetrics* metrics = nullptr;
+    // The source's SourceContext::checkpoint_key (set by the source).
+    const std::string* checkpoint_key = nullptr;
+    // Worker thread only.
+    log::OnceLog origin_log;
+    log::OnceLog decode_log;
+    bool position_pending = false;  // the newest Frame::position of the batch
+    std::uint64_t position_epoch = 0;
+    std::uint64_t position = 0;
+};
+
+struct WorkerStage {
+    std::string id;
+    std::string label;  // "<pipeline>/<id>"
+    std::unique_ptr<Stage> stage;
+    ComponentMetrics metrics;
+    // Worker thread only.
+    std::vector<StateChange> state;  // reused per batch
+    log::OnceLog fail_log;
+};
+
+struct WorkerOptions {
+    std::string pipeline;  // name, for logs
+    std::size_t batch_max = 1000;
+    std::chrono::nanoseconds batch_delay{};
+    std::chrono::nanoseconds commit_retry_initial = std::chrono::milliseconds(100);
+    std::chrono::nanoseconds commit_retry_max = std::chrono::seconds(10);
+};
+
+struct WorkerCounters {
+    Counter* records_in = nullptr;
+    Counter* dead_letters = nullptr;
+    Counter* commit_errors = nullptr;
+    Counter* buffer_dropped = nullptr;
+    Counter* stream_dropped = nullptr;
+};
+
+class Worker {
+public:
+    // `give_up`: stop retrying a commit or waiting for room (shutdown
+    // deadline). `done` is set when run() returns. `on_space`: called after
+    // taking frames (the pipeline wakes sources waiting for room).
+    // `before_turn`: called at the start of each turn (a test hook).
+    Worker(WorkerOptions options, FrameQueue& queue, Buffer& buffer, std::vector<WorkerSource*> sources,
+           std::vector<WorkerStage*> stages, WorkerCounters counters, const std::atomic<bool>& give_up,
+           std::atomic<bool>& done, Clock& clock, std::function<void()> on_space = {},
+           std::function<void()> before_turn = {});
+
+    // The thread's body: returns once the queue is closed and drained. Never throws.
+    void run();
+    // Time of the last turn (mono ns), for the watchdog. An idle worker turns
+    // every 200 ms; one that waits on purpose (a full buffer with
+    // overflow=block, a commit retry) turns while it waits.
+    std::int64_t last_turn_ns() const { return last_turn_ns_.load(); }
+    void mark_turn() { last_turn_ns_ = clock_.mono_ns(); }
+
+private:
+    bool turn();
+    void decode(const std::vector<Frame>& frames);
+    void run_stages(bool tick);
+    void stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what);
+    bool commit();
+    void publish_streams();
+    void signal_space();
+
+    WorkerOptions opts_;
+    FrameQueue& queue_;
+    Buffer& buffer_;
+    std::vector<WorkerSource*> sources_;
+    std::vector<WorkerStage*> stages_;
+    WorkerCounters counters_;
+    const std::atomic<bool>& give_up_;
+    std::atomic<bool>& done_;
+    Clock& clock_;
+    std::function<void()> on_space_;
+    std::function<void()> before_turn_;
+    std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
+    std::atomic<std::int64_t> last_turn_ns_{0};
+
+    // Worker thread: the current batch.
+    std::vector<Frame> frames_;
+    std::vector<Record> records_;
+    std::vector<DeadLetter> dead_;
+    std::vector<std::pair<std::string, std::string>> checkpoints_;
+    std::vector<std::pair<std::string, StateChange>> state_;
+    std::vector<std::pair<std::string, Record>> streams_;
+    std::int64_t last_stage_turn_ = 0;
+    log::OnceLog commit_log_;
+    log::OnceLog no_stream_log_;
+};
+
+}  // namespace sluice

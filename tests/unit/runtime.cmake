@@ -1,0 +1,7 @@
+# The pipeline runtime's parts (src/runtime): the worker and the sink runner,
+# each alone with fakes, a real buffer in a temporary directory and a
+# virtual clock.
+sluice_unit_test(runtime_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/runtime_worker_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/runtime_sink_runner_test.cpp
+  LIBS sluice_runtime)
