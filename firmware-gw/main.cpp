@@ -299,7 +299,13 @@ int main(int argc, char** argv) {
                     std::printf("%ss:\n", std::string(kind_name(k)).c_str());
                     header = true;
                 }
-                std::printf("  %-12s %s\n", std::string(d->name).c_str(), std::string(d->summary).c_str());
+                if (d->delivery != Delivery::NotApplicable) {
+                    // Sources and sinks: what they promise across a crash.
+                    std::printf("  %-12s %-14s %s\n", std::string(d->name).c_str(),
+                                std::string(delivery_name(d->delivery)).c_str(), std::string(d->summary).c_str());
+                } else {
+                    std::printf("  %-12s %s\n", std::string(d->name).c_str(), std::string(d->summary).c_str());
+                }
             }
         }
         return 0;

@@ -224,6 +224,9 @@ const Descriptor& sink_file() {
         .kind = Kind::Sink,
         .name = "file",
         .summary = "Appends records to a file as NDJSON, rotating by size",
+        .delivery = Delivery::AtLeastOnce,
+        .loss_window = "A crash between the write and the cursor update writes the batch twice. With `fsync = false` "
+                       "a power cut can lose lines confirmed but not yet written back by the kernel.",
         .options =
             {
                 {.name = "path", .type = OptionType::String, .doc = "The output file", .required = true, .min = 1},

@@ -144,6 +144,8 @@ const Descriptor& source_simulate() {
         .kind = Kind::Source,
         .name = "simulate",
         .summary = "Synthetic sensors (sine, random walk, steps) emitting JSON frames at a set rate",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Synthetic frames not yet committed when the process dies are not generated again.",
         .options =
             {
                 {.name = "rate", .type = OptionType::Float, .default_value = "1",
