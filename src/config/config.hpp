@@ -99,6 +99,11 @@ std::string generate_config_reference(const Registry& registry);
 // `sluice components NAME`: the component's summary, options and URL form.
 std::string describe_component(const Descriptor& d);
 
+// `sluice components NAME --markdown`: the component's delivery guarantee and
+// option table as in docs/config-reference.md, for the block between the
+// marker comments of its README (tests/e2e/readme_options.py).
+std::string component_markdown(const Descriptor& d);
+
 // The data directory to use when the config leaves data_dir empty:
 // $STATE_DIRECTORY (systemd), /var/lib/sluice as root, else
 // $XDG_STATE_HOME/sluice or ~/.local/state/sluice.

@@ -283,10 +283,7 @@ std::string generate_config_reference(const Registry& registry) {
             }
             out += "\n\n";
         }
-        if (const auto delivery = delivery_text(*d); !delivery.empty()) {
-            out += fmt::format("{}\n\n", delivery);
-        }
-        out += markdown_table(d->options);
+        out += component_markdown(*d);
         out += "\n";
     }
     // One trailing newline only: the file is compared byte for byte.
@@ -294,6 +291,14 @@ std::string generate_config_reference(const Registry& registry) {
         out.pop_back();
     }
     return out;
+}
+
+std::string component_markdown(const Descriptor& d) {
+    std::string out;
+    if (const auto delivery = delivery_text(d); !delivery.empty()) {
+        out += fmt::format("{}\n\n", delivery);
+    }
+    return out + markdown_table(d.options);
 }
 
 std::string describe_component(const Descriptor& d) {

@@ -7,7 +7,8 @@ import shutil
 import signal
 import subprocess
 
-from harness import SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for
+import readme_options
+from harness import SLUICE, SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for
 
 
 def test_every_example_config_validates():
@@ -86,6 +87,17 @@ def test_architecture_delivery_table_matches_descriptors():
     assert documented == _cli_delivery(), (
         "the delivery table in docs/architecture.md differs from the descriptors (`sluice components`): "
         f"{sorted(set(documented.items()) ^ set(_cli_delivery().items()))}")
+
+
+def test_component_readmes_are_in_sync():
+    stale = []
+    for kind, name in readme_options.components(SLUICE):
+        with open(readme_options.readme_path(SOURCE_DIR, kind, name)) as f:
+            written = readme_options.current(f.read(), kind, name)
+        if written != readme_options.block(SLUICE, kind, name):
+            stale.append(f"src/{kind}s/{name}/README.md")
+    assert not stale, (f"the option tables of {', '.join(stale)} differ from the descriptors: regenerate them with "
+                       f"`{readme_options.REGENERATE}`")
 
 
 def test_components_documents_one():
@@ -171,6 +183,7 @@ def _get(port, path):
 if __name__ == "__main__":
     main([test_every_example_config_validates, test_misspelt_key_names_file_line_and_suggestion,
           test_misspelt_component_in_pipeline_string, test_describe_dot_renders_with_graphviz,
-          test_config_reference_is_in_sync, test_architecture_delivery_table_matches_descriptors,
+          test_config_reference_is_in_sync, test_component_readmes_are_in_sync,
+          test_architecture_delivery_table_matches_descriptors,
           test_components_documents_one, test_default_config_runs_and_metrics_rise,
           test_reload_keeps_old_config_when_new_is_wrong, test_relay_file_to_file])
