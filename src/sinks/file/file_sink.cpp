@@ -225,8 +225,9 @@ const Descriptor& sink_file() {
         .name = "file",
         .summary = "Appends records to a file as NDJSON, rotating by size",
         .delivery = Delivery::AtLeastOnce,
-        .loss_window = "A crash between the write and the cursor update writes the batch twice. With `fsync = false` "
-                       "a power cut can lose lines confirmed but not yet written back by the kernel.",
+        .loss_window = "None with `fsync = true`: output written after the last confirmed batch (a crash before the "
+                       "cursor moved) is cut at start and written again, so nothing appears twice. With `fsync = "
+                       "false` a power cut can lose lines confirmed but not yet written back by the kernel.",
         .options =
             {
                 {.name = "path", .type = OptionType::String, .doc = "The output file", .required = true, .min = 1},
