@@ -193,8 +193,10 @@ int main(int argc, char** argv) {
     std::string component_name;
     bool markdown = false;
     auto* components = app.add_subcommand("components", "List components, or document one with its options");
-    components->add_option("NAME", component_name, "A component name");
-    components->add_flag("--markdown", markdown, "Print the full configuration reference (docs/config-reference.md)");
+    components->add_option("NAME", component_name, "A component name, or KIND/NAME (e.g. sink/file)");
+    components->add_flag("--markdown", markdown,
+                         "Print the configuration reference (docs/config-reference.md), or with NAME the block of the "
+                         "component's README (delivery and options)");
 
     auto* version = app.add_subcommand("version", "Print the version and the components built in");
 
@@ -264,15 +266,20 @@ int main(int argc, char** argv) {
     }
     if (*components) {
         const auto& reg = builtin_registry();
-        if (markdown) {
+        if (markdown && component_name.empty()) {
             std::fputs(generate_config_reference(reg).c_str(), stdout);
             return 0;
         }
         if (!component_name.empty()) {
             bool found = false;
+            // NAME or KIND/NAME ("source/file"), as `sluice version` lists them.
+            const auto slash = component_name.find('/');
+            const std::string kind = slash == std::string::npos ? "" : component_name.substr(0, slash);
+            const std::string name = slash == std::string::npos ? component_name : component_name.substr(slash + 1);
             for (const auto* d : reg.all()) {
-                if (d->name == component_name) {
-                    std::fputs(describe_component(*d).c_str(), stdout);
+                if (d->name == name && (kind.empty() || kind_name(d->kind) == kind)) {
+                    // --markdown: the block of the component's README.
+                    std::fputs((markdown ? component_markdown(*d) : describe_component(*d)).c_str(), stdout);
                     std::fputs("\n", stdout);
                     found = true;
                 }
@@ -299,7 +306,13 @@ int main(int argc, char** argv) {
                     std::printf("%ss:\n", std::string(kind_name(k)).c_str());
                     header = true;
                 }
-                std::printf("  %-12s %s\n", std::string(d->name).c_str(), std::string(d->summary).c_str());
+                if (d->delivery != Delivery::NotApplicable) {
+                    // Sources and sinks: what they promise across a crash.
+                    std::printf("  %-12s %-14s %s\n", std::string(d->name).c_str(),
+                                std::string(delivery_name(d->delivery)).c_str(), std::string(d->summary).c_str());
+                } else {
+                    std::printf("  %-12s %s\n", std::string(d->name).c_str(), std::string(d->summary).c_str());
+                }
             }
         }
         return 0;

@@ -56,6 +56,18 @@ struct GatewayConfig {
     std::vector<PipelineSpec> pipelines;
 };
 
+// A table or stream a configured component names through an option with a
+// link (OptionSpec::link): how the gateway, validation and `describe` find
+// tables and streams.
+struct ComponentLink {
+    OptionLinkUse use;
+    std::size_t pipeline = 0;  // index in GatewayConfig::pipelines
+    const ComponentSpec* component = nullptr;
+    std::size_t index = 0;     // the component's index among its pipeline's sources, stages or sinks
+};
+// Pipeline by pipeline: stages, then sources, then sinks, in config order.
+std::vector<ComponentLink> component_links(const GatewayConfig& config);
+
 // The option tables of the non-component sections, also used for the docs.
 std::span<const OptionSpec> gateway_option_specs();        // [gateway]
 std::span<const OptionSpec> http_option_specs();           // [http]
@@ -86,6 +98,11 @@ std::string generate_config_reference(const Registry& registry);
 
 // `sluice components NAME`: the component's summary, options and URL form.
 std::string describe_component(const Descriptor& d);
+
+// `sluice components NAME --markdown`: the component's delivery guarantee and
+// option table as in docs/config-reference.md, for the block between the
+// marker comments of its README (tests/e2e/readme_options.py).
+std::string component_markdown(const Descriptor& d);
 
 // The data directory to use when the config leaves data_dir empty:
 // $STATE_DIRECTORY (systemd), /var/lib/sluice as root, else

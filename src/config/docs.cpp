@@ -125,6 +125,24 @@ std::string cell(std::string_view s) {
 
 std::string code(std::string_view s) { return s.empty() ? std::string() : fmt::format("`{}`", cell(s)); }
 
+// The description cell: the doc, and what the value names (OptionLink).
+std::string doc_text(const OptionSpec& s) {
+    std::string out = cell(s.doc);
+    if (s.link != OptionLink::None) {
+        out += fmt::format("{}*({})*", out.empty() ? "" : " ", option_link_name(s.link));
+    }
+    return out;
+}
+
+// "Delivery: at-least-once. <loss window>", or for a stage what a crash does.
+std::string delivery_text(const Descriptor& d) {
+    if (d.delivery == Delivery::NotApplicable) {
+        return d.loss_window.empty() ? std::string() : fmt::format("On a crash: {}", d.loss_window);
+    }
+    return fmt::format("Delivery: {}.{}{}", delivery_name(d.delivery), d.loss_window.empty() ? "" : " ",
+                       d.loss_window);
+}
+
 std::string markdown_table(std::span<const OptionSpec> specs) {
     if (specs.empty()) {
         return "No options.\n";
@@ -134,7 +152,7 @@ std::string markdown_table(std::span<const OptionSpec> specs) {
     for (const auto& s : specs) {
         const std::string def = default_text(s);
         out += fmt::format("| `{}` | {} | {} | {} | {} |\n", s.name, option_type_name(s.type),
-                           s.required ? std::string("**required**") : code(def), cell(range_text(s)), cell(s.doc));
+                           s.required ? std::string("**required**") : code(def), cell(range_text(s)), doc_text(s));
     }
     return out;
 }
@@ -186,6 +204,9 @@ std::string text_options(std::span<const OptionSpec> specs) {
         }
         if (const auto r = range_text(s); !r.empty()) {
             head += ", " + r;
+        }
+        if (s.link != OptionLink::None) {
+            head += fmt::format(", {}", option_link_name(s.link));
         }
         out += head + ")\n";
         if (!s.doc.empty()) {
@@ -262,7 +283,7 @@ std::string generate_config_reference(const Registry& registry) {
             }
             out += "\n\n";
         }
-        out += markdown_table(d->options);
+        out += component_markdown(*d);
         out += "\n";
     }
     // One trailing newline only: the file is compared byte for byte.
@@ -270,6 +291,14 @@ std::string generate_config_reference(const Registry& registry) {
         out.pop_back();
     }
     return out;
+}
+
+std::string component_markdown(const Descriptor& d) {
+    std::string out;
+    if (const auto delivery = delivery_text(d); !delivery.empty()) {
+        out += fmt::format("{}\n\n", delivery);
+    }
+    return out + markdown_table(d.options);
 }
 
 std::string describe_component(const Descriptor& d) {
@@ -282,6 +311,9 @@ std::string describe_component(const Descriptor& d) {
         if (!d.url_example.empty()) {
             out += fmt::format("Example:     sluice relay {}{}\n", d.kind == Kind::Sink ? "- " : "", d.url_example);
         }
+    }
+    if (const auto delivery = delivery_text(d); !delivery.empty()) {
+        out += fmt::format("\n{}\n", delivery);
     }
     out += "\nOptions:\n";
     out += d.options.empty() ? "  (none)\n" : text_options(d.options);

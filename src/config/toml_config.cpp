@@ -436,32 +436,27 @@ private:
         return spec;
     }
 
-    // A stage option named `table` (the table and enrich stages) must name a
-    // declared table.
+    // Every table a component links to (OptionLink: the table and enrich
+    // stages) must be declared.
     void check_table_references(const GatewayConfig& config) {
         std::vector<std::string> names;
         for (const auto& t : config.tables) {
             names.push_back(t.name);
         }
-        for (const auto& p : config.pipelines) {
-            for (const auto& s : p.stages) {
-                const auto it = s.options.entries().find("table");
-                if (it == s.options.entries().end()) {
-                    continue;
-                }
-                const auto* name = std::get_if<std::string>(&it->second.value);
-                if (name == nullptr || name->empty() ||
-                    std::find(names.begin(), names.end(), *name) != names.end()) {
-                    continue;
-                }
-                std::string msg = fmt::format("stage '{}' uses table '{}', which is not declared", s.id, *name);
-                if (auto near = did_you_mean(*name, std::span<const std::string>(names))) {
-                    msg += fmt::format(" (did you mean '{}'?)", *near);
-                } else {
-                    msg += fmt::format(": add a [tables.{}] section", *name);
-                }
-                diag_.error(it->second.pos.line != 0 ? it->second.pos : s.pos, std::move(msg));
+        for (const auto& link : component_links(config)) {
+            const std::string& name = link.use.name;
+            if (!links_table(link.use.link) || std::find(names.begin(), names.end(), name) != names.end()) {
+                continue;
             }
+            const ComponentSpec& c = *link.component;
+            std::string msg =
+                fmt::format("{} '{}' uses table '{}', which is not declared", kind_name(c.kind), c.id, name);
+            if (auto near = did_you_mean(name, std::span<const std::string>(names))) {
+                msg += fmt::format(" (did you mean '{}'?)", *near);
+            } else {
+                msg += fmt::format(": add a [tables.{}] section", name);
+            }
+            diag_.error(link.use.pos.line != 0 ? link.use.pos : c.pos, std::move(msg));
         }
     }
 

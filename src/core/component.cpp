@@ -16,4 +16,16 @@ std::string_view kind_name(Kind k) {
     return "component";
 }
 
+std::string_view delivery_name(Delivery d) {
+    switch (d) {
+        case Delivery::NotApplicable:
+            return "n/a";
+        case Delivery::AtLeastOnce:
+            return "at-least-once";
+        case Delivery::BestEffort:
+            return "best-effort";
+    }
+    return "n/a";
+}
+
 }  // namespace sluice

@@ -182,10 +182,31 @@ public:
 
 struct Url;
 
+// What a component promises about the records it takes in (a source: from
+// the far side into the buffer) or hands on (a sink: from the buffer to the
+// far side) when the process crashes or the power fails.
+enum class Delivery : std::uint8_t {
+    NotApplicable,  // decoders and stages: their output is committed with the batch
+    AtLeastOnce,    // nothing taken in or confirmed is lost; a crash may repeat some
+    BestEffort,     // a crash (or the far side) may lose records: loss_window says which
+};
+std::string_view delivery_name(Delivery d);  // "n/a", "at-least-once", "best-effort"
+
+// What `sluice describe` shows of a configured component besides its options.
+struct DescribeShape {
+    std::string summary;         // one line, e.g. "hopping 1m every 10s"; empty: none
+    std::string_view json_key;   // the JSON member holding the summary (default "summary")
+    std::string_view dot_shape;  // Graphviz node shape; empty: the kind's default
+};
+
 struct Descriptor {
     Kind kind = Kind::Source;
     std::string_view name;     // registry key = folder name = config `type`
     std::string_view summary;  // one line
+    Delivery delivery = Delivery::NotApplicable;
+    // Which records a crash, a power cut or the far side can lose or repeat,
+    // in words (the component README's crash section, in one or two sentences).
+    std::string_view loss_window;
     std::vector<OptionSpec> options;
     // URL schemes accepted by `sluice relay` (e.g. {"file"}); empty: none.
     std::vector<std::string_view> url_schemes;
@@ -199,6 +220,10 @@ struct Descriptor {
     std::function<std::unique_ptr<Decoder>(const Options&)> make_decoder;
     std::function<std::unique_ptr<Stage>(const Options&)> make_stage;
     std::function<std::unique_ptr<Sink>(const Options&)> make_sink;
+
+    // Optional: this component's shape in `sluice describe` (a window's
+    // panes, a join's sides), from its resolved options.
+    std::function<DescribeShape(const Options&)> describe;
 };
 
 }  // namespace sluice

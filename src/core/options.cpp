@@ -94,4 +94,46 @@ const RawValue* Options::raw(std::string_view name) const {
     return it == raws_.end() ? nullptr : &it->second;
 }
 
+std::string_view option_link_name(OptionLink l) {
+    switch (l) {
+        case OptionLink::None:
+            return "";
+        case OptionLink::ReadsTable:
+            return "reads a table";
+        case OptionLink::WritesTable:
+            return "writes a table";
+        case OptionLink::EmitsStream:
+            return "emits to a stream";
+        case OptionLink::ConsumesStream:
+            return "consumes a stream";
+    }
+    return "";
+}
+
+std::vector<OptionLinkUse> option_links(std::span<const OptionSpec> specs, const Options& values) {
+    std::vector<OptionLinkUse> out;
+    for (const auto& spec : specs) {
+        if (spec.link == OptionLink::None) {
+            continue;
+        }
+        const auto it = values.entries().find(spec.name);
+        if (it == values.entries().end()) {
+            continue;
+        }
+        auto use = [&](const std::string& name) {
+            if (!name.empty()) {
+                out.push_back(OptionLinkUse{spec.link, spec.name, name, it->second.pos});
+            }
+        };
+        if (const auto* one = std::get_if<std::string>(&it->second.value)) {
+            use(*one);
+        } else if (const auto* many = std::get_if<std::vector<std::string>>(&it->second.value)) {
+            for (const auto& name : *many) {
+                use(name);
+            }
+        }
+    }
+    return out;
+}
+
 }  // namespace sluice

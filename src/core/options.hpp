@@ -33,6 +33,23 @@ std::string_view option_type_name(OptionType t);
 constexpr double kNoMin = -std::numeric_limits<double>::infinity();
 constexpr double kNoMax = std::numeric_limits<double>::infinity();
 
+// What an option's value names outside its component. The gateway opens the
+// tables, config validation checks that they are declared, and `describe`
+// draws tables and streams, all from these links (never from option names).
+// The runtime hands tables and streams to stages only (StageContext::tables,
+// StageBatch::streams); a source may consume a stream (core/streams.hpp).
+enum class OptionLink : std::uint8_t {
+    None,
+    ReadsTable,      // a [tables.NAME] the component reads (enrich)
+    WritesTable,     // a [tables.NAME] the component writes (the table stage)
+    EmitsStream,     // a named in-process stream it publishes to (a window's late_stream)
+    ConsumesStream,  // a named in-process stream it reads (the stream source)
+};
+
+std::string_view option_link_name(OptionLink l);  // "reads a table", ...
+constexpr bool links_table(OptionLink l) { return l == OptionLink::ReadsTable || l == OptionLink::WritesTable; }
+constexpr bool links_stream(OptionLink l) { return l == OptionLink::EmitsStream || l == OptionLink::ConsumesStream; }
+
 struct OptionSpec {
     std::string_view name;
     OptionType type = OptionType::String;
@@ -47,6 +64,8 @@ struct OptionSpec {
     double max = kNoMax;
     // Enum: the allowed values separated by '|', e.g. "normal|full|off".
     std::string_view choices;
+    // String or List: the table(s) or stream(s) the value names.
+    OptionLink link = OptionLink::None;
 };
 
 // A value as written by the user, before it is checked against a spec.
@@ -165,6 +184,16 @@ private:
 Options resolve_options(std::span<const OptionSpec> specs, const RawTable& table,
                         std::string_view context, const SourcePos& owner_pos, Diagnostics& diag,
                         std::span<const std::string_view> passthrough = {});
+
+// One table or stream a configured component names: an option with a link
+// and a non-empty value (each element of a List).
+struct OptionLinkUse {
+    OptionLink link = OptionLink::None;
+    std::string_view option;
+    std::string name;
+    SourcePos pos;  // where the value was written (unknown for a default)
+};
+std::vector<OptionLinkUse> option_links(std::span<const OptionSpec> specs, const Options& values);
 
 // Typed value parsing shared by every front end. Return an error text on failure.
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, std::string* error = nullptr);

@@ -7,6 +7,18 @@ namespace sluice {
 
 void Registry::add(const Descriptor& d) {
     assert(find(d.kind, d.name) == nullptr && "component registered twice");
+#ifndef NDEBUG
+    // The runtime hands tables and outgoing streams to stages only, and
+    // incoming streams to sources (see OptionLink).
+    for (const auto& o : d.options) {
+        assert((o.link == OptionLink::None || o.type == OptionType::String || o.type == OptionType::List) &&
+               "a link option names tables or streams: String or List");
+        assert((links_table(o.link) || o.link == OptionLink::EmitsStream ? d.kind == Kind::Stage : true) &&
+               "only stages use tables and emit to streams");
+        assert((o.link == OptionLink::ConsumesStream ? d.kind == Kind::Source : true) &&
+               "only sources consume streams");
+    }
+#endif
     all_.push_back(&d);
 }
 

@@ -76,10 +76,11 @@ std::string chain_names(const SourceSpec& s) {
 
 // ------------------------------------------------ tables, windows, streams
 
+// A component that links to a table or stream (OptionSpec::link).
 struct StageRef {
     std::string pipeline;
     std::size_t pipeline_index = 0;
-    std::size_t index = 0;  // stage or source index in its pipeline
+    std::string node;  // its node in the dot graph, without the pipeline prefix: "stage2", "src0", "sink1"
     std::string id;
 };
 
@@ -88,14 +89,14 @@ struct TableNode {
     bool declared = false;
     bool is_public = false;
     std::string csv;
-    std::vector<StageRef> writers;  // `table` stages
-    std::vector<StageRef> readers;  // stages reading it (enrich)
+    std::vector<StageRef> writers;  // components that write it (the table stage)
+    std::vector<StageRef> readers;  // components that read it (enrich)
 };
 
 struct StreamNode {
     std::string name;
-    std::vector<StageRef> writers;  // stages with a *_stream option (a window's late_stream)
-    std::vector<StageRef> readers;  // `stream` sources
+    std::vector<StageRef> writers;  // components that emit to it (a window's late_stream)
+    std::vector<StageRef> readers;  // components that consume it (`stream` sources)
 };
 
 std::string string_option(const Options& o, std::string_view name) {
@@ -107,7 +108,15 @@ std::string string_option(const Options& o, std::string_view name) {
     return v != nullptr ? *v : std::string();
 }
 
-// Every table: declared ones and those only named by a stage's `table` option.
+StageRef ref_of(const GatewayConfig& config, const ComponentLink& link) {
+    const char* prefix = link.component->kind == Kind::Source ? "src"
+                         : link.component->kind == Kind::Sink ? "sink"
+                                                              : "stage";
+    return StageRef{config.pipelines[link.pipeline].name, link.pipeline, fmt::format("{}{}", prefix, link.index),
+                    link.component->id};
+}
+
+// Every table: declared ones and those only named by a component's link.
 std::vector<TableNode> table_nodes(const GatewayConfig& config) {
     std::vector<TableNode> out;
     auto node = [&](const std::string& name) -> TableNode& {
@@ -125,25 +134,17 @@ std::vector<TableNode> table_nodes(const GatewayConfig& config) {
         n.is_public = t.options.has("public") && t.options.boolean("public");
         n.csv = string_option(t.options, "csv");
     }
-    for (std::size_t p = 0; p < config.pipelines.size(); ++p) {
-        const auto& pl = config.pipelines[p];
-        for (std::size_t i = 0; i < pl.stages.size(); ++i) {
-            const auto& st = pl.stages[i];
-            const std::string name = string_option(st.options, "table");
-            if (name.empty()) {
-                continue;
-            }
-            StageRef ref{pl.name, p, i, st.id};
-            (st.type == "table" ? node(name).writers : node(name).readers).push_back(ref);
+    for (const auto& link : component_links(config)) {
+        if (links_table(link.use.link)) {
+            auto& n = node(link.use.name);
+            (link.use.link == OptionLink::WritesTable ? n.writers : n.readers).push_back(ref_of(config, link));
         }
     }
     return out;
 }
 
-bool is_stream_option(std::string_view name) { return name == "stream" || name.ends_with("_stream"); }
-
-// Named in-process streams: stages hand records to them (a window's
-// late_stream), `stream` sources of other pipelines read them.
+// Named in-process streams: stages emit records to them (a window's
+// late_stream), `stream` sources of other pipelines consume them.
 std::vector<StreamNode> stream_nodes(const GatewayConfig& config) {
     std::vector<StreamNode> out;
     auto node = [&](const std::string& name) -> StreamNode& {
@@ -155,48 +156,21 @@ std::vector<StreamNode> stream_nodes(const GatewayConfig& config) {
         out.push_back(StreamNode{name});
         return out.back();
     };
-    for (std::size_t p = 0; p < config.pipelines.size(); ++p) {
-        const auto& pl = config.pipelines[p];
-        for (std::size_t i = 0; i < pl.stages.size(); ++i) {
-            const auto& st = pl.stages[i];
-            for (const auto& [name, e] : st.options.entries()) {
-                const auto* v = std::get_if<std::string>(&e.value);
-                if (is_stream_option(name) && v != nullptr && !v->empty()) {
-                    node(*v).writers.push_back(StageRef{pl.name, p, i, st.id});
-                }
-            }
-        }
-        for (std::size_t i = 0; i < pl.sources.size(); ++i) {
-            const auto& src = pl.sources[i];
-            const std::string name = src.type == "stream" ? string_option(src.options, "stream") : std::string();
-            if (!name.empty()) {
-                node(name).readers.push_back(StageRef{pl.name, p, i, src.id});
-            }
+    for (const auto& link : component_links(config)) {
+        if (links_stream(link.use.link)) {
+            auto& n = node(link.use.name);
+            (link.use.link == OptionLink::EmitsStream ? n.writers : n.readers).push_back(ref_of(config, link));
         }
     }
     return out;
 }
 
-// "tumbling 1m", "hopping 1m every 10s", "session gap 30s" for a window stage.
-std::string window_summary(const ComponentSpec& c) {
-    if (c.type != "window") {
+// The component's own shape (Descriptor::describe): a window's panes, ...
+DescribeShape shape_of(const ComponentSpec& c) {
+    if (c.descriptor == nullptr || !c.descriptor->describe) {
         return {};
     }
-    const auto duration = [&](std::string_view name) -> std::string {
-        const auto it = c.options.entries().find(name);
-        if (it == c.options.entries().end()) {
-            return "?";
-        }
-        return option_text(it->second);
-    };
-    const std::string kind = string_option(c.options, "kind");
-    if (kind == "hopping") {
-        return fmt::format("hopping {} every {}", duration("size"), duration("hop"));
-    }
-    if (kind == "session") {
-        return fmt::format("session gap {}", duration("gap"));
-    }
-    return fmt::format("{} {}", kind.empty() ? "tumbling" : kind, duration("size"));
+    return c.descriptor->describe(c.options);
 }
 
 std::string refs_text(const std::vector<StageRef>& refs) {
@@ -231,11 +205,12 @@ std::string describe_dot(const GatewayConfig& config) {
             const std::string node = fmt::format("{}stage{}", pre, i);
             const auto& st = pl.stages[i];
             std::string label = dot_label(st);
-            if (const auto w = window_summary(st); !w.empty()) {
-                label += "\\n" + dot_escape(w);
+            const auto shape = shape_of(st);
+            if (!shape.summary.empty()) {
+                label += "\\n" + dot_escape(shape.summary);
             }
-            const char* shape = st.type == "join" ? "hexagon" : (st.type == "window" ? "box3d" : "ellipse");
-            out += fmt::format("    {} [label=\"{}\", shape={}];\n", node, label, shape);
+            out += fmt::format("    {} [label=\"{}\", shape={}];\n", node, label,
+                               shape.dot_shape.empty() ? std::string_view("ellipse") : shape.dot_shape);
             for (const auto& t : tails) {
                 out += fmt::format("    {} -> {};\n", t, node);
             }
@@ -268,12 +243,12 @@ std::string describe_dot(const GatewayConfig& config) {
         }
         out += fmt::format("  table{} [shape=folder, label=\"{}\"];\n", t, label);
         for (const auto& w : tn.writers) {
-            out += fmt::format("  p{}_stage{} -> table{} [style=dashed, label=\"latest per key\"];\n", w.pipeline_index,
-                               w.index, t);
+            out += fmt::format("  p{}_{} -> table{} [style=dashed, label=\"latest per key\"];\n", w.pipeline_index,
+                               w.node, t);
         }
         for (const auto& r : tn.readers) {
-            out += fmt::format("  table{} -> p{}_stage{} [style=dashed, label=\"lookup\"];\n", t, r.pipeline_index,
-                               r.index);
+            out += fmt::format("  table{} -> p{}_{} [style=dashed, label=\"lookup\"];\n", t, r.pipeline_index,
+                               r.node);
         }
         any_public = any_public || tn.is_public;
     }
@@ -288,8 +263,8 @@ std::string describe_dot(const GatewayConfig& config) {
     for (const auto& sn : stream_nodes(config)) {
         for (const auto& w : sn.writers) {
             for (const auto& r : sn.readers) {
-                out += fmt::format("  p{}_stage{} -> p{}_src{} [style=dashed, label=\"stream:{}\"];\n",
-                                   w.pipeline_index, w.index, r.pipeline_index, r.index, dot_escape(sn.name));
+                out += fmt::format("  p{}_{} -> p{}_{} [style=dashed, label=\"stream:{}\"];\n", w.pipeline_index,
+                                   w.node, r.pipeline_index, r.node, dot_escape(sn.name));
             }
         }
     }
@@ -316,9 +291,9 @@ void json_component(std::string& out, const ComponentSpec& c, const SourceSpec* 
         append_json_string(out, v);
     }
     out += '}';
-    if (const auto w = window_summary(c); !w.empty()) {
-        out += ",\"window\":";
-        append_json_string(out, w);
+    if (const auto shape = shape_of(c); !shape.summary.empty()) {
+        out += fmt::format(",\"{}\":", shape.json_key.empty() ? std::string_view("summary") : shape.json_key);
+        append_json_string(out, shape.summary);
     }
     if (s != nullptr) {
         out += ",\"decode\":[";
@@ -437,8 +412,8 @@ std::string describe_text(const GatewayConfig& config) {
         }
         for (const auto& s : pl.stages) {
             out += fmt::format("  stage   {} ({})", s.id, s.type);
-            if (const auto w = window_summary(s); !w.empty()) {
-                out += " " + w;
+            if (const auto shape = shape_of(s); !shape.summary.empty()) {
+                out += " " + shape.summary;
             }
             for (const auto& [k, v] : explicit_options(s.options)) {
                 out += fmt::format(" {}={}", k, v);

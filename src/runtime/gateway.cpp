@@ -52,7 +52,7 @@ std::vector<std::unique_ptr<Pipeline>> build_pipelines(const GatewayConfig& conf
 }
 
 // The [tables.NAME] sections, plus a private table for every name a stage
-// uses that no section declares (a -e pipeline string or a relay has no
+// links to (OptionLink) that no section declares (a -e pipeline string or a relay has no
 // [tables] section; a TOML file must declare its tables).
 std::vector<Tables::Spec> table_specs(const GatewayConfig& config) {
     std::vector<Tables::Spec> out;
@@ -65,17 +65,11 @@ std::vector<Tables::Spec> table_specs(const GatewayConfig& config) {
         s.settings.max_keys = static_cast<std::size_t>(t.options.integer("max_keys"));
         out.push_back(std::move(s));
     }
-    for (const auto& p : config.pipelines) {
-        for (const auto& st : p.stages) {
-            const auto it = st.options.entries().find("table");
-            if (it == st.options.entries().end()) {
-                continue;
-            }
-            const auto* name = std::get_if<std::string>(&it->second.value);
-            if (name != nullptr && !name->empty() &&
-                std::none_of(out.begin(), out.end(), [&](const Tables::Spec& s) { return s.name == *name; })) {
-                out.push_back(Tables::Spec{*name, {}});
-            }
+    for (const auto& link : component_links(config)) {
+        const std::string& name = link.use.name;
+        if (links_table(link.use.link) &&
+            std::none_of(out.begin(), out.end(), [&](const Tables::Spec& s) { return s.name == name; })) {
+            out.push_back(Tables::Spec{name, {}});
         }
     }
     return out;

@@ -7,7 +7,8 @@ import shutil
 import signal
 import subprocess
 
-from harness import SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for
+import readme_options
+from harness import SLUICE, SOURCE_DIR, Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for
 
 
 def test_every_example_config_validates():
@@ -59,6 +60,44 @@ def test_config_reference_is_in_sync():
         committed = f.read()
     assert p.stdout == committed, ("docs/config-reference.md is stale: regenerate it with "
                                    "`sluice components --markdown > docs/config-reference.md`")
+
+
+def _cli_delivery():
+    """(kind, name) -> delivery of every source and sink, as `sluice components` lists them."""
+    p = run(["components"])
+    assert p.returncode == 0, p.stderr.decode()
+    out, kind = {}, None
+    for line in p.stdout.decode().splitlines():
+        if not line.startswith(" "):
+            kind = line.rstrip(":").rstrip("s")
+        elif kind in ("source", "sink"):
+            name, delivery = line.split()[:2]
+            out[(kind, name)] = delivery
+    return out
+
+
+def test_architecture_delivery_table_matches_descriptors():
+    with open(os.path.join(SOURCE_DIR, "docs", "architecture.md")) as f:
+        rows = [line.split("|")[1:-1] for line in f if line.startswith("| source") or line.startswith("| sink")]
+    documented = {}
+    for who, delivery, _ in ([c.strip() for c in r] for r in rows):
+        kind = who.split()[0].rstrip("s")
+        for name in who.split("`")[1::2]:
+            documented[(kind, name)] = delivery
+    assert documented == _cli_delivery(), (
+        "the delivery table in docs/architecture.md differs from the descriptors (`sluice components`): "
+        f"{sorted(set(documented.items()) ^ set(_cli_delivery().items()))}")
+
+
+def test_component_readmes_are_in_sync():
+    stale = []
+    for kind, name in readme_options.components(SLUICE):
+        with open(readme_options.readme_path(SOURCE_DIR, kind, name)) as f:
+            written = readme_options.current(f.read(), kind, name)
+        if written != readme_options.block(SLUICE, kind, name):
+            stale.append(f"src/{kind}s/{name}/README.md")
+    assert not stale, (f"the option tables of {', '.join(stale)} differ from the descriptors: regenerate them with "
+                       f"`{readme_options.REGENERATE}`")
 
 
 def test_components_documents_one():
@@ -144,5 +183,7 @@ def _get(port, path):
 if __name__ == "__main__":
     main([test_every_example_config_validates, test_misspelt_key_names_file_line_and_suggestion,
           test_misspelt_component_in_pipeline_string, test_describe_dot_renders_with_graphviz,
-          test_config_reference_is_in_sync, test_components_documents_one, test_default_config_runs_and_metrics_rise,
+          test_config_reference_is_in_sync, test_component_readmes_are_in_sync,
+          test_architecture_delivery_table_matches_descriptors,
+          test_components_documents_one, test_default_config_runs_and_metrics_rise,
           test_reload_keeps_old_config_when_new_is_wrong, test_relay_file_to_file])

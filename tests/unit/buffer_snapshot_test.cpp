@@ -183,7 +183,7 @@ TEST(BufferSnapshot, ReadersNeverRunSqlOrSeeATornSnapshot) {
     std::thread sink([&] {
         std::vector<StoredRecord> rows;
         while (!done) {
-            if (rd->wait(std::chrono::milliseconds(20)) && rd->read_into(rows, 500) > 0) {
+            if (rd->wait(std::chrono::milliseconds(20)) && rd->read_into(rows, 500).rows > 0) {
                 rd->commit(rows.back().id);
             }
         }

@@ -8,6 +8,7 @@
 namespace sluice {
 namespace {
 
+using sluice::testing::config_links_test_registry;
 using sluice::testing::config_test_registry;
 
 bool contains(const std::string& haystack, std::string_view needle) {
@@ -72,6 +73,24 @@ TEST(DescribeComponent, ComponentWithoutOptions) {
     EXPECT_TRUE(contains(describe_component(*s), "Example:     sluice relay - stdout:?format=influx"));
     EXPECT_TRUE(contains(describe_component(*s), "Options of every sink:\n  batch_size (integer, default 1000, 1 to "
                                                  "100000)"));
+}
+
+TEST(DescribeComponent, LinksAndDelivery) {
+    const Descriptor* lookup = config_links_test_registry().find(Kind::Stage, "lookup");
+    ASSERT_NE(lookup, nullptr);
+    EXPECT_TRUE(contains(describe_component(*lookup), "  lookup_table (string, required, not empty, reads a table)\n"));
+    EXPECT_FALSE(contains(describe_component(*lookup), "Delivery"));
+    const Descriptor* bus = config_links_test_registry().find(Kind::Source, "bus");
+    ASSERT_NE(bus, nullptr);
+    EXPECT_TRUE(contains(describe_component(*bus),
+                         "\nDelivery: best-effort. Records in flight are lost on a crash.\n\nOptions:\n"));
+    const std::string md = generate_config_reference(config_links_test_registry());
+    EXPECT_TRUE(contains(md, "| `lookup_table` | string | **required** | not empty | The table. *(reads a table)* |"))
+        << md;
+    EXPECT_TRUE(contains(md, "### bus\n\nReads a named stream.\n\nDelivery: best-effort. Records in flight are lost "
+                             "on a crash.\n\n| Option |"));
+    EXPECT_TRUE(contains(md, "### stdout\n\nPrints records.\n\nURL schemes: `stdout:`, e.g. `stdout:?format=influx`"
+                             "\n\nDelivery: at-least-once.\n\n"));
 }
 
 }  // namespace

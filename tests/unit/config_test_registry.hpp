@@ -131,6 +131,7 @@ inline const Registry& config_test_registry() {
             .kind = Kind::Sink,
             .name = "stdout",
             .summary = "Prints records.",
+            .delivery = Delivery::AtLeastOnce,
             .options = {{.name = "format", .type = OptionType::Enum, .default_value = "json", .doc = "Output format.",
                          .choices = "json|influx"}},
             .url_schemes = {"stdout"},
@@ -167,6 +168,43 @@ inline const Registry& config_test_registry() {
                                     &window_stage, &stdout_sink, &file_sink, &http_sink}) {
             r.add(*d);
         }
+        return r;
+    }();
+    return registry;
+}
+
+// The registry above plus components whose options link to tables and
+// streams under names unlike any real component's: tables and streams are
+// found through OptionSpec::link, never through option names.
+inline const Registry& config_links_test_registry() {
+    static const Registry registry = [] {
+        static const Descriptor lookup_stage{
+            .kind = Kind::Stage,
+            .name = "lookup",
+            .summary = "Looks records up in a table.",
+            .options =
+                {
+                    {.name = "lookup_table", .type = OptionType::String, .doc = "The table.", .required = true,
+                     .min = 1, .link = OptionLink::ReadsTable},
+                    {.name = "misses", .type = OptionType::String, .doc = "Stream for records not found.",
+                     .link = OptionLink::EmitsStream},
+                },
+        };
+        static const Descriptor bus_source{
+            .kind = Kind::Source,
+            .name = "bus",
+            .summary = "Reads a named stream.",
+            .delivery = Delivery::BestEffort,
+            .loss_window = "Records in flight are lost on a crash.",
+            .options = {{.name = "from", .type = OptionType::String, .doc = "The stream.", .required = true,
+                         .min = 1, .link = OptionLink::ConsumesStream}},
+        };
+        Registry r;
+        for (const Descriptor* d : config_test_registry().all()) {
+            r.add(*d);
+        }
+        r.add(lookup_stage);
+        r.add(bus_source);
         return r;
     }();
     return registry;

@@ -17,6 +17,7 @@ namespace sluice {
 namespace {
 
 using namespace std::chrono_literals;
+using sluice::testing::config_links_test_registry;
 using sluice::testing::config_test_registry;
 
 constexpr std::string_view kFull = R"(
@@ -477,6 +478,49 @@ token = ")" + written + "\"\n");
         EXPECT_EQ(errs[0], "c.toml:7:9: option 'token' for sink 'http' must have at least 8 characters");
     }
     std::filesystem::remove(file);
+}
+
+TEST(TomlConfig, TablesAndStreamsAreFoundThroughOptionLinks) {
+    constexpr std::string_view text = R"(
+[tables.calibration]
+
+[[pipelines.a.sources]]
+type = "stdin"
+[[pipelines.a.stages]]
+type = "lookup"
+lookup_table = "calibraton"
+misses = "unknown"
+[[pipelines.a.sinks]]
+type = "stdout"
+
+[[pipelines.b.sources]]
+type = "bus"
+from = "unknown"
+[[pipelines.b.sinks]]
+type = "stdout"
+)";
+    Diagnostics diag;
+    EXPECT_FALSE(load_config_text(text, "links.toml", config_links_test_registry(), diag));
+    ASSERT_EQ(diag.size(), 1u) << diag.str();
+    EXPECT_EQ(diag.items()[0].str(), "links.toml:8:16: stage 'lookup' uses table 'calibraton', which is not declared "
+                                     "(did you mean 'calibration'?)");
+
+    std::string fixed(text);
+    fixed.replace(fixed.find("calibraton"), 10, "calibration");
+    Diagnostics ok;
+    const auto config = load_config_text(fixed, "links.toml", config_links_test_registry(), ok);
+    ASSERT_TRUE(config) << ok.str();
+    const auto links = component_links(*config);
+    ASSERT_EQ(links.size(), 3u);
+    EXPECT_EQ(links[0].use.link, OptionLink::ReadsTable);
+    EXPECT_EQ(links[0].use.option, "lookup_table");
+    EXPECT_EQ(links[0].use.name, "calibration");
+    EXPECT_EQ(links[0].component->id, "lookup");
+    EXPECT_EQ(links[1].use.link, OptionLink::EmitsStream);
+    EXPECT_EQ(links[1].use.name, "unknown");
+    EXPECT_EQ(links[2].use.link, OptionLink::ConsumesStream);
+    EXPECT_EQ(links[2].pipeline, 1u);
+    EXPECT_EQ(links[2].component->kind, Kind::Source);
 }
 
 TEST(TomlConfig, LoadFile) {

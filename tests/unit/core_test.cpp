@@ -12,6 +12,7 @@
 #include "core/ioloop.hpp"
 #include "core/line_splitter.hpp"
 #include "core/metrics.hpp"
+#include "core/option_binding.hpp"
 #include "core/record_json.hpp"
 #include "core/resources.hpp"
 
@@ -331,4 +332,78 @@ TEST(Metrics, HistogramRendersCumulativeBuckets) {
     EXPECT_NE(text.find("lat_seconds_bucket{component=\"p/s\",le=\"+Inf\"} 3\n"), std::string::npos);
     EXPECT_NE(text.find("lat_seconds_sum{component=\"p/s\"} 5.55\n"), std::string::npos);
     EXPECT_NE(text.find("lat_seconds_count{component=\"p/s\"} 3\n"), std::string::npos);
+}
+
+namespace {
+
+struct BoundSettings {
+    std::string name = "unset";
+    std::int64_t count = 0;
+    std::uint32_t seed = 0;
+    double rate = 0;
+    bool on = false;
+    std::chrono::milliseconds every{0};
+    std::size_t limit = 0;
+    std::vector<std::string> items;
+    std::string mode;
+};
+
+const OptionBinding<BoundSettings>& bound_options() {
+    using S = BoundSettings;
+    static const auto b = OptionBinding<S>()
+                              .field(&S::name, {.name = "name", .type = OptionType::String})
+                              .field(&S::count, {.name = "count", .type = OptionType::Int, .default_value = "3"})
+                              .field(&S::seed, {.name = "seed", .type = OptionType::Int, .default_value = "7"})
+                              .field(&S::rate, {.name = "rate", .type = OptionType::Float, .default_value = "0.5"})
+                              .field(&S::on, {.name = "on", .type = OptionType::Bool, .default_value = "false"})
+                              .field(&S::every, {.name = "every", .type = OptionType::Duration, .default_value = "1s"})
+                              .field(&S::limit, {.name = "limit", .type = OptionType::Size, .default_value = "1KiB"})
+                              .field(&S::items, {.name = "items", .type = OptionType::List, .default_value = "a,b"})
+                              .field(&S::mode, {.name = "mode", .type = OptionType::Enum, .default_value = "x",
+                                                .choices = "x|y"});
+    return b;
+}
+
+BoundSettings bind_text(std::vector<std::pair<std::string, std::string>> values) {
+    RawTable table;
+    for (auto& [k, v] : values) {
+        table.push_back(text_entry(k, v));
+    }
+    Diagnostics diag;
+    const Options o = resolve_options(bound_options().specs(), table, "test", SourcePos{}, diag);
+    EXPECT_TRUE(diag.empty()) << diag.str();
+    return bound_options().bind(o);
+}
+
+}  // namespace
+
+TEST(OptionBinding, SpecsKeepTheirOrderAndFieldsGetTypedValues) {
+    const auto& specs = bound_options().specs();
+    ASSERT_EQ(specs.size(), 9u);
+    EXPECT_EQ(specs[0].name, "name");
+    EXPECT_EQ(specs[8].name, "mode");
+
+    const BoundSettings d = bind_text({});
+    EXPECT_EQ(d.name, "unset");  // no value, no default: the field keeps its initialiser
+    EXPECT_EQ(d.count, 3);
+    EXPECT_EQ(d.seed, 7u);
+    EXPECT_EQ(d.rate, 0.5);
+    EXPECT_FALSE(d.on);
+    EXPECT_EQ(d.every, std::chrono::seconds(1));
+    EXPECT_EQ(d.limit, 1024u);
+    EXPECT_EQ(d.items, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(d.mode, "x");
+
+    const BoundSettings s = bind_text({{"name", "n"}, {"count", "-4"}, {"seed", "4294967295"}, {"rate", "2"},
+                                       {"on", "true"}, {"every", "1m30s"}, {"limit", "2MiB"}, {"items", "c"},
+                                       {"mode", "y"}});
+    EXPECT_EQ(s.name, "n");
+    EXPECT_EQ(s.count, -4);
+    EXPECT_EQ(s.seed, 4294967295u);
+    EXPECT_EQ(s.rate, 2.0);
+    EXPECT_TRUE(s.on);
+    EXPECT_EQ(s.every, std::chrono::seconds(90));
+    EXPECT_EQ(s.limit, 2u * 1024 * 1024);
+    EXPECT_EQ(s.items, (std::vector<std::string>{"c"}));
+    EXPECT_EQ(s.mode, "y");
 }

@@ -237,6 +237,10 @@ const Descriptor& sink_cratedb() {
         .kind = Kind::Sink,
         .name = "cratedb",
         .summary = "Bulk-inserts records into CrateDB tables over HTTP(S), creating tables on first use",
+        .delivery = Delivery::AtLeastOnce,
+        .loss_window = "The cursor moves only past rows CrateDB answered for: after an error part-way through a "
+                       "batch or a crash before the cursor update, rows are sent again (duplicates possible, loss "
+                       "not).",
         .options = net::http_sink_options(
             {
                 {.name = "host", .type = OptionType::String, .default_value = "127.0.0.1",

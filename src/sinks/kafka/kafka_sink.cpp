@@ -581,6 +581,11 @@ const Descriptor& sink_kafka() {
         .kind = Kind::Sink,
         .name = "kafka",
         .summary = "Produces records to Kafka (idempotent producer, confirmed by delivery reports)",
+        .delivery = Delivery::AtLeastOnce,
+        .loss_window = "With `acks = \"all\"` (the default, idempotent producer) a record is confirmed only after "
+                       "its delivery report: a crash or a retry may produce it twice, never lose it. `acks = \"1\"` "
+                       "is best effort (a leader that fails before replicating loses acknowledged records), and so "
+                       "is `acks = \"0\"` (no acknowledgement at all).",
         .options =
             {
                 {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,

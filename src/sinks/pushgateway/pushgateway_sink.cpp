@@ -194,6 +194,11 @@ const Descriptor& sink_pushgateway() {
         .kind = Kind::Sink,
         .name = "pushgateway",
         .summary = "Pushes the last value of each numeric field to a Prometheus Pushgateway as gauges",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Only the latest value per series is pushed (earlier values of a batch are never seen), and "
+                       "the Pushgateway keeps it in memory unless it runs with persistence. An unconfirmed batch is "
+                       "pushed again after a crash, but with `method = \"put\"` the group then holds only the series "
+                       "seen since the restart.",
         .options = net::http_sink_options(
             {
                 {.name = "host", .type = OptionType::String, .default_value = "127.0.0.1",

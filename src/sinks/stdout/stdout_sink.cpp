@@ -45,6 +45,10 @@ const Descriptor& sink_stdout() {
         .kind = Kind::Sink,
         .name = "stdout",
         .summary = "Writes records to standard output as NDJSON (one JSON object per line)",
+        .delivery = Delivery::AtLeastOnce,
+        .loss_window = "A batch counts as delivered once write(2) took all of it; a crash before the cursor moved "
+                       "writes it again (duplicates, not loss). What the reader does with it is out of sluice's "
+                       "hands.",
         .options = {},
         .url_schemes = {"stdout"},
         .url_example = "stdout: (or -)",

@@ -226,6 +226,10 @@ const Descriptor& source_file() {
         .kind = Kind::Source,
         .name = "file",
         .summary = "Follows a file's appended lines (like tail -F), through rotation; resumes at its committed offset",
+        .delivery = Delivery::AtLeastOnce,
+        .loss_window = "None: the read offset is committed in the same transaction as the records, so a restart "
+                       "resumes exactly after the last committed line (a file replaced or truncated while sluice was "
+                       "stopped is read from its start).",
         .options =
             {
                 {.name = "path", .type = OptionType::String, .doc = "The file to follow", .required = true,

@@ -744,6 +744,9 @@ const Descriptor& source_iio() {
         .name = "iio",
         .summary = "Linux Industrial I/O sensors via sysfs: polled channels or buffered scans from /dev/iio:deviceN, "
                    "as Influx line protocol frames",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Samples read but not yet committed when the process dies are lost, and so is what the kernel "
+                       "buffered while sluice was down: sensors cannot be asked for the past.",
         .options =
             {
                 {.name = "device", .type = OptionType::String,

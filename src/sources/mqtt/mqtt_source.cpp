@@ -602,6 +602,12 @@ const Descriptor& source_mqtt() {
         .kind = Kind::Source,
         .name = "mqtt",
         .summary = "Subscribes to MQTT topic filters (3.1.1 or 5, QoS 0-2, TLS) with a persistent session",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Paho acknowledges a QoS 1 message (QoS 2: PUBREC) on receipt, before its batch is committed: "
+                       "a crash or power cut loses the messages received but not yet committed (at most the source's "
+                       "current batch, the ingest queue (`queue_max_frames`) and the batch being committed). The "
+                       "broker keeps what is published while sluice is away only for a persistent session at QoS "
+                       "1/2; at QoS 0 everything in flight is lost.",
         .options =
             {
                 {.name = "server", .type = OptionType::String, .default_value = "tcp://127.0.0.1:1883",

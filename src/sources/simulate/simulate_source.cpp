@@ -12,19 +12,50 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/option_binding.hpp"
 
 namespace sluice::components {
 namespace {
 
+// The options, each bound to the field it fills (core/option_binding.hpp).
+struct SimulateSettings {
+    double rate = 1;
+    std::int64_t count = 0;
+    std::vector<std::string> sensors;
+    std::string shape;
+    std::string device;
+    std::uint32_t seed = 1;
+};
+
+const OptionBinding<SimulateSettings>& simulate_options() {
+    using S = SimulateSettings;
+    static const auto b =
+        OptionBinding<S>()
+            .field(&S::rate, {.name = "rate", .type = OptionType::Float, .default_value = "1",
+                              .doc = "Frames per second", .min = 0.001, .max = 10'000'000})
+            .field(&S::count, {.name = "count", .type = OptionType::Int, .default_value = "0",
+                               .doc = "Stop after this many frames (0: never)", .min = 0})
+            .field(&S::sensors, {.name = "sensors", .type = OptionType::List,
+                                 .default_value = "temperature,humidity,pressure",
+                                 .doc = "Field names, one value each per frame", .min = 1, .max = 64})
+            .field(&S::shape, {.name = "shape", .type = OptionType::Enum, .default_value = "sine",
+                               .doc = "How the values move", .choices = "sine|random_walk|steps"})
+            .field(&S::device, {.name = "device", .type = OptionType::String, .default_value = "sim-1",
+                                .doc = "Value of the \"device\" field and origin suffix"})
+            .field(&S::seed, {.name = "seed", .type = OptionType::Int, .default_value = "1",
+                              .doc = "Random seed for random_walk", .min = 0, .max = 4294967295.0});
+    return b;
+}
+
 class SimulateSource final : public Source {
 public:
-    explicit SimulateSource(const Options& o)
-        : rate_(o.number("rate")),
-          count_(o.integer("count")),
-          sensors_(o.list("sensors")),
-          shape_(o.str("shape")),
-          device_(o.str("device")),
-          rng_(static_cast<std::uint32_t>(o.integer("seed"))) {
+    explicit SimulateSource(SimulateSettings s)
+        : rate_(s.rate),
+          count_(s.count),
+          sensors_(std::move(s.sensors)),
+          shape_(std::move(s.shape)),
+          device_(std::move(s.device)),
+          rng_(s.seed) {
         for (std::size_t i = 0; i < sensors_.size(); ++i) {
             walk_.push_back(base(i));
         }
@@ -144,24 +175,12 @@ const Descriptor& source_simulate() {
         .kind = Kind::Source,
         .name = "simulate",
         .summary = "Synthetic sensors (sine, random walk, steps) emitting JSON frames at a set rate",
-        .options =
-            {
-                {.name = "rate", .type = OptionType::Float, .default_value = "1",
-                 .doc = "Frames per second", .min = 0.001, .max = 10'000'000},
-                {.name = "count", .type = OptionType::Int, .default_value = "0",
-                 .doc = "Stop after this many frames (0: never)", .min = 0},
-                {.name = "sensors", .type = OptionType::List, .default_value = "temperature,humidity,pressure",
-                 .doc = "Field names, one value each per frame", .min = 1, .max = 64},
-                {.name = "shape", .type = OptionType::Enum, .default_value = "sine",
-                 .doc = "How the values move", .choices = "sine|random_walk|steps"},
-                {.name = "device", .type = OptionType::String, .default_value = "sim-1",
-                 .doc = "Value of the \"device\" field and origin suffix"},
-                {.name = "seed", .type = OptionType::Int, .default_value = "1",
-                 .doc = "Random seed for random_walk", .min = 0, .max = 4294967295.0},
-            },
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Synthetic frames not yet committed when the process dies are not generated again.",
+        .options = simulate_options().specs(),
         .url_schemes = {"simulate"},
         .url_example = "simulate:?rate=10&count=100&shape=random_walk",
-        .make_source = [](const Options& o) { return std::make_unique<SimulateSource>(o); },
+        .make_source = [](const Options& o) { return std::make_unique<SimulateSource>(simulate_options().bind(o)); },
     };
     return d;
 }

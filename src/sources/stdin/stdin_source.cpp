@@ -118,6 +118,9 @@ const Descriptor& source_stdin() {
         .kind = Kind::Source,
         .name = "stdin",
         .summary = "Reads newline-separated frames from standard input; the gateway may exit at end of input",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Lines read but not yet committed to the buffer when the process dies are lost: standard "
+                       "input cannot be asked again (the file source can).",
         .options =
             {
                 {.name = "max_line_bytes", .type = OptionType::Size, .default_value = "1MiB",

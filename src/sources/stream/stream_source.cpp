@@ -77,10 +77,14 @@ const Descriptor& source_stream() {
         .name = "stream",
         .summary = "Reads records another pipeline's stage sends to a named in-process stream (e.g. a window's late "
                    "records)",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Records published by the other pipeline but not yet committed by this one when the process "
+                       "dies are lost (the stream is in memory); records that find this pipeline's ingest queue full "
+                       "are dropped and counted.",
         .options =
             {
                 {.name = "stream", .type = OptionType::String, .doc = "The stream's name (a stage's late_stream)",
-                 .required = true, .min = 1},
+                 .required = true, .min = 1, .link = OptionLink::ConsumesStream},
                 {.name = "decode", .type = OptionType::List, .default_value = "record",
                  .doc = "Decoders for the frames; the stream carries sluice's binary record form (`record`)"},
             },

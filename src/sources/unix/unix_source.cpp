@@ -408,6 +408,9 @@ const Descriptor& source_unix() {
         .kind = Kind::Source,
         .name = "unix",
         .summary = "Listens on a Unix domain socket: stream clients (line or length-prefix framing) or datagrams",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Frames in the kernel's socket buffer, in a partial frame, or read but not yet committed when "
+                       "the process dies are lost: a socket cannot be asked again.",
         .options =
             {
                 {.name = "path", .type = OptionType::String,

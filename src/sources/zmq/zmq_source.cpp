@@ -441,6 +441,9 @@ const Descriptor& source_zmq() {
         .kind = Kind::Source,
         .name = "zmq",
         .summary = "Receives ZeroMQ messages on a SUB (topic prefixes) or PULL socket, connecting or binding",
+        .delivery = Delivery::BestEffort,
+        .loss_window = "Messages in ZeroMQ's queues, or read but not yet committed, when the process dies are lost: "
+                       "ZeroMQ has no acknowledgements and nothing can be asked again.",
         .options =
             {
                 {.name = "socket", .type = OptionType::Enum, .default_value = "sub",

@@ -158,7 +158,7 @@ const Descriptor& stage_enrich() {
         .options =
             {
                 {.name = "table", .type = OptionType::String, .doc = "The table, declared as [tables.NAME].",
-                 .required = true, .min = 1},
+                 .required = true, .min = 1, .link = OptionLink::ReadsTable},
                 {.name = "key", .type = OptionType::String,
                  .doc = "Key template over tags and fields, e.g. \"{node}/{sensor}\".", .required = true, .min = 1},
                 {.name = "tags", .type = OptionType::List, .default_value = "",

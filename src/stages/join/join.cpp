@@ -317,6 +317,7 @@ const Descriptor& stage_join() {
                  .min = 1, .max = 100000000},
             },
         .make_stage = [](const Options& o) { return std::make_unique<JoinStage>(o); },
+        .describe = [](const Options&) { return DescribeShape{.dot_shape = "hexagon"}; },
     };
     return d;
 }

@@ -132,10 +132,12 @@ const Descriptor& stage_table() {
         .kind = Kind::Stage,
         .name = "table",
         .summary = "Writes the latest record per key into a named table ([tables.NAME]); records pass on unchanged",
+        .loss_window = "The table is written right after the batch is committed to the buffer: a crash between the "
+                       "two commits loses that batch's table updates (not its records).",
         .options =
             {
                 {.name = "table", .type = OptionType::String, .doc = "The table, declared as [tables.NAME].",
-                 .required = true, .min = 1},
+                 .required = true, .min = 1, .link = OptionLink::WritesTable},
                 {.name = "key", .type = OptionType::String,
                  .doc = "Key template over tags and fields, e.g. \"{node}/{sensor}\". Records lacking a name in it "
                         "are not written (sluice_stage_missing_key_total).",

@@ -65,7 +65,8 @@ const Descriptor& stage_window() {
                         "(min_valid_time, max_future): dead_letter (with the reason), stream (`late_stream`), drop",
                  .choices = "dead_letter|stream|drop"},
                 {.name = "late_stream", .type = OptionType::String,
-                 .doc = "With late = \"stream\": the named stream a `stream` source reads them from", .min = 1},
+                 .doc = "With late = \"stream\": the named stream a `stream` source reads them from", .min = 1,
+                 .link = OptionLink::EmitsStream},
                 {.name = "group_by", .type = OptionType::List,
                  .doc = "Tags whose values make a group (with the measurement); they become the output's tags"},
                 {.name = "group_by_fields", .type = OptionType::List,
@@ -106,6 +107,19 @@ const Descriptor& stage_window() {
                  .min = 0, .max = 100.0 * 366 * 86400},
             },
         .make_stage = [](const Options& o) { return std::make_unique<WindowStage>(parse_config(o)); },
+        // `sluice describe`: "tumbling 1m", "hopping 1m every 10s", "session gap 30s".
+        .describe =
+            [](const Options& o) {
+                const auto d = [&](std::string_view n) {
+                    return o.has(n) ? format_duration(o.duration(n)) : std::string("?");
+                };
+                std::string kind = o.str_or("kind", "");
+                kind = kind.empty() ? "tumbling" : kind;
+                std::string text = kind == "hopping"   ? fmt::format("hopping {} every {}", d("size"), d("hop"))
+                                   : kind == "session" ? fmt::format("session gap {}", d("gap"))
+                                                       : fmt::format("{} {}", kind, d("size"));
+                return DescribeShape{.summary = std::move(text), .json_key = "window", .dot_shape = "box3d"};
+            },
     };
     return d;
 }
