@@ -1,5 +1,5 @@
 #pragma once
-// The SQLite store behind the gateway's tables (core/tables.hpp):
+// The SQLite store behind the gateway's tables (tables/tables.hpp):
 // <data_dir>/tables.db, one row per table and key, its own connection, WAL,
 // one transaction per write call. Not named *.sqlite, so `sluice buffer`
 // never takes it for a pipeline's buffer.
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 namespace sluice {
 

@@ -40,7 +40,7 @@ struct PipelineSpec {
     std::vector<ComponentSpec> sinks;
 };
 
-// [tables.NAME]: a named table of the latest value per key (core/tables.hpp).
+// [tables.NAME]: a named table of the latest value per key (tables/tables.hpp).
 struct TableSpec {
     std::string name;
     SourcePos pos;

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::decoders {
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 #include "http/api.hpp"
 #include "net/http_server.hpp"
 

@@ -22,7 +22,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/resources.hpp"
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
 #include "http/table_api.hpp"

@@ -29,7 +29,7 @@
 #include "config/config.hpp"
 #include "core/metrics.hpp"
 #include "core/registry.hpp"
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {

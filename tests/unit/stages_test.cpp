@@ -14,7 +14,7 @@
 #include "core/metrics.hpp"
 #include "core/record_json.hpp"
 #include "core/registry.hpp"
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 using namespace sluice;
 

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 #include "http/table_api.hpp"
 
 using namespace sluice;

@@ -1,4 +1,4 @@
-// Tables (core/tables.hpp) and their SQLite store: values as JSON, CSV
+// Tables (tables/tables.hpp) and their SQLite store: values as JSON, CSV
 // loading, paging, max_keys, and rows surviving a restart.
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "buffer/table_store.hpp"
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 using namespace sluice;
 
@@ -64,6 +64,24 @@ TEST(TableValue, RejectsWhatIsNotAFlatObject) {
     EXPECT_FALSE(parse_table_value(R"({"a":1} x)", &error));
     EXPECT_FALSE(parse_table_value(R"({"a":)", &error));
     EXPECT_FALSE(parse_table_value(std::string(100000, '['), &error));  // iterative parser: no stack overflow
+}
+
+TEST(TableValue, NumbersAreReadByTheOneJsonRule) {
+    // Correctly rounded, as by the json decoder (RapidJSON's own full
+    // precision path gave -5.7e-282 for the out-of-range one).
+    EXPECT_EQ(std::get<double>(value(R"({"x":0.1})")[0].value), 0.1);
+    EXPECT_EQ(std::get<double>(value(R"({"x":9223372036854775808})")[0].value), 9223372036854775808.0);
+    std::string error;
+    EXPECT_FALSE(parse_table_value(R"({"x":1844674407379510921888888881e308})", &error));
+    EXPECT_NE(error.find("beyond a double's range"), std::string::npos) << error;
+}
+
+TEST(TableValue, TextIsTypedByTheDecodersRule) {
+    EXPECT_EQ(typed_text("21"), FieldValue(std::int64_t{21}));
+    EXPECT_EQ(typed_text(" 21.5\t"), FieldValue(21.5));
+    EXPECT_EQ(typed_text("TRUE"), FieldValue(true)) << "as in a CSV payload";
+    EXPECT_EQ(typed_text("1."), FieldValue(std::string("1."))) << "as in a CSV payload";
+    EXPECT_EQ(typed_text(" lab 2 "), FieldValue(std::string(" lab 2 "))) << "text stays as written";
 }
 
 TEST(TableCsv, HeaderKeyColumnAndTypes) {

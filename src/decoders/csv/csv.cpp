@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "decoders/decoder_options.hpp"
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {

@@ -10,7 +10,7 @@
 
 #include "decoders/decoder_options.hpp"
 #include "decoders/lines.hpp"
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::decoders {
 

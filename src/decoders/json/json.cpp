@@ -11,7 +11,7 @@
 #include <rapidjson/reader.h>
 
 #include "decoders/decoder_options.hpp"
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 #include "text/json.hpp"
 #include "decoders/timestamp.hpp"
 

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "decoders/lines.hpp"
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {

@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "decoders/decoder_options.hpp"
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::decoders {
 

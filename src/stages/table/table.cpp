@@ -6,7 +6,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/record_json.hpp"
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 #include "stages/stage_util.hpp"
 
 namespace sluice::components {

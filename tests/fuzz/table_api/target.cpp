@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 #include "http/table_api.hpp"
 
 namespace {

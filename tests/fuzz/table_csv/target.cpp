@@ -1,10 +1,10 @@
-// CSV files loaded into tables (core/tables.hpp: parse_table_csv), with the
+// CSV files loaded into tables (tables/tables.hpp: parse_table_csv), with the
 // key in the first column and in a named one; and typed cells.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);

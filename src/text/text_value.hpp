@@ -10,7 +10,7 @@
 #include "core/record.hpp"
 #include "text/text.hpp"
 
-namespace sluice::decoders {
+namespace sluice {
 
 // A number literal, never anything a person would not call a number: an
 // optional sign, digits, an optional fraction and an optional exponent.
@@ -37,4 +37,4 @@ bool valid_utf8(std::string_view s);
 // "..." appended when cut.
 std::string excerpt(std::string_view s, std::size_t max = 40);
 
-}  // namespace sluice::decoders
+}  // namespace sluice

@@ -41,8 +41,9 @@ void append_table_value_json(std::string& out, const TableValue& v);
 std::optional<TableValue> parse_table_value(std::string_view json, std::string* error);
 // A member of a value, or null.
 const Field* table_member(const TableValue& v, std::string_view name);
-// Reads text typed the way CSV cells and form fields are: an integer, a
-// number, true/false, else a string.
+// CSV cells and form fields, typed by the one rule of the decoders
+// (text/text_value.hpp: typed_value), blanks around a number or boolean
+// ignored; text that is neither stays as written.
 FieldValue typed_text(std::string_view text);
 
 // The rows of a CSV file with a header row: `key_column` (empty: the first

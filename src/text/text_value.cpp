@@ -1,4 +1,4 @@
-#include "decoders/text_value.hpp"
+#include "text/text_value.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-namespace sluice::decoders {
+namespace sluice {
 
 namespace {
 
@@ -232,4 +232,4 @@ std::string excerpt(std::string_view s, std::size_t max) {
     return out;
 }
 
-}  // namespace sluice::decoders
+}  // namespace sluice

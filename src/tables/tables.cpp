@@ -1,4 +1,4 @@
-#include "core/tables.hpp"
+#include "tables/tables.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +16,9 @@
 
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "text/json.hpp"
+#include "text/text.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice {
 
@@ -91,15 +94,11 @@ struct FlatObject : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FlatObject> 
         return true;
     }
     bool Bool(bool b) { return set(b); }
-    bool Int(int i) { return set(std::int64_t{i}); }
-    bool Uint(unsigned u) { return set(std::int64_t{u}); }
-    bool Int64(std::int64_t i) { return set(i); }
-    bool Uint64(std::uint64_t u) {
-        return u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-                   ? set(static_cast<std::int64_t>(u))
-                   : set(static_cast<double>(u));
+    // Numbers by the one rule of every JSON reader (text/json.hpp).
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        auto v = json_number(std::string_view(s, n), &error);
+        return v && set(std::move(*v));
     }
-    bool Double(double d) { return set(d); }
     bool String(const char* s, rapidjson::SizeType n, bool) { return set(std::string(s, n)); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
         key.assign(s, n);
@@ -132,14 +131,14 @@ struct FlatObject : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FlatObject> 
 std::optional<TableValue> parse_table_value(std::string_view json, std::string* error) {
     std::string local;
     std::string& err = error != nullptr ? *error : local;
-    // Parsed in place on a copy (no parser stack for strings), with full
-    // precision for numbers, like the json decoder.
+    // Parsed in place on a copy (no parser stack for strings), numbers as
+    // text converted by json_number(), like the json decoder.
     std::string buf(json);
     rapidjson::InsituStringStream in(buf.data());
     rapidjson::Reader reader;
     FlatObject h;
     constexpr unsigned kFlags =
-        rapidjson::kParseInsituFlag | rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag;
+        rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseStopWhenDoneFlag;
     const auto res = reader.Parse<kFlags>(in, h);
     if (!h.error.empty()) {
         err = std::move(h.error);
@@ -169,31 +168,11 @@ const Field* table_member(const TableValue& v, std::string_view name) {
 }
 
 FieldValue typed_text(std::string_view text) {
-    std::string_view t = text;
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
-        t.remove_prefix(1);
+    FieldValue v = typed_value(trim(text, " \t"));
+    if (std::holds_alternative<std::string>(v)) {
+        return std::string(text);  // text stays as written, blanks and all
     }
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
-        t.remove_suffix(1);
-    }
-    if (t == "true" || t == "false") {
-        return t == "true";
-    }
-    if (!t.empty()) {
-        std::string_view n = t.front() == '+' ? t.substr(1) : t;
-        std::int64_t i = 0;
-        auto ri = std::from_chars(n.data(), n.data() + n.size(), i);
-        if (ri.ec == std::errc() && ri.ptr == n.data() + n.size() && !n.empty()) {
-            return i;
-        }
-        double d = 0;
-        auto rd = std::from_chars(n.data(), n.data() + n.size(), d);
-        if (rd.ec == std::errc() && rd.ptr == n.data() + n.size() && !n.empty() && std::isfinite(d) &&
-            (n.front() == '-' || n.front() == '.' || (n.front() >= '0' && n.front() <= '9'))) {
-            return d;
-        }
-    }
-    return std::string(text);
+    return v;
 }
 
 // ------------------------------------------------------------------ CSV
