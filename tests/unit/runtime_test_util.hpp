@@ -103,13 +103,17 @@ inline std::int64_t seq_of(const Record& r) {
     return std::get<std::int64_t>(f->value);
 }
 
+// Polls `cond` until it holds or `limit` passes (a condition wait with a
+// deadline, checked every kPollEvery).
+constexpr auto kPollEvery = 2ms;
+
 inline bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit = kDeadline) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (!cond()) {
         if (std::chrono::steady_clock::now() > until) {
             return false;
         }
-        std::this_thread::sleep_for(2ms);
+        std::this_thread::sleep_for(kPollEvery);
     }
     return true;
 }
