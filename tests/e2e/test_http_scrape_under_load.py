@@ -5,8 +5,8 @@ pushgateway sink with nobody listening keeps retrying (so /ready has an
 unhealthy sink to explain and the buffer keeps rows). Meanwhile one
 keep-alive client scrapes /metrics and /ready back to back.
 
-Asserts behaviour only: every scrape answered 200 with the pipeline's
-figures, the worker committed throughout, and the I/O loop thread ran no
+Asserts behaviour only: every scrape answered (/metrics 200 with the
+pipeline's figures, /ready 200 or 503 naming the retrying sink), the worker committed throughout, and the I/O loop thread ran no
 SQLite (sluice_loop_sqlite_calls_total stays 0). Prints the scrape latency
 (p50/p99/max) for the record; timing is never asserted."""
 
@@ -104,7 +104,10 @@ connect_timeout = "50ms"
                             r = conn.getresponse()
                             body = r.read().decode()
                             took = time.monotonic() - t0
-                            if r.status != 200:
+                            # /ready may rightly say 503 once the retrying sink's
+                            # backlog fills the buffer (slow builds scrape longer):
+                            # that is an answer too.
+                            if r.status != 200 and not (path == "/ready" and r.status == 503):
                                 failures.append(f"{path}: {r.status} {body[:200]}")
                                 continue
                             latencies[path].append(took)
