@@ -15,30 +15,14 @@
 #include "buffer/buffer.hpp"
 #include "buffer/sqlite.hpp"
 #include "core/ioloop.hpp"
+#include "temp_dir.hpp"
 
 namespace sluice {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "sluice-snapshot-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test::TempDir;
 
 std::vector<Record> batch(std::uint64_t from, std::size_t n) {
     std::vector<Record> out;

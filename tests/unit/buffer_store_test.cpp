@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "buffer/buffer.hpp"
+#include "temp_dir.hpp"
 
 namespace sluice {
 namespace {
@@ -28,24 +29,7 @@ using namespace std::chrono_literals;
 // Generous: these only bound a hang, they never decide a pass.
 constexpr auto kDeadline = 30s;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "sluice-buffer-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test::TempDir;
 
 // Same encoded size for every i, so caps can be set in whole records.
 Record make_record(std::uint64_t i) {

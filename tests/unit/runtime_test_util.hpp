@@ -21,6 +21,7 @@
 #include "core/clock.hpp"
 #include "core/metrics.hpp"
 #include "core/record.hpp"
+#include "temp_dir.hpp"
 
 namespace sluice::test {
 
@@ -30,24 +31,6 @@ using namespace std::chrono_literals;
 // Generous: only bounds a hang, never decides a pass.
 constexpr auto kDeadline = std::chrono::seconds(30);
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "sluice-runtime-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
 
 class ManualClock : public Clock {
 public:

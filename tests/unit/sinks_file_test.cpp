@@ -12,24 +12,14 @@
 #include "core/component.hpp"
 #include "core/options.hpp"
 #include "core/registry.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace sluice;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "sluice-filesink-XXXXXX").string();
-        path_ = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
-private:
-    std::string path_;
-};
+using sluice::test::TempDir;
 
 std::unique_ptr<Sink> make_sink(const std::string& path, const std::string& max_size = "0") {
     const Descriptor* d = builtin_registry().find(Kind::Sink, "file");

@@ -10,24 +10,14 @@
 #include <unistd.h>
 
 #include "sources/unix/socket.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace sluice::unixsock;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "sluice-unix-XXXXXX").string();
-        path_ = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
-private:
-    std::string path_;
-};
+using sluice::test::TempDir;
 
 // A socket file nobody listens on any more: bound, then closed without unlink.
 void make_stale(const std::string& path) {
