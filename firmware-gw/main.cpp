@@ -3,12 +3,14 @@
 // Exit status: 0 success; 1 runtime failure (cannot bind, cannot open the
 // buffer, ...); 2 configuration or usage error; 3 health check failed.
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "buffer/buffer.hpp"
 #include "config/config.hpp"
@@ -30,10 +32,22 @@ struct ConfigArgs {
     std::string pipeline;
 };
 
+// An option given with an empty value is a usage error, not "use the
+// default": `-e ""` would otherwise run the embedded default config and
+// `--data-dir ""` fall back to /var/lib/sluice without a word.
+const CLI::Validator kNotEmpty(
+    [](std::string& v) { return v.empty() ? std::string("must not be empty") : std::string(); }, "NOT EMPTY");
+
 void add_config_args(CLI::App* cmd, ConfigArgs& a) {
-    cmd->add_option("-c,--config", a.file, "TOML configuration file (default: /etc/sluice/sluice.toml)");
-    cmd->add_option("-e,--pipeline", a.pipeline,
-                    "A one-line pipeline instead of a file, e.g. 'stdin ! decode chain=json ! stdout'");
+    auto* file = cmd->add_option("-c,--config", a.file, "TOML configuration file (default: /etc/sluice/sluice.toml)")
+                     ->check(kNotEmpty);
+    auto* pipeline = cmd->add_option("-e,--pipeline", a.pipeline,
+                                     "A one-line pipeline instead of a file, e.g. 'stdin ! decode chain=json ! stdout'")
+                         ->check(kNotEmpty);
+    // `sluice validate FILE` works like `sluice validate -c FILE`.
+    auto* positional = cmd->add_option("CONFIG", a.file, "The configuration file (same as -c)")->check(kNotEmpty);
+    file->excludes(positional);
+    pipeline->excludes(file)->excludes(positional);
 }
 
 // Loads the configuration the arguments name; prints the problems and
@@ -82,7 +96,8 @@ ConfigLoader reloader(const ConfigArgs& a) {
 void add_run_args(CLI::App* cmd, RunOverrides& o) {
     cmd->add_option_function<std::string>(
         "--data-dir", [&o](const std::string& v) { o.data_dir = v; },
-        "Directory for the buffer databases (overrides the config)");
+        "Directory for the buffer databases (overrides the config)")
+        ->check(kNotEmpty);
     cmd->add_option_function<std::string>(
         "--http", [&o](const std::string& v) { o.http = v; },
         "HTTP API address, e.g. 127.0.0.1:6666, or 'off' (overrides the config)");
@@ -206,11 +221,25 @@ int main(int argc, char** argv) {
     buffer->add_option("ACTION", buf_action, "stats, export (NDJSON to stdout) or drop")
         ->required()
         ->check(CLI::IsMember({"stats", "export", "drop"}));
-    buffer->add_option("--data-dir", buf_dir, "The gateway's data directory (default: as `run` would use)");
+    buffer->add_option("--data-dir", buf_dir, "The gateway's data directory (default: as `run` would use)")
+        ->check(kNotEmpty);
     buffer->add_option("--pipeline", buf_pipeline, "Only this pipeline");
     buffer->add_option("--sink", buf_sink, "export: rows after this sink's cursor; drop: move its cursor to the end");
     buffer->add_flag("--dead-letters", buf_dead, "Work on the dead letters instead of the records");
     buffer->add_flag("--yes", buf_yes, "Confirm drop");
+
+    // An unknown command is named, with the nearest known one, instead of
+    // CLI11's "A subcommand is required".
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        names.push_back(sub->get_name());
+    }
+    if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+        const auto hint = did_you_mean(argv[1], names);
+        std::fprintf(stderr, "unknown command '%s'%s; commands: %s\nRun with --help for more information.\n", argv[1],
+                     hint ? fmt::format(" (did you mean '{}'?)", *hint).c_str() : "", fmt::format("{}", fmt::join(names, ", ")).c_str());
+        return kExitConfig;
+    }
 
     try {
         app.parse(argc, argv);

@@ -31,6 +31,26 @@ def test_misspelt_key_names_file_line_and_suggestion():
         assert "paht" in err and "did you mean 'path'" in err, err
 
 
+def test_usage_errors_name_the_problem():
+    # An unknown command is named, with the list of commands.
+    p = run(["frobnicate"])
+    assert p.returncode == 2 and "unknown command 'frobnicate'" in p.stderr.decode(), p.stderr.decode()
+    p = run(["valdate"])
+    assert p.returncode == 2 and "did you mean 'validate'" in p.stderr.decode(), p.stderr.decode()
+    # Empty values are usage errors, not "use the default" (the embedded
+    # config, /var/lib/sluice).
+    for args in (["run", "-e", ""], ["run", "-c", ""], ["run", "--data-dir", "", "-e", "stdin ! stdout"],
+                 ["buffer", "stats", "--data-dir", ""]):
+        p = run(args, input=b"")
+        assert p.returncode == 2 and "must not be empty" in p.stderr.decode(), (args, p.stderr.decode())
+    # `validate FILE` is `validate -c FILE`; both at once is an error.
+    example = os.path.join(SOURCE_DIR, "config", "examples", "default.toml")
+    p = run(["validate", example])
+    assert p.returncode == 0 and "ok" in p.stdout.decode(), p.stderr.decode()
+    p = run(["validate", "-c", example, example])
+    assert p.returncode == 2, p.stderr.decode()
+
+
 def test_misspelt_component_in_pipeline_string():
     p = run(["validate", "-e", "stdin ! decode chian=json ! stdout"])
     err = p.stderr.decode()
