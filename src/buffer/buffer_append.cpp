@@ -1,0 +1,258 @@
+// Buffer::append: a batch of records (encoded into one reused arena), dead
+// letters, checkpoints and stage state in one transaction (group commit),
+// with the byte cap applied first: drop_oldest deletes the oldest rows and
+// counts what each sink lost, block waits for the sinks to free room.
+
+#include <algorithm>
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "buffer/buffer.hpp"
+#include "buffer/buffer_internal.hpp"
+#include "buffer/sqlite.hpp"
+#include "buffer/stats_snapshot.hpp"
+#include "core/log.hpp"
+
+namespace sluice {
+
+using namespace buffer_detail;
+
+namespace {
+
+constexpr auto kBlockPoll = std::chrono::milliseconds(100);
+
+}  // namespace
+
+std::string buffer_detail::multi_insert_sql() {
+    std::string sql = "INSERT INTO records(id, ts, size, body) VALUES ";
+    for (std::size_t i = 0; i < kRowsPerInsert; ++i) {
+        sql += i == 0 ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
+    }
+    return sql;
+}
+
+bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting,
+                                 AppendResult& res) {
+    for (;;) {
+        acquire();
+        if (opts.overflow != Overflow::Block || batch == 0) {
+            return true;
+        }
+        {
+            std::lock_guard lk(mu);
+            if (room_locked(batch)) {
+                return true;
+            }
+        }
+        trim_owned();  // cursors may have moved since the last trim
+        {
+            std::lock_guard lk(mu);
+            if (room_locked(batch)) {
+                return true;
+            }
+        }
+        release();
+        bool room = false;
+        {
+            std::unique_lock lk(mu);
+            room = space_cv.wait_for(lk, kBlockPoll, [&] { return room_locked(batch); });
+        }
+        if (!room && keep_waiting && !keep_waiting()) {
+            std::lock_guard lk(mu);
+            res.ok = false;
+            res.error = fmt::format(
+                "buffer {}: full ({} of {} bytes stored, batch of {} bytes) with overflow=block; gave up waiting "
+                "for sinks",
+                opts.path.string(), bytes, opts.max_bytes, batch);
+            return false;
+        }
+    }
+}
+
+void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
+                                std::span<const std::pair<std::string, std::string>> checkpoints,
+                                std::span<const std::pair<std::string, StateChange>> state, AppendResult& res) {
+    const std::uint64_t batch = arena.size();
+    // Everything below lands in locals and is published only after COMMIT,
+    // so a failed transaction leaves memory and the file as they were.
+    std::uint64_t stored = bytes;
+    std::uint64_t new_trimmed = trimmed_to;
+    bool meta_dirty = false;
+    std::fill(drops.begin(), drops.end(), 0);
+
+    Txn txn(db);
+
+    std::uint64_t target = trim_target();
+    if (target > new_trimmed) {
+        Deleted d = delete_through(target);
+        stored = stored > d.bytes ? stored - d.bytes : 0;
+        new_trimmed = target;
+        meta_dirty = meta_dirty || d.rows > 0;
+    }
+
+    if (opts.overflow == Overflow::DropOldest && batch > 0 && stored > 0 && stored + batch > opts.max_bytes) {
+        // Batch larger than the whole cap: everything goes, then it is stored.
+        std::uint64_t need = stored + batch - opts.max_bytes;
+        {
+            ResetGuard g(cursor_positions);
+            std::fill(positions.begin(), positions.end(), std::numeric_limits<std::uint64_t>::max());
+            while (cursor_positions.step()) {
+                std::string_view name = cursor_positions.col_text(0);
+                for (std::size_t i = 0; i < sinks.size(); ++i) {
+                    if (sinks[i].name == name) {
+                        positions[i] = cursor_positions.col_u64(1);
+                    }
+                }
+            }
+        }
+        std::uint64_t freed = 0;
+        std::uint64_t upto = 0;
+        {
+            ResetGuard g(scan_oldest);
+            while (freed < need && scan_oldest.step()) {
+                upto = scan_oldest.col_u64(0);
+                freed += scan_oldest.col_u64(1);
+                for (std::size_t i = 0; i < sinks.size(); ++i) {
+                    if (upto > positions[i]) {
+                        ++drops[i];
+                    }
+                }
+            }
+        }
+        if (upto > 0) {
+            Deleted d = delete_through(upto);
+            stored = stored > d.bytes ? stored - d.bytes : 0;
+            new_trimmed = std::max(new_trimmed, upto);
+            res.dropped = d.rows;
+            meta_dirty = true;
+            for (std::size_t i = 0; i < sinks.size(); ++i) {
+                if (drops[i] > 0) {
+                    add_dropped.bind_u64(1, drops[i]);
+                    add_dropped.bind_text(2, sinks[i].name);
+                    add_dropped.run();
+                }
+            }
+        }
+    }
+
+    std::uint64_t id = last_id.load(std::memory_order_relaxed);
+    const std::uint64_t first = id + 1;
+    std::size_t offset = 0;
+    auto bind_row = [&](Stmt& st, int param, std::size_t i) {
+        ++id;
+        st.bind_u64(param, id);
+        st.bind(param + 1, records[i].time_ns);
+        st.bind_u64(param + 2, sizes[i]);
+        st.bind_blob(param + 3, std::string_view(arena.data() + offset, sizes[i]));
+        offset += sizes[i];
+    };
+    std::size_t i = 0;
+    for (; i + kRowsPerInsert <= records.size(); i += kRowsPerInsert) {
+        for (std::size_t k = 0; k < kRowsPerInsert; ++k) {
+            bind_row(insert_records, static_cast<int>(4 * k + 1), i + k);
+        }
+        insert_records.run();
+    }
+    for (; i < records.size(); ++i) {
+        bind_row(insert_record, 1, i);
+        insert_record.run();
+    }
+    if (!records.empty()) {
+        stored += batch;
+        meta_dirty = true;
+        set_meta("last_id", id);
+    }
+    if (meta_dirty) {
+        set_meta("bytes", stored);
+    }
+
+    for (const auto& d : dead) {
+        insert_dead.bind(1, d.time_ns);
+        insert_dead.bind_text(2, d.origin);
+        insert_dead.bind_text(3, d.stage);
+        insert_dead.bind_text(4, d.reason);
+        insert_dead.bind_blob(5, d.payload);
+        insert_dead.run();
+    }
+    if (!dead.empty()) {
+        cap_dead.bind_u64(1, std::min<std::uint64_t>(opts.max_dead_letters, std::numeric_limits<std::int64_t>::max()));
+        cap_dead.run();
+        snapshot->dead_letters_changed();
+    }
+
+    for (const auto& [key, value] : checkpoints) {
+        upsert_checkpoint.bind_text(1, key);
+        upsert_checkpoint.bind_text(2, value);
+        upsert_checkpoint.run();
+    }
+    for (const auto& [stage, change] : state) {
+        if (change.erase) {
+            delete_state.bind_text(1, stage);
+            delete_state.bind_blob(2, change.key);
+            delete_state.run();
+        } else {
+            upsert_state.bind_text(1, stage);
+            upsert_state.bind_blob(2, change.key);
+            upsert_state.bind_blob(3, change.value);
+            upsert_state.run();
+        }
+    }
+
+    txn.commit();
+
+    {
+        std::lock_guard lk(mu);
+        bytes = stored;
+        for (std::size_t i = 0; i < sinks.size(); ++i) {
+            sinks[i].dropped += drops[i];
+        }
+    }
+    trimmed_to = new_trimmed;
+    last_id.store(id, std::memory_order_release);
+    if (!records.empty()) {
+        res.first_id = first;
+        res.last_id = id;
+    }
+    if (res.dropped > 0) {
+        log::debug("buffer {}: dropped {} oldest rows to stay under {} bytes", opts.path.string(), res.dropped,
+                   opts.max_bytes);
+    }
+}
+
+AppendResult Buffer::append(std::span<const Record> records, std::span<const DeadLetter> dead,
+                            std::span<const std::pair<std::string, std::string>> checkpoints,
+                            const std::function<bool()>& keep_waiting,
+                            std::span<const std::pair<std::string, StateChange>> state) {
+    Impl& m = *impl_;
+    AppendResult res;
+    if (records.empty() && dead.empty() && checkpoints.empty() && state.empty()) {
+        return res;
+    }
+    m.arena.clear();
+    m.sizes.clear();
+    for (const auto& r : records) {
+        std::size_t before = m.arena.size();
+        encode_record(r, m.arena);
+        m.sizes.push_back(static_cast<std::uint32_t>(m.arena.size() - before));
+    }
+    if (!m.wait_for_room(m.arena.size(), keep_waiting, res)) {
+        return res;
+    }
+    try {
+        m.append_owned(records, dead, checkpoints, state, res);
+    } catch (const std::exception& e) {
+        res = AppendResult{};
+        res.ok = false;
+        res.error = e.what();
+    }
+    m.release();
+    if (res.ok && !records.empty()) {
+        m.notify_readers();
+    }
+    return res;
+}
+
+}  // namespace sluice

@@ -1,0 +1,119 @@
+#pragma once
+// Private to the online buffer's source files: Buffer::Impl (the writer
+// connection, its statements, the writer gate and the sinks' cursors) and
+// what they share. The files:
+//
+//   buffer.cpp         opening, the writer gate, stats, checkpoints and state
+//   buffer_append.cpp  append: one transaction per batch, the byte cap
+//   buffer_trim.cpp    deleting the rows every sink has confirmed
+//   buffer_reader.cpp  BufferReader: a sink's reads, cursor commits, waits
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "buffer/buffer.hpp"
+#include "buffer/schema.hpp"
+#include "buffer/sqlite.hpp"
+#include "buffer/stats_snapshot.hpp"
+
+namespace sluice {
+
+namespace buffer_detail {
+
+struct SinkState {
+    std::string name;
+    std::uint64_t cursor = 0;   // persisted position (memory may lag the table, never lead it)
+    std::uint64_t dropped = 0;  // since open
+};
+
+struct Deleted {
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+};
+
+// Rows per multi-row INSERT. One statement per 32 rows instead of one per
+// row saves about 30 % of SQLite's CPU per row (statement start/halt/reset),
+// which is most of what append costs.
+inline constexpr std::size_t kRowsPerInsert = 32;
+
+// "INSERT ... VALUES (...), (...), ..." for kRowsPerInsert rows.
+std::string multi_insert_sql();
+
+}  // namespace buffer_detail
+
+// Only the buffer's own .cpp files include this header, and all of them use
+// buffer_detail's types (Db, Stmt, FileLock, ...) unqualified, as Impl does.
+using namespace buffer_detail;
+
+struct Buffer::Impl {
+    explicit Impl(const BufferOptions& o);
+
+    // Writer gate.
+    void acquire();
+    void release();
+    void trim_or_defer();
+    // With the gate held.
+    void trim_owned();
+    Deleted delete_through(std::uint64_t id);
+    void set_meta(const char* key, std::uint64_t value);
+    std::uint64_t trim_target();  // takes mu
+    bool wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting, AppendResult& res);
+    void append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
+                      std::span<const std::pair<std::string, std::string>> checkpoints,
+                      std::span<const std::pair<std::string, StateChange>> state, AppendResult& res);
+    void notify_readers();
+    // With the gate held: rebuilds the published stats (see snapshot()).
+    void publish_stats();
+    bool room_locked(std::uint64_t batch) const { return bytes == 0 || bytes + batch <= opts.max_bytes; }
+
+    BufferOptions opts;
+    FileLock lock;
+    Db db;
+    Stmt insert_record;
+    Stmt insert_records;  // kRowsPerInsert rows at once
+    Stmt insert_dead;
+    Stmt cap_dead;
+    Stmt upsert_checkpoint;
+    Stmt get_checkpoint;
+    Stmt upsert_state;
+    Stmt delete_state;
+    Stmt upsert_meta;
+    Stmt sum_through;
+    Stmt delete_records;
+    Stmt scan_oldest;
+    Stmt cursor_positions;
+    Stmt add_dropped;
+
+    // Writer thread only: the encoded batch, reused so append allocates
+    // nothing per record once warmed up.
+    std::string arena;
+    std::vector<std::uint32_t> sizes;
+    std::vector<std::uint64_t> drops;
+    std::vector<std::uint64_t> positions;
+
+    std::mutex mu;
+    std::condition_variable gate_cv;   // writer gate released
+    std::condition_variable data_cv;   // rows appended / readers closed
+    std::condition_variable space_cv;  // rows deleted (Overflow::Block)
+    bool writer_busy = false;          // mu
+    bool trim_owed = false;            // mu
+    bool closed = false;               // mu
+    std::atomic<bool> fail_reader_writes{false};  // fail_reader_writes_for_test
+    std::vector<SinkState> sinks;      // mu; in options order, no duplicates
+    std::uint64_t bytes = 0;           // written under mu by the gate holder
+    std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted
+    std::atomic<std::uint64_t> last_id{0};
+    std::atomic<int> live_readers{0};
+    std::unique_ptr<StatsSnapshot> snapshot;  // rebuilt whenever the gate is let go
+};
+
+}  // namespace sluice

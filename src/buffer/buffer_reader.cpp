@@ -1,0 +1,305 @@
+// BufferReader: a sink's view of the buffer on its own connection. Reads
+// need no gate (WAL); cursor commits and dead letters take it. A row that
+// does not decode becomes a dead letter instead of stalling the sink.
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "buffer/buffer.hpp"
+#include "buffer/buffer_internal.hpp"
+#include "buffer/schema.hpp"
+#include "buffer/sqlite.hpp"
+#include "buffer/stats_snapshot.hpp"
+#include "core/log.hpp"
+
+namespace sluice {
+
+using namespace buffer_detail;
+
+struct BufferReader::Impl {
+    Impl(Buffer::Impl& o, std::size_t i);
+    ~Impl() { owner.live_readers.fetch_sub(1); }
+    void reject_row(std::uint64_t id, std::string_view body, bool at_front);
+    void insert_dead_owned(const DeadLetter& d);
+
+    Buffer::Impl& owner;
+    std::size_t index;
+    std::string sink;
+    Db db;
+    Stmt read_stmt;
+    Stmt commit_stmt;
+    Stmt commit_state_stmt;
+    Stmt dead_stmt;
+    Stmt cap_dead;
+    std::uint64_t cursor = 0;
+    // A read found nothing in (cursor, empty_upto]; wait() only wakes for
+    // ids past it, so an idle sink does not spin on rows dropped under it.
+    std::uint64_t empty_upto = 0;
+    std::uint64_t rejected_upto = 0;
+    // Highest id read() returned: a sink can only confirm what it was given
+    // (the atomic last_id may still lag a commit the reader already sees).
+    std::uint64_t read_upto = 0;
+};
+
+BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
+    : owner(o), index(i), sink(o.sinks[i].name), db(o.opts.path, SQLITE_OPEN_READWRITE) {
+    owner.live_readers.fetch_add(1);
+    configure(db, owner.opts.synchronous, Role::Reader, 0);
+    // Non-zero turns the COMMIT into a rollback (fail_reader_writes_for_test).
+    sqlite3_commit_hook(
+        db.get(), [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; },
+        &owner.fail_reader_writes);
+    read_stmt = Stmt(db, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2");
+    commit_stmt = Stmt(db,
+                       "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
+                       "ON CONFLICT(sink) DO UPDATE SET position = excluded.position");
+    commit_state_stmt = Stmt(db,
+                             "INSERT INTO cursors(sink, position, state) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(sink) DO UPDATE SET position = excluded.position, state = excluded.state");
+    dead_stmt = Stmt(db, "INSERT INTO dead_letters(at, origin, stage, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
+    cap_dead = Stmt(db, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?1");
+    std::lock_guard lk(owner.mu);
+    cursor = owner.sinks[i].cursor;
+}
+
+void BufferReader::Impl::insert_dead_owned(const DeadLetter& d) {
+    Txn txn(db);
+    dead_stmt.bind(1, d.time_ns);
+    dead_stmt.bind_text(2, d.origin);
+    dead_stmt.bind_text(3, d.stage);
+    dead_stmt.bind_text(4, d.reason);
+    dead_stmt.bind_blob(5, d.payload);
+    dead_stmt.run();
+    cap_dead.bind_u64(1, std::min<std::uint64_t>(owner.opts.max_dead_letters, std::numeric_limits<std::int64_t>::max()));
+    cap_dead.run();
+    txn.commit();
+    owner.snapshot->dead_letters_changed();
+}
+
+// A row that does not decode can never be delivered: it becomes a dead
+// letter (once), and if nothing deliverable precedes it the cursor moves past
+// it so the sink does not stall on it forever.
+void BufferReader::Impl::reject_row(std::uint64_t id, std::string_view body, bool at_front) {
+    if (id > rejected_upto) {
+        rejected_upto = id;
+        log::error("buffer {}: row {} is corrupt (does not decode); moved to the dead letters",
+                   owner.opts.path.string(), id);
+        DeadLetter d;
+        d.origin = "buffer";
+        d.stage = sink;
+        d.reason = fmt::format("buffer row {} does not decode", id);
+        d.payload.assign(body);
+        owner.acquire();
+        try {
+            insert_dead_owned(d);
+        } catch (const std::exception& e) {
+            log::error("{}", e.what());
+        }
+        owner.release();
+    }
+    if (at_front) {
+        owner.acquire();
+        try {
+            Txn txn(db);
+            commit_stmt.bind_text(1, sink);
+            commit_stmt.bind_u64(2, id);
+            commit_stmt.run();
+            txn.commit();
+            {
+                std::lock_guard lk(owner.mu);
+                owner.sinks[index].cursor = id;
+            }
+            cursor = id;
+        } catch (const std::exception& e) {
+            log::error("{}", e.what());
+        }
+        owner.trim_owned();
+        owner.release();
+    }
+}
+
+BufferReader::BufferReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BufferReader::~BufferReader() = default;
+
+std::unique_ptr<BufferReader> Buffer::reader(const std::string& sink) {
+    Impl& m = *impl_;
+    for (std::size_t i = 0; i < m.sinks.size(); ++i) {
+        if (m.sinks[i].name == sink) {
+            return std::make_unique<BufferReader>(std::make_unique<BufferReader::Impl>(m, i));
+        }
+    }
+    std::string known;
+    for (const auto& s : m.sinks) {
+        known += known.empty() ? s.name : ", " + s.name;
+    }
+    throw std::runtime_error(fmt::format("buffer {}: no cursor for sink '{}' (configured sinks: {})",
+                                         m.opts.path.string(), sink, known.empty() ? "none" : known));
+}
+
+std::vector<StoredRecord> BufferReader::read(std::size_t max) {
+    std::vector<StoredRecord> out;
+    auto res = read_into(out, max);
+    if (!res.ok) {
+        throw std::runtime_error(res.error);
+    }
+    return out;
+}
+
+ReaderResult BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t max) {
+    return read_after(impl_->cursor, out, max);
+}
+
+ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
+    Impl& r = *impl_;
+    ReaderResult res;
+    after_id = std::max(after_id, r.cursor);
+    const bool from_cursor = after_id == r.cursor;
+    if (max == 0) {
+        out.clear();
+        return res;
+    }
+    // Ids up to this value were committed before the query starts, so a
+    // query that finds none of them proves they are gone.
+    const std::uint64_t snapshot = r.owner.last_id.load(std::memory_order_acquire);
+    std::size_t n = 0;
+    std::uint64_t bad_id = 0;
+    std::string bad_body;
+    try {
+        ResetGuard g(r.read_stmt);
+        r.read_stmt.bind_u64(1, after_id);
+        r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
+        while (r.read_stmt.step()) {
+            if (n == out.size()) {
+                out.emplace_back();
+            }
+            StoredRecord& s = out[n];
+            s.id = r.read_stmt.col_u64(0);
+            std::string_view body = r.read_stmt.col_blob(1);
+            if (!decode_record(body, s.record)) {
+                if (bad_id == 0) {
+                    bad_id = s.id;
+                    bad_body.assign(body);
+                }
+                if (n == 0) {
+                    break;  // handled below, then the sink reads again
+                }
+                continue;
+            }
+            ++n;
+        }
+    } catch (const std::exception& e) {
+        out.clear();
+        res.ok = false;
+        res.error = e.what();
+        return res;
+    }
+    out.resize(n);
+    if (n > 0) {
+        r.read_upto = std::max(r.read_upto, out[n - 1].id);
+    }
+    if (bad_id != 0) {
+        r.reject_row(bad_id, bad_body, n == 0 && from_cursor);
+    } else if (n == 0 && from_cursor) {
+        r.empty_upto = std::max(r.empty_upto, snapshot);
+    }
+    res.rows = n;
+    return res;
+}
+
+ReaderResult BufferReader::commit(std::uint64_t last_id) {
+    return commit_cursor(last_id, true, nullptr);
+}
+
+ReaderResult BufferReader::commit_keep_rows(std::uint64_t last_id) {
+    return commit_cursor(last_id, false, nullptr);
+}
+
+ReaderResult BufferReader::commit(std::uint64_t last_id, const std::string& state) {
+    return commit_cursor(last_id, true, &state);
+}
+
+ReaderResult BufferReader::commit_cursor(std::uint64_t last_id, bool trim, const std::string* state) {
+    Impl& r = *impl_;
+    ReaderResult res;
+    if (state == nullptr) {
+        last_id = std::min(last_id, r.read_upto);
+        if (last_id <= r.cursor) {
+            return res;
+        }
+    } else {
+        // Stored even when the cursor stays: the state may undo partial output.
+        last_id = std::clamp(last_id, r.cursor, std::max(r.cursor, r.read_upto));
+    }
+    r.owner.acquire();
+    try {
+        Txn txn(r.db);
+        Stmt& st = state != nullptr ? r.commit_state_stmt : r.commit_stmt;
+        st.bind_text(1, r.sink);
+        st.bind_u64(2, last_id);
+        if (state != nullptr) {
+            st.bind_text(3, *state);
+        }
+        st.run();
+        txn.commit();
+    } catch (const std::exception& e) {
+        r.owner.release();
+        res.ok = false;
+        res.error = e.what();
+        return res;
+    }
+    {
+        std::lock_guard lk(r.owner.mu);
+        r.owner.sinks[r.index].cursor = last_id;
+    }
+    r.cursor = last_id;
+    if (trim) {
+        r.owner.trim_owned();
+    }
+    r.owner.release();
+    return res;
+}
+
+std::string BufferReader::committed_state() {
+    Impl& r = *impl_;
+    Stmt q(r.db, "SELECT coalesce(state, '') FROM cursors WHERE sink = ?1");
+    q.bind_text(1, r.sink);
+    std::string out;
+    if (q.step()) {
+        out = std::string(q.col_text(0));
+    }
+    return out;
+}
+
+std::uint64_t BufferReader::cursor() const {
+    return impl_->cursor;
+}
+
+bool BufferReader::wait(std::chrono::milliseconds timeout) {
+    Impl& r = *impl_;
+    Buffer::Impl& o = r.owner;
+    std::uint64_t seen = std::max(r.cursor, r.empty_upto);
+    std::unique_lock lk(o.mu);
+    bool ready = o.data_cv.wait_for(lk, timeout, [&] { return o.closed || o.last_id.load() > seen; });
+    return ready && !o.closed;
+}
+
+ReaderResult BufferReader::dead_letter(const DeadLetter& d) {
+    Impl& r = *impl_;
+    ReaderResult res;
+    r.owner.acquire();
+    try {
+        r.insert_dead_owned(d);
+    } catch (const std::exception& e) {
+        res.ok = false;
+        res.error = e.what();
+    }
+    r.owner.release();
+    return res;
+}
+
+}  // namespace sluice
