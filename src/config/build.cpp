@@ -256,8 +256,8 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
 
     // The topology is compiled here too, so `validate` refuses what `run` would.
     std::string topology_error;
-    if (!Topology::make(spec.options.str_or("topology", "off"), spec.options.str_or("topology_pattern", ""),
-                        spec.options.str_or("topology_regex", ""), &topology_error)) {
+    const SourceCommon common = source_common_options(spec.options);
+    if (!Topology::make(common.topology, common.topology_pattern, common.topology_regex, &topology_error)) {
         SourcePos at = pos;
         for (const char* key : {"topology_regex", "topology_pattern", "topology"}) {
             if (spec.options.is_explicit(key)) {

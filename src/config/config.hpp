@@ -4,6 +4,8 @@
 // [SINK_URL]` all produce the same GatewayConfig, checked against the
 // components' option tables.
 
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -76,6 +78,27 @@ std::span<const OptionSpec> buffer_option_specs();         // [pipelines.NAME.bu
 std::span<const OptionSpec> table_option_specs();          // [tables.NAME]
 std::span<const OptionSpec> source_common_option_specs();  // every source: decode, ...
 std::span<const OptionSpec> sink_common_option_specs();    // every sink: batch_size, retry_*
+
+// The options every source has, read once into a struct (the runtime's and
+// validation's one reading of them). Defaults as in the option table.
+struct SourceCommon {
+    std::vector<std::string> decode;
+    std::string measurement;
+    std::string topology = "off";
+    std::string topology_pattern;
+    std::string topology_regex;
+    std::size_t max_origin_bytes = 1024;
+};
+SourceCommon source_common_options(const Options& o);
+
+// The options every sink has: its batch size and the one retry rule's bounds
+// (runtime/backoff.hpp).
+struct SinkCommon {
+    std::size_t batch_size = 1000;
+    std::chrono::nanoseconds retry_initial = std::chrono::seconds(1);
+    std::chrono::nanoseconds retry_max = std::chrono::seconds(60);
+};
+SinkCommon sink_common_options(const Options& o);
 
 constexpr std::string_view kDefaultConfigPath = "/etc/sluice/sluice.toml";
 

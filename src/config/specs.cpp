@@ -2,6 +2,7 @@
 // components' tables they drive parsing, checking and the config reference.
 
 #include "config/config.hpp"
+#include "core/option_binding.hpp"
 
 namespace sluice {
 
@@ -150,66 +151,6 @@ constexpr OptionSpec kTableOptions[] = {
      .max = 100000000},
 };
 
-constexpr OptionSpec kSourceCommonOptions[] = {
-    {.name = "decode",
-     .type = OptionType::List,
-     .default_value = "json,influx,logfmt,scalar",
-     .doc = "Decoders tried in order on every frame until one accepts it. An entry is a decoder name or an "
-            "inline table with the decoder's options: { type = \"csv\", columns = [\"time\", \"temp\"] }."},
-    {.name = "measurement",
-     .type = OptionType::String,
-     .default_value = "",
-     .doc = "Measurement name given to records that have none."},
-    {.name = "topology",
-     .type = OptionType::Enum,
-     .default_value = "off",
-     .doc = "Turn the frame's origin (MQTT topic, file path) into tags: wan = realm/network/gateway/node[/slot], "
-            "lan = realm/node[/slot], pattern = the segments of topology_pattern, regex = the named groups of "
-            "topology_regex. The slot (data.json, event.json) names the measurement (sensors, events) when the "
-            "record has none. Every mode takes time linear in the origin's length.",
-     .choices = "off|wan|lan|pattern|regex"},
-    {.name = "topology_pattern",
-     .type = OptionType::String,
-     .default_value = "",
-     .doc = "With topology = \"pattern\": '/'-separated segments matched against the origin's levels. A literal "
-            "must be equal, {name} makes the level the tag name ({measurement} names the measurement), + takes "
-            "any one level, # as the last segment any rest (also none): \"{realm}/{network}/+/{node}/#\"."},
-    {.name = "topology_regex",
-     .type = OptionType::String,
-     .default_value = "",
-     .doc = "With topology = \"regex\": an RE2 regular expression over the whole origin whose named groups "
-            "(?P<name>...) or (?<name>...) become tags; a group named measurement names the measurement. RE2 "
-            "matches in linear time (no backreferences or lookaround); builds without RE2 (the minimal board "
-            "presets) refuse this mode."},
-    {.name = "max_origin_bytes",
-     .type = OptionType::Size,
-     .default_value = "1KiB",
-     .doc = "Longest origin (MQTT or ZeroMQ topic, socket or file path) a frame may carry. A longer one is "
-            "cut at the source and its frame stored as a dead letter with the reason and counted as the "
-            "source's error; the frames around it go on.",
-     .min = 16,
-     .max = 1048576},
-};
-
-constexpr OptionSpec kSinkCommonOptions[] = {
-    {.name = "batch_size",
-     .type = OptionType::Int,
-     .default_value = "1000",
-     .doc = "Most records handed to the sink in one send.",
-     .min = 1,
-     .max = 100000},
-    {.name = "retry_initial",
-     .type = OptionType::Duration,
-     .default_value = "1s",
-     .doc = "Wait after the first failed send; it doubles with every further failure up to retry_max.",
-     .min = 0.001},
-    {.name = "retry_max",
-     .type = OptionType::Duration,
-     .default_value = "60s",
-     .doc = "Longest wait between retries of a failed send.",
-     .min = 0.001},
-};
-
 }  // namespace
 
 std::span<const OptionSpec> gateway_option_specs() { return kGatewayOptions; }
@@ -217,7 +158,84 @@ std::span<const OptionSpec> http_option_specs() { return kHttpOptions; }
 std::span<const OptionSpec> pipeline_option_specs() { return kPipelineOptions; }
 std::span<const OptionSpec> buffer_option_specs() { return kBufferOptions; }
 std::span<const OptionSpec> table_option_specs() { return kTableOptions; }
-std::span<const OptionSpec> source_common_option_specs() { return kSourceCommonOptions; }
-std::span<const OptionSpec> sink_common_option_specs() { return kSinkCommonOptions; }
+// The options every source and every sink has, each bound to the field of
+// the struct the runtime reads (config.hpp: SourceCommon, SinkCommon).
+const OptionBinding<SourceCommon>& source_common_binding() {
+    static const auto b = OptionBinding<SourceCommon>()
+        .field(&SourceCommon::decode,
+               {.name = "decode",
+                .type = OptionType::List,
+                .default_value = "json,influx,logfmt,scalar",
+                .doc = "Decoders tried in order on every frame until one accepts it. An entry is a decoder name or an "
+                       "inline table with the decoder's options: { type = \"csv\", columns = [\"time\", \"temp\"] }."})
+        .field(&SourceCommon::measurement,
+               {.name = "measurement",
+                .type = OptionType::String,
+                .default_value = "",
+                .doc = "Measurement name given to records that have none."})
+        .field(&SourceCommon::topology,
+               {.name = "topology",
+                .type = OptionType::Enum,
+                .default_value = "off",
+                .doc = "Turn the frame's origin (MQTT topic, file path) into tags: wan = realm/network/gateway/node[/slot], "
+                       "lan = realm/node[/slot], pattern = the segments of topology_pattern, regex = the named groups of "
+                       "topology_regex. The slot (data.json, event.json) names the measurement (sensors, events) when the "
+                       "record has none. Every mode takes time linear in the origin's length.",
+                .choices = "off|wan|lan|pattern|regex"})
+        .field(&SourceCommon::topology_pattern,
+               {.name = "topology_pattern",
+                .type = OptionType::String,
+                .default_value = "",
+                .doc = "With topology = \"pattern\": '/'-separated segments matched against the origin's levels. A literal "
+                       "must be equal, {name} makes the level the tag name ({measurement} names the measurement), + takes "
+                       "any one level, # as the last segment any rest (also none): \"{realm}/{network}/+/{node}/#\"."})
+        .field(&SourceCommon::topology_regex,
+               {.name = "topology_regex",
+                .type = OptionType::String,
+                .default_value = "",
+                .doc = "With topology = \"regex\": an RE2 regular expression over the whole origin whose named groups "
+                       "(?P<name>...) or (?<name>...) become tags; a group named measurement names the measurement. RE2 "
+                       "matches in linear time (no backreferences or lookaround); builds without RE2 (the minimal board "
+                       "presets) refuse this mode."})
+        .field(&SourceCommon::max_origin_bytes,
+               {.name = "max_origin_bytes",
+                .type = OptionType::Size,
+                .default_value = "1KiB",
+                .doc = "Longest origin (MQTT or ZeroMQ topic, socket or file path) a frame may carry. A longer one is "
+                       "cut at the source and its frame stored as a dead letter with the reason and counted as the "
+                       "source's error; the frames around it go on.",
+                .min = 16,
+                .max = 1048576});
+    return b;
+}
+
+const OptionBinding<SinkCommon>& sink_common_binding() {
+    static const auto b = OptionBinding<SinkCommon>()
+        .field(&SinkCommon::batch_size,
+               {.name = "batch_size",
+                .type = OptionType::Int,
+                .default_value = "1000",
+                .doc = "Most records handed to the sink in one send.",
+                .min = 1,
+                .max = 100000})
+        .field(&SinkCommon::retry_initial,
+               {.name = "retry_initial",
+                .type = OptionType::Duration,
+                .default_value = "1s",
+                .doc = "Wait after the first failed send; it doubles with every further failure up to retry_max.",
+                .min = 0.001})
+        .field(&SinkCommon::retry_max,
+               {.name = "retry_max",
+                .type = OptionType::Duration,
+                .default_value = "60s",
+                .doc = "Longest wait between retries of a failed send.",
+                .min = 0.001});
+    return b;
+}
+
+std::span<const OptionSpec> source_common_option_specs() { return source_common_binding().specs(); }
+std::span<const OptionSpec> sink_common_option_specs() { return sink_common_binding().specs(); }
+SourceCommon source_common_options(const Options& o) { return source_common_binding().bind(o); }
+SinkCommon sink_common_options(const Options& o) { return sink_common_binding().bind(o); }
 
 }  // namespace sluice

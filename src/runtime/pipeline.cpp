@@ -84,17 +84,15 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         const std::string label = name_ + "/" + s.id;
         slot->work.id = s.id;
         slot->work.chain = std::make_unique<DecoderChain>(std::move(entries), label);
-        slot->work.measurement = s.options.str_or("measurement", "");
+        const SourceCommon common = source_common_options(s.options);
+        slot->work.measurement = common.measurement;
         std::string topo_error;
-        auto topology = Topology::make(s.options.str_or("topology", "off"), s.options.str_or("topology_pattern", ""),
-                                       s.options.str_or("topology_regex", ""), &topo_error);
+        auto topology = Topology::make(common.topology, common.topology_pattern, common.topology_regex, &topo_error);
         if (!topology) {
             throw ConfigError(fmt::format("{}: source '{}': {}", s.pos.str(), s.id, topo_error));
         }
         slot->work.topology = std::move(*topology);
-        if (s.options.has("max_origin_bytes")) {
-            slot->work.max_origin = static_cast<std::size_t>(s.options.size("max_origin_bytes"));
-        }
+        slot->work.max_origin = common.max_origin_bytes;
         slot->metrics = ComponentMetrics::for_component(label, "source");
         slot->work.metrics = &slot->metrics;
         slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
@@ -123,9 +121,10 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->sink = build(s, s.descriptor->make_sink);
         slot->options.id = s.id;
         slot->options.label = slot->label;
-        slot->options.batch_size = static_cast<std::size_t>(s.options.integer("batch_size"));
-        slot->options.retry_initial = s.options.duration("retry_initial");
-        slot->options.retry_max = s.options.duration("retry_max");
+        const SinkCommon common = sink_common_options(s.options);
+        slot->options.batch_size = common.batch_size;
+        slot->options.retry_initial = common.retry_initial;
+        slot->options.retry_max = common.retry_max;
         bo.sinks.push_back(s.id);
         sinks_.push_back(std::move(slot));
     }
