@@ -84,6 +84,12 @@ protected:
                     &m.counter("t_dropped", "", l), &m.counter("t_stream_dropped", "", l)};
     }
     void TearDown() override {
+        // A test that failed half-way may leave the worker retrying a commit
+        // that can never succeed: give up, so the failure is reported
+        // instead of the join hanging.
+        if (HasFailure()) {
+            give_up = true;
+        }
         finish();
         worker.reset();
         buffer.reset();
@@ -220,17 +226,21 @@ TEST_F(WorkerTest, CommitOnAFullDiskIsRetriedUntilThereIsRoom) {
     start();
     push_range(0, 40);
     ASSERT_TRUE(wait_for([&] { return counters.commit_errors->value() >= 3; }));
-    EXPECT_EQ(counters.records_in->value(), 0u);
+    // SQLite may still find room for a small batch now and then (a page the
+    // WAL hands back), so some of the 40 may be in already; not all of them.
+    EXPECT_LT(counters.records_in->value(), 40u);
     // The back-off of the one retry rule: 100 ms doubling.
     const auto sleeps = clock.sleeps();
     ASSERT_FALSE(sleeps.empty());
     EXPECT_LE(sleeps[0], 100ms);
 
-    // The sink delivers the filler; the space comes back.
+    // The sink delivers the filler (the rows before the worker's); the space
+    // comes back.
     auto rd = buffer->reader("s");
     auto rows = rd->read(100000);
-    ASSERT_EQ(rows.size(), filler);
-    ASSERT_TRUE(rd->commit(rows.back().id).ok);
+    ASSERT_GE(rows.size(), filler);
+    ASSERT_EQ(seq_of(rows[filler - 1].record), -100);
+    ASSERT_TRUE(rd->commit(rows[filler - 1].id).ok);
     rd.reset();
     finish();
     EXPECT_EQ(counters.records_in->value(), 40u);
