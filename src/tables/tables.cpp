@@ -16,6 +16,7 @@
 
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "text/csv.hpp"
 #include "text/json.hpp"
 #include "text/text.hpp"
 #include "text/text_value.hpp"
@@ -179,72 +180,6 @@ FieldValue typed_text(std::string_view text) {
 
 namespace {
 
-// Splits CSV text into records of cells (RFC 4180). Returns the line of an
-// unterminated quote, or 0.
-std::size_t split_csv(std::string_view text, std::vector<std::pair<std::size_t, std::vector<std::string>>>& out) {
-    std::vector<std::string> row;
-    std::string cell;
-    std::size_t line = 1;
-    std::size_t row_line = 1;
-    bool quoted = false;        // inside a quoted cell
-    bool cell_quoted = false;   // the current cell began with a quote
-    bool row_started = false;   // a ',' was seen on this row
-    std::size_t quote_line = 0;
-    auto end_row = [&] {
-        if (row_started || cell_quoted || !cell.empty()) {
-            row.push_back(std::move(cell));
-            out.emplace_back(row_line, std::move(row));
-        }
-        row.clear();
-        cell.clear();
-        cell_quoted = false;
-        row_started = false;
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (quoted) {
-            if (c == '"') {
-                if (i + 1 < text.size() && text[i + 1] == '"') {
-                    cell += '"';
-                    ++i;
-                } else {
-                    quoted = false;
-                }
-            } else {
-                if (c == '\n') {
-                    ++line;
-                }
-                cell += c;
-            }
-            continue;
-        }
-        if (c == '"' && cell.empty() && !cell_quoted) {
-            quoted = true;
-            cell_quoted = true;
-            quote_line = line;
-        } else if (c == ',') {
-            row.push_back(std::move(cell));
-            cell.clear();
-            cell_quoted = false;
-            row_started = true;
-        } else if (c == '\n' || c == '\r') {
-            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-                ++i;
-            }
-            end_row();
-            ++line;
-            row_line = line;
-        } else {
-            cell += c;
-        }
-    }
-    if (quoted) {
-        return quote_line;
-    }
-    end_row();
-    return 0;
-}
-
 std::string trim_cell(std::string s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
         s.pop_back();
@@ -264,10 +199,23 @@ std::optional<CsvRows> parse_table_csv(std::string_view text, std::string_view k
     if (text.starts_with("\xEF\xBB\xBF")) {
         text.remove_prefix(3);
     }
+    // The one CSV tokenizer (text/csv.hpp); blank rows are left out.
     std::vector<std::pair<std::size_t, std::vector<std::string>>> rows;
-    if (const std::size_t bad = split_csv(text, rows); bad != 0) {
-        err = fmt::format("line {}: a quoted cell is not closed", bad);
-        return std::nullopt;
+    const csv::Dialect dialect;
+    csv::Reader reader(text, dialect);
+    csv::Row row;
+    csv::Problem problem;
+    while (!reader.done()) {
+        if (!reader.next(row, problem)) {
+            err = problem.error == csv::Error::UnterminatedQuote
+                      ? fmt::format("line {}: a quoted cell is not closed", problem.line)
+                      : fmt::format("line {}: {}", problem.line, problem.message);
+            return std::nullopt;
+        }
+        if (row.size != 0) {
+            rows.emplace_back(row.line, std::vector<std::string>(row.fields.begin(), row.fields.begin() +
+                                                                                       static_cast<std::ptrdiff_t>(row.size)));
+        }
     }
     if (rows.empty()) {
         err = "no header row";

@@ -48,7 +48,8 @@ FieldValue typed_text(std::string_view text);
 
 // The rows of a CSV file with a header row: `key_column` (empty: the first
 // column) gives each row's key, the other columns its members (typed with
-// typed_text; empty cells are left out). RFC 4180 quoting; a leading UTF-8
+// typed_text; empty cells are left out). The one CSV dialect (text/csv.hpp:
+// RFC 4180, blank rows skipped, blanks around cells dropped); a leading UTF-8
 // BOM is skipped. Errors name the line.
 struct CsvRows {
     std::vector<std::pair<std::string, TableValue>> rows;
