@@ -25,37 +25,9 @@ namespace sluice {
 
 // ------------------------------------------------------------------ values
 
+// Keep a double a double when it is read back: 3.0, not 3.
 void append_table_value_json(std::string& out, const TableValue& v) {
-    out += '{';
-    bool comma = false;
-    auto it = std::back_inserter(out);
-    for (const auto& f : v) {
-        if (comma) {
-            out += ',';
-        }
-        comma = true;
-        append_json_string(out, f.name);
-        out += ':';
-        if (const auto* d = std::get_if<double>(&f.value)) {
-            if (std::isfinite(*d)) {
-                // Keep a float a float when it is read back: 3.0, not 3.
-                const std::size_t at = out.size();
-                fmt::format_to(it, "{}", *d);
-                if (out.find_first_of(".eE", at) == std::string::npos) {
-                    out += ".0";
-                }
-            } else {
-                out += "null";
-            }
-        } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-            fmt::format_to(it, "{}", *i);
-        } else if (const auto* b = std::get_if<bool>(&f.value)) {
-            out += *b ? "true" : "false";
-        } else {
-            append_json_string(out, std::get<std::string>(f.value));
-        }
-    }
-    out += '}';
+    append_fields_json(out, v, JsonDouble::KeepFraction);
 }
 
 std::string table_value_json(const TableValue& v) {
