@@ -160,34 +160,33 @@ void append_field_value_json(std::string& out, const FieldValue& v, JsonDouble f
     }
 }
 
-void append_fields_json(std::string& out, const std::vector<Field>& fields, JsonDouble form) {
+namespace {
+
+// {"name":value,...}: `value` writes each item's value.
+template <typename Item, typename Value>
+void append_object(std::string& out, const std::vector<Item>& items, Value value) {
     out += '{';
     bool comma = false;
-    for (const auto& f : fields) {
+    for (const auto& item : items) {
         if (comma) {
             out += ',';
         }
         comma = true;
-        append_json_string(out, f.name);
+        append_json_string(out, item.name);
         out += ':';
-        append_field_value_json(out, f.value, form);
+        value(item);
     }
     out += '}';
 }
 
+}  // namespace
+
+void append_fields_json(std::string& out, const std::vector<Field>& fields, JsonDouble form) {
+    append_object(out, fields, [&](const Field& f) { append_field_value_json(out, f.value, form); });
+}
+
 void append_tags_json(std::string& out, const std::vector<Tag>& tags) {
-    out += '{';
-    bool comma = false;
-    for (const auto& t : tags) {
-        if (comma) {
-            out += ',';
-        }
-        comma = true;
-        append_json_string(out, t.name);
-        out += ':';
-        append_json_string(out, t.value);
-    }
-    out += '}';
+    append_object(out, tags, [&](const Tag& t) { append_json_string(out, t.value); });
 }
 
 void append_record_json(std::string& out, const Record& r) {
