@@ -131,15 +131,6 @@ std::optional<TableValue> parse_table_value(std::string_view json, std::string* 
     return std::move(h.out);
 }
 
-const Field* table_member(const TableValue& v, std::string_view name) {
-    for (const auto& f : v) {
-        if (f.name == name) {
-            return &f;
-        }
-    }
-    return nullptr;
-}
-
 FieldValue typed_text(std::string_view text) {
     FieldValue v = typed_value(trim(text, " \t"));
     if (std::holds_alternative<std::string>(v)) {
@@ -300,9 +291,9 @@ Table::Page Table::page(std::size_t page, std::size_t page_size) const {
     return out;
 }
 
-void Table::read(const std::function<void(const std::function<const TableValue*(std::string_view)>&)>& fn) const {
+void Table::read(const std::function<void(const Find&)>& fn) const {
     std::shared_lock lk(mu_);
-    const std::function<const TableValue*(std::string_view)> find = [this](std::string_view key) -> const TableValue* {
+    const Find find = [this](std::string_view key) -> const TableValue* {
         auto it = rows_.find(key);
         return it == rows_.end() ? nullptr : &it->second;
     };
