@@ -87,7 +87,7 @@ public:
 
 // ---------------------------------------------------------------- stages
 
-class Tables;
+class TableDirectory;
 
 // A change to a stage's durable state. The pipeline writes a batch's changes
 // in the same buffer transaction as the batch's records, so after a crash the
@@ -107,7 +107,7 @@ struct StageContext {
     std::function<void(const std::function<void(std::string_view key, std::string_view value)>& fn)> load_state;
     // The gateway's named tables (latest value per key); null where a
     // pipeline runs without a gateway (unit tests).
-    Tables* tables = nullptr;
+    TableDirectory* tables = nullptr;
 };
 
 // One turn of the pipeline worker through a stage.

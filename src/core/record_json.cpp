@@ -133,6 +133,62 @@ void append_int(std::string& out, std::int64_t i) {
     out.append(digits.data(), digits.size());
 }
 
+void append_field_value_json(std::string& out, const FieldValue& v, JsonDouble form) {
+    if (const auto* d = std::get_if<double>(&v)) {
+        if (!std::isfinite(*d)) {
+            out += "null";  // JSON has no NaN/Inf
+            return;
+        }
+        char num[40];
+        char* const end = fmt::format_to(num, FMT_COMPILE("{}"), *d);
+        out.append(num, end);
+        if (form == JsonDouble::Shortest) {
+            return;
+        }
+        for (const char* c = num; c != end; ++c) {
+            if (*c == '.' || *c == 'e') {
+                return;
+            }
+        }
+        out += ".0";
+    } else if (const auto* i = std::get_if<std::int64_t>(&v)) {
+        append_int(out, *i);
+    } else if (const auto* b = std::get_if<bool>(&v)) {
+        out += *b ? "true" : "false";
+    } else {
+        append_json_string(out, std::get<std::string>(v));
+    }
+}
+
+namespace {
+
+// {"name":value,...}: `value` writes each item's value.
+template <typename Item, typename Value>
+void append_object(std::string& out, const std::vector<Item>& items, Value value) {
+    out += '{';
+    bool comma = false;
+    for (const auto& item : items) {
+        if (comma) {
+            out += ',';
+        }
+        comma = true;
+        append_json_string(out, item.name);
+        out += ':';
+        value(item);
+    }
+    out += '}';
+}
+
+}  // namespace
+
+void append_fields_json(std::string& out, const std::vector<Field>& fields, JsonDouble form) {
+    append_object(out, fields, [&](const Field& f) { append_field_value_json(out, f.value, form); });
+}
+
+void append_tags_json(std::string& out, const std::vector<Tag>& tags) {
+    append_object(out, tags, [&](const Tag& t) { append_json_string(out, t.value); });
+}
+
 void append_record_json(std::string& out, const Record& r) {
     out += "{\"time\":\"";
     append_rfc3339(out, r.time_ns);
@@ -146,43 +202,12 @@ void append_record_json(std::string& out, const Record& r) {
         append_json_string(out, r.origin);
     }
     if (!r.tags.empty()) {
-        out += ",\"tags\":{";
-        bool comma = false;
-        for (const auto& t : r.tags) {
-            if (comma) {
-                out += ',';
-            }
-            comma = true;
-            append_json_string(out, t.name);
-            out += ':';
-            append_json_string(out, t.value);
-        }
-        out += '}';
+        out += ",\"tags\":";
+        append_tags_json(out, r.tags);
     }
-    out += ",\"fields\":{";
-    bool comma = false;
-    for (const auto& f : r.fields) {
-        if (comma) {
-            out += ',';
-        }
-        comma = true;
-        append_json_string(out, f.name);
-        out += ':';
-        if (const auto* d = std::get_if<double>(&f.value)) {
-            if (std::isfinite(*d)) {
-                append_double(out, *d);
-            } else {
-                out += "null";  // JSON has no NaN/Inf
-            }
-        } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-            append_int(out, *i);
-        } else if (const auto* b = std::get_if<bool>(&f.value)) {
-            out += *b ? "true" : "false";
-        } else {
-            append_json_string(out, std::get<std::string>(f.value));
-        }
-    }
-    out += "}}";
+    out += ",\"fields\":";
+    append_fields_json(out, r.fields);
+    out += '}';
 }
 
 }  // namespace sluice

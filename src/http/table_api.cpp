@@ -204,10 +204,9 @@ net::HttpResponse key_value(const Table& table, const std::string& key, const ne
         body += "<table><tr><th>member</th><th>value</th></tr>\n";
         for (const auto& m : *v) {
             std::string one;
-            append_table_value_json(one, TableValue{Field{"", m.value}});
-            // {"":value} → value
+            append_field_value_json(one, m.value, JsonDouble::KeepFraction);  // as in the value's JSON
             body += fmt::format("<tr><td>{}</td><td><code>{}</code></td></tr>\n", html_escape(m.name),
-                                html_escape(std::string_view(one).substr(4, one.size() - 5)));
+                                html_escape(one));
         }
         body += "</table>";
         return no_store(net::HttpResponse{200, kHtml, {}, html_page(key, body)});

@@ -57,7 +57,7 @@ auto build(const ComponentSpec& spec, F&& make) {
 }  // namespace
 
 Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop,
-                   Tables* tables)
+                   TableDirectory* tables)
     : name_(spec.name),
       loop_(loop),
       batch_max_(static_cast<std::size_t>(spec.options.integer("batch_max_records"))),

@@ -35,7 +35,7 @@ public:
     // the component's position in the message) or std::runtime_error.
     // `tables`: the gateway's named tables for the stages (may be null).
     Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_dir, IoLoop& loop,
-             Tables* tables = nullptr);
+             TableDirectory* tables = nullptr);
     ~Pipeline() override;
 
     void start();
@@ -85,7 +85,7 @@ private:
     std::unique_ptr<Buffer> buffer_;
     std::vector<std::unique_ptr<SourceSlot>> sources_;
     std::vector<std::unique_ptr<StageSlot>> stages_;
-    Tables* tables_ = nullptr;
+    TableDirectory* tables_ = nullptr;
     Counter* stream_dropped_ = nullptr;
     std::vector<std::unique_ptr<SinkSlot>> sinks_;
     Clock clock_;

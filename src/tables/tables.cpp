@@ -16,6 +16,7 @@
 
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "text/csv.hpp"
 #include "text/json.hpp"
 #include "text/text.hpp"
 #include "text/text_value.hpp"
@@ -24,37 +25,9 @@ namespace sluice {
 
 // ------------------------------------------------------------------ values
 
+// Keep a double a double when it is read back: 3.0, not 3.
 void append_table_value_json(std::string& out, const TableValue& v) {
-    out += '{';
-    bool comma = false;
-    auto it = std::back_inserter(out);
-    for (const auto& f : v) {
-        if (comma) {
-            out += ',';
-        }
-        comma = true;
-        append_json_string(out, f.name);
-        out += ':';
-        if (const auto* d = std::get_if<double>(&f.value)) {
-            if (std::isfinite(*d)) {
-                // Keep a float a float when it is read back: 3.0, not 3.
-                const std::size_t at = out.size();
-                fmt::format_to(it, "{}", *d);
-                if (out.find_first_of(".eE", at) == std::string::npos) {
-                    out += ".0";
-                }
-            } else {
-                out += "null";
-            }
-        } else if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-            fmt::format_to(it, "{}", *i);
-        } else if (const auto* b = std::get_if<bool>(&f.value)) {
-            out += *b ? "true" : "false";
-        } else {
-            append_json_string(out, std::get<std::string>(f.value));
-        }
-    }
-    out += '}';
+    append_fields_json(out, v, JsonDouble::KeepFraction);
 }
 
 std::string table_value_json(const TableValue& v) {
@@ -158,15 +131,6 @@ std::optional<TableValue> parse_table_value(std::string_view json, std::string* 
     return std::move(h.out);
 }
 
-const Field* table_member(const TableValue& v, std::string_view name) {
-    for (const auto& f : v) {
-        if (f.name == name) {
-            return &f;
-        }
-    }
-    return nullptr;
-}
-
 FieldValue typed_text(std::string_view text) {
     FieldValue v = typed_value(trim(text, " \t"));
     if (std::holds_alternative<std::string>(v)) {
@@ -178,72 +142,6 @@ FieldValue typed_text(std::string_view text) {
 // ------------------------------------------------------------------ CSV
 
 namespace {
-
-// Splits CSV text into records of cells (RFC 4180). Returns the line of an
-// unterminated quote, or 0.
-std::size_t split_csv(std::string_view text, std::vector<std::pair<std::size_t, std::vector<std::string>>>& out) {
-    std::vector<std::string> row;
-    std::string cell;
-    std::size_t line = 1;
-    std::size_t row_line = 1;
-    bool quoted = false;        // inside a quoted cell
-    bool cell_quoted = false;   // the current cell began with a quote
-    bool row_started = false;   // a ',' was seen on this row
-    std::size_t quote_line = 0;
-    auto end_row = [&] {
-        if (row_started || cell_quoted || !cell.empty()) {
-            row.push_back(std::move(cell));
-            out.emplace_back(row_line, std::move(row));
-        }
-        row.clear();
-        cell.clear();
-        cell_quoted = false;
-        row_started = false;
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (quoted) {
-            if (c == '"') {
-                if (i + 1 < text.size() && text[i + 1] == '"') {
-                    cell += '"';
-                    ++i;
-                } else {
-                    quoted = false;
-                }
-            } else {
-                if (c == '\n') {
-                    ++line;
-                }
-                cell += c;
-            }
-            continue;
-        }
-        if (c == '"' && cell.empty() && !cell_quoted) {
-            quoted = true;
-            cell_quoted = true;
-            quote_line = line;
-        } else if (c == ',') {
-            row.push_back(std::move(cell));
-            cell.clear();
-            cell_quoted = false;
-            row_started = true;
-        } else if (c == '\n' || c == '\r') {
-            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
-                ++i;
-            }
-            end_row();
-            ++line;
-            row_line = line;
-        } else {
-            cell += c;
-        }
-    }
-    if (quoted) {
-        return quote_line;
-    }
-    end_row();
-    return 0;
-}
 
 std::string trim_cell(std::string s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
@@ -264,10 +162,23 @@ std::optional<CsvRows> parse_table_csv(std::string_view text, std::string_view k
     if (text.starts_with("\xEF\xBB\xBF")) {
         text.remove_prefix(3);
     }
+    // The one CSV tokenizer (text/csv.hpp); blank rows are left out.
     std::vector<std::pair<std::size_t, std::vector<std::string>>> rows;
-    if (const std::size_t bad = split_csv(text, rows); bad != 0) {
-        err = fmt::format("line {}: a quoted cell is not closed", bad);
-        return std::nullopt;
+    const csv::Dialect dialect;
+    csv::Reader reader(text, dialect);
+    csv::Row row;
+    csv::Problem problem;
+    while (!reader.done()) {
+        if (!reader.next(row, problem)) {
+            err = problem.error == csv::Error::UnterminatedQuote
+                      ? fmt::format("line {}: a quoted cell is not closed", problem.line)
+                      : fmt::format("line {}: {}", problem.line, problem.message);
+            return std::nullopt;
+        }
+        if (row.size != 0) {
+            rows.emplace_back(row.line, std::vector<std::string>(row.fields.begin(), row.fields.begin() +
+                                                                                       static_cast<std::ptrdiff_t>(row.size)));
+        }
     }
     if (rows.empty()) {
         err = "no header row";
@@ -380,9 +291,9 @@ Table::Page Table::page(std::size_t page, std::size_t page_size) const {
     return out;
 }
 
-void Table::read(const std::function<void(const std::function<const TableValue*(std::string_view)>&)>& fn) const {
+void Table::read(const std::function<void(const Find&)>& fn) const {
     std::shared_lock lk(mu_);
-    const std::function<const TableValue*(std::string_view)> find = [this](std::string_view key) -> const TableValue* {
+    const Find find = [this](std::string_view key) -> const TableValue* {
         auto it = rows_.find(key);
         return it == rows_.end() ? nullptr : &it->second;
     };

@@ -26,11 +26,9 @@
 
 #include "core/metrics.hpp"
 #include "core/record.hpp"
+#include "core/table_access.hpp"
 
 namespace sluice {
-
-// Members in the order they were written; names are unique.
-using TableValue = std::vector<Field>;
 
 // {"scale":1.02,"site":"lab"}: numbers in their shortest exact form.
 std::string table_value_json(const TableValue& v);
@@ -39,8 +37,6 @@ void append_table_value_json(std::string& out, const TableValue& v);
 // are left out). Integers without a fraction or exponent stay integers.
 // Anything else (an array, a nested object, bad JSON) is an error.
 std::optional<TableValue> parse_table_value(std::string_view json, std::string* error);
-// A member of a value, or null.
-const Field* table_member(const TableValue& v, std::string_view name);
 // CSV cells and form fields, typed by the one rule of the decoders
 // (text/text_value.hpp: typed_value), blanks around a number or boolean
 // ignored; text that is neither stays as written.
@@ -48,7 +44,8 @@ FieldValue typed_text(std::string_view text);
 
 // The rows of a CSV file with a header row: `key_column` (empty: the first
 // column) gives each row's key, the other columns its members (typed with
-// typed_text; empty cells are left out). RFC 4180 quoting; a leading UTF-8
+// typed_text; empty cells are left out). The one CSV dialect (text/csv.hpp:
+// RFC 4180, blank rows skipped, blanks around cells dropped); a leading UTF-8
 // BOM is skipped. Errors name the line.
 struct CsvRows {
     std::vector<std::pair<std::string, TableValue>> rows;
@@ -83,13 +80,14 @@ struct TableSettings {
 
 class Tables;
 
-class Table {
+// One table (TableAccess is what stages see).
+class Table final : public TableAccess {
 public:
     enum class Put { Created, Replaced, Full, Failed };
 
     const std::string& name() const { return name_; }
     bool is_public() const;
-    std::size_t max_keys() const;
+    std::size_t max_keys() const override;
     std::size_t size() const;
 
     std::optional<TableValue> get(std::string_view key) const;
@@ -104,7 +102,7 @@ public:
     // Calls fn(find) under the read lock, where find(key) returns the value
     // or null: one lock for a whole batch of look-ups. The pointers are only
     // valid inside fn.
-    void read(const std::function<void(const std::function<const TableValue*(std::string_view)>& find)>& fn) const;
+    void read(const std::function<void(const Find& find)>& fn) const override;
 
     // Writes one value (persisted first). Full: a new key beyond max_keys.
     // Failed: the store refused (`error` says why).
@@ -114,7 +112,7 @@ public:
     // Writes many values in one transaction (the last one per key wins).
     // Returns how many were refused because the table is full; throws
     // std::runtime_error if the store fails (then nothing changed).
-    std::size_t put_many(std::vector<std::pair<std::string, TableValue>> items);
+    std::size_t put_many(std::vector<std::pair<std::string, TableValue>> items) override;
     // Replaces every row (a CSV load), in one transaction.
     void replace_all(std::vector<std::pair<std::string, TableValue>> rows);
 
@@ -132,7 +130,8 @@ private:
     Counter* refused_ = nullptr;
 };
 
-class Tables {
+// The tables service (TableDirectory is what stages see).
+class Tables final : public TableDirectory {
 public:
     // `store` null: memory only (tests, or a gateway without tables).
     explicit Tables(std::unique_ptr<TableStore> store = nullptr);
@@ -155,7 +154,7 @@ public:
 
     // A declared table, or null. The pointer stays valid for the life of
     // this object.
-    Table* find(std::string_view name) const;
+    Table* find(std::string_view name) const override;
     // Declared table names in order; only the public ones if asked.
     std::vector<std::string> names(bool public_only) const;
 

@@ -144,6 +144,32 @@ TEST(RecordJson, WritesTimeTagsAndTypedFields) {
               "\"fields\":{\"f\":1.5,\"i\":-3,\"b\":true,\"s\":\"q\\\"\",\"nan\":null}}");
 }
 
+TEST(RecordJson, FieldValuesOneRule) {
+    auto json = [](FieldValue v, JsonDouble form = JsonDouble::Shortest) {
+        std::string s;
+        append_field_value_json(s, v, form);
+        return s;
+    };
+    EXPECT_EQ(json(3.0), "3");
+    EXPECT_EQ(json(3.0, JsonDouble::KeepFraction), "3.0") << "read back as a double";
+    EXPECT_EQ(json(-0.5, JsonDouble::KeepFraction), "-0.5");
+    EXPECT_EQ(json(1e20, JsonDouble::KeepFraction), "1e+20");
+    EXPECT_EQ(json(std::numeric_limits<double>::quiet_NaN(), JsonDouble::KeepFraction), "null");
+    EXPECT_EQ(json(std::numeric_limits<double>::infinity()), "null") << "JSON has no infinity";
+    EXPECT_EQ(json(std::int64_t{-9223372036854775807 - 1}), "-9223372036854775808");
+    EXPECT_EQ(json(false), "false");
+    EXPECT_EQ(json(std::string("a\x01\t\"\\b")), "\"a\\u0001\\t\\\"\\\\b\"");
+    std::string obj;
+    append_fields_json(obj, {{"a", 1.0}, {"b", std::string("x")}});
+    EXPECT_EQ(obj, R"({"a":1,"b":"x"})");
+    obj.clear();
+    append_fields_json(obj, {{"a", 1.0}, {"i", std::int64_t{1}}}, JsonDouble::KeepFraction);
+    EXPECT_EQ(obj, R"({"a":1.0,"i":1})");
+    obj.clear();
+    append_tags_json(obj, {{"t", "v"}});
+    EXPECT_EQ(obj, R"({"t":"v"})");
+}
+
 TEST(RecordJson, Rfc3339CoversPrecisionsAndPreEpoch) {
     auto fmt = [](TimeNs t) {
         std::string s;

@@ -64,6 +64,16 @@ TEST(CrateDbBodies, BulkInsert) {
     EXPECT_NE(render_ddl(kDefaultDdl, {"s", "t"}).find("IF NOT EXISTS \"s\".\"t\" (ts TIMESTAMP"), std::string::npos);
 }
 
+TEST(CrateDbBodies, WholeDoublesKeepTheirFraction) {
+    // CrateDB types a dynamic column by its first value: 21 would make a
+    // bigint column that a later 21.5 no longer fits.
+    Record r;
+    r.time_ns = 0;
+    r.fields = {{"temp", 21.0}, {"n", std::int64_t{21}}, {"big", 1e21}};
+    const Record* rows[] = {&r};
+    EXPECT_NE(bulk_body({"doc", "t"}, rows).find(R"({"temp":21.0,"n":21,"big":1e+21})"), std::string::npos);
+}
+
 TEST(CrateDbAnswers, BulkResults) {
     std::string err;
     auto r = parse_bulk_results(

@@ -110,6 +110,13 @@ TEST(TableCsv, ErrorsNameTheLine) {
     EXPECT_EQ(error, "line 2: 3 cells, but the header has 2 columns");
     EXPECT_FALSE(parse_table_csv("a,b\n1,\"2\n", "", &error));
     EXPECT_EQ(error, "line 2: a quoted cell is not closed");
+    // The csv decoder's rule (text/csv.hpp): nothing but blanks after a closing quote.
+    EXPECT_FALSE(parse_table_csv("a,b\n1,\"2\"x\n", "", &error));
+    EXPECT_EQ(error, "line 2: unexpected 'x' after a quoted field at column 6");
+    // Blanks before an opening quote are dropped; inside the quotes they are trimmed as before.
+    auto rows = parse_table_csv("a,b\n1, \" x \" \n", "", &error);
+    ASSERT_TRUE(rows) << error;
+    EXPECT_EQ(table_value_json(rows->rows.at(0).second), R"({"b":"x"})");
     EXPECT_FALSE(parse_table_csv("a,b\n1,2\n", "c", &error));
     EXPECT_EQ(error, "no column 'c' in the header (a, b)");
     EXPECT_FALSE(parse_table_csv("a,a\n", "", &error));

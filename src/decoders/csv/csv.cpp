@@ -8,14 +8,13 @@
 #include <fmt/format.h>
 
 #include "decoders/decoder_options.hpp"
+#include "text/csv.hpp"
 #include "text/text_value.hpp"
 #include "decoders/timestamp.hpp"
 
 namespace sluice::decoders {
 
 namespace {
-
-enum class RowVerdict { Ok, NotMine, Broken };
 
 struct OriginState {
     std::vector<std::string> header;  // learnt header (no `columns` configured)
@@ -41,14 +40,7 @@ std::string join_columns(const std::vector<std::string>& cols) {
 
 class CsvDecoder final : public Decoder {
 public:
-    explicit CsvDecoder(CsvConfig c) : cfg_(std::move(c)) {
-        // Blanks around unquoted cells are noise, unless they separate cells.
-        for (char ch : std::string_view(" \t")) {
-            if (cfg_.separator.find(ch) == std::string::npos) {
-                blanks_ += ch;
-            }
-        }
-    }
+    explicit CsvDecoder(CsvConfig c) : cfg_(std::move(c)) { dialect_.delimiter = cfg_.separator; }
 
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
         const std::string_view p = frame.payload;
@@ -69,32 +61,33 @@ public:
         const std::vector<std::string>* cols =
             !cfg_.columns.empty() ? &cfg_.columns : (state != nullptr ? &state->header : nullptr);
 
-        std::size_t pos = 0;
-        std::size_t line_no = 1;
+        csv::Reader reader(p, dialect_);
+        csv::Problem problem;
         std::size_t mine = 0;  // rows (header included) that were CSV
         std::size_t foreign_line = 0;
         std::string foreign_reason;
-        while (pos < p.size()) {
-            const std::size_t row_line = line_no;
-            std::string message;
-            const RowVerdict split = split_row(p, pos, line_no, message);
-            if (split == RowVerdict::Broken) {
-                out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-                error = fmt::format("csv: line {}: {}", row_line, message);
-                return DecodeStatus::Broken;
-            }
-            if (split == RowVerdict::NotMine) {
+        while (!reader.done()) {
+            if (!reader.next(row_, problem)) {
+                // A stray quote in text without separators is not CSV.
+                if (problem.delimiter_on_line) {
+                    out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+                    error = fmt::format("csv: line {}: {}", problem.line, problem.message);
+                    return DecodeStatus::Broken;
+                }
                 if (foreign_line == 0) {
-                    foreign_line = row_line;
-                    foreign_reason = std::move(message);
+                    foreign_line = problem.line;
+                    foreign_reason = std::move(problem.message);
                 }
                 continue;
             }
-            if (ncells_ == 0) {
+            const std::size_t row_line = row_.line;
+            const std::size_t ncells = row_.size;
+            const std::vector<std::string>& cells = row_.fields;
+            if (ncells == 0) {
                 continue;  // blank line
             }
             if (!first_line_done && cfg_.columns.empty()) {
-                if (!had_separator_) {
+                if (!row_.had_delimiter) {
                     if (foreign_line == 0) {
                         foreign_line = row_line;
                         foreign_reason = "no separator, so not a header";
@@ -109,13 +102,13 @@ public:
                     continue;
                 }
                 learnt.clear();
-                for (std::size_t k = 0; k < ncells_; ++k) {
-                    if (cells_[k].empty()) {
+                for (std::size_t k = 0; k < ncells; ++k) {
+                    if (cells[k].empty()) {
                         out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
                         error = fmt::format("csv: line {}: header column {} is empty", row_line, k + 1);
                         return DecodeStatus::Broken;
                     }
-                    learnt.push_back(cells_[k]);
+                    learnt.push_back(cells[k]);
                 }
                 cols = &learnt;
                 first_line_done = true;
@@ -127,8 +120,8 @@ public:
                 ++mine;
                 continue;
             }
-            if (ncells_ != cols->size()) {
-                if (!had_separator_) {
+            if (ncells != cols->size()) {
+                if (!row_.had_delimiter) {
                     if (foreign_line == 0) {
                         foreign_line = row_line;
                         foreign_reason = fmt::format("no separator, expected {} fields", cols->size());
@@ -136,19 +129,19 @@ public:
                     continue;
                 }
                 out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-                error = fmt::format("csv: line {}: {} field{}, expected {} ({})", row_line, ncells_,
-                                    ncells_ == 1 ? "" : "s", cols->size(), join_columns(*cols));
+                error = fmt::format("csv: line {}: {} field{}, expected {} ({})", row_line, ncells,
+                                    ncells == 1 ? "" : "s", cols->size(), join_columns(*cols));
                 return DecodeStatus::Broken;
             }
             ++mine;
             Record& r = out.emplace_back();
             r.origin = frame.origin;
-            r.fields.reserve(ncells_);
-            for (std::size_t k = 0; k < ncells_; ++k) {
-                if (cells_[k].empty()) {
+            r.fields.reserve(ncells);
+            for (std::size_t k = 0; k < ncells; ++k) {
+                if (cells[k].empty()) {
                     continue;
                 }
-                r.fields.push_back(Field{(*cols)[k], typed_value(cells_[k], cfg_.decimal_comma)});
+                r.fields.push_back(Field{(*cols)[k], typed_value(cells[k], cfg_.decimal_comma)});
             }
             if (auto err = take_time_field(r)) {
                 out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
@@ -199,8 +192,8 @@ private:
     // pair is data of some format, and learning it as the header would
     // garble every later line from that origin.
     std::optional<std::string> not_a_header() const {
-        for (std::size_t k = 0; k < ncells_; ++k) {
-            const std::string& c = cells_[k];
+        for (std::size_t k = 0; k < row_.size; ++k) {
+            const std::string& c = row_.fields[k];
             if (parse_number(c)) {
                 return fmt::format("cell {} ('{}') is a number, so the line is not a header", k + 1, excerpt(c));
             }
@@ -211,136 +204,11 @@ private:
         return std::nullopt;
     }
 
-    bool at_separator(std::string_view p, std::size_t i) const {
-        const std::string& sep = cfg_.separator;
-        if (sep.size() == 1) {
-            return p[i] == sep[0];
-        }
-        return p.compare(i, sep.size(), sep) == 0;
-    }
-
-    std::string_view trim_blanks(std::string_view s) const {
-        while (!s.empty() && blanks_.find(s.front()) != std::string::npos) {
-            s.remove_prefix(1);
-        }
-        while (!s.empty() && (s.back() == '\r' || blanks_.find(s.back()) != std::string::npos)) {
-            s.remove_suffix(1);
-        }
-        return s;
-    }
-
-    std::string& next_cell() {
-        if (ncells_ == cells_.size()) {
-            cells_.emplace_back();
-        }
-        std::string& c = cells_[ncells_++];
-        c.clear();
-        return c;
-    }
-
-    // Splits the row starting at `pos` into cells_ (quoted cells may span
-    // lines) and moves `pos` past its line end. An empty row has no cells.
-    RowVerdict split_row(std::string_view p, std::size_t& pos, std::size_t& line_no, std::string& message) {
-        ncells_ = 0;
-        had_separator_ = false;
-        const std::size_t row_start = pos;
-        std::size_t i = pos;
-        const std::size_t n = p.size();
-        {
-            // Blank rows are skipped before they become one empty cell.
-            std::size_t j = i;
-            while (j < n && (p[j] == ' ' || p[j] == '\t' || p[j] == '\r')) {
-                ++j;
-            }
-            if (j == n || p[j] == '\n') {
-                pos = j == n ? n : j + 1;
-                ++line_no;
-                return RowVerdict::Ok;
-            }
-        }
-        while (true) {
-            std::size_t j = i;
-            while (j < n && blanks_.find(p[j]) != std::string::npos) {
-                ++j;
-            }
-            std::string& cell = next_cell();
-            if (j < n && p[j] == '"') {
-                const std::size_t quote_col = j - row_start + 1;
-                std::size_t k = j + 1;
-                while (true) {
-                    const std::size_t q = p.find('"', k);
-                    if (q == std::string_view::npos) {
-                        message = fmt::format("unterminated quoted field starting at column {}", quote_col);
-                        // A stray quote in text without separators is not CSV.
-                        const bool sep_seen = had_separator_ || row_has_separator(p, i);
-                        pos = n;
-                        return sep_seen ? RowVerdict::Broken : RowVerdict::NotMine;
-                    }
-                    for (std::size_t x = k; x < q; ++x) {
-                        if (p[x] == '\n') {
-                            ++line_no;
-                        }
-                    }
-                    cell.append(p.substr(k, q - k));
-                    if (q + 1 < n && p[q + 1] == '"') {
-                        cell += '"';
-                        k = q + 2;
-                        continue;
-                    }
-                    i = q + 1;
-                    break;
-                }
-                while (i < n && (blanks_.find(p[i]) != std::string::npos || p[i] == '\r')) {
-                    ++i;
-                }
-                if (i < n && p[i] != '\n' && !at_separator(p, i)) {
-                    message = fmt::format("unexpected '{}' after a quoted field at column {}",
-                                          excerpt(p.substr(i, 1)), i - row_start + 1);
-                    pos = skip_line(p, i, line_no);
-                    return had_separator_ || row_has_separator(p, i) ? RowVerdict::Broken : RowVerdict::NotMine;
-                }
-            } else {
-                std::size_t k = i;
-                while (k < n && p[k] != '\n' && !at_separator(p, k)) {
-                    ++k;
-                }
-                cell.assign(trim_blanks(p.substr(i, k - i)));
-                i = k;
-            }
-            if (i < n && p[i] != '\n') {
-                // At a separator.
-                had_separator_ = true;
-                i += cfg_.separator.size();
-                continue;
-            }
-            pos = i < n ? i + 1 : n;
-            ++line_no;
-            return RowVerdict::Ok;
-        }
-    }
-
-    bool row_has_separator(std::string_view p, std::size_t from) const {
-        for (std::size_t i = from; i < p.size() && p[i] != '\n'; ++i) {
-            if (at_separator(p, i)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    static std::size_t skip_line(std::string_view p, std::size_t i, std::size_t& line_no) {
-        const std::size_t eol = p.find('\n', i);
-        ++line_no;
-        return eol == std::string_view::npos ? p.size() : eol + 1;
-    }
-
     CsvConfig cfg_;
-    std::string blanks_;
+    csv::Dialect dialect_;
     std::map<std::string, OriginState, std::less<>> origins_;
     std::uint64_t tick_ = 0;
-    std::vector<std::string> cells_;  // reused between rows; ncells_ in use
-    std::size_t ncells_ = 0;
-    bool had_separator_ = false;
+    csv::Row row_;  // reused between rows
 };
 
 }  // namespace

@@ -8,27 +8,6 @@
 #include "core/record_json.hpp"
 
 namespace sluice::cratedb {
-namespace {
-
-void append_field_value(std::string& out, const FieldValue& v) {
-    if (const auto* d = std::get_if<double>(&v)) {
-        // JSON has no NaN or infinity; null keeps the row insertable.
-        if (std::isfinite(*d)) {
-            out += fmt::format("{}", *d);
-        } else {
-            out += "null";
-        }
-    } else if (const auto* i = std::get_if<std::int64_t>(&v)) {
-        out += fmt::format("{}", *i);
-    } else if (const auto* b = std::get_if<bool>(&v)) {
-        out += *b ? "true" : "false";
-    } else {
-        append_json_string(out, std::get<std::string>(v));
-    }
-}
-
-}  // namespace
-
 std::string sanitise_identifier(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -130,29 +109,13 @@ std::string bulk_body(const Target& t, std::span<const Record* const> rows) {
         if (r->time_ns % 1'000'000 < 0) {
             --ms;
         }
-        out += fmt::format("[{},{{", ms);
-        bool first = true;
-        for (const auto& tag : r->tags) {
-            if (!first) {
-                out += ',';
-            }
-            first = false;
-            append_json_string(out, tag.name);
-            out += ':';
-            append_json_string(out, tag.value);
-        }
-        out += "},{";
-        first = true;
-        for (const auto& f : r->fields) {
-            if (!first) {
-                out += ',';
-            }
-            first = false;
-            append_json_string(out, f.name);
-            out += ':';
-            append_field_value(out, f.value);
-        }
-        out += "}]";
+        out += fmt::format("[{},", ms);
+        append_tags_json(out, r->tags);
+        out += ',';
+        // A whole double keeps its fraction: the dynamic column CrateDB
+        // creates for its first value must be a double, not a bigint.
+        append_fields_json(out, r->fields, JsonDouble::KeepFraction);
+        out += ']';
     }
     out += "]}";
     return out;

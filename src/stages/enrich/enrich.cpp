@@ -6,7 +6,7 @@
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "tables/tables.hpp"
+#include "core/table_access.hpp"
 #include "stages/stage_util.hpp"
 
 namespace sluice::components {
@@ -141,7 +141,7 @@ private:
     std::string scale_member_, offset_member_, field_member_, field_, raw_field_;
     stages::Refusal missing_;
     bool overwrite_;
-    Table* table_ = nullptr;
+    TableAccess* table_ = nullptr;
     ComponentMetrics* metrics_ = nullptr;
     Counter* matched_ = nullptr;
     Counter* missing_rows_ = nullptr;

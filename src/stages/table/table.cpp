@@ -6,7 +6,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/record_json.hpp"
-#include "tables/tables.hpp"
+#include "core/table_access.hpp"
 #include "stages/stage_util.hpp"
 
 namespace sluice::components {
@@ -117,7 +117,7 @@ private:
     std::string time_member_;
     std::string measurement_member_;
     std::string name_;
-    Table* table_ = nullptr;
+    TableAccess* table_ = nullptr;
     std::vector<std::pair<std::string, TableValue>> writes_;
     ComponentMetrics* metrics_ = nullptr;
     Counter* missing_key_ = nullptr;
