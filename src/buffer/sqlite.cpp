@@ -1,6 +1,7 @@
 #include "buffer/sqlite.hpp"
 
 #include <atomic>
+#include <cassert>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -12,6 +13,8 @@
 namespace sluice::buffer_detail {
 
 namespace {
+
+std::atomic<bool> g_loop_asserts{true};
 
 Counter& loop_calls_counter() {
     static Counter& c = metrics().counter("sluice_loop_sqlite_calls_total",
@@ -32,11 +35,16 @@ inline void check_thread(const char* what) {
                    "sluice_loop_sqlite_calls_total",
                    std::string_view(what != nullptr ? what : "?").substr(0, 60));
     }
+    // Builds with assertions (the dev, asan and tsan presets) stop right
+    // here; release builds only count and log.
+    assert(!g_loop_asserts.load(std::memory_order_relaxed) && "SQLite on an I/O loop thread");
 }
 
 }  // namespace
 
 std::uint64_t loop_sqlite_calls() { return loop_calls_counter().value(); }
+
+bool set_loop_sqlite_asserts(bool on) { return g_loop_asserts.exchange(on); }
 
 Db::Db(const std::filesystem::path& path, int flags) : path_(path.string()) {
     loop_calls_counter();  // the metric reads 0 from the first database on
@@ -53,6 +61,7 @@ Db::Db(const std::filesystem::path& path, int flags) : path_(path.string()) {
 
 Db::~Db() {
     if (db_ != nullptr) {
+        check_thread("close");  // closing checkpoints the WAL: disk work too
         sqlite3_close_v2(db_);
     }
 }

@@ -19,6 +19,10 @@ namespace sluice::buffer_detail {
 // sluice_loop_sqlite_calls_total (registered with the first database opened)
 // and the first such call is logged as an error with its statement.
 std::uint64_t loop_sqlite_calls();
+// In builds with assertions (not NDEBUG) such a call also fails an assert
+// after it is counted; release builds only count. Tests that make one on
+// purpose turn the assert off; returns the previous setting.
+bool set_loop_sqlite_asserts(bool on);
 
 class Db {
 public:

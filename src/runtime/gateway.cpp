@@ -26,7 +26,7 @@
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
 #include "http/table_api.hpp"
-#include "runtime/pipeline.hpp"
+#include "runtime/lifecycle.hpp"
 #include "runtime/sd_notify.hpp"
 #include "runtime/service_monitor.hpp"
 
@@ -40,61 +40,6 @@ void set_option(Options& opts, const std::string& name, std::string value, const
     e.pos = SourcePos{where, 0, 0};
     e.explicit_ = true;
     opts.set(name, std::move(e));
-}
-
-std::vector<std::unique_ptr<Pipeline>> build_pipelines(const GatewayConfig& config, IoLoop& loop, Tables& tables) {
-    const std::filesystem::path data_dir = config.gateway.str("data_dir");
-    std::vector<std::unique_ptr<Pipeline>> out;
-    for (const auto& spec : config.pipelines) {
-        out.push_back(std::make_unique<Pipeline>(spec, data_dir, loop, &tables));
-    }
-    return out;
-}
-
-// The [tables.NAME] sections, plus a private table for every name a stage
-// links to (OptionLink) that no section declares (a -e pipeline string or a relay has no
-// [tables] section; a TOML file must declare its tables).
-std::vector<Tables::Spec> table_specs(const GatewayConfig& config) {
-    std::vector<Tables::Spec> out;
-    for (const auto& t : config.tables) {
-        Tables::Spec s;
-        s.name = t.name;
-        s.settings.is_public = t.options.boolean("public");
-        s.settings.csv = t.options.str_or("csv", "");
-        s.settings.key_column = t.options.str_or("key_column", "");
-        s.settings.max_keys = static_cast<std::size_t>(t.options.integer("max_keys"));
-        out.push_back(std::move(s));
-    }
-    for (const auto& link : component_links(config)) {
-        const std::string& name = link.use.name;
-        if (links_table(link.use.link) &&
-            std::none_of(out.begin(), out.end(), [&](const Tables::Spec& s) { return s.name == name; })) {
-            out.push_back(Tables::Spec{name, {}});
-        }
-    }
-    return out;
-}
-
-// Declares the config's tables (loading CSV files); false if any problem.
-bool configure_tables(Tables& tables, const GatewayConfig& config) {
-    const auto problems = tables.configure(table_specs(config));
-    for (const auto& p : problems) {
-        log::error("{}", p);
-    }
-    return problems.empty();
-}
-
-void stop_all(std::vector<std::unique_ptr<Pipeline>>& pipelines, std::mutex& mu,
-              std::chrono::steady_clock::time_point deadline) {
-    std::lock_guard lk(mu);
-    for (auto& p : pipelines) {
-        p->stop(deadline);
-    }
-    pipelines.clear();
-}
-
-std::chrono::steady_clock::time_point deadline_from(const GatewayConfig& config) {
-    return std::chrono::steady_clock::now() + config.gateway.duration("shutdown_timeout");
 }
 
 // Watchdog pings go on during a reload for this long at most: stopping the
@@ -218,8 +163,13 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     // them); their store is opened with the first declared table.
     Tables tables;
     tables.set_store_factory([data_dir] { return open_table_store(data_dir / "tables.db"); });
+    // The pipelines over their lifetime: start, reload, stop.
+    GatewayLifecycle life(loop, tables, [&overrides, mem_limit](GatewayConfig& next) {
+        apply_overrides(next, overrides);
+        fit_to_memory_limit(next, mem_limit);
+    });
     try {
-        if (!configure_tables(tables, config)) {
+        if (!life.configure_tables(config)) {
             notifier.status("cannot start: a table could not be loaded (see the log)");
             loop.stop();
             return 1;
@@ -230,25 +180,12 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         loop.stop();
         return 1;
     }
-    std::vector<std::unique_ptr<Pipeline>> pipelines;
 
-    // The HTTP thread's /ready hook and this thread both touch `pipelines`;
-    // while a stop or reload holds the lock, /ready answers "not ready".
-    std::mutex pipelines_mu;
+    // The HTTP thread's /ready hook reads the pipelines; while a stop or
+    // reload holds them, /ready answers "not ready".
     http::ApiHooks hooks;
     hooks.token = config.http.str_or("token", "");
-    hooks.ready = [&pipelines, &pipelines_mu](std::string& detail) {
-        std::unique_lock lk(pipelines_mu, std::try_to_lock);
-        if (!lk.owns_lock()) {
-            detail = "starting, stopping or reloading\n";
-            return false;
-        }
-        bool ok = true;
-        for (const auto& p : pipelines) {
-            ok = p->ready(detail) && ok;
-        }
-        return ok;
-    };
+    hooks.ready = [&life](std::string& detail) { return life.ready(detail); };
     std::unique_ptr<http::Api> api;
     const std::string listen = config.http.str("listen");
     if (listen != "off") {
@@ -265,9 +202,9 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         }
     }
 
+    const std::string origin = config.origin;
     try {
-        std::lock_guard lk(pipelines_mu);
-        pipelines = build_pipelines(config, loop, tables);
+        life.start(std::move(config));
     } catch (const ConfigError& e) {
         log::error("{}", e.what());
         notifier.status(fmt::format("configuration error: {}", e.what()));
@@ -279,40 +216,16 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         loop.stop();
         return 1;
     }
-    for (auto& p : pipelines) {
-        p->start();
-    }
+    auto timeout_text = [&life] { return format_duration(life.config().gateway.duration("shutdown_timeout")); };
 
-    // Declared after `pipelines`, so it stops before they go away.
-    ServiceMonitor monitor(notifier, [&pipelines, &pipelines_mu](std::int64_t stale_after_ns, bool figures) {
-        ServiceSample s;
-        std::unique_lock lk(pipelines_mu, std::try_to_lock);
-        if (!lk.owns_lock()) {
-            return s;  // a reload or a stop holds them
-        }
-        s.available = true;
-        s.pipelines = pipelines.size();
-        const std::int64_t now = mono_now_ns();
-        for (const auto& p : pipelines) {
-            const std::int64_t idle = now - p->last_worker_turn_ns();
-            if (idle > stale_after_ns && idle > s.stalled_for_ns) {
-                s.stalled = p->name();
-                s.stalled_for_ns = idle;
-            }
-            s.records_in += p->records_committed();
-            s.sinks += p->sink_count();
-            if (figures) {
-                s.buffered += p->buffered_rows();
-                s.sinks_retrying += p->sinks_retrying();
-            }
-        }
-        return s;
+    // Declared after `life`, so it stops before the pipelines go away.
+    ServiceMonitor monitor(notifier, [&life](std::int64_t stale_after_ns, bool figures) {
+        return life.sample(stale_after_ns, figures);
     });
-    notifier.ready(started_status(pipelines.size()));
+    notifier.ready(started_status(life.size()));
     monitor.start();
     log::info("sluice {} running {} pipeline(s) from {}; data in {}; HTTP {}; {} CPU(s) available{}", SLUICE_VERSION,
-              pipelines.size(),
-              config.origin, data_dir.string(),
+              life.size(), origin, data_dir.string(),
               api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"),
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
@@ -322,19 +235,10 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     // shutdown_timeout clock; in a bounded shutdown a second signal exits at
     // once (everything accepted is already committed).
     auto shutdown = [&](bool bounded) {
-        std::vector<Pipeline*> live;
-        {
-            std::lock_guard lk(pipelines_mu);
-            for (auto& p : pipelines) {
-                live.push_back(p.get());
-            }
-        }
-        const auto deadline = bounded ? deadline_from(config) : std::chrono::steady_clock::time_point::max();
+        const auto deadline = bounded ? life.deadline() : std::chrono::steady_clock::time_point::max();
         std::atomic<bool> done{false};
         std::thread stopper([&] {
-            for (auto* p : live) {
-                p->stop(deadline);
-            }
+            life.stop(deadline);
             done = true;
         });
         std::optional<std::chrono::steady_clock::time_point> cut_at;
@@ -344,25 +248,20 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             if (again == SIGTERM || again == SIGINT) {
                 if (!bounded) {
                     bounded = true;
-                    cut_at = deadline_from(config);
+                    cut_at = life.deadline();
                     log::info("received {}: delivering for up to {} more",
-                              again == SIGTERM ? "SIGTERM" : "SIGINT",
-                              format_duration(config.gateway.duration("shutdown_timeout")));
+                              again == SIGTERM ? "SIGTERM" : "SIGINT", timeout_text());
                 } else {
                     log::warn("second signal: exiting now; undelivered records stay buffered");
                     std::_Exit(0);
                 }
             }
             if (cut_at && std::chrono::steady_clock::now() >= *cut_at) {
-                for (auto* p : live) {
-                    p->cut_short();
-                }
+                life.cut_short();
                 cut_at.reset();
             }
         }
         stopper.join();
-        std::lock_guard lk(pipelines_mu);
-        pipelines.clear();
     };
 
     for (;;) {
@@ -370,10 +269,9 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
         if (sig == SIGTERM || sig == SIGINT) {
             log::info("received {}: stopping (delivering for up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                      format_duration(config.gateway.duration("shutdown_timeout")));
+                      timeout_text());
             monitor.stop();
-            notifier.stopping(fmt::format("stopping: delivering for up to {}",
-                                          format_duration(config.gateway.duration("shutdown_timeout"))));
+            notifier.stopping(fmt::format("stopping: delivering for up to {}", timeout_text()));
             shutdown(true);
             break;
         }
@@ -381,61 +279,34 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             // The service manager waits for READY=1 after RELOADING=1, whatever the outcome.
             notifier.reloading("reloading the configuration");
             if (!reload) {
-                log::info("SIGHUP: nothing to reload (configured from {})", config.origin);
-                notifier.ready(started_status(pipelines.size()));
+                log::info("SIGHUP: nothing to reload (configured from {})", life.config().origin);
+                notifier.ready(started_status(life.size()));
                 continue;
             }
-            Diagnostics diag;
-            auto next = reload(diag);
-            if (!next) {
-                log::error("reload rejected, the running configuration stays:\n{}", diag.str());
+            monitor.busy(reload_grace(life.config()));
+            const ReloadReport report = life.reload(reload);
+            monitor.idle();
+            if (report.outcome == ReloadReport::Outcome::Rejected) {
                 notifier.ready(fmt::format("{}; last reload rejected: {} error(s) in the configuration",
-                                           started_status(pipelines.size()), diag.size()));
+                                           started_status(life.size()), report.error_count));
                 continue;
             }
-            monitor.busy(reload_grace(config));
-            apply_overrides(*next, overrides);
-            fit_to_memory_limit(*next, mem_limit);
-            log::info("reloading configuration from {}", next->origin);
-            stop_all(pipelines, pipelines_mu, deadline_from(config));
-            try {
-                // A table whose CSV cannot be read keeps its rows (logged).
-                configure_tables(tables, *next);
-                std::lock_guard lk(pipelines_mu);
-                pipelines = build_pipelines(*next, loop, tables);
-                config = std::move(*next);
-            } catch (const std::exception& e) {
-                log::error("reload failed, restarting the previous configuration: {}", e.what());
-                try {
-                    configure_tables(tables, config);
-                    std::lock_guard lk(pipelines_mu);
-                    pipelines = build_pipelines(config, loop, tables);
-                } catch (const std::exception& again) {
-                    log::error("cannot restart the previous configuration either: {}", again.what());
-                    monitor.stop();
-                    notifier.stopping(fmt::format("cannot restart the previous configuration: {}", again.what()));
-                    exit_code = 1;
-                    break;
-                }
-            }
-            for (auto& p : pipelines) {
-                p->start();
+            if (report.outcome == ReloadReport::Outcome::Failed) {
+                monitor.stop();
+                notifier.stopping(fmt::format("cannot restart the previous configuration: {}", report.error));
+                life.stop(life.deadline());
+                exit_code = 1;
+                break;
             }
             if (api) {
                 http::ApiHooks h = hooks;
-                h.token = config.http.str_or("token", "");
+                h.token = life.config().http.str_or("token", "");
                 api->set_hooks(h);
             }
-            log::info("reload done: {} pipeline(s)", pipelines.size());
-            monitor.idle();
-            notifier.ready(started_status(pipelines.size()));
+            notifier.ready(started_status(life.size()));
             continue;
         }
-        bool all_finished = !pipelines.empty();
-        for (const auto& p : pipelines) {
-            all_finished = all_finished && p->sources_finished();
-        }
-        if (all_finished) {
+        if (life.all_sources_finished()) {
             log::info("every source has finished: delivering what is buffered, then exiting");
             monitor.stop();
             notifier.stopping("every source has finished: delivering what is buffered");

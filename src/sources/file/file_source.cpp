@@ -19,6 +19,7 @@
 #include "core/line_splitter.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -50,7 +51,10 @@ public:
                 resume_offset_ = off;
             }
         }
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([this] {
+            run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return !wait_stop(d); },
+                           [this] { run(); });
+        });
     }
 
     void stop() override {

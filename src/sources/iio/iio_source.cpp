@@ -35,6 +35,7 @@
 #include "sources/iio/remote.hpp"
 #include "sources/iio/scan.hpp"
 #include "sources/iio/sysfs.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -171,11 +172,9 @@ private:
     // ------------------------------------------------------------ thread
 
     void run_guarded() {
-        try {
-            run();
-        } catch (const std::exception& e) {
-            ctx_->metrics->errors->inc();
-            log::error("{}: reader stopped: {}", ctx_->name, e.what());
+        log::OnceLog once;
+        if (!guarded(ctx_->name, ctx_->metrics->errors, once, [this] { run(); })) {
+            log::error("{}: reader stopped", ctx_->name);
         }
         teardown();
     }

@@ -26,6 +26,7 @@
 #include "core/metrics.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
 #include "sources/mqtt/tls_probe.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -157,12 +158,13 @@ private:
     bool v5() const { return s_.protocol == 5; }
 
     void run() {
-        try {
-            session();
-        } catch (const std::exception& e) {
-            ctx_->metrics->errors->inc();
-            log::error("{}: MQTT source stopped: {}", ctx_->name, e.what());
-        }
+        // What escapes a session (not a connection failure: session() retries
+        // those itself) is counted and the session runs again after the back-off.
+        run_restarting(ctx_->name, ctx_->metrics->errors,
+                       [this](auto d) {
+                           return !sleep_for(std::chrono::duration_cast<std::chrono::milliseconds>(d));
+                       },
+                       [this] { session(); });
     }
 
     // Waits up to `d` unless stop() is called first. True if stopping.

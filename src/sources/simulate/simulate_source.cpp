@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/option_binding.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -81,7 +82,9 @@ public:
 private:
     void schedule() {
         timer_ = ctx_->loop->add_timer(std::chrono::nanoseconds(0), std::chrono::nanoseconds(tick_ns_),
-                                       [this] { tick(); });
+                                       [this] {
+                                           guarded(ctx_->name, ctx_->metrics->errors, tick_log_, [this] { tick(); });
+                                       });
     }
 
     double base(std::size_t i) const {
@@ -166,6 +169,7 @@ private:
     std::int64_t started_ns_ = 0;
     std::int64_t emitted_ = 0;
     bool stopped_ = false;
+    log::OnceLog tick_log_;  // what escapes a tick (runtime/guard.hpp)
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "core/line_splitter.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -27,7 +28,10 @@ public:
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([this] {
+            run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return wait_unless(stopping_, d); },
+                           [this] { run(); });
+        });
     }
 
     void stop() override {

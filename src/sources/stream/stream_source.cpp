@@ -12,6 +12,7 @@
 #include "core/metrics.hpp"
 #include "core/streams.hpp"
 #include "decoders/record/record_decoder.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -23,7 +24,9 @@ public:
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        handle_ = stream_bus().subscribe(stream_, [this](std::span<const Record> records) { receive(records); });
+        handle_ = stream_bus().subscribe(stream_, [this](std::span<const Record> records) {
+            guarded(ctx_->name, ctx_->metrics->errors, receive_log_, [&] { receive(records); });
+        });
     }
 
     void stop() override {
@@ -67,6 +70,7 @@ private:
     std::uint64_t handle_ = 0;
     std::vector<Frame> frames_;  // only touched under the bus's lock
     log::OnceLog full_;
+    log::OnceLog receive_log_;  // what escapes receive() (runtime/guard.hpp)
 };
 
 }  // namespace

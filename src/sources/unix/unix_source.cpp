@@ -22,6 +22,7 @@
 #include "core/url.hpp"
 #include "sources/unix/framing.hpp"
 #include "sources/unix/socket.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -128,11 +129,13 @@ private:
     void watch_all() {
         if (!listener_watched_ && retry_timer_ == 0) {
             const bool ok = ctx_->loop->add_fd(sock_->fd(), EPOLLIN, [this](std::uint32_t) {
-                if (type_ == SocketType::Stream) {
-                    on_accept();
-                } else {
-                    on_datagrams();
-                }
+                guarded(ctx_->name, ctx_->metrics->errors, callback_log_, [this] {
+                    if (type_ == SocketType::Stream) {
+                        on_accept();
+                    } else {
+                        on_datagrams();
+                    }
+                });
             });
             listener_watched_ = ok;
             if (!ok) {
@@ -156,7 +159,12 @@ private:
     }
 
     void watch_client(int fd) {
-        if (!ctx_->loop->add_fd(fd, EPOLLIN | EPOLLRDHUP, [this, fd](std::uint32_t ev) { on_client(fd, ev); })) {
+        if (!ctx_->loop->add_fd(fd, EPOLLIN | EPOLLRDHUP, [this, fd](std::uint32_t ev) {
+                if (!guarded(ctx_->name, ctx_->metrics->errors, callback_log_, [&] { on_client(fd, ev); }) &&
+                    clients_.count(fd) != 0) {
+                    close_client(fd);  // its frames so far may be lost; the others go on
+                }
+            })) {
             ctx_->metrics->errors->inc();
             log::error("{}: cannot watch a client socket: {}", ctx_->name, std::strerror(errno));
         }
@@ -368,6 +376,7 @@ private:
     log::OnceLog refuse_log_;
     log::OnceLog read_log_;
     log::OnceLog accept_log_;
+    log::OnceLog callback_log_;  // what escapes a loop callback (runtime/guard.hpp)
 };
 
 void unix_from_url(const Url& url, RawTable& out) {

@@ -20,6 +20,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
+#include "runtime/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -202,7 +203,10 @@ public:
         ctx_ = &ctx;
         log::info("{}: {} {} {}{}", ctx.name, pull_ ? "PULL" : "SUB", bind_ ? "bound to" : "connecting to", origin_,
                   topic_frame_ ? " (first message part is the topic)" : "");
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([this] {
+            run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return wait_unless(stopping_, d); },
+                           [this] { run(); });
+        });
     }
 
     void stop() override {
@@ -215,11 +219,14 @@ public:
 private:
     void run() {
         std::vector<Frame> frames;
+        Backoff backoff(kRestartInitial, kRestartMax);  // between failures that repeat
         while (!stopping_) {
             try {
                 if (!step(frames)) {
                     return;
                 }
+                backoff.reset();
+                continue;
             } catch (const zmq::error_t& e) {
                 if (e.num() == ETERM) {
                     return;
@@ -229,6 +236,9 @@ private:
             } catch (const std::exception& e) {
                 ctx_->metrics->errors->inc();
                 recv_log_.warn("{}: receiving failed: {}", ctx_->name, e.what());
+            }
+            if (!wait_unless(stopping_, backoff.next())) {
+                return;
             }
         }
     }
