@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 
