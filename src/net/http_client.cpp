@@ -28,6 +28,7 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "core/tls_options.hpp"
 #include "net/http_parser.hpp"
 #include "net/http_response_parser.hpp"
 
@@ -931,17 +932,17 @@ std::string basic_auth(std::string_view user, std::string_view password) {
 TlsOptions tls_options_from(const Options& o) {
     TlsOptions tls;
     tls.enabled = o.boolean("tls");
-    tls.ca_file = o.str_or("ca_file", "");
-    tls.cert_file = o.str_or("cert_file", "");
-    tls.key_file = o.str_or("key_file", "");
-    tls.server_name = o.str_or("server_name", "");
-    tls.verify_hostname = o.boolean("verify_hostname");
-    if (o.boolean("insecure_skip_verify")) {
+    const TlsConfig c = tls_config_from(o);  // the shared checks (core/tls_options.hpp)
+    tls.ca_file = c.ca_file;
+    tls.ca_path = c.ca_path;
+    tls.cert_file = c.cert_file;
+    tls.key_file = c.key_file;
+    tls.key_password = c.key_password;
+    tls.server_name = c.server_name;
+    tls.verify_hostname = c.verify_hostname;
+    if (c.insecure_skip_verify) {
         tls.verify = false;
         tls.verify_hostname = false;
-    }
-    if (tls.cert_file.empty() != tls.key_file.empty()) {
-        throw ConfigError("cert_file and key_file go together");
     }
     return tls;
 }
