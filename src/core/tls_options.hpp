@@ -6,6 +6,7 @@
 // lists it.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/options.hpp"
@@ -31,9 +32,10 @@ struct TlsConfig {
 std::vector<OptionSpec> tls_option_specs();
 
 // The names of the group, in declaration order.
-inline constexpr std::string_view kTlsOptionNames[] = {"ca_file",     "ca_path",         "cert_file",
-                                                       "key_file",    "key_password",    "server_name",
-                                                       "verify_hostname", "insecure_skip_verify"};
+inline constexpr std::string_view kTlsOptionNames[] = {
+    "ca_file", "ca_path", "cert_file", "key_file", "key_password", "server_name", "verify_hostname",
+    "insecure_skip_verify",
+};
 
 // Reads the group from options resolved against tls_option_specs(). Throws
 // ConfigError for combinations that cannot be meant: cert_file without
