@@ -308,6 +308,23 @@ private:
         return std::nullopt;
     }
 
+    // The raw string value, expanded, read by `parse` (parse_duration,
+    // parse_size); nullopt after reporting why not.
+    template <class Parse>
+    auto parsed_text(Parse parse) -> decltype(parse(std::string_view(), nullptr)) {
+        bool textual = false;
+        auto s = expanded(*raw_, *raw_->as_string(), textual);
+        if (!s) {
+            return std::nullopt;
+        }
+        std::string error;
+        auto parsed = parse(*s, &error);
+        if (!parsed) {
+            fail(error);
+        }
+        return parsed;
+    }
+
     std::optional<OptionValue> to_duration() {
         std::chrono::nanoseconds d{0};
         if (const auto* i = std::get_if<std::int64_t>(&raw_->v)) {
@@ -321,15 +338,8 @@ private:
                 return std::nullopt;
             }
         } else if (raw_->as_string() != nullptr) {
-            bool textual = false;
-            auto s = expanded(*raw_, *raw_->as_string(), textual);
-            if (!s) {
-                return std::nullopt;
-            }
-            std::string error;
-            auto parsed = parse_duration(*s, &error);
+            auto parsed = parsed_text(parse_duration);
             if (!parsed) {
-                fail(error);
                 return std::nullopt;
             }
             d = *parsed;
@@ -358,15 +368,8 @@ private:
             }
             bytes = static_cast<std::uint64_t>(*i);
         } else if (raw_->as_string() != nullptr) {
-            bool textual = false;
-            auto s = expanded(*raw_, *raw_->as_string(), textual);
-            if (!s) {
-                return std::nullopt;
-            }
-            std::string error;
-            auto parsed = parse_size(*s, &error);
+            auto parsed = parsed_text(parse_size);
             if (!parsed) {
-                fail(error);
                 return std::nullopt;
             }
             bytes = *parsed;
