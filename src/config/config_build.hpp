@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/resolve.hpp"
 
 namespace sluice::config_detail {
 

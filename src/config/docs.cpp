@@ -153,6 +153,10 @@ std::string markdown_table(std::span<const OptionSpec> specs) {
         const std::string def = default_text(s);
         out += fmt::format("| `{}` | {} | {} | {} | {} |\n", s.name, option_type_name(s.type),
                            s.required ? std::string("**required**") : code(def), cell(range_text(s)), doc_text(s));
+        if (!s.deprecated_alias.empty()) {
+            out += fmt::format("| `{}` | {} |  |  | *Deprecated*: the old name of `{}`; use `{}` |\n",
+                               s.deprecated_alias, option_type_name(s.type), s.name, s.name);
+        }
     }
     return out;
 }
@@ -211,6 +215,9 @@ std::string text_options(std::span<const OptionSpec> specs) {
         out += head + ")\n";
         if (!s.doc.empty()) {
             out += fmt::format("      {}\n", s.doc);
+        }
+        if (!s.deprecated_alias.empty()) {
+            out += fmt::format("  {} (deprecated: the old name of {}; use {})\n", s.deprecated_alias, s.name, s.name);
         }
     }
     return out;

@@ -356,7 +356,10 @@ private:
 std::optional<GatewayConfig> parse_pipeline_string(std::string_view text, const Registry& registry,
                                                    Diagnostics& diag) {
     PipelineStringParser parser(text, registry, diag);
-    return parser.parse();
+    const std::size_t warned = diag.warnings().size();
+    auto config = parser.parse();
+    log_warnings(diag, warned);
+    return config;
 }
 
 }  // namespace sluice

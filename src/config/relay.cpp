@@ -278,7 +278,10 @@ private:
 std::optional<GatewayConfig> parse_relay(std::string_view source_url, std::string_view sink_url,
                                          const Registry& registry, Diagnostics& diag) {
     RelayParser parser(registry, diag);
-    return parser.parse(source_url, sink_url);
+    const std::size_t warned = diag.warnings().size();
+    auto config = parser.parse(source_url, sink_url);
+    log_warnings(diag, warned);
+    return config;
 }
 
 }  // namespace sluice

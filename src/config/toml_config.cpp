@@ -567,7 +567,10 @@ private:
 std::optional<GatewayConfig> load_config_text(std::string_view toml, std::string_view origin, const Registry& registry,
                                               Diagnostics& diag) {
     TomlLoader loader(std::string(origin), registry, diag);
-    return loader.load(toml);
+    const std::size_t warned = diag.warnings().size();
+    auto config = loader.load(toml);
+    log_warnings(diag, warned);
+    return config;
 }
 
 std::optional<GatewayConfig> load_config_file(const std::filesystem::path& path, const Registry& registry,

@@ -26,6 +26,22 @@ std::string Diagnostics::str() const {
     return out;
 }
 
+void Diagnostics::warn(const SourcePos& pos, std::string message) {
+    for (const auto& w : warnings_) {
+        if (w.message == message && w.pos.str() == pos.str()) {
+            return;
+        }
+    }
+    warnings_.push_back({pos, std::move(message)});
+}
+
+void Diagnostics::append(const Diagnostics& other) {
+    items_.insert(items_.end(), other.items_.begin(), other.items_.end());
+    for (const auto& w : other.warnings_) {
+        warn(w.pos, w.message);
+    }
+}
+
 const Options::Entry& Options::get(std::string_view name) const {
     auto it = entries_.find(name);
     if (it == entries_.end()) {
@@ -134,6 +150,58 @@ std::vector<OptionLinkUse> option_links(std::span<const OptionSpec> specs, const
         }
     }
     return out;
+}
+
+std::string_view option_type_name(OptionType t) {
+    switch (t) {
+        case OptionType::String:
+            return "string";
+        case OptionType::Int:
+            return "integer";
+        case OptionType::Float:
+            return "number";
+        case OptionType::Bool:
+            return "bool";
+        case OptionType::Duration:
+            return "duration";
+        case OptionType::Size:
+            return "size";
+        case OptionType::Secret:
+            return "secret";
+        case OptionType::List:
+            return "list";
+        case OptionType::Enum:
+            return "enum";
+    }
+    return "?";
+}
+
+std::string RawValue::describe() const {
+    switch (v.index()) {
+        case 0:
+            return "a string";
+        case 1:
+            return "an integer";
+        case 2:
+            return "a float";
+        case 3:
+            return "a boolean";
+        case 4:
+            return "an array";
+        case 5:
+            return "a table";
+        default:
+            return "a value";
+    }
+}
+
+const RawEntry* find_entry(const RawTable& table, std::string_view key) {
+    for (const auto& e : table) {
+        if (e.key == key) {
+            return &e;
+        }
+    }
+    return nullptr;
 }
 
 }  // namespace sluice

@@ -16,6 +16,9 @@
 #include <variant>
 #include <vector>
 
+#include "core/suggest.hpp"  // did_you_mean
+#include "core/units.hpp"    // parse_duration, format_duration, parse_size, format_size
+
 namespace sluice {
 
 // Where a value came from: "file.toml:12:5", or "-e:1:17" for a pipeline string.
@@ -66,6 +69,11 @@ struct OptionSpec {
     std::string_view choices;
     // String or List: the table(s) or stream(s) the value names.
     OptionLink link = OptionLink::None;
+    // An older name of this option that is still accepted: the value is
+    // stored under `name`, each use is warned about (file:line and both
+    // names), and giving both names is an error. The reference lists it as
+    // deprecated.
+    std::string_view deprecated_alias;
 };
 
 // A value as written by the user, before it is checked against a spec.
@@ -115,14 +123,20 @@ struct Diagnostic {
 class Diagnostics {
 public:
     void error(const SourcePos& pos, std::string message) { items_.push_back({pos, std::move(message)}); }
+    // Something that works but should change (a deprecated option name).
+    // Not an error; the config loaders log each once per load. The same
+    // warning at the same position is kept once.
+    void warn(const SourcePos& pos, std::string message);
+    const std::vector<Diagnostic>& warnings() const { return warnings_; }
     bool empty() const { return items_.empty(); }
     std::size_t size() const { return items_.size(); }
     const std::vector<Diagnostic>& items() const { return items_; }
     std::string str() const;  // one line per diagnostic
-    void append(const Diagnostics& other) { items_.insert(items_.end(), other.items_.begin(), other.items_.end()); }
+    void append(const Diagnostics& other);
 
 private:
     std::vector<Diagnostic> items_;
+    std::vector<Diagnostic> warnings_;
 };
 
 // Thrown by factories for problems that involve several options at once.
@@ -177,13 +191,8 @@ private:
     std::map<std::string, RawValue, std::less<>> raws_;
 };
 
-// Checks `table` against `specs`: unknown keys (with a "did you mean"),
-// wrong types, out-of-range values and missing required options all end up in
-// `diag`, prefixed with `context` (e.g. "source 'file'"). Keys listed in
-// `passthrough` are not options of this component and are skipped.
-Options resolve_options(std::span<const OptionSpec> specs, const RawTable& table,
-                        std::string_view context, const SourcePos& owner_pos, Diagnostics& diag,
-                        std::span<const std::string_view> passthrough = {});
+// Resolving a RawTable against specs into Options is the config layer's
+// job: resolve_options in config/resolve.hpp.
 
 // One table or stream a configured component names: an option with a link
 // and a non-empty value (each element of a List).
@@ -194,22 +203,6 @@ struct OptionLinkUse {
     SourcePos pos;  // where the value was written (unknown for a default)
 };
 std::vector<OptionLinkUse> option_links(std::span<const OptionSpec> specs, const Options& values);
-
-// Typed value parsing shared by every front end. Return an error text on failure.
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, std::string* error = nullptr);
-std::optional<std::uint64_t> parse_size(std::string_view text, std::string* error = nullptr);
-std::string format_duration(std::chrono::nanoseconds d);
-std::string format_size(std::uint64_t bytes);
-
-// Closest candidate by edit distance, if close enough to be a likely typo.
-std::optional<std::string> did_you_mean(std::string_view word, std::span<const std::string> candidates);
-std::optional<std::string> did_you_mean(std::string_view word, std::span<const std::string_view> candidates);
-
-// ${ENV} expansion in any string, and for secrets "@/path" (file contents,
-// trailing newline removed) or "@credential:NAME" (systemd's
-// $CREDENTIALS_DIRECTORY/NAME). Errors go to `error`.
-std::optional<std::string> expand_env(std::string_view text, std::string* error);
-std::optional<std::string> resolve_secret(std::string_view text, std::string* error);
 
 }  // namespace sluice
 

@@ -28,8 +28,10 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "core/tls_options.hpp"
 #include "net/http_parser.hpp"
 #include "net/http_response_parser.hpp"
+#include "net/tls_certs.hpp"
 
 namespace sluice::net {
 namespace {
@@ -38,6 +40,11 @@ constexpr const char* kDefaultCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr std::size_t kGzipThreshold = 1024;
 
 using Clock = std::chrono::steady_clock;
+using tls_detail::cert_has_ip_san;
+using tls_detail::cert_names;
+using tls_detail::FileStamp;
+using tls_detail::is_ip_literal;
+using tls_detail::stamp_of;
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -92,124 +99,6 @@ std::optional<std::string> gzip_compress(std::string_view data) {
     }
     out.resize(n);
     return out;
-}
-
-struct FileStamp {
-    bool exists = false;
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-
-    bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp stamp_of(const std::string& path) {
-    FileStamp s;
-    struct stat st {};
-    if (path.empty() || ::stat(path.c_str(), &st) != 0) {
-        return s;
-    }
-    s.exists = true;
-    s.dev = st.st_dev;
-    s.ino = st.st_ino;
-    s.size = st.st_size;
-    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    return s;
-}
-
-bool is_ip_literal(const std::string& host, unsigned char* out, std::size_t& len) {
-    if (::inet_pton(AF_INET, host.c_str(), out) == 1) {
-        len = 4;
-        return true;
-    }
-    if (::inet_pton(AF_INET6, host.c_str(), out) == 1) {
-        len = 16;
-        return true;
-    }
-    return false;
-}
-
-// mbedTLS 2.28 checks host names against dNSName SANs and the CN only; an
-// iPAddress SAN (what a certificate for "https://10.0.0.5" carries) is
-// ignored. Walk the certificate's extensions for one that matches.
-bool cert_has_ip_san(const mbedtls_x509_crt& crt, const unsigned char* ip, std::size_t ip_len) {
-    unsigned char* p = crt.v3_ext.p;
-    if (p == nullptr) {
-        return false;
-    }
-    const unsigned char* end = p + crt.v3_ext.len;
-    std::size_t len = 0;
-    // v3_ext holds the [3] explicit tag's content: SEQUENCE OF Extension.
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
-        return false;
-    }
-    const unsigned char* exts_end = p + len;
-    while (p < exts_end) {
-        if (mbedtls_asn1_get_tag(&p, exts_end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
-            return false;
-        }
-        const unsigned char* ext_end = p + len;
-        mbedtls_x509_buf oid{};
-        if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID) != 0) {
-            return false;
-        }
-        oid.p = p;
-        p += oid.len;
-        int critical = 0;
-        if (p < ext_end && *p == MBEDTLS_ASN1_BOOLEAN) {
-            if (mbedtls_asn1_get_bool(&p, ext_end, &critical) != 0) {
-                return false;
-            }
-        }
-        if (mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING) != 0) {
-            return false;
-        }
-        const bool is_san = oid.len == MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME) &&
-                            std::memcmp(oid.p, MBEDTLS_OID_SUBJECT_ALT_NAME, oid.len) == 0;
-        if (is_san) {
-            unsigned char* q = p;
-            const unsigned char* san_end = p + len;
-            std::size_t seq_len = 0;
-            if (mbedtls_asn1_get_tag(&q, san_end, &seq_len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) {
-                return false;
-            }
-            while (q < san_end) {
-                const unsigned char tag = *q++;
-                std::size_t n = 0;
-                if (mbedtls_asn1_get_len(&q, san_end, &n) != 0) {
-                    return false;
-                }
-                // [7] IMPLICIT OCTET STRING: iPAddress
-                if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && n == ip_len && std::memcmp(q, ip, n) == 0) {
-                    return true;
-                }
-                q += n;
-            }
-        }
-        p = const_cast<unsigned char*>(ext_end);
-    }
-    return false;
-}
-
-std::string cert_names(const mbedtls_x509_crt& crt) {
-    std::string names;
-    for (const mbedtls_x509_sequence* s = &crt.subject_alt_names; s != nullptr && s->buf.p != nullptr; s = s->next) {
-        if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2)) {
-            if (!names.empty()) {
-                names += ", ";
-            }
-            names.append(reinterpret_cast<const char*>(s->buf.p), s->buf.len);
-        }
-    }
-    if (names.empty()) {
-        for (const mbedtls_x509_name* n = &crt.subject; n != nullptr; n = n->next) {
-            if (n->oid.p != nullptr && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
-                names.assign(reinterpret_cast<const char*>(n->val.p), n->val.len);
-            }
-        }
-    }
-    return names.empty() ? std::string("another name") : names;
 }
 
 }  // namespace
@@ -889,61 +778,6 @@ void HttpClient::close() {
 
 const HttpClientOptions& HttpClient::options() const {
     return impl_->opts;
-}
-
-std::string base64_encode(std::string_view data) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((data.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= data.size(); i += 3) {
-        const std::uint32_t v = (static_cast<unsigned char>(data[i]) << 16) |
-                                (static_cast<unsigned char>(data[i + 1]) << 8) | static_cast<unsigned char>(data[i + 2]);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += kAlphabet[v & 63];
-    }
-    const std::size_t rest = data.size() - i;
-    if (rest == 1) {
-        const std::uint32_t v = static_cast<unsigned char>(data[i]) << 16;
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += "==";
-    } else if (rest == 2) {
-        const std::uint32_t v =
-            (static_cast<unsigned char>(data[i]) << 16) | (static_cast<unsigned char>(data[i + 1]) << 8);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
-
-std::string basic_auth(std::string_view user, std::string_view password) {
-    std::string creds;
-    creds.reserve(user.size() + 1 + password.size());
-    creds.append(user).append(":").append(password);
-    return "Basic " + base64_encode(creds);
-}
-
-TlsOptions tls_options_from(const Options& o) {
-    TlsOptions tls;
-    tls.enabled = o.boolean("tls");
-    tls.ca_file = o.str_or("ca_file", "");
-    tls.cert_file = o.str_or("cert_file", "");
-    tls.key_file = o.str_or("key_file", "");
-    tls.server_name = o.str_or("server_name", "");
-    tls.verify_hostname = o.boolean("verify_hostname");
-    if (o.boolean("insecure_skip_verify")) {
-        tls.verify = false;
-        tls.verify_hostname = false;
-    }
-    if (tls.cert_file.empty() != tls.key_file.empty()) {
-        throw ConfigError("cert_file and key_file go together");
-    }
-    return tls;
 }
 
 }  // namespace sluice::net

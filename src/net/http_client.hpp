@@ -75,10 +75,11 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// The TLS settings of an HTTP sink from its options: tls (Bool),
-// ca_file, cert_file, key_file, server_name (String), verify_hostname and
-// insecure_skip_verify (Bool; turns every check off). Throws ConfigError
-// when only one of cert_file and key_file is given.
+// The TLS settings of an HTTP sink from its options: tls (Bool) and the
+// shared TLS group (core/tls_options.hpp: ca_file, ca_path, cert_file,
+// key_file, key_password, server_name, verify_hostname, and
+// insecure_skip_verify, which turns every check off). Throws ConfigError for
+// the group's bad combinations (tls_config_from).
 TlsOptions tls_options_from(const Options& o);
 
 // "Basic base64(user:password)"

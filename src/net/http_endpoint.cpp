@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "core/tls_options.hpp"
 
 namespace sluice::net {
 
@@ -77,20 +78,21 @@ std::vector<OptionSpec> http_sink_options(std::vector<OptionSpec> own, const std
     const OptionSpec common[] = {
         {.name = "user", .type = OptionType::String, .doc = "User for HTTP basic auth (empty: none)", .max = 255},
         {.name = "password", .type = OptionType::Secret, .doc = "Password for HTTP basic auth", .max = 4096},
-        {.name = "ca_file", .type = OptionType::String,
-         .doc = "PEM CA bundle to verify the server (default: the system bundle); re-read when it changes"},
-        {.name = "cert_file", .type = OptionType::String, .doc = "Client certificate (PEM) for mutual TLS"},
-        {.name = "key_file", .type = OptionType::String, .doc = "Client key (PEM) for mutual TLS"},
-        {.name = "server_name", .type = OptionType::String,
-         .doc = "Name to verify in the server certificate and send as SNI (default: host)"},
-        {.name = "verify_hostname", .type = OptionType::Bool, .default_value = "true",
-         .doc = "Check that the server certificate names the host"},
-        {.name = "insecure_skip_verify", .type = OptionType::Bool, .default_value = "false",
-         .doc = "Do not verify the server certificate at all (testing only; logged at start-up)"},
         {.name = "connect_timeout", .type = OptionType::Duration, .default_value = "5s",
          .doc = "Connection (and TLS handshake) time limit", .min = 0.001, .max = 600},
     };
-    own.insert(own.end(), std::begin(common), std::end(common));
+    own.insert(own.end(), std::begin(common), std::end(common) - 1);
+    // The shared TLS options (core/tls_options.hpp), before connect_timeout.
+    auto tls = tls_option_specs();
+    for (auto& spec : tls) {
+        if (spec.name == "ca_file") {
+            spec.doc = "PEM CA bundle to verify the server (default: the system bundle); re-read when it changes";
+        } else if (spec.name == "ca_path") {
+            spec.doc = "Directory of PEM CA certificates to verify the server; re-read when it changes";
+        }
+    }
+    own.insert(own.end(), tls.begin(), tls.end());
+    own.push_back(std::end(common)[-1]);
     own.insert(own.end(), tail.begin(), tail.end());
     return own;
 }

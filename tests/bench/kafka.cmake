@@ -2,5 +2,5 @@
 # for batch sizes 1000 and 10000. Build it Release for real figures.
 if(TARGET sluice_sink_kafka)
   add_executable(sluice_bench_kafka ${CMAKE_CURRENT_LIST_DIR}/kafka_bench.cpp)
-  target_link_libraries(sluice_bench_kafka PRIVATE sluice_buffer sluice_sink_kafka sluice_rdkafka)
+  target_link_libraries(sluice_bench_kafka PRIVATE sluice_buffer sluice_sink_kafka sluice_rdkafka sluice_config)
 endif()

@@ -24,6 +24,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "buffer/buffer.hpp"
+#include "config/resolve.hpp"
 #include "core/metrics.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 

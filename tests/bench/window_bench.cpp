@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/options.hpp"

@@ -65,6 +65,24 @@ TEST(DescribeComponent, SourceWithCommonOptions) {
     EXPECT_TRUE(contains(text, "Options of every source:\n  decode (list, default [\"json\""));
 }
 
+TEST(DescribeComponent, DeprecatedAliases) {
+    Descriptor d;
+    d.kind = Kind::Sink;
+    d.name = "renamed";
+    d.summary = "A sink with a renamed option.";
+    d.options = {{.name = "ca_file", .type = OptionType::String, .doc = "CA bundle",
+                  .deprecated_alias = "ssl_ca_location"}};
+    const std::string md = component_markdown(d);
+    EXPECT_TRUE(contains(md, "| `ca_file` | string |  |  | CA bundle |\n"
+                             "| `ssl_ca_location` | string |  |  | *Deprecated*: the old name of `ca_file`; use "
+                             "`ca_file` |\n"))
+        << md;
+    const std::string text = describe_component(d);
+    EXPECT_TRUE(contains(text, "  ca_file (string)\n      CA bundle\n"
+                               "  ssl_ca_location (deprecated: the old name of ca_file; use ca_file)\n"))
+        << text;
+}
+
 TEST(DescribeComponent, ComponentWithoutOptions) {
     const Descriptor* d = config_test_registry().find(Kind::Decoder, "json");
     ASSERT_NE(d, nullptr);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "config/resolve.hpp"
 #include "core/options.hpp"
 
 namespace sluice {
@@ -379,6 +380,88 @@ TEST(ResolveOptions, MissingRequired) {
 TEST(ResolveOptions, GivenTwice) {
     EXPECT_EQ(one_error({text_entry("columns", "a", 1), text_entry("columns", "b", 20)}),
               "-e:1:20: option 'columns' for decoder 'csv' is given twice");
+}
+
+// A renamed option: the old name is still accepted (OptionSpec::deprecated_alias).
+const OptionSpec kAliasSpecs[] = {
+    {.name = "ca_file", .type = OptionType::String, .doc = "CA bundle", .deprecated_alias = "ssl_ca_location"},
+    {.name = "key_password", .type = OptionType::Secret, .deprecated_alias = "ssl_key_password"},
+    {.name = "port", .type = OptionType::Int, .default_value = "9092"},
+};
+
+TEST(ResolveOptions, DeprecatedAliasStoresUnderTheNewName) {
+    Diagnostics diag;
+    RawTable t = {toml_entry("ssl_ca_location", std::string("/etc/ca.pem"), 4)};
+    Options o = resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);
+    ASSERT_TRUE(diag.empty()) << diag.str();
+    EXPECT_EQ(o.str("ca_file"), "/etc/ca.pem");
+    EXPECT_TRUE(o.is_explicit("ca_file"));
+    EXPECT_FALSE(o.has("ssl_ca_location"));
+    EXPECT_EQ(o.pos("ca_file").str(), "c.toml:4:10");
+    ASSERT_EQ(diag.warnings().size(), 1u);
+    EXPECT_EQ(diag.warnings()[0].str(),
+              "c.toml:4:1: option 'ssl_ca_location' for sink 'kafka' is deprecated, use 'ca_file'");
+}
+
+TEST(ResolveOptions, DeprecatedAliasWarnsOncePerPosition) {
+    Diagnostics diag;
+    RawTable t = {toml_entry("ssl_ca_location", std::string("/etc/ca.pem"), 4)};
+    resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);
+    resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);  // the same table checked again
+    EXPECT_EQ(diag.warnings().size(), 1u);
+    Diagnostics other;
+    other.append(diag);
+    other.append(diag);
+    EXPECT_EQ(other.warnings().size(), 1u);
+    EXPECT_TRUE(other.empty());
+}
+
+TEST(ResolveOptions, NewNameDoesNotWarn) {
+    Diagnostics diag;
+    RawTable t = {toml_entry("ca_file", std::string("/etc/ca.pem"))};
+    Options o = resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);
+    EXPECT_TRUE(diag.empty()) << diag.str();
+    EXPECT_TRUE(diag.warnings().empty());
+    EXPECT_EQ(o.str("ca_file"), "/etc/ca.pem");
+}
+
+TEST(ResolveOptions, DeprecatedAliasAndNewNameTogetherIsAnError) {
+    Diagnostics diag;
+    RawTable t = {toml_entry("ssl_ca_location", std::string("/a.pem"), 4),
+                  toml_entry("ca_file", std::string("/b.pem"), 7)};
+    resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);
+    ASSERT_EQ(diag.size(), 1u) << diag.str();
+    EXPECT_EQ(diag.items()[0].str(),
+              "c.toml:7:1: option 'ca_file' for sink 'kafka' is given twice: as 'ssl_ca_location' (c.toml:4:1) and "
+              "as 'ca_file' (c.toml:7:1); 'ssl_ca_location' is the deprecated name of 'ca_file', keep only "
+              "'ca_file'");
+    // In the other order too.
+    Diagnostics diag2;
+    RawTable t2 = {toml_entry("ca_file", std::string("/b.pem"), 2),
+                   toml_entry("ssl_ca_location", std::string("/a.pem"), 5)};
+    resolve_options(kAliasSpecs, t2, "sink 'kafka'", kOwner, diag2);
+    ASSERT_EQ(diag2.size(), 1u) << diag2.str();
+    EXPECT_NE(diag2.items()[0].message.find("as 'ca_file' (c.toml:2:1) and as 'ssl_ca_location' (c.toml:5:1)"),
+              std::string::npos)
+        << diag2.str();
+}
+
+TEST(ResolveOptions, DeprecatedAliasIsCheckedLikeTheNewName) {
+    // A secret under its old name is still a secret: @file forms work, and
+    // the value never shows in a message.
+    Diagnostics diag;
+    RawTable t = {text_entry("ssl_key_password", "hunter2")};
+    Options o = resolve_options(kAliasSpecs, t, "sink 'kafka'", kOwner, diag);
+    ASSERT_TRUE(diag.empty()) << diag.str();
+    EXPECT_EQ(o.str("key_password"), "hunter2");
+    ASSERT_EQ(diag.warnings().size(), 1u);
+    EXPECT_EQ(diag.warnings()[0].message.find("hunter2"), std::string::npos);
+    // Unknown keys are not suggested the old names.
+    Diagnostics diag2;
+    resolve_options(kAliasSpecs, RawTable{text_entry("ssl_ca_locaton", "x")}, "sink 'kafka'", kOwner, diag2);
+    ASSERT_EQ(diag2.size(), 1u);
+    EXPECT_EQ(diag2.items()[0].message.find("(did you mean 'ssl_ca_location'?)"), std::string::npos)
+        << diag2.str();
 }
 
 TEST(ResolveOptions, EnvInStringsAndLists) {

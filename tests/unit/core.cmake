@@ -1,3 +1,3 @@
 sluice_unit_test(core_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_test.cpp
-  LIBS sluice_core)
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/core_test.cpp ${CMAKE_CURRENT_LIST_DIR}/tls_options_test.cpp
+  LIBS sluice_core sluice_config)

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/bounded_queue.hpp"
 #include "core/ioloop.hpp"
 #include "core/line_splitter.hpp"

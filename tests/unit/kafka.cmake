@@ -4,5 +4,5 @@ if(TARGET sluice_sink_kafka)
   sluice_unit_test(kafka_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/kafka_format_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/kafka_options_test.cpp
-    LIBS sluice_sink_kafka)
+    LIBS sluice_sink_kafka sluice_config)
 endif()

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 
@@ -54,6 +55,121 @@ TEST(KafkaOptions, TlsAndSaslAreMappedAndSecretsMarked) {
     for (const auto& p : props) {
         EXPECT_EQ(p.secret, p.key == "sasl.password") << p.key;
     }
+}
+
+Options resolve_warned(const RawTable& t, Diagnostics& diag) {
+    return resolve_options(components::sink_kafka().options, t, "sink 'kafka'", {}, diag);
+}
+
+std::string properties_error(const RawTable& t) {
+    try {
+        producer_properties(resolve(t));
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(KafkaOptions, SharedTlsNamesMapToLibrdkafka) {
+    const auto props = producer_properties(
+        resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"), text("ca_file", "/etc/ca.pem"),
+                 text("cert_file", "/c.pem"), text("key_file", "/k.pem"), text("key_password", "pw")}));
+    EXPECT_EQ(prop(props, "ssl.ca.location"), "/etc/ca.pem");
+    EXPECT_EQ(prop(props, "ssl.certificate.location"), "/c.pem");
+    EXPECT_EQ(prop(props, "ssl.key.location"), "/k.pem");
+    EXPECT_EQ(prop(props, "ssl.key.password"), "pw");
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "https");
+    EXPECT_EQ(prop(props, "enable.ssl.certificate.verification"), "<unset>");
+    for (const auto& p : props) {
+        EXPECT_EQ(p.secret, p.key == "ssl.key.password") << p.key;
+    }
+}
+
+TEST(KafkaOptions, CaPathIsAnSslCaLocationToo) {
+    const auto props = producer_properties(
+        resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"), text("ca_path", "/etc/ssl/certs")}));
+    EXPECT_EQ(prop(props, "ssl.ca.location"), "/etc/ssl/certs");
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                text("ca_file", "/ca.pem"), text("ca_path", "/etc/ssl/certs")})
+                  .find("ca_file and ca_path"),
+              std::string::npos);
+}
+
+TEST(KafkaOptions, VerificationCanOnlyBeTurnedOffExplicitly) {
+    auto props = producer_properties(
+        resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"), text("verify_hostname", "false")}));
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "none");
+    EXPECT_EQ(prop(props, "enable.ssl.certificate.verification"), "<unset>");
+    props = producer_properties(
+        resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"), text("insecure_skip_verify", "true")}));
+    EXPECT_EQ(prop(props, "enable.ssl.certificate.verification"), "false");
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "none");
+}
+
+TEST(KafkaOptions, ServerNameIsRejected) {
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                text("server_name", "kafka.example")})
+                  .find("server_name is not supported"),
+              std::string::npos);
+}
+
+TEST(KafkaOptions, SharedTlsChecks) {
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                text("cert_file", "/c.pem")})
+                  .find("cert_file and key_file go together"),
+              std::string::npos);
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("ca_file", "/ca.pem")})
+                  .find("kafka: ca_file needs security_protocol"),
+              std::string::npos);
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("verify_hostname", "false")})
+                  .find("kafka: verify_hostname needs security_protocol"),
+              std::string::npos);
+}
+
+TEST(KafkaOptions, OldSslNamesAreDeprecatedAliases) {
+    Diagnostics diag;
+    const Options o = resolve_warned({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                      text("ssl_ca_location", "/etc/ca.pem"),
+                                      text("ssl_certificate_location", "/c.pem"), text("ssl_key_location", "/k.pem"),
+                                      text("ssl_key_password", "pw")},
+                                     diag);
+    ASSERT_TRUE(diag.empty()) << diag.str();
+    EXPECT_EQ(o.str("ca_file"), "/etc/ca.pem");
+    EXPECT_EQ(o.str("cert_file"), "/c.pem");
+    EXPECT_EQ(o.str("key_file"), "/k.pem");
+    EXPECT_EQ(o.str("key_password"), "pw");
+    ASSERT_EQ(diag.warnings().size(), 4u);
+    EXPECT_EQ(diag.warnings()[0].message, "option 'ssl_ca_location' for sink 'kafka' is deprecated, use 'ca_file'");
+    EXPECT_EQ(diag.warnings()[3].message,
+              "option 'ssl_key_password' for sink 'kafka' is deprecated, use 'key_password'");
+    const auto props = producer_properties(o);
+    EXPECT_EQ(prop(props, "ssl.ca.location"), "/etc/ca.pem");
+    EXPECT_EQ(prop(props, "ssl.certificate.location"), "/c.pem");
+    EXPECT_EQ(prop(props, "ssl.key.location"), "/k.pem");
+    EXPECT_EQ(prop(props, "ssl.key.password"), "pw");
+
+    Diagnostics both;
+    resolve_warned({text("brokers", "a:9093"), text("ssl_ca_location", "/a.pem"), text("ca_file", "/b.pem")}, both);
+    ASSERT_EQ(both.size(), 1u);
+    EXPECT_NE(both.items()[0].message.find("'ssl_ca_location' is the deprecated name of 'ca_file'"),
+              std::string::npos)
+        << both.str();
+}
+
+TEST(KafkaOptions, OldEndpointIdentificationStillWorks) {
+    auto props = producer_properties(resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                              text("ssl_endpoint_identification", "none")}));
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "none");
+    props = producer_properties(resolve({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                         text("ssl_endpoint_identification", "https")}));
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "https");
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("security_protocol", "ssl"),
+                                text("ssl_endpoint_identification", "none"), text("verify_hostname", "true")})
+                  .find("keep only verify_hostname"),
+              std::string::npos);
+    EXPECT_NE(properties_error({text("brokers", "a:9093"), text("ssl_endpoint_identification", "none")})
+                  .find("needs security_protocol"),
+              std::string::npos);
 }
 
 TEST(KafkaOptions, FactoryRejectsBadProperties) {

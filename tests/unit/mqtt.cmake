@@ -3,5 +3,5 @@
 if(TARGET sluice_source_mqtt)
   sluice_unit_test(mqtt_config_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/mqtt_config_test.cpp
-    LIBS sluice_source_mqtt)
+    LIBS sluice_source_mqtt sluice_config)
 endif()

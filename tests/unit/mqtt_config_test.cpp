@@ -1,7 +1,13 @@
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
+#include "core/component.hpp"
 #include "core/url.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
+
+namespace sluice::components {
+const Descriptor& source_mqtt();
+}
 
 namespace sluice::mqtt {
 namespace {
@@ -114,6 +120,48 @@ TEST(MqttTls, ExplainsFailures) {
     EXPECT_NE(host.find("does not match '127.0.0.1'"), std::string::npos) << host;
     EXPECT_NE(host.find("other.example"), std::string::npos) << host;
     EXPECT_NE(explain_tls_failure("h:1", "", "").find("handshake refused"), std::string::npos);
+}
+
+std::string settings_error(RawTable t) {
+    Diagnostics diag;
+    const Options o = resolve_options(components::source_mqtt().options, t, "source 'mqtt'", {}, diag);
+    EXPECT_TRUE(diag.empty()) << diag.str();
+    try {
+        settings_from(o);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(MqttTls, SharedOptions) {
+    RawTable t = {text_entry("topics", "a/#"), text_entry("server", "mqtts://broker"),
+                  text_entry("ca_path", "/etc/ssl/certs"), text_entry("cert_file", "/c.pem"),
+                  text_entry("key_file", "/k.pem"), text_entry("key_password", "pw"),
+                  text_entry("verify_hostname", "false")};
+    Diagnostics diag;
+    const Settings s = settings_from(resolve_options(components::source_mqtt().options, t, "source 'mqtt'", {}, diag));
+    ASSERT_TRUE(diag.empty()) << diag.str();
+    EXPECT_EQ(s.ca_path, "/etc/ssl/certs");
+    EXPECT_EQ(s.cert_file, "/c.pem");
+    EXPECT_EQ(s.key_file, "/k.pem");
+    EXPECT_EQ(s.key_password, "pw");
+    EXPECT_FALSE(s.verify_hostname);
+    EXPECT_FALSE(s.insecure_skip_verify);
+}
+
+TEST(MqttTls, SharedChecks) {
+    const RawEntry topics = text_entry("topics", "a/#");
+    const RawEntry tls = text_entry("server", "mqtts://broker");
+    EXPECT_NE(settings_error({topics, tls, text_entry("cert_file", "/c.pem")}).find("cert_file and key_file go together"),
+              std::string::npos);
+    EXPECT_NE(settings_error({topics, tls, text_entry("insecure_skip_verify", "true"), text_entry("ca_file", "/a")})
+                  .find("insecure_skip_verify = true ignores ca_file/ca_path"),
+              std::string::npos);
+    EXPECT_NE(settings_error({topics, tls, text_entry("server_name", "b.example")}).find("server_name"),
+              std::string::npos);
+    EXPECT_NE(settings_error({topics, text_entry("ca_file", "/a")}).find("is not TLS"), std::string::npos);
+    EXPECT_EQ(settings_error({topics, tls}), "");
 }
 
 }  // namespace

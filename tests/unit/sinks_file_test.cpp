@@ -9,6 +9,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/options.hpp"
 #include "core/registry.hpp"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/streams.hpp"

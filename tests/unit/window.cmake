@@ -7,10 +7,10 @@ if(TARGET sluice_stage_window)
             ${CMAKE_CURRENT_LIST_DIR}/window_group_table_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/window_config_test.cpp
             ${CMAKE_CURRENT_LIST_DIR}/window_emit_test.cpp
-    LIBS sluice_stage_window)
+    LIBS sluice_stage_window sluice_config)
 endif()
 if(TARGET sluice_source_stream AND TARGET sluice_decoder_record)
   sluice_unit_test(stream_source_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/stream_source_test.cpp
-    LIBS sluice_source_stream sluice_decoder_record)
+    LIBS sluice_source_stream sluice_decoder_record sluice_config)
 endif()

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/options.hpp"

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"

@@ -9,5 +9,5 @@ endif()
 if(TARGET sluice_source_zmq)
   sluice_unit_test(zmq_source_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/zmq_source_test.cpp
-    LIBS sluice_source_zmq sluice_zmq)
+    LIBS sluice_source_zmq sluice_zmq sluice_config)
 endif()

@@ -22,6 +22,7 @@
 #include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/tls_options.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_format.hpp"
 #include "text/template.hpp"
@@ -518,23 +519,60 @@ std::vector<Property> producer_properties(const Options& o) {
     add("security.protocol", proto);
     const bool ssl = proto == "ssl" || proto == "sasl_ssl";
     const bool sasl = proto == "sasl_plaintext" || proto == "sasl_ssl";
+    // The shared TLS vocabulary (core/tls_options.hpp) in librdkafka's terms.
+    // ssl_endpoint_identification is the deprecated spelling of
+    // verify_hostname; it takes https|none, so it is handled here rather than
+    // as a plain alias.
+    const bool old_identification = o.is_explicit("ssl_endpoint_identification");
+    if (old_identification && o.is_explicit("verify_hostname")) {
+        throw ConfigError(fmt::format("kafka: verify_hostname ({}) and its deprecated form "
+                                      "ssl_endpoint_identification ({}) are both set; keep only verify_hostname",
+                                      o.pos("verify_hostname").str(), o.pos("ssl_endpoint_identification").str()));
+    }
     if (ssl) {
-        for (const char* name : {"ssl_ca_location", "ssl_certificate_location", "ssl_key_location"}) {
-            if (o.has(name) && !o.str(name).empty()) {
-                std::string key = name;
-                std::replace(key.begin(), key.end(), '_', '.');
-                add(key, o.str(name));
-            }
+        const TlsConfig tls = tls_config_from(o);
+        if (!tls.server_name.empty()) {
+            throw ConfigError("kafka: server_name is not supported: librdkafka checks each broker's certificate "
+                              "against the host name the broker advertises and has no setting for another name");
         }
-        if (o.has("ssl_key_password") && !o.str("ssl_key_password").empty()) {
-            add("ssl.key.password", o.str("ssl_key_password"), true);
+        if (!tls.ca_file.empty() && !tls.ca_path.empty()) {
+            throw ConfigError("kafka: ca_file and ca_path both set librdkafka's ssl.ca.location; set one");
         }
-        add("ssl.endpoint.identification.algorithm", o.str("ssl_endpoint_identification"));
+        if (!tls.ca_file.empty()) {
+            add("ssl.ca.location", tls.ca_file);
+        } else if (!tls.ca_path.empty()) {
+            add("ssl.ca.location", tls.ca_path);  // a file or a directory of CA certificates
+        }
+        if (!tls.cert_file.empty()) {
+            add("ssl.certificate.location", tls.cert_file);
+        }
+        if (!tls.key_file.empty()) {
+            add("ssl.key.location", tls.key_file);
+        }
+        if (!tls.key_password.empty()) {
+            add("ssl.key.password", tls.key_password, true);
+        }
+        bool verify_hostname = tls.verify_hostname;
+        if (old_identification) {
+            log::warn("{}: option 'ssl_endpoint_identification' for sink 'kafka' is deprecated, use "
+                      "'verify_hostname' (https: true, none: false)",
+                      o.pos("ssl_endpoint_identification").str());
+            verify_hostname = o.str("ssl_endpoint_identification") == "https";
+        }
+        if (tls.insecure_skip_verify) {
+            log::warn("kafka: insecure_skip_verify is on: the brokers' certificates are NOT checked");
+            add("enable.ssl.certificate.verification", "false");
+            verify_hostname = false;
+        }
+        add("ssl.endpoint.identification.algorithm", verify_hostname ? "https" : "none");
     } else {
-        for (const char* name : {"ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password"}) {
+        for (std::string_view name : kTlsOptionNames) {
             if (o.is_explicit(name)) {
                 throw ConfigError(fmt::format("kafka: {} needs security_protocol = \"ssl\" or \"sasl_ssl\"", name));
             }
+        }
+        if (old_identification) {
+            throw ConfigError("kafka: ssl_endpoint_identification needs security_protocol = \"ssl\" or \"sasl_ssl\"");
         }
     }
     if (sasl) {
@@ -561,7 +599,7 @@ std::vector<Property> producer_properties(const Options& o) {
         const bool secret = key.find("password") != std::string::npos || key.find("secret") != std::string::npos;
         if (secret) {
             throw ConfigError(fmt::format(
-                "kafka: put {} in a secret option (ssl_key_password / sasl_password), not in rdkafka_properties",
+                "kafka: put {} in a secret option (key_password / sasl_password), not in rdkafka_properties",
                 key));
         }
         if (key == "enable.idempotence" || key == "acks" || key == "bootstrap.servers") {
@@ -570,6 +608,41 @@ std::vector<Property> producer_properties(const Options& o) {
         add(std::move(key), kv.substr(eq + 1));
     }
     return props;
+}
+
+// The kafka sink's options with the shared TLS group (core/tls_options.hpp)
+// after security_protocol; the old librdkafka-style names stay accepted as
+// deprecated aliases.
+std::vector<OptionSpec> with_tls_options(std::vector<OptionSpec> own) {
+    auto tls = tls_option_specs();
+    for (auto& spec : tls) {
+        if (spec.name == "ca_file") {
+            spec.deprecated_alias = "ssl_ca_location";
+            spec.doc = "PEM file of CA certificates to verify the brokers with (ssl.ca.location; default: the "
+                       "system's CA store)";
+        } else if (spec.name == "ca_path") {
+            spec.doc = "Directory of CA certificates to verify the brokers with (ssl.ca.location; not together "
+                       "with ca_file)";
+        } else if (spec.name == "cert_file") {
+            spec.deprecated_alias = "ssl_certificate_location";
+        } else if (spec.name == "key_file") {
+            spec.deprecated_alias = "ssl_key_location";
+        } else if (spec.name == "key_password") {
+            spec.deprecated_alias = "ssl_key_password";
+        } else if (spec.name == "server_name") {
+            spec.doc = "Not supported by librdkafka (it checks the host name each broker advertises): setting it "
+                       "is an error";
+        } else if (spec.name == "verify_hostname") {
+            spec.doc = "Check that each broker's certificate names its host (ssl.endpoint.identification.algorithm "
+                       "https; false: none)";
+        } else if (spec.name == "insecure_skip_verify") {
+            spec.doc = "Accept any broker certificate (enable.ssl.certificate.verification = false, no host name "
+                       "check): for tests only; logged at start-up";
+        }
+    }
+    auto at = std::find_if(own.begin(), own.end(), [](const OptionSpec& s) { return s.name == "security_protocol"; });
+    own.insert(at == own.end() ? at : at + 1, tls.begin(), tls.end());
+    return own;
 }
 
 }  // namespace sluice::kafka
@@ -586,7 +659,7 @@ const Descriptor& sink_kafka() {
                        "its delivery report: a crash or a retry may produce it twice, never lose it. `acks = \"1\"` "
                        "is best effort (a leader that fails before replicating loses acknowledged records), and so "
                        "is `acks = \"0\"` (no acknowledgement at all).",
-        .options =
+        .options = kafka::with_tls_options(
             {
                 {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,
                  .min = 1, .max = 64},
@@ -628,14 +701,8 @@ const Descriptor& sink_kafka() {
                 {.name = "security_protocol", .type = OptionType::Enum, .default_value = "plaintext",
                  .doc = "Transport: plaintext, ssl, sasl_plaintext, sasl_ssl",
                  .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl"},
-                {.name = "ssl_ca_location", .type = OptionType::String, .doc = "CA bundle file (TLS)", .min = 0},
-                {.name = "ssl_certificate_location", .type = OptionType::String,
-                 .doc = "Client certificate file (mutual TLS)", .min = 0},
-                {.name = "ssl_key_location", .type = OptionType::String, .doc = "Client private key file", .min = 0},
-                {.name = "ssl_key_password", .type = OptionType::Secret, .doc = "Password of the client key",
-                 .min = 0},
-                {.name = "ssl_endpoint_identification", .type = OptionType::Enum, .default_value = "https",
-                 .doc = "https: check the broker's certificate names its host; none: do not", .choices = "https|none"},
+                {.name = "ssl_endpoint_identification", .type = OptionType::Enum,
+                 .doc = "Deprecated: use verify_hostname (https: true, none: false)", .choices = "https|none"},
                 {.name = "sasl_mechanism", .type = OptionType::Enum, .default_value = "plain",
                  .doc = "SASL mechanism", .choices = "plain|scram-sha-256|scram-sha-512"},
                 {.name = "sasl_username", .type = OptionType::String, .doc = "SASL user name", .min = 0},
@@ -644,7 +711,7 @@ const Descriptor& sink_kafka() {
                  .doc = "Extra librdkafka properties as \"key=value\", e.g. [\"batch.num.messages=10000\"]; "
                         "checked at start-up",
                  .min = 0, .max = 256},
-            },
+            }),
         .url_schemes = {"kafka"},
         .from_url =
             [](const Url& url, RawTable& out) {

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/tls_options.hpp"
+
 namespace sluice::mqtt {
 
 namespace {
@@ -168,13 +170,6 @@ Settings settings_from(const Options& o) {
     s.session_expiry = as<std::chrono::seconds>(o.duration("session_expiry"));
     s.user = o.str_or("user", "");
     s.password = o.str_or("password", "");
-    s.ca_file = o.str_or("ca_file", "");
-    s.ca_path = o.str_or("ca_path", "");
-    s.cert_file = o.str_or("cert_file", "");
-    s.key_file = o.str_or("key_file", "");
-    s.key_password = o.str_or("key_password", "");
-    s.verify_hostname = o.boolean("verify_hostname");
-    s.insecure_skip_verify = o.boolean("insecure_skip_verify");
     s.keepalive = as<std::chrono::seconds>(o.duration("keepalive"));
     s.connect_timeout = as<std::chrono::seconds>(o.duration("connect_timeout"));
     s.reconnect_initial = as<std::chrono::milliseconds>(o.duration("reconnect_initial"));
@@ -191,7 +186,7 @@ Settings settings_from(const Options& o) {
         throw ConfigError("a password is set but no user");
     }
     if (!s.tls) {
-        for (const char* name : {"ca_file", "ca_path", "cert_file", "key_file", "key_password"}) {
+        for (const char* name : {"ca_file", "ca_path", "cert_file", "key_file", "key_password", "server_name"}) {
             if (!o.str_or(name, "").empty()) {
                 throw ConfigError(fmt::format("option '{}' is set but the server '{}' is not TLS; use ssl:// or "
                                               "mqtts://",
@@ -199,12 +194,21 @@ Settings settings_from(const Options& o) {
             }
         }
     }
-    if (s.cert_file.empty() != s.key_file.empty()) {
-        throw ConfigError("cert_file and key_file go together (a client certificate needs its key)");
+    // The shared TLS options (core/tls_options.hpp) and their checks:
+    // cert_file and key_file go together, insecure_skip_verify = true
+    // ignores ca_file/ca_path.
+    const TlsConfig tls = tls_config_from(o);
+    if (!tls.server_name.empty()) {
+        throw ConfigError("option 'server_name' is not supported by the mqtt source: the broker's certificate is "
+                          "checked against the host in 'server'");
     }
-    if (s.insecure_skip_verify && (!s.ca_file.empty() || !s.ca_path.empty())) {
-        throw ConfigError("insecure_skip_verify = true ignores ca_file/ca_path; set one or the other");
-    }
+    s.ca_file = tls.ca_file;
+    s.ca_path = tls.ca_path;
+    s.cert_file = tls.cert_file;
+    s.key_file = tls.key_file;
+    s.key_password = tls.key_password;
+    s.verify_hostname = tls.verify_hostname;
+    s.insecure_skip_verify = tls.insecure_skip_verify;
     if (s.status_topic.find_first_of("#+") != std::string::npos) {
         throw ConfigError("status_topic must not contain wildcards");
     }

@@ -9,6 +9,7 @@
 // Messages are collected into a local batch and handed to the ingest queue
 // every `batch_size` messages or `flush_interval` after the first one.
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include "core/component.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/tls_options.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
 #include "sources/mqtt/tls_probe.hpp"
 #include "runtime/guard.hpp"
@@ -597,6 +599,25 @@ private:
     std::thread thread_;
 };
 
+// The source's options with the shared TLS group (core/tls_options.hpp)
+// after `password`, in the broker's words.
+std::vector<OptionSpec> with_tls_options(std::vector<OptionSpec> own) {
+    auto tls = tls_option_specs();
+    for (auto& spec : tls) {
+        if (spec.name == "ca_file") {
+            spec.doc = "PEM file of CA certificates to verify the broker with (TLS; default: the system store)";
+        } else if (spec.name == "server_name") {
+            spec.doc = "Not supported by the mqtt source (the certificate is checked against the host in "
+                       "`server`): setting it is an error";
+        } else if (spec.name == "verify_hostname") {
+            spec.doc = "Check that the broker's certificate names the host (or IP) in `server`";
+        }
+    }
+    auto at = std::find_if(own.begin(), own.end(), [](const OptionSpec& s) { return s.name == "password"; });
+    own.insert(at == own.end() ? at : at + 1, tls.begin(), tls.end());
+    return own;
+}
+
 }  // namespace
 
 const Descriptor& source_mqtt() {
@@ -610,7 +631,7 @@ const Descriptor& source_mqtt() {
                        "current batch, the ingest queue (`queue_max_frames`) and the batch being committed). The "
                        "broker keeps what is published while sluice is away only for a persistent session at QoS "
                        "1/2; at QoS 0 everything in flight is lost.",
-        .options =
+        .options = with_tls_options(
             {
                 {.name = "server", .type = OptionType::String, .default_value = "tcp://127.0.0.1:1883",
                  .doc = "Broker address: tcp://host:port or mqtt://… for plain TCP, ssl://host:port or mqtts://… "
@@ -639,18 +660,6 @@ const Descriptor& source_mqtt() {
                 {.name = "password", .type = OptionType::Secret,
                  .doc = "Password for the broker (\"@/path\" or \"@credential:NAME\" to read it from a file)",
                  .max = 65535},
-                {.name = "ca_file", .type = OptionType::String,
-                 .doc = "PEM file of CA certificates to verify the broker with (TLS; default: the system store)"},
-                {.name = "ca_path", .type = OptionType::String,
-                 .doc = "Directory of hashed PEM CA certificates (TLS)"},
-                {.name = "cert_file", .type = OptionType::String,
-                 .doc = "PEM client certificate (chain) for brokers that require one (TLS)"},
-                {.name = "key_file", .type = OptionType::String, .doc = "PEM private key of cert_file (TLS)"},
-                {.name = "key_password", .type = OptionType::Secret, .doc = "Pass phrase of key_file, if encrypted"},
-                {.name = "verify_hostname", .type = OptionType::Bool, .default_value = "true",
-                 .doc = "Check that the broker's certificate names the host (or IP) in `server`"},
-                {.name = "insecure_skip_verify", .type = OptionType::Bool, .default_value = "false",
-                 .doc = "Accept any broker certificate (no chain or name check): for tests only"},
                 {.name = "keepalive", .type = OptionType::Duration, .default_value = "30s",
                  .doc = "MQTT keep-alive interval; a dead connection is noticed after about 1.5 times this",
                  .min = 1, .max = 65535},
@@ -674,7 +683,7 @@ const Descriptor& source_mqtt() {
                 {.name = "flush_interval", .type = OptionType::Duration, .default_value = "10ms",
                  .doc = "Longest time a received message waits in the source before it is handed on",
                  .min = 0.001, .max = 1},
-            },
+            }),
         .url_schemes = {"mqtt", "mqtts"},
         .from_url = mqtt::from_url,
         .url_example = "mqtt://host:1883/sensors/%23?qos=1&decode=json,influx&topology=wan",

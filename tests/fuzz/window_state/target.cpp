@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/options.hpp"
