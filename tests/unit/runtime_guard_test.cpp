@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/ioloop.hpp"
 #include "core/metrics.hpp"
