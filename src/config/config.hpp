@@ -92,7 +92,7 @@ struct SourceCommon {
 SourceCommon source_common_options(const Options& o);
 
 // The options every sink has: its batch size and the one retry rule's bounds
-// (runtime/backoff.hpp).
+// (core/backoff.hpp).
 struct SinkCommon {
     std::size_t batch_size = 1000;
     std::chrono::nanoseconds retry_initial = std::chrono::seconds(1);

@@ -21,7 +21,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
-#include "runtime/backoff.hpp"
+#include "core/backoff.hpp"
 
 namespace sluice {
 

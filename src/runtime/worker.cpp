@@ -8,7 +8,7 @@
 #include "core/record_json.hpp"
 #include "core/streams.hpp"
 #include "decoders/chain.hpp"
-#include "runtime/backoff.hpp"
+#include "core/backoff.hpp"
 #include "runtime/thread_name.hpp"
 
 namespace sluice {

@@ -8,7 +8,7 @@ sluice_unit_test(runtime_test
           ${CMAKE_CURRENT_LIST_DIR}/runtime_lifecycle_test.cpp
   LIBS sluice_runtime)
 
-# The boundary of component threads and callbacks (runtime/guard.hpp), and
+# The boundary of component threads and callbacks (core/guard.hpp), and
 # sources whose frame hand-off throws, driven without a peer.
 sluice_unit_test(runtime_guard_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/runtime_guard_test.cpp

@@ -1,4 +1,4 @@
-// The boundary of component threads and callbacks (src/runtime/guard.hpp):
+// The boundary of component threads and callbacks (src/core/guard.hpp):
 // what escapes is counted and logged, never ends the process; a thread runs
 // again after the runtime's back-off or stops when asked. Then two sources
 // driven without a peer whose frame hand-off throws: the file source's
@@ -20,7 +20,7 @@
 #include "core/ioloop.hpp"
 #include "core/metrics.hpp"
 #include "core/registry.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 #include "runtime_test_util.hpp"
 
 namespace sluice {

@@ -19,7 +19,7 @@
 #include "core/line_splitter.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {

@@ -35,7 +35,7 @@
 #include "sources/iio/remote.hpp"
 #include "sources/iio/scan.hpp"
 #include "sources/iio/sysfs.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {

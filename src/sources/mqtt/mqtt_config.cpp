@@ -273,20 +273,6 @@ std::string default_client_id(std::string_view hostname, std::string_view source
     return id;
 }
 
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, std::uint32_t seed)
-    : initial_(initial), max_(max), rng_(seed) {}
-
-std::chrono::milliseconds Backoff::next() {
-    auto d = initial_;
-    for (int i = 0; i < attempt_ && d < max_; ++i) {
-        d *= 2;
-    }
-    d = std::min(d, max_);
-    ++attempt_;
-    std::uniform_int_distribution<std::int64_t> pick(d.count() / 2, d.count());
-    return std::chrono::milliseconds(pick(rng_));
-}
-
 std::string explain_tls_failure(std::string_view endpoint, std::string_view openssl_text,
                                 std::string_view probe_verdict) {
     std::string why;

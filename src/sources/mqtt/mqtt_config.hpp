@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,22 +65,6 @@ void from_url(const Url& url, RawTable& out);
 // "sluice-<host>-<pipeline>-<source id>" from the host name and the source's
 // "<pipeline>/<id>" name, limited to characters every broker accepts.
 std::string default_client_id(std::string_view hostname, std::string_view source_name);
-
-// Exponential back-off with "equal jitter": the n-th retry (from 0) waits a
-// random time in [d/2, d] where d = min(initial * 2^n, max).
-class Backoff {
-public:
-    Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, std::uint32_t seed);
-    std::chrono::milliseconds next();
-    void reset() { attempt_ = 0; }
-    int attempts() const { return attempt_; }
-
-private:
-    std::chrono::milliseconds initial_;
-    std::chrono::milliseconds max_;
-    int attempt_ = 0;
-    std::mt19937 rng_;
-};
 
 // One line saying why a TLS connection failed and what to check, from the
 // OpenSSL error text Paho reported (may be empty) and our own probe's verdict

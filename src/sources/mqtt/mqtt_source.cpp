@@ -28,7 +28,8 @@
 #include "core/tls_options.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
 #include "sources/mqtt/tls_probe.hpp"
-#include "runtime/guard.hpp"
+#include "core/backoff.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -409,7 +410,7 @@ private:
     }
 
     // Connects (with back-off) and subscribes. False if stopping first.
-    bool ensure_connected(mqtt::Backoff& backoff) {
+    bool ensure_connected(Backoff& backoff) {
         while (!stopping_) {
             std::string err = connect_once();
             if (err.empty()) {
@@ -436,7 +437,7 @@ private:
                 publish_status("online");
                 return true;
             }
-            const auto wait = backoff.next();
+            const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next());
             report_failure(err, wait);
             if (sleep_for(wait)) {
                 return false;
@@ -517,8 +518,8 @@ private:
     }
 
     void receive_loop() {
-        mqtt::Backoff backoff(s_.reconnect_initial, s_.reconnect_max,
-                              static_cast<std::uint32_t>(std::hash<std::string>{}(client_id_) ^ getpid()));
+        Backoff backoff(s_.reconnect_initial, s_.reconnect_max,
+                        static_cast<std::uint32_t>(std::hash<std::string>{}(client_id_) ^ getpid()));
         batch_.reserve(s_.batch_size);
         std::int64_t flush_at = 0;
         while (!stopping_ && queue_open_) {

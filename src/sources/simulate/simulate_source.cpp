@@ -13,7 +13,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/option_binding.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -169,7 +169,7 @@ private:
     std::int64_t started_ns_ = 0;
     std::int64_t emitted_ = 0;
     bool stopped_ = false;
-    log::OnceLog tick_log_;  // what escapes a tick (runtime/guard.hpp)
+    log::OnceLog tick_log_;  // what escapes a tick (core/guard.hpp)
 };
 
 }  // namespace

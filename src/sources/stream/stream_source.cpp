@@ -12,7 +12,7 @@
 #include "core/metrics.hpp"
 #include "core/streams.hpp"
 #include "decoders/record/record_decoder.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -70,7 +70,7 @@ private:
     std::uint64_t handle_ = 0;
     std::vector<Frame> frames_;  // only touched under the bus's lock
     log::OnceLog full_;
-    log::OnceLog receive_log_;  // what escapes receive() (runtime/guard.hpp)
+    log::OnceLog receive_log_;  // what escapes receive() (core/guard.hpp)
 };
 
 }  // namespace

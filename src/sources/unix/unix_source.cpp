@@ -22,7 +22,7 @@
 #include "core/url.hpp"
 #include "sources/unix/framing.hpp"
 #include "sources/unix/socket.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {
@@ -376,7 +376,7 @@ private:
     log::OnceLog refuse_log_;
     log::OnceLog read_log_;
     log::OnceLog accept_log_;
-    log::OnceLog callback_log_;  // what escapes a loop callback (runtime/guard.hpp)
+    log::OnceLog callback_log_;  // what escapes a loop callback (core/guard.hpp)
 };
 
 void unix_from_url(const Url& url, RawTable& out) {

@@ -20,7 +20,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
-#include "runtime/guard.hpp"
+#include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {

@@ -6,7 +6,7 @@
 // component's sluice_component_errors_total, logged once per condition
 // (log::OnceLog, as the worker and the sink runners do) and swallowed; a
 // thread then runs its body again after the runtime's one back-off rule
-// (runtime/backoff.hpp), or stops cleanly if the component asks so.
+// (core/backoff.hpp), or stops cleanly if the component asks so.
 
 #include <algorithm>
 #include <atomic>
@@ -17,7 +17,7 @@
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "runtime/backoff.hpp"
+#include "core/backoff.hpp"
 
 namespace sluice {
 

@@ -1,7 +1,8 @@
 #pragma once
-// The runtime's one retry rule, for every part that retries (the sink
-// runners after a failed open, send or buffer operation; the worker after a
-// failed buffer commit): each failure waits a random 50-100 % of the current
+// The one retry rule, for every part that retries (the sink runners after a
+// failed open, send or buffer operation; the worker after a failed buffer
+// commit; a source thread restarted after a failure; the MQTT source's
+// reconnects): each failure waits a random 50-100 % of the current
 // step, then the step doubles up to `max`; a success resets it to `initial`.
 // The jitter spreads the retries of a fleet that lost its uplink together.
 
@@ -14,7 +15,11 @@ namespace sluice {
 class Backoff {
 public:
     Backoff(std::chrono::nanoseconds initial, std::chrono::nanoseconds max)
-        : initial_(initial), max_(max < initial ? initial : max), step_(initial), rng_(std::random_device{}()) {}
+        : Backoff(initial, max, std::random_device{}()) {}
+    // A chosen seed: clients that must not retry in step (one per process
+    // and client id) or a test that wants the same waits every run.
+    Backoff(std::chrono::nanoseconds initial, std::chrono::nanoseconds max, std::uint32_t seed)
+        : initial_(initial), max_(max < initial ? initial : max), step_(initial), rng_(seed) {}
 
     // The wait before the next attempt; doubles the step for the one after.
     std::chrono::nanoseconds next() {
