@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -133,8 +135,23 @@ struct Harness {
     SourceContext ctx;
 };
 
+// An ipc socket file of this test process, removed when the process exits
+// (under ctest each test runs in a process of its own; libzmq leaves the
+// file of a bound ipc socket behind).
 std::string ipc_path(const std::string& name) {
-    return (fs::temp_directory_path() / ("sluice-zmq-test-" + std::to_string(::getpid()) + "-" + name)).string();
+    struct Files {
+        std::vector<std::string> paths;
+        ~Files() {
+            for (const auto& p : paths) {
+                std::error_code ec;
+                fs::remove(p, ec);
+            }
+        }
+    };
+    static Files files;
+    auto path = (fs::temp_directory_path() / ("sluice-zmq-test-" + std::to_string(::getpid()) + "-" + name)).string();
+    files.paths.push_back(path);
+    return path;
 }
 
 // Sends until `done` says the message arrived: a PUB drops until the
