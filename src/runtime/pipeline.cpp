@@ -373,6 +373,12 @@ void Pipeline::maybe_signal_space() {
 
 bool Pipeline::ready(std::string& detail) const {
     bool ok = true;
+    if (const std::string failure = worker_ ? worker_->commit_failure() : std::string(); !failure.empty()) {
+        // Nothing new is acknowledged while commits fail (disk full, I/O error).
+        detail += fmt::format("pipeline {}: buffer commits failing, nothing new is accepted (retrying): {}\n",
+                              name_, failure);
+        ok = false;
+    }
     std::shared_ptr<const BufferStats> stats;  // the published snapshot: no SQL on the loop
     for (const auto& s : sinks_) {
         std::lock_guard lk(s->mu);

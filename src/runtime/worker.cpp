@@ -270,10 +270,16 @@ bool Worker::commit() {
             if (commit_log_.active()) {
                 commit_log_.clear();
                 log::info("pipeline {}: buffer commits again", opts_.pipeline);
+                std::lock_guard lk(failure_mu_);
+                commit_failure_.clear();
             }
             return true;
         }
         counters_.commit_errors->inc();
+        {
+            std::lock_guard lk(failure_mu_);
+            commit_failure_ = res.error;
+        }
         if (give_up_) {
             log::error("pipeline {}: {} records not committed at shutdown: {}", opts_.pipeline, records_.size(),
                        res.error);

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -108,6 +109,13 @@ public:
     // overflow=block, a commit retry) turns while it waits.
     std::int64_t last_turn_ns() const { return last_turn_ns_.load(); }
     void mark_turn() { last_turn_ns_ = clock_.mono_ns(); }
+    // Why buffer commits are failing right now (disk full, I/O error), or
+    // empty while they succeed. Nothing is acknowledged meanwhile, so /ready
+    // says the pipeline is not ready. Any thread.
+    std::string commit_failure() const {
+        std::lock_guard lk(failure_mu_);
+        return commit_failure_;
+    }
 
 private:
     bool turn();
@@ -142,6 +150,8 @@ private:
     std::int64_t last_stage_turn_ = 0;
     log::OnceLog commit_log_;
     log::OnceLog no_stream_log_;
+    mutable std::mutex failure_mu_;
+    std::string commit_failure_;  // guarded by failure_mu_
 };
 
 }  // namespace sluice

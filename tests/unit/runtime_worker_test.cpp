@@ -226,6 +226,8 @@ TEST_F(WorkerTest, CommitOnAFullDiskIsRetriedUntilThereIsRoom) {
     start();
     push_range(0, 40);
     ASSERT_TRUE(wait_for([&] { return counters.commit_errors->value() >= 3; }));
+    // /ready reads this: the commits are failing, and why.
+    EXPECT_NE(worker->commit_failure(), "");
     // SQLite may still find room for a small batch now and then (a page the
     // WAL hands back), so some of the 40 may be in already; not all of them.
     EXPECT_LT(counters.records_in->value(), 40u);
@@ -244,6 +246,7 @@ TEST_F(WorkerTest, CommitOnAFullDiskIsRetriedUntilThereIsRoom) {
     rd.reset();
     finish();
     EXPECT_EQ(counters.records_in->value(), 40u);
+    EXPECT_EQ(worker->commit_failure(), "");  // commits again: ready again
     EXPECT_EQ(buffered_seqs(*buffer, "s"), iota_seqs(0, 40));  // nothing lost, nothing twice
 }
 
