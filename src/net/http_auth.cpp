@@ -48,16 +48,9 @@ std::string basic_auth(std::string_view user, std::string_view password) {
 
 TlsOptions tls_options_from(const Options& o) {
     TlsOptions tls;
+    static_cast<TlsConfig&>(tls) = tls_config_from(o);  // the shared checks (core/tls_options.hpp)
     tls.enabled = o.boolean("tls");
-    const TlsConfig c = tls_config_from(o);  // the shared checks (core/tls_options.hpp)
-    tls.ca_file = c.ca_file;
-    tls.ca_path = c.ca_path;
-    tls.cert_file = c.cert_file;
-    tls.key_file = c.key_file;
-    tls.key_password = c.key_password;
-    tls.server_name = c.server_name;
-    tls.verify_hostname = c.verify_hostname;
-    if (c.insecure_skip_verify) {
+    if (tls.insecure_skip_verify) {
         tls.verify = false;
         tls.verify_hostname = false;
     }

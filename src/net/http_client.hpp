@@ -17,19 +17,16 @@
 #include <vector>
 
 #include "core/options.hpp"
+#include "core/tls_options.hpp"
 
 namespace sluice::net {
 
-struct TlsOptions {
+// The shared TLS vocabulary (core/tls_options.hpp: files, server_name,
+// verify_hostname; ca_file and ca_path empty: the system bundle
+// /etc/ssl/certs/ca-certificates.crt), plus what the client adds.
+struct TlsOptions : TlsConfig {
     bool enabled = false;
-    std::string ca_file;      // PEM bundle; empty and ca_path empty: the system bundle (/etc/ssl/certs/ca-certificates.crt)
-    std::string ca_path;      // directory of PEM files
-    std::string cert_file;    // client certificate (PEM)
-    std::string key_file;     // client key (PEM)
-    std::string key_password;
-    bool verify = true;             // verify the server's certificate chain
-    bool verify_hostname = true;    // and that it names `server_name` (or the host)
-    std::string server_name;        // SNI / name to verify; default: the host
+    bool verify = true;  // verify the server's certificate chain (false with insecure_skip_verify)
 };
 
 struct HttpClientOptions {
