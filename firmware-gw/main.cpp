@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
     bool healthcheck = false;
     auto* validate = app.add_subcommand("validate", "Check a configuration; exit 2 with file:line:col messages if wrong");
     add_config_args(validate, cfg_args);
-    validate->add_flag("--healthcheck", healthcheck, "Also open every sink and check that it is reachable");
+    validate->add_flag("--healthcheck", healthcheck, "Also open every sink and check that it is reachable, and probe the sources that connect (broker, publisher, device)");
 
     std::string describe_format = "text";
     auto* describe = app.add_subcommand("describe", "Show the pipeline graph");

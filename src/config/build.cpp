@@ -267,6 +267,12 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
         }
         diag.error(at, fmt::format("{}: {}", component_context(d.kind, d.name), topology_error));
     }
+    if (common.required && !d.watched) {
+        diag.error(spec.options.pos("required"),
+                   fmt::format("{}: 'required' is for sources that connect to something that can be down "
+                               "(this one cannot be down)",
+                               component_context(d.kind, d.name)));
+    }
 
     if (decode == nullptr) {
         // The default chain leaves out decoders this build does not have.

@@ -88,6 +88,7 @@ struct SourceCommon {
     std::string topology_pattern;
     std::string topology_regex;
     std::size_t max_origin_bytes = 1024;
+    bool required = false;  // a down (watched) source fails /ready
 };
 SourceCommon source_common_options(const Options& o);
 

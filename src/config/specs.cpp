@@ -205,7 +205,13 @@ const OptionBinding<SourceCommon>& source_common_binding() {
                        "cut at the source and its frame stored as a dead letter with the reason and counted as the "
                        "source's error; the frames around it go on.",
                 .min = 16,
-                .max = 1048576});
+                .max = 1048576})
+        .field(&SourceCommon::required,
+               {.name = "required",
+                .type = OptionType::Bool,
+                .default_value = "false",
+                .doc = "For a source that connects to something that can be down (mqtt, zmq, iio): while it is not "
+                       "connected, /ready answers 503 instead of only naming it. Sources that cannot be down refuse it."});
     return b;
 }
 

@@ -19,6 +19,7 @@
 namespace sluice {
 
 class IoLoop;
+class SourceHealth;
 struct ComponentMetrics;
 
 enum class Kind { Source, Decoder, Stage, Sink };
@@ -58,6 +59,9 @@ struct SourceContext {
     std::function<std::optional<std::string>(std::string_view key)> load_checkpoint;
     // Tells the pipeline this source has nothing more to give (EOF, count reached).
     std::function<void()> finished;
+    // Set for sources whose descriptor is `watched`: report connected/down
+    // here (any thread). Null for the others.
+    SourceHealth* health = nullptr;
 };
 
 class Source {
@@ -220,6 +224,16 @@ struct Descriptor {
     std::function<std::unique_ptr<Decoder>(const Options&)> make_decoder;
     std::function<std::unique_ptr<Stage>(const Options&)> make_stage;
     std::function<std::unique_ptr<Sink>(const Options&)> make_sink;
+
+    // Sources that connect to something that can be down (a broker, a
+    // publisher, a device): they report through SourceContext::health and
+    // get a sluice_source_up gauge and a /ready detail while down.
+    bool watched = false;
+    // Optional, for `validate --healthcheck`: checks from the resolved
+    // options that the source could start here (broker reachable, device
+    // present, socket directory writable) without starting it. Returns
+    // false with the reason in `detail`, or true with what was checked.
+    std::function<bool(const Options&, std::string& detail)> probe;
 
     // Optional: this component's shape in `sluice describe` (a window's
     // panes, a join's sides), from its resolved options.

@@ -11,6 +11,24 @@ namespace sluice {
 bool run_healthcheck(const GatewayConfig& config) {
     bool all_ok = true;
     for (const auto& p : config.pipelines) {
+        // Sources that can be probed without starting them (a broker, a
+        // publisher, a device): the others have nothing that can be down.
+        for (const auto& s : p.sources) {
+            if (!s.descriptor->probe) {
+                continue;
+            }
+            const std::string label = p.name + "/" + s.id;
+            std::string detail;
+            bool ok = false;
+            try {
+                ok = s.descriptor->probe(s.options, detail);
+            } catch (const std::exception& e) {
+                detail = e.what();
+            }
+            std::printf("source %s: %s%s%s\n", label.c_str(), ok ? "reachable" : "UNREACHABLE",
+                        detail.empty() ? "" : ": ", detail.c_str());
+            all_ok = all_ok && ok;
+        }
         for (const auto& s : p.sinks) {
             const std::string label = p.name + "/" + s.id;
             std::string reason;

@@ -8,6 +8,7 @@
 #include "core/clock.hpp"
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
+#include "core/source_health.hpp"
 #include "core/topology.hpp"
 #include "decoders/chain.hpp"
 
@@ -20,6 +21,9 @@ struct Pipeline::SourceSlot {
     ComponentMetrics metrics;
     SourceContext ctx;
     bool finished = false;
+    // Watched sources only (Descriptor::watched); see ready().
+    std::unique_ptr<SourceHealth> health;
+    bool required = false;
 };
 
 // ready() and sinks_retrying() read the SinkStatus the runner updates.
@@ -93,6 +97,16 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         }
         slot->work.topology = std::move(*topology);
         slot->work.max_origin = common.max_origin_bytes;
+        if (s.descriptor->watched) {
+            slot->health = std::make_unique<SourceHealth>();
+            slot->required = common.required;
+            slot->ctx.health = slot->health.get();
+            gauges_.push_back(m.gauge_fn("sluice_source_up",
+                                         "1 while the source is connected (broker, publisher, device), 0 while it is "
+                                         "down or connecting",
+                                         {{"component", label}},
+                                         [h = slot->health.get()] { return h->is_up() ? 1.0 : 0.0; }));
+        }
         slot->metrics = ComponentMetrics::for_component(label, "source");
         slot->work.metrics = &slot->metrics;
         slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
@@ -378,6 +392,20 @@ bool Pipeline::ready(std::string& detail) const {
         detail += fmt::format("pipeline {}: buffer commits failing, nothing new is accepted (retrying): {}\n",
                               name_, failure);
         ok = false;
+    }
+    const std::int64_t now = mono_now_ns();
+    for (const auto& s : sources_) {
+        if (!s->health) {
+            continue;
+        }
+        const SourceHealth::View v = s->health->view();
+        if (v.up) {
+            continue;
+        }
+        detail += fmt::format("{}/{}: source down for {}{}: {}\n", name_, s->id,
+                              format_duration(std::chrono::nanoseconds(now - v.since_ns)),
+                              s->required ? " (required)" : "", v.reason);
+        ok = ok && !s->required;
     }
     std::shared_ptr<const BufferStats> stats;  // the published snapshot: no SQL on the loop
     for (const auto& s : sinks_) {

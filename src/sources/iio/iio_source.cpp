@@ -30,6 +30,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/log.hpp"
+#include "core/source_health.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
 #include "sources/iio/remote.hpp"
@@ -191,6 +192,9 @@ private:
                     continue;
                 }
                 ready_ = true;
+                if (ctx_->health != nullptr) {
+                    ctx_->health->up();
+                }
                 if (lost_.clear()) {
                     ctx_->metrics->reconnects->inc();
                     log::info("{}: {} ({}) is back", ctx_->name, dev_.id, dev_.name);
@@ -226,6 +230,9 @@ private:
 
     void device_lost(const std::string& why) {
         ready_ = false;
+        if (ctx_->health != nullptr) {
+            ctx_->health->down(why);
+        }
         close_node();
         ctx_->metrics->errors->inc();
         // One line per loss: the reason may change from attempt to attempt
@@ -735,6 +742,22 @@ void iio_from_url(const Url& url, RawTable& out) {
     }
 }
 
+// validate --healthcheck: the device is present in sysfs (a remote
+// context is checked when the source connects to it).
+bool probe_iio(const Options& o, std::string& detail) {
+    if (o.has("uri") && !o.str("uri").empty()) {
+        detail = "remote context: checked when the source starts";
+        return true;
+    }
+    auto dev = resolve_device(o.str("sysfs_root"), o.str("device"));
+    if (!dev) {
+        detail = dev.error;
+        return false;
+    }
+    detail = fmt::format("{} ({}) present", dev.value->id, dev.value->name);
+    return true;
+}
+
 }  // namespace
 
 const Descriptor& source_iio() {
@@ -791,6 +814,8 @@ const Descriptor& source_iio() {
         .from_url = iio_from_url,
         .url_example = "iio://0/in_voltage0,in_temp?interval=1s",
         .make_source = [](const Options& o) { return std::make_unique<IioSource>(o); },
+        .watched = true,
+        .probe = probe_iio,
     };
     return d;
 }

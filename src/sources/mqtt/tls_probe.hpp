@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include "core/tcp_probe.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
 
 namespace sluice::mqtt {
@@ -17,8 +18,8 @@ namespace sluice::mqtt {
 // DNS:other.example)". Blocks at most about `timeout`.
 std::string probe_tls(const Settings& s, std::chrono::seconds timeout);
 
-// Empty if a TCP connection to host:port opens within `timeout`, else why
-// not ("Connection refused"). Paho's connect return code does not say.
-std::string probe_tcp(const std::string& host, int port, std::chrono::seconds timeout);
+// Paho's connect return code does not say why a connect failed; a TCP probe
+// (core/tcp_probe.hpp) does ("Connection refused").
+using sluice::probe_tcp;
 
 }  // namespace sluice::mqtt

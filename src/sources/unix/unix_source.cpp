@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -410,6 +411,28 @@ void unix_from_url(const Url& url, RawTable& out) {
     }
 }
 
+// validate --healthcheck: the socket's directory exists and is writable,
+// and nothing but a socket (live or stale) is at the path.
+bool probe_unix(const Options& o, std::string& detail) {
+    const std::filesystem::path path(o.str("path"));
+    const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+        detail = fmt::format("directory {} does not exist", dir.string());
+        return false;
+    }
+    if (::access(dir.c_str(), W_OK) != 0) {
+        detail = fmt::format("cannot create the socket in {}: {}", dir.string(), std::strerror(errno));
+        return false;
+    }
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_socket(path, ec)) {
+        detail = fmt::format("{} exists and is not a socket", path.string());
+        return false;
+    }
+    detail = fmt::format("{} can be created", path.string());
+    return true;
+}
+
 }  // namespace
 
 const Descriptor& source_unix() {
@@ -451,6 +474,7 @@ const Descriptor& source_unix() {
         .from_url = unix_from_url,
         .url_example = "unix:///run/sensors.sock?framing=line (unixgram:///run/sensors.sock for datagrams)",
         .make_source = [](const Options& o) { return std::make_unique<UnixSource>(o); },
+        .probe = probe_unix,
     };
     return d;
 }

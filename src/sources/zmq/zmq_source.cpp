@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -19,6 +21,8 @@
 #include "core/component.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/source_health.hpp"
+#include "core/tcp_probe.hpp"
 #include "core/url.hpp"
 #include "core/guard.hpp"
 
@@ -203,6 +207,15 @@ public:
         ctx_ = &ctx;
         log::info("{}: {} {} {}{}", ctx.name, pull_ ? "PULL" : "SUB", bind_ ? "bound to" : "connecting to", origin_,
                   topic_frame_ ? " (first message part is the topic)" : "");
+        // Bound endpoints are up once bound (the constructor did that);
+        // connected ones when every endpoint has connected.
+        if (ctx.health != nullptr) {
+            if (bind_) {
+                ctx.health->up();
+            } else {
+                ctx.health->down(fmt::format("connecting to {}", origin_));
+            }
+        }
         thread_ = std::thread([this] {
             run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return wait_unless(stopping_, d); },
                            [this] { run(); });
@@ -370,6 +383,29 @@ private:
             default:
                 break;
         }
+        report_health();
+    }
+
+    // Up while every endpoint this source connects to is connected.
+    void report_health() {
+        if (bind_ || ctx_->health == nullptr) {
+            return;
+        }
+        std::string down;
+        std::size_t up = 0;
+        for (const auto& [ep, st] : peers_) {
+            if (st == PeerState::Up) {
+                ++up;
+            } else {
+                down += down.empty() ? ep : ", " + ep;
+            }
+        }
+        if (up >= endpoints_.size()) {
+            ctx_->health->up();
+        } else {
+            ctx_->health->down(down.empty() ? fmt::format("connecting to {}", origin_)
+                                            : fmt::format("not connected to {}", down));
+        }
     }
 
     bool pull_;
@@ -444,6 +480,41 @@ void zmq_from_url(const Url& url, RawTable& out) {
     }
 }
 
+// validate --healthcheck: connected endpoints must accept a TCP connection
+// (tcp://) or exist as a socket (ipc://); a bound ipc endpoint's directory
+// must exist. Bound tcp endpoints are checked when they are bound.
+bool probe_zmq(const Options& o, std::string& detail) {
+    const bool bind = o.str("mode") == "bind";
+    bool ok = true;
+    for (const auto& ep : o.list("endpoints")) {
+        std::string verdict;
+        if (ep.starts_with("tcp://") && !bind) {
+            const std::string hostport = ep.substr(6);
+            const auto colon = hostport.rfind(':');
+            const int port = colon == std::string::npos ? 0 : std::atoi(hostport.c_str() + colon + 1);
+            if (port <= 0) {
+                verdict = "no port";
+            } else {
+                verdict = probe_tcp(hostport.substr(0, colon), port, std::chrono::seconds(3));
+            }
+        } else if (ep.starts_with("ipc://")) {
+            const std::filesystem::path path(ep.substr(6));
+            std::error_code ec;
+            if (bind) {
+                const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+                if (!std::filesystem::is_directory(dir, ec)) {
+                    verdict = fmt::format("directory {} does not exist", dir.string());
+                }
+            } else if (!std::filesystem::is_socket(path, ec)) {
+                verdict = "no socket there (is the publisher running?)";
+            }
+        }
+        detail += fmt::format("{}{} {}", detail.empty() ? "" : "; ", ep, verdict.empty() ? "ok" : verdict);
+        ok = ok && verdict.empty();
+    }
+    return ok;
+}
+
 }  // namespace
 
 const Descriptor& source_zmq() {
@@ -507,6 +578,8 @@ const Descriptor& source_zmq() {
         .url_example = "zmq+sub://127.0.0.1:5556?topic=sensors (zmq+pull://0.0.0.0:5557?bind=true, "
                        "zmq+sub:///run/x.sock for ipc)",
         .make_source = [](const Options& o) { return std::make_unique<ZmqSource>(o); },
+        .watched = true,
+        .probe = probe_zmq,
     };
     return d;
 }
