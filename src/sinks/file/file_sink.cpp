@@ -212,9 +212,9 @@ private:
             ::close(fd);
             throw std::runtime_error(fmt::format("cannot stat {}: {}", path_, std::strerror(err)));
         }
-        const bool regular = S_ISREG(st.st_mode);
-        // A device or pipe (/dev/stdout) is not the sink's to own: no lock,
-        // nothing is ever cut from it.
+        const bool regular = S_ISREG(st.st_mode) && path_.rfind("/dev/", 0) != 0 && path_.rfind("/proc/", 0) != 0;
+        // A device or pipe, or what /dev/stdout stands for, is not the
+        // sink's to own: no lock, nothing is ever cut from it.
         if (regular && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
             const int err = errno;
             ::close(fd);
