@@ -5,11 +5,13 @@ says what is left and why."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
-from harness import SLUICE, TIMEOUT_SCALE, Sluice, TempDir, free_port, http_get, main, metric_value, skip, wait_for
+from harness import (SLUICE, TIMEOUT_SCALE, Sluice, TempDir, free_port, http_get, main, metric_value, run, skip,
+                     wait_for)
 
 
 def test_relay_into_head_exits_zero():
@@ -40,6 +42,10 @@ def test_relay_into_head_exits_zero():
         assert rc == 0, (rc, logs)
         assert "WARN" not in logs and "ERROR" not in logs and "retrying" not in logs, logs
         assert "standard output was closed" in logs, logs
+        # What was not written stays buffered for the stdout sink.
+        stats = run(["buffer", "stats", "--data-dir", f"{d}/data"]).stdout.decode()
+        pending = re.search(r"sink stdout\s+cursor \d+, pending (\d+) rows", stats)
+        assert pending and int(pending.group(1)) > 0, stats
         print(f"relay exited {took:.2f}s after head")
 
 
