@@ -269,6 +269,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 }
             }
             if (!quick && stop_requested()) {
+                log::info("standard output was closed by its reader: stopping now; undelivered records stay buffered");
                 quick = true;
                 cut_at = now;
             }
