@@ -1,6 +1,7 @@
 // From RawTables (whichever front end made them) to checked component specs.
 
 #include <algorithm>
+#include <filesystem>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -414,6 +415,63 @@ void finish_pipeline(PipelineSpec& p, Diagnostics& diag, bool check_shape) {
         }
         c->id = id;
         taken.insert(id);
+    }
+}
+
+void check_sink_paths(const GatewayConfig& config, Diagnostics& diag) {
+    namespace fs = std::filesystem;
+    struct Writer {
+        std::string file;  // normalised
+        std::string label;
+        SourcePos pos;
+    };
+    std::vector<Writer> seen;
+    for (const auto& p : config.pipelines) {
+        for (const auto& s : p.sinks) {
+            if (s.type != "file" || !s.options.has("path")) {
+                continue;
+            }
+            const std::string written = s.options.str("path");
+            if (written.empty()) {
+                continue;
+            }
+            std::error_code ec;
+            fs::path file = fs::absolute(fs::path(written), ec);
+            if (ec) {
+                continue;
+            }
+            file = file.lexically_normal();
+            // A device or pipe (/dev/stdout, /dev/null) is not a file a sink
+            // owns: several may write to it.
+            auto special = [](const std::string& t) { return t.rfind("/dev/", 0) == 0 || t.rfind("/proc/", 0) == 0; };
+            if (special(file.string())) {
+                continue;
+            }
+            // Through symbolic links, as far as they exist.
+            if (fs::path real = fs::weakly_canonical(file, ec); !ec) {
+                file = real;
+            }
+            const std::string text = file.string();
+            if (special(text)) {
+                continue;
+            }
+            if (const auto st = fs::status(file, ec); !ec && fs::exists(st) && !fs::is_regular_file(st)) {
+                continue;
+            }
+            SourcePos at = s.options.pos("path");
+            if (!has_position(at)) {
+                at = s.pos;
+            }
+            const std::string label = fmt::format("pipelines.{} sink '{}'", p.name, s.id);
+            auto first = std::find_if(seen.begin(), seen.end(), [&](const Writer& w) { return w.file == text; });
+            if (first != seen.end()) {
+                diag.error(at, fmt::format("{} writes {}, as {} does (at {}): two sinks would cut each other's output; "
+                                           "give each its own path",
+                                           label, text, first->label, first->pos.str()));
+                continue;
+            }
+            seen.push_back({text, label, at});
+        }
     }
 }
 

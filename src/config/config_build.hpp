@@ -47,6 +47,11 @@ SourceSpec build_source(const Descriptor& d, const RawTable& table, const Source
 // with `check_shape`, pipelines without sources or sinks.
 void finish_pipeline(PipelineSpec& p, Diagnostics& diag, bool check_shape = true);
 
+// Two file sinks (in any pipelines) writing the same file, after making
+// the paths absolute and normal and following symbolic links: an error at
+// the second naming the first. Devices (/dev/stdout) may be shared.
+void check_sink_paths(const GatewayConfig& config, Diagnostics& diag);
+
 // Gateway and HTTP sections at their defaults (for -e and relay).
 void default_sections(GatewayConfig& config, const SourcePos& pos, Diagnostics& diag);
 

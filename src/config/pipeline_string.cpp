@@ -57,6 +57,7 @@ public:
         build(elements, p);
         config_detail::finish_pipeline(p, diag_, false);  // build() reports a missing source or sink itself
         config.pipelines.push_back(std::move(p));
+        config_detail::check_sink_paths(config, diag_);
         if (diag_.size() != errors_before) {
             return std::nullopt;
         }

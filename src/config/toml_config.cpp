@@ -241,6 +241,7 @@ public:
                                     pipelines->value.describe()));
         }
         check_table_references(config);
+        config_detail::check_sink_paths(config, diag_);
         if (diag_.size() != errors_before) {
             return std::nullopt;
         }

@@ -22,6 +22,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/resources.hpp"
+#include "core/stop_request.hpp"
 #include "tables/tables.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
@@ -230,6 +231,11 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
     int exit_code = 0;
+    // `timeout`, a shell or a service manager may deliver one SIGTERM twice
+    // (to the process and to its group): a repeat this soon after the signal
+    // that began the shutdown is the same request, not a second signal.
+    constexpr auto kSameSignal = std::chrono::seconds(1);
+    std::chrono::steady_clock::time_point signalled_at{};
     // Stops every pipeline on a helper thread while this thread keeps taking
     // signals. In a drain at end of input (unbounded) a SIGTERM starts the
     // shutdown_timeout clock; in a bounded shutdown a second signal exits at
@@ -242,32 +248,55 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             done = true;
         });
         std::optional<std::chrono::steady_clock::time_point> cut_at;
+        bool quick = false;
         while (!done) {
             timespec t{0, 100'000'000};
             const int again = sigtimedwait(&sigs, nullptr, &t);
+            const auto now = std::chrono::steady_clock::now();
             if (again == SIGTERM || again == SIGINT) {
-                if (!bounded) {
+                const char* name = again == SIGTERM ? "SIGTERM" : "SIGINT";
+                if (bounded && now - signalled_at < kSameSignal) {
+                    log::debug("received {} again within {}: the same request, still delivering", name,
+                               format_duration(kSameSignal));
+                } else if (!bounded) {
                     bounded = true;
+                    signalled_at = now;
                     cut_at = life.deadline();
-                    log::info("received {}: delivering for up to {} more",
-                              again == SIGTERM ? "SIGTERM" : "SIGINT", timeout_text());
+                    log::info("received {}: delivering for up to {} more", name, timeout_text());
                 } else {
                     log::warn("second signal: exiting now; undelivered records stay buffered");
                     std::_Exit(0);
                 }
             }
-            if (cut_at && std::chrono::steady_clock::now() >= *cut_at) {
+            if (!quick && stop_requested()) {
+                log::info("standard output was closed by its reader: stopping now; undelivered records stay buffered");
+                quick = true;
+                cut_at = now;
+            }
+            if (cut_at && now >= *cut_at) {
                 life.cut_short();
                 cut_at.reset();
             }
         }
         stopper.join();
     };
+    // Standard output was closed by its reader: stop now, quietly, status 0.
+    auto stop_quietly = [&] {
+        log::info("standard output was closed by its reader: stopping; undelivered records stay buffered");
+        monitor.stop();
+        notifier.stopping("standard output was closed");
+        life.stop(std::chrono::steady_clock::now());
+    };
 
     for (;;) {
         timespec timeout{0, 200'000'000};
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
+        if (stop_requested()) {
+            stop_quietly();
+            break;
+        }
         if (sig == SIGTERM || sig == SIGINT) {
+            signalled_at = std::chrono::steady_clock::now();
             log::info("received {}: stopping (delivering for up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                       timeout_text());
             monitor.stop();

@@ -9,6 +9,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/source_health.hpp"
+#include "core/stop_request.hpp"
 #include "core/topology.hpp"
 #include "decoders/chain.hpp"
 
@@ -291,7 +292,12 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
     std::thread guard([&] {
         std::unique_lock lk(guard_mu);
         if (deadline == std::chrono::steady_clock::time_point::max()) {
-            guard_cv.wait(lk, [&] { return guard_done; });
+            // Delivering what is buffered, with no end set: say now and then
+            // what is left and why, so a dead sink is not a silent wait.
+            const auto every = drain_report_interval();
+            while (!guard_cv.wait_for(lk, every, [&] { return guard_done; })) {
+                report_drain();
+            }
         } else if (!guard_cv.wait_until(lk, deadline, [&] { return guard_done; })) {
             cut_short();
         }
@@ -324,7 +330,9 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
 }
 
 void Pipeline::cut_short() {
-    log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
+    if (!stop_requested()) {
+        log::warn("pipeline {}: shutdown deadline reached; what is not delivered stays buffered", name_);
+    }
     queue_.close();
     stop_sinks_ = true;
     clock_.wake();
@@ -435,6 +443,39 @@ std::size_t Pipeline::sinks_retrying() const {
         n += s->healthy ? 0 : 1;
     }
     return n;
+}
+
+// Once a minute; a test sets SLUICE_TEST_DRAIN_REPORT_MS (in builds with
+// SLUICE_TEST_HOOKS) to hear it sooner.
+std::chrono::milliseconds Pipeline::drain_report_interval() {
+    std::chrono::milliseconds every = std::chrono::minutes(1);
+#ifdef SLUICE_TEST_HOOKS
+    if (const char* v = std::getenv("SLUICE_TEST_DRAIN_REPORT_MS"); v != nullptr && std::atoll(v) > 0) {
+        every = std::chrono::milliseconds(std::atoll(v));
+    }
+#endif
+    return every;
+}
+
+void Pipeline::report_drain() const {
+    const auto snap = buffer_->snapshot();
+    std::string parts;
+    for (const auto& slot : sinks_) {
+        std::uint64_t left = 0;
+        for (const auto& s : snap->sinks) {
+            if (s.sink == slot->id) {
+                left = s.lag_rows;
+            }
+        }
+        std::string why;
+        {
+            std::lock_guard lk(slot->mu);
+            why = slot->healthy ? std::string(left == 0 ? "done" : "delivering")
+                                : fmt::format("sink down: {}", slot->last_error);
+        }
+        parts += fmt::format("{}{}: {} row(s) left ({})", parts.empty() ? "" : "; ", slot->label, left, why);
+    }
+    log::info("pipeline {}: still delivering what is buffered: {}", name_, parts);
 }
 
 // Test-only (see docs/operations.md): with SLUICE_TEST_STALL_WORKER_AFTER_MS

@@ -76,6 +76,8 @@ private:
     void bound_origin(Frame& f) const;
     void maybe_signal_space();
     void stall_if_asked(std::int64_t started_ns);
+    static std::chrono::milliseconds drain_report_interval();
+    void report_drain() const;
 
     std::string name_;
     IoLoop& loop_;

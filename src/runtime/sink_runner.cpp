@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/options.hpp"
 #include "core/record_json.hpp"
+#include "core/stop_request.hpp"
 #include "runtime/thread_name.hpp"
 
 namespace sluice {
@@ -245,7 +246,8 @@ void SinkRunner::failed(const std::string& error) {
         status_.last_error = error;
     }
     const auto wait = backoff_.next();
-    if (first) {
+    // A stop the run was asked for (standard output closed) is no failure to report.
+    if (first && !stop_requested()) {
         log::warn("{}: {} (retrying with back-off up to {})", opts_.label, error, format_duration(backoff_.max()));
     }
     up_->set(0);

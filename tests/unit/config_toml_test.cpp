@@ -571,5 +571,40 @@ TEST(DefaultDataDir, FollowsEnvironment) {
     EXPECT_EQ(default_data_dir(), "/home/u/.local/state/sluice");
 }
 
+TEST(TomlErrors, TwoFileSinksWithOnePathNameBothPlaces) {
+    EXPECT_EQ(errors_of(R"(
+[[pipelines.a.sources]]
+type = "stdin"
+[[pipelines.a.sinks]]
+type = "file"
+path = "/var/lib/out.ndjson"
+[[pipelines.b.sources]]
+type = "stdin"
+[[pipelines.b.sinks]]
+type = "file"
+path = "/var/lib/x/../out.ndjson"
+[[pipelines.b.sinks]]
+type = "file"
+path = "/var/lib/other.ndjson"
+)"),
+              Errors{"c.toml:11:8: pipelines.b sink 'file-1' writes /var/lib/out.ndjson, as pipelines.a sink 'file' "
+                     "does (at c.toml:6:8): two sinks would cut each other's output; give each its own path"});
+    // Devices are not owned by a sink: several may write to them.
+    Diagnostics diag;
+    EXPECT_TRUE(load_config_text(R"(
+[[pipelines.a.sources]]
+type = "stdin"
+[[pipelines.a.sinks]]
+type = "file"
+path = "/dev/stdout"
+[[pipelines.a.sinks]]
+type = "file"
+path = "/dev/stdout"
+)",
+                                 "c.toml", config_test_registry(), diag)
+                    .has_value())
+        << diag.str();
+}
+
 }  // namespace
 }  // namespace sluice

@@ -1,5 +1,7 @@
 // The file sink: output written after the last confirmed batch (whose
-// cursor move a crash lost) is cut at start, so nothing appears twice.
+// cursor move a crash lost) is cut when the batch is sent again, so nothing
+// appears twice; bytes someone else added are never cut; a second writer
+// is refused.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "config/resolve.hpp"
 #include "core/component.hpp"
 #include "core/options.hpp"
+#include "core/record_json.hpp"
 #include "core/registry.hpp"
 #include "temp_dir.hpp"
 
@@ -51,6 +54,20 @@ std::string slurp(const std::string& path) {
     return ss.str();
 }
 
+std::string ndjson(int from, int n) {
+    std::string out;
+    for (const auto& r : batch(from, n)) {
+        append_record_json(out, r);
+        out += '\n';
+    }
+    return out;
+}
+
+void append(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::app);
+    f << text;
+}
+
 int lines(const std::string& path) {
     const std::string s = slurp(path);
     return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
@@ -78,10 +95,114 @@ TEST(FileSink, CutsOutputWrittenAfterTheLastConfirmedBatch) {
     auto sink = make_sink(out);
     SinkContext ctx{"p/file", nullptr, confirmed_state};
     sink->open(ctx);
-    EXPECT_EQ(lines(out), 3);
-    auto r = sink->send(batch(3, 2));  // sent again
+    auto r = sink->send(batch(3, 2));  // sent again: the old copy is cut first
     EXPECT_EQ(r.confirmed, 2u);
-    EXPECT_EQ(lines(out), 5);
+    EXPECT_EQ(slurp(out), ndjson(0, 5));
+}
+
+TEST(FileSink, AnUnconfirmedBatchIsCutWhenALargerBatchFollows) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    std::string confirmed_state;
+    {
+        auto sink = make_sink(out);
+        SinkContext ctx{"p/file", nullptr, ""};
+        sink->open(ctx);
+        confirmed_state = *sink->send(batch(0, 3)).state;
+        sink->send(batch(3, 2));  // never confirmed
+    }
+    // Half a line more, as a crash in the middle of a write leaves it.
+    append(out, ndjson(5, 1).substr(0, 10));
+    auto sink = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, confirmed_state};
+    sink->open(ctx);
+    ASSERT_EQ(sink->send(batch(3, 5)).confirmed, 5u);
+    EXPECT_EQ(slurp(out), ndjson(0, 8));
+}
+
+TEST(FileSink, LinesAddedBySomeoneElseAreNeverCut) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    std::string confirmed_state;
+    {
+        auto sink = make_sink(out);
+        SinkContext ctx{"p/file", nullptr, ""};
+        sink->open(ctx);
+        confirmed_state = *sink->send(batch(0, 3)).state;
+    }
+    append(out, "written by hand\n");
+    auto sink = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, confirmed_state};
+    sink->open(ctx);
+    ASSERT_EQ(sink->send(batch(3, 2)).confirmed, 2u);
+    EXPECT_EQ(slurp(out), ndjson(0, 3) + "written by hand\n" + ndjson(3, 2));
+}
+
+TEST(FileSink, AForeignLineWithoutLineBreakKeepsItsOwnLine) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    auto sink = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, ""};
+    sink->open(ctx);
+    ASSERT_EQ(sink->send(batch(0, 2)).confirmed, 2u);
+    append(out, "no line break");  // while the sink runs
+    auto r = sink->send(batch(2, 2));
+    ASSERT_EQ(r.confirmed, 2u);
+    EXPECT_EQ(slurp(out), ndjson(0, 2) + "no line break\n" + ndjson(2, 2));
+    // The confirmed mark covers everything in the file, the foreign bytes too.
+    EXPECT_NE(r.state->find(" " + std::to_string(fs::file_size(out))), std::string::npos) << *r.state;
+}
+
+TEST(FileSink, AReplacedFileIsAppendedToNotCut) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    std::string confirmed_state;
+    {
+        auto sink = make_sink(out);
+        SinkContext ctx{"p/file", nullptr, ""};
+        sink->open(ctx);
+        confirmed_state = *sink->send(batch(0, 3)).state;
+    }
+    fs::rename(out, out + ".old");
+    append(out, "someone else's\nfile\n");
+    auto sink = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, confirmed_state};
+    sink->open(ctx);
+    ASSERT_EQ(sink->send(batch(3, 1)).confirmed, 1u);
+    EXPECT_EQ(slurp(out), "someone else's\nfile\n" + ndjson(3, 1));
+    EXPECT_EQ(slurp(out + ".old"), ndjson(0, 3));
+}
+
+TEST(FileSink, AFileMovedAwayWhileRunningIsFollowed) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    auto sink = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, ""};
+    sink->open(ctx);
+    ASSERT_EQ(sink->send(batch(0, 2)).confirmed, 2u);
+    fs::rename(out, out + ".moved");  // logrotate without copytruncate
+    ASSERT_EQ(sink->send(batch(2, 2)).confirmed, 2u);
+    EXPECT_EQ(slurp(out + ".moved"), ndjson(0, 2));
+    EXPECT_EQ(slurp(out), ndjson(2, 2));
+}
+
+TEST(FileSink, ASecondWriterOfTheSameFileIsRefused) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    auto first = make_sink(out);
+    SinkContext ctx{"p/file", nullptr, ""};
+    first->open(ctx);
+    auto second = make_sink(out);
+    SinkContext ctx2{"q/file", nullptr, ""};
+    try {
+        second->open(ctx2);
+        FAIL() << "the second sink opened a file in use";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("in use by another sluice"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(out), std::string::npos) << e.what();
+    }
+    first->close();
+    EXPECT_NO_THROW(second->open(ctx2));  // free again
 }
 
 TEST(FileSink, RotationAfterTheLastConfirmedBatchIsUndone) {
@@ -101,8 +222,10 @@ TEST(FileSink, RotationAfterTheLastConfirmedBatchIsUndone) {
     auto sink = make_sink(out, "1");
     SinkContext ctx{"p/file", nullptr, confirmed_state};
     sink->open(ctx);
-    EXPECT_EQ(lines(out + ".1"), 3);
-    EXPECT_EQ(lines(out), 0);
+    // Sent again: the new file's copy is cut first, then written again.
+    ASSERT_EQ(sink->send(batch(3, 2)).confirmed, 2u);
+    EXPECT_EQ(slurp(out), ndjson(3, 2));
+    EXPECT_EQ(slurp(out + ".1"), ndjson(0, 3));
 }
 
 TEST(FileSink, WithoutStateNothingIsCut) {
@@ -117,5 +240,6 @@ TEST(FileSink, WithoutStateNothingIsCut) {
     auto sink = make_sink(out);
     SinkContext ctx{"p/file", nullptr, "garbage"};
     sink->open(ctx);
-    EXPECT_EQ(lines(out), 4);
+    ASSERT_EQ(sink->send(batch(4, 1)).confirmed, 1u);
+    EXPECT_EQ(slurp(out), ndjson(0, 5));
 }

@@ -3,10 +3,14 @@
 // with fsync on (the default), on stable storage. A failed write is cut back
 // to the batch's start so a retry never leaves half a line behind.
 //
-// Exactly once across crashes: each confirmed batch stores "<inode> <size>"
-// of the file with the sink's cursor, in the same transaction. At start, any
-// bytes past that point were written for a batch whose cursor move was lost;
-// they are cut, and the batch is written again.
+// Exactly once across crashes: each confirmed batch stores "<dev> <inode>
+// <size>" of the file with the sink's cursor, in the same transaction.
+// Bytes found past that point were either written for a batch whose cursor
+// move was lost, or added by someone else. The sink only removes bytes it
+// can tell are its own: exactly the start of the batch it sends next (the
+// rows after the cursor, written the same way). Anything else stays where it
+// is and new lines follow it. The file is locked (flock) so that a second
+// sluice cannot write it at the same time.
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +18,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <optional>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +60,40 @@ const OptionBinding<FileSinkSettings>& file_sink_options() {
     return b;
 }
 
+// Where a file stands: its identity and how far sluice's confirmed output
+// reaches in it.
+struct FileMark {
+    std::uint64_t dev = 0;  // 0: not known (a state written before the device was stored)
+    std::uint64_t ino = 0;
+    std::uint64_t size = 0;
+};
+
+// "<dev> <ino> <size>", or the older "<ino> <size>".
+std::optional<FileMark> parse_mark(const std::string& state) {
+    std::uint64_t n[3] = {0, 0, 0};
+    int count = 0;
+    const char* p = state.data();
+    const char* end = p + state.size();
+    while (p < end && count < 3) {
+        auto r = std::from_chars(p, end, n[count]);
+        if (r.ec != std::errc()) {
+            return std::nullopt;
+        }
+        ++count;
+        p = r.ptr;
+        if (p < end) {
+            if (*p != ' ') {
+                return std::nullopt;
+            }
+            ++p;
+        }
+    }
+    if (p != end || count < 2) {
+        return std::nullopt;
+    }
+    return count == 3 ? FileMark{n[0], n[1], n[2]} : FileMark{0, n[0], n[1]};
+}
+
 class FileSink final : public Sink {
 public:
     explicit FileSink(FileSinkSettings s)
@@ -62,28 +102,47 @@ public:
 
     void open(SinkContext& ctx) override {
         name_ = ctx.name;
+        last_ = parse_mark(ctx.committed_state);
         reopen();
-        cut_unconfirmed(ctx.committed_state);
+        take_over();
     }
 
     SendResult send(std::span<const Record> batch) override {
         SendResult result;
-        if (fd_ < 0) {
-            try {
+        try {
+            if (fd_ < 0) {
                 reopen();
-            } catch (const std::exception& e) {
-                result.error = e.what();
-                return result;
+                take_over();
             }
-        }
-        if (max_size_ > 0 && size_ > 0 && size_ >= max_size_) {
-            rotate();
+            follow_path();
+        } catch (const std::exception& e) {
+            result.error = e.what();
+            return result;
         }
         buf_.clear();
         for (const auto& r : batch) {
             append_record_json(buf_, r);
             buf_ += '\n';
         }
+        if (check_) {
+            settle_tail(*check_);
+            check_.reset();
+        }
+        if (max_size_ > 0 && size_ > 0 && size_ >= max_size_) {
+            try {
+                rotate();
+            } catch (const std::exception& e) {
+                result.error = e.what();
+                return result;
+            }
+        }
+        if (end_line_ && size_ > 0 && last_byte() != '\n') {
+            log::warn("{}: {} does not end with a line break (a line added by someone else?): sluice's lines start "
+                      "on a new line after it",
+                      name_, path_);
+            buf_.insert(buf_.begin(), '\n');
+        }
+        end_line_ = false;
         const off_t start = static_cast<off_t>(size_);
         std::size_t off = 0;
         while (off < buf_.size()) {
@@ -93,19 +152,20 @@ public:
                     continue;
                 }
                 result.error = fmt::format("writing {} failed: {}", path_, std::strerror(errno));
-                [[maybe_unused]] int rc = ::ftruncate(fd_, start);
+                undo(start);
                 return result;
             }
             off += static_cast<std::size_t>(n);
         }
         if (fsync_ && ::fdatasync(fd_) != 0) {
             result.error = fmt::format("fdatasync {} failed: {}", path_, std::strerror(errno));
-            [[maybe_unused]] int rc = ::ftruncate(fd_, start);
+            undo(start);
             return result;
         }
         size_ += buf_.size();
+        last_ = FileMark{dev_, ino_, size_};
         result.confirmed = batch.size();
-        result.state = fmt::format("{} {}", inode_, size_);
+        result.state = fmt::format("{} {} {}", dev_, ino_, size_);
         return result;
     }
 
@@ -125,96 +185,209 @@ public:
     }
 
 private:
+    // Bytes past sluice's confirmed output, judged at the first send (when
+    // the batch that follows the cursor is known): they are sluice's only if
+    // they are exactly the start of that batch.
+    struct TailCheck {
+        bool search = false;   // no confirmed mark in this file: try each line start
+        std::uint64_t from = 0;
+    };
+
+    // Opens (creating) the file at path_ and locks it against a second
+    // writer; the previous descriptor is closed only once the new one is
+    // held.
     void reopen() {
-        close();
         std::error_code ec;
         const auto parent = std::filesystem::path(path_).parent_path();
         if (!parent.empty()) {
             std::filesystem::create_directories(parent, ec);
         }
-        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd_ < 0) {
+        const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
             throw std::runtime_error(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
         }
         struct stat st {};
-        fstat(fd_, &st);
-        size_ = static_cast<std::uint64_t>(st.st_size);
-        inode_ = static_cast<std::uint64_t>(st.st_ino);
-        cut_partial_line();
+        if (::fstat(fd, &st) != 0) {
+            const int err = errno;
+            ::close(fd);
+            throw std::runtime_error(fmt::format("cannot stat {}: {}", path_, std::strerror(err)));
+        }
+        const bool regular = S_ISREG(st.st_mode) && path_.rfind("/dev/", 0) != 0 && path_.rfind("/proc/", 0) != 0;
+        // A device or pipe, or what /dev/stdout stands for, is not the
+        // sink's to own: no lock, nothing is ever cut from it.
+        if (regular && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            ::close(fd);
+            if (err == EWOULDBLOCK) {
+                throw std::runtime_error(fmt::format(
+                    "{} is in use by another sluice (another process or sink holds its lock); waiting for it", path_));
+            }
+            throw std::runtime_error(fmt::format("cannot lock {}: {}", path_, std::strerror(err)));
+        }
+        close();
+        fd_ = fd;
+        regular_ = regular;
+        size_ = regular ? static_cast<std::uint64_t>(st.st_size) : 0;
+        dev_ = static_cast<std::uint64_t>(st.st_dev);
+        ino_ = static_cast<std::uint64_t>(st.st_ino);
+        check_.reset();
+        end_line_ = false;
     }
 
-    // `state` is "<inode> <size>" from the last confirmed batch (empty on the
-    // first run). The file with that inode is the current one or, if a
-    // rotation came after that batch, path.1; everything past `size` in it,
-    // and a current file created after it, was never confirmed.
-    void cut_unconfirmed(const std::string& state) {
-        std::uint64_t ino = 0;
-        std::uint64_t size = 0;
-        const char* end = state.data() + state.size();
-        auto r1 = std::from_chars(state.data(), end, ino);
-        if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != ' ' ||
-            std::from_chars(r1.ptr + 1, end, size).ec != std::errc()) {
+    // Decides what to make of the file just opened, given the mark of the
+    // last confirmed batch. Nothing is removed here: bytes past the mark are
+    // judged at the first send.
+    void take_over(bool quiet = false) {
+        if (!regular_) {
             return;
         }
-        auto cut = [&](const std::string& file, int fd, std::uint64_t have, std::uint64_t keep) {
-            if (have > keep && ::ftruncate(fd, static_cast<off_t>(keep)) == 0) {
-                log::info("{}: removed {} bytes from {} written after the last confirmed batch (they are sent again)",
-                          name_, have - keep, file);
-                return true;
-            }
-            return false;
-        };
-        if (ino == inode_) {
-            if (cut(path_, fd_, size_, size)) {
-                size_ = size;
+        if (!last_) {
+            if (size_ > 0) {
+                check_ = TailCheck{true, 0};
+                end_line_ = true;
             }
             return;
         }
+        const FileMark& m = *last_;
+        if (same_file(m, dev_, ino_)) {
+            if (size_ > m.size) {
+                check_ = TailCheck{false, m.size};
+            } else if (size_ < m.size) {
+                log::warn("{}: {} is shorter ({} bytes) than sluice's confirmed output in it ({} bytes): it was "
+                          "truncated by someone else; new lines are appended",
+                          name_, path_, size_, m.size);
+            }
+            return;
+        }
+        // Rotated by this sink after the last confirmed batch: that file is
+        // path.1 and the one at path was begun for an unconfirmed batch.
         const std::string rotated = path_ + ".1";
-        int fd = ::open(rotated.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
-            return;  // moved away by someone else: leave everything alone
+        struct stat st {};
+        if (::stat(rotated.c_str(), &st) == 0 && same_file(m, st.st_dev, st.st_ino)) {
+            if (static_cast<std::uint64_t>(st.st_size) > m.size) {
+                log::warn("{}: {} has {} bytes after sluice's last confirmed output that sluice did not write there; "
+                          "they are left in place",
+                          name_, rotated, static_cast<std::uint64_t>(st.st_size) - m.size);
+            }
+            if (size_ > 0) {
+                check_ = TailCheck{false, 0};
+            }
+            return;
+        }
+        if (!quiet) {
+            log::info("{}: {} is not the file sluice wrote last (it was replaced or rotated away): appending to "
+                      "it, nothing in it is removed",
+                      name_, path_);
+        }
+        if (size_ > 0) {
+            check_ = TailCheck{true, 0};
+            end_line_ = true;
+        }
+    }
+
+    static bool same_file(const FileMark& m, std::uint64_t dev, std::uint64_t ino) {
+        return m.ino == ino && (m.dev == 0 || m.dev == dev);
+    }
+
+    // While running: the file at path moved away (rotated by logrotate,
+    // deleted) or was replaced: write to what is at path now. Bytes someone
+    // else appended are left where they are.
+    void follow_path() {
+        if (!regular_) {
+            return;
+        }
+        struct stat at {};
+        if (::stat(path_.c_str(), &at) != 0 || static_cast<std::uint64_t>(at.st_ino) != ino_ ||
+            static_cast<std::uint64_t>(at.st_dev) != dev_) {
+            log::info("{}: {} was moved away or replaced: writing to the file now at that path", name_, path_);
+            reopen();
+            take_over(true);
+            return;
         }
         struct stat st {};
-        if (fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_ino) == ino) {
-            cut(rotated, fd, static_cast<std::uint64_t>(st.st_size), size);
-            if (cut(path_, fd_, size_, 0)) {
-                size_ = 0;
-            }
+        if (::fstat(fd_, &st) != 0) {
+            return;
         }
-        ::close(fd);
+        const auto now = static_cast<std::uint64_t>(st.st_size);
+        if (now > size_ && !check_) {
+            log::warn("{}: {} bytes were added to {} by another writer; they are left in place", name_, now - size_,
+                      path_);
+            end_line_ = true;
+        } else if (now < size_) {
+            log::warn("{}: {} was truncated by someone else ({} bytes now, sluice had written {}); new lines are "
+                      "appended",
+                      name_, path_, now, size_);
+        }
+        size_ = now;
     }
 
-    // A crash in the middle of a write can leave half a line at the end. That
-    // batch was never confirmed, so it will be sent again: cut the fragment.
-    void cut_partial_line() {
-        if (size_ == 0) {
+    // Bytes past the confirmed mark are sluice's own only when they are the
+    // beginning of the batch about to be sent (written before a crash or a
+    // failed commit lost their confirmation): those are cut and written
+    // again. Anything else is someone else's and stays.
+    void settle_tail(const TailCheck& check) {
+        if (size_ <= check.from) {
             return;
         }
-        char tail[4096];
-        const std::uint64_t want = std::min<std::uint64_t>(size_, sizeof tail);
-        const ssize_t n = ::pread(fd_, tail, want, static_cast<off_t>(size_ - want));
-        if (n <= 0 || tail[n - 1] == '\n') {
+        const std::uint64_t window = std::min<std::uint64_t>(size_ - check.from, buf_.size());
+        const std::uint64_t lo = size_ - window;
+        std::string tail(static_cast<std::size_t>(size_ - lo + 1), '\0');
+        // One byte more, to see whether a candidate starts a line.
+        const std::uint64_t read_from = lo > 0 ? lo - 1 : 0;
+        const ssize_t n = ::pread(fd_, tail.data(), static_cast<std::size_t>(size_ - read_from),
+                                  static_cast<off_t>(read_from));
+        if (n != static_cast<ssize_t>(size_ - read_from)) {
             return;
         }
-        std::uint64_t keep = 0;
-        for (ssize_t i = n - 1; i >= 0; --i) {
-            if (tail[i] == '\n') {
-                keep = size_ - want + static_cast<std::uint64_t>(i) + 1;
-                break;
+        tail.resize(static_cast<std::size_t>(n));
+        const std::size_t shift = static_cast<std::size_t>(lo - read_from);
+        std::optional<std::uint64_t> cut_at;
+        if (!check.search) {
+            if (size_ - check.from <= buf_.size() &&
+                buf_.compare(0, static_cast<std::size_t>(size_ - check.from), tail, shift, std::string::npos) == 0) {
+                cut_at = check.from;
+            }
+        } else {
+            for (std::uint64_t p = lo; p < size_ && !cut_at; ++p) {
+                const std::size_t i = static_cast<std::size_t>(p - read_from);
+                const bool line_start = p == 0 || tail[i - 1] == '\n';
+                if (line_start && buf_.compare(0, static_cast<std::size_t>(size_ - p), tail, i, std::string::npos) == 0) {
+                    cut_at = p;
+                }
             }
         }
-        if (keep == 0 && size_ > want) {
-            return;  // a line longer than we looked at; leave the file alone
+        if (cut_at && ::ftruncate(fd_, static_cast<off_t>(*cut_at)) == 0) {
+            log::info("{}: removed {} bytes from {} written after the last confirmed batch (they are sent again)",
+                      name_, size_ - *cut_at, path_);
+            size_ = *cut_at;
+            end_line_ = false;
+            return;
         }
-        if (::ftruncate(fd_, static_cast<off_t>(keep)) == 0) {
-            log::warn("{}: removed {} bytes of an unfinished line at the end of {}", name_, size_ - keep, path_);
-            size_ = keep;
+        if (!check.search) {
+            log::warn("{}: {} has {} bytes after sluice's last confirmed output that are not what sluice wrote "
+                      "(added by someone else?): they are left in place and new lines follow them",
+                      name_, path_, size_ - check.from);
+            end_line_ = true;
+        }
+    }
+
+    char last_byte() const {
+        char c = '\n';
+        if (::pread(fd_, &c, 1, static_cast<off_t>(size_ - 1)) != 1) {
+            return '\n';
+        }
+        return c;
+    }
+
+    // A failed write is cut back to where the batch began, so a retry never
+    // leaves half a line behind.
+    void undo(off_t start) {
+        if (regular_) {
+            [[maybe_unused]] int rc = ::ftruncate(fd_, start);
         }
     }
 
     void rotate() {
-        close();
         std::error_code ec;
         std::filesystem::remove(fmt::format("{}.{}", path_, max_files_), ec);
         for (int i = max_files_ - 1; i >= 1; --i) {
@@ -233,8 +406,13 @@ private:
     bool fsync_;
     std::string name_;
     int fd_ = -1;
+    bool regular_ = true;
     std::uint64_t size_ = 0;
-    std::uint64_t inode_ = 0;
+    std::uint64_t dev_ = 0;
+    std::uint64_t ino_ = 0;
+    std::optional<FileMark> last_;     // the last confirmed batch's end
+    std::optional<TailCheck> check_;   // bytes past it, judged at the next send
+    bool end_line_ = false;            // someone else's bytes may end mid-line
     std::string buf_;
 };
 
@@ -247,8 +425,9 @@ const Descriptor& sink_file() {
         .summary = "Appends records to a file as NDJSON, rotating by size",
         .delivery = Delivery::AtLeastOnce,
         .loss_window = "None with `fsync = true`: output written after the last confirmed batch (a crash before the "
-                       "cursor moved) is cut at start and written again, so nothing appears twice. With `fsync = "
-                       "false` a power cut can lose lines confirmed but not yet written back by the kernel.",
+                       "cursor moved) is cut when that batch is written again, so nothing appears twice. Bytes in "
+                       "the file that sluice did not write are never cut. With `fsync = false` a power cut can lose "
+                       "lines confirmed but not yet written back by the kernel.",
         .options = file_sink_options().specs(),
         .url_schemes = {"file"},
         .url_path_option = "path",

@@ -1,4 +1,7 @@
-// Writes records to standard output, one JSON object per line.
+// Writes records to standard output, one JSON object per line. When the
+// reader of a pipe goes away (EPIPE: `sluice relay ... | head`), the run
+// ends quietly with status 0, as `head` expects; nothing is retried and the
+// batch stays buffered.
 
 #include <cerrno>
 #include <cstring>
@@ -6,6 +9,7 @@
 
 #include "core/component.hpp"
 #include "core/record_json.hpp"
+#include "core/stop_request.hpp"
 
 namespace sluice::components {
 namespace {
@@ -26,6 +30,11 @@ public:
                     continue;
                 }
                 SendResult r;
+                if (errno == EPIPE) {
+                    request_stop();
+                    r.error = "standard output was closed by its reader";
+                    return r;
+                }
                 r.error = std::string("writing to standard output failed: ") + std::strerror(errno);
                 return r;
             }
