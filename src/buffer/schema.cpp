@@ -114,7 +114,21 @@ FileLock::~FileLock() {
     }
 }
 
-void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes) {
+DiskPlan disk_plan(std::uint64_t max_bytes) {
+    constexpr std::uint64_t KiB = 1024;
+    constexpr std::uint64_t MiB = 1024 * KiB;
+    DiskPlan p;
+    // An eighth for the WAL (at most 8 MiB: a checkpoint about every 4 MiB,
+    // as before a cap existed on disk), a thirty-second for the reserve.
+    p.wal_bytes = std::clamp<std::uint64_t>(max_bytes / 8, 128 * KiB, 8 * MiB);
+    p.reserve_bytes = std::clamp<std::uint64_t>(max_bytes / 32, 64 * KiB, 1 * MiB);
+    p.shm_bytes = 32 * KiB * ((p.wal_bytes / 4096 + 4095) / 4096 + 1);
+    const std::uint64_t other = p.wal_bytes + p.reserve_bytes + p.shm_bytes;
+    p.db_bytes = std::max<std::uint64_t>(max_bytes > other ? max_bytes - other : 0, 256 * KiB);
+    return p;
+}
+
+void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes, std::uint64_t wal_bytes) {
     // Waits for another connection's write lock (a reader's cursor update,
     // an outside sqlite3 shell) instead of failing at once with SQLITE_BUSY.
     if (sqlite3_busy_timeout(db.get(), 5000) != SQLITE_OK) {
@@ -134,10 +148,17 @@ void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes
     // reader less (a board has 512 MiB and several sinks).
     db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -2000");
     if (role != Role::Reader) {
-        // Checkpoint about every 4 MiB of WAL and shrink the WAL file back to
-        // 8 MiB afterwards, so one burst does not keep flash space forever.
-        db.exec("PRAGMA wal_autocheckpoint = 1000");
-        db.exec("PRAGMA journal_size_limit = 8388608");
+        // Checkpoint when the WAL holds half its limit and cut the WAL file
+        // back to the limit when it restarts, so the WAL stays within its
+        // share of max_bytes and one burst does not keep flash space forever.
+        // Readers keep their snapshots short (ResetGuard), so a checkpoint
+        // is never held off for long.
+        const std::int64_t limit = wal_bytes > 0 ? static_cast<std::int64_t>(wal_bytes) : 8 << 20;
+        std::int64_t page = db.query_int("PRAGMA page_size");
+        page = page > 0 ? page : 4096;
+        db.exec(fmt::format("PRAGMA wal_autocheckpoint = {}", std::max<std::int64_t>(limit / 2 / (page + 24), 16))
+                    .c_str());
+        db.exec(fmt::format("PRAGMA journal_size_limit = {}", limit).c_str());
     }
     if (max_file_bytes > 0) {
         std::int64_t page = db.query_int("PRAGMA page_size");
@@ -216,7 +237,8 @@ BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
         auto n = std::filesystem::file_size(p, ec);
         return ec ? 0 : static_cast<std::uint64_t>(n);
     };
-    st.file_bytes = size_of(path) + size_of(path.string() + "-wal");
+    st.file_bytes = size_of(path) + size_of(path.string() + "-wal") + size_of(path.string() + "-shm") +
+                    size_of(path.string() + ".reserve");
     for (auto& c : read_cursors(db)) {
         SinkStats s;
         s.sink = c.sink;

@@ -263,6 +263,9 @@ bool Worker::commit() {
                 return !give_up_.load();
             },
             state_);
+        if (res.disk_full_started && counters_.disk_full != nullptr) {
+            counters_.disk_full->inc();
+        }
         if (res.ok) {
             counters_.records_in->inc(records_.size());
             counters_.dead_letters->inc(dead_.size());
