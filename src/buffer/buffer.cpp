@@ -43,7 +43,7 @@ int open_flags() {
 
 Buffer::Impl::Impl(const BufferOptions& o)
     : opts(o), lock(o.path), db(o.path, open_flags()) {
-    configure(db, opts.synchronous, Role::Writer, opts.max_file_bytes, disk_plan(opts.max_bytes).wal_bytes);
+    configure(db, opts.synchronous, Role::Writer, opts.max_file_bytes);
     migrate(db);
 
     insert_record = Stmt(db, "INSERT INTO records(id, ts, size, body) VALUES (?1, ?2, ?3, ?4)");

@@ -277,6 +277,7 @@ AppendResult Buffer::append(std::span<const Record> records, std::span<const Dea
     const bool was_full = m.disk_full.load();
     for (int attempt = 0;; ++attempt) {
         bool full = false;
+        res = AppendResult{};
         try {
             m.append_owned(records, dead, checkpoints, state, force, res);
         } catch (const std::exception& e) {

@@ -43,7 +43,8 @@ std::uint64_t to_pages(std::uint64_t bytes, std::uint64_t page) {
 }  // namespace
 
 void Buffer::Impl::init_space() {
-    plan = disk_plan(opts.max_bytes);
+    plan = disk_plan(opts.max_bytes, file_system_bytes(opts.path));
+    configure_wal(db, plan.wal_bytes);
     const std::int64_t ps = db.query_int("PRAGMA page_size");
     page_size = ps > 0 ? static_cast<std::uint64_t>(ps) : 4096;
     budget_pages = to_pages(plan.db_bytes, page_size);
@@ -146,6 +147,10 @@ bool Buffer::Impl::note_full(std::uint64_t batch) {
         return false;
     }
     begin_disk_full();
+    // With the reserve given back, the checkpoint can extend the database
+    // by the pages still only in the WAL, and the WAL can start over at the
+    // front of its file instead of growing.
+    sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     // What the database holds now is all it gets while the disk is full:
     // freed pages are reused, no new ones are asked for.
     try {

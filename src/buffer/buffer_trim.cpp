@@ -71,6 +71,7 @@ void Buffer::Impl::trim_owned() {
         }
         trimmed_to = target;
         space_cv.notify_all();
+        check_space_back();  // a full disk's episode also ends while no appends come
     } catch (const std::exception& e) {
         // The rows stay and the next trim tries again (with the reserve
         // given back if the disk is full).
