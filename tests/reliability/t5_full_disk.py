@@ -45,7 +45,7 @@ def metrics(port):
         return ""
 
 
-def one_run(max_bytes, expect_disk_full):
+def one_run(max_bytes, expect_disk_full, overflow="drop_oldest"):
     with TempDir() as d:
         mnt = os.path.join(d, "mnt")
         os.mkdir(mnt)
@@ -53,12 +53,12 @@ def one_run(max_bytes, expect_disk_full):
         if m.returncode != 0:
             skip(f"cannot mount a tmpfs: {m.stderr.decode().strip()}")
         try:
-            return run_on(d, mnt, max_bytes, expect_disk_full)
+            return run_on(d, mnt, max_bytes, expect_disk_full, overflow)
         finally:
             subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
-def run_on(d, mnt, max_bytes, expect_disk_full):
+def run_on(d, mnt, max_bytes, expect_disk_full, overflow):
     data = os.path.join(mnt, "data")
     ballast = os.path.join(mnt, "ballast")
     with open(ballast, "wb") as f:
@@ -70,7 +70,9 @@ def run_on(d, mnt, max_bytes, expect_disk_full):
     blocker = os.path.join(d, "out")
     open(blocker, "w").close()  # the sink's directory is a file: the sink is down
     out = os.path.join(blocker, "out.ndjson")
-    buf = f"buffer max_bytes={max_bytes} overflow=drop_oldest ! " if max_bytes else ""
+    buf = f"buffer max_bytes={max_bytes} overflow={overflow} ! " if max_bytes else ""
+    if overflow == "block":
+        buf = "buffer overflow=block ! "
     port = free_port()
     pipeline = (f"file path={inp} poll_interval=20ms ! decode chain=json ! {buf}"
                 f"file path={out} fsync=false retry_initial=10ms retry_max=200ms")
@@ -93,6 +95,8 @@ def run_on(d, mnt, max_bytes, expect_disk_full):
             def received():
                 return metric_value(metrics(port), "sluice_pipeline_records_total") or 0
 
+            if overflow == "block":
+                return block_run(s, port, ballast, blocker, out, received, lambda: peak)
             wait_for(lambda: received() >= RECORDS or s.proc.poll() is not None, 90, f"{RECORDS} records received")
             assert s.proc.poll() is None, s.logs()[-3000:]
             took = time.monotonic() - start
@@ -142,6 +146,42 @@ def run_on(d, mnt, max_bytes, expect_disk_full):
         sampler.join()
 
 
+def block_run(s, port, ballast, blocker, out, received, peak):
+    # The disk fills, commits fail: nothing more is acknowledged, /ready says why.
+    wait_for(lambda: (metric_value(metrics(port), "sluice_buffer_commit_errors_total") or 0) >= 2
+             or s.proc.poll() is not None, 60, "commits failing on the full disk")
+    assert s.proc.poll() is None, s.logs()[-3000:]
+    status, body = http_get_status(port, "/ready")
+    assert status == 503 and "disk is full" in body, (status, body)
+    stuck = received()
+    assert 0 < stuck < RECORDS, stuck
+    text = metrics(port)
+    assert metric_value(text, "sluice_buffer_disk_full") == 1
+    assert metric_value(text, "sluice_buffer_dropped_records_total") == 0
+    assert stuck == metric_value(text, "sluice_buffer_rows"), (stuck, metric_value(text, "sluice_buffer_rows"))
+    # Space and the sink come back: intake resumes by itself, nothing is lost.
+    start = time.monotonic()
+    os.unlink(ballast)
+    os.unlink(blocker)
+    os.mkdir(blocker)
+    wait_for(lambda: len(read_ndjson(out)) >= RECORDS or s.proc.poll() is not None, 90, "every record delivered")
+    assert s.proc.poll() is None, s.logs()[-3000:]
+    took = time.monotonic() - start
+    seqs = [r["fields"]["seq"] for r in read_ndjson(out)]
+    assert count_numbers(seqs, RECORDS) == (0, 0, 0), count_numbers(seqs, RECORDS)
+    assert metric_value(metrics(port), "sluice_buffer_dropped_records_total") == 0
+    s.kill()
+    return took, stuck, peak(), 1
+
+
+def http_get_status(port, path):
+    import urllib.error
+    try:
+        return http_get(port, path)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def test_full_disk_without_a_cap():
     if os.geteuid() != 0:
         skip("needs root to mount a tmpfs")
@@ -160,5 +200,14 @@ def test_cap_below_the_disk():
                            f"(cap + margin {(CAP + margin(CAP)) / 1048576:.2f} MiB), {took:.1f} s")
 
 
+def test_block_waits_on_a_full_disk():
+    if os.geteuid() != 0:
+        skip("needs root to mount a tmpfs")
+    took, stuck, peak, _ = one_run(0, True, "block")
+    figure("t5_full_disk", f"overflow=block, {TMPFS >> 20} MiB tmpfs: intake stopped at {int(stuck)} records on the "
+                           f"full disk (peak {peak / 1048576:.2f} MiB, nothing dropped), all {RECORDS} delivered "
+                           f"{took:.1f} s after space and sink came back")
+
+
 if __name__ == "__main__":
-    main([test_full_disk_without_a_cap, test_cap_below_the_disk])
+    main([test_full_disk_without_a_cap, test_cap_below_the_disk, test_block_waits_on_a_full_disk])

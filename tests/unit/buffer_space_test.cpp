@@ -7,10 +7,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "core/component.hpp"
 
 #include "buffer/buffer.hpp"
 #include "temp_dir.hpp"
@@ -153,6 +157,41 @@ TEST(BufferSpace, FullDiskDropsTheOldestRowsAndIntakeGoesOn) {
     st = buf->stats();
     EXPECT_FALSE(st.disk_full);
     EXPECT_EQ(st.rows, 10u);
+}
+
+TEST(BufferSpace, AnAppendThatFitsOnlyAfterSqliteFullIsStoredOnceAndReportedOk) {
+    // Stage state is not in append's estimate of the pages a batch needs,
+    // so a large state change meets SQLITE_FULL; the retry drops more rows.
+    TempDir dir;
+    auto opts = options(dir);
+    opts.max_file_bytes = 512 * 1024;
+    auto buf = Buffer::open(opts);
+    constexpr std::size_t kBatch = 500;
+    std::uint64_t appended = 0;
+    std::uint64_t dropped = 0;
+    while (!buf->snapshot()->disk_full) {
+        auto res = buf->append(batch(appended, kBatch), {}, {});
+        ASSERT_TRUE(res.ok) << res.error;
+        appended += kBatch;
+        dropped += res.dropped;
+        ASSERT_LT(appended, 100000u) << "never filled up";
+    }
+    std::vector<std::pair<std::string, StateChange>> state = {{"window", StateChange{"k", std::string(150000, 's')}}};
+    auto res = buf->append(batch(appended, 10), {}, {}, {}, state);
+    ASSERT_TRUE(res.ok) << res.error;
+    EXPECT_GT(res.dropped, 0u);
+    EXPECT_EQ(res.first_id, appended + 1);
+    appended += 10;
+    dropped += res.dropped;
+    auto st = buf->stats();
+    EXPECT_EQ(st.last_id, appended);  // stored once: no ids used twice
+    EXPECT_EQ(st.rows + dropped, appended);
+    EXPECT_EQ(sink(st, "a").dropped, dropped);
+    bool seen = false;
+    buf->load_state("window", [&](std::string_view key, std::string_view value) {
+        seen = key == "k" && value.size() == 150000;
+    });
+    EXPECT_TRUE(seen);
 }
 
 TEST(BufferSpace, BlockWaitsAtTheCapOnDiskUntilTheSinkFreesRoom) {
