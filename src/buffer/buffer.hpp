@@ -57,7 +57,7 @@ struct SinkStats {
 
 struct BufferStats {
     std::uint64_t rows = 0;
-    std::uint64_t bytes = 0;         // stored record bytes (what max_bytes caps)
+    std::uint64_t bytes = 0;         // stored record bytes (max_bytes caps these and file_bytes)
     std::int64_t oldest_ns = 0;      // time of the oldest stored row's record; 0 if empty
     std::uint64_t first_id = 0;      // oldest stored id; last_id + 1 when empty
     std::uint64_t last_id = 0;       // highest id ever issued (kept across a full drain)

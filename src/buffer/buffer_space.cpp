@@ -112,7 +112,8 @@ bool Buffer::Impl::make_reserve() {
         static const std::string zeros(64 * 1024, '\0');
         err = 0;
         for (std::uint64_t done = 0; done < plan.reserve_bytes && err == 0;) {
-            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), plan.reserve_bytes - done));
+            const auto n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), plan.reserve_bytes - done));
             const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(done));
             if (w <= 0) {
                 err = errno != 0 ? errno : ENOSPC;
