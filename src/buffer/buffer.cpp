@@ -66,6 +66,7 @@ Buffer::Impl::Impl(const BufferOptions& o)
     scan_oldest = Stmt(db, "SELECT id, size FROM records ORDER BY id");
     cursor_positions = Stmt(db, "SELECT sink, position FROM cursors");
     add_dropped = Stmt(db, "UPDATE cursors SET dropped = dropped + ?1 WHERE sink = ?2");
+    init_space();
 
     for (const auto& name : opts.sinks) {
         bool dup = std::any_of(sinks.begin(), sinks.end(), [&](const SinkState& s) { return s.name == name; });
@@ -135,6 +136,8 @@ void Buffer::Impl::publish_stats() {
     {
         std::lock_guard lk(mu);
         st.bytes = bytes;
+        st.disk_full = disk_full.load();
+        st.disk_full_episodes = disk_full_episodes.load();
         for (const auto& s : sinks) {
             st.sinks.push_back(SinkStats{s.name, s.cursor, 0, 0, s.dropped});
         }
@@ -277,6 +280,8 @@ BufferStats Buffer::stats() {
         throw;
     }
     m.release();
+    st.disk_full = m.disk_full.load();
+    st.disk_full_episodes = m.disk_full_episodes.load();
     std::lock_guard lk(m.mu);
     for (auto& s : st.sinks) {
         for (const auto& k : m.sinks) {

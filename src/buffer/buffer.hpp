@@ -28,7 +28,9 @@ enum class Synchronous { Off, Normal, Full };
 
 struct BufferOptions {
     std::filesystem::path path;                  // the database file
-    std::uint64_t max_bytes = 256ull << 20;      // cap on stored record bytes
+    // Cap on the buffer's size on disk (database + WAL + shared memory +
+    // reserve file; see README.md for the margin) and on stored record bytes.
+    std::uint64_t max_bytes = 256ull << 20;
     Overflow overflow = Overflow::DropOldest;
     Synchronous synchronous = Synchronous::Normal;
     std::vector<std::string> sinks;              // cursor names; others are removed at open
@@ -55,12 +57,14 @@ struct SinkStats {
 
 struct BufferStats {
     std::uint64_t rows = 0;
-    std::uint64_t bytes = 0;         // stored record bytes (what max_bytes caps)
+    std::uint64_t bytes = 0;         // stored record bytes (max_bytes caps these and file_bytes)
     std::int64_t oldest_ns = 0;      // time of the oldest stored row's record; 0 if empty
     std::uint64_t first_id = 0;      // oldest stored id; last_id + 1 when empty
     std::uint64_t last_id = 0;       // highest id ever issued (kept across a full drain)
     std::uint64_t dead_letters = 0;
-    std::uint64_t file_bytes = 0;    // database + WAL on disk
+    std::uint64_t file_bytes = 0;    // database + WAL + shared memory + reserve file on disk
+    bool disk_full = false;          // the file system is full (an episode is on)
+    std::uint64_t disk_full_episodes = 0;  // since open
     std::vector<SinkStats> sinks;
 };
 
@@ -70,6 +74,7 @@ struct AppendResult {
     std::uint64_t first_id = 0;      // ids given to the appended records
     std::uint64_t last_id = 0;
     std::uint64_t dropped = 0;       // rows removed by drop_oldest to make room
+    bool disk_full_started = false;  // this append found the disk full (a new episode; logged once)
 };
 
 class BufferReader;

@@ -1,10 +1,12 @@
 // Buffer::append: a batch of records (encoded into one reused arena), dead
 // letters, checkpoints and stage state in one transaction (group commit),
 // with the byte cap applied first: drop_oldest deletes the oldest rows and
-// counts what each sink lost, block waits for the sinks to free room.
+// counts what each sink lost, block waits for the sinks to free room. The
+// cap on disk and a full disk are in buffer_space.cpp; append retries here.
 
 #include <algorithm>
 #include <limits>
+#include <string_view>
 #include <mutex>
 #include <string>
 
@@ -74,7 +76,8 @@ bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()
 
 void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
                                 std::span<const std::pair<std::string, std::string>> checkpoints,
-                                std::span<const std::pair<std::string, StateChange>> state, AppendResult& res) {
+                                std::span<const std::pair<std::string, StateChange>> state,
+                                std::uint64_t force_drop, AppendResult& res) {
     const std::uint64_t batch = arena.size();
     // Everything below lands in locals and is published only after COMMIT,
     // so a failed transaction leaves memory and the file as they were.
@@ -93,9 +96,30 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
         meta_dirty = meta_dirty || d.rows > 0;
     }
 
-    if (opts.overflow == Overflow::DropOldest && batch > 0 && stored > 0 && stored + batch > opts.max_bytes) {
-        // Batch larger than the whole cap: everything goes, then it is stored.
-        std::uint64_t need = stored + batch - opts.max_bytes;
+    // Record bytes to drop: for the cap on record bytes, for the pages the
+    // database may still use (its share of max_bytes on disk, or what it
+    // holds while the disk is full), and what a failed attempt asked for.
+    std::uint64_t need = force_drop;
+    bool disk_limited = false;  // max_file_bytes (the tests' disk), not the cap, asked for room
+    if (opts.overflow == Overflow::DropOldest && stored > 0) {
+        if (batch > 0 && stored + batch > opts.max_bytes) {
+            // Batch larger than the whole cap: everything goes, then it is stored.
+            need = std::max(need, stored + batch - opts.max_bytes);
+        }
+        std::uint64_t extra = 0;
+        for (const auto& d : dead) {
+            extra += d.payload.size() + d.reason.size() + d.origin.size() + 64;
+        }
+        // Rows take a little more than their record bytes (row header, page
+        // fill); a quarter more plus a few pages for the tree covers it.
+        const std::uint64_t pages_needed = (batch + batch / 4 + extra) / page_size + 4;
+        const std::uint64_t room = room_pages();
+        if (batch + extra > 0 && pages_needed > room) {
+            need = std::max(need, (pages_needed - room) * page_size);
+            disk_limited = hard_pages > 0 && hard_pages <= budget_pages;
+        }
+    }
+    if (opts.overflow == Overflow::DropOldest && stored > 0 && need > 0) {
         {
             ResetGuard g(cursor_positions);
             std::fill(positions.begin(), positions.end(), std::numeric_limits<std::uint64_t>::max());
@@ -202,6 +226,9 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
     }
 
     txn.commit();
+    if (disk_limited) {
+        begin_disk_full();
+    }
 
     {
         std::lock_guard lk(mu);
@@ -241,13 +268,62 @@ AppendResult Buffer::append(std::span<const Record> records, std::span<const Dea
     if (!m.wait_for_room(m.arena.size(), keep_waiting, res)) {
         return res;
     }
-    try {
-        m.append_owned(records, dead, checkpoints, state, res);
-    } catch (const std::exception& e) {
+    // SQLITE_FULL (the database's share of the cap, or the disk): drop_oldest
+    // tries again dropping more, up to everything; block waits for the sinks
+    // at the cap and fails on a full disk (the worker retries, /ready says why).
+    const std::uint64_t batch = m.arena.size();
+    std::uint64_t force = 0;
+    m.check_space_back();
+    const bool was_full = m.disk_full.load();
+    for (int attempt = 0;; ++attempt) {
+        bool full = false;
         res = AppendResult{};
-        res.ok = false;
-        res.error = e.what();
+        try {
+            m.append_owned(records, dead, checkpoints, state, force, res);
+        } catch (const std::exception& e) {
+            res = AppendResult{};
+            res.ok = false;
+            res.error = e.what();
+            full = std::string_view(e.what()).find(sqlite3_errstr(SQLITE_FULL)) != std::string_view::npos;
+        }
+        if (!full) {
+            break;
+        }
+        const bool disk = m.note_full(batch);
+        std::uint64_t stored = 0;
+        {
+            std::lock_guard lk(m.mu);
+            stored = m.bytes;
+        }
+        if (m.opts.overflow == Overflow::DropOldest && stored > 0 && attempt < 16) {
+            force = std::max<std::uint64_t>(force * 2, batch + 16 * m.page_size);
+            continue;
+        }
+        if (m.opts.overflow == Overflow::Block && !disk) {
+            // The database's share of the cap is used up: wait for the sinks
+            // as at the record-byte cap, then try again.
+            m.release();
+            bool freed = false;
+            {
+                std::unique_lock lk(m.mu);
+                freed = m.space_cv.wait_for(lk, kBlockPoll) == std::cv_status::no_timeout;
+            }
+            if (!freed && keep_waiting && !keep_waiting()) {
+                res.error = fmt::format("buffer {}: full ({} bytes on disk, max_bytes {}) with overflow=block; gave "
+                                        "up waiting for sinks",
+                                        m.opts.path.string(), m.plan.db_bytes, m.opts.max_bytes);
+                res.disk_full_started = !was_full && m.disk_full.load();
+                return res;
+            }
+            if (!m.wait_for_room(batch, keep_waiting, res)) {
+                res.disk_full_started = !was_full && m.disk_full.load();
+                return res;
+            }
+            continue;
+        }
+        break;
     }
+    res.disk_full_started = !was_full && m.disk_full.load();
     m.release();
     if (res.ok && !records.empty()) {
         m.notify_readers();

@@ -6,12 +6,14 @@
 //   buffer.cpp         opening, the writer gate, stats, checkpoints and state
 //   buffer_append.cpp  append: one transaction per batch, the byte cap
 //   buffer_trim.cpp    deleting the rows every sink has confirmed
+//   buffer_space.cpp   the cap on disk, the reserve file, a full disk
 //   buffer_reader.cpp  BufferReader: a sink's reads, cursor commits, waits
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -69,7 +71,25 @@ struct Buffer::Impl {
     bool wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting, AppendResult& res);
     void append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
                       std::span<const std::pair<std::string, std::string>> checkpoints,
-                      std::span<const std::pair<std::string, StateChange>> state, AppendResult& res);
+                      std::span<const std::pair<std::string, StateChange>> state, std::uint64_t force_drop,
+                      AppendResult& res);
+
+    // Space on disk (buffer_space.cpp), all with the gate held.
+    void init_space();           // end of the constructor
+    void apply_page_limit();     // max_page_count = the tightest of the cap, max_file_bytes, a full disk
+    // Pages the database may still use without growing past its limit
+    // (inside a transaction: as of that transaction); max when unlimited.
+    std::uint64_t room_pages();
+    // After a write failed with SQLITE_FULL: true if the disk (or
+    // max_file_bytes) is what is full, false if the cap is reached. A full
+    // disk starts an episode: logged once, counted, the reserve file given
+    // back, and the database held at its present size.
+    bool note_full(std::uint64_t batch);
+    void begin_disk_full();  // the episode's start (idempotent)
+    // Ends an episode once there is room again (the reserve file is back).
+    void check_space_back();
+    std::uint64_t free_disk_bytes() const;  // statvfs of the directory
+    bool make_reserve();
     void notify_readers();
     // With the gate held: rebuilds the published stats (see snapshot()).
     void publish_stats();
@@ -92,6 +112,20 @@ struct Buffer::Impl {
     Stmt scan_oldest;
     Stmt cursor_positions;
     Stmt add_dropped;
+    Stmt page_count_q;
+    Stmt freelist_q;
+
+    // Space on disk (gate holder only, except the atomics).
+    DiskPlan plan;
+    std::uint64_t page_size = 4096;
+    std::uint64_t budget_pages = 0;  // the cap's share for the database file
+    std::uint64_t hard_pages = 0;    // max_file_bytes; 0: none
+    std::uint64_t held_pages = 0;    // while the disk is full: no growth past this; 0: not held
+    std::uint64_t limit_pages = 0;   // what max_page_count is set to
+    std::filesystem::path reserve_path;
+    bool reserve_held = false;
+    std::atomic<bool> disk_full{false};
+    std::atomic<std::uint64_t> disk_full_episodes{0};
 
     // Writer thread only: the encoded batch, reused so append allocates
     // nothing per record once warmed up.

@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -247,6 +248,9 @@ ReaderResult BufferReader::commit_cursor(std::uint64_t last_id, bool trim, const
         st.run();
         txn.commit();
     } catch (const std::exception& e) {
+        if (std::string_view(e.what()).find(sqlite3_errstr(SQLITE_FULL)) != std::string_view::npos) {
+            r.owner.note_full(0);  // gives back the reserve: the sink's retry finds room
+        }
         r.owner.release();
         res.ok = false;
         res.error = e.what();

@@ -6,6 +6,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <string_view>
 
 #include "buffer/buffer.hpp"
 #include "buffer/buffer_internal.hpp"
@@ -70,8 +71,13 @@ void Buffer::Impl::trim_owned() {
         }
         trimmed_to = target;
         space_cv.notify_all();
+        check_space_back();  // a full disk's episode also ends while no appends come
     } catch (const std::exception& e) {
-        // The rows stay and the next trim tries again.
+        // The rows stay and the next trim tries again (with the reserve
+        // given back if the disk is full).
+        if (std::string_view(e.what()).find(sqlite3_errstr(SQLITE_FULL)) != std::string_view::npos) {
+            note_full(0);
+        }
         log::warn("{} (trim)", e.what());
     }
 }

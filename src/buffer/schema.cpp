@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,40 @@ FileLock::~FileLock() {
     }
 }
 
+DiskPlan disk_plan(std::uint64_t max_bytes, std::uint64_t fs_bytes) {
+    constexpr std::uint64_t KiB = 1024;
+    constexpr std::uint64_t MiB = 1024 * KiB;
+    const std::uint64_t base = fs_bytes > 0 ? std::min(max_bytes, fs_bytes) : max_bytes;
+    DiskPlan p;
+    // An eighth for the WAL, at most 4 MiB (a checkpoint about every 2 MiB).
+    p.wal_bytes = std::clamp<std::uint64_t>(base / 8, 128 * KiB, 4 * MiB);
+    // The reserve is what a checkpoint may need to extend the database by
+    // when the disk fills up: the pages appended since the last one (half
+    // the WAL) and one batch.
+    p.reserve_bytes = p.wal_bytes / 2 + 128 * KiB;
+    p.shm_bytes = 32 * KiB * ((p.wal_bytes / 4096 + 4095) / 4096 + 1);
+    const std::uint64_t other = p.wal_bytes + p.reserve_bytes + p.shm_bytes;
+    p.db_bytes = std::max<std::uint64_t>(max_bytes > other ? max_bytes - other : 0, 256 * KiB);
+    return p;
+}
+
+std::uint64_t file_system_bytes(const std::filesystem::path& path) {
+    struct statvfs vfs {};
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    if (::statvfs(dir.c_str(), &vfs) != 0) {
+        return 0;
+    }
+    return static_cast<std::uint64_t>(vfs.f_blocks) * static_cast<std::uint64_t>(vfs.f_frsize);
+}
+
+void configure_wal(Db& db, std::uint64_t wal_bytes) {
+    std::int64_t page = db.query_int("PRAGMA page_size");
+    page = page > 0 ? page : 4096;
+    const auto limit = static_cast<std::int64_t>(wal_bytes);
+    db.exec(fmt::format("PRAGMA wal_autocheckpoint = {}", std::max<std::int64_t>(limit / 2 / (page + 24), 16)).c_str());
+    db.exec(fmt::format("PRAGMA journal_size_limit = {}", limit).c_str());
+}
+
 void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes) {
     // Waits for another connection's write lock (a reader's cursor update,
     // an outside sqlite3 shell) instead of failing at once with SQLITE_BUSY.
@@ -134,10 +169,11 @@ void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes
     // reader less (a board has 512 MiB and several sinks).
     db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -2000");
     if (role != Role::Reader) {
-        // Checkpoint about every 4 MiB of WAL and shrink the WAL file back to
-        // 8 MiB afterwards, so one burst does not keep flash space forever.
-        db.exec("PRAGMA wal_autocheckpoint = 1000");
-        db.exec("PRAGMA journal_size_limit = 8388608");
+        // Checkpoint at half the WAL's limit and cut the WAL file back to
+        // the limit when it restarts, so one burst does not keep flash space
+        // forever. Readers keep their snapshots short (ResetGuard), so a
+        // checkpoint is never held off for long.
+        configure_wal(db, 8 << 20);
     }
     if (max_file_bytes > 0) {
         std::int64_t page = db.query_int("PRAGMA page_size");
@@ -216,7 +252,8 @@ BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
         auto n = std::filesystem::file_size(p, ec);
         return ec ? 0 : static_cast<std::uint64_t>(n);
     };
-    st.file_bytes = size_of(path) + size_of(path.string() + "-wal");
+    st.file_bytes = size_of(path) + size_of(path.string() + "-wal") + size_of(path.string() + "-shm") +
+                    size_of(path.string() + ".reserve");
     for (auto& c : read_cursors(db)) {
         SinkStats s;
         s.sink = c.sink;

@@ -29,8 +29,29 @@ private:
 
 enum class Role { Writer, Reader, Offline };
 
+// How max_bytes is shared out on disk: the database file gets what is left
+// after the WAL's limit, the reserve file and the shared-memory file, so
+// that all four together stay within max_bytes (see README.md, "The cap on
+// disk"). Below about 1 MiB the floors make the total a little larger.
+// `fs_bytes` (the file system's size; 0: unknown) stands in for a larger
+// max_bytes: the WAL's share must leave room on a small disk.
+struct DiskPlan {
+    std::uint64_t wal_bytes = 0;      // journal_size_limit; checkpoint at half of it
+    std::uint64_t reserve_bytes = 0;  // "<db>.reserve", given back when the disk fills up
+    std::uint64_t shm_bytes = 0;      // "<db>-shm" (32 KiB per 4096 WAL frames)
+    std::uint64_t db_bytes = 0;       // the database file (max_page_count)
+};
+DiskPlan disk_plan(std::uint64_t max_bytes, std::uint64_t fs_bytes = 0);
+// The size of the file system holding `path` (0 if unknown).
+std::uint64_t file_system_bytes(const std::filesystem::path& path);
+// The writer's WAL limit (see configure).
+void configure_wal(Db& db, std::uint64_t wal_bytes);
+
 // Per-connection settings (synchronous, cache and busy_timeout are not
-// stored in the file, so every connection sets them).
+// stored in the file, so every connection sets them). The writer's WAL limit
+// is 8 MiB here; the online buffer sets its share of max_bytes afterwards
+// (configure_wal: checkpoint at half of it, and the file is cut back to it
+// when the WAL restarts).
 void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes);
 
 // Brings the schema to kSchemaVersion (creating it in an empty database).

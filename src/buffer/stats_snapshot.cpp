@@ -63,7 +63,8 @@ void StatsSnapshot::publish(BufferStats st) {
         auto n = std::filesystem::file_size(p, ec);
         return ec ? 0 : static_cast<std::uint64_t>(n);
     };
-    st.file_bytes = size_of(path_) + size_of(wal_);
+    st.file_bytes = size_of(path_) + size_of(wal_) + size_of(path_.string() + "-shm") +
+                    size_of(path_.string() + ".reserve");
     auto fresh = std::make_shared<const BufferStats>(std::move(st));
     std::lock_guard lk(mu_);
     current_ = std::move(fresh);

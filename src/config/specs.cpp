@@ -110,13 +110,14 @@ constexpr OptionSpec kBufferOptions[] = {
     {.name = "max_bytes",
      .type = OptionType::Size,
      .default_value = "256MiB",
-     .doc = "Largest size of the pipeline's buffer database; `overflow` says what happens there.",
+     .doc = "Largest size of the pipeline's buffer on disk (database, WAL, shared memory and reserve file; "
+            "may be exceeded by about one batch); `overflow` says what happens there and on a full disk.",
      .min = 64 * 1024},
     {.name = "overflow",
      .type = OptionType::Enum,
      .default_value = "drop_oldest",
-     .doc = "At max_bytes: drop_oldest deletes the oldest undelivered records (counted as dropped); block stops "
-            "taking frames from the sources until the sinks catch up.",
+     .doc = "At max_bytes or on a full disk: drop_oldest deletes the oldest undelivered records (counted as "
+            "dropped); block stops taking frames from the sources until the sinks catch up.",
      .choices = "drop_oldest|block"},
     {.name = "synchronous",
      .type = OptionType::Enum,

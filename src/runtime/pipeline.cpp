@@ -76,6 +76,8 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     commit_errors_ = &m.counter("sluice_buffer_commit_errors_total", "Failed buffer transactions (retried)", labels);
     buffer_dropped_ = &m.counter("sluice_buffer_dropped_records_total",
                                  "Rows removed by the drop_oldest overflow policy", labels);
+    disk_full_ = &m.counter("sluice_buffer_disk_full_total",
+                            "Times the buffer found its file system full before its cap (episodes)", labels);
 
     for (std::size_t i = 0; i < spec.sources.size(); ++i) {
         const auto& s = spec.sources[i];
@@ -161,7 +163,8 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         for (auto& s : stages_) {
             work_stages.push_back(s.get());
         }
-        const WorkerCounters counters{records_in_, dead_letters_, commit_errors_, buffer_dropped_, stream_dropped_};
+        const WorkerCounters counters{records_in_,    dead_letters_,   commit_errors_,
+                                      buffer_dropped_, stream_dropped_, disk_full_};
         worker_ = std::make_unique<Worker>(
             wo, queue_, *buffer_, std::move(work_sources), std::move(work_stages), counters, stop_sinks_,
             worker_done_, clock_, [this] { maybe_signal_space(); },
@@ -183,6 +186,11 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                  [this] { return static_cast<double>(buffer_->snapshot()->rows); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->bytes); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_file_bytes",
+                                 "The buffer's size on disk (database, WAL, shared memory, reserve file)", labels,
+                                 [this] { return static_cast<double>(buffer_->snapshot()->file_bytes); }));
+    gauges_.push_back(m.gauge_fn("sluice_buffer_disk_full", "1 while the buffer's file system is full", labels,
+                                 [this] { return buffer_->snapshot()->disk_full ? 1.0 : 0.0; }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,

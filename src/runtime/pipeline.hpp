@@ -106,6 +106,7 @@ private:
     Counter* dead_letters_ = nullptr;
     Counter* commit_errors_ = nullptr;
     Counter* buffer_dropped_ = nullptr;
+    Counter* disk_full_ = nullptr;
     std::vector<GaugeFnHandle> gauges_;
 };
 

@@ -263,10 +263,16 @@ bool Worker::commit() {
                 return !give_up_.load();
             },
             state_);
+        if (res.disk_full_started && counters_.disk_full != nullptr) {
+            counters_.disk_full->inc();
+        }
         if (res.ok) {
+            // Drops first: whoever sees the records counted sees the rows
+            // they pushed out counted too (received = delivered + dropped +
+            // buffered holds at every scrape).
+            counters_.buffer_dropped->inc(res.dropped);
             counters_.records_in->inc(records_.size());
             counters_.dead_letters->inc(dead_.size());
-            counters_.buffer_dropped->inc(res.dropped);
             if (commit_log_.active()) {
                 commit_log_.clear();
                 log::info("pipeline {}: buffer commits again", opts_.pipeline);

@@ -89,6 +89,7 @@ struct WorkerCounters {
     Counter* commit_errors = nullptr;
     Counter* buffer_dropped = nullptr;
     Counter* stream_dropped = nullptr;
+    Counter* disk_full = nullptr;  // episodes of a full disk the buffer met (optional)
 };
 
 class Worker {

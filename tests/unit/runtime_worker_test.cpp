@@ -203,8 +203,10 @@ TEST_F(WorkerTest, DecoderThatThrowsDeadLettersTheFrame) {
 }
 
 TEST_F(WorkerTest, CommitOnAFullDiskIsRetriedUntilThereIsRoom) {
-    // A database limited to 256 KiB, filled up: appends fail as on a full disk.
+    // A database limited to 256 KiB, filled up: appends fail as on a full
+    // disk (with overflow=block; drop_oldest would drop the oldest rows).
     bo.max_file_bytes = 256 * 1024;
+    bo.overflow = Overflow::Block;
     buffer = Buffer::open(bo);
     std::vector<Record> big;
     for (int i = 0; i < 20; ++i) {
