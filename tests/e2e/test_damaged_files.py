@@ -187,17 +187,30 @@ def test_unreadable_window_state():
 
 
 def test_unwritable_data_dir():
-    if os.geteuid() == 0:
-        from harness import skip
-        skip("root writes anywhere; tests/reliability/t3_damage.py covers this with a read-only mount")
+    """Exit 1 with the path and the fix. Root ignores permission bits, so as
+    root the directory is a read-only tmpfs mount."""
+    import subprocess
+
+    from harness import run, skip
     with TempDir() as d:
         data = os.path.join(d, "data")
         os.makedirs(data)
-        os.chmod(data, 0o555)
-        from harness import run
-        p = run(["run", "-e", "stdin ! stdout", "--data-dir", data, "--http", "off"], input=b"")
+        mounted = False
+        if os.geteuid() == 0:
+            m = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", data], capture_output=True)
+            if m.returncode != 0:
+                skip(f"cannot mount a read-only tmpfs: {m.stderr.decode().strip()}")
+            mounted = True
+        else:
+            os.chmod(data, 0o555)
+        try:
+            p = run(["run", "-e", "stdin ! stdout", "--data-dir", data, "--http", "off"], input=b"")
+        finally:
+            if mounted:
+                subprocess.run(["umount", data], check=False)
         err = p.stderr.decode()
-        assert p.returncode == 1 and "is not writable" in err and "Fix:" in err, (p.returncode, err)
+        assert p.returncode == 1, (p.returncode, err)
+        assert "is not writable" in err and data in err and "Fix:" in err, err
 
 
 if __name__ == "__main__":
