@@ -281,6 +281,15 @@ std::string preflight(const std::filesystem::path& db) {
         // SQLite would start an empty database and drop the WAL's pages.
         return wal_exists && wal_size > 0 ? "a WAL file without its database" : "";
     }
+    bool shm_exists = false;
+    size_or_zero(db.string() + "-shm", &shm_exists);
+    if (shm_exists && !wal_exists) {
+        // SQLite removes the shared memory before the WAL when it closes, so
+        // this pair means the WAL was deleted: what it held is gone and the
+        // file may be half-way through a checkpoint.
+        return "its WAL file is missing (deleted?) while its shared-memory index remains; commits since the "
+               "last checkpoint are lost";
+    }
     if (db_size == 0) {
         // A database in WAL mode always has its first page in the file.
         return "zero length";
