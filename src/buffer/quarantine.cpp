@@ -1,7 +1,12 @@
 #include "buffer/quarantine.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <deque>
@@ -293,6 +298,17 @@ std::string preflight(const std::filesystem::path& db) {
     if (db_size == 0) {
         // A database in WAL mode always has its first page in the file.
         return "zero length";
+    }
+    // A file this process may not read or write (its mode or owner changed,
+    // an I/O error) is as lost as a damaged one; a read-only file system is
+    // not (the data directory check names that).
+    if (const int fd = ::open(db.c_str(), O_RDWR | O_CLOEXEC); fd < 0) {
+        const int err = errno;
+        if (err == EACCES || err == EPERM || err == EIO) {
+            return fmt::format("unreadable: {}", std::strerror(err));
+        }
+    } else {
+        ::close(fd);
     }
     std::array<unsigned char, 100> h{};
     {
