@@ -138,6 +138,31 @@ def test_truncated_buffer():
             assert s.wait(30) == 0, s.logs()
 
 
+def test_damage_found_while_running():
+    """A records page in the middle is damaged: the start's checks do not
+    read it, a sink's read does. The pipeline is restarted on a fresh buffer
+    instead of the process dying."""
+    with TempDir() as d:
+        port = free_port()
+        cfg = write_config(d, port)
+        append_input(d, 0, 20_000)
+        buffered_run(d, cfg, port, 20_000)
+        db = os.path.join(d, "data", "p.sqlite")
+        with open(db, "rb") as f:
+            data = f.read()
+        page = int.from_bytes(data[16:18], "big")
+        pages = len(data) // page
+        leaf = next(n for n in range(pages // 2, pages) if data[(n - 1) * page] == 0x0D)
+        corrupt_page(db, leaf)
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log2.txt")) as s:
+            expect_alarm(d, s, port, "buffer", "p.sqlite")
+            assert "while running" in s.logs(), s.logs()[-3000:]
+            expect_collecting(d, 20_000, 100)
+            s.signal(signal.SIGTERM)
+            assert s.wait(30) == 0, s.logs()
+            assert "terminate called" not in s.logs()
+
+
 def test_damaged_tables_database():
     with TempDir() as d:
         port = free_port()
@@ -214,4 +239,4 @@ def test_unwritable_data_dir():
 
 
 if __name__ == "__main__":
-    main([test_truncated_buffer, test_damaged_tables_database, test_unreadable_window_state, test_unwritable_data_dir])
+    main([test_truncated_buffer, test_damage_found_while_running, test_damaged_tables_database, test_unreadable_window_state, test_unwritable_data_dir])
