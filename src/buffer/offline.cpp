@@ -187,8 +187,8 @@ BufferCheck offline_check(const std::filesystem::path& db) {
         out.problems.push_back("no database file");
         return out;
     }
+    FileLock lock(db);  // a running gateway is not damage: that throws
     try {
-        FileLock lock(db);
         Db conn(db, SQLITE_OPEN_READWRITE);
         if (conn.query_int("PRAGMA user_version") == 0) {
             out.problems.push_back("not a sluice buffer database (no schema)");
