@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import urllib.error
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for
 
 BASE_NS = 1_704_067_200_000_000_000
 
@@ -128,14 +128,27 @@ def test_truncated_buffer():
         append_input(d, 0, 20_000)
         buffered_run(d, cfg, port, 20_000)
         db = os.path.join(d, "data", "p.sqlite")
+        ok = run(["buffer", "check", "--data-dir", os.path.join(d, "data")])
+        assert ok.returncode == 0, ok.stdout.decode() + ok.stderr.decode()
         os.truncate(db, os.path.getsize(db) // 2)
+        bad = run(["buffer", "check", "--data-dir", os.path.join(d, "data")])
+        assert bad.returncode == 1 and "truncated" in bad.stdout.decode(), bad.stdout.decode()
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log2.txt")) as s:
             expect_alarm(d, s, port, "buffer", "p.sqlite")
+            # stats reads beside the running gateway
+            st = run(["buffer", "stats", "--data-dir", os.path.join(d, "data")])
+            assert st.returncode == 0 and "pipeline p" in st.stdout.decode(), st.stderr.decode()
             expect_collecting(d, 20_000, 100)
             salvaged = {r["fields"]["v"] for r in read_ndjson(os.path.join(d, "out.ndjson"))}
             assert len([v for v in salvaged if v < 20_000]) > 1000, len(salvaged)
             s.signal(signal.SIGTERM)
             assert s.wait(30) == 0, s.logs()
+        moved = [n for n in os.listdir(os.path.join(d, "data")) if n.startswith("p.sqlite.corrupt-") and
+                 not n.endswith(("-wal", "-shm"))]
+        to = os.path.join(d, "again.sqlite")
+        sv = run(["buffer", "salvage", os.path.join(d, "data", moved[0]), "--to", to])
+        assert sv.returncode == 0 and "salvaged" in sv.stdout.decode(), sv.stdout.decode() + sv.stderr.decode()
+        assert int(sv.stdout.decode().split()[1]) > 1000, sv.stdout.decode()
 
 
 def test_damage_found_while_running():
@@ -216,7 +229,7 @@ def test_unwritable_data_dir():
     root the directory is a read-only tmpfs mount."""
     import subprocess
 
-    from harness import run, skip
+    from harness import skip
     with TempDir() as d:
         data = os.path.join(d, "data")
         os.makedirs(data)
