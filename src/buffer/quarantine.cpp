@@ -125,6 +125,9 @@ std::int64_t int_value(const unsigned char* p, std::uint64_t type) {
         return 1;
     }
     const int n = kBytes[type];
+    if (n == 0) {
+        return 0;
+    }
     std::uint64_t v = (p[0] & 0x80) ? ~std::uint64_t{0} : 0;
     for (int i = 0; i < n; ++i) {
         v = (v << 8) | p[i];
