@@ -118,6 +118,27 @@ std::vector<std::filesystem::path> pipeline_databases(const std::filesystem::pat
     return out;
 }
 
+int buffer_salvage(const std::string& file, const std::string& to_arg) {
+    if (file.empty()) {
+        std::fprintf(stderr, "buffer salvage: name the damaged file, e.g. `sluice buffer salvage "
+                             "/var/lib/sluice/main.sqlite.corrupt-20260101T000000Z`\n");
+        return kExitConfig;
+    }
+    const std::string to = to_arg.empty() ? file + ".salvaged" : to_arg;
+    try {
+        const auto r = offline_salvage(file, to);
+        std::printf("salvaged %llu records and %llu cursor, checkpoint, state and dead-letter rows from %s into %s "
+                    "(%llu unreadable rows skipped)\n",
+                    (unsigned long long)r.records, (unsigned long long)r.other, file.c_str(), to.c_str(),
+                    (unsigned long long)r.skipped);
+        std::printf("to use it: stop the gateway, move it to <data_dir>/<pipeline>.sqlite\n");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return kExitRuntime;
+    }
+    return 0;
+}
+
 int buffer_command(const std::string& action, const std::string& data_dir_arg, const std::string& pipeline,
                    const std::string& sink, bool dead_letters, bool yes) {
     const std::filesystem::path dir = data_dir_arg.empty() ? default_data_dir() : std::filesystem::path(data_dir_arg);
@@ -141,6 +162,28 @@ int buffer_command(const std::string& action, const std::string& data_dir_arg, c
                                 (unsigned long long)k.cursor, (unsigned long long)k.lag_rows,
                                 (unsigned long long)k.dropped);
                 }
+            }
+            return 0;
+        }
+        if (action == "check") {
+            int bad = 0;
+            for (const auto& db : dbs) {
+                const auto c = offline_check(db);
+                std::printf("pipeline %s (%s): %s\n", db.stem().c_str(), db.c_str(),
+                            c.problems.empty() ? "ok" : "DAMAGED");
+                for (const auto& i : c.info) {
+                    std::printf("  %s\n", i.c_str());
+                }
+                for (const auto& p : c.problems) {
+                    std::printf("  problem: %s\n", p.c_str());
+                }
+                bad += c.problems.empty() ? 0 : 1;
+            }
+            if (bad > 0) {
+                std::fprintf(stderr, "%d damaged buffer(s); `sluice run` moves a damaged buffer aside and salvages "
+                                     "it, or use `sluice buffer salvage FILE`\n",
+                             bad);
+                return kExitRuntime;
             }
             return 0;
         }
@@ -217,10 +260,15 @@ int main(int argc, char** argv) {
 
     std::string buf_action, buf_dir, buf_pipeline, buf_sink;
     bool buf_dead = false, buf_yes = false;
-    auto* buffer = app.add_subcommand("buffer", "Inspect or change a stopped gateway's buffer");
-    buffer->add_option("ACTION", buf_action, "stats, export (NDJSON to stdout) or drop")
+    auto* buffer = app.add_subcommand("buffer", "Inspect, check, salvage or change a stopped gateway's buffer");
+    std::string buf_file, buf_to;
+    buffer->add_option("ACTION", buf_action,
+                       "stats (also while the gateway runs), export (NDJSON to stdout), drop, check (integrity, "
+                       "cursors, sizes; exit 1 on damage) or salvage FILE (readable rows into a fresh buffer)")
         ->required()
-        ->check(CLI::IsMember({"stats", "export", "drop"}));
+        ->check(CLI::IsMember({"stats", "export", "drop", "check", "salvage"}));
+    buffer->add_option("FILE", buf_file, "salvage: the damaged database file");
+    buffer->add_option("--to", buf_to, "salvage: the new buffer file (default: FILE.salvaged)");
     buffer->add_option("--data-dir", buf_dir, "The gateway's data directory (default: as `run` would use)")
         ->check(kNotEmpty);
     buffer->add_option("--pipeline", buf_pipeline, "Only this pipeline");
@@ -355,6 +403,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (*buffer) {
+        if (buf_action == "salvage") {
+            return buffer_salvage(buf_file, buf_to);
+        }
         return buffer_command(buf_action, buf_dir, buf_pipeline, buf_sink, buf_dead, buf_yes);
     }
     return kExitConfig;

@@ -24,6 +24,7 @@
 
 #include "buffer/buffer.hpp"
 #include "buffer/buffer_internal.hpp"
+#include "buffer/quarantine.hpp"
 #include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
 #include "buffer/stats_snapshot.hpp"
@@ -39,10 +40,25 @@ int open_flags() {
     return SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 }
 
+// Moves the damaged buffer aside and puts a fresh one, with what could be
+// read from the damaged one, in its place (the caller holds the lock).
+void quarantine_buffer(const BufferOptions& o, const std::string& why) {
+    const auto moved = move_aside(o.path);
+    Salvaged s;
+    {
+        Db fresh(o.path, open_flags());
+        Stmt mode(fresh, "PRAGMA journal_mode = WAL");
+        mode.run();
+        migrate(fresh);
+        s = salvage_buffer(moved, fresh);
+    }
+    report_quarantine(QuarantineEvent{"buffer", o.path, moved, why, s.records, s.other, s.skipped, 0});
+}
+
 }  // namespace
 
-Buffer::Impl::Impl(const BufferOptions& o)
-    : opts(o), lock(o.path), db(o.path, open_flags()) {
+Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
+    : opts(o), lock(std::move(held)), db(o.path, open_flags()) {
     configure(db, opts.synchronous, Role::Writer, opts.max_file_bytes);
     migrate(db);
 
@@ -210,7 +226,29 @@ std::unique_ptr<Buffer> Buffer::open(const BufferOptions& options) {
                                                  options.path.parent_path().string(), ec.message()));
         }
     }
-    return std::unique_ptr<Buffer>(new Buffer(std::make_unique<Impl>(options)));
+    // A damaged file (found here, or reported by SQLite while the last
+    // Buffer on it ran) is moved aside and replaced, so a gateway never
+    // stops on it: what could be read is kept, the rest is counted.
+    std::optional<FileLock> lock;
+    lock.emplace(options.path);
+    std::string why = preflight(options.path);
+    if (why.empty() && damage_seen(options.path.string())) {
+        why = "SQLite reported it damaged while running";
+    }
+    if (why.empty()) {
+        try {
+            auto impl = std::make_unique<Impl>(options, std::move(*lock));
+            quick_check_buffer(impl->db);
+            return std::unique_ptr<Buffer>(new Buffer(std::move(impl)));
+        } catch (const DatabaseCorrupt& e) {
+            why = e.what();
+        }
+        lock.reset();
+        lock.emplace(options.path);
+    }
+    quarantine_buffer(options, why);
+    clear_damage(options.path.string());
+    return std::unique_ptr<Buffer>(new Buffer(std::make_unique<Impl>(options, std::move(*lock))));
 }
 
 std::optional<std::string> Buffer::load_checkpoint(std::string_view key) {

@@ -198,8 +198,26 @@ bool decode_record(std::string_view in, Record& out);
 
 // Offline maintenance on a stopped gateway's data directory.
 // Each takes the pipeline database file; they refuse a database whose
-// gateway still runs (its lock file is held).
+// gateway still runs (its lock file is held), except offline_stats, which
+// reads without the lock (a WAL reader; it changes nothing).
 BufferStats offline_stats(const std::filesystem::path& db);
+
+// `sluice buffer check`: integrity_check, cursors within the ids, meta.bytes
+// against the records, the files' sizes. Damage is in `problems`.
+struct BufferCheck {
+    std::vector<std::string> problems;
+    std::vector<std::string> info;
+};
+BufferCheck offline_check(const std::filesystem::path& db);
+
+// `sluice buffer salvage`: copies what can be read of `damaged` (rows,
+// cursors, checkpoints, window state, dead letters) into a new buffer `to`.
+struct SalvageResult {
+    std::uint64_t records = 0;
+    std::uint64_t other = 0;    // cursors, checkpoints, state, dead letters
+    std::uint64_t skipped = 0;  // rows read but not decodable
+};
+SalvageResult offline_salvage(const std::filesystem::path& damaged, const std::filesystem::path& to);
 // Writes records (NDJSON, one per line) after `sink`'s cursor, or all rows if
 // empty; with `dead_letters` the dead letters instead. Returns lines written.
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,

@@ -57,7 +57,8 @@ std::string multi_insert_sql();
 using namespace buffer_detail;
 
 struct Buffer::Impl {
-    explicit Impl(const BufferOptions& o);
+    // `held`: the buffer's lock, taken by Buffer::open before it looked at the files.
+    Impl(const BufferOptions& o, FileLock held);
 
     // Writer gate.
     void acquire();

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "buffer/buffer.hpp"
+#include "buffer/quarantine.hpp"
 #include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
 #include "core/log.hpp"
@@ -153,8 +154,102 @@ private:
 }  // namespace
 
 BufferStats offline_stats(const std::filesystem::path& db) {
-    Offline o = open_offline(db);
-    return compute_stats(o.db, db);
+    // Read-only and without the lock: a WAL reader beside a running
+    // gateway sees its last commit and changes nothing.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(db, ec)) {
+        throw std::runtime_error(fmt::format("no buffer database at {}", db.string()));
+    }
+    Db conn(db, SQLITE_OPEN_READONLY);
+    if (sqlite3_busy_timeout(conn.get(), 5000) != SQLITE_OK) {
+        conn.fail("busy_timeout");
+    }
+    if (conn.query_int("PRAGMA user_version") == 0) {
+        throw std::runtime_error(fmt::format("{} is not a sluice buffer database", db.string()));
+    }
+    return compute_stats(conn, db);
+}
+
+BufferCheck offline_check(const std::filesystem::path& db) {
+    BufferCheck out;
+    std::error_code ec;
+    auto size_of = [&](const std::filesystem::path& p) -> std::string {
+        const auto n = std::filesystem::file_size(p, ec);
+        return ec ? std::string("absent") : fmt::format("{} bytes", n);
+    };
+    out.info.push_back(fmt::format("files: database {}, WAL {}, shared memory {}", size_of(db),
+                                   size_of(db.string() + "-wal"), size_of(db.string() + "-shm")));
+    if (const std::string why = preflight(db); !why.empty()) {
+        out.problems.push_back(why);
+        return out;
+    }
+    if (!std::filesystem::is_regular_file(db, ec)) {
+        out.problems.push_back("no database file");
+        return out;
+    }
+    FileLock lock(db);  // a running gateway is not damage: that throws
+    try {
+        Db conn(db, SQLITE_OPEN_READWRITE);
+        if (conn.query_int("PRAGMA user_version") == 0) {
+            out.problems.push_back("not a sluice buffer database (no schema)");
+            return out;
+        }
+        {
+            Stmt ic(conn, "PRAGMA integrity_check(20)");
+            ResetGuard g(ic);
+            while (ic.step()) {
+                if (ic.col_text(0) != "ok") {
+                    out.problems.push_back(fmt::format("integrity: {}", ic.col_text(0)));
+                }
+            }
+        }
+        const Meta meta = read_meta(conn);
+        const std::uint64_t first = first_id(conn);
+        const std::uint64_t rows = static_cast<std::uint64_t>(conn.query_int("SELECT count(*) FROM records"));
+        const std::uint64_t sum = static_cast<std::uint64_t>(conn.query_int("SELECT coalesce(sum(size), 0) FROM records"));
+        out.info.push_back(fmt::format("records: {} rows, ids {}..{}, {} bytes (meta says {})", rows,
+                                       first == 0 ? meta.last_id + 1 : first, meta.last_id, sum, meta.bytes));
+        if (sum != meta.bytes) {
+            out.problems.push_back(fmt::format("meta.bytes is {} but the records hold {} bytes", meta.bytes, sum));
+        }
+        if (first != 0 && rows != meta.last_id - first + 1) {
+            out.problems.push_back(fmt::format("ids {}..{} are not contiguous ({} rows)", first, meta.last_id, rows));
+        }
+        const std::uint64_t low = first == 0 ? meta.last_id : first - 1;
+        for (const auto& c : read_cursors(conn)) {
+            out.info.push_back(fmt::format("cursor {}: {}", c.sink, c.position));
+            if (c.position > meta.last_id) {
+                out.problems.push_back(
+                    fmt::format("cursor {} at {} is past the last id {}", c.sink, c.position, meta.last_id));
+            } else if (first != 0 && c.position < low) {
+                // Rows a sink had not confirmed are gone: possible after
+                // drop_oldest, so only said, not a problem.
+                out.info.push_back(fmt::format("cursor {} at {} is before the oldest row {} (rows dropped)", c.sink,
+                                               c.position, first));
+            }
+        }
+        conn.query_int("SELECT sum(length(key) + length(value)) FROM stage_state");
+        conn.query_int("SELECT sum(length(key) + length(value)) FROM checkpoints");
+    } catch (const std::exception& e) {
+        out.problems.push_back(e.what());
+    }
+    return out;
+}
+
+SalvageResult offline_salvage(const std::filesystem::path& damaged, const std::filesystem::path& to) {
+    std::error_code ec;
+    if (!std::filesystem::exists(damaged, ec)) {
+        throw std::runtime_error(fmt::format("no file at {}", damaged.string()));
+    }
+    if (std::filesystem::exists(to, ec)) {
+        throw std::runtime_error(fmt::format("{} exists already; name a new file with --to", to.string()));
+    }
+    FileLock lock(damaged);
+    Db fresh(to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    fresh.exec("PRAGMA journal_mode = WAL");
+    migrate(fresh);
+    const Salvaged s = salvage_buffer(damaged, fresh);
+    return SalvageResult{s.records, s.other, s.skipped};
 }
 
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,

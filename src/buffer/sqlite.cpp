@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cassert>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -42,6 +44,36 @@ inline void check_thread(const char* what) {
 
 }  // namespace
 
+namespace {
+
+std::mutex g_damage_mu;
+std::set<std::string, std::less<>>& damaged_files() {
+    static std::set<std::string, std::less<>> s;
+    return s;
+}
+
+}  // namespace
+
+bool is_corruption(int rc) {
+    const int primary = rc & 0xff;
+    return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || rc == SQLITE_IOERR_SHORT_READ;
+}
+
+void note_damage(const std::string& path) {
+    std::lock_guard lk(g_damage_mu);
+    damaged_files().insert(path);
+}
+
+bool damage_seen(const std::string& path) {
+    std::lock_guard lk(g_damage_mu);
+    return damaged_files().count(path) != 0;
+}
+
+void clear_damage(const std::string& path) {
+    std::lock_guard lk(g_damage_mu);
+    damaged_files().erase(path);
+}
+
 std::uint64_t loop_sqlite_calls() { return loop_calls_counter().value(); }
 
 bool set_loop_sqlite_asserts(bool on) { return g_loop_asserts.exchange(on); }
@@ -55,7 +87,12 @@ Db::Db(const std::filesystem::path& path, int flags) : path_(path.string()) {
         std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close_v2(db_);
         db_ = nullptr;
-        throw std::runtime_error(fmt::format("buffer {}: cannot open database: {}", path_, msg));
+        msg = fmt::format("buffer {}: cannot open database: {}", path_, msg);
+        if (is_corruption(rc)) {
+            note_damage(path_);
+            throw DatabaseCorrupt(msg);
+        }
+        throw std::runtime_error(msg);
     }
 }
 
@@ -71,7 +108,15 @@ std::string Db::message(std::string_view what) const {
 }
 
 void Db::fail(std::string_view what) const {
-    throw std::runtime_error(message(what));
+    fail_rc(sqlite3_extended_errcode(db_), message(what));
+}
+
+void Db::fail_rc(int rc, std::string msg) const {
+    if (is_corruption(rc)) {
+        note_damage(path_);
+        throw DatabaseCorrupt(msg);
+    }
+    throw std::runtime_error(msg);
 }
 
 void Db::exec(const char* sql) {
@@ -81,7 +126,7 @@ void Db::exec(const char* sql) {
     if (rc != SQLITE_OK) {
         std::string msg = fmt::format("buffer {}: {}: {}", path_, sql, err != nullptr ? err : sqlite3_errstr(rc));
         sqlite3_free(err);
-        throw std::runtime_error(msg);
+        fail_rc(rc, std::move(msg));
     }
 }
 
@@ -150,7 +195,7 @@ bool Stmt::step() {
     }
     std::string msg = db_->message(what);
     sqlite3_reset(s_);
-    throw std::runtime_error(msg);
+    db_->fail_rc(rc, std::move(msg));
 }
 
 void Stmt::run() {

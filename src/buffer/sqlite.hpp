@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,26 @@ std::uint64_t loop_sqlite_calls();
 // purpose turn the assert off; returns the previous setting.
 bool set_loop_sqlite_asserts(bool on);
 
+// SQLite found the file damaged: SQLITE_CORRUPT ("database disk image is
+// malformed"), SQLITE_NOTADB, or a short read of a truncated file. Thrown by
+// Db and Stmt instead of a plain runtime_error, so the open path and the
+// threads' boundaries can tell a damaged file (moved aside, see
+// buffer/quarantine.hpp) from a full disk or a lock (retried).
+class DatabaseCorrupt : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// rc is a primary or extended result code.
+bool is_corruption(int rc);
+
+// Files in which SQLite reported damage since the process started (by the
+// path given to Db). Whatever catches the error, the next open of the file
+// knows to move it aside; the owner of the file polls damage_seen().
+void note_damage(const std::string& path);
+bool damage_seen(const std::string& path);
+void clear_damage(const std::string& path);
+
 class Db {
 public:
     // flags: SQLITE_OPEN_* (NOMUTEX and EXRESCODE are added).
@@ -38,7 +59,10 @@ public:
 
     void exec(const char* sql);
     std::int64_t query_int(const char* sql);  // first column of the first row; 0 if none
+    // Throws DatabaseCorrupt (and notes the damage) when the last error was
+    // corruption, else std::runtime_error.
     [[noreturn]] void fail(std::string_view what) const;
+    [[noreturn]] void fail_rc(int rc, std::string msg) const;
     std::string message(std::string_view what) const;
 
 private:

@@ -9,12 +9,17 @@
 #include <optional>
 #include <mutex>
 #include <thread>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "buffer/quarantine.hpp"
 #include "buffer/table_store.hpp"
 #include "core/clock.hpp"
 #include "core/identity.hpp"
@@ -61,8 +66,34 @@ net::HttpServerLimits http_limits(const Options& http) {
     return limits;
 }
 
+// A data directory the buffers cannot be written in (a read-only mount, the
+// wrong owner): said once, with the fix, instead of an SQLite error per file.
+std::string data_dir_unwritable(const std::filesystem::path& dir) {
+    const std::string probe = (dir / ".sluice-write-test").string();
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        if (::write(fd, "x", 1) != 1) {
+            err = errno;
+        }
+        ::close(fd);
+        ::unlink(probe.c_str());
+    }
+    if (err == 0) {
+        return {};
+    }
+    return fmt::format("data directory {} is not writable: {}; sluice keeps its buffers there. Fix: make it "
+                       "writable by the user sluice runs as (chown/chmod), remount it read-write, or point "
+                       "[gateway] data_dir or --data-dir at a writable directory",
+                       dir.string(), std::strerror(err));
+}
+
 std::string started_status(std::size_t pipelines) {
-    return fmt::format("{} pipeline{} running", pipelines, pipelines == 1 ? "" : "s");
+    std::string out = fmt::format("{} pipeline{} running", pipelines, pipelines == 1 ? "" : "s");
+    if (const auto n = quarantine_events().size(); n > 0) {
+        out += fmt::format(", {} damaged database{} moved aside (see the log)", n, n == 1 ? "" : "s");
+    }
+    return out;
 }
 
 // glibc gives each thread that contends for malloc an arena of its own, up
@@ -154,6 +185,11 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     if (ec) {
         log::error("cannot create data directory {}: {}", data_dir.string(), ec.message());
         notifier.status(fmt::format("cannot create data directory {}: {}", data_dir.string(), ec.message()));
+        return 1;
+    }
+    if (const std::string why = data_dir_unwritable(data_dir); !why.empty()) {
+        log::error("{}", why);
+        notifier.status(why);
         return 1;
     }
 
@@ -334,6 +370,11 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             }
             notifier.ready(started_status(life.size()));
             continue;
+        }
+        if (const auto restarted = life.restart_damaged(); !restarted.empty()) {
+            notifier.status(fmt::format("{}; buffer of {} damaged, moved aside and restarted on a fresh one "
+                                        "(see the log)",
+                                        started_status(life.size()), fmt::join(restarted, ", ")));
         }
         if (life.all_sources_finished()) {
             log::info("every source has finished: delivering what is buffered, then exiting");

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "buffer/quarantine.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "runtime/pipeline.hpp"
@@ -322,7 +323,38 @@ bool GatewayLifecycle::ready(std::string& detail) const {
     for (const auto& r : running_) {
         ok = r.pipeline->ready(detail) && ok;
     }
+    // Named, but not a reason to stop sending traffic: the gateway runs on
+    // the fresh file.
+    for (const auto& e : quarantine_events()) {
+        detail += describe(e) + "\n";
+    }
     return ok;
+}
+
+std::vector<std::string> GatewayLifecycle::restart_damaged() {
+    std::vector<std::string> out;
+    std::lock_guard lk(mu_);
+    for (std::size_t i = 0; i < running_.size();) {
+        if (!running_[i].pipeline->buffer_damaged()) {
+            ++i;
+            continue;
+        }
+        const std::string name = running_[i].pipeline->name();
+        log::error("pipeline {}: SQLite reports its buffer damaged; restarting the pipeline on a fresh buffer", name);
+        running_[i].pipeline->stop(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+        running_[i].pipeline.reset();
+        try {
+            running_[i] = build(config_.pipelines[i], data_dir_of(config_));
+            running_[i].pipeline->start();
+            out.push_back(name);
+            ++i;
+        } catch (const std::exception& e) {
+            log::error("pipeline {}: cannot restart it, it stays stopped: {}", name, e.what());
+            running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
+            config_.pipelines.erase(config_.pipelines.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    }
+    return out;
 }
 
 ServiceSample GatewayLifecycle::sample(std::int64_t stale_after_ns, bool figures) const {
@@ -333,6 +365,7 @@ ServiceSample GatewayLifecycle::sample(std::int64_t stale_after_ns, bool figures
     }
     s.available = true;
     s.pipelines = running_.size();
+    s.quarantined = quarantine_events().size();
     const std::int64_t now = mono_now_ns();
     for (const auto& r : running_) {
         const auto& p = *r.pipeline;

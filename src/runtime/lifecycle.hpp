@@ -87,6 +87,11 @@ public:
     // Thread-safe. While start, reload or stop holds the pipelines, ready()
     // is false ("starting, stopping or reloading") and sample() unavailable.
     bool ready(std::string& detail) const;
+    // Control thread: restarts every pipeline whose buffer SQLite reported
+    // damaged while running (a sink's read, the worker's commit); opening it
+    // again moves the damaged file aside and salvages what it can (see
+    // buffer/quarantine.hpp). Returns the names restarted.
+    std::vector<std::string> restart_damaged();
     ServiceSample sample(std::int64_t stale_after_ns, bool figures) const;
     std::size_t size() const;
     bool all_sources_finished() const;

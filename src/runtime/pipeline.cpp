@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "buffer/sqlite.hpp"
 #include "core/clock.hpp"
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
@@ -443,6 +444,10 @@ bool Pipeline::ready(std::string& detail) const {
 }
 
 std::uint64_t Pipeline::buffered_rows() const { return buffer_->snapshot()->rows; }
+
+bool Pipeline::buffer_damaged() const {
+    return buffer_ && buffer_detail::damage_seen(buffer_->options().path.string());
+}
 
 std::size_t Pipeline::sinks_retrying() const {
     std::size_t n = 0;

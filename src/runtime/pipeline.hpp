@@ -59,6 +59,8 @@ public:
     std::uint64_t buffered_rows() const;
     std::size_t sink_count() const { return sinks_.size(); }
     std::size_t sinks_retrying() const;
+    // SQLite reported the buffer damaged since it was opened (any thread).
+    bool buffer_damaged() const;
 
     // Ingest
     std::size_t try_push(std::vector<Frame>& frames) override;

@@ -19,6 +19,10 @@ std::string service_status_line(const ServiceSample& s, double records_per_secon
     } else {
         line += fmt::format(", {} of {} sink{} retrying", s.sinks_retrying, s.sinks, s.sinks == 1 ? "" : "s");
     }
+    if (s.quarantined > 0) {
+        line += fmt::format(", {} damaged database{} moved aside (see the log)", s.quarantined,
+                            s.quarantined == 1 ? "" : "s");
+    }
     return line;
 }
 

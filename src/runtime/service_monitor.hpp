@@ -24,6 +24,7 @@ struct ServiceSample {
     std::uint64_t buffered = 0;      // rows in the buffers
     std::size_t sinks = 0;
     std::size_t sinks_retrying = 0;
+    std::size_t quarantined = 0;     // damaged databases moved aside since start
     std::string stalled;             // a pipeline whose worker has not turned for longer than allowed
     std::int64_t stalled_for_ns = 0;
 };

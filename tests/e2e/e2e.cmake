@@ -6,6 +6,12 @@ foreach(t IN ITEMS test_decode_mix test_kill_restart test_cli test_sources_sinks
     ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endforeach()
 
+# Damaged buffer, tables and window-state files: moved aside, salvaged, the
+# alarm raised, the gateway collecting on.
+add_test(NAME e2e_test_damaged_files COMMAND ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_damaged_files.py)
+set_tests_properties(e2e_test_damaged_files PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE 77
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+
 # 300 slow clients against the HTTP API for 30 s while /health is probed.
 add_test(NAME e2e_test_http_slow_clients COMMAND ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_http_slow_clients.py)
 set_tests_properties(e2e_test_http_slow_clients PROPERTIES LABELS e2e TIMEOUT 180 SKIP_RETURN_CODE 77

@@ -10,4 +10,5 @@ sluice_unit_test(buffer_test
           ${CMAKE_CURRENT_LIST_DIR}/buffer_snapshot_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/buffer_loop_thread_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/buffer_space_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/buffer_damage_test.cpp
   LIBS sluice_buffer sluice_sqlite3)

@@ -170,11 +170,11 @@ TEST(BufferOffline, RefusesALiveGatewayAndMissingFiles) {
     o.path = db;
     o.sinks = {"a", "b"};
     auto buf = Buffer::open(o);
-    for (int which = 0; which < 3; ++which) {
+    // stats reads beside the running gateway (a WAL reader, no lock).
+    EXPECT_EQ(offline_stats(db).rows, 8u);
+    for (int which = 1; which < 3; ++which) {
         try {
-            if (which == 0) {
-                offline_stats(db);
-            } else if (which == 1) {
+            if (which == 1) {
                 offline_export(db, "", stdout, false);
             } else {
                 offline_drop(db, "", false);

@@ -499,7 +499,7 @@ TEST(Buffer, LockRefusesASecondOpen) {
         EXPECT_NE(std::string(e.what()).find("is in use by another sluice process"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(opts.path.string()), std::string::npos) << e.what();
     }
-    EXPECT_THROW(offline_stats(opts.path), std::runtime_error);
+    EXPECT_NO_THROW(offline_stats(opts.path));  // a read-only WAL reader beside the gateway
     buf.reset();
     EXPECT_NO_THROW(Buffer::open(opts));
 }

@@ -129,6 +129,9 @@ TEST(ServiceMonitor, StatusLine) {
     s.buffered = 12;
     s.sinks_retrying = 1;
     EXPECT_EQ(service_status_line(s, 0), "1 pipeline, 0 records/s in, 12 buffered, 1 of 4 sinks retrying");
+    s.quarantined = 1;
+    EXPECT_EQ(service_status_line(s, 0), "1 pipeline, 0 records/s in, 12 buffered, 1 of 4 sinks retrying, "
+                                         "1 damaged database moved aside (see the log)");
 }
 
 TEST(ServiceMonitor, PingsOnlyWhileWorkersTurn) {
