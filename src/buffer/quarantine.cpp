@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "buffer/buffer.hpp"
+#include "buffer/page_scan.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -95,176 +96,6 @@ std::string utc_stamp() {
     return buf;
 }
 
-
-// Reads a SQLite varint at p (at most 9 bytes before end); 0 bytes used if
-// it runs past the end.
-std::size_t varint(const unsigned char* p, const unsigned char* end, std::uint64_t& v) {
-    v = 0;
-    for (std::size_t i = 0; i < 9; ++i) {
-        if (p + i >= end) {
-            return 0;
-        }
-        if (i == 8) {
-            v = (v << 8) | p[i];
-            return 9;
-        }
-        v = (v << 7) | (p[i] & 0x7f);
-        if ((p[i] & 0x80) == 0) {
-            return i + 1;
-        }
-    }
-    return 0;
-}
-
-std::int64_t int_value(const unsigned char* p, std::uint64_t type) {
-    static constexpr int kBytes[] = {0, 1, 2, 3, 4, 6, 8};
-    if (type == 8) {
-        return 0;
-    }
-    if (type == 9) {
-        return 1;
-    }
-    const int n = kBytes[type];
-    if (n == 0) {
-        return 0;
-    }
-    std::uint64_t v = (p[0] & 0x80) ? ~std::uint64_t{0} : 0;
-    for (int i = 0; i < n; ++i) {
-        v = (v << 8) | p[i];
-    }
-    return static_cast<std::int64_t>(v);
-}
-
-// When the b-tree above the rows is lost (a truncated file whose interior
-// pages were at its end), the records are still on their leaf pages: every
-// table-leaf page of the file is read, and each cell that has the records
-// table's shape (id, integer ts, integer size, a blob) is handed to `fn`.
-// Rows of freed pages may come back too; ids already confirmed by every
-// sink are trimmed again at open.
-template <class Fn>
-void scan_record_pages(const std::filesystem::path& path, Fn&& fn) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return;
-    }
-    std::array<unsigned char, 100> h{};
-    in.read(reinterpret_cast<char*>(h.data()), h.size());
-    if (in.gcount() < 100) {
-        return;
-    }
-    std::size_t page = (std::size_t{h[16]} << 8) | h[17];
-    if (page == 1) {
-        page = 65536;
-    }
-    if (page < 512 || (page & (page - 1)) != 0) {
-        return;
-    }
-    const std::size_t usable = page - h[20];
-    std::vector<unsigned char> buf(page);
-    std::vector<unsigned char> over(page);
-    std::string payload;
-    auto read_page = [&](std::uint64_t no, std::vector<unsigned char>& into) {
-        in.clear();
-        in.seekg(static_cast<std::streamoff>((no - 1) * page));
-        in.read(reinterpret_cast<char*>(into.data()), static_cast<std::streamsize>(page));
-        return static_cast<std::size_t>(in.gcount()) == page;
-    };
-    for (std::uint64_t no = 2;; ++no) {
-        if (!read_page(no, buf)) {
-            break;
-        }
-        if (buf[0] != 0x0d) {
-            continue;
-        }
-        const std::size_t cells = (std::size_t{buf[3]} << 8) | buf[4];
-        for (std::size_t c = 0; c < cells && 8 + 2 * c + 1 < page; ++c) {
-            const std::size_t at = (std::size_t{buf[8 + 2 * c]} << 8) | buf[8 + 2 * c + 1];
-            if (at < 8 || at >= usable) {
-                continue;
-            }
-            const unsigned char* p = buf.data() + at;
-            const unsigned char* end = buf.data() + usable;
-            std::uint64_t len = 0;
-            std::uint64_t rowid = 0;
-            std::size_t k = varint(p, end, len);
-            if (k == 0 || len > (64u << 20)) {
-                continue;
-            }
-            p += k;
-            if ((k = varint(p, end, rowid)) == 0) {
-                continue;
-            }
-            p += k;
-            const std::size_t x = usable - 35;
-            std::size_t local = len;
-            if (len > x) {
-                const std::size_t m = ((usable - 12) * 32 / 255) - 23;
-                const std::size_t kk = m + ((len - m) % (usable - 4));
-                local = kk <= x ? kk : m;
-            }
-            if (p + local > end) {
-                continue;
-            }
-            payload.assign(reinterpret_cast<const char*>(p), local);
-            bool ok = true;
-            if (local < len) {
-                if (p + local + 4 > end) {
-                    continue;
-                }
-                std::uint64_t next = be32(p + local);
-                while (ok && payload.size() < len) {
-                    if (next < 2 || !read_page(next, over)) {
-                        ok = false;
-                        break;
-                    }
-                    const std::size_t take = std::min<std::size_t>(usable - 4, len - payload.size());
-                    payload.append(reinterpret_cast<const char*>(over.data() + 4), take);
-                    next = be32(over.data());
-                }
-            }
-            if (!ok) {
-                continue;
-            }
-            // The record: header size, four serial types, the values.
-            const auto* r = reinterpret_cast<const unsigned char*>(payload.data());
-            const auto* rend = r + payload.size();
-            std::uint64_t hsize = 0;
-            std::size_t used = varint(r, rend, hsize);
-            if (used == 0 || hsize > payload.size()) {
-                continue;
-            }
-            std::uint64_t types[4];
-            const unsigned char* q = r + used;
-            int n = 0;
-            while (q < r + hsize && n < 5) {
-                std::uint64_t t = 0;
-                const std::size_t u = varint(q, r + hsize, t);
-                if (u == 0) {
-                    n = 5;
-                    break;
-                }
-                if (n < 4) {
-                    types[n] = t;
-                }
-                ++n;
-                q += u;
-            }
-            if (n != 4 || types[0] != 0 || types[1] > 9 || types[1] == 7 || types[2] > 9 || types[2] == 7 ||
-                types[3] < 12 || types[3] % 2 != 0) {
-                continue;
-            }
-            static constexpr std::size_t kLen[] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0};
-            const unsigned char* v = r + hsize;
-            const std::size_t blob = (types[3] - 12) / 2;
-            if (v + kLen[types[1]] + kLen[types[2]] + blob > rend) {
-                continue;
-            }
-            const std::int64_t ts = int_value(v, types[1]);
-            v += kLen[types[1]] + kLen[types[2]];
-            fn(rowid, ts, std::string_view(reinterpret_cast<const char*>(v), blob));
-        }
-    }
-}
 
 }  // namespace
 
@@ -481,7 +312,7 @@ Salvaged salvage_buffer(const std::filesystem::path& from, Db& to) {
             }
             // Rows the b-tree no longer leads to (pages in the WAL are not
             // seen here; the scans above read those).
-            scan_record_pages(from, [&](std::uint64_t id, std::int64_t ts, std::string_view body) {
+            buffer_detail::scan_record_pages(from, [&](std::uint64_t id, std::int64_t ts, std::string_view body) {
                 if (meta_last == 0 || id <= meta_last) {
                     store(id, ts, body, false);
                 }

@@ -1,0 +1,31 @@
+#pragma once
+// Salvage of a buffer whose b-tree is lost (a truncated file whose interior
+// pages were at its end): the records are still on their table-leaf pages.
+// This reads SQLite's file format directly (https://sqlite.org/fileformat.html),
+// so it takes whatever bytes a damaged file holds: every length and offset is
+// checked against the page it is on, overflow chains are bounded by the
+// record's length, and a cell that does not have the records table's shape
+// (id, integer ts, integer size, a blob) is skipped.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string_view>
+
+namespace sluice::buffer_detail {
+
+// Reads `n` bytes at `offset` into `into`; false if the file is shorter.
+using PageReader = std::function<bool(std::uint64_t offset, unsigned char* into, std::size_t n)>;
+// One record cell found: its row id (the record id), ts and body.
+using RecordCellFn = std::function<void(std::uint64_t rowid, std::int64_t ts, std::string_view body)>;
+
+// Every table-leaf page after the first, in file order. Rows of freed pages
+// may come back too (the caller trims ids every sink has confirmed).
+void scan_record_pages(const PageReader& read, const RecordCellFn& fn);
+// The same over a file; nothing if it cannot be opened.
+void scan_record_pages(const std::filesystem::path& path, const RecordCellFn& fn);
+// The same over bytes in memory (the fuzz target).
+void scan_record_pages(std::string_view file, const RecordCellFn& fn);
+
+}  // namespace sluice::buffer_detail
