@@ -102,16 +102,21 @@ path = "{out}"
 fsync = false
 """)
         publisher = None
+        s = None
         runs = 0
         try:
             def start():
                 nonlocal runs
                 runs += 1
-                s = Sluice(["run", "-c", cfg], log_path=os.path.join(d, f"log{runs}"))
-                wait_for(lambda: "connected to tcp://" in s.logs() or s.proc.poll() is not None, 30,
-                         f"sluice run {runs} to connect")
-                assert s.proc.poll() is None, s.logs()
-                return s
+                new = Sluice(["run", "-c", cfg], log_path=os.path.join(d, f"log{runs}"))
+                try:
+                    wait_for(lambda: "connected to tcp://" in new.logs() or new.proc.poll() is not None, 30,
+                             f"sluice run {runs} to connect")
+                    assert new.proc.poll() is None, new.logs()
+                except BaseException:
+                    new.kill()
+                    raise
+                return new
 
             # The first run makes the persistent session (and its subscription).
             s = start()
@@ -153,11 +158,14 @@ fsync = false
             s.signal(signal.SIGTERM)
             assert s.wait(30) == 0, s.logs()
         except BaseException:
-            print(s.logs()[-3000:])
+            if s is not None:
+                print(s.logs()[-3000:])
             with open(os.path.join(d, "mosquitto.log"), errors="replace") as f:
                 print(f.read()[-3000:])
             raise
         finally:
+            if s is not None:
+                s.kill()
             if publisher and publisher.poll() is None:
                 publisher.kill()
                 publisher.wait()
