@@ -1,4 +1,4 @@
-"""T1 (mqtt): 20,000 numbered QoS 1 messages (--long 200,000) published
+"""T1 (mqtt): 20,000 numbered QoS 1 messages (--long 100,000) published
 into a persistent session while sluice (mqtt -> json -> buffer -> file) is
 killed with SIGKILL 5 times (--long 20) at random points of its progress
 and restarted each time; then it runs to the end. Paho acknowledges a
@@ -18,7 +18,7 @@ import time
 
 from battery import Sluice, TempDir, count_numbers, figure, free_port, main, read_ndjson, size, skip, wait_for
 
-TOTAL = size(20_000, 200_000)
+TOTAL = size(20_000, 100_000)
 KILLS = size(5, 20)
 WINDOW = 100  # the mqtt source's max_unsaved_messages default
 CLIENT_ID = "sluice-t1-mqtt-kill"
@@ -120,12 +120,24 @@ fsync = false
 
             # The first run makes the persistent session (and its subscription).
             s = start()
-            payload = "".join(f'{{"seq":{i}}}\n' for i in range(TOTAL)).encode()
-            publisher = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
-                                          "-t", "t1/seq", "-l", "-i", "t1-publisher"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            feeder = threading.Thread(target=lambda: (publisher.stdin.write(payload), publisher.stdin.close()),
-                                      daemon=True)
+            # In parts of 20,000, one mosquitto_pub each (one for all of a
+            # long run made mosquitto 2.0 drop the publisher "out of memory").
+            pub_error = []
+
+            def publish_all():
+                nonlocal publisher
+                for part, first in enumerate(range(0, TOTAL, 20_000)):
+                    body = "".join(f'{{"seq":{i}}}\n' for i in range(first, min(TOTAL, first + 20_000))).encode()
+                    publisher = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                                                  "-t", "t1/seq", "-l", "-i", f"t1-publisher-{part}"],
+                                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.PIPE)
+                    _, err = publisher.communicate(body, timeout=300)
+                    if publisher.returncode != 0:
+                        pub_error.append(err.decode(errors="replace"))
+                        return
+
+            feeder = threading.Thread(target=publish_all, daemon=True)
             feeder.start()
             # Kill at random points of the progress (lines written by the
             # file sink, which trails the buffer's commits).
@@ -140,8 +152,8 @@ fsync = false
                 s.proc.wait()
                 s.kill()
                 s = start()
-            feeder.join(timeout=120)
-            assert publisher.wait(timeout=120) == 0, publisher.stderr.read()
+            feeder.join(timeout=300)
+            assert not feeder.is_alive() and not pub_error, pub_error
 
             # To the end: until every number is there, or nothing new came for 3 s.
             last = {"n": -1, "at": time.monotonic()}
