@@ -62,6 +62,14 @@ struct SourceContext {
     // Set for sources whose descriptor is `watched`: report connected/down
     // here (any thread). Null for the others.
     SourceHealth* health = nullptr;
+    // Set in start() by a source that holds back until what it handed on is
+    // stored (to bound what a crash loses): called on the worker thread after
+    // each buffer commit that held frames of this source, with their number.
+    std::function<void(std::size_t frames)> committed;
+    // Asks the worker to commit the batch it is gathering now instead of
+    // waiting for batch_max_delay: for a source that waits on `committed`.
+    // Any thread.
+    std::function<void()> commit_soon;
 };
 
 class Source {

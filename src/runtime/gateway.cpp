@@ -149,6 +149,7 @@ void apply_overrides(GatewayConfig& config, const RunOverrides& overrides) {
         set_option(config.gateway, "id", host_name(), "default");
     }
     set_gateway_id(config.gateway.str("id"));
+    set_data_dir(config.gateway.str("data_dir"));
 }
 
 int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoader reload) {

@@ -114,6 +114,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->metrics = ComponentMetrics::for_component(label, "source");
         slot->work.metrics = &slot->metrics;
         slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
+        slot->work.committed = &slot->ctx.committed;
         sources_.push_back(std::move(slot));
     }
     tables_ = tables;
@@ -273,6 +274,7 @@ void Pipeline::start() {
                 const auto it = checkpoints->find(key);
                 return it == checkpoints->end() ? std::nullopt : std::optional<std::string>(it->second);
             };
+            slot.ctx.commit_soon = [this] { worker_->commit_soon(); };
             slot.ctx.finished = [this, i] {
                 // May be called from a source's own thread.
                 loop_.post([this, i] {

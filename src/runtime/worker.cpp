@@ -92,6 +92,11 @@ bool Worker::turn() {
     const auto until = mono_now_ns() + opts_.batch_delay.count();
     while (!tick && frames_.size() < opts_.batch_max) {
         const auto left = until - mono_now_ns();
+        if (commit_soon_.exchange(false)) {
+            // A source waits for this commit: take what is queued, no more waiting.
+            queue_.pop_many(frames_, opts_.batch_max - frames_.size(), std::chrono::nanoseconds(0));
+            break;
+        }
         if (left <= 0 ||
             queue_.pop_many(frames_, opts_.batch_max - frames_.size(), std::chrono::nanoseconds(left)) == 0) {
             break;
@@ -103,6 +108,7 @@ bool Worker::turn() {
     last_stage_turn_ = clock_.mono_ns();
     run_stages(tick);
     const bool committed = commit();
+    tell_sources(committed);
     for (auto* slot : stages_) {
         try {
             slot->stage->after_commit(committed);
@@ -123,8 +129,12 @@ void Worker::decode(const std::vector<Frame>& frames) {
     records_.clear();
     dead_.clear();
     checkpoints_.clear();
+    for (auto* sp : sources_) {
+        sp->batch_frames = 0;
+    }
     for (const auto& f : frames) {
         auto& src = *sources_[f.source];
+        ++src.batch_frames;
         const std::size_t before = records_.size();
         DeadLetter dl;
         if (f.origin_cut_from != 0) {
@@ -300,6 +310,15 @@ bool Worker::commit() {
              left = std::chrono::nanoseconds(retry_at - clock_.mono_ns())) {
             mark_turn();
             clock_.sleep(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)), give_up_);
+        }
+    }
+}
+
+void Worker::tell_sources(bool committed) {
+    for (auto* sp : sources_) {
+        const std::size_t n = std::exchange(sp->batch_frames, 0);
+        if (committed && n > 0 && sp->committed != nullptr && *sp->committed) {
+            (*sp->committed)(n);
         }
     }
 }

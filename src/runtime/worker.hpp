@@ -57,12 +57,15 @@ struct WorkerSource {
     ComponentMetrics* metrics = nullptr;
     // The source's SourceContext::checkpoint_key (set by the source).
     const std::string* checkpoint_key = nullptr;
+    // The source's SourceContext::committed (may be empty).
+    const std::function<void(std::size_t)>* committed = nullptr;
     // Worker thread only.
     log::OnceLog origin_log;
     log::OnceLog decode_log;
     bool position_pending = false;  // the newest Frame::position of the batch
     std::uint64_t position_epoch = 0;
     std::uint64_t position = 0;
+    std::size_t batch_frames = 0;  // frames of this source in the batch
 };
 
 struct WorkerStage {
@@ -117,6 +120,13 @@ public:
         std::lock_guard lk(failure_mu_);
         return commit_failure_;
     }
+    // Ends the gathering of the current batch: it is committed now rather
+    // than after batch_max_delay (a source waits for its frames to be
+    // stored). Any thread.
+    void commit_soon() {
+        commit_soon_ = true;
+        queue_.wake();
+    }
 
 private:
     bool turn();
@@ -124,6 +134,8 @@ private:
     void run_stages(bool tick);
     void stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what);
     bool commit();
+    // Tells the sources that wait for it how many of their frames are stored.
+    void tell_sources(bool committed);
     void publish_streams();
     void signal_space();
 
@@ -140,6 +152,7 @@ private:
     std::function<void()> before_turn_;
     std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
     std::atomic<std::int64_t> last_turn_ns_{0};
+    std::atomic<bool> commit_soon_{false};
 
     // Worker thread: the current batch.
     std::vector<Frame> frames_;

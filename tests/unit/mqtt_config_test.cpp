@@ -1,10 +1,16 @@
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "config/resolve.hpp"
 #include "core/backoff.hpp"
 #include "core/component.hpp"
 #include "core/url.hpp"
+#include "core/identity.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
+#include "sources/mqtt/unsaved_window.hpp"
 
 namespace sluice::components {
 const Descriptor& source_mqtt();
@@ -93,9 +99,15 @@ TEST(MqttUrl, NeedsHost) {
 }
 
 TEST(MqttClientId, StableAndSafe) {
-    EXPECT_EQ(default_client_id("gw-1", "main/broker"), "sluice-gw-1-main-broker");
-    EXPECT_EQ(default_client_id("", "p/s id"), "sluice-gw-p-s-id");
-    EXPECT_EQ(default_client_id("a", "p/s"), default_client_id("a", "p/s"));
+    EXPECT_EQ(default_client_id("gw-1", "0123456789ab", "c0de", "main/broker"),
+              "sluice-gw-1-0123456789ab-c0de-main-broker");
+    EXPECT_EQ(default_client_id("", "", "", "p/s id"), "sluice-gw-p-s-id");
+    EXPECT_EQ(default_client_id("a", "m", "d", "p/s"), default_client_id("a", "m", "d", "p/s"));
+    // Cloned boards (same host name) and two instances on one machine differ.
+    EXPECT_NE(default_client_id("a", "m1", "d", "p/s"), default_client_id("a", "m2", "d", "p/s"));
+    EXPECT_NE(default_client_id("a", "m", "d1", "p/s"), default_client_id("a", "m", "d2", "p/s"));
+    EXPECT_EQ(default_client_id(std::string(100, 'h'), "m", "d", "p/s"),
+              "sluice-" + std::string(24, 'h') + "-m-d-p-s");
 }
 
 // The MQTT source reconnects by the one retry rule (core/backoff.hpp), seeded per client.
@@ -167,4 +179,82 @@ TEST(MqttTls, SharedChecks) {
 }
 
 }  // namespace
+// The default client id's machine and data directory parts.
+TEST(MqttIdentity, MachineAndDataDirTags) {
+    const std::string m = machine_tag();
+    EXPECT_EQ(m.size(), 12u);
+    EXPECT_EQ(m, machine_tag());
+    EXPECT_EQ(m.find_first_not_of("0123456789abcdef"), std::string::npos) << m;
+    set_data_dir("/var/lib/sluice");
+    const std::string a = data_dir_tag();
+    set_data_dir("/var/lib/sluice/");
+    EXPECT_EQ(a, data_dir_tag());
+    set_data_dir("/var/lib/sluice-2");
+    EXPECT_NE(a, data_dir_tag());
+    set_data_dir("/tmp/x/a");
+    const std::string xa = data_dir_tag();
+    set_data_dir("/tmp/x/b");
+    EXPECT_NE(xa, data_dir_tag());  // one last character apart
+    EXPECT_EQ(a.size(), 4u);
+    EXPECT_EQ(short_hash("abc", 8), short_hash("abc", 8));
+    EXPECT_NE(short_hash("abc", 8), short_hash("abd", 8));
+}
+
+// The window counts what was taken from Paho until the worker reports its commit.
+TEST(MqttUnsavedWindow, FillsAndEmptiesWithCommits) {
+    UnsavedWindow w(3);
+    const std::atomic<bool> no{false};
+    EXPECT_FALSE(w.full());
+    w.received();
+    w.received(2);
+    EXPECT_TRUE(w.full());
+    EXPECT_EQ(w.unsaved(), 3u);
+    EXPECT_FALSE(w.wait_for_room(std::chrono::milliseconds(1), no));
+    w.committed(2);
+    EXPECT_FALSE(w.full());
+    EXPECT_TRUE(w.wait_for_room(std::chrono::milliseconds(1), no));
+    w.forget(5);  // never below zero
+    EXPECT_EQ(w.unsaved(), 0u);
+    EXPECT_EQ(UnsavedWindow(0).limit(), 1u);
+}
+
+TEST(MqttUnsavedWindow, CommitOnAnotherThreadWakesTheWaiter) {
+    UnsavedWindow w(1);
+    const std::atomic<bool> no{false};
+    w.received();
+    std::thread worker([&] { w.committed(1); });
+    EXPECT_TRUE(w.wait_for_room(std::chrono::seconds(10), no));
+    worker.join();
+}
+
+TEST(MqttUnsavedWindow, StopEndsTheWait) {
+    UnsavedWindow w(1);
+    std::atomic<bool> stop{false};
+    w.received();
+    std::thread stopper([&] {
+        stop = true;
+        w.wake();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(w.wait_for_room(std::chrono::seconds(10), stop));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    stopper.join();
+}
+
+// Two connections in a row closed soon after connecting: a takeover.
+TEST(MqttTakeover, TwoShortSessionsInARow) {
+    using namespace std::chrono_literals;
+    TakeoverDetector d;
+    EXPECT_FALSE(d.lost_after(1h));
+    EXPECT_FALSE(d.lost_after(100ms));
+    EXPECT_TRUE(d.lost_after(200ms));
+    EXPECT_FALSE(d.reported());
+    d.set_reported();
+    EXPECT_TRUE(d.lost_after(50ms));
+    EXPECT_TRUE(d.reported());
+    EXPECT_FALSE(d.lost_after(10s));  // a long session ends the episode
+    EXPECT_FALSE(d.reported());
+    EXPECT_FALSE(d.lost_after(100ms));
+}
+
 }  // namespace sluice::mqtt

@@ -101,6 +101,7 @@ protected:
         WorkerOptions wo;
         wo.pipeline = name;
         wo.batch_max = 100;
+        wo.batch_delay = batch_delay;
         worker = std::make_unique<Worker>(wo, queue, *buffer, std::vector<WorkerSource*>{&source},
                                           std::vector<WorkerStage*>{&stage}, counters, give_up, done, clock);
         thread = std::thread([this] { worker->run(); });
@@ -125,6 +126,7 @@ protected:
 
     TempDir dir;
     std::string name;
+    std::chrono::nanoseconds batch_delay{};
     BufferOptions bo;
     std::unique_ptr<Buffer> buffer;
     FrameQueue queue{10000, 64 << 20};
@@ -147,6 +149,27 @@ TEST_F(WorkerTest, CommitsDecodedRecordsAndEndsWhenTheQueueCloses) {
     EXPECT_TRUE(done.load());
     EXPECT_EQ(counters.records_in->value(), 30u);
     EXPECT_EQ(buffered_seqs(*buffer, "s"), iota_seqs(0, 30));
+}
+
+// A source that waits for its frames to be stored (the mqtt source's unsaved
+// window) learns of each commit, and its commit_soon ends the gathering of a
+// batch long before batch_max_delay.
+TEST_F(WorkerTest, TellsTheSourceWhatWasCommittedAndCommitsSoonWhenAsked) {
+    std::atomic<std::size_t> committed{0};
+    const std::function<void(std::size_t)> on_commit = [&](std::size_t n) { committed += n; };
+    source.committed = &on_commit;
+    batch_delay = std::chrono::seconds(60);
+    start();
+    const auto t0 = std::chrono::steady_clock::now();
+    push_range(0, 7);
+    worker->commit_soon();
+    while (committed.load() < 7 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(committed.load(), 7u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+    EXPECT_EQ(buffered_seqs(*buffer, "s"), iota_seqs(0, 7));
+    give_up = true;  // the rest of a 60 s gathering need not be waited for
 }
 
 TEST_F(WorkerTest, StageThatThrowsDeadLettersTheBatchAndTheWorkerGoesOn) {

@@ -178,6 +178,7 @@ Settings settings_from(const Options& o) {
     s.status_qos = static_cast<int>(o.integer("status_qos"));
     s.batch_size = static_cast<std::size_t>(o.integer("batch_size"));
     s.flush_interval = as<std::chrono::milliseconds>(o.duration("flush_interval"));
+    s.max_unsaved_messages = static_cast<std::size_t>(o.integer("max_unsaved_messages"));
 
     if (s.reconnect_max < s.reconnect_initial) {
         throw ConfigError("reconnect_max must not be shorter than reconnect_initial");
@@ -259,9 +260,20 @@ void from_url(const Url& url, RawTable& out) {
     }
 }
 
-std::string default_client_id(std::string_view hostname, std::string_view source_name) {
+std::string default_client_id(std::string_view hostname, std::string_view machine, std::string_view data_dir,
+                              std::string_view source_name) {
     std::string id = "sluice-";
-    id += hostname.empty() ? "gw" : hostname;
+    if (hostname.empty()) {
+        id += "gw";
+    } else {
+        id.append(hostname.data(), std::min<std::size_t>(hostname.size(), 24));
+    }
+    for (std::string_view tag : {machine, data_dir}) {
+        if (!tag.empty()) {
+            id += '-';
+            id += tag;
+        }
+    }
     id += '-';
     id += source_name;
     for (char& c : id) {

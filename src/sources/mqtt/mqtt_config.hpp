@@ -23,7 +23,7 @@ struct Settings {
     bool tls = false;
     std::vector<std::string> topics;
     int qos = 1;
-    std::string client_id;  // empty: derived at start from host name, pipeline and source id
+    std::string client_id;  // empty: derived at start (default_client_id)
     bool clean_session = false;
     int protocol = 4;  // MQTTVERSION_3_1_1 (4) or MQTTVERSION_5 (5)
     std::chrono::seconds session_expiry{0};
@@ -44,6 +44,7 @@ struct Settings {
     int status_qos = 1;
     std::size_t batch_size = 1024;
     std::chrono::milliseconds flush_interval{10};
+    std::size_t max_unsaved_messages = 100;
 };
 
 // Throws ConfigError for problems that involve several options.
@@ -62,9 +63,14 @@ std::optional<Server> normalise_server(std::string_view text, std::string* error
 // `sluice relay` URL → option entries: mqtt[s]://[user[:password]@]host[:port]/topic?topics=a,b&qos=1
 void from_url(const Url& url, RawTable& out);
 
-// "sluice-<host>-<pipeline>-<source id>" from the host name and the source's
-// "<pipeline>/<id>" name, limited to characters every broker accepts.
-std::string default_client_id(std::string_view hostname, std::string_view source_name);
+// "sluice-<host>-<machine>-<data dir>-<pipeline>-<source id>": the host name
+// (cut to 24 characters) for people reading the broker's log, the machine
+// tag (core/identity.hpp) so boards cloned from one image differ, the data
+// directory's tag so two instances on one machine differ, and the source's
+// "<pipeline>/<id>" name; limited to characters every broker accepts. Empty
+// tags are left out.
+std::string default_client_id(std::string_view hostname, std::string_view machine, std::string_view data_dir,
+                              std::string_view source_name);
 
 // One line saying why a TLS connection failed and what to check, from the
 // OpenSSL error text Paho reported (may be empty) and our own probe's verdict

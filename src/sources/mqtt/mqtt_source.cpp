@@ -8,6 +8,17 @@
 //
 // Messages are collected into a local batch and handed to the ingest queue
 // every `batch_size` messages or `flush_interval` after the first one.
+//
+// Paho acknowledges a QoS 1/2 message as it reads it, before it is stored.
+// So the source takes at most `max_unsaved_messages` from Paho ahead of the
+// buffer's commits (UnsavedWindow): with the window full it hands its batch
+// on, asks the worker to commit at once, and reads nothing until the commit
+// is reported. Meanwhile Paho is not called, so it sends no keep-alive
+// PINGREQ either (the synchronous client has no thread of its own); a
+// commit normally takes milliseconds, and one that stalls for 1.5 times
+// `keepalive` (disk full) makes the broker close the connection: what it
+// still holds stays in the persistent session, and the source reconnects
+// once the commits go on.
 
 #include <algorithm>
 #include <atomic>
@@ -27,78 +38,22 @@
 #include "core/metrics.hpp"
 #include "core/tls_options.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
+#include "sources/mqtt/paho_gate.hpp"
 #include "sources/mqtt/tls_probe.hpp"
 #include "core/backoff.hpp"
 #include "core/guard.hpp"
+#include "core/identity.hpp"
+#include "sources/mqtt/unsaved_window.hpp"
 
 namespace sluice::components {
 namespace {
 
 using namespace std::chrono_literals;
+using mqtt::paho_gate;
 using mqtt::Settings;
 
 constexpr auto kShutdownDrain = 500ms;
 constexpr unsigned long kIdleReceiveMs = 100;  // how often an idle loop looks at stopping_
-
-// Paho's synchronous clients share one set of sockets per process: a client
-// waiting in MQTTClient_receive cycles over every client's socket, so it can
-// take the one another client is connecting on, whose connect then waits for
-// its CONNACK until connect_timeout (eclipse-paho/paho.mqtt.c#881), and two
-// clients receiving at once race on that set (ThreadSanitizer: one thread
-// grows the poll array while another polls it). With two or more mqtt sources
-// in one gateway every Paho call therefore runs alone, in turn (first come,
-// first served, so no source starves). A receive serves every client: what
-// it reads for another client waits in that client's queue for its turn. To
-// keep the turns short while several clients share the gate, a receive
-// waits at most kSharedReceiveMs.
-constexpr unsigned long kSharedReceiveMs = 5;
-
-class PahoGate {
-public:
-    class Hold {
-    public:
-        explicit Hold(PahoGate& g) : g_(g) {}
-        ~Hold() { g_.leave(); }
-        Hold(const Hold&) = delete;
-        Hold& operator=(const Hold&) = delete;
-
-    private:
-        PahoGate& g_;
-    };
-
-    Hold enter() {
-        std::unique_lock lk(mu_);
-        const std::uint64_t ticket = next_++;
-        turn_.wait(lk, [&] { return serving_ == ticket; });
-        return Hold(*this);
-    }
-    void add_client() { clients_.fetch_add(1); }
-    void remove_client() { clients_.fetch_sub(1); }
-    // How long one receive may hold the gate.
-    unsigned long receive_timeout(unsigned long wanted) const {
-        return clients_.load() > 1 ? std::min(wanted, kSharedReceiveMs) : wanted;
-    }
-
-private:
-    void leave() {
-        {
-            std::lock_guard lk(mu_);
-            ++serving_;
-        }
-        turn_.notify_all();
-    }
-
-    std::mutex mu_;
-    std::condition_variable turn_;
-    std::uint64_t next_ = 0;
-    std::uint64_t serving_ = 0;
-    std::atomic<int> clients_{0};
-};
-
-PahoGate& paho_gate() {
-    static PahoGate gate;
-    return gate;
-}
 
 std::string connack_text(int rc) {
     switch (rc) {
@@ -131,17 +86,31 @@ std::string paho_text(int rc, bool v5) {
 
 class MqttSource final : public Source {
 public:
-    explicit MqttSource(Settings s) : s_(std::move(s)) {}
+    explicit MqttSource(Settings s) : s_(std::move(s)), window_(s_.max_unsaved_messages) {}
     ~MqttSource() override { stop(); }
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        if (s_.client_id.empty()) {
-            char host[256] = {};
-            gethostname(host, sizeof host - 1);
-            client_id_ = mqtt::default_client_id(host, ctx.name);
-        } else {
-            client_id_ = s_.client_id;
+        client_id_ = s_.client_id.empty()
+                         ? mqtt::default_client_id(host_name(), machine_tag(), data_dir_tag(), ctx.name)
+                         : s_.client_id;
+        takeovers_ = &metrics().counter("sluice_mqtt_session_takeovers_total",
+                                        "Times another client with the same MQTT client id took the session over",
+                                        {{"component", ctx.name}});
+        ctx.committed = [this](std::size_t n) { window_.committed(n); };
+        // Committed with every batch: which subscription the stored messages
+        // came from. A resumed session with the same one is not subscribed
+        // again, as the broker starts sending the session's backlog right
+        // after CONNACK, and what Paho reads while it waits for SUBACK it
+        // acknowledges at once, unseen by the window.
+        std::string what = fmt::format("{}\n{}\n{}", client_id_, s_.qos, s_.protocol);
+        for (const auto& t : s_.topics) {
+            what += "\n" + t;
+        }
+        subscription_ = std::stoull(short_hash(what, 15), nullptr, 16);
+        ctx.checkpoint_key = "mqtt:" + client_id_;
+        if (auto cp = ctx.load_checkpoint(ctx.checkpoint_key)) {
+            subscribed_ = cp->starts_with(fmt::format("{}:", subscription_));
         }
         thread_ = std::thread([this] { run(); });
     }
@@ -152,6 +121,7 @@ public:
             stopping_ = true;
         }
         cv_.notify_all();
+        window_.wake();
         if (thread_.joinable()) {
             thread_.join();
         }
@@ -413,11 +383,12 @@ private:
     bool ensure_connected(Backoff& backoff) {
         while (!stopping_) {
             std::string err = connect_once();
-            if (err.empty()) {
+            if (err.empty() && !(session_present_ && subscribed_)) {
                 err = subscribe();
                 if (!err.empty()) {
                     disconnect(0);
                 }
+                subscribed_ = err.empty();
             }
             if (err.empty()) {
                 std::string list;
@@ -432,6 +403,7 @@ private:
                     ctx_->metrics->reconnects->inc();
                 }
                 ever_connected_ = true;
+                connected_at_ns_ = mono_now_ns();
                 last_error_.clear();
                 backoff.reset();
                 publish_status("online");
@@ -495,8 +467,11 @@ private:
         f.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
         f.arrival_ns = wall_now_ns();
         f.source = ctx_->index;
+        f.has_position = true;
+        f.position_epoch = subscription_;
         ctx_->metrics->frame_in(f.payload.size(), static_cast<double>(f.arrival_ns) / 1e9);
         batch_.push_back(std::move(f));
+        window_.received();
         MQTTClient_freeMessage(&m);
         MQTTClient_free(topic);
         return Got::Message;
@@ -508,6 +483,7 @@ private:
             return true;
         }
         if (!ctx_->ingest->push_all_wait(batch_)) {
+            window_.forget(batch_.size());
             ctx_->metrics->dropped->inc(batch_.size());
             log::warn("{}: pipeline closed; {} received messages not taken", ctx_->name, batch_.size());
             batch_.clear();
@@ -517,10 +493,60 @@ private:
         return true;
     }
 
+    // Hands the batch on and waits until the worker has stored enough of
+    // what this source took to take more. False if stopping first.
+    bool wait_for_commits() {
+        if (!flush()) {
+            return false;
+        }
+        while (window_.full()) {
+            ctx_->commit_soon();
+            if (stopping_) {
+                return false;
+            }
+            window_.wait_for_room(100ms, stopping_);
+        }
+        return true;
+    }
+
+    // The connection was lost: was it taken over by a client with our id?
+    // Then one clear line, a count, and a longer wait than a reconnect's.
+    // True if stopping during that wait.
+    bool after_lost(Backoff& takeover_backoff) {
+        const auto lasted = std::chrono::nanoseconds(mono_now_ns() - connected_at_ns_);
+        if (!takeover_.lost_after(lasted)) {
+            if (lasted >= mqtt::TakeoverDetector::kShortSession) {
+                takeover_backoff.reset();
+            }
+            log::warn("{}: connection to {} lost ({}); reconnecting", ctx_->name, s_.server, lost_reason_);
+            return false;
+        }
+        takeovers_->inc();
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(takeover_backoff.next());
+        if (!takeover_.reported()) {
+            takeover_.set_reported();
+            log::error("{}: another client with the same client id '{}' took the session over (the broker closed "
+                       "the connection within {} of connecting, {} times in a row); set client_id to one unique to "
+                       "this gateway; retrying with back-off (next in {})",
+                       ctx_->name, client_id_, format_duration(mqtt::TakeoverDetector::kShortSession),
+                       mqtt::TakeoverDetector::kShortInARow, format_duration(wait));
+        } else {
+            log::debug("{}: session taken over again; next try in {}", ctx_->name, format_duration(wait));
+        }
+        return sleep_for(wait);
+    }
+
     void receive_loop() {
-        Backoff backoff(s_.reconnect_initial, s_.reconnect_max,
-                        static_cast<std::uint32_t>(std::hash<std::string>{}(client_id_) ^ getpid()));
-        batch_.reserve(s_.batch_size);
+        const auto seed = static_cast<std::uint32_t>(std::hash<std::string>{}(client_id_) ^ getpid());
+        Backoff backoff(s_.reconnect_initial, s_.reconnect_max, seed);
+        // After a takeover the first wait (half to all of the step) is longer
+        // than a short session, so the other client's next loss does not
+        // count as short: the client that held the session keeps it.
+        Backoff takeover_backoff(
+            std::max<std::chrono::nanoseconds>(s_.reconnect_initial, 4 * mqtt::TakeoverDetector::kShortSession),
+            std::max<std::chrono::nanoseconds>(s_.reconnect_max, 120s), seed + 1);
+        const std::size_t batch_max = std::min(s_.batch_size, window_.limit());
+        batch_.reserve(batch_max);
         std::int64_t flush_at = 0;
         while (!stopping_ && queue_open_) {
             if (!connected_) {
@@ -528,6 +554,9 @@ private:
                     return;
                 }
                 connected_ = true;
+            }
+            if (window_.full() && !wait_for_commits()) {
+                return;
             }
             unsigned long timeout_ms = kIdleReceiveMs;
             if (!batch_.empty()) {
@@ -541,16 +570,15 @@ private:
             if (got == Got::Lost) {
                 connected_ = false;
                 ctx_->metrics->errors->inc();
-                log::warn("{}: connection to {} lost ({}); reconnecting", ctx_->name, s_.server, lost_reason_);
                 last_error_.clear();
-                if (!flush()) {
+                if (!flush() || after_lost(takeover_backoff)) {
                     return;
                 }
-                // A first retry at once: a broker restart is the common case.
+                // Otherwise a first retry at once: a broker restart is the common case.
                 continue;
             }
             if (!batch_.empty() &&
-                (batch_.size() >= s_.batch_size || got == Got::Nothing || mono_now_ns() >= flush_at)) {
+                (batch_.size() >= batch_max || got == Got::Nothing || mono_now_ns() >= flush_at)) {
                 if (!flush()) {
                     return;
                 }
@@ -568,9 +596,19 @@ private:
         // receipt), so take that in before saying goodbye; what is still in
         // the socket is redelivered by the broker to the persistent session.
         const std::int64_t until = mono_now_ns() + std::chrono::nanoseconds(kShutdownDrain).count();
+        const std::atomic<bool> no_stop{false};
         while (queue_open_ && mono_now_ns() < until) {
+            if (window_.full()) {
+                if (!flush()) {
+                    break;
+                }
+                ctx_->commit_soon();
+                if (!window_.wait_for_room(std::chrono::nanoseconds(until - mono_now_ns()), no_stop)) {
+                    break;
+                }
+            }
             const Got got = receive_one(0);
-            if (got != Got::Message || batch_.size() >= s_.batch_size) {
+            if (got != Got::Message || batch_.size() >= std::min(s_.batch_size, window_.limit())) {
                 if (!flush() || got != Got::Message) {
                     break;
                 }
@@ -594,6 +632,12 @@ private:
     bool ever_connected_ = false;
     bool session_present_ = false;
     bool queue_open_ = true;
+    std::uint64_t subscription_ = 0;  // hash of client id, QoS, protocol and topics
+    bool subscribed_ = false;         // the broker's session holds that subscription
+    std::int64_t connected_at_ns_ = 0;
+    mqtt::UnsavedWindow window_;
+    mqtt::TakeoverDetector takeover_;
+    Counter* takeovers_ = nullptr;
     std::mutex mu_;
     std::condition_variable cv_;
     std::atomic<bool> stopping_{false};
@@ -627,11 +671,11 @@ const Descriptor& source_mqtt() {
         .name = "mqtt",
         .summary = "Subscribes to MQTT topic filters (3.1.1 or 5, QoS 0-2, TLS) with a persistent session",
         .delivery = Delivery::BestEffort,
-        .loss_window = "Paho acknowledges a QoS 1 message (QoS 2: PUBREC) on receipt, before its batch is committed: "
-                       "a crash or power cut loses the messages received but not yet committed (at most the source's "
-                       "current batch, the ingest queue (`queue_max_frames`) and the batch being committed). The "
-                       "broker keeps what is published while sluice is away only for a persistent session at QoS "
-                       "1/2; at QoS 0 everything in flight is lost.",
+        .loss_window = "Paho acknowledges a QoS 1 message (QoS 2: PUBREC) on receipt, before it is committed, so a "
+                       "crash or power cut loses the messages received but not yet committed: at most "
+                       "`max_unsaved_messages` (default 100), as the source reads no more until the buffer stored "
+                       "them. The broker keeps what is published while sluice is away only for a persistent session "
+                       "at QoS 1/2; at QoS 0 everything in flight is lost.",
         .options = with_tls_options(
             {
                 {.name = "server", .type = OptionType::String, .default_value = "tcp://127.0.0.1:1883",
@@ -646,8 +690,9 @@ const Descriptor& source_mqtt() {
                         "through the persistent session",
                  .min = 0, .max = 2},
                 {.name = "client_id", .type = OptionType::String,
-                 .doc = "MQTT client id; default sluice-<host name>-<pipeline>-<source id>, stable across restarts "
-                        "so the broker keeps the session",
+                 .doc = "MQTT client id; default sluice-<host name>-<machine id>-<data dir>-<pipeline>-<source id> "
+                        "(12 hex digits of /etc/machine-id, 4 of a hash of the data directory), stable across "
+                        "restarts so the broker keeps the session, and different for every machine and instance",
                  .max = 256},
                 {.name = "clean_session", .type = OptionType::Bool, .default_value = "false",
                  .doc = "Start a fresh session on every connect (messages sent while sluice was away are lost)"},
@@ -678,12 +723,16 @@ const Descriptor& source_mqtt() {
                 {.name = "status_qos", .type = OptionType::Int, .default_value = "1",
                  .doc = "QoS of the status messages", .min = 0, .max = 2},
                 {.name = "batch_size", .type = OptionType::Int, .default_value = "1024",
-                 .doc = "Messages handed to the ingest queue at once (also the most that can be lost on a crash "
-                        "besides the queue)",
+                 .doc = "Most messages handed to the ingest queue at once (never more than max_unsaved_messages)",
                  .min = 1, .max = 65536},
                 {.name = "flush_interval", .type = OptionType::Duration, .default_value = "10ms",
                  .doc = "Longest time a received message waits in the source before it is handed on",
                  .min = 0.001, .max = 1},
+                {.name = "max_unsaved_messages", .type = OptionType::Int, .default_value = "100",
+                 .doc = "Most messages taken from the broker (and so acknowledged, QoS 1/2) but not yet committed "
+                        "to the buffer; the source reads no more until the buffer stored them. A crash or kill -9 "
+                        "loses at most this many acknowledged messages; larger values read faster",
+                 .min = 1, .max = 65536},
             }),
         .url_schemes = {"mqtt", "mqtts"},
         .from_url = mqtt::from_url,
