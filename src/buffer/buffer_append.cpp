@@ -17,6 +17,8 @@
 #include "buffer/sqlite.hpp"
 #include "buffer/stats_snapshot.hpp"
 #include "core/log.hpp"
+#include "core/units.hpp"
+#include "core/clock.hpp"
 
 namespace sluice {
 
@@ -244,9 +246,30 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
         res.last_id = id;
     }
     if (res.dropped > 0) {
-        log::debug("buffer {}: dropped {} oldest rows to stay under {} bytes", opts.path.string(), res.dropped,
-                   opts.max_bytes);
+        log_drops(res.dropped);
     }
+}
+
+// One WARN when dropping starts (no drop in the minute before), then one a
+// minute with the count while it goes on: the counter has every row, the log
+// says that it happens and why.
+void Buffer::Impl::log_drops(std::uint64_t dropped) {
+    constexpr std::int64_t kMinute = 60'000'000'000;
+    const std::int64_t now = mono_now_ns();
+    drops_unreported += dropped;
+    if (last_drop_ns == 0 || now - last_drop_ns >= kMinute) {
+        log::warn("buffer {}: full at its cap (max_bytes {}, or the disk); dropping the oldest rows to take new ones "
+                  "(overflow = drop_oldest; every row counted in sluice_buffer_dropped_records_total): {} so far",
+                  opts.path.string(), format_size(opts.max_bytes), drops_unreported);
+        drops_unreported = 0;
+        drop_reported_ns = now;
+    } else if (now - drop_reported_ns >= kMinute) {
+        log::warn("buffer {}: still dropping the oldest rows: {} in the last {}", opts.path.string(),
+                  drops_unreported, format_duration(std::chrono::nanoseconds(now - drop_reported_ns)));
+        drops_unreported = 0;
+        drop_reported_ns = now;
+    }
+    last_drop_ns = now;
 }
 
 AppendResult Buffer::append(std::span<const Record> records, std::span<const DeadLetter> dead,

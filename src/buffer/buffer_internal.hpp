@@ -146,6 +146,12 @@ struct Buffer::Impl {
     std::vector<SinkState> sinks;      // mu; in options order, no duplicates
     std::uint64_t bytes = 0;           // written under mu by the gate holder
     std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted
+    // drop_oldest episodes, for the log (gate holder only): when rows were
+    // last dropped and last reported, and how many since that report.
+    std::int64_t last_drop_ns = 0;
+    std::int64_t drop_reported_ns = 0;
+    std::uint64_t drops_unreported = 0;
+    void log_drops(std::uint64_t dropped);
     std::atomic<std::uint64_t> last_id{0};
     std::atomic<int> live_readers{0};
     std::unique_ptr<StatsSnapshot> snapshot;  // rebuilt whenever the gate is let go

@@ -1,6 +1,8 @@
 #include "runtime/lifecycle.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -314,10 +316,18 @@ std::chrono::steady_clock::time_point GatewayLifecycle::deadline() const {
 }
 
 bool GatewayLifecycle::ready(std::string& detail) const {
-    std::unique_lock lk(mu_, std::try_to_lock);
-    if (!lk.owns_lock()) {
-        detail = "starting, stopping or reloading\n";
-        return false;
+    // Called on the I/O loop: never wait for a start, stop or reload, which
+    // hold the pipelines for seconds. The main thread's checks every 200 ms
+    // (all_sources_finished, restart_damaged, the service monitor's sample)
+    // hold them for microseconds: those are waited out, at most ~5 ms, so a
+    // probe that lands on one is not told "reloading".
+    std::unique_lock lk(mu_, std::defer_lock);
+    for (int tries = 0; !lk.try_lock(); ++tries) {
+        if (tries == 50) {
+            detail = "starting, stopping or reloading\n";
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     bool ok = true;
     for (const auto& r : running_) {

@@ -2,7 +2,8 @@
 the same explicit client id do not flap (one clear log line names the
 takeover, it is counted, and the instance backs off); two instances with the
 default id on one machine (different data directories) get different ids and
-both receive everything."""
+both receive everything. The source-up gauge, /ready and
+`validate --healthcheck` follow the broker going away and coming back."""
 
 import os
 import re
@@ -10,11 +11,13 @@ import shutil
 import signal
 import sys
 import time
+import urllib.error
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, skip, wait_for  # noqa: E402
+from harness import (Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip,  # noqa: E402
+                     wait_for)  # noqa: E402
 from test_mqtt import Mosquitto, publish, write_config  # noqa: E402
 
 OBSERVE_S = 10  # how long the two instances are watched side by side
@@ -105,5 +108,44 @@ def test_default_ids_differ_per_data_dir():
                 assert s.wait(20) == 0, s.logs()
 
 
+def test_source_up_follows_the_broker():
+    need_mosquitto()
+    with TempDir() as d:
+        port = free_port()
+        http_port = free_port()
+        cfg, _ = instance_config(d, "up", port, 'topics = ["up/#"]\nrequired = true\n', http_port)
+        hc = run(["validate", "--healthcheck", cfg])
+        assert hc.returncode == 3 and "source main/broker: UNREACHABLE" in hc.stdout.decode(), hc.stdout.decode()
+
+        def up():
+            try:
+                return metric_value(http_get(http_port, "/metrics")[1], "sluice_source_up", component="main/broker")
+            except OSError:
+                return None
+
+        def ready():
+            try:
+                return http_get(http_port, "/ready")
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+            except OSError:
+                return 0, ""
+
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
+            wait_for(lambda: up() == 0, 20, "sluice_source_up 0 with no broker")
+            status, body = ready()
+            assert status == 503 and "main/broker: source down for" in body, (status, body)
+            with Mosquitto(d, port=port):
+                wait_for(lambda: up() == 1, 30, "sluice_source_up 1 once the broker listens")
+                wait_for(lambda: ready()[0] == 200, 10, "/ready 200")
+                hc = run(["validate", "--healthcheck", cfg])
+                assert "source main/broker: reachable" in hc.stdout.decode(), hc.stdout.decode()
+            wait_for(lambda: up() == 0, 30, "sluice_source_up 0 after the broker went away")
+            assert "connection to" in ready()[1] or "main/broker" in ready()[1]
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+
+
 if __name__ == "__main__":
-    main([test_same_client_id_is_named_and_does_not_flap, test_default_ids_differ_per_data_dir])
+    main([test_same_client_id_is_named_and_does_not_flap, test_default_ids_differ_per_data_dir,
+          test_source_up_follows_the_broker])

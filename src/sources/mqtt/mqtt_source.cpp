@@ -35,6 +35,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/log.hpp"
+#include "core/source_health.hpp"
 #include "core/metrics.hpp"
 #include "core/tls_options.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
@@ -98,6 +99,7 @@ public:
                                         "Times another client with the same MQTT client id took the session over",
                                         {{"component", ctx.name}});
         ctx.committed = [this](std::size_t n) { window_.committed(n); };
+        health_down(fmt::format("connecting to {}", s_.server));
         // Committed with every batch: which subscription the stored messages
         // came from. A resumed session with the same one is not subscribed
         // again, as the broker starts sending the session's backlog right
@@ -146,9 +148,17 @@ private:
         return cv_.wait_for(lk, d, [this] { return stopping_.load(); });
     }
 
+    // Not connected, and why (sluice_source_up, /ready).
+    void health_down(std::string why) {
+        if (ctx_->health != nullptr) {
+            ctx_->health->down(std::move(why));
+        }
+    }
+
     // One log line per change of state, however often the same failure repeats.
     void report_failure(const std::string& message, std::chrono::milliseconds retry_in) {
         ctx_->metrics->errors->inc();
+        health_down(message);
         if (message != last_error_) {
             log::error("{}: {}; retrying with back-off (next in {})", ctx_->name, message,
                        format_duration(retry_in));
@@ -403,6 +413,9 @@ private:
                     ctx_->metrics->reconnects->inc();
                 }
                 ever_connected_ = true;
+                if (ctx_->health != nullptr) {
+                    ctx_->health->up();
+                }
                 connected_at_ns_ = mono_now_ns();
                 last_error_.clear();
                 backoff.reset();
@@ -522,6 +535,7 @@ private:
             return false;
         }
         takeovers_->inc();
+        health_down(fmt::format("another client with the client id '{}' took the session over", client_id_));
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(takeover_backoff.next());
         if (!takeover_.reported()) {
             takeover_.set_reported();
@@ -569,6 +583,7 @@ private:
             }
             if (got == Got::Lost) {
                 connected_ = false;
+                health_down(fmt::format("connection to {} lost ({})", s_.server, lost_reason_));
                 ctx_->metrics->errors->inc();
                 last_error_.clear();
                 if (!flush() || after_lost(takeover_backoff)) {
@@ -617,6 +632,7 @@ private:
         flush();
         disconnect(100);
         connected_ = false;
+        health_down("stopped");
         log::info("{}: disconnected from {}", ctx_->name, s_.server);
     }
 
@@ -661,6 +677,19 @@ std::vector<OptionSpec> with_tls_options(std::vector<OptionSpec> own) {
     auto at = std::find_if(own.begin(), own.end(), [](const OptionSpec& s) { return s.name == "password"; });
     own.insert(at == own.end() ? at : at + 1, tls.begin(), tls.end());
     return own;
+}
+
+// validate --healthcheck: the broker accepts a TCP connection (and, with
+// TLS, a handshake whose certificate verifies as configured).
+bool probe_mqtt(const Options& o, std::string& detail) {
+    const Settings s = mqtt::settings_from(o);
+    const auto timeout = std::max(s.connect_timeout, std::chrono::seconds(1));
+    std::string why = mqtt::probe_tcp(s.host, s.port, timeout);
+    if (why.empty() && s.tls) {
+        why = mqtt::probe_tls(s, timeout);
+    }
+    detail = fmt::format("{} {}", s.server, why.empty() ? "accepts connections" : why);
+    return why.empty();
 }
 
 }  // namespace
@@ -738,6 +767,8 @@ const Descriptor& source_mqtt() {
         .from_url = mqtt::from_url,
         .url_example = "mqtt://host:1883/sensors/%23?qos=1&decode=json,influx&topology=wan",
         .make_source = [](const Options& o) { return std::make_unique<MqttSource>(mqtt::settings_from(o)); },
+        .watched = true,
+        .probe = probe_mqtt,
     };
     return d;
 }
