@@ -104,7 +104,7 @@ TEST(BufferDamage, TruncatedBufferKeepsWhatCanBeRead) {
 
     auto buf = Buffer::open(o);
     ASSERT_EQ(moved_aside(dir).size(), 1u);
-    const auto& e = quarantine_events().back();
+    const auto e = quarantine_events().back();  // a copy: the vector is a temporary
     EXPECT_GT(e.salvaged, 1000u);
     EXPECT_LT(e.salvaged, 4900u);
     auto r = buf->reader("a");
@@ -121,7 +121,7 @@ TEST(BufferDamage, DamageSeenWhileRunningMovesTheFileAsideAtTheNextOpen) {
     buffer_detail::note_damage(o.path.string());
     auto buf = Buffer::open(o);
     EXPECT_FALSE(buffer_detail::damage_seen(o.path.string()));
-    const auto& e = quarantine_events().back();
+    const auto e = quarantine_events().back();  // a copy: the vector is a temporary
     EXPECT_EQ(e.salvaged, 4900u);  // nothing was really damaged: every row is kept
     std::string state;
     buf->load_state("w", [&](std::string_view k, std::string_view v) { state = std::string(k) + "=" + std::string(v); });
