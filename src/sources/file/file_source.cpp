@@ -164,6 +164,12 @@ private:
             log::warn("{}: skipped a line longer than max_line_bytes in {}", ctx_->name, path_);
         };
         for (;;) {
+            // Stop reading at once when asked (what is unread stays for the
+            // next start: the committed offset is before it), rather than
+            // reading a large file to its end during the shutdown.
+            if (wait_stop(std::chrono::nanoseconds(0))) {
+                return false;
+            }
             ssize_t n = ::read(fd_, buf.data(), buf.size());
             if (n < 0) {
                 if (errno == EINTR) {
