@@ -149,10 +149,12 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
             }
         } else {
             const auto pc = authority.rfind(':');
-            // A ':' followed by a letter is part of a device name
-            // (iio://iio:device0/...), not a port.
+            // In iio URLs a ':' followed by a letter is part of a device
+            // name (iio://iio:device0/...), not a port; anywhere else what
+            // follows the last ':' is a port and must be a number
+            // (crate://host:notaport/ is an error, not a host name).
             const bool names_port = pc != std::string_view::npos &&
-                                    (pc + 1 == authority.size() ||
+                                    (url.scheme != "iio" || pc + 1 == authority.size() ||
                                      std::isdigit(static_cast<unsigned char>(authority[pc + 1])) != 0);
             if (names_port) {
                 port = authority.substr(pc + 1);

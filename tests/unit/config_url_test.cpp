@@ -68,6 +68,8 @@ TEST(Url, Errors) {
     EXPECT_NE(parse_error("mqtt://h:0").find("invalid port"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://h:70000").find("invalid port"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://h:12ab").find("invalid port"), std::string::npos);
+    // Only iio URLs take a ':' before a letter as part of the host (a device name).
+    EXPECT_NE(parse_error("crate://host:notaport/").find("invalid port 'notaport'"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://h:/x").find("empty port"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://[::1/x").find("'['"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://h/plant/#").find("%23"), std::string::npos);
