@@ -257,6 +257,8 @@ int main(int argc, char** argv) {
                          "component's README (delivery and options)");
 
     auto* version = app.add_subcommand("version", "Print the version and the components built in");
+    auto* config_cmd = app.add_subcommand(
+        "config", "Print the embedded default configuration (what `run` uses without a config file) as TOML");
 
     std::string buf_action, buf_dir, buf_pipeline, buf_sink;
     bool buf_dead = false, buf_yes = false;
@@ -392,6 +394,11 @@ int main(int argc, char** argv) {
                 }
             }
         }
+        return 0;
+    }
+    if (*config_cmd) {
+        const std::string_view text = embedded_default_config();
+        std::fwrite(text.data(), 1, text.size(), stdout);
         return 0;
     }
     if (*version) {

@@ -239,7 +239,9 @@ net::HttpResponse put_value(Table& table, const std::string& key, const net::Htt
     out += ",\"value\":";
     append_table_value_json(out, *value);
     out += "}\n";
-    auto resp = net::HttpResponse{r == Table::Put::Created ? 201 : 200, kJson, {}, std::move(out)};
+    // 200 for a new key too, as the table API's users expect (the seed's
+    // Faust API); a new key also says where it lives.
+    auto resp = net::HttpResponse{200, kJson, {}, std::move(out)};
     if (r == Table::Put::Created) {
         resp.headers.emplace_back("Location", key_url(table.name(), key));
     }
@@ -255,7 +257,10 @@ net::HttpResponse delete_key(Table& table, const std::string& key, const net::Ht
         log::error("table '{}': removing key '{}' failed: {}", table.name(), key, e.what());
         return error_response(req, 500, "the table could not be written; see the gateway's log");
     }
-    return no_store(net::HttpResponse{204, "", {}, ""});
+    std::string out = "{\"key\":";
+    append_json_string(out, key);
+    out += ",\"deleted\":true}\n";
+    return no_store(net::HttpResponse{200, kJson, {}, std::move(out)});
 }
 
 }  // namespace

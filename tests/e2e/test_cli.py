@@ -200,10 +200,24 @@ def _get(port, path):
         return None
 
 
+def test_config_prints_the_embedded_default():
+    p = run(["config"])
+    assert p.returncode == 0, p.stderr.decode()
+    text = p.stdout.decode()
+    assert "[pipelines." in text, text
+    with TempDir() as d:
+        path = os.path.join(d, "default.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        v = run(["validate", path])
+        assert v.returncode == 0, v.stderr.decode() + v.stdout.decode()
+
+
 if __name__ == "__main__":
     main([test_every_example_config_validates, test_misspelt_key_names_file_line_and_suggestion,
           test_misspelt_component_in_pipeline_string, test_describe_dot_renders_with_graphviz,
           test_config_reference_is_in_sync, test_component_readmes_are_in_sync,
           test_architecture_delivery_table_matches_descriptors,
           test_components_documents_one, test_default_config_runs_and_metrics_rise,
-          test_reload_keeps_old_config_when_new_is_wrong, test_relay_file_to_file])
+          test_reload_keeps_old_config_when_new_is_wrong, test_relay_file_to_file,
+          test_usage_errors_name_the_problem, test_config_prints_the_embedded_default])

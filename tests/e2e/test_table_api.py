@@ -134,9 +134,9 @@ def test_table_api_with_curl():
             assert status == 401, status
             assert curl(port, path)[0] == 404
 
-            # With the token: a form field sets the value (201 Created), a JSON body replaces it (200).
+            # With the token: a form field sets the value (200, with Location for a new key), a JSON body replaces it (200).
             status, _, body = curl(port, path, method="PUT", data="scale=2&offset=1&site=shed", token=TOKEN)
-            assert status == 201, (status, body)
+            assert status == 200, (status, body)
             assert json.loads(body) == {"key": "n9/temp", "value": {"scale": 2, "offset": 1, "site": "shed"}}, body
             status, _, body = curl(port, path)
             assert status == 200 and json.loads(body) == {"scale": 2, "offset": 1, "site": "shed"}, body
@@ -150,7 +150,8 @@ def test_table_api_with_curl():
 
             # DELETE needs the token too.
             assert curl(port, path, method="DELETE")[0] == 401
-            assert curl(port, path, method="DELETE", token=TOKEN)[0] == 204
+            status, _, body = curl(port, path, method="DELETE", token=TOKEN)
+            assert status == 200 and json.loads(body) == {"key": "n9/temp", "deleted": True}, (status, body)
             assert curl(port, path)[0] == 404
             assert curl(port, path, method="DELETE", token=TOKEN)[0] == 404
 
@@ -170,7 +171,7 @@ def test_table_api_with_curl():
             assert status == 404 and ctype.startswith("text/html") and "&lt;b&gt;" in body and "<b>" not in body
 
             # A write through the API, then the CSV changes and SIGHUP reloads it (replacing the rows).
-            assert curl(port, "/api/table/latest/n7%2Fx/", method="PUT", data="value=1", token=TOKEN)[0] == 201
+            assert curl(port, "/api/table/latest/n7%2Fx/", method="PUT", data="value=1", token=TOKEN)[0] == 200
             with open(csv, "w") as f:
                 f.write("sensor,scale,offset,site\nn1/temp,1.5,0,lab\n")
             s.signal(signal.SIGHUP)

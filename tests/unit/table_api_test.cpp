@@ -1,3 +1,4 @@
+#include <algorithm>
 // /api/table without a socket: paths, forms, bodies, JSON shapes, paging,
 // 404s and the HTML pages. (The token is Api's job; the e2e test drives the
 // whole thing with curl.)
@@ -136,14 +137,17 @@ TEST(TableApi, GetPutDelete) {
 
     r = f.go(request("PUT", "/api/table/cal/n9%2Ftemp/", "scale=0.5",
                      {{"Content-Type", "application/x-www-form-urlencoded"}}));
-    EXPECT_EQ(r.status, 201);
+    EXPECT_EQ(r.status, 200);  // a new key: 200 too, with its Location
+    EXPECT_TRUE(std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) { return h.first == "Location"; }));
     EXPECT_EQ(r.body, "{\"key\":\"n9/temp\",\"value\":{\"scale\":0.5}}\n");
     r = f.go(request("POST", "/api/table/cal/n9%2Ftemp/", R"({"scale":0.25})", {{"Content-Type", "application/json"}}));
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(table_value_json(*f.tables.find("cal")->get("n9/temp")), R"({"scale":0.25})");
     EXPECT_EQ(f.go(request("PUT", "/api/table/cal/k/", "{\"a\":", {{"Content-Type", "application/json"}})).status, 400);
 
-    EXPECT_EQ(f.go(request("DELETE", "/api/table/cal/n9%2Ftemp/")).status, 204);
+    r = f.go(request("DELETE", "/api/table/cal/n9%2Ftemp/"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "{\"key\":\"n9/temp\",\"deleted\":true}\n");
     EXPECT_EQ(f.go(request("DELETE", "/api/table/cal/n9%2Ftemp/")).status, 404);
     EXPECT_EQ(f.go(request("PUT", "/api/table/cal/", "a=1")).status, 405);
     EXPECT_EQ(f.go(request("DELETE", "/api/table/")).status, 405);
@@ -155,7 +159,7 @@ TEST(TableApi, FullTableIsAConflict) {
     s.settings.is_public = true;
     s.settings.max_keys = 1;
     tables.configure({s});
-    EXPECT_EQ(handle_table_request(tables, request("PUT", "/api/table/small/a/", "v=1")).status, 201);
+    EXPECT_EQ(handle_table_request(tables, request("PUT", "/api/table/small/a/", "v=1")).status, 200);
     EXPECT_EQ(handle_table_request(tables, request("PUT", "/api/table/small/b/", "v=1")).status, 409);
 }
 
