@@ -11,10 +11,6 @@ namespace sluice::buffer_detail {
 
 namespace {
 
-std::uint32_t be32(const unsigned char* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
-
 // Reads a SQLite varint at p (at most 9 bytes before end); 0 bytes used if
 // it runs past the end.
 std::size_t varint(const unsigned char* p, const unsigned char* end, std::uint64_t& v) {

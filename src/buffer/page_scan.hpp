@@ -15,6 +15,11 @@
 
 namespace sluice::buffer_detail {
 
+// A big-endian 32-bit field of SQLite's file format (header, page links).
+inline std::uint32_t be32(const unsigned char* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
 // Reads `n` bytes at `offset` into `into`; false if the file is shorter.
 using PageReader = std::function<bool(std::uint64_t offset, unsigned char* into, std::size_t n)>;
 // One record cell found: its row id (the record id), ts and body.

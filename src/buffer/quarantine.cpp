@@ -42,10 +42,6 @@ std::uint64_t size_or_zero(const std::filesystem::path& p, bool* exists = nullpt
     return ec ? 0 : static_cast<std::uint64_t>(n);
 }
 
-std::uint32_t be32(const unsigned char* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
-
 // A statement that reports errors as result codes: salvage reads a damaged
 // file and goes on after every error.
 class Raw {
@@ -162,8 +158,8 @@ std::string preflight(const std::filesystem::path& db) {
     if (page == 1) {
         page = 65536;
     }
-    const std::uint32_t pages = be32(&h[28]);
-    const bool size_valid = pages != 0 && be32(&h[24]) == be32(&h[92]);
+    const std::uint32_t pages = buffer_detail::be32(&h[28]);
+    const bool size_valid = pages != 0 && buffer_detail::be32(&h[24]) == buffer_detail::be32(&h[92]);
     // With a WAL a checkpoint may be half-way; SQLite finishes it.
     if (size_valid && !(wal_exists && wal_size > 0) && db_size < page * pages) {
         return fmt::format("truncated: {} bytes, its header says {}", db_size, page * pages);

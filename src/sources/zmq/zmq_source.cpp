@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -489,13 +488,14 @@ bool probe_zmq(const Options& o, std::string& detail) {
     for (const auto& ep : o.list("endpoints")) {
         std::string verdict;
         if (ep.starts_with("tcp://") && !bind) {
-            const std::string hostport = ep.substr(6);
-            const auto colon = hostport.rfind(':');
-            const int port = colon == std::string::npos ? 0 : std::atoi(hostport.c_str() + colon + 1);
-            if (port <= 0) {
+            std::string error;
+            const auto url = parse_url(ep, &error);
+            if (!url) {
+                verdict = error;
+            } else if (url->port == 0) {
                 verdict = "no port";
             } else {
-                verdict = probe_tcp(hostport.substr(0, colon), port, std::chrono::seconds(3));
+                verdict = probe_tcp(url->host, url->port, std::chrono::seconds(3));
             }
         } else if (ep.starts_with("ipc://")) {
             const std::filesystem::path path(ep.substr(6));
