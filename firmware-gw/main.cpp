@@ -104,6 +104,10 @@ void add_run_args(CLI::App* cmd, RunOverrides& o) {
     cmd->add_option_function<std::string>(
         "--log-level", [&o](const std::string& v) { o.log_level = v; }, "error, warn, info, debug or trace")
         ->check(CLI::IsMember({"error", "warn", "info", "debug", "trace"}));
+    cmd->add_option_function<std::string>(
+        "--log-format", [&o](const std::string& v) { o.log_format = v; },
+        "text (one line per line, with time and level) or json (one object per message)")
+        ->check(CLI::IsMember({"text", "json"}));
 }
 
 std::vector<std::filesystem::path> pipeline_databases(const std::filesystem::path& dir, const std::string& only) {

@@ -24,6 +24,12 @@ constexpr OptionSpec kGatewayOptions[] = {
      .default_value = "info",
      .doc = "Least severe log messages written to stderr.",
      .choices = "error|warn|info|debug|trace"},
+    {.name = "log_format",
+     .type = OptionType::Enum,
+     .default_value = "text",
+     .doc = "text: one line per line of a message, each with time (none under systemd, where the journal adds "
+            "it) and level; json: one JSON object per message with time, level and message, for log collectors.",
+     .choices = "text|json"},
     {.name = "shutdown_timeout",
      .type = OptionType::Duration,
      .default_value = "10s",

@@ -1,8 +1,13 @@
 #pragma once
-// Logs go to stderr. Under systemd (JOURNAL_STREAM set) each line starts with
-// a <N> priority prefix and no timestamp, since journald adds its own.
+// Logs go to stderr, one line per line of the message, each with the time
+// and level (a message's detail lines never lose them). Under systemd
+// (JOURNAL_STREAM set) each line starts with a <N> priority prefix and no
+// timestamp, since journald adds its own. The JSON format writes one object
+// per message ({"time","level","message"}), newlines escaped, for log
+// collectors.
 
 #include <atomic>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -11,10 +16,16 @@ namespace sluice::log {
 
 enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3, Trace = 4 };
 
+enum class Format { Text, Json };
+
 void set_level(Level level);
 Level level();
 bool parse_level(std::string_view text, Level& out);
+void set_format(Format format);
+bool parse_format(std::string_view text, Format& out);
 void write(Level level, std::string_view message);
+// The bytes write() puts out for one message (exposed for tests).
+std::string format_line(Level level, std::string_view message, Format format, bool journal);
 
 template <class... A>
 void error(fmt::format_string<A...> f, A&&... a) {

@@ -145,6 +145,9 @@ void apply_overrides(GatewayConfig& config, const RunOverrides& overrides) {
     if (overrides.log_level) {
         set_option(config.gateway, "log_level", *overrides.log_level, "--log-level");
     }
+    if (overrides.log_format) {
+        set_option(config.gateway, "log_format", *overrides.log_format, "--log-format");
+    }
     if (config.gateway.str_or("id", "").empty()) {
         set_option(config.gateway, "id", host_name(), "default");
     }
@@ -157,6 +160,10 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     log::Level level;
     if (log::parse_level(config.gateway.str("log_level"), level)) {
         log::set_level(level);
+    }
+    log::Format format;
+    if (log::parse_format(config.gateway.str("log_format"), format)) {
+        log::set_format(format);
     }
     // Size what depends on the machine by what the cgroup allows.
     const double cpus = available_cpus();

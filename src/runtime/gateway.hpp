@@ -14,7 +14,8 @@ namespace sluice {
 struct RunOverrides {
     std::optional<std::string> data_dir;   // --data-dir
     std::optional<std::string> http;       // --http ADDR|off
-    std::optional<std::string> log_level;  // --log-level
+    std::optional<std::string> log_level;   // --log-level
+    std::optional<std::string> log_format;  // --log-format
 };
 
 // Reads the configuration again for a SIGHUP reload; nullopt with the reasons

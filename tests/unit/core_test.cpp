@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "core/bounded_queue.hpp"
 #include "core/ioloop.hpp"
 #include "core/line_splitter.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/option_binding.hpp"
 #include "core/record_json.hpp"
@@ -433,4 +435,35 @@ TEST(OptionBinding, SpecsKeepTheirOrderAndFieldsGetTypedValues) {
     EXPECT_EQ(s.limit, 2u * 1024 * 1024);
     EXPECT_EQ(s.items, (std::vector<std::string>{"c"}));
     EXPECT_EQ(s.mode, "y");
+}
+
+// A message's detail lines keep the time and level (grep and the journal's
+// priority filter see each one), and the JSON format is one object per
+// message with the newlines escaped.
+TEST(Log, EveryLineOfAMessageCarriesTheLevel) {
+    const auto text = sluice::log::format_line(sluice::log::Level::Warn, "first\n  detail one\n  detail two",
+                                               sluice::log::Format::Text, false);
+    std::vector<std::string> lines;
+    std::string cur;
+    for (char c : text) {
+        if (c == '\n') {
+            lines.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    ASSERT_EQ(lines.size(), 3u);
+    for (const auto& l : lines) {
+        EXPECT_NE(l.find("Z WARN  "), std::string::npos) << l;
+    }
+    EXPECT_NE(lines[2].find("  detail two"), std::string::npos);
+
+    const auto journal = sluice::log::format_line(sluice::log::Level::Error, "a\nb\n", sluice::log::Format::Text, true);
+    EXPECT_EQ(journal, "<3>a\n<3>b\n");
+
+    const auto json = sluice::log::format_line(sluice::log::Level::Info, "x \"y\"\nz", sluice::log::Format::Json, false);
+    EXPECT_EQ(std::count(json.begin(), json.end(), '\n'), 1);
+    EXPECT_NE(json.find(R"("level":"info","message":"x \"y\"\nz"})"), std::string::npos) << json;
+    EXPECT_EQ(json.rfind("{\"time\":\"", 0), 0u) << json;
 }
