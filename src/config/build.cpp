@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -373,19 +374,20 @@ void finish_pipeline(PipelineSpec& p, Diagnostics& diag, bool check_shape) {
         all.push_back(&s);
     }
 
-    std::vector<const ComponentSpec*> owners;  // explicit ids, for duplicate messages
+    // Maps, not scans: a generated config may hold hundreds of thousands of
+    // components, and validating it must stay linear.
+    std::unordered_map<std::string, const ComponentSpec*> owners;  // explicit ids, for duplicate messages
     std::unordered_set<std::string> taken;
     for (auto* c : all) {
         if (c->id.empty()) {
             continue;
         }
-        auto first = std::find_if(owners.begin(), owners.end(), [&](const ComponentSpec* o) { return o->id == c->id; });
-        if (first != owners.end()) {
+        auto [first, fresh] = owners.emplace(c->id, c);
+        if (!fresh) {
             diag.error(c->pos, fmt::format("duplicate id '{}' in pipeline '{}' (first used at {})", c->id, p.name,
-                                           (*first)->pos.str()));
+                                           first->second->pos.str()));
             continue;
         }
-        owners.push_back(c);
         taken.insert(c->id);
     }
 
@@ -398,13 +400,17 @@ void finish_pipeline(PipelineSpec& p, Diagnostics& diag, bool check_shape) {
             automatic.push_back(c);
         }
     }
+    auto kind_type = [](const ComponentSpec* c) { return fmt::format("{}/{}", kind_name(c->kind), c->type); };
+    std::unordered_map<std::string, std::size_t> of_kind_type;  // how many automatic ids each kind/type needs
+    for (const auto* c : automatic) {
+        ++of_kind_type[kind_type(c)];
+    }
+    std::unordered_map<std::string, std::size_t> numbered;  // how many of each kind/type are named so far
     for (auto* c : automatic) {
-        auto same_as_c = [&](const ComponentSpec* o) { return o->kind == c->kind && o->type == c->type; };
+        const auto key = kind_type(c);
         std::string base = c->type;
-        if (std::count_if(automatic.begin(), automatic.end(), same_as_c) > 1) {
-            const auto n = std::count_if(automatic.begin(), std::find(automatic.begin(), automatic.end(), c),
-                                         same_as_c) + 1;
-            base = fmt::format("{}-{}", c->type, n);
+        if (of_kind_type[key] > 1) {
+            base = fmt::format("{}-{}", c->type, ++numbered[key]);
         }
         std::string id = base;
         if (taken.count(id) != 0) {
@@ -426,6 +432,7 @@ void check_sink_paths(const GatewayConfig& config, Diagnostics& diag) {
         SourcePos pos;
     };
     std::vector<Writer> seen;
+    std::unordered_map<std::string, std::size_t> seen_at;  // file -> index in `seen`
     for (const auto& p : config.pipelines) {
         for (const auto& s : p.sinks) {
             if (s.type != "file" || !s.options.has("path")) {
@@ -463,13 +470,15 @@ void check_sink_paths(const GatewayConfig& config, Diagnostics& diag) {
                 at = s.pos;
             }
             const std::string label = fmt::format("pipelines.{} sink '{}'", p.name, s.id);
-            auto first = std::find_if(seen.begin(), seen.end(), [&](const Writer& w) { return w.file == text; });
-            if (first != seen.end()) {
+            const auto found = seen_at.find(text);
+            const Writer* first = found == seen_at.end() ? nullptr : &seen[found->second];
+            if (first != nullptr) {
                 diag.error(at, fmt::format("{} writes {}, as {} does (at {}): two sinks would cut each other's output; "
                                            "give each its own path",
                                            label, text, first->label, first->pos.str()));
                 continue;
             }
+            seen_at.emplace(text, seen.size());
             seen.push_back({text, label, at});
         }
     }
