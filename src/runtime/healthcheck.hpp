@@ -9,8 +9,9 @@ namespace sluice {
 bool run_healthcheck(const GatewayConfig& config);
 
 // `sluice validate` and a reload, before anything is torn down: builds
-// every component as `run` would (sources with their decoders and topology,
-// stages without state or tables, sinks) without starting or opening any,
+// every component as `run` would (a source's decoders and topology, stages
+// without state or tables, sinks) without starting or opening any (sources
+// themselves are not built: some bind their socket when built),
 // so problems only a factory sees (a topology regex that does not compile,
 // a predicate's syntax, options that exclude each other) are reported with
 // the component's position. False if any.
