@@ -7,9 +7,10 @@ import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 
-from harness import SLUICE, Sluice, TempDir, main, run, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for
 
 # Influx lines with their own times (2023-11-14T22:13:20Z and on): a tumbling
 # minute per node, filtered so one line is dropped, and a broken line.
@@ -236,6 +237,31 @@ def test_topology_mismatch_is_counted_and_warned_once():
         assert all(r["tags"]["node"] == "node1" for r in records(p.stdout)), p.stdout.decode()
 
 
+def test_topology_mismatches_metric_while_running():
+    with TempDir() as d:
+        cfg = write(d, "topo.toml", TOPOLOGY.replace("{topology}", 'topology = "lan"'))
+        port = free_port()
+
+        def mismatches():
+            try:
+                _, text = http_get(port, "/metrics", timeout=2)
+            except OSError:
+                return None
+            return metric_value(text, "sluice_source_topology_mismatches_total", component="p/stdin")
+
+        with Sluice(["run", "-c", cfg, "--data-dir", d, "--http", f"127.0.0.1:{port}"], stdin=subprocess.PIPE,
+                    log_path=os.path.join(d, "log")) as s:
+            # stdin's origin has one level; lan wants realm/node[/slot].
+            s.proc.stdin.write(b"".join(b'{"seq":%d}\n' % i for i in range(5)))
+            s.proc.stdin.flush()
+            wait_for(lambda: mismatches() == 5, 20, "5 mismatches counted")
+            logs = s.logs()
+            assert logs.count("does not fit the topology") == 1, logs
+            assert "lan: realm/node[/slot]" in logs, logs
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+
+
 def test_window_field_never_seen_is_warned():
     with TempDir() as d:
         cfg = write(d, "w.toml", WINDOW_CONFIG.replace('fields = ["value"]', 'fields = ["value", "vaule"]')
@@ -282,4 +308,5 @@ if __name__ == "__main__":
     main([test_windows_close_at_end_and_sinks_are_captured, test_expect_match_mismatch_and_unordered,
           test_time_can_be_ignored, test_config_errors_exit_2, test_validate_runs_build_time_checks,
           test_reload_failing_at_build_time_keeps_running, test_topology_mismatch_is_counted_and_warned_once,
+          test_topology_mismatches_metric_while_running,
           test_window_field_never_seen_is_warned, test_components_toml_snippets_validate])
