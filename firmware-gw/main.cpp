@@ -14,12 +14,17 @@
 
 #include "buffer/buffer.hpp"
 #include "config/config.hpp"
+#include "config/docs.hpp"
 #include "core/log.hpp"
 #include "core/registry.hpp"
 #include "runtime/gateway.hpp"
 #include "runtime/healthcheck.hpp"
 
 using namespace sluice;
+
+namespace sluice {
+void add_test_command(CLI::App& app, int& status);  // cmd_test.cpp
+}
 
 namespace {
 
@@ -260,6 +265,10 @@ int main(int argc, char** argv) {
                          "Print the configuration reference (docs/config-reference.md), or with NAME the block of the "
                          "component's README (delivery and options)");
 
+    bool toml_snippet = false;
+    components->add_flag("--toml", toml_snippet,
+                         "With NAME: a ready-to-paste TOML snippet (required options with example values, optional "
+                         "ones commented with their defaults)");
     auto* version = app.add_subcommand("version", "Print the version and the components built in");
     auto* config_cmd = app.add_subcommand(
         "config", "Print the embedded default configuration (what `run` uses without a config file) as TOML");
@@ -282,6 +291,9 @@ int main(int argc, char** argv) {
     buffer->add_flag("--dead-letters", buf_dead, "Work on the dead letters instead of the records");
     buffer->add_flag("--yes", buf_yes, "Confirm drop");
 
+    int test_status = 0;
+    add_test_command(app, test_status);
+
     // An unknown command is named, with the nearest known one, instead of
     // CLI11's "A subcommand is required".
     std::vector<std::string> names;
@@ -301,6 +313,9 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : kExitConfig;
     }
 
+    if (app.got_subcommand("test")) {
+        return test_status;
+    }
     if (*run) {
         auto cfg = load(cfg_args, true);
         if (!cfg) {
@@ -322,7 +337,7 @@ int main(int argc, char** argv) {
         if (!cfg) {
             return kExitConfig;
         }
-        if (Diagnostics stage_diag; !check_stages(*cfg, stage_diag)) {
+        if (Diagnostics stage_diag; !check_build(*cfg, stage_diag)) {
             std::fputs(stage_diag.str().c_str(), stderr);
             std::fprintf(stderr, "%zu error(s) in the configuration\n", stage_diag.size());
             return kExitConfig;
@@ -362,7 +377,11 @@ int main(int argc, char** argv) {
             for (const auto* d : reg.all()) {
                 if (d->name == name && (kind.empty() || kind_name(d->kind) == kind)) {
                     // --markdown: the block of the component's README.
-                    std::fputs((markdown ? component_markdown(*d) : describe_component(*d)).c_str(), stdout);
+                    std::fputs((toml_snippet ? component_toml(*d)
+                                : markdown   ? component_markdown(*d)
+                                             : describe_component(*d))
+                                   .c_str(),
+                               stdout);
                     std::fputs("\n", stdout);
                     found = true;
                 }

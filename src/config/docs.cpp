@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 #include <fmt/format.h>
 
 #include "config/config.hpp"
+#include "config/docs.hpp"
 
 namespace sluice {
 
@@ -223,7 +225,147 @@ std::string text_options(std::span<const OptionSpec> specs) {
     return out;
 }
 
+std::string toml_string(std::string_view v) {
+    std::string out = "\"";
+    for (const char c : v) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + '"';
+}
+
+// The first sentence of an option's doc, on one line.
+std::string one_line(std::string_view doc) {
+    std::string out;
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+        const char c = doc[i];
+        const bool abbreviation = out.ends_with("e.g") || out.ends_with("i.e") || out.ends_with("etc");
+        const bool sentence_ends =
+            i + 1 == doc.size() || doc[i + 1] == '\n' ||
+            (doc[i + 1] == ' ' && i + 2 < doc.size() && doc[i + 2] >= 'A' && doc[i + 2] <= 'Z');
+        if (c == '.' && !abbreviation && sentence_ends) {
+            break;
+        }
+        out += c == '\n' ? ' ' : c;
+    }
+    return out;
+}
+
+// An example value for a required option (it has no default): by name where
+// the name says what is wanted, else by type.
+std::string example_value(const OptionSpec& s) {
+    const std::string_view n = s.name;
+    auto list = [&](std::string_view item) {
+        return s.type == OptionType::List ? fmt::format("[{}]", toml_string(item)) : toml_string(item);
+    };
+    if (n == "path") return list("/var/lib/sluice/example");
+    if (n == "brokers") return list("localhost:9092");
+    if (n == "topics") return list("sensors/#");
+    if (n == "endpoints") return list("tcp://127.0.0.1:5556");
+    if (n == "device") return list("iio:device0");
+    if (n == "channels") return list("in_voltage0_raw");
+    if (n == "table" || n == "stream" || n == "job") return list("example");
+    if (n == "key") return list("{node}");
+    if (n == "left") return list("measurement == 'temperature'");
+    if (n == "right") return list("measurement == 'humidity'");
+    if (!s.choices.empty()) {
+        const auto bar = s.choices.find('|');
+        return toml_string(s.choices.substr(0, bar));
+    }
+    switch (s.type) {
+        case OptionType::Int: return s.min > 0 && std::isfinite(s.min) ? fmt::format("{}", s.min) : "1";
+        case OptionType::Float: return "1.0";
+        case OptionType::Bool: return "true";
+        case OptionType::Duration: return "\"10s\"";
+        case OptionType::Size: return "\"1MiB\"";
+        case OptionType::List: return "[\"example\"]";
+        default: return "\"example\"";
+    }
+}
+
+// Components whose factory wants one of several optional options set (an
+// option table cannot say "exactly one of"): the snippet sets this one with
+// an example value, and the others stay commented.
+struct ChosenOption {
+    std::string_view component;
+    std::string_view option;
+    std::string_view value;
+};
+constexpr ChosenOption kChosen[] = {
+    {"filter", "keep", "\"exists(temperature)\""},
+    {"divide", "groups", "[\"climate: temperature humidity\"]"},
+};
+
+const ChosenOption* chosen_option(const Descriptor& d) {
+    for (const auto& c : kChosen) {
+        if (c.component == d.name && d.kind == Kind::Stage) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+void toml_options(std::string& out, std::span<const OptionSpec> specs, bool required,
+                  const ChosenOption* chosen = nullptr) {
+    for (const auto& s : specs) {
+        if (chosen != nullptr && s.name == chosen->option) {
+            if (required) {
+                out += fmt::format("{} = {}\n", s.name, chosen->value);
+            }
+            continue;
+        }
+        if (s.required != required || (!required && s.name == "type")) {
+            continue;
+        }
+        std::string line = required ? fmt::format("{} = {}", s.name, example_value(s))
+                                    : fmt::format("# {} = {}", s.name,
+                                                  s.default_value.empty() ? std::string("(unset)") : default_text(s));
+        const std::string doc = one_line(s.doc);
+        if (!doc.empty()) {
+            line += std::string(line.size() < 38 ? 38 - line.size() : 1, ' ') + "# " +
+                    (required ? "required: " : "") + doc;
+        }
+        out += line + "\n";
+    }
+}
+
 }  // namespace
+
+std::string component_toml(const Descriptor& d, std::string_view pipeline) {
+    std::string out = fmt::format("# {} {}: {}\n", d.name, kind_name(d.kind), d.summary);
+    if (d.kind == Kind::Decoder) {
+        // A decoder is an entry of a source's decode list.
+        std::string inline_required;
+        for (const auto& s : d.options) {
+            if (s.required) {
+                inline_required += fmt::format(", {} = {}", s.name, example_value(s));
+            }
+        }
+        out += fmt::format("# In a source: decode = [\"{}\"], or with options as below.\n", d.name);
+        out += fmt::format("[[pipelines.{}.sources]]\ntype = \"stdin\"\n", pipeline);
+        out += fmt::format("decode = [{{ type = \"{}\"{} }}]\n", d.name, inline_required);
+        if (!d.options.empty()) {
+            out += "# Options inside the { }:\n";
+            toml_options(out, d.options, false);
+        }
+        return out;
+    }
+    const std::string_view section = d.kind == Kind::Source ? "sources" : d.kind == Kind::Stage ? "stages" : "sinks";
+    out += fmt::format("[[pipelines.{}.{}]]\ntype = \"{}\"\n", pipeline, section, d.name);
+    const ChosenOption* chosen = chosen_option(d);
+    toml_options(out, d.options, true, chosen);
+    toml_options(out, d.options, false, chosen);
+    if (d.kind == Kind::Source) {
+        out += "# Options of every source:\n";
+        toml_options(out, source_common_option_specs(), false);
+    } else if (d.kind == Kind::Sink) {
+        out += "# Options of every sink:\n";
+        toml_options(out, sink_common_option_specs(), false);
+    }
+    return out;
+}
 
 std::string generate_config_reference(const Registry& registry) {
     std::string out;

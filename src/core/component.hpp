@@ -133,6 +133,10 @@ struct StageBatch {
     std::int64_t wall_ns = 0;        // CLOCK_REALTIME at the start of the turn
     std::int64_t mono_ns = 0;        // CLOCK_MONOTONIC at the start of the turn
     bool tick = false;               // a timer turn: no new input, records is empty
+    // The last turn of a finite run (`sluice test`): no input follows, so a
+    // stage emits what it holds open (a window closes all its windows).
+    // Never set while a gateway runs.
+    bool end_of_input = false;
 };
 
 class Stage {

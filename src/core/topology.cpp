@@ -105,6 +105,7 @@ std::optional<Topology> Topology::make(std::string_view mode, std::string_view p
     }
     if (mode == "wan" || mode == "lan") {
         t.mode_ = mode == "wan" ? Mode::Wan : Mode::Lan;
+        t.layout_ = mode == "wan" ? "wan: realm/network/gateway/node[/slot]" : "lan: realm/node[/slot]";
         return t;
     }
     if (mode == "pattern") {
@@ -147,6 +148,7 @@ std::optional<Topology> Topology::make(std::string_view mode, std::string_view p
             return std::nullopt;
         }
         t.mode_ = Mode::Pattern;
+        t.layout_ = fmt::format("pattern {}", pattern);
         return t;
     }
     if (mode != "regex") {
@@ -177,6 +179,7 @@ std::optional<Topology> Topology::make(std::string_view mode, std::string_view p
     }
     t.re_ = std::move(re);
     t.mode_ = Mode::Regex;
+    t.layout_ = fmt::format("regex {}", regex);
     return t;
 #else
     *error = "topology = \"regex\" is not in this build (SLUICE_WITH_RE2=OFF): use topology = \"pattern\"";

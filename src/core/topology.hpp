@@ -50,6 +50,9 @@ public:
     static bool regex_supported();
 
     bool enabled() const { return mode_ != Mode::Off; }
+    // The expected layout in words, for warnings: "wan: realm/network/gateway/node[/slot]",
+    // "pattern sensors/{node}/climate", "regex ..."; empty when off.
+    const std::string& layout() const { return layout_; }
     // Adds the origin's tags to `r` (tags already there win) and sets the
     // measurement if the record has none. False if the origin does not fit;
     // then `r` is left as it was.
@@ -67,6 +70,7 @@ private:
     bool apply_regex(std::string_view origin, Record& r) const;
 
     Mode mode_ = Mode::Off;
+    std::string layout_;
     std::vector<Segment> segments_;            // pattern
     std::shared_ptr<const re2::RE2> re_;       // regex
     std::vector<std::string> group_names_;     // regex: index i ↔ capture group i+1; empty: unnamed

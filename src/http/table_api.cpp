@@ -359,6 +359,119 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_form(std::
     return out;
 }
 
+namespace {
+
+// A parameter of a header value: `name=value` or `name="value"` after a ';'.
+std::optional<std::string> header_param(std::string_view value, std::string_view name) {
+    std::size_t i = value.find(';');
+    while (i != std::string_view::npos && i < value.size()) {
+        ++i;
+        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) {
+            ++i;
+        }
+        const auto eq = value.find('=', i);
+        if (eq == std::string_view::npos) {
+            return std::nullopt;
+        }
+        const bool match = iequals(value.substr(i, eq - i), name);
+        std::size_t j = eq + 1;
+        std::string v;
+        if (j < value.size() && value[j] == '"') {
+            ++j;
+            while (j < value.size() && value[j] != '"') {
+                if (value[j] == '\\' && j + 1 < value.size()) {
+                    ++j;
+                }
+                v += value[j++];
+            }
+            ++j;  // the closing quote
+        } else {
+            while (j < value.size() && value[j] != ';') {
+                v += value[j++];
+            }
+            while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+                v.pop_back();
+            }
+        }
+        if (match) {
+            return v;
+        }
+        i = value.find(';', j);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_multipart(std::string_view content_type,
+                                                                                std::string_view body,
+                                                                                std::string* error) {
+    std::string local;
+    std::string& err = error != nullptr ? *error : local;
+    const auto boundary = header_param(content_type, "boundary");
+    if (!boundary || boundary->empty() || boundary->size() > 70) {
+        err = "multipart/form-data without a boundary of 1 to 70 characters";
+        return std::nullopt;
+    }
+    const std::string delimiter = "--" + *boundary;
+    const std::string next_delimiter = "\r\n" + delimiter;
+    // The first delimiter: at the start, or after a preamble.
+    std::size_t pos = body.starts_with(delimiter) ? 0 : body.find(next_delimiter);
+    if (pos == std::string_view::npos) {
+        err = "multipart/form-data: the boundary does not occur in the body";
+        return std::nullopt;
+    }
+    pos += pos == 0 && body.starts_with(delimiter) ? delimiter.size() : next_delimiter.size();
+    std::vector<std::pair<std::string, std::string>> out;
+    for (;;) {
+        if (body.substr(pos, 2) == "--") {
+            return out;  // the closing delimiter; an epilogue is ignored
+        }
+        // Transport padding, then CRLF.
+        while (pos < body.size() && (body[pos] == ' ' || body[pos] == '\t')) {
+            ++pos;
+        }
+        if (body.substr(pos, 2) != "\r\n") {
+            err = "multipart/form-data: a boundary line not followed by CRLF";
+            return std::nullopt;
+        }
+        pos += 2;
+        if (out.size() >= kMaxFormParts) {
+            err = fmt::format("multipart/form-data: more than {} parts", kMaxFormParts);
+            return std::nullopt;
+        }
+        const auto headers_end = body.find("\r\n\r\n", pos);
+        const bool no_headers = body.substr(pos, 2) == "\r\n";
+        if (!no_headers && (headers_end == std::string_view::npos || headers_end - pos > 8192)) {
+            err = "multipart/form-data: a part's headers do not end (or exceed 8 KiB)";
+            return std::nullopt;
+        }
+        const std::string_view headers = no_headers ? std::string_view() : body.substr(pos, headers_end - pos);
+        pos = no_headers ? pos + 2 : headers_end + 4;
+        std::optional<std::string> name;
+        for (std::size_t h = 0; h < headers.size();) {
+            const auto eol = std::min(headers.find("\r\n", h), headers.size());
+            const std::string_view line = headers.substr(h, eol - h);
+            h = eol + 2;
+            const auto colon = line.find(':');
+            if (colon != std::string_view::npos && iequals(line.substr(0, colon), "content-disposition")) {
+                name = header_param(line.substr(colon + 1), "name");
+            }
+        }
+        if (!name || name->empty()) {
+            err = "multipart/form-data: a part without Content-Disposition: form-data; name=\"...\"";
+            return std::nullopt;
+        }
+        const auto end = body.find(next_delimiter, pos);
+        if (end == std::string_view::npos) {
+            err = "multipart/form-data: the closing boundary is missing";
+            return std::nullopt;
+        }
+        out.emplace_back(std::move(*name), std::string(body.substr(pos, end - pos)));
+        pos = end + next_delimiter.size();
+    }
+}
+
 std::optional<TableValue> value_from_body(std::string_view content_type, std::string_view body, std::string* error) {
     std::string local;
     std::string& err = error != nullptr ? *error : local;
@@ -375,13 +488,14 @@ std::optional<TableValue> value_from_body(std::string_view content_type, std::st
     if (json) {
         return parse_table_value(body, &err);
     }
-    if (!media.empty() && !iequals(media, "application/x-www-form-urlencoded")) {
-        err = fmt::format("unsupported Content-Type '{}': send application/json or "
-                          "application/x-www-form-urlencoded",
+    const bool multipart = iequals(media, "multipart/form-data");
+    if (!media.empty() && !multipart && !iequals(media, "application/x-www-form-urlencoded")) {
+        err = fmt::format("unsupported Content-Type '{}': send application/json, "
+                          "application/x-www-form-urlencoded or multipart/form-data",
                           media);
         return std::nullopt;
     }
-    auto form = parse_form(body, &err);
+    auto form = multipart ? parse_multipart(content_type, body, &err) : parse_form(body, &err);
     if (!form) {
         return std::nullopt;
     }

@@ -35,9 +35,19 @@ std::optional<TablePath> parse_table_path(std::string_view target, std::string* 
 // application/x-www-form-urlencoded: name=value pairs, '+' is a space.
 std::optional<std::vector<std::pair<std::string, std::string>>> parse_form(std::string_view body, std::string* error);
 
+// multipart/form-data (RFC 7578) with the boundary from `content_type`: the
+// name and content of each part (files are fields like any other). Bounded
+// (at most kMaxFormParts parts, part headers at most 8 KiB) and linear in
+// the body (each boundary search is over at most 70 bytes of boundary).
+inline constexpr std::size_t kMaxFormParts = 1000;
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_multipart(std::string_view content_type,
+                                                                                std::string_view body,
+                                                                                std::string* error);
+
 // The value a PUT/POST sets: a JSON object (Content-Type application/json,
-// or a body starting with '{'), or form fields (each field a member, typed
-// like CSV cells; a lone `value` field holding a JSON object is that object).
+// or a body starting with '{'), or form fields, urlencoded or multipart (each
+// field a member, typed like CSV cells; a lone `value` field holding a JSON
+// object is that object).
 std::optional<TableValue> value_from_body(std::string_view content_type, std::string_view body, std::string* error);
 
 std::string html_escape(std::string_view s);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/metrics.hpp"
+#include "core/topology.hpp"
 
 namespace sluice {
 
@@ -51,25 +52,58 @@ bool run_healthcheck(const GatewayConfig& config) {
     return all_ok;
 }
 
-bool check_stages(const GatewayConfig& config, Diagnostics& diag) {
+namespace {
+
+// "option 'keep': ..." points at that option when it was written.
+void report(const ComponentSpec& s, std::string_view what, Diagnostics& diag) {
+    SourcePos pos = s.pos;
+    if (what.starts_with("option '")) {
+        const auto end = what.find('\'', 8);
+        const std::string name(what.substr(8, end == std::string_view::npos ? 0 : end - 8));
+        if (!name.empty() && s.options.is_explicit(name)) {
+            pos = s.options.pos(name);
+        }
+    }
+    diag.error(pos, fmt::format("{} '{}': {}", kind_name(s.kind), s.id, what));
+}
+
+template <class F>
+void try_build(const ComponentSpec& s, Diagnostics& diag, F&& make) {
+    try {
+        (void)make(s.options);
+    } catch (const std::exception& e) {
+        report(s, e.what(), diag);
+    }
+}
+
+}  // namespace
+
+bool check_build(const GatewayConfig& config, Diagnostics& diag) {
     const std::size_t before = diag.size();
     for (const auto& p : config.pipelines) {
-        for (const auto& s : p.stages) {
-            try {
-                (void)s.descriptor->make_stage(s.options);
-            } catch (const std::exception& e) {
-                // "option 'keep': ..." points at that option when it was written.
-                SourcePos pos = s.pos;
-                const std::string_view what = e.what();
-                if (what.starts_with("option '")) {
-                    const auto end = what.find('\'', 8);
-                    const std::string name(what.substr(8, end == std::string_view::npos ? 0 : end - 8));
-                    if (!name.empty() && s.options.is_explicit(name)) {
-                        pos = s.options.pos(name);
-                    }
-                }
-                diag.error(pos, fmt::format("stage '{}': {}", s.id, e.what()));
+        for (const auto& s : p.sources) {
+            // Not the source itself: some take their resource when built (a
+            // unix datagram source binds its socket), which the running
+            // gateway holds during a reload. Its decoders and topology are
+            // what can fail from the options alone.
+            for (const auto& d : s.decoders) {
+                try_build(d, diag, d.descriptor->make_decoder);
             }
+            try {
+                const SourceCommon common = source_common_options(s.options);
+                std::string error;
+                if (!Topology::make(common.topology, common.topology_pattern, common.topology_regex, &error)) {
+                    report(s, error, diag);
+                }
+            } catch (const std::exception& e) {
+                report(s, e.what(), diag);
+            }
+        }
+        for (const auto& s : p.stages) {
+            try_build(s, diag, s.descriptor->make_stage);
+        }
+        for (const auto& s : p.sinks) {
+            try_build(s, diag, s.descriptor->make_sink);
         }
     }
     return diag.size() == before;

@@ -8,9 +8,13 @@ namespace sluice {
 // whether the far side is reachable. Prints one line per sink.
 bool run_healthcheck(const GatewayConfig& config);
 
-// `sluice validate`: builds every stage (no state, no tables), so problems
-// only a factory sees (a predicate's syntax, options that exclude each
-// other) are reported with the stage's position. False if any.
-bool check_stages(const GatewayConfig& config, Diagnostics& diag);
+// `sluice validate` and a reload, before anything is torn down: builds
+// every component as `run` would (a source's decoders and topology, stages
+// without state or tables, sinks) without starting or opening any (sources
+// themselves are not built: some bind their socket when built),
+// so problems only a factory sees (a topology regex that does not compile,
+// a predicate's syntax, options that exclude each other) are reported with
+// the component's position. False if any.
+bool check_build(const GatewayConfig& config, Diagnostics& diag);
 
 }  // namespace sluice

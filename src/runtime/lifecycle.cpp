@@ -11,6 +11,7 @@
 #include "buffer/quarantine.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "runtime/healthcheck.hpp"
 #include "runtime/pipeline.hpp"
 #include "tables/tables.hpp"
 
@@ -154,6 +155,10 @@ GatewayLifecycle::~GatewayLifecycle() {
     }
 }
 
+std::vector<std::string> configure_tables_for(Tables& tables, const GatewayConfig& config) {
+    return tables.configure(table_specs(config));
+}
+
 bool GatewayLifecycle::configure_tables(const GatewayConfig& config) {
     const auto problems = tables_.configure(table_specs(config));
     for (const auto& p : problems) {
@@ -205,6 +210,16 @@ ReloadReport GatewayLifecycle::reload(GatewayConfig next) {
     }
     log::info("reloading configuration from {}", next.origin);
     ReloadReport report;
+    // Build every component of the new config first (as validate does):
+    // one that fails to build rejects the reload before anything running is
+    // torn down.
+    if (Diagnostics diag; !check_build(next, diag)) {
+        report.outcome = ReloadReport::Outcome::Rejected;
+        report.error = diag.str();
+        report.error_count = diag.size();
+        log::error("reload rejected, the running configuration stays:\n{}", report.error);
+        return report;
+    }
     const auto deadline = this->deadline();  // the running configuration's shutdown_timeout
     const bool same_dir = data_dir_of(next) == data_dir_of(config_);
 

@@ -30,6 +30,10 @@ class Pipeline;
 class Tables;
 
 // What a reload did, pipeline by pipeline (names in the new config's order).
+// Declares the config's tables (its [tables] sections and the ones its
+// stages link to) in `tables`; returns the problems (an unreadable CSV).
+std::vector<std::string> configure_tables_for(Tables& tables, const GatewayConfig& config);
+
 struct ReloadReport {
     enum class Outcome {
         Applied,   // the new configuration runs

@@ -100,6 +100,12 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             throw ConfigError(fmt::format("{}: source '{}': {}", s.pos.str(), s.id, topo_error));
         }
         slot->work.topology = std::move(*topology);
+        if (slot->work.topology.enabled()) {
+            slot->work.topology_mismatches = &m.counter(
+                "sluice_source_topology_mismatches_total",
+                "Frames whose origin did not fit the source's topology layout (their records got no topology tags)",
+                {{"component", label}});
+        }
         slot->work.max_origin = common.max_origin_bytes;
         if (s.descriptor->watched) {
             slot->health = std::make_unique<SourceHealth>();

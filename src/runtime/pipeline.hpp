@@ -38,6 +38,11 @@ public:
              TableDirectory* tables = nullptr);
     ~Pipeline() override;
 
+    // Before start(), for a finite run (`sluice test`): when the queue is
+    // drained at stop(), the stages get one end-of-input turn (every window
+    // closes) before the sinks deliver the rest.
+    void close_windows_at_end() { worker_->set_end_of_input_turn(true); }
+
     void start();
     // Stops sources, commits what was queued, lets sinks deliver until
     // `deadline`, then stops them; what is left stays in the buffer.

@@ -105,17 +105,28 @@ bool SinkRunner::turn() {
     }
     // read_into and the swaps below reuse the vectors' records, so a sink in
     // steady state allocates nothing per record here.
+    // Read input_done before the buffer: the worker's last commit comes
+    // before it sets input_done, so an empty read after seeing it set means
+    // everything is delivered. (Seen only after an empty read, the last
+    // commit may have landed in between: read once more.)
+    bool done_before_read = false;
     if (have_next_) {
         std::swap(batch_, next_);
         have_next_ = false;
-    } else if (auto rd = reader_->read_into(batch_, opts_.batch_size); !rd.ok) {
-        failed(fmt::format("buffer read failed: {}", rd.error));
-        return true;
+    } else {
+        done_before_read = input_done_.load();
+        if (auto rd = reader_->read_into(batch_, opts_.batch_size); !rd.ok) {
+            failed(fmt::format("buffer read failed: {}", rd.error));
+            return true;
+        }
     }
     if (batch_.empty()) {
         caught_up_ = true;
-        if (input_done_.load()) {
+        if (done_before_read) {
             return false;  // everything was committed before input_done, and all of it is delivered
+        }
+        if (input_done_.load()) {
+            return true;  // read again, now that the last commit is in
         }
         reader_->wait(std::chrono::milliseconds(200));
         return true;

@@ -81,12 +81,18 @@ bool Worker::turn() {
     if (frames_.empty()) {
         signal_space();
         if (queue_.closed() && queue_.size() == 0) {
-            return false;
-        }
-        if (tick_interval_.count() == 0 || clock_.mono_ns() - last_stage_turn_ < tick_interval_.count()) {
+            if (!opts_.end_of_input_turn || end_done_) {
+                return false;
+            }
+            end_done_ = true;  // one last stage turn: windows close
+            end_turn_ = true;
+            tick = true;
+        } else if (tick_interval_.count() == 0 ||
+                   clock_.mono_ns() - last_stage_turn_ < tick_interval_.count()) {
             return true;
+        } else {
+            tick = true;  // no input for a while: let timer-driven stages run
         }
-        tick = true;  // no input for a while: let timer-driven stages run
     }
     // Group commit: gather until the batch is full or batch_max_delay passed.
     const auto until = mono_now_ns() + opts_.batch_delay.count();
@@ -167,13 +173,23 @@ void Worker::decode(const std::vector<Frame>& frames) {
                 dl.payload = f.payload.substr(0, DecoderChain::kMaxDeadLetterPayload);
             }
             if (ok) {
+                bool misfit = false;
                 for (std::size_t i = before; i < records_.size(); ++i) {
-                    if (src.topology.enabled()) {
-                        src.topology.apply(f.origin, records_[i]);
+                    if (src.topology.enabled() && !src.topology.apply(f.origin, records_[i])) {
+                        misfit = true;
                     }
                     if (records_[i].measurement.empty() && !src.measurement.empty()) {
                         records_[i].measurement = src.measurement;
                     }
+                }
+                if (misfit) {
+                    if (src.topology_mismatches != nullptr) {
+                        src.topology_mismatches->inc();
+                    }
+                    src.topology_log.warn("pipeline {}: source '{}': origin '{}' does not fit the topology ({}); its "
+                                          "records keep no topology tags (further ones are counted in "
+                                          "sluice_source_topology_mismatches_total)",
+                                          opts_.pipeline, src.id, f.origin, src.topology.layout());
                 }
             } else {
                 dead_.push_back(std::move(dl));
@@ -207,7 +223,7 @@ void Worker::run_stages(bool tick) {
         const std::size_t in = records_.size();
         const std::size_t dead_before = dead_.size();
         const std::size_t streams_before = streams_.size();
-        StageBatch b{records_, dead_, slot->state, streams_, wall, mono, tick};
+        StageBatch b{records_, dead_, slot->state, streams_, wall, mono, tick, end_turn_};
         std::string failure;
         try {
             slot->stage->process(b);

@@ -62,6 +62,10 @@ struct WorkerSource {
     // Worker thread only.
     log::OnceLog origin_log;
     log::OnceLog decode_log;
+    // Frames whose origin did not fit the topology (optional counter); the
+    // first one is warned about with the origin and the expected layout.
+    Counter* topology_mismatches = nullptr;
+    log::OnceLog topology_log;
     bool position_pending = false;  // the newest Frame::position of the batch
     std::uint64_t position_epoch = 0;
     std::uint64_t position = 0;
@@ -84,6 +88,9 @@ struct WorkerOptions {
     std::chrono::nanoseconds batch_delay{};
     std::chrono::nanoseconds commit_retry_initial = std::chrono::milliseconds(100);
     std::chrono::nanoseconds commit_retry_max = std::chrono::seconds(10);
+    // `sluice test`: once the queue is closed and drained, one more stage
+    // turn with StageBatch::end_of_input (windows close), committed like any.
+    bool end_of_input_turn = false;
 };
 
 struct WorkerCounters {
@@ -113,6 +120,8 @@ public:
     // overflow=block, a commit retry) turns while it waits.
     std::int64_t last_turn_ns() const { return last_turn_ns_.load(); }
     void mark_turn() { last_turn_ns_ = clock_.mono_ns(); }
+    // Before run(): see WorkerOptions::end_of_input_turn.
+    void set_end_of_input_turn(bool on) { opts_.end_of_input_turn = on; }
     // Why buffer commits are failing right now (disk full, I/O error), or
     // empty while they succeed. Nothing is acknowledged meanwhile, so /ready
     // says the pipeline is not ready. Any thread.
@@ -162,6 +171,8 @@ private:
     std::vector<std::pair<std::string, StateChange>> state_;
     std::vector<std::pair<std::string, Record>> streams_;
     std::int64_t last_stage_turn_ = 0;
+    bool end_turn_ = false;  // this turn is the end-of-input turn
+    bool end_done_ = false;
     log::OnceLog commit_log_;
     log::OnceLog no_stream_log_;
     mutable std::mutex failure_mu_;

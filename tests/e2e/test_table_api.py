@@ -147,6 +147,13 @@ def test_table_api_with_curl():
             status, _, body = curl(port, path, method="PUT", data='{"scale": [1]}', token=TOKEN,
                                    content_type="application/json")
             assert status == 400, (status, body)
+            # multipart/form-data (curl -F), as a browser form or a script sends it.
+            status, _, body = curl(port, path, "-F", "scale=3", "-F", "site=cellar", method="PUT", token=TOKEN)
+            assert status == 200, (status, body)
+            assert json.loads(curl(port, path)[2]) == {"scale": 3, "site": "cellar"}
+            status, _, body = curl(port, path, method="PUT", data="--x\r\nno headers", token=TOKEN,
+                                   content_type="multipart/form-data; boundary=x")
+            assert status == 400 and "multipart/form-data" in json.loads(body)["error"], (status, body)
 
             # DELETE needs the token too.
             assert curl(port, path, method="DELETE")[0] == 401

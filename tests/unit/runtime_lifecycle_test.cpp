@@ -189,20 +189,25 @@ TEST_F(LifecycleTest, RejectedReloadKeepsTheOldPipelinesAndReportsTheError) {
     life.stop(life.deadline());
 }
 
-TEST_F(LifecycleTest, ReloadThatCannotBeBuiltRestartsThePreviousConfiguration) {
+// A component that fails to build (here a sink factory) is found before
+// anything stops, as `validate` finds it: the reload is rejected and every
+// running pipeline goes on untouched (not torn down and restarted).
+TEST_F(LifecycleTest, ReloadThatCannotBeBuiltIsRejectedBeforeAnythingStops) {
     const std::string p = unique_label("revert");
     const std::string q = unique_label("other");
     GatewayLifecycle life(loop, tables);
     life.start(load(header() + sim_to_file(p, 500) + sim_to_file(q, 500)));
+    const auto gen_p = life.generation(p);
     const auto gen_q = life.generation(q);
 
     const auto report = life.reload(load(header() + sim_to_file(p, 500, 0, "[[pipelines." + p +
                                                                               ".sinks]]\ntype = \"outage\"\nbroken = true\n") +
                                          sim_to_file(q, 500)));
-    EXPECT_EQ(report.outcome, ReloadReport::Outcome::Reverted);
+    EXPECT_EQ(report.outcome, ReloadReport::Outcome::Rejected);
     EXPECT_NE(report.error.find("broken on purpose"), std::string::npos) << report.error;
     EXPECT_EQ(life.names(), (std::vector<std::string>{p, q}));
-    EXPECT_EQ(life.generation(q), gen_q);  // unchanged: never stopped
+    EXPECT_EQ(life.generation(p), gen_p);  // unchanged: never stopped
+    EXPECT_EQ(life.generation(q), gen_q);
     EXPECT_EQ(life.config().pipelines[0].sinks.size(), 1u);  // the previous configuration
     EXPECT_TRUE(keeps_committing(life, p));
     EXPECT_TRUE(keeps_committing(life, q));

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <tuple>
+#include <vector>
 // /api/table without a socket: paths, forms, bodies, JSON shapes, paging,
 // 404s and the HTML pages. (The token is Api's job; the e2e test drives the
 // whole thing with curl.)
@@ -89,6 +91,52 @@ TEST(TableForm, FieldsAndJson) {
     EXPECT_NE(error.find("unsupported Content-Type"), std::string::npos);
     EXPECT_FALSE(value_from_body("application/json", "[1]", &error));
     EXPECT_FALSE(value_from_body("", "", &error));
+}
+
+TEST(TableForm, MultipartFormData) {
+    std::string error;
+    const std::string body =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"scale\"\r\n\r\n1.5\r\n"
+        "--XyZ\r\ncontent-disposition: form-data; name=\"site\"\r\nContent-Type: text/plain\r\n\r\nlab 2\r\n"
+        "--XyZ\r\nContent-Disposition: form-data; name=\"note\"; filename=\"n.txt\"\r\n\r\na\r\nb--XyZ\r\n"
+        "--XyZ--\r\n";
+    auto parts = parse_multipart("multipart/form-data; boundary=XyZ", body, &error);
+    ASSERT_TRUE(parts) << error;
+    ASSERT_EQ(parts->size(), 3u);
+    EXPECT_EQ((*parts)[0], (std::pair<std::string, std::string>{"scale", "1.5"}));
+    EXPECT_EQ((*parts)[1].second, "lab 2");
+    EXPECT_EQ((*parts)[2].second, "a\r\nb--XyZ");  // a boundary not after CRLF is content
+
+    auto v = value_from_body("multipart/form-data; boundary=XyZ", body, &error);
+    ASSERT_TRUE(v) << error;
+    EXPECT_EQ(table_value_json(*v), R"({"scale":1.5,"site":"lab 2","note":"a\r\nb--XyZ"})");
+    // A quoted boundary, a preamble, a lone `value` holding JSON.
+    v = value_from_body("Multipart/Form-Data; charset=utf-8; boundary=\"a b\"",
+                        "preamble\r\n--a b\r\nContent-Disposition: form-data; name=value\r\n\r\n{\"x\":1}\r\n--a b--",
+                        &error);
+    ASSERT_TRUE(v) << error;
+    EXPECT_EQ(table_value_json(*v), R"({"x":1})");
+
+    for (const auto& [type, bad, why] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"multipart/form-data", "--B\r\n\r\nx\r\n--B--", "boundary of 1 to 70"},
+             {"multipart/form-data; boundary=B", "no delimiter", "does not occur"},
+             {"multipart/form-data; boundary=B", "--B\r\n\r\nx\r\n--B--", "without Content-Disposition"},
+             {"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx",
+              "closing boundary is missing"},
+             {"multipart/form-data; boundary=B", "--Bjunk", "not followed by CRLF"},
+         }) {
+        error.clear();
+        EXPECT_FALSE(parse_multipart(type, bad, &error)) << bad;
+        EXPECT_NE(error.find(why), std::string::npos) << error;
+    }
+    // Bounded: more than kMaxFormParts parts is refused (in linear time).
+    std::string many;
+    for (std::size_t i = 0; i <= kMaxFormParts; ++i) {
+        many += "--B\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
+    }
+    many += "--B--";
+    EXPECT_FALSE(parse_multipart("multipart/form-data; boundary=B", many, &error));
+    EXPECT_NE(error.find("more than"), std::string::npos) << error;
 }
 
 TEST(TableApi, ListsPublicTablesOnly) {

@@ -41,6 +41,30 @@ TEST(WindowStage, TumblingEveryAggregate) {
     EXPECT_TRUE(h.dead.empty());
 }
 
+TEST(WindowStage, EndOfInputClosesEveryWindow) {
+    for (const char* kind : {"tumbling", "hopping", "session"}) {
+        std::vector<std::pair<std::string, std::string>> kv{{"kind", kind}, {"group_by", "node"}, {"fields", "temp"},
+                                                            {"aggregates", "count"}};
+        if (std::string(kind) == "session") {
+            kv.push_back({"gap", "30s"});
+        } else {
+            kv.push_back({"size", "1m"});
+        }
+        if (std::string(kind) == "hopping") {
+            kv.push_back({"hop", "30s"});
+        }
+        WindowHarness h(kv);
+        auto out = h.feed({rec(t_s(0), {tag("node", "a")}, {fd("temp", 1)}),
+                           rec(t_s(5), {tag("node", "b")}, {fd("temp", 2)})});
+        EXPECT_TRUE(out.empty()) << kind;
+        out = h.end_of_input();
+        // a and b each: one window (two for hopping: [-30 s, 30 s) and [0, 60 s)).
+        EXPECT_EQ(out.size(), std::string(kind) == "hopping" ? 4u : 2u) << kind;
+        EXPECT_TRUE(h.dead.empty()) << kind;
+        EXPECT_TRUE(h.end_of_input().empty()) << kind;  // nothing is left open
+    }
+}
+
 TEST(WindowStage, WindowIdIsStageGroupAndStart) {
     WindowHarness h({{"size", "10s"}, {"group_by", "node"}});
     h.feed({rec(t_s(1), {tag("node", "a")}, {})});

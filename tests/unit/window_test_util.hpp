@@ -97,9 +97,9 @@ public:
     }
 
     // One turn: returns the records the stage passes on.
-    std::vector<Record> feed(std::vector<Record> in, bool tick = false) {
+    std::vector<Record> feed(std::vector<Record> in, bool tick = false, bool end_of_input = false) {
         std::vector<StateChange> state;
-        StageBatch b{in, dead, state, streams, wall, mono, tick};
+        StageBatch b{in, dead, state, streams, wall, mono, tick, end_of_input};
         stage->process(b);
         for (auto& c : state) {
             if (c.erase) {
@@ -112,6 +112,8 @@ public:
         return in;
     }
     std::vector<Record> tick() { return feed({}, true); }
+    // The last turn of a finite run (`sluice test`).
+    std::vector<Record> end_of_input() { return feed({}, true, true); }
 
     std::unique_ptr<Stage> stage;
     ComponentMetrics cm;

@@ -69,6 +69,9 @@ void WindowStage::process(StageBatch& b) {
     }
     pending_erase_.clear();
     state_ = &b.state;
+    if (fields_checked_ < kFieldCheckRecords) {
+        check_fields(b);
+    }
     std::int64_t pt = 0;
     if (cfg_.time == TimeMode::Processing) {
         pt = processing_now(b);
@@ -102,6 +105,10 @@ void WindowStage::process(StageBatch& b) {
         wm_ = max_end_seen_;
     }
     b.records.clear();
+    if (b.end_of_input) {
+        // Nothing follows (`sluice test`): every open window closes now.
+        wm_ = kTimeLimit + (std::int64_t{1} << 60);
+    }
     close_through(wm_);
     if (cfg_.emit_partial > 0 && b.mono_ns - last_partial_mono_ >= cfg_.emit_partial) {
         last_partial_mono_ = b.mono_ns;
@@ -114,6 +121,49 @@ void WindowStage::process(StageBatch& b) {
     if (wm_ != kNone) {
         watermark_gauge_->set(static_cast<double>(wm_) / 1e9);
     }
+}
+
+void WindowStage::check_fields(const StageBatch& b) {
+    field_seen_.resize(cfg_.fields.size(), false);
+    for (const auto& r : b.records) {
+        if (fields_checked_ >= kFieldCheckRecords) {
+            break;
+        }
+        ++fields_checked_;
+        for (std::size_t i = 0; i < cfg_.fields.size(); ++i) {
+            if (!field_seen_[i] && r.field(cfg_.fields[i].name) != nullptr) {
+                field_seen_[i] = true;
+            }
+        }
+        for (const auto& f : r.fields) {
+            if (names_seen_.size() < 32 && std::find(names_seen_.begin(), names_seen_.end(), f.name) == names_seen_.end()) {
+                names_seen_.push_back(f.name);
+            }
+        }
+    }
+    const bool all_seen = std::all_of(field_seen_.begin(), field_seen_.end(), [](bool v) { return v; });
+    if (all_seen) {
+        fields_checked_ = kFieldCheckRecords;  // nothing more to look for
+        return;
+    }
+    if (fields_checked_ < kFieldCheckRecords && !(b.end_of_input && fields_checked_ > 0)) {
+        return;
+    }
+    std::sort(names_seen_.begin(), names_seen_.end());
+    std::string seen;
+    for (const auto& n : names_seen_) {
+        seen += (seen.empty() ? "" : ", ") + n;
+    }
+    for (std::size_t i = 0; i < cfg_.fields.size(); ++i) {
+        if (!field_seen_[i]) {
+            log::warn("{}: window field '{}' is in none of the first {} records (fields seen: {}); its aggregates "
+                      "stay empty (a misspelt name?)",
+                      name_, cfg_.fields[i].name, fields_checked_, seen.empty() ? "none" : seen);
+        }
+    }
+    fields_checked_ = kFieldCheckRecords;
+    names_seen_.clear();
+    names_seen_.shrink_to_fit();
 }
 
 void WindowStage::start_clocks(const StageBatch& b) {

@@ -261,6 +261,14 @@ private:
     std::int64_t last_partial_mono_ = 0;
     bool clocks_started_ = false;
     bool evict_warned_ = false;
+    // The first kFieldCheckRecords records are looked at for each `fields`
+    // entry; one never seen is warned about once (a misspelt field gives
+    // count-only windows otherwise). See check_fields().
+    static constexpr std::size_t kFieldCheckRecords = 1000;
+    std::size_t fields_checked_ = 0;
+    std::vector<bool> field_seen_;
+    std::vector<std::string> names_seen_;  // bounded, for the warning
+    void check_fields(const StageBatch& b);
     bool meta_stored_ = false;
     Meta stored_meta_;
 };
