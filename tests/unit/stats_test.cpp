@@ -183,7 +183,7 @@ TEST(StatsHub, PipelineFiguresFromItsCounters) {
         auto b = std::make_shared<BufferStats>();
         b->rows = 3;
         b->bytes = 250;
-        SinkStats st;
+        sluice::SinkStats st;
         st.sink = "out";
         st.lag_rows = 3;
         b->sinks.push_back(st);
@@ -208,7 +208,6 @@ TEST(StatsHub, PipelineFiguresFromItsCounters) {
     EXPECT_TRUE(hub.task_json("p", "nope").empty());
     EXPECT_TRUE(hub.task_json("q", "out").empty());
     hub.remove_pipeline(p.get());
-    EXPECT_EQ(hub.stats_json().find("\"pipelines\":{}"), hub.stats_json().find("\"pipelines\":{}"));
     EXPECT_NE(hub.stats_json().find("\"pipelines\":{}"), std::string::npos);
 }
 
