@@ -79,7 +79,9 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                "Dead letters committed to the buffer: frames no decoder accepted and records a stage "
                                "failed on",
                                labels);
-    commit_errors_ = &m.counter("sluice_buffer_commit_errors_total", "Failed buffer transactions (retried)", labels);
+    commit_errors_ = &m.counter("sluice_buffer_commit_errors_total",
+                                "Buffer transactions that failed (disk full, I/O error); the batch is kept and retried",
+                                labels);
     buffer_dropped_ = &m.counter("sluice_buffer_dropped_records_total",
                                  "Rows removed by the drop_oldest overflow policy", labels);
     disk_full_ = &m.counter("sluice_buffer_disk_full_total",
@@ -238,20 +240,24 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                  [this] { return static_cast<double>(queue_.size()); }));
     gauges_.push_back(m.gauge_fn("sluice_ingest_queue_bytes", "Bytes waiting in the ingest queue", labels,
                                  [this] { return static_cast<double>(queue_.bytes()); }));
-    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames", "Ingest queue limit", labels,
+    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames",
+                                 "The ingest queue's limit in frames (queue_max_frames)", labels,
                                  [this] { return static_cast<double>(queue_.max_items()); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_rows", "Rows in the buffer", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_rows",
+                                 "Rows (records) stored in the buffer, delivered or not, until trimmed", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->rows); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_bytes",
+                                 "Bytes of the records stored in the buffer (their encoded size)", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_file_bytes",
                                  "The buffer's size on disk (database, WAL, shared memory, reserve file)", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->file_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_disk_full", "1 while the buffer's file system is full", labels,
                                  [this] { return buffer_->snapshot()->disk_full ? 1.0 : 0.0; }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap (max_bytes)", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds",
+                                 "Seconds since the time of the oldest record stored in the buffer (0: empty)", labels,
                                  [this] {
                                      const auto oldest = buffer_->snapshot()->oldest_ns;
                                      return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;

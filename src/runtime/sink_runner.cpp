@@ -29,9 +29,12 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, Si
     auto& m = sluice::metrics();
     metrics_ = ComponentMetrics::for_component(opts_.label, "sink");
     const Labels sl{{"component", opts_.label}};
-    retries_ = &m.counter("sluice_sink_retries_total", "Batches a sink sent again after a failed or partly confirmed send", sl);
-    dead_lettered_ = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused, stored as dead letters", sl);
-    batch_seconds_ = &m.histogram("sluice_sink_batch_duration_seconds", "Time one send of a batch to the far side took, until it confirmed or failed", sl);
+    retries_ = &m.counter("sluice_sink_retries_total",
+                          "Batches a sink sent again after a failed or partly confirmed send", sl);
+    dead_lettered_ =
+        &m.counter("sluice_sink_dead_letters_total", "Records the far side refused, stored as dead letters", sl);
+    batch_seconds_ = &m.histogram("sluice_sink_batch_duration_seconds",
+                                  "Time one send of a batch to the far side took, until it confirmed or failed", sl);
     backoff_seconds_ =
         &m.gauge("sluice_sink_backoff_seconds", "Current retry back-off (0 while delivering normally)", sl);
     up_ = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
