@@ -1,6 +1,7 @@
 #include "stats/routes.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,16 +45,16 @@ net::HttpResponse not_found(std::string_view what) {
     return r;
 }
 
-// The raw path segments after "/stats", each percent-decoded (a topic may
-// hold '/' as %2F). nullopt: malformed encoding. Bounded by the server's
-// request-line limit; linear.
-std::optional<std::vector<std::string>> segments(const net::HttpRequest& req) {
-    std::string_view t = req.target;
+}  // namespace
+
+std::optional<std::vector<std::string>> stats_path_segments(std::string_view t) {
     if (const auto q = t.find('?'); q != std::string_view::npos) {
         t = t.substr(0, q);
     }
     constexpr std::string_view kPrefix = "/stats";
-    t.remove_prefix(std::min(t.size(), kPrefix.size()));
+    if (t.starts_with(kPrefix)) {
+        t.remove_prefix(kPrefix.size());
+    }
     std::vector<std::string> out;
     while (!t.empty()) {
         if (t.front() == '/') {
@@ -71,7 +72,15 @@ std::optional<std::vector<std::string>> segments(const net::HttpRequest& req) {
     return out;
 }
 
-}  // namespace
+std::optional<double> parse_since(std::string_view text) {
+    double v = 0;
+    const auto* end = text.data() + text.size();
+    auto [p, ec] = std::from_chars(text.data(), end, v);
+    if (text.empty() || ec != std::errc() || p != end || !std::isfinite(v)) {
+        return std::nullopt;
+    }
+    return v;
+}
 
 std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
     auto table_rates = std::make_shared<TableRates>();
@@ -88,7 +97,7 @@ std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
         });
     }
     api.add_route("GET", "/stats", [&hub, tables, table_rates](const net::HttpRequest& req) {
-        const auto segs = segments(req);
+        const auto segs = stats_path_segments(req.target);
         if (!segs) {
             net::HttpResponse r;
             r.status = 400;
@@ -137,9 +146,10 @@ std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
         } else if (s[0] == "history" && s.size() == 1) {
             double since = 0;
             if (const auto v = req.query_param("since")) {
-                const auto* end = v->data() + v->size();
-                auto [p, ec] = std::from_chars(v->data(), end, since);
-                if (ec != std::errc() || p != end) {
+                const auto parsed = parse_since(*v);
+                if (parsed) {
+                    since = *parsed;
+                } else {
                     net::HttpResponse r;
                     r.status = 400;
                     r.body = "since: expected a Unix time in seconds\n";
