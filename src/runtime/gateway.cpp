@@ -202,6 +202,16 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     // /stats: one sample a second on the loop, history from start-up on.
     stats::hub().set_max_topics(static_cast<std::size_t>(config.http.integer("max_stats_topics")));
     stats::hub().start(loop);
+    std::uint64_t stats_sub = 0;
+    // On every return below: the hub's timer and its table sampler go
+    // before the loop and the tables do.
+    struct StatsStop {
+        std::uint64_t& sub;
+        ~StatsStop() {
+            stats::hub().unsubscribe(sub);
+            stats::hub().stop();
+        }
+    } stats_stop{stats_sub};
     // Named tables outlive reloads (and every pipeline, whose stages use
     // them); their store is opened with the first declared table.
     Tables tables;
@@ -230,15 +240,6 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     hooks.token = config.http.str_or("token", "");
     hooks.ready = [&life](std::string& detail) { return life.ready(detail); };
     std::unique_ptr<http::Api> api;
-    std::uint64_t stats_sub = 0;
-    // Before any return below: the hub's timer and table sampler go before the loop and tables.
-    struct StatsStop {
-        std::uint64_t& sub;
-        ~StatsStop() {
-            stats::hub().unsubscribe(sub);
-            stats::hub().stop();
-        }
-    } stats_stop{stats_sub};
     const std::string listen = config.http.str("listen");
     if (listen != "off") {
         api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));

@@ -152,6 +152,7 @@ void StatsHub::start(IoLoop& loop) {
             return;
         }
         loop_ = &loop;
+        started_mono_ = mono_seconds();  // uptime counts from the gateway's start
     }
     // Timers belong to the loop's thread; the hub's lock is not held here,
     // as a tick running meanwhile takes it.
