@@ -48,6 +48,14 @@ constexpr OptionSpec kHttpOptions[] = {
      .default_value = "",
      .doc = "Bearer token the write endpoints require; without one they are disabled. Accepts \"@/path\" and "
             "\"@credential:NAME\"."},
+    {.name = "max_stats_topics",
+     .type = OptionType::Int,
+     .default_value = "1000",
+     .doc = "Most origin topics (MQTT or ZeroMQ topic, socket, file) /stats counts one by one, across pipelines. "
+            "Topics first seen after that are counted together under \"other\" (until restart), so a flood of "
+            "distinct topics cannot grow the gateway's memory.",
+     .min = 0,
+     .max = 1000000},
     {.name = "max_connections",
      .type = OptionType::Int,
      .default_value = "64",

@@ -8,7 +8,7 @@
 namespace sluice {
 
 struct MetricsRegistry::Series {
-    enum class Type { Counter, Gauge, GaugeFn, Histogram };
+    enum class Type { Counter, Gauge, GaugeFn, CounterFn, Histogram };
     std::string name;
     std::string help;
     Type type;
@@ -27,16 +27,20 @@ Histogram::Histogram(std::vector<double> bounds)
     }
 }
 
-void Histogram::observe(double v) {
+void Histogram::observe(double v, std::uint64_t n) {
+    if (n == 0) {
+        return;
+    }
     for (std::size_t i = 0; i < bounds_.size(); ++i) {
         if (v <= bounds_[i]) {
-            counts_[i].fetch_add(1, std::memory_order_relaxed);
+            counts_[i].fetch_add(n, std::memory_order_relaxed);
             break;
         }
     }
-    count_.fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(n, std::memory_order_relaxed);
+    const double add = v * static_cast<double>(n);
     double cur = sum_.load(std::memory_order_relaxed);
-    while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+    while (!sum_.compare_exchange_weak(cur, cur + add, std::memory_order_relaxed)) {
     }
 }
 
@@ -120,11 +124,21 @@ Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view he
 
 GaugeFnHandle MetricsRegistry::gauge_fn(std::string_view name, std::string_view help, const Labels& labels,
                                         std::function<double()> fn) {
+    return computed(name, help, labels, std::move(fn), false);
+}
+
+GaugeFnHandle MetricsRegistry::counter_fn(std::string_view name, std::string_view help, const Labels& labels,
+                                          std::function<double()> fn) {
+    return computed(name, help, labels, std::move(fn), true);
+}
+
+GaugeFnHandle MetricsRegistry::computed(std::string_view name, std::string_view help, const Labels& labels,
+                                        std::function<double()> fn, bool counter) {
     std::lock_guard lk(mu_);
     auto s = std::make_unique<Series>();
     s->name = name;
     s->help = help;
-    s->type = Series::Type::GaugeFn;
+    s->type = counter ? Series::Type::CounterFn : Series::Type::GaugeFn;
     s->labels = labels;
     s->fn = std::move(fn);
     s->fn_id = next_fn_id_++;
@@ -135,7 +149,9 @@ GaugeFnHandle MetricsRegistry::gauge_fn(std::string_view name, std::string_view 
 
 void MetricsRegistry::remove_fn(std::uint64_t id) {
     std::lock_guard lk(mu_);
-    std::erase_if(series_, [&](const auto& s) { return s->type == Series::Type::GaugeFn && s->fn_id == id; });
+    std::erase_if(series_, [&](const auto& s) {
+        return (s->type == Series::Type::GaugeFn || s->type == Series::Type::CounterFn) && s->fn_id == id;
+    });
 }
 
 namespace {
@@ -245,7 +261,8 @@ std::string MetricsRegistry::render() const {
     for (auto name : order) {
         const auto& group = by_name[name];
         const Series* first = group.front();
-        const char* type = first->type == Series::Type::Counter     ? "counter"
+        const char* type = first->type == Series::Type::Counter || first->type == Series::Type::CounterFn
+                               ? "counter"
                            : first->type == Series::Type::Histogram ? "histogram"
                                                                     : "gauge";
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, first->help, name, type);
@@ -265,6 +282,7 @@ std::string MetricsRegistry::render() const {
                     append_value(out, s->gauge.value());
                     break;
                 case Series::Type::GaugeFn:
+                case Series::Type::CounterFn:
                     append_value(out, s->fn());
                     break;
                 case Series::Type::Histogram:
@@ -295,16 +313,54 @@ MetricsRegistry& metrics() {
 ComponentMetrics ComponentMetrics::for_component(const std::string& component, std::string_view kind) {
     Labels labels{{"component", component}, {"kind", std::string(kind)}};
     auto& m = metrics();
+    // A family a kind has no use for is not registered (no series that is
+    // always zero): its pointer goes to a counter that is never rendered.
+    static Counter unused_counter;
+    static Gauge unused_gauge;
     ComponentMetrics cm;
-    cm.received = &m.counter("sluice_component_received_records_total", "Records (or frames, for sources) received",
+    cm.received = &unused_counter;
+    cm.sent = &unused_counter;
+    cm.dropped = &unused_counter;
+    cm.received_bytes = &unused_counter;
+    cm.reconnects = &unused_counter;
+    cm.last_seen = &unused_gauge;
+    const bool source = kind == "source";
+    const bool stage = kind == "stage";
+    const bool sink = kind == "sink";
+    cm.errors = &m.counter("sluice_component_errors_total",
+                           "Failures of a component: sources' failed reads, connects and undecodable frames, "
+                           "stages' failed batches and values they could not compute, sinks' failed sends and "
+                           "buffer operations (each retried or dead-lettered, never lost silently)",
+                           labels);
+    if (source || stage) {
+        cm.received = &m.counter("sluice_component_received_records_total",
+                                 "Sources: frames read from the outside and handed to the ingest queue; stages: "
+                                 "records that entered the stage",
+                                 labels);
+        cm.dropped = &m.counter("sluice_component_dropped_records_total",
+                                "Sources: frames dropped before the ingest queue (device overruns, a full queue a "
+                                "best-effort source does not wait for); stages: records a stage discarded by its "
+                                "own rule (no group, no match)",
+                                labels);
+    }
+    if (stage || sink) {
+        cm.sent = &m.counter("sluice_component_sent_records_total",
+                             "Stages: records that left the stage for the next step; sinks: records the far side "
+                             "confirmed (the cursor moved past them)",
                              labels);
-    cm.sent = &m.counter("sluice_component_sent_records_total", "Records passed on or confirmed by the far side",
-                         labels);
-    cm.errors = &m.counter("sluice_component_errors_total", "Errors (failed reads, sends, reconnects)", labels);
-    cm.dropped = &m.counter("sluice_component_dropped_records_total", "Records dropped (overflow, policy)", labels);
-    cm.received_bytes = &m.counter("sluice_component_received_bytes_total", "Bytes received", labels);
-    cm.reconnects = &m.counter("sluice_component_reconnects_total", "Connections re-established", labels);
-    cm.last_seen = &m.gauge("sluice_component_last_seen_seconds", "Unix time of the last frame received", labels);
+    }
+    if (source || sink) {
+        cm.reconnects = &m.counter("sluice_component_reconnects_total",
+                                   "Connections to a broker, publisher, device or far side re-established after "
+                                   "being lost",
+                                   labels);
+    }
+    if (source) {
+        cm.received_bytes = &m.counter("sluice_component_received_bytes_total",
+                                       "Payload bytes of the frames a source read", labels);
+        cm.last_seen = &m.gauge("sluice_component_last_seen_seconds",
+                                "Unix time of the last frame a source read (0: none yet)", labels);
+    }
     return cm;
 }
 

@@ -39,7 +39,8 @@ private:
 class Histogram {
 public:
     explicit Histogram(std::vector<double> bounds);
-    void observe(double v);
+    // `n` observations of `v` (rows of one batch, which share an age).
+    void observe(double v, std::uint64_t n = 1);
     const std::vector<double>& bounds() const { return bounds_; }
     std::uint64_t bucket(std::size_t i) const { return counts_[i].load(std::memory_order_relaxed); }
     std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
@@ -82,6 +83,9 @@ public:
     // A gauge computed when scraped; unregistered when the handle dies.
     [[nodiscard]] GaugeFnHandle gauge_fn(std::string_view name, std::string_view help, const Labels& labels,
                                          std::function<double()> fn);
+    // The same for a value that only grows (TYPE counter), such as CPU seconds.
+    [[nodiscard]] GaugeFnHandle counter_fn(std::string_view name, std::string_view help, const Labels& labels,
+                                           std::function<double()> fn);
     void remove_fn(std::uint64_t id);
 
     std::string render() const;  // Prometheus text format 0.0.4
@@ -90,6 +94,8 @@ public:
 
 private:
     struct Series;
+    GaugeFnHandle computed(std::string_view name, std::string_view help, const Labels& labels,
+                           std::function<double()> fn, bool counter);
     mutable std::mutex mu_;
     std::vector<std::unique_ptr<Series>> series_;
     std::uint64_t next_fn_id_ = 1;
@@ -97,7 +103,12 @@ private:
 
 MetricsRegistry& metrics();
 
-// The metric set every component reports, labelled component="<pipeline>/<id>".
+// The metric set of a component, labelled component="<pipeline>/<id>" and
+// kind. Each kind registers only the families that mean something for it;
+// the others point to a counter that is never rendered (never null):
+//   source: received (frames), received_bytes, last_seen, reconnects, dropped, errors
+//   stage:  received, sent, dropped, errors
+//   sink:   sent (confirmed), reconnects, errors
 struct ComponentMetrics {
     Counter* received = nullptr;  // sluice_component_received_records_total
     Counter* sent = nullptr;      // sluice_component_sent_records_total

@@ -161,7 +161,7 @@ ProcessMetrics::ProcessMetrics() {
                                   [] { return static_cast<double>(current_rss_bytes()); }));
     handles_.push_back(m.gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.", {},
                                   [] { return static_cast<double>(statm_pages(0) * page_size()); }));
-    handles_.push_back(m.gauge_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", {},
+    handles_.push_back(m.counter_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", {},
                                   [] {
                                       char buf[1024];
                                       const auto f = stat_fields(read_proc("/proc/self/stat", buf));

@@ -32,6 +32,8 @@
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
 #include "http/table_api.hpp"
+#include "stats/hub.hpp"
+#include "stats/routes.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/sd_notify.hpp"
 #include "runtime/service_monitor.hpp"
@@ -204,6 +206,19 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     IoLoop loop;
     loop.start();
     http::ProcessMetrics process_metrics;
+    // /stats: one sample a second on the loop, history from start-up on.
+    stats::hub().set_max_topics(static_cast<std::size_t>(config.http.integer("max_stats_topics")));
+    stats::hub().start(loop);
+    std::uint64_t stats_sub = 0;
+    // On every return below: the hub's timer and its table sampler go
+    // before the loop and the tables do.
+    struct StatsStop {
+        std::uint64_t& sub;
+        ~StatsStop() {
+            stats::hub().unsubscribe(sub);
+            stats::hub().stop();
+        }
+    } stats_stop{stats_sub};
     // Named tables outlive reloads (and every pipeline, whose stages use
     // them); their store is opened with the first declared table.
     Tables tables;
@@ -236,6 +251,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     if (listen != "off") {
         api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
         http::add_table_routes(*api, tables);
+        stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });
@@ -376,6 +392,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 h.token = life.config().http.str_or("token", "");
                 api->set_hooks(h);
             }
+            stats::hub().set_max_topics(static_cast<std::size_t>(life.config().http.integer("max_stats_topics")));
             notifier.ready(started_status(life.size()));
             continue;
         }

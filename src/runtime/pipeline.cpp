@@ -72,13 +72,33 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
              spec.options.memory_size("queue_max_bytes")) {
     const Labels labels{{"pipeline", name_}};
     auto& m = metrics();
-    records_in_ = &m.counter("sluice_pipeline_records_total", "Records decoded and committed to the buffer", labels);
-    dead_letters_ = &m.counter("sluice_pipeline_dead_letters_total", "Frames stored as dead letters", labels);
-    commit_errors_ = &m.counter("sluice_buffer_commit_errors_total", "Failed buffer transactions (retried)", labels);
+    records_in_ = &m.counter("sluice_pipeline_records_total",
+                             "Records committed to the buffer after the stages (what the sinks will deliver)",
+                             labels);
+    dead_letters_ = &m.counter("sluice_pipeline_dead_letters_total",
+                               "Dead letters committed to the buffer: frames no decoder accepted and records a stage "
+                               "failed on",
+                               labels);
+    commit_errors_ = &m.counter("sluice_buffer_commit_errors_total",
+                                "Buffer transactions that failed (disk full, I/O error); the batch is kept and retried",
+                                labels);
     buffer_dropped_ = &m.counter("sluice_buffer_dropped_records_total",
                                  "Rows removed by the drop_oldest overflow policy", labels);
     disk_full_ = &m.counter("sluice_buffer_disk_full_total",
                             "Times the buffer found its file system full before its cap (episodes)", labels);
+    stats_ = std::make_shared<stats::PipelineStats>(name_);
+    stats_->records = records_in_;
+    stats_->dead_letters = dead_letters_;
+    stats_->end_to_end_metric = &m.histogram(
+        "sluice_pipeline_end_to_end_seconds",
+        "Time from a frame's receipt to a sink's confirmation of the rows decoded from it, one observation per row "
+        "and sink",
+        labels, {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600});
+    stats_->commit_metric = &m.histogram(
+        "sluice_buffer_commit_seconds",
+        "Time one buffer transaction took (a batch's records, dead letters, checkpoints and state), including any "
+        "wait for room under overflow=block",
+        labels, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
 
     for (std::size_t i = 0; i < spec.sources.size(); ++i) {
         const auto& s = spec.sources[i];
@@ -119,6 +139,18 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         }
         slot->metrics = ComponentMetrics::for_component(label, "source");
         slot->work.metrics = &slot->metrics;
+        {
+            auto st = std::make_unique<stats::SourceStats>();
+            st->id = s.id;
+            st->type = s.type;
+            st->frames = slot->metrics.received;
+            st->bytes = slot->metrics.received_bytes;
+            st->errors = slot->metrics.errors;
+            if (slot->health) {
+                st->up = [h = slot->health.get()] { return h->is_up(); };
+            }
+            stats_->sources.push_back(std::move(st));
+        }
         slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
         slot->work.committed = &slot->ctx.committed;
         sources_.push_back(std::move(slot));
@@ -132,6 +164,17 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->label = name_ + "/" + s.id;
         slot->stage = build(s, s.descriptor->make_stage);
         slot->metrics = ComponentMetrics::for_component(slot->label, "stage");
+        {
+            auto st = std::make_unique<stats::StageStats>();
+            st->id = s.id;
+            st->type = s.type;
+            st->in = slot->metrics.received;
+            st->out = slot->metrics.sent;
+            st->errors = slot->metrics.errors;
+            st->dropped = slot->metrics.dropped;
+            slot->stats = st.get();
+            stats_->stages.push_back(std::move(st));
+        }
         stages_.push_back(std::move(slot));
     }
     BufferOptions bo;
@@ -154,9 +197,24 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         sinks_.push_back(std::move(slot));
     }
     buffer_ = Buffer::open(bo);
-    for (auto& slot : sinks_) {
+    stats_->buffer = [this] { return buffer_->snapshot(); };
+    stats_->buffer_max_bytes = bo.max_bytes;
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+        auto& slot = sinks_[i];
         slot->runner = std::make_unique<SinkRunner>(slot->options, *slot->sink, *buffer_, *slot, stop_sinks_,
                                                     worker_done_, clock_);
+        auto st = std::make_unique<stats::SinkStats>();
+        st->id = slot->id;
+        st->type = spec.sinks[i].type;
+        st->sent = slot->runner->metrics().sent;
+        st->errors = slot->runner->metrics().errors;
+        st->status = [sp = slot.get()](bool& up, std::string& last_error) {
+            std::lock_guard lk(sp->mu);
+            up = sp->healthy;
+            last_error = sp->last_error;
+        };
+        stats_->sinks.push_back(std::move(st));
+        slot->runner->set_stats(stats_.get(), i);
     }
     {
         WorkerOptions wo;
@@ -172,7 +230,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             work_stages.push_back(s.get());
         }
         const WorkerCounters counters{records_in_,    dead_letters_,   commit_errors_,
-                                      buffer_dropped_, stream_dropped_, disk_full_};
+                                      buffer_dropped_, stream_dropped_, disk_full_, stats_.get()};
         worker_ = std::make_unique<Worker>(
             wo, queue_, *buffer_, std::move(work_sources), std::move(work_stages), counters, stop_sinks_,
             worker_done_, clock_, [this] { maybe_signal_space(); },
@@ -188,20 +246,24 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                  [this] { return static_cast<double>(queue_.size()); }));
     gauges_.push_back(m.gauge_fn("sluice_ingest_queue_bytes", "Bytes waiting in the ingest queue", labels,
                                  [this] { return static_cast<double>(queue_.bytes()); }));
-    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames", "Ingest queue limit", labels,
+    gauges_.push_back(m.gauge_fn("sluice_ingest_queue_capacity_frames",
+                                 "The ingest queue's limit in frames (queue_max_frames)", labels,
                                  [this] { return static_cast<double>(queue_.max_items()); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_rows", "Rows in the buffer", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_rows",
+                                 "Rows (records) stored in the buffer, delivered or not, until trimmed", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->rows); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_bytes", "Record bytes in the buffer", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_bytes",
+                                 "Bytes of the records stored in the buffer (their encoded size)", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_file_bytes",
                                  "The buffer's size on disk (database, WAL, shared memory, reserve file)", labels,
                                  [this] { return static_cast<double>(buffer_->snapshot()->file_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_disk_full", "1 while the buffer's file system is full", labels,
                                  [this] { return buffer_->snapshot()->disk_full ? 1.0 : 0.0; }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap (max_bytes)", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
-    gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds", "Age of the oldest buffered record", labels,
+    gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds",
+                                 "Seconds since the time of the oldest record stored in the buffer (0: empty)", labels,
                                  [this] {
                                      const auto oldest = buffer_->snapshot()->oldest_ns;
                                      return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;
@@ -249,9 +311,15 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             throw std::runtime_error(fmt::format("{}: {}", slot->label, e.what()));
         }
     }
+    stats::hub().add_pipeline(stats_);
+    stats_registered_ = true;
 }
 
 Pipeline::~Pipeline() {
+    if (stats_registered_) {
+        stats::hub().remove_pipeline(stats_.get());
+        stats_registered_ = false;
+    }
     if (worker_thread_.joinable() || !sinks_.empty()) {
         stop(std::chrono::steady_clock::now());
     }
@@ -344,6 +412,10 @@ void Pipeline::stop(std::chrono::steady_clock::time_point deadline) {
     guard_cv.notify_all();
     guard.join();
     gauges_.clear();
+    if (stats_registered_) {
+        stats::hub().remove_pipeline(stats_.get());
+        stats_registered_ = false;
+    }
 }
 
 void Pipeline::cut_short() {

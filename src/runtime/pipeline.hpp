@@ -115,6 +115,10 @@ private:
     Counter* buffer_dropped_ = nullptr;
     Counter* disk_full_ = nullptr;
     std::vector<GaugeFnHandle> gauges_;
+    // What /stats reads; registered with the hub from the end of the
+    // constructor until stop().
+    std::shared_ptr<stats::PipelineStats> stats_;
+    bool stats_registered_ = false;
 };
 
 }  // namespace sluice

@@ -29,9 +29,12 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, Si
     auto& m = sluice::metrics();
     metrics_ = ComponentMetrics::for_component(opts_.label, "sink");
     const Labels sl{{"component", opts_.label}};
-    retries_ = &m.counter("sluice_sink_retries_total", "Sends retried after an error", sl);
-    dead_lettered_ = &m.counter("sluice_sink_dead_letters_total", "Records the far side refused", sl);
-    batch_seconds_ = &m.histogram("sluice_sink_batch_duration_seconds", "Time to send one batch", sl);
+    retries_ = &m.counter("sluice_sink_retries_total",
+                          "Batches a sink sent again after a failed or partly confirmed send", sl);
+    dead_lettered_ =
+        &m.counter("sluice_sink_dead_letters_total", "Records the far side refused, stored as dead letters", sl);
+    batch_seconds_ = &m.histogram("sluice_sink_batch_duration_seconds",
+                                  "Time one send of a batch to the far side took, until it confirmed or failed", sl);
     backoff_seconds_ =
         &m.gauge("sluice_sink_backoff_seconds", "Current retry back-off (0 while delivering normally)", sl);
     up_ = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
@@ -165,7 +168,11 @@ bool SinkRunner::turn() {
         result = SendResult{};
         result.error = "send failed (unknown exception)";
     }
-    batch_seconds_->observe(static_cast<double>(clock_.mono_ns() - send_started) / 1e9);
+    const double send_seconds = static_cast<double>(clock_.mono_ns() - send_started) / 1e9;
+    batch_seconds_->observe(send_seconds);
+    if (stats_ != nullptr) {
+        stats_->sinks[stats_index_]->send_latency.observe(send_seconds);
+    }
     const std::size_t confirmed = std::min(result.confirmed, sending.size());
     if (reading.valid()) {
         const ReaderResult ahead = reading.get();
@@ -222,6 +229,9 @@ bool SinkRunner::retry_pending_commit() {
     }
     commit_pending_ = false;
     pending_state_.reset();
+    if (stats_ != nullptr) {
+        stats_->sink_confirmed(stats_index_, pending_id_, wall_now_ns());
+    }
     return true;
 }
 

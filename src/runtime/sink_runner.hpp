@@ -22,6 +22,7 @@
 #include "core/component.hpp"
 #include "core/metrics.hpp"
 #include "core/backoff.hpp"
+#include "stats/hub.hpp"
 
 namespace sluice {
 
@@ -56,6 +57,13 @@ public:
     void close();
 
     bool caught_up() const { return caught_up_.load(); }
+    // /stats: observe each send's latency and, as the cursor moves, the
+    // end-to-end latency of the rows confirmed, as sink `index` of `p`.
+    // Before run().
+    void set_stats(stats::PipelineStats* p, std::size_t index) {
+        stats_ = p;
+        stats_index_ = index;
+    }
     ComponentMetrics& metrics() { return metrics_; }
 
 private:
@@ -83,6 +91,8 @@ private:
     Gauge* backoff_seconds_ = nullptr;
     Gauge* up_ = nullptr;
     std::atomic<bool> caught_up_{false};
+    stats::PipelineStats* stats_ = nullptr;
+    std::size_t stats_index_ = 0;
 
     // The runner's thread only.
     std::unique_ptr<BufferReader> reader_;

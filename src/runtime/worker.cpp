@@ -138,6 +138,25 @@ void Worker::decode(const std::vector<Frame>& frames) {
     for (auto* sp : sources_) {
         sp->batch_frames = 0;
     }
+    arrival_count_ = 0;
+    arrival_offset_sum_ = 0;
+    if (counters_.stats != nullptr) {
+        // Per batch, not per record: one map entry per origin, merged into
+        // the hub with one lock after the commit.
+        topics_.clear();
+        for (const auto& f : frames) {
+            auto& d = topics_[f.origin];
+            ++d.events;
+            d.bytes += f.payload.size();
+            if (f.arrival_ns > 0) {
+                if (arrival_count_ == 0) {
+                    arrival_base_ns_ = f.arrival_ns;
+                }
+                arrival_offset_sum_ += f.arrival_ns - arrival_base_ns_;
+                ++arrival_count_;
+            }
+        }
+    }
     for (const auto& f : frames) {
         auto& src = *sources_[f.source];
         ++src.batch_frames;
@@ -225,6 +244,7 @@ void Worker::run_stages(bool tick) {
         const std::size_t streams_before = streams_.size();
         StageBatch b{records_, dead_, slot->state, streams_, wall, mono, tick, end_turn_};
         std::string failure;
+        const std::int64_t started = slot->stats != nullptr ? mono_now_ns() : 0;
         try {
             slot->stage->process(b);
         } catch (const std::exception& e) {
@@ -234,6 +254,9 @@ void Worker::run_stages(bool tick) {
             }
         } catch (...) {
             failure = "unknown exception";
+        }
+        if (slot->stats != nullptr) {
+            slot->stats->process_latency.observe(static_cast<double>(mono_now_ns() - started) / 1e9);
         }
         if (!failure.empty()) {
             stage_failed(*slot, streams_before, failure);
@@ -282,6 +305,7 @@ bool Worker::commit() {
     // the sources slow down.
     Backoff backoff(opts_.commit_retry_initial, opts_.commit_retry_max);
     for (;;) {
+        const std::int64_t started = mono_now_ns();
         auto res = buffer_.append(
             records_, dead_, checkpoints_,
             [this] {
@@ -299,6 +323,9 @@ bool Worker::commit() {
             counters_.buffer_dropped->inc(res.dropped);
             counters_.records_in->inc(records_.size());
             counters_.dead_letters->inc(dead_.size());
+            if (counters_.stats != nullptr) {
+                note_commit(res, static_cast<double>(mono_now_ns() - started) / 1e9);
+            }
             if (commit_log_.active()) {
                 commit_log_.clear();
                 log::info("pipeline {}: buffer commits again", opts_.pipeline);
@@ -328,6 +355,24 @@ bool Worker::commit() {
             clock_.sleep(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(200)), give_up_);
         }
     }
+}
+
+void Worker::note_commit(const AppendResult& res, double seconds) {
+    const std::int64_t arrival =
+        arrival_count_ > 0
+            ? arrival_base_ns_ + arrival_offset_sum_ / static_cast<std::int64_t>(arrival_count_)
+            : 0;
+    counters_.stats->committed(records_.empty() ? 1 : res.first_id, records_.empty() ? 0 : res.last_id, arrival,
+                               seconds);
+    if (topics_.empty()) {
+        return;
+    }
+    for (const auto& d : dead_) {
+        if (const auto it = topics_.find(d.origin); it != topics_.end()) {
+            ++it->second.dead_letters;
+        }
+    }
+    stats::hub().add_topics(opts_.pipeline, topics_, static_cast<double>(clock_.wall_ns()) / 1e9);
 }
 
 void Worker::tell_sources(bool committed) {

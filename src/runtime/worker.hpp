@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/topology.hpp"
+#include "stats/hub.hpp"
 
 namespace sluice {
 
@@ -77,6 +79,7 @@ struct WorkerStage {
     std::string label;  // "<pipeline>/<id>"
     std::unique_ptr<Stage> stage;
     ComponentMetrics metrics;
+    stats::StageStats* stats = nullptr;  // the time process() takes, per batch (optional)
     // Worker thread only.
     std::vector<StateChange> state;  // reused per batch
     log::OnceLog fail_log;
@@ -100,6 +103,8 @@ struct WorkerCounters {
     Counter* buffer_dropped = nullptr;
     Counter* stream_dropped = nullptr;
     Counter* disk_full = nullptr;  // episodes of a full disk the buffer met (optional)
+    // /stats (optional): commit latency, row arrivals, per-topic counts.
+    stats::PipelineStats* stats = nullptr;
 };
 
 class Worker {
@@ -143,6 +148,7 @@ private:
     void run_stages(bool tick);
     void stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what);
     bool commit();
+    void note_commit(const AppendResult& res, double seconds);
     // Tells the sources that wait for it how many of their frames are stored.
     void tell_sources(bool committed);
     void publish_streams();
@@ -170,6 +176,11 @@ private:
     std::vector<std::pair<std::string, std::string>> checkpoints_;
     std::vector<std::pair<std::string, StateChange>> state_;
     std::vector<std::pair<std::string, Record>> streams_;
+    // /stats of the batch: frames per origin, and their mean arrival time.
+    std::unordered_map<std::string, stats::TopicDelta> topics_;
+    std::int64_t arrival_base_ns_ = 0;
+    std::int64_t arrival_offset_sum_ = 0;
+    std::uint64_t arrival_count_ = 0;
     std::int64_t last_stage_turn_ = 0;
     bool end_turn_ = false;  // this turn is the end-of-input turn
     bool end_done_ = false;

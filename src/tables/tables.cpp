@@ -263,6 +263,18 @@ std::size_t Table::size() const {
     return rows_.size();
 }
 
+std::uint64_t Table::stored_bytes() const {
+    std::shared_lock lk(mu_);
+    std::uint64_t n = 0;
+    std::string json;
+    for (const auto& [k, v] : rows_) {
+        json.clear();
+        append_table_value_json(json, v);
+        n += k.size() + json.size();
+    }
+    return n;
+}
+
 std::optional<TableValue> Table::get(std::string_view key) const {
     std::shared_lock lk(mu_);
     auto it = rows_.find(key);

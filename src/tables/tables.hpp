@@ -116,6 +116,12 @@ public:
     // Replaces every row (a CSV load), in one transaction.
     void replace_all(std::vector<std::pair<std::string, TableValue>> rows);
 
+    // For /stats/table: values written or removed since start (all tables of
+    // this name, across reloads), and the bytes of the keys and values as
+    // stored (JSON), counted under the read lock from memory.
+    std::uint64_t writes_total() const { return writes_ != nullptr ? writes_->value() : 0; }
+    std::uint64_t stored_bytes() const;
+
 private:
     friend class Tables;
     Table(Tables& owner, std::string name) : owner_(owner), name_(std::move(name)) {}
