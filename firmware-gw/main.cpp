@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "buffer/buffer.hpp"
+#include "cmd_tap.hpp"
 #include "config/config.hpp"
 #include "core/log.hpp"
 #include "core/registry.hpp"
@@ -278,6 +279,8 @@ int main(int argc, char** argv) {
     buffer->add_flag("--dead-letters", buf_dead, "Work on the dead letters instead of the records");
     buffer->add_flag("--yes", buf_yes, "Confirm drop");
 
+    auto run_tap = cli::add_tap_command(app);
+
     // An unknown command is named, with the nearest known one, instead of
     // CLI11's "A subcommand is required".
     std::vector<std::string> names;
@@ -297,6 +300,9 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : kExitConfig;
     }
 
+    if (app.got_subcommand("tap")) {
+        return run_tap();
+    }
     if (*run) {
         auto cfg = load(cfg_args, true);
         if (!cfg) {
