@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "api_client.hpp"
+#include "net/sse_reader.hpp"
 #include "text/json.hpp"
 
 namespace sluice::cli {
@@ -27,9 +28,6 @@ struct TapArgs {
     std::uint64_t limit = 0;
     std::string format = "json";
 };
-
-// Longest event accepted: a record the gateway sends is far smaller.
-constexpr std::size_t kMaxEventBytes = 4u << 20;
 
 std::string query_escape(std::string_view s) {
     std::string out;
@@ -89,72 +87,6 @@ std::string text_line(std::string_view json) {
     return out;
 }
 
-// Reads Server-Sent Events from pieces of the body: `event:` and `data:`
-// lines, a blank line ends an event, `:` lines are comments (heartbeats).
-class SseReader {
-public:
-    // False: stop (stdout closed, limit reached, malformed stream).
-    using OnEvent = std::function<bool(std::string_view event, std::string_view data)>;
-    explicit SseReader(OnEvent on_event) : on_event_(std::move(on_event)) {}
-
-    bool feed(std::string_view piece) {
-        buf_.append(piece);
-        std::size_t pos = 0;
-        for (;;) {
-            const std::size_t nl = buf_.find('\n', pos);
-            if (nl == std::string::npos) {
-                break;
-            }
-            std::string_view line(buf_.data() + pos, nl - pos);
-            pos = nl + 1;
-            if (!line.empty() && line.back() == '\r') {
-                line.remove_suffix(1);
-            }
-            if (line.empty()) {
-                if (!data_.empty() || !event_.empty()) {
-                    if (!data_.empty() && data_.back() == '\n') {
-                        data_.pop_back();
-                    }
-                    const bool go_on = on_event_(event_, data_);
-                    event_.clear();
-                    data_.clear();
-                    if (!go_on) {
-                        return false;
-                    }
-                }
-                continue;
-            }
-            if (line.front() == ':') {
-                continue;
-            }
-            const std::size_t colon = line.find(':');
-            const std::string_view name = line.substr(0, colon);
-            std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
-            if (!value.empty() && value.front() == ' ') {
-                value.remove_prefix(1);
-            }
-            if (name == "data") {
-                data_.append(value);
-                data_ += '\n';
-            } else if (name == "event") {
-                event_.assign(value);
-            }
-        }
-        buf_.erase(0, pos);
-        if (buf_.size() + data_.size() > kMaxEventBytes) {
-            std::fprintf(stderr, "sluice tap: an event longer than %zu bytes; stopping\n", kMaxEventBytes);
-            return false;
-        }
-        return true;
-    }
-
-private:
-    OnEvent on_event_;
-    std::string buf_;
-    std::string event_;
-    std::string data_;
-};
-
 int run_tap(const TapArgs& args) {
     std::string error;
     auto target = resolve_api_target(args.api, &error);
@@ -180,7 +112,7 @@ int run_tap(const TapArgs& args) {
     const bool text = args.format == "text";
     std::uint64_t records = 0;
     bool stdout_closed = false;
-    SseReader reader([&](std::string_view event, std::string_view data) {
+    net::SseReader reader([&](std::string_view event, std::string_view data) {
         if (event == "dropped") {
             std::string why;
             const auto doc = parse_json(data, &why);
@@ -205,6 +137,10 @@ int run_tap(const TapArgs& args) {
     auto resp = client.stream(path, [&](std::string_view piece) { return reader.feed(piece); }, 60, &error);
     if (stdout_closed) {
         return 0;
+    }
+    if (!reader.error().empty()) {
+        std::fprintf(stderr, "sluice tap: the gateway sent %s; stopping\n", reader.error().c_str());
+        return 1;
     }
     if (!resp) {
         std::fprintf(stderr, "sluice tap: %s\n", error.c_str());
