@@ -83,16 +83,31 @@ void Tap::observe(std::string_view label, std::string_view point, std::span<cons
             wanting.push_back(c.get());
         }
     }
+    std::vector<Client*> with_room;
     for (const Record& r : records) {
         if (wanting.empty()) {
             return;
         }
+        // A stalled client costs a check, not a formatted record, per record.
+        with_room.clear();
+        for (Client* c : wanting) {
+            if (c->stream->full()) {
+                c->stream->drop();
+            } else {
+                with_room.push_back(c);
+            }
+        }
+        if (with_room.empty()) {
+            continue;
+        }
         const std::string event = net::sse_event(tap_record_json(r, label, point));
-        for (auto it = wanting.begin(); it != wanting.end();) {
-            Client* c = *it;
+        for (Client* c : with_room) {
             if (c->stream->push(event)) {
                 ++c->sent;
             }
+        }
+        for (auto it = wanting.begin(); it != wanting.end();) {
+            Client* c = *it;
             if (c->limit != 0 && c->sent >= c->limit) {
                 c->stream->close();  // its response ends after the queued records
                 it = wanting.erase(it);

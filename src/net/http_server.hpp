@@ -46,6 +46,11 @@ public:
     // Thread-safe and never blocks. False if it was dropped (queue full) or
     // the stream is closed.
     bool push(std::string event);
+    // Whether a push now would be dropped (queue full): a producer may skip
+    // building an event nobody can take, and count it with drop().
+    bool full() const;
+    // Counts `n` events dropped without being built (as a failed push does).
+    void drop(std::uint64_t n = 1);
     // Ends the response once what is queued has been written. Thread-safe.
     void close();
     // Closed by the producer, or the connection is gone (client left, server

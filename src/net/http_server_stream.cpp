@@ -70,6 +70,21 @@ bool HttpStream::push(std::string event) {
     return true;
 }
 
+bool HttpStream::full() const {
+    std::lock_guard lk(mu_);
+    return queue_.size() >= limits_.max_events || queue_bytes_ >= limits_.max_bytes;
+}
+
+void HttpStream::drop(std::uint64_t n) {
+    std::lock_guard lk(mu_);
+    if (closed_.load(std::memory_order_relaxed)) {
+        return;
+    }
+    unannounced_ += n;
+    dropped_total_.fetch_add(n, std::memory_order_relaxed);
+    dropped_counter().inc(n);
+}
+
 void HttpStream::close() {
     std::function<void()> wake;
     {

@@ -80,6 +80,20 @@ TEST(HttpStreamQueue, DropsWhenTheByteBoundIsReached) {
     EXPECT_EQ(s.dropped(), 2u);
 }
 
+TEST(HttpStreamQueue, AProducerCanSkipBuildingEventsForAFullQueue) {
+    HttpStream s(HttpStreamLimits{2, 1 << 20});
+    EXPECT_FALSE(s.full());
+    s.push("a");
+    s.push("b");
+    EXPECT_TRUE(s.full());
+    const auto before = dropped_metric();
+    s.drop(5);
+    EXPECT_EQ(s.dropped(), 5u);
+    EXPECT_EQ(dropped_metric() - before, 5u);
+    EXPECT_EQ(s.take().dropped, 5u);  // announced like any other drop
+    EXPECT_FALSE(s.full());
+}
+
 TEST(HttpStreamQueue, CloseAndDetach) {
     HttpStream s;
     int woken = 0;
