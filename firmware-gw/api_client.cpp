@@ -127,7 +127,25 @@ net::HttpClientOptions client_options(const ApiTarget& t, double timeout_seconds
 }  // namespace
 
 ApiClient::ApiClient(ApiTarget target, double timeout_seconds)
-    : target_(std::move(target)), http_(client_options(target_, timeout_seconds)) {}
+    : target_(std::move(target)), timeout_seconds_(timeout_seconds), http_(client_options(target_, timeout_seconds)) {}
+
+std::optional<net::HttpClientResponse> ApiClient::stream(std::string_view path,
+                                                         const net::HttpClient::BodyChunkFn& on_body,
+                                                         double idle_seconds, std::string* error) {
+    auto options = client_options(target_, timeout_seconds_);
+    options.read_timeout = std::chrono::milliseconds(static_cast<long long>(idle_seconds * 1000));
+    net::HttpClient client(options);
+    net::HttpHeaders headers{{"Accept", "text/event-stream"}};
+    if (!target_.token.empty()) {
+        headers.emplace_back("Authorization", "Bearer " + target_.token);
+    }
+    std::string why;
+    auto resp = client.request_stream("GET", path, headers, on_body, &why);
+    if (!resp) {
+        *error = fmt::format("cannot reach the gateway at {}: {}", target_.url, why);
+    }
+    return resp;
+}
 
 std::optional<net::HttpClientResponse> ApiClient::request(std::string_view method, std::string_view path,
                                                           std::string_view body, std::string_view content_type,

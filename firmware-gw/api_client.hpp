@@ -52,10 +52,16 @@ public:
     std::optional<net::HttpClientResponse> get(std::string_view path, std::string* error) {
         return request("GET", path, {}, {}, error);
     }
+    // GET of a streamed response (Server-Sent Events): the body is handed to
+    // `on_body` as it arrives; it returns false to stop. `idle_seconds`
+    // bounds each wait for more bytes (above the server's 15 s heartbeat).
+    std::optional<net::HttpClientResponse> stream(std::string_view path, const net::HttpClient::BodyChunkFn& on_body,
+                                                  double idle_seconds, std::string* error);
     const ApiTarget& target() const { return target_; }
 
 private:
     ApiTarget target_;
+    double timeout_seconds_;
     net::HttpClient http_;
 };
 

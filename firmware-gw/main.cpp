@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "buffer/buffer.hpp"
+#include "cmd_tap.hpp"
 #include "config/config.hpp"
 #include "config/docs.hpp"
 #include "core/log.hpp"
@@ -293,6 +294,7 @@ int main(int argc, char** argv) {
 
     int test_status = 0;
     add_test_command(app, test_status);
+    auto run_tap = cli::add_tap_command(app);
 
     // An unknown command is named, with the nearest known one, instead of
     // CLI11's "A subcommand is required".
@@ -315,6 +317,9 @@ int main(int argc, char** argv) {
 
     if (app.got_subcommand("test")) {
         return test_status;
+    }
+    if (app.got_subcommand("tap")) {
+        return run_tap();
     }
     if (*run) {
         auto cfg = load(cfg_args, true);

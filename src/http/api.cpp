@@ -8,6 +8,7 @@
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "http/tap.hpp"
 #include "text/text.hpp"
 
 #ifndef SLUICE_VERSION
@@ -141,6 +142,20 @@ net::HttpResponse Api::off_loop(std::function<net::HttpResponse()> work) {
         });
     };
     return r;
+}
+
+std::string Api::token() const {
+    std::lock_guard lk(mu_);
+    return hooks_->token;
+}
+
+void add_tap_route(Api& api) {
+    api.add_route("GET", "/api/tap", [&api](const net::HttpRequest& req) {
+        if (auto refused = require_token(req, api.token())) {
+            return *refused;
+        }
+        return tap().serve(req);
+    });
 }
 
 void Api::add_route(std::string method, std::string prefix, net::HttpHandler handler) {

@@ -54,6 +54,10 @@ public:
     // came, and sends its result (500 if it throws) from the loop.
     net::HttpResponse off_loop(std::function<net::HttpResponse()> work);
 
+    // The bearer token of the current hooks (thread-safe): for GET routes
+    // that reveal record contents and so check it themselves (/api/tap).
+    std::string token() const;
+
 private:
     struct Route {
         std::string method;
@@ -80,5 +84,9 @@ bool check_token(const net::HttpRequest& req, const std::string& token);
 // nullopt when the request carries the token; otherwise the response to send:
 // 401 with WWW-Authenticate, or 403 when no token is configured at all.
 std::optional<net::HttpResponse> require_token(const net::HttpRequest& req, const std::string& token);
+
+// GET /api/tap: live records from the process-wide tap (http/tap.hpp); the
+// token is required, as the records' contents are revealed.
+void add_tap_route(Api& api);
 
 }  // namespace sluice::http

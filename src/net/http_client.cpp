@@ -610,11 +610,23 @@ struct HttpClient::Impl {
             return Attempt::Failed;
         }
         parser.begin(head);
+        if (on_body != nullptr) {
+            parser.stream_body();
+        }
         char buf[16384];
         for (;;) {
             const auto [io, n] = recv_some(buf, sizeof buf);
             if (io == Io::Ok) {
                 const auto st = parser.feed(std::string_view(buf, n));
+                if (on_body != nullptr && st != ResponseParseStatus::Error && parser.status_code() >= 200 &&
+                    parser.status_code() <= 299) {
+                    const std::string piece = parser.take_body();
+                    if (!piece.empty() && !(*on_body)(piece)) {
+                        close_connection();  // the caller has had enough: the rest is not read
+                        out = parser.take();
+                        return Attempt::Done;
+                    }
+                }
                 if (st == ResponseParseStatus::NeedMore) {
                     continue;
                 }
@@ -647,13 +659,20 @@ struct HttpClient::Impl {
         if (!parser.keep_alive() || parser.has_trailing_data()) {
             close_connection();
         }
+        if (on_body != nullptr && parser.status_code() >= 200 && parser.status_code() <= 299) {
+            const std::string piece = parser.take_body();
+            if (!piece.empty()) {
+                (*on_body)(piece);
+            }
+        }
         out = parser.take();
         return Attempt::Done;
     }
 
     std::optional<HttpClientResponse> request(std::string_view method, std::string_view target,
                                               const HttpHeaders& headers, std::string_view body,
-                                              std::string* error) {
+                                              std::string* error, const HttpClient::BodyChunkFn* stream = nullptr) {
+        on_body = stream;
         std::string scratch;
         if (error == nullptr) {
             error = &scratch;
@@ -743,6 +762,7 @@ struct HttpClient::Impl {
 
     HttpClientOptions opts;
     HttpResponseParser parser;
+    const HttpClient::BodyChunkFn* on_body = nullptr;  // during request_stream
     int fd = -1;
     bool fresh = false;
     bool tls_active = false;
@@ -770,6 +790,14 @@ std::optional<HttpClientResponse> HttpClient::request(std::string_view method, s
                                                       const HttpHeaders& headers, std::string_view body,
                                                       std::string* error) {
     return impl_->request(method, target, headers, body, error);
+}
+
+std::optional<HttpClientResponse> HttpClient::request_stream(std::string_view method, std::string_view target,
+                                                             const HttpHeaders& headers, const BodyChunkFn& on_body,
+                                                             std::string* error) {
+    auto r = impl_->request(method, target, headers, {}, error, &on_body);
+    impl_->on_body = nullptr;
+    return r;
 }
 
 void HttpClient::close() {

@@ -8,6 +8,7 @@
 // Blocking: use it from a sink's own thread.
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -63,6 +64,17 @@ public:
     std::optional<HttpClientResponse> request(std::string_view method, std::string_view target,
                                               const HttpHeaders& headers, std::string_view body,
                                               std::string* error);
+    // The same for a streamed response (Server-Sent Events, a long
+    // download): a 2xx response's body is handed to `on_body` piece by piece
+    // as it arrives (chunked encoding undone), with no max_response_bytes
+    // limit; returning false stops reading and closes the connection. The
+    // result carries the status and headers (and, for other statuses, the
+    // whole body as with request()). read_timeout bounds each wait for more
+    // bytes, so set it above the server's heartbeat interval.
+    using BodyChunkFn = std::function<bool(std::string_view chunk)>;
+    std::optional<HttpClientResponse> request_stream(std::string_view method, std::string_view target,
+                                                     const HttpHeaders& headers, const BodyChunkFn& on_body,
+                                                     std::string* error);
     void close();
     const HttpClientOptions& options() const;
 

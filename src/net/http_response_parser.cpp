@@ -61,6 +61,7 @@ HttpResponseParser::HttpResponseParser(HttpResponseLimits limits) : limits_(limi
 
 void HttpResponseParser::begin(bool head_request) {
     head_request_ = head_request;
+    stream_ = false;
     state_ = State::Head;
     status_ = ResponseParseStatus::NeedMore;
     received_any_ = false;
@@ -329,7 +330,8 @@ ResponseParseStatus HttpResponseParser::run() {
             if (hex.empty() || ec != std::errc{} || p != hex.data() + hex.size()) {
                 return fail("invalid chunk size \"" + printable(line) + "\"");
             }
-            if (size > limits_.max_body_bytes || response_.body.size() + size > limits_.max_body_bytes) {
+            if (size > limits_.max_body_bytes ||
+                (!streaming() && response_.body.size() + size > limits_.max_body_bytes)) {
                 return fail("response body over the limit of " + std::to_string(limits_.max_body_bytes) + " bytes");
             }
             if (size == 0) {
@@ -400,7 +402,7 @@ ResponseParseStatus HttpResponseParser::run() {
         }
         case State::UntilClose: {
             const std::size_t n = buf_.size() - pos_;
-            if (response_.body.size() + n > limits_.max_body_bytes) {
+            if (!streaming() && response_.body.size() + n > limits_.max_body_bytes) {
                 return fail("response body over the limit of " + std::to_string(limits_.max_body_bytes) + " bytes");
             }
             response_.body.append(buf_, pos_, n);

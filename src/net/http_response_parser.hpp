@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "net/http_client.hpp"
 
@@ -36,6 +37,15 @@ public:
     // otherwise the response is truncated (Error).
     ResponseParseStatus finish();
 
+    // A streamed body (Server-Sent Events): for a 2xx response the body is
+    // taken piece by piece with take_body() and no body limit applies. Call
+    // after begin().
+    void stream_body() { stream_ = true; }
+    // The status code once the head was parsed (0 before).
+    int status_code() const { return response_.status; }
+    // The body bytes parsed since the last call (streamed bodies).
+    std::string take_body() { return std::exchange(response_.body, std::string()); }
+
     ResponseParseStatus status() const { return status_; }
     bool received_any() const { return received_any_; }
     // Whether the connection may carry another request after this response.
@@ -56,7 +66,10 @@ private:
     bool take_line(std::string_view& line);  // a CRLF (or LF) terminated line from buf_
 
     HttpResponseLimits limits_;
+    bool streaming() const { return stream_ && response_.status >= 200 && response_.status <= 299; }
+
     bool head_request_ = false;
+    bool stream_ = false;
     State state_ = State::Head;
     ResponseParseStatus status_ = ResponseParseStatus::NeedMore;
     bool received_any_ = false;

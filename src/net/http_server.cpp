@@ -141,7 +141,7 @@ HttpServer::HttpServer(IoLoop& loop, HttpHandler handler, HttpServerLimits limit
     // shortest timeout, so one fires at most 12.5% late, and at most once a
     // second, so an idle server costs nothing and a busy one little.
     std::chrono::nanoseconds shortest = std::chrono::seconds(8);
-    for (auto t : {limits_.header_timeout, limits_.body_timeout, limits_.idle_timeout}) {
+    for (auto t : {limits_.header_timeout, limits_.body_timeout, limits_.idle_timeout, limits_.stream_heartbeat}) {
         if (t.count() > 0) {
             shortest = std::min<std::chrono::nanoseconds>(shortest, t);
         }
@@ -236,6 +236,9 @@ void HttpServer::close_on_loop() {
 
 void HttpServer::drop_connections() {
     for (auto& [id, c] : conns_) {
+        if (c->stream) {
+            c->stream->detach();
+        }
         loop_.remove_fd(c->fd);
         ::close(c->fd);
     }

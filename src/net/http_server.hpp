@@ -8,7 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <atomic>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +22,76 @@
 #include "net/http_parser.hpp"
 
 namespace sluice::net {
+
+// How much a streamed response may hold for its client before new events are
+// dropped (newest first): a slow or stalled client never holds back the
+// producer or the loop.
+struct HttpStreamLimits {
+    std::size_t max_events = 256;
+    std::size_t max_bytes = 256 * 1024;
+};
+
+// The producer's end of a streamed response (text/event-stream): events are
+// pushed from any thread and written by the loop as the client reads them.
+// When the queue is full the event is dropped and counted (also in
+// sluice_http_stream_dropped_events_total); the client is then sent an
+// `event: dropped` / `data: {"dropped":N}` once there is room again.
+class HttpStream {
+public:
+    explicit HttpStream(HttpStreamLimits limits = {});
+    HttpStream(const HttpStream&) = delete;
+    HttpStream& operator=(const HttpStream&) = delete;
+
+    // Queues one event, already on the wire format (see sse_event()).
+    // Thread-safe and never blocks. False if it was dropped (queue full) or
+    // the stream is closed.
+    bool push(std::string event);
+    // Whether a push now would be dropped (queue full): a producer may skip
+    // building an event nobody can take, and count it with drop().
+    bool full() const;
+    // Counts `n` events dropped without being built (as a failed push does).
+    void drop(std::uint64_t n = 1);
+    // Ends the response once what is queued has been written. Thread-safe.
+    void close();
+    // Closed by the producer, or the connection is gone (client left, server
+    // closed, eviction): the producer may forget the stream.
+    bool closed() const { return closed_.load(std::memory_order_relaxed); }
+    std::uint64_t dropped() const { return dropped_total_.load(std::memory_order_relaxed); }
+    // Called once, on the loop thread, when the connection ends for any
+    // reason (set it before handing the stream out; not called if it never
+    // reaches a connection).
+    void on_end(std::function<void()> fn);
+
+    // The server's side.
+    struct Taken {
+        std::vector<std::string> events;
+        std::uint64_t dropped = 0;  // dropped since the last take, to announce
+        bool closed = false;        // nothing more will come
+    };
+    Taken take();
+    // `wake` is called (from the pushing thread) when events wait and the
+    // server has not been told yet; at most once per take().
+    void attach(std::function<void()> wake);
+    void detach();  // the connection ended: calls on_end
+
+private:
+    const HttpStreamLimits limits_;
+    mutable std::mutex mu_;
+    std::deque<std::string> queue_;
+    std::size_t queue_bytes_ = 0;
+    std::uint64_t unannounced_ = 0;
+    bool wake_pending_ = false;
+    bool detached_ = false;
+    std::function<void()> wake_;
+    std::function<void()> on_end_;
+    std::atomic<bool> closed_{false};
+    std::atomic<std::uint64_t> dropped_total_{0};
+};
+using HttpStreamHandle = std::shared_ptr<HttpStream>;
+
+// One Server-Sent Event: `event: <name>` (if any), one `data:` line per line
+// of `data`, and the blank line that ends it.
+std::string sse_event(std::string_view data, std::string_view event = {});
 
 // Answers a deferred request: callable from any thread, once. After the
 // server or the connection is gone it does nothing.
@@ -38,6 +111,20 @@ struct HttpResponse {
     // then the connection answers nothing else; pipelined requests wait.
     // The other fields of this response are not used.
     std::function<void(HttpRespond respond)> deferred;
+    // Set by a handler that answers with a long-lived stream (Server-Sent
+    // Events): the server sends the head (status, content_type, headers;
+    // chunked for HTTP/1.1, read-until-close for 1.0), then calls this on
+    // the loop with the stream the producer keeps and pushes to. `body` is
+    // not used. The connection reads no more requests; it is exempt from the
+    // idle timeout while the client reads, gets a `: keepalive` comment when
+    // nothing was sent for `stream_heartbeat`, and counts against
+    // max_connections (streams are evicted after idle keep-alive ones). A
+    // HEAD request gets the head only.
+    std::function<void(HttpStreamHandle stream)> stream;
+    HttpStreamLimits stream_limits;
+
+    // A text/event-stream response whose stream is handed to `start`.
+    static HttpResponse event_stream(std::function<void(HttpStreamHandle)> start, HttpStreamLimits limits = {});
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -62,6 +149,9 @@ struct HttpServerLimits {
     // While this much response data waits for a slow reader, pipelined
     // requests are not read, so one client cannot grow our memory.
     std::size_t max_pending_output = 1024 * 1024;
+    // A streamed response with nothing written for this long gets a comment
+    // line, so proxies and clients see it is alive. 0: off.
+    std::chrono::milliseconds stream_heartbeat{15'000};
 };
 
 // What the server closed and why, since it started. Also exported as
@@ -73,6 +163,7 @@ struct HttpServerStats {
     std::uint64_t header_timeouts = 0;
     std::uint64_t body_timeouts = 0;
     std::uint64_t idle_timeouts = 0;
+    std::uint64_t streams_started = 0;
 };
 
 class HttpServer {
@@ -122,6 +213,11 @@ private:
     // cannot take yet (output backed up) is held in the connection.
     void process_input(Conn& c, std::string_view data);
     void handle_request(Conn& c, HttpRequest req);
+    // Sends a stream response's head and hands the stream to the handler.
+    void start_stream(Conn& c, HttpResponse& resp, const HttpRequest& req);
+    // Moves queued stream events into the output while the client keeps up.
+    void pump_stream(Conn& c);
+    void on_stream_ready(std::uint64_t id);
     // A deferred request's response arrived (on the loop).
     void finish_deferred(std::uint64_t id, HttpResponse resp);
     void queue_error(Conn& c, int status, std::string_view why);
@@ -161,6 +257,10 @@ private:
 // out but Content-Length still gives its size. Exposed for tests.
 void serialize_response(const HttpResponse& resp, bool head_only, bool keep_alive, int version_minor,
                         std::string& out);
+
+// The head of a streamed response: chunked for HTTP/1.1, read-until-close
+// (Connection: close) for HTTP/1.0.
+void serialize_stream_head(const HttpResponse& resp, int version_minor, std::string& out);
 
 std::string_view reason_phrase(int status);
 

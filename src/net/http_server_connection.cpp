@@ -40,6 +40,9 @@ void HttpServer::destroy(std::uint64_t id) {
         return;
     }
     Conn& c = *it->second;
+    if (c.stream) {
+        c.stream->detach();  // the producer learns the client is gone
+    }
     loop_.remove_fd(c.fd);
     ::close(c.fd);
     if (auto a = per_address_.find(c.address); a != per_address_.end() && --a->second == 0) {
@@ -99,7 +102,9 @@ void HttpServer::read_some(Conn& c) {
 }
 
 void HttpServer::process_input(Conn& c, std::string_view data) {
-    while (!c.dead && !c.close_after_flush) {
+    // A streaming connection reads only to notice the client leaving: it
+    // answers no further requests.
+    while (!c.dead && !c.close_after_flush && !c.stream) {
         if (c.waiting || c.pending_output() > limits_.max_pending_output) {
             c.in.assign(data);
             return;
@@ -173,6 +178,10 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
         }
         c.waiting = false;
         resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
+    }
+    if (resp.stream) {
+        start_stream(c, resp, req);
+        return;
     }
     log::debug("http: {} {} -> {}", req.method, req.path, resp.status);
     const bool keep_alive = req.keep_alive && listen_fd_ >= 0;
@@ -256,6 +265,7 @@ void HttpServer::settle(Conn& c) {
         if (c.lingering) {
             return;
         }
+        pump_stream(c);
         flush(c);
         if (c.dead) {
             destroy(c.id);

@@ -31,6 +31,10 @@ inline std::int64_t to_ns(std::chrono::nanoseconds d) { return d.count(); }
 
 inline bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+inline constexpr const char* kStreamDroppedName = "sluice_http_stream_dropped_events_total";
+inline constexpr const char* kStreamDroppedHelp =
+    "Events of streamed HTTP responses (live records, live stats) dropped because the client read too slowly";
+
 }  // namespace http_server_detail
 
 struct HttpServer::Conn {
@@ -72,6 +76,12 @@ struct HttpServer::Conn {
     bool deferred_head = false;  // the request it answers was a HEAD
     bool deferred_keep_alive = false;
     int deferred_version_minor = 1;
+    // A streamed response: events come from `stream`; `chunked` frames
+    // them (HTTP/1.1). Ends when the producer closes it or the client goes.
+    HttpStreamHandle stream;
+    bool chunked = false;
+    std::int64_t stream_started_ns = 0;
+    std::int64_t stream_last_out_ns = 0;  // last event or heartbeat queued
 };
 
 struct HttpServer::Counters {
@@ -88,6 +98,11 @@ struct HttpServer::Counters {
         metrics().counter("sluice_http_timeouts_total", "HTTP connections closed for a deadline", {{"phase", "body"}});
     Counter& idle_timeouts =
         metrics().counter("sluice_http_timeouts_total", "HTTP connections closed for a deadline", {{"phase", "idle"}});
+    Counter& streams_started = metrics().counter("sluice_http_streams_started_total",
+                                                 "HTTP streamed responses (Server-Sent Events) started");
+    // Counted by HttpStream::push; registered here so /metrics shows it from the start.
+    Counter& stream_dropped = metrics().counter(http_server_detail::kStreamDroppedName,
+                                                http_server_detail::kStreamDroppedHelp);
     log::OnceLog evict_log;
     log::OnceLog timeout_log;
     std::int64_t last_evict_ns = 0;

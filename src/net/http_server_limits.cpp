@@ -64,6 +64,11 @@ std::tuple<int, int, std::int64_t> HttpServer::Conn::eviction_rank(std::int64_t 
     if (lingering || doomed) {
         return {kClosing, 0, close_at_ns};
     }
+    if (stream && !close_after_flush) {
+        // A live stream (a dashboard, a tap) goes after idle keep-alive
+        // connections, the oldest first; its client can reconnect.
+        return {kIdleKeepAlive, 1, stream_started_ns};
+    }
     if (pending_output() > 0 || close_after_flush || !in.empty() || waiting) {
         return {kAnswering, 0, last_activity_ns};
     }
@@ -196,6 +201,25 @@ void HttpServer::sweep() {
         }
         if (c->waiting) {
             continue;  // the server is answering: no clock is the client's fault
+        }
+        if (c->stream && !c->close_after_flush) {
+            // Exempt from the idle timeout while the client reads; a client
+            // that stopped reading for idle_timeout is closed.
+            if (c->pending_output() > 0) {
+                if (idle_ns > 0 && now - c->last_activity_ns >= idle_ns) {
+                    ++stats_.idle_timeouts;
+                    counters_->idle_timeouts.inc();
+                    destroy(id);
+                }
+                continue;
+            }
+            const std::int64_t beat_ns = to_ns(limits_.stream_heartbeat);
+            if (beat_ns > 0 && now - c->stream_last_out_ns >= beat_ns) {
+                c->out += c->chunked ? "d\r\n: keepalive\n\n\r\n" : ": keepalive\n\n";
+                c->stream_last_out_ns = now;
+                settle(*c);
+            }
+            continue;
         }
         // While the server holds input back for a slow reader, the request
         // clocks are not the client's fault; the idle timeout still runs.

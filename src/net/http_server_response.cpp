@@ -124,4 +124,26 @@ void serialize_response(const HttpResponse& resp, bool head_only, bool keep_aliv
     }
 }
 
+void serialize_stream_head(const HttpResponse& resp, int version_minor, std::string& out) {
+    const int status = (resp.status >= 200 && resp.status <= 299) ? resp.status : 200;
+    auto it = std::back_inserter(out);
+    fmt::format_to(it, "HTTP/1.1 {} {}\r\nDate: {}\r\n", status, reason_phrase(status), http_date());
+    if (!resp.content_type.empty() && header_is_safe("Content-Type", resp.content_type)) {
+        fmt::format_to(it, "Content-Type: {}\r\n", resp.content_type);
+    }
+    for (const auto& [name, value] : resp.headers) {
+        if (!header_is_safe(name, value) || iequals(name, "content-length") || iequals(name, "connection") ||
+            iequals(name, "transfer-encoding") || iequals(name, "date") || iequals(name, "content-type")) {
+            continue;
+        }
+        fmt::format_to(it, "{}: {}\r\n", name, value);
+    }
+    // A proxy such as nginx buffers responses unless told otherwise.
+    out += "X-Accel-Buffering: no\r\n";
+    if (version_minor >= 1) {
+        out += "Transfer-Encoding: chunked\r\n";
+    }
+    out += "Connection: close\r\n\r\n";
+}
+
 }  // namespace sluice::net

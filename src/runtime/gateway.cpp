@@ -252,6 +252,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
         http::add_table_routes(*api, tables);
         stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
+        http::add_tap_route(*api);
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });

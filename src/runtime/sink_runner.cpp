@@ -12,6 +12,7 @@
 #include "core/options.hpp"
 #include "core/record_json.hpp"
 #include "core/stop_request.hpp"
+#include "http/tap.hpp"
 #include "runtime/thread_name.hpp"
 
 namespace sluice {
@@ -142,6 +143,15 @@ bool SinkRunner::turn() {
         std::swap(records_[i], batch_[i].record);
     }
     const std::span<const Record> sending(records_.data(), batch_.size());
+    if (http::tap().active()) {
+        // A batch sent again after an error is not shown again.
+        std::size_t first = 0;
+        while (first < batch_.size() && batch_[first].id <= tapped_through_) {
+            ++first;
+        }
+        http::tap().observe(opts_.label, "sink", sending.subspan(first));
+        tapped_through_ = std::max(tapped_through_, batch_.back().id);
+    }
     // A full batch means a backlog: while this one is sent, the rows
     // delivered before it are trimmed and the next batch is read. The reader
     // is used by one thread at a time (the task is joined before anything

@@ -102,6 +102,7 @@ private:
     std::vector<StoredRecord> next_;  // read ahead while `batch_` is sent
     bool have_next_ = false;
     std::vector<Record> records_;
+    std::uint64_t tapped_through_ = 0;  // the last row id shown to the tap
     // A confirmed batch whose cursor move failed: retried before anything
     // else is read, so what was delivered is not sent again.
     bool commit_pending_ = false;

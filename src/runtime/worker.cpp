@@ -10,6 +10,7 @@
 #include "decoders/chain.hpp"
 #include "core/backoff.hpp"
 #include "runtime/thread_name.hpp"
+#include "http/tap.hpp"
 
 namespace sluice {
 
@@ -157,6 +158,7 @@ void Worker::decode(const std::vector<Frame>& frames) {
             }
         }
     }
+    const bool tap_on = http::tap().active();
     for (const auto& f : frames) {
         auto& src = *sources_[f.source];
         ++src.batch_frames;
@@ -209,6 +211,10 @@ void Worker::decode(const std::vector<Frame>& frames) {
                                           "records keep no topology tags (further ones are counted in "
                                           "sluice_source_topology_mismatches_total)",
                                           opts_.pipeline, src.id, f.origin, src.topology.layout());
+                }
+                if (tap_on && records_.size() > before) {
+                    http::tap().observe(opts_.pipeline + "/" + src.id, "source",
+                                        std::span<const Record>(records_.data() + before, records_.size() - before));
                 }
             } else {
                 dead_.push_back(std::move(dl));
@@ -266,6 +272,9 @@ void Worker::run_stages(bool tick) {
         }
         slot->metrics.received->inc(in);
         slot->metrics.sent->inc(records_.size());
+        if (http::tap().active() && !records_.empty()) {
+            http::tap().observe(slot->label, "stage", records_);
+        }
         for (std::size_t i = dead_before; i < dead_.size(); ++i) {
             if (dead_[i].stage.empty()) {
                 dead_[i].stage = slot->label;

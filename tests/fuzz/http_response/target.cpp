@@ -1,7 +1,9 @@
 // Fuzzes the HTTP response parser. The first byte picks HEAD or not; the
 // rest is parsed once whole and once in chunks whose sizes come from the
 // input, and both must agree: incremental feeding must not change the
-// meaning of a byte stream. finish() (peer closed) must also be safe.
+// meaning of a byte stream. finish() (peer closed) must also be safe. Bit 1
+// of the first byte reads the body streamed (take_body() after each feed, as
+// HttpClient::request_stream does): the pieces must add up to the same body.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,12 +31,16 @@ struct Outcome {
     bool keep_alive = false;
 };
 
-Outcome run(std::string_view data, bool head, std::string_view chunk_sizes) {
+Outcome run(std::string_view data, bool head, bool stream, std::string_view chunk_sizes) {
     HttpResponseLimits limits;
     limits.max_body_bytes = 4096;
     limits.max_header_bytes = 2048;
     HttpResponseParser p(limits);
     p.begin(head);
+    if (stream) {
+        p.stream_body();
+    }
+    std::string streamed;
     std::size_t i = 0;
     std::size_t k = 0;
     while (i < data.size()) {
@@ -44,6 +50,9 @@ Outcome run(std::string_view data, bool head, std::string_view chunk_sizes) {
             n = n > data.size() - i ? data.size() - i : n;
         }
         p.feed(data.substr(i, n));
+        if (stream && p.status_code() >= 200 && p.status_code() <= 299) {
+            streamed += p.take_body();
+        }
         i += n;
     }
     Outcome o;
@@ -52,10 +61,10 @@ Outcome run(std::string_view data, bool head, std::string_view chunk_sizes) {
     if (o.status == ResponseParseStatus::Complete) {
         auto r = p.take();
         o.code = r.status;
-        o.body = r.body;
+        o.body = streamed + r.body;
         o.headers = r.headers.size();
         check(r.status >= 200 && r.status <= 999);
-        check(r.body.size() <= limits.max_body_bytes);
+        check(stream || r.body.size() <= limits.max_body_bytes);
         check(!head || r.body.empty());
     } else {
         check(!p.error().empty());
@@ -70,9 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     const bool head = (data[0] & 1) != 0;
+    const bool stream = (data[0] & 2) != 0;
     const std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-    const Outcome whole = run(input, head, {});
-    const Outcome pieces = run(input, head, input.substr(0, 32));
+    const Outcome whole = run(input, head, stream, {});
+    const Outcome pieces = run(input, head, stream, input.substr(0, 32));
     check(whole.status == pieces.status);
     check(whole.code == pieces.code);
     check(whole.body == pieces.body);

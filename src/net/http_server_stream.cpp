@@ -1,0 +1,263 @@
+// Streamed responses (Server-Sent Events): the producer's bounded queue
+// (HttpStream), and the server's side: the head, moving queued events into
+// the output while the client keeps up, the heartbeat (in the sweep).
+
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "net/http_server.hpp"
+#include "net/http_server_internal.hpp"
+
+namespace sluice::net {
+
+using namespace http_server_detail;
+
+namespace {
+
+// Events are taken from the queue only while less than this waits for the
+// client; beyond it they stay queued and, once the queue is full, are dropped.
+constexpr std::size_t kStreamOutputRoom = 64 * 1024;
+
+Counter& dropped_counter() {
+    static Counter& c = metrics().counter(kStreamDroppedName, kStreamDroppedHelp);
+    return c;
+}
+
+void append_chunk(std::string& out, std::string_view data, bool chunked) {
+    if (data.empty()) {
+        return;
+    }
+    if (chunked) {
+        fmt::format_to(std::back_inserter(out), "{:x}\r\n", data.size());
+        out.append(data);
+        out += "\r\n";
+    } else {
+        out.append(data);
+    }
+}
+
+}  // namespace
+
+HttpStream::HttpStream(HttpStreamLimits limits) : limits_(limits) { dropped_counter(); }
+
+bool HttpStream::push(std::string event) {
+    std::function<void()> wake;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_.load(std::memory_order_relaxed)) {
+            return false;
+        }
+        if (queue_.size() >= limits_.max_events || queue_bytes_ + event.size() > limits_.max_bytes) {
+            ++unannounced_;
+            dropped_total_.fetch_add(1, std::memory_order_relaxed);
+            dropped_counter().inc();
+            return false;
+        }
+        queue_bytes_ += event.size();
+        queue_.push_back(std::move(event));
+        if (!wake_pending_ && wake_) {
+            wake_pending_ = true;
+            wake = wake_;
+        }
+    }
+    if (wake) {
+        wake();
+    }
+    return true;
+}
+
+bool HttpStream::full() const {
+    std::lock_guard lk(mu_);
+    return queue_.size() >= limits_.max_events || queue_bytes_ >= limits_.max_bytes;
+}
+
+void HttpStream::drop(std::uint64_t n) {
+    std::lock_guard lk(mu_);
+    if (closed_.load(std::memory_order_relaxed)) {
+        return;
+    }
+    unannounced_ += n;
+    dropped_total_.fetch_add(n, std::memory_order_relaxed);
+    dropped_counter().inc(n);
+}
+
+void HttpStream::close() {
+    std::function<void()> wake;
+    {
+        std::lock_guard lk(mu_);
+        if (closed_.exchange(true)) {
+            return;
+        }
+        if (!wake_pending_ && wake_) {
+            wake_pending_ = true;
+            wake = wake_;
+        }
+    }
+    if (wake) {
+        wake();
+    }
+}
+
+void HttpStream::on_end(std::function<void()> fn) {
+    std::lock_guard lk(mu_);
+    on_end_ = std::move(fn);
+}
+
+HttpStream::Taken HttpStream::take() {
+    Taken t;
+    std::lock_guard lk(mu_);
+    wake_pending_ = false;
+    t.events.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    queue_bytes_ = 0;
+    t.dropped = std::exchange(unannounced_, 0);
+    t.closed = closed_.load(std::memory_order_relaxed);
+    return t;
+}
+
+void HttpStream::attach(std::function<void()> wake) {
+    bool now = false;
+    {
+        std::lock_guard lk(mu_);
+        wake_ = std::move(wake);
+        now = !queue_.empty() || closed_.load(std::memory_order_relaxed);
+        wake_pending_ = now;
+    }
+    if (now) {
+        wake_();
+    }
+}
+
+void HttpStream::detach() {
+    std::function<void()> end;
+    {
+        std::lock_guard lk(mu_);
+        if (detached_) {
+            return;
+        }
+        detached_ = true;
+        closed_ = true;
+        wake_ = nullptr;
+        queue_.clear();
+        queue_bytes_ = 0;
+        end = std::move(on_end_);
+    }
+    if (end) {
+        end();
+    }
+}
+
+std::string sse_event(std::string_view data, std::string_view event) {
+    std::string out;
+    out.reserve(data.size() + event.size() + 16);
+    if (!event.empty()) {
+        out += "event: ";
+        out.append(event);
+        out += '\n';
+    }
+    // A newline inside the data would end the field: each line is its own
+    // `data:` line, which the client joins with newlines again.
+    std::size_t pos = 0;
+    for (;;) {
+        const std::size_t nl = data.find('\n', pos);
+        out += "data: ";
+        out.append(data.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+        out += '\n';
+        if (nl == std::string_view::npos) {
+            break;
+        }
+        pos = nl + 1;
+    }
+    out += '\n';
+    return out;
+}
+
+HttpResponse HttpResponse::event_stream(std::function<void(HttpStreamHandle)> start, HttpStreamLimits limits) {
+    HttpResponse r;
+    r.content_type = "text/event-stream; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.stream = std::move(start);
+    r.stream_limits = limits;
+    return r;
+}
+
+void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& req) {
+    if (req.method == "HEAD") {
+        HttpResponse head = resp;
+        head.stream = nullptr;
+        const bool keep_alive = req.keep_alive && listen_fd_ >= 0;
+        serialize_response(head, true, keep_alive, req.version_minor, c.out);
+        if (!keep_alive) {
+            c.close_after_flush = true;
+        }
+        return;
+    }
+    log::debug("http: {} {} -> stream", req.method, req.path);
+    serialize_stream_head(resp, req.version_minor, c.out);
+    auto stream = std::make_shared<HttpStream>(resp.stream_limits);
+    c.stream = stream;
+    c.chunked = req.version_minor >= 1;
+    const std::int64_t now = mono_now_ns();
+    c.stream_started_ns = now;
+    c.stream_last_out_ns = now;
+    ++stats_.streams_started;
+    counters_->streams_started.inc();
+    stream->attach([this, loop = &loop_, alive = std::weak_ptr<int>(alive_), id = c.id] {
+        loop->post([this, alive, id] {
+            if (alive.lock()) {
+                on_stream_ready(id);
+            }
+        });
+    });
+    try {
+        resp.stream(stream);
+    } catch (const std::exception& e) {
+        log::error("http: stream handler for {} failed: {}", req.path, e.what());
+        stream->close();
+    } catch (...) {
+        log::error("http: stream handler for {} failed", req.path);
+        stream->close();
+    }
+}
+
+void HttpServer::pump_stream(Conn& c) {
+    if (!c.stream || c.close_after_flush || c.pending_output() >= kStreamOutputRoom) {
+        return;
+    }
+    HttpStream::Taken t = c.stream->take();
+    for (const auto& e : t.events) {
+        append_chunk(c.out, e, c.chunked);
+    }
+    if (t.dropped > 0) {
+        append_chunk(c.out, sse_event(fmt::format("{{\"dropped\":{}}}", t.dropped), "dropped"), c.chunked);
+    }
+    if (!t.events.empty() || t.dropped > 0) {
+        c.stream_last_out_ns = mono_now_ns();
+    }
+    if (t.closed) {
+        if (c.chunked) {
+            c.out += "0\r\n\r\n";
+        }
+        c.close_after_flush = true;
+    }
+}
+
+void HttpServer::on_stream_ready(std::uint64_t id) {
+    Conn* c = find(id);
+    if (c == nullptr || !c->stream) {
+        return;
+    }
+    dispatching_ = true;
+    settle(*c);
+    dispatching_ = false;
+    if (close_pending_) {
+        close_pending_ = false;
+        drop_connections();
+    }
+}
+
+}  // namespace sluice::net
