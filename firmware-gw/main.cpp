@@ -18,6 +18,7 @@
 #include "core/registry.hpp"
 #include "runtime/gateway.hpp"
 #include "runtime/healthcheck.hpp"
+#include "remote_commands.hpp"
 
 using namespace sluice;
 
@@ -278,6 +279,12 @@ int main(int argc, char** argv) {
     buffer->add_flag("--dead-letters", buf_dead, "Work on the dead letters instead of the records");
     buffer->add_flag("--yes", buf_yes, "Confirm drop");
 
+    int remote_exit = -1;  // set by a remote command (send, ping, status, top) that ran
+    cli::add_send_command(app, remote_exit);
+    cli::add_ping_command(app, remote_exit);
+    cli::add_status_command(app, remote_exit);
+    cli::add_top_command(app, remote_exit);
+
     // An unknown command is named, with the nearest known one, instead of
     // CLI11's "A subcommand is required".
     std::vector<std::string> names;
@@ -295,6 +302,9 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : kExitConfig;
+    }
+    if (remote_exit >= 0) {
+        return remote_exit;
     }
 
     if (*run) {

@@ -31,6 +31,7 @@
 #include "tables/tables.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
+#include "http/send_api.hpp"
 #include "http/table_api.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/sd_notify.hpp"
@@ -229,6 +230,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     if (listen != "off") {
         api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
         http::add_table_routes(*api, tables);
+        http::add_send_routes(*api);
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });
