@@ -108,8 +108,8 @@ std::string stats_table(const JsonValue& stats, bool with_errors) {
             return b ? (*b ? "up" : "DOWN") : "";
         };
         list("sources", [&](const std::string& id, const JsonValue& c) {
-            out += fmt::format("  {:<30} {:<10} {:>4} {:>10} {:>10}\n", pname + "/" + id, type_of(c), up_of(c),
-                               fmt_rate(json_at(c, {"events", "rate_1s"})), "");
+            out += fmt::format("  {:<30} {:<10} {:>4} {:>10}\n", pname + "/" + id, type_of(c), up_of(c),
+                               fmt_rate(json_at(c, {"events", "rate_1s"})));
         });
         list("stages", [&](const std::string& id, const JsonValue& c) {
             out += fmt::format("  {:<30} {:<10} {:>4} {:>10} {:>10}\n", pname + "/" + id, type_of(c), "",

@@ -5,9 +5,10 @@ the frame reaches a file sink)."""
 
 import json
 import os
-import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Sluice, TempDir, free_port, http_get, main, read_ndjson, run, skip, wait_for, SLUICE
+from harness import Sluice, TempDir, free_port, http_get, main, read_ndjson, run, skip, wait_for
 
 TOKEN = "cli-secret"
 
@@ -172,6 +173,80 @@ def test_send_with_and_without_token():
         assert code == 1 and url in se, (code, so, se)
 
 
+RATE = {"total": 1200, "rate_1s": 12.5, "rate_1m": 11.0, "rate_15m": 10.0}
+LAT = {"count": 10, "avg": 0.01, "p50": 0.008, "p99": 0.05}
+STATS = {
+    "version": "9.8.7", "uptime_seconds": 125.0, "time": 1733370000.1,
+    "events": RATE, "records": RATE, "dead_letters": {"total": 4, "rate_1m": 0.1},
+    "buffer": {"rows": 321, "bytes": 65536, "max_bytes": 1048576, "fill": 0.0625},
+    "latency": {"end_to_end": LAT, "commit": LAT},
+    "pipelines": {"plant": {
+        "events": RATE, "records": RATE, "dead_letters": {"total": 4, "rate_1m": 0.1},
+        "buffer": {"rows": 321, "bytes": 65536, "max_bytes": 1048576, "fill": 0.0625},
+        "latency": {"end_to_end": LAT, "commit": LAT},
+        "sources": {"broker": {"type": "mqtt", "up": False, "events": RATE}},
+        "stages": {"avg": {"type": "window", "in": RATE, "out": RATE, "errors": 0}},
+        "sinks": {"upstream": {"type": "kafka", "up": False, "sent": RATE, "lag_rows": 321, "lag_seconds": 42.0,
+                               "send_latency": LAT, "last_error": "broker unreachable"}}}},
+    "topics": {"tracked": 1, "max": 1000, "other": RATE},
+}
+
+
+class StubGateway:
+    """A stand-in answering /stats/ in the documented shape and /ready as told,
+    so the commands' rendering is checked against the shape itself."""
+
+    def __init__(self, ready):
+        stats = json.dumps(STATS).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/stats/":
+                    code, body, ctype = 200, stats, "application/json"
+                elif self.path == "/ready":
+                    code = 200 if ready else 503
+                    body, ctype = (b"ready\n" if ready else b"plant/upstream: sink down\n"), "text/plain"
+                else:
+                    code, body, ctype = 404, b"not found\n", "text/plain"
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_commands_render_the_stats_shape():
+    with StubGateway(ready=False) as g:
+        code, out, err = cli("ping", "--url", g.url)
+        assert code == 0 and "sluice 9.8.7" in out and "up 2.1 min" in out, (code, out, err)
+        code, out, err = cli("status", "--url", g.url)
+        assert code == 3, (code, out, err)
+        for want in ["sluice 9.8.7", "plant", "plant/broker", "mqtt", "DOWN", "plant/avg", "window",
+                     "plant/upstream", "kafka", "321", "42.0 s", "last error: broker unreachable", "6.2 %",
+                     "ready: NO (plant/upstream: sink down)"]:
+            assert want in out, (want, out)
+        code, out, err = cli("top", "--url", g.url, "--iterations", "2", "--interval", "0.1")
+        assert code == 0 and out.count("plant/upstream") == 2 and "12.5/s" in out, (code, out, err)
+    with StubGateway(ready=True) as g:
+        code, out, err = cli("status", "--url", g.url)
+        assert code == 0 and "ready: yes" in out, (code, out, err)
+
+
 def test_unknown_verb_suggests():
     code, out, err = cli("statu")
     assert code == 2 and "did you mean 'status'" in err, (code, out, err)
@@ -179,4 +254,4 @@ def test_unknown_verb_suggests():
 
 if __name__ == "__main__":
     main([test_ping_and_status_ready, test_status_not_ready_with_a_required_source_down, test_top_plain_lines,
-          test_send_with_and_without_token, test_unknown_verb_suggests])
+          test_send_with_and_without_token, test_commands_render_the_stats_shape, test_unknown_verb_suggests])
