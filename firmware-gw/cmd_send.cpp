@@ -45,14 +45,6 @@ int run_send(const SendArgs& a) {
         std::fprintf(stderr, "%s\n", error.c_str());
         return kRemoteRefused;
     }
-    std::string body;
-    std::string content_type = "application/octet-stream";
-    if (a.value == "-") {
-        body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        content_type = "application/x-ndjson";
-    } else {
-        body = a.value;
-    }
     std::string path = "/api/send";
     if (!a.pipeline.empty()) {
         path += "/" + encode(a.pipeline);
@@ -64,31 +56,58 @@ int run_send(const SendArgs& a) {
         path += "?key=" + encode(a.key);
     }
     ApiClient client(std::move(*target), a.api.timeout_seconds);
-    auto resp = client.request("POST", path, body, content_type, &error);
-    if (!resp) {
-        std::fprintf(stderr, "%s\n", error.c_str());
-        return kRemoteUnreachable;
-    }
-    if (resp->status == 200) {
-        std::string out = resp->body;
+    // One request; 0 with the committed frames added to `total`, else the exit status.
+    long long total = 0;
+    auto post = [&](const std::string& body, std::string_view content_type) -> int {
+        auto resp = client.request("POST", path, body, content_type, &error);
+        if (!resp) {
+            std::fprintf(stderr, "%s\n", error.c_str());
+            return kRemoteUnreachable;
+        }
+        if (resp->status == 200) {
+            auto json = parse_json(resp->body, nullptr);
+            total += json ? static_cast<long long>(json_at(*json, {"frames"}).value_or(0)) : 0;
+            return kRemoteOk;
+        }
+        std::string message = resp->body;
         if (auto json = parse_json(resp->body, nullptr)) {
-            if (auto n = json_at(*json, {"frames"})) {
-                out = fmt::format("committed {} frame(s)\n", static_cast<long long>(*n));
+            if (const auto* e = json->get("error"); e && e->string()) {
+                message = *e->string();
             }
         }
-        std::fputs(out.c_str(), stdout);
-        return kRemoteOk;
-    }
-    std::string message = resp->body;
-    if (auto json = parse_json(resp->body, nullptr)) {
-        if (const auto* e = json->get("error"); e && e->string()) {
-            message = *e->string();
+        net::HttpClientResponse shown = *resp;
+        shown.body = message;
+        if (total > 0) {
+            std::fprintf(stderr, "%lld frame(s) were committed before this failure\n", total);
         }
+        std::fprintf(stderr, "%s\n", describe_failure(shown).c_str());
+        return resp->status >= 400 && resp->status < 500 ? kRemoteRefused : kRemoteUnreachable;
+    };
+    int rc = kRemoteOk;
+    if (a.value == "-") {
+        // Standard input may be long or endless (`producer | sluice send -`):
+        // whole lines in batches well under the gateway's 1 MiB body limit.
+        constexpr std::size_t kBatchBytes = 256 * 1024;
+        std::string batch;
+        std::string line;
+        while (rc == kRemoteOk && std::getline(std::cin, line)) {
+            batch += line;
+            batch += '\n';
+            if (batch.size() >= kBatchBytes) {
+                rc = post(batch, "application/x-ndjson");
+                batch.clear();
+            }
+        }
+        if (rc == kRemoteOk && batch.find_first_not_of("\r\n") != std::string::npos) {
+            rc = post(batch, "application/x-ndjson");
+        }
+    } else {
+        rc = post(a.value, "application/octet-stream");
     }
-    net::HttpClientResponse shown = *resp;
-    shown.body = message;
-    std::fprintf(stderr, "%s\n", describe_failure(shown).c_str());
-    return resp->status >= 400 && resp->status < 500 ? kRemoteRefused : kRemoteUnreachable;
+    if (rc == kRemoteOk) {
+        std::printf("committed %lld frame(s)\n", total);
+    }
+    return rc;
 }
 
 }  // namespace

@@ -168,6 +168,13 @@ def test_send_with_and_without_token():
             wait_for(lambda: len(read_ndjson(out)) >= 4, 30, "4 records in the file sink")
             got = sorted(r["fields"]["n"] for r in read_ndjson(out))
             assert got == [2, 3, 4, 5], got
+            # More stdin than one request may carry (1 MiB): sent in batches of whole lines.
+            pad = "x" * 400
+            big = "".join(json.dumps({"n": 100 + i, "pad": pad}) + "\n" for i in range(3000)).encode()
+            assert len(big) > 1024 * 1024
+            code, so, se = cli("send", "--url", url, "--token", TOKEN, "-", input=big)
+            assert code == 0 and "committed 3000 frame" in so, (code, so, se)
+            wait_for(lambda: len(read_ndjson(out)) >= 3004, 30, "3004 records in the file sink")
         # The gateway is gone: exit 1.
         code, so, se = cli("send", "--url", url, "--token", TOKEN, "{}")
         assert code == 1 and url in se, (code, so, se)
