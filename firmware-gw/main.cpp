@@ -20,6 +20,7 @@
 #include "core/registry.hpp"
 #include "runtime/gateway.hpp"
 #include "runtime/healthcheck.hpp"
+#include "remote_commands.hpp"
 
 using namespace sluice;
 
@@ -295,6 +296,11 @@ int main(int argc, char** argv) {
     int test_status = 0;
     add_test_command(app, test_status);
     auto run_tap = cli::add_tap_command(app);
+    int remote_exit = -1;  // set by a remote command (send, ping, status, top) that ran
+    cli::add_send_command(app, remote_exit);
+    cli::add_ping_command(app, remote_exit);
+    cli::add_status_command(app, remote_exit);
+    cli::add_top_command(app, remote_exit);
 
     // An unknown command is named, with the nearest known one, instead of
     // CLI11's "A subcommand is required".
@@ -313,6 +319,9 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : kExitConfig;
+    }
+    if (remote_exit >= 0) {
+        return remote_exit;
     }
 
     if (app.got_subcommand("test")) {

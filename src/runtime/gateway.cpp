@@ -31,6 +31,7 @@
 #include "tables/tables.hpp"
 #include "http/api.hpp"
 #include "http/process_metrics.hpp"
+#include "http/send_api.hpp"
 #include "http/table_api.hpp"
 #include "stats/hub.hpp"
 #include "stats/routes.hpp"
@@ -253,6 +254,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         http::add_table_routes(*api, tables);
         stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
         http::add_tap_route(*api);
+        http::add_send_routes(*api);
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });
