@@ -44,6 +44,8 @@ def write_config(d, port):
         f.write("sensor,scale,offset\n")
         for i in range(45):
             f.write(f"s{i:02d},{1 + i / 100:.2f},{i / 10:.1f}\n")
+    with open(os.path.join(d, "bad.txt"), "w") as f:
+        f.write('not json at all\n{"ok": 1}\n')
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
@@ -77,6 +79,16 @@ key = "{{device}}"
 id = "out"
 type = "file"
 path = "{d}/out.ndjson"
+fsync = false
+
+[[pipelines.bad.sources]]
+type = "file"
+path = "{d}/bad.txt"
+decode = ["json"]
+
+[[pipelines.bad.sinks]]
+type = "file"
+path = "{d}/bad.ndjson"
 fsync = false
 """)
     return cfg
@@ -127,6 +139,18 @@ def test_plain_pages_without_javascript():
             assert request(port, "/ui/nope.js")[0] == 404
             status, h, body = request(port, "/api/describe")
             assert status == 200 and json.loads(body)["pipelines"][0]["name"] == "sim", body
+            # Dead letters: token required, newest first, with the reason.
+            assert request(port, "/api/dead-letters?pipeline=bad")[0] == 401
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+
+            def dead_letters():
+                st, _, b = request(port, "/api/dead-letters?pipeline=bad&limit=5", headers=auth)
+                return st == 200 and json.loads(b)["total"] == 1 and json.loads(b)
+            dl = wait_for(dead_letters, 30, "the dead letter of pipeline 'bad'")
+            one = dl["dead_letters"][0]
+            assert one["payload"] == "not json at all" and "no decoder accepted" in one["reason"], dl
+            assert request(port, "/api/dead-letters?pipeline=nope", headers=auth)[0] == 404
+            assert request(port, "/api/dead-letters?pipeline=bad&limit=0", headers=auth)[0] == 400
             # Tables as HTML: values as columns, paging links.
             status, h, body = request(port, "/api/table/calibration/?page_size=20",
                                       headers={"Accept": "text/html"})
@@ -182,6 +206,7 @@ def test_ui_in_chromium():
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "svg.graph[data-pipeline='sim']"), 20,
                          "the pipeline graph on the overview")
                 labels = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg.graph text")]
+                assert driver.find_elements(By.CSS_SELECTOR, "svg.graph[data-pipeline='bad']")
                 for want in ("sensors", "last", "out"):
                     assert want in labels, labels
                 if has_history:
@@ -242,7 +267,12 @@ def test_ui_in_chromium():
 
                 # Dead letters and tap pages: usable, or "not available".
                 driver.get(base + "/#dead-letters")
-                wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#dl-pipeline option"), 20, "the pipelines")
+                wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#dl-pipeline option[value='bad']"), 20,
+                         "the pipelines")
+                driver.execute_script("document.getElementById('dl-pipeline').value = 'bad'")
+                driver.find_element(By.CSS_SELECTOR, "#dl-form button[type=submit]").click()
+                wait_for(lambda: "no decoder accepted" in text_of("dead-letters"), 20, "the dead letter in the page")
+                shot("dead-letters.png")
                 driver.get(base + "/#tap")
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap-component option[value='last']"), 20,
                          "the tap's component list")
