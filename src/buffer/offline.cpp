@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "buffer/buffer.hpp"
+#include "buffer/dead_letters.hpp"
 #include "buffer/quarantine.hpp"
 #include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
@@ -371,6 +372,43 @@ std::uint64_t offline_drop(const std::filesystem::path& db, const std::string& s
     }
     txn.commit();
     return affected;
+}
+
+std::string latest_dead_letters_json(const std::filesystem::path& path, std::size_t limit) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw std::runtime_error(fmt::format("no buffer database at {}", path.string()));
+    }
+    Db db(path, SQLITE_OPEN_READONLY);
+    db.exec("PRAGMA busy_timeout = 2000");
+    std::string out = fmt::format("{{\"total\":{},\"dead_letters\":[", db.query_int("SELECT count(*) FROM dead_letters"));
+    Stmt s(db, "SELECT at, origin, stage, reason, payload FROM dead_letters ORDER BY id DESC LIMIT ?1");
+    ResetGuard g(s);
+    s.bind_u64(1, limit);
+    bool comma = false;
+    while (s.step()) {
+        out += comma ? ",{\"time\":" : "{\"time\":";
+        comma = true;
+        append_double(out, static_cast<double>(s.col_int(0)) / 1e9);
+        out += ",\"origin\":";
+        append_json_string(out, s.col_text(1));
+        out += ",\"stage\":";
+        append_json_string(out, s.col_text(2));
+        out += ",\"reason\":";
+        append_json_string(out, s.col_text(3));
+        const std::string_view payload = s.col_blob(4);
+        if (valid_utf8(payload)) {
+            out += ",\"payload\":";
+            append_json_string(out, payload);
+        } else {
+            out += ",\"payload_base64\":\"";
+            append_base64(out, payload);
+            out += '"';
+        }
+        out += '}';
+    }
+    out += "]}\n";
+    return out;
 }
 
 }  // namespace sluice

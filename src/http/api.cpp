@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/tap.hpp"
+#include "http/ui_assets.hpp"
 #include "text/text.hpp"
 
 #ifndef SLUICE_VERSION
@@ -121,6 +122,11 @@ std::uint16_t Api::port() const { return server_->port(); }
 
 void Api::close() { server_->close(); }
 
+std::string Api::token() const {
+    std::lock_guard lk(mu_);
+    return hooks_->token;
+}
+
 void Api::set_hooks(ApiHooks hooks) {
     auto fresh = std::make_shared<const ApiHooks>(std::move(hooks));
     std::lock_guard lk(mu_);
@@ -217,6 +223,12 @@ net::HttpResponse Api::handle(const net::HttpRequest& req) {
                 detail += '\n';
             }
             return no_store(net::HttpResponse{ok ? 200 : 503, json ? "application/json" : kText, {}, std::move(detail)});
+        }
+        // A browser gets the web UI; curl and scripts keep the plain index.
+        if (accepts_html(req)) {
+            if (const UiAsset* page = find_ui_asset("index.html")) {
+                return serve_ui_asset(*page, req);
+            }
         }
         return index();
     }

@@ -39,6 +39,9 @@ public:
     // Thread-safe; takes effect for the next request (config reload).
     void set_hooks(ApiHooks hooks);
     void close();
+    // The bearer token of the current hooks (for GET handlers that reveal
+    // record contents and check it themselves with require_token).
+    std::string token() const;
 
     // Serves `method` for `prefix` and everything below it ("/api/table"
     // matches "/api/table" and "/api/table/x", not "/api/tables"). The longest

@@ -139,21 +139,46 @@ net::HttpResponse table_page(const Table& table, const net::HttpRequest& req) {
         std::string body = fmt::format("<nav><a href=\"{}/\">all tables</a></nav>\n<h1>{}</h1>\n<p>{} key{}, page {} "
                                        "of {}</p>\n",
                                        kPrefix, html_escape(name), p.total, p.total == 1 ? "" : "s", *page, pages);
-        body += "<table><tr><th>key</th><th>value</th></tr>\n";
-        std::string json;
+        // One column per member name seen on this page, in first-seen order.
+        std::vector<std::string_view> columns;
+        for (const auto& item : p.items) {
+            for (const auto& m : item.second) {
+                if (std::find(columns.begin(), columns.end(), std::string_view(m.name)) == columns.end()) {
+                    columns.emplace_back(m.name);
+                }
+            }
+        }
+        body += "<table><tr><th>key</th>";
+        for (const auto c : columns) {
+            body += fmt::format("<th>{}</th>", html_escape(c));
+        }
+        body += "</tr>\n";
+        std::string cell;
         for (const auto& [k, v] : p.items) {
-            json.clear();
-            append_table_value_json(json, v);
-            body += fmt::format("<tr><td><a href=\"{}\">{}</a></td><td><code>{}</code></td></tr>\n",
-                                html_escape(key_url(name, k)), html_escape(k), html_escape(json));
+            body += fmt::format("<tr><td><a href=\"{}\">{}</a></td>", html_escape(key_url(name, k)), html_escape(k));
+            for (const auto c : columns) {
+                cell.clear();
+                const auto m = std::find_if(v.begin(), v.end(), [c](const Field& f) { return f.name == c; });
+                if (m != v.end()) {
+                    if (const auto* str = std::get_if<std::string>(&m->value)) {
+                        cell = *str;  // text as it is, not as a JSON string
+                    } else {
+                        append_field_value_json(cell, m->value, JsonDouble::KeepFraction);
+                    }
+                }
+                body += fmt::format("<td>{}</td>", html_escape(cell));
+            }
+            body += "</tr>\n";
         }
         body += "</table>\n<nav>";
         if (*page > 1) {
-            body += fmt::format("<a href=\"{}\">&laquo; previous</a>",
+            body += fmt::format("<a href=\"{}\">&laquo; first</a>", html_escape(page_url(name, 1, *page_size)));
+            body += fmt::format("<a href=\"{}\">&lsaquo; previous</a>",
                                 html_escape(page_url(name, std::min(*page - 1, pages), *page_size)));
         }
         if (*page < pages) {
-            body += fmt::format("<a href=\"{}\">next &raquo;</a>", html_escape(page_url(name, *page + 1, *page_size)));
+            body += fmt::format("<a href=\"{}\">next &rsaquo;</a>", html_escape(page_url(name, *page + 1, *page_size)));
+            body += fmt::format("<a href=\"{}\">last &raquo;</a>", html_escape(page_url(name, pages, *page_size)));
         }
         body += "</nav>";
         return no_store(net::HttpResponse{200, kHtml, {}, html_page(name, body)});

@@ -1,6 +1,7 @@
 #include "runtime/gateway.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "buffer/dead_letters.hpp"
 #include "buffer/quarantine.hpp"
 #include "buffer/table_store.hpp"
 #include "core/clock.hpp"
@@ -26,6 +28,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/record_json.hpp"
 #include "core/resources.hpp"
 #include "core/stop_request.hpp"
 #include "tables/tables.hpp"
@@ -35,6 +38,7 @@
 #include "http/table_api.hpp"
 #include "stats/hub.hpp"
 #include "stats/routes.hpp"
+#include "http/ui_assets.hpp"
 #include "runtime/lifecycle.hpp"
 #include "runtime/sd_notify.hpp"
 #include "runtime/service_monitor.hpp"
@@ -50,6 +54,65 @@ void set_option(Options& opts, const std::string& name, std::string value, const
     e.explicit_ = true;
     opts.set(name, std::move(e));
 }
+
+net::HttpResponse json_answer(int status, std::string body) {
+    net::HttpResponse r{status, "application/json", {}, std::move(body)};
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+}
+
+// GET /api/dead-letters?pipeline=P&limit=N (see docs/operations.md, "Web UI").
+net::HttpResponse dead_letters_route(http::Api& api, const std::filesystem::path& data_dir,
+                                     const net::HttpRequest& req) {
+    if (auto refused = http::require_token(req, api.token())) {
+        return *refused;
+    }
+    const std::string pipeline = req.query_param("pipeline").value_or("");
+    const bool name_ok = !pipeline.empty() && pipeline.size() <= 128 && pipeline.front() != '.' &&
+                         pipeline.find_first_of("/\\") == std::string::npos;
+    if (!name_ok) {
+        return json_answer(400, "{\"error\":\"name a pipeline: ?pipeline=NAME\"}\n");
+    }
+    std::size_t limit = 50;
+    if (const auto l = req.query_param("limit"); l && !l->empty()) {
+        const auto res = std::from_chars(l->data(), l->data() + l->size(), limit);
+        if (res.ec != std::errc() || res.ptr != l->data() + l->size() || limit < 1 || limit > 1000) {
+            return json_answer(400, "{\"error\":\"'limit' must be a whole number from 1 to 1000\"}\n");
+        }
+    }
+    const auto db = data_dir / (pipeline + ".sqlite");
+    return api.off_loop([db, pipeline, limit] {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(db, ec)) {
+            std::string body = "{\"error\":";
+            append_json_string(body, fmt::format("no pipeline '{}'", pipeline));
+            return json_answer(404, body + "}\n");
+        }
+        std::string body = latest_dead_letters_json(db, limit);
+        std::string out = "{\"pipeline\":";
+        append_json_string(out, pipeline);
+        out += ',';
+        out.append(body, 1);  // after its '{'
+        return json_answer(200, std::move(out));
+    });
+}
+
+// Text set on the main thread (start, reload) and read on the I/O loop.
+class SharedText {
+public:
+    void set(std::string text) {
+        std::lock_guard lk(mu_);
+        text_ = std::move(text);
+    }
+    std::string get() const {
+        std::lock_guard lk(mu_);
+        return text_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::string text_;
+};
 
 // Watchdog pings go on during a reload for this long at most: stopping the
 // old pipelines may take shutdown_timeout, building the new ones a little.
@@ -248,6 +311,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     hooks.token = config.http.str_or("token", "");
     hooks.ready = [&life](std::string& detail) { return life.ready(detail); };
     std::unique_ptr<http::Api> api;
+    auto describe_json = std::make_shared<SharedText>();
     const std::string listen = config.http.str("listen");
     if (listen != "off") {
         api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
@@ -255,6 +319,21 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
         http::add_tap_route(*api);
         http::add_send_routes(*api);
+        http::add_ui_routes(*api);
+        // The pipeline graph for the web UI's overview: `describe --format
+        // json`, computed here and after each reload (the loop only copies it).
+        describe_json->set(describe_config(config, "json"));
+        // The latest dead letters of one pipeline (they hold record contents:
+        // token required), read on the API's writer thread through a
+        // read-only connection to the pipeline's buffer.
+        api->add_route("GET", "/api/dead-letters", [&api, data_dir](const net::HttpRequest& req) {
+            return dead_letters_route(*api, data_dir, req);
+        });
+        api->add_route("GET", "/api/describe", [describe_json](const net::HttpRequest&) {
+            net::HttpResponse r{200, "application/json", {}, describe_json->get()};
+            r.headers.emplace_back("Cache-Control", "no-store");
+            return r;
+        });
         std::string error;
         bool ok = false;
         loop.call([&] { ok = api->listen(listen, &error); });
@@ -394,6 +473,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 http::ApiHooks h = hooks;
                 h.token = life.config().http.str_or("token", "");
                 api->set_hooks(h);
+                describe_json->set(describe_config(life.config(), "json"));
             }
             stats::hub().set_max_topics(static_cast<std::size_t>(life.config().http.integer("max_stats_topics")));
             notifier.ready(started_status(life.size()));

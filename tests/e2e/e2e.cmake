@@ -29,3 +29,10 @@ set_tests_properties(e2e_test_http_scrape_under_load PROPERTIES LABELS e2e TIMEO
 # the suite keeps a core) and checks the result.
 add_test(NAME static_build COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/e2e/static_build.sh)
 set_tests_properties(static_build PROPERTIES LABELS build TIMEOUT 1800)
+
+# The web UI in headless chromium (Selenium + chromedriver): overview graph,
+# live charts, table browser with the token, no console errors; screenshots
+# in test-output/web-ui. Skipped (77) without chromium/chromedriver/selenium.
+add_test(NAME e2e_test_web_ui COMMAND ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/test_web_ui.py)
+set_tests_properties(e2e_test_web_ui PROPERTIES LABELS e2e TIMEOUT 300 SKIP_RETURN_CODE 77
+  ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR};SLUICE_TEST_OUTPUT=${CMAKE_BINARY_DIR}/test-output/web-ui")
