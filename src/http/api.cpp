@@ -150,11 +150,6 @@ net::HttpResponse Api::off_loop(std::function<net::HttpResponse()> work) {
     return r;
 }
 
-std::string Api::token() const {
-    std::lock_guard lk(mu_);
-    return hooks_->token;
-}
-
 void add_tap_route(Api& api) {
     api.add_route("GET", "/api/tap", [&api](const net::HttpRequest& req) {
         if (auto refused = require_token(req, api.token())) {

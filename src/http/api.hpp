@@ -57,10 +57,6 @@ public:
     // came, and sends its result (500 if it throws) from the loop.
     net::HttpResponse off_loop(std::function<net::HttpResponse()> work);
 
-    // The bearer token of the current hooks (thread-safe): for GET routes
-    // that reveal record contents and so check it themselves (/api/tap).
-    std::string token() const;
-
 private:
     struct Route {
         std::string method;

@@ -12,6 +12,8 @@
 #include "core/clock.hpp"
 #include "core/record_json.hpp"
 #include "http/api.hpp"
+#include "http/live_feed.hpp"
+#include "http/ui_assets.hpp"
 #include "net/http_parser.hpp"
 #include "stats/hub.hpp"
 #include "stats/rate.hpp"
@@ -33,6 +35,27 @@ net::HttpResponse json(std::string body) {
     r.headers.emplace_back("Cache-Control", "no-store");
     r.body = std::move(body);
     return r;
+}
+
+// A browser (Accept: text/html) gets the same figures as an HTML page of
+// tables, so the stats pages work with JavaScript off.
+net::HttpResponse answer(const net::HttpRequest& req, std::string body, std::string_view title) {
+    if (!http::accepts_html(req)) {
+        return json(std::move(body));
+    }
+    net::HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    r.body = http::stats_json_to_html(body, title);
+    return r;
+}
+
+// /stats/stream: one SSE event a second with the newest history point, to at
+// most 8 clients, each with its own bounded queue (src/http/live_feed.hpp).
+// Process-wide, so it outlives every Api that serves it.
+http::LiveFeed& stats_feed() {
+    static http::LiveFeed feed;
+    return feed;
 }
 
 net::HttpResponse not_found(std::string_view what) {
@@ -84,18 +107,24 @@ std::optional<double> parse_since(std::string_view text) {
 
 std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
     auto table_rates = std::make_shared<TableRates>();
-    std::uint64_t sub = 0;
-    if (tables != nullptr) {
-        sub = hub.subscribe([table_rates, tables](const std::string&) {
-            const double now = static_cast<double>(mono_now_ns()) / 1e9;
-            std::lock_guard lk(table_rates->mu);
-            for (const auto& name : tables->names(false)) {
-                if (const Table* t = tables->find(name)) {
-                    table_rates->rates[name].sample(now, t->writes_total());
-                }
+    // After each tick (on the loop): the tables' write rates, and the new
+    // point to /stats/stream's clients, formatted only when one listens.
+    const std::uint64_t sub = hub.subscribe([table_rates, tables](const std::string& point) {
+        if (stats_feed().listening()) {
+            stats_feed().publish(point);
+        }
+        if (tables == nullptr) {
+            return;
+        }
+        const double now = static_cast<double>(mono_now_ns()) / 1e9;
+        std::lock_guard lk(table_rates->mu);
+        for (const auto& name : tables->names(false)) {
+            if (const Table* t = tables->find(name)) {
+                table_rates->rates[name].sample(now, t->writes_total());
             }
-        });
-    }
+        }
+    });
+    api.add_route("GET", "/stats/stream", [](const net::HttpRequest&) { return stats_feed().serve(); });
     api.add_route("GET", "/stats", [&hub, tables, table_rates](const net::HttpRequest& req) {
         const auto segs = stats_path_segments(req.target);
         if (!segs) {
@@ -106,19 +135,20 @@ std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
         }
         const auto& s = *segs;
         if (s.empty()) {
-            return json(hub.stats_json());
+            return answer(req, hub.stats_json(), "sluice stats");
         }
         if (s[0] == "topic") {
             if (s.size() == 1) {
-                return json(hub.topics_json());
+                return answer(req, hub.topics_json(), "sluice stats: topics");
             }
             if (s.size() == 2) {
                 auto body = hub.topic_json(s[1]);
-                return body.empty() ? not_found("no such topic") : json(std::move(body));
+                return body.empty() ? not_found("no such topic") : answer(req, std::move(body), "sluice stats: topic");
             }
         } else if (s[0] == "task" && s.size() == 3) {
             auto body = hub.task_json(s[1], s[2]);
-            return body.empty() ? not_found("no such component") : json(std::move(body));
+            return body.empty() ? not_found("no such component")
+                                : answer(req, std::move(body), "sluice stats: component");
         } else if (s[0] == "table" && s.size() == 2) {
             const Table* t = tables != nullptr ? tables->find(s[1]) : nullptr;
             if (t == nullptr) {
@@ -142,7 +172,7 @@ std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables) {
             body += ",\"bytes\":";
             append_int(body, static_cast<std::int64_t>(t->stored_bytes()));
             body += '}';
-            return json(std::move(body));
+            return answer(req, std::move(body), "sluice stats: table");
         } else if (s[0] == "history" && s.size() == 1) {
             double since = 0;
             if (const auto v = req.query_param("since")) {

@@ -21,10 +21,12 @@ namespace sluice::stats {
 class StatsHub;
 
 // GET /stats/, /stats/topic/, /stats/topic/<t>/, /stats/task/<p>/<c>/,
-// /stats/table/<t>/, /stats/history[?since=]. `tables` may be null. Both
-// must outlive the routes (the Api). /stats/stream is left to the caller.
-// Returns the hub subscription that samples the tables' write rates: pass it
-// to hub.unsubscribe() before `tables` goes.
+// /stats/table/<t>/, /stats/history[?since=], and /stats/stream (one SSE
+// event a second with the newest history point). A browser (Accept:
+// text/html) gets the JSON pages as HTML tables. `tables` may be null. Both
+// must outlive the routes (the Api). Returns the hub subscription that
+// feeds /stats/stream and samples the tables' write rates: pass it to
+// hub.unsubscribe() before `tables` goes.
 [[nodiscard]] std::uint64_t add_stats_routes(http::Api& api, StatsHub& hub, Tables* tables);
 
 // The path segments of a request target after "/stats", each
