@@ -157,13 +157,10 @@ def test_plain_pages_without_javascript():
             text = body.decode()
             assert status == 200 and "<th>scale</th>" in text and "<th>offset</th>" in text, text[:800]
             assert "page 1 of 3" in text and "page=2&amp;page_size=20" in text, text[:1500]
-            # Stats as HTML when the gateway has /stats.
+            # Stats as HTML, without script, for a browser with JavaScript off.
             status, h, body = request(port, "/stats/", headers={"Accept": "text/html"})
-            if status == 200 and h["Content-Type"].startswith("text/html"):
-                assert b"<table>" in body and b"<script" not in body, body[:500]
-            else:
-                print(f"note: /stats/ answers {status} {h.get('Content-Type')} for text/html; "
-                      "its HTML page is not checked")
+            assert status == 200 and h["Content-Type"].startswith("text/html"), (status, h)
+            assert b"<table>" in body and b"<script" not in body, body[:500]
 
 
 def _up(port):
@@ -183,7 +180,8 @@ def test_ui_in_chromium():
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: _up(port), 30, "the API")
             status, _, index = request(port, "/")
-            has_history = b"GET /stats" in index
+            for route in (b"GET /stats", b"GET /api/tap", b"GET /api/describe", b"GET /api/dead-letters"):
+                assert route in index, (route, index)
             driver = browser(profile)
             shots = []
             try:
@@ -209,10 +207,9 @@ def test_ui_in_chromium():
                 assert driver.find_elements(By.CSS_SELECTOR, "svg.graph[data-pipeline='bad']")
                 for want in ("sensors", "last", "out"):
                     assert want in labels, labels
-                if has_history:
-                    wait_for(lambda: any(t.text.endswith("/s") for t in
-                                         driver.find_elements(By.CSS_SELECTOR, "svg.graph text.rate")), 20,
-                             "live rates on the edges")
+                wait_for(lambda: any(t.text.endswith("/s") for t in
+                                     driver.find_elements(By.CSS_SELECTOR, "svg.graph text.rate")), 20,
+                         "live rates on the edges")
                 shot("overview.png")
 
                 # Live graphs: the data points grow while the page is open.
@@ -220,14 +217,11 @@ def test_ui_in_chromium():
                 wait_for(lambda: text_of("graphs-status"), 20, "the graphs' status line")
                 length = "return window.sluiceUi.charts.rates ? " \
                          "window.sluiceUi.charts.rates.data.datasets[0].data.length : -1"
-                if has_history:
-                    first = wait_for(lambda: driver.execute_script(length) > 0 and driver.execute_script(length), 20,
-                                     "history points in the rates chart")
-                    wait_for(lambda: driver.execute_script(length) >= first + 3, 20,
-                             "three more points in the rates chart")
-                else:
-                    assert "not available" in text_of("graphs-status")
-                    print("note: /stats/history is not in this build; the graphs show 'not available'")
+                first = wait_for(lambda: driver.execute_script(length) > 0 and driver.execute_script(length), 20,
+                                 "history points in the rates chart")
+                wait_for(lambda: driver.execute_script(length) >= first + 3, 20,
+                         "three more points in the rates chart")
+                assert "/stats/stream" in text_of("graphs-status"), text_of("graphs-status")
                 shot("graphs.png")
 
                 # Topics and components pages render (or say "not available").
@@ -276,10 +270,9 @@ def test_ui_in_chromium():
                 driver.get(base + "/#tap")
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap-component option[value='last']"), 20,
                          "the tap's component list")
-                if b"GET /api/tap" in index:
-                    driver.find_element(By.ID, "tap-start").click()
-                    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap td code"), 20, "tapped records")
-                    driver.find_element(By.ID, "tap-stop").click()
+                driver.find_element(By.ID, "tap-start").click()
+                wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap td code"), 20, "tapped records")
+                driver.find_element(By.ID, "tap-stop").click()
                 shot("tap.png")
 
                 errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
