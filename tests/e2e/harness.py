@@ -33,6 +33,19 @@ def wait_for(condition, timeout, what, interval=0.05):
 _ports_given = set()
 
 
+
+def gateway_sections(d, port=None, token=None, **gateway):
+    """The [gateway] and [http] sections most test configs start with: the
+    buffer under `d`/data, the API on 127.0.0.1:`port` (off without a port),
+    the token when given, and any further [gateway] options."""
+    text = f'[gateway]\ndata_dir = "{d}/data"\n'
+    for key, value in gateway.items():
+        text += f'{key} = "{value}"\n'
+    text += f'\n[http]\nlisten = "{"127.0.0.1:%d" % port if port else "off"}"\n'
+    if token:
+        text += f'token = "{token}"\n'
+    return text
+
 def free_port():
     """A port free on 127.0.0.1, never the same twice in one test run (the
     kernel may hand a just-closed port out again, and two peers of one test

@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import urllib.error
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for, gateway_sections
 
 BASE_NS = 1_704_067_200_000_000_000
 
@@ -29,13 +29,7 @@ aggregates = ["count"]
     tables = "[tables.t]\npublic = true\n" if table else ""
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "2s"
-
-[http]
-listen = "127.0.0.1:{port}"
-
+{gateway_sections(d, port, shutdown_timeout="2s")}
 {tables}
 [[pipelines.p.sources]]
 type = "file"

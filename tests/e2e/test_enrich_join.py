@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 
-from harness import SLUICE, TempDir, main, read_ndjson
+from harness import SLUICE, TempDir, main, read_ndjson, gateway_sections
 
 T0 = 1_700_000_000
 
@@ -55,12 +55,7 @@ def test_calibrate_from_csv_then_join_by_node():
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:
             f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None)}
 [tables.calibration]
 csv = "{csv}"
 key_column = "sensor"

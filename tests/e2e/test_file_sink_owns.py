@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 
-from harness import Sluice, TempDir, main, run, wait_for
+from harness import Sluice, TempDir, main, run, wait_for, gateway_sections
 
 HAND = "# a line written by hand\n"
 
@@ -17,12 +17,7 @@ def write_config(d, inp, out, fsync=True):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None)}
 [pipelines.own]
 [[pipelines.own.sources]]
 type = "file"

@@ -15,7 +15,7 @@ import os
 import statistics
 import time
 
-from harness import TIMEOUT_SCALE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for
+from harness import TIMEOUT_SCALE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for, gateway_sections
 
 # Slow builds (sanitizers) scrape longer, so the worker still commits batches meanwhile.
 SCRAPE_SECONDS = float(os.environ.get("SLUICE_SCRAPE_SECONDS", "10")) * TIMEOUT_SCALE
@@ -35,12 +35,7 @@ def test_scrapes_never_run_sqlite_while_the_worker_commits():
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:
             f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-
+{gateway_sections(d, port)}
 [pipelines.load]
 batch_max_records = {BATCH}
 batch_max_delay = "1s"

@@ -14,7 +14,7 @@ import statistics
 import threading
 import time
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, wait_for, gateway_sections
 
 ATTACKERS = 300
 ATTACK_SECONDS = 30.0
@@ -126,12 +126,7 @@ def test_slow_clients_do_not_starve_health():
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:
             f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-
+{gateway_sections(d, port)}
 [[pipelines.sim.sources]]
 type = "simulate"
 rate = 20

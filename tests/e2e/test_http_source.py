@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, wait_for, gateway_sections
 
 TOKEN = "push-secret"
 
@@ -24,14 +24,7 @@ def write_config(d, port, extra_sink=""):
     out = os.path.join(d, "out.ndjson")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "10s"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-
+{gateway_sections(d, port, TOKEN, shutdown_timeout="10s")}
 [pipelines.push]
 batch_max_records = 500
 

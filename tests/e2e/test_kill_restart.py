@@ -8,7 +8,7 @@ import random
 import shutil
 import signal
 
-from harness import Sluice, TempDir, main, wait_for
+from harness import Sluice, TempDir, main, wait_for, gateway_sections
 
 TOTAL = 100_000
 
@@ -24,13 +24,7 @@ def write_config(d, inp, out):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "20s"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None, shutdown_timeout="20s")}
 [pipelines.kill]
 batch_max_records = 500
 

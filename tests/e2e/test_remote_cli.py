@@ -8,7 +8,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Sluice, TempDir, free_port, http_get, main, read_ndjson, run, skip, wait_for
+from harness import Sluice, TempDir, free_port, http_get, main, read_ndjson, run, skip, wait_for, gateway_sections
 
 TOKEN = "cli-secret"
 
@@ -17,14 +17,7 @@ def write_config(d, port, zmq_port=None):
     cfg = os.path.join(d, "sluice.toml")
     out = os.path.join(d, "out.ndjson")
     text = f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "10s"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-
+{gateway_sections(d, port, TOKEN, shutdown_timeout="10s")}
 [pipelines.push]
 
 [[pipelines.push.sources]]

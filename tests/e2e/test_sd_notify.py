@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 
-from harness import TIMEOUT_SCALE, Sluice, TempDir, main, skip, wait_for
+from harness import TIMEOUT_SCALE, Sluice, TempDir, main, skip, wait_for, gateway_sections
 
 WATCHDOG_USEC = 400_000
 INTERVAL = WATCHDOG_USEC / 1e6
@@ -90,12 +90,7 @@ def write_config(d, rate):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None)}
 [pipelines.sim]
 [[pipelines.sim.sources]]
 type = "simulate"

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import (Sluice, TempDir, free_port, http_get, main, skip, wait_for)
+from harness import (gateway_sections, Sluice, TempDir, free_port, http_get, main, skip, wait_for)
 
 RATES = {"a": 20, "b": 50, "c": 100}
 SECONDS = 16  # each simulated source runs this long
@@ -45,13 +45,7 @@ device = "{name}"
 """ for name, rate in RATES.items())
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-max_stats_topics = 3
+{gateway_sections(d, port, TOKEN)}max_stats_topics = 3
 
 [tables.t]
 public = true

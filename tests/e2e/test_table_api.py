@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from harness import Sluice, TempDir, free_port, main, metric_value, wait_for
+from harness import Sluice, TempDir, free_port, main, metric_value, wait_for, gateway_sections
 
 TOKEN = "t0ken-for-tests"
 
@@ -37,13 +37,7 @@ def write_config(d, port, csv):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-
+{gateway_sections(d, port, TOKEN)}
 [tables.calibration]
 public = true
 csv = "{csv}"

@@ -9,7 +9,7 @@ import os
 import socket
 import subprocess
 
-from harness import SLUICE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for
+from harness import SLUICE, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for, gateway_sections
 
 TOKEN = "tap-t0ken"
 
@@ -18,13 +18,7 @@ def write_config(d, port, rate):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-
+{gateway_sections(d, port, TOKEN)}
 [[pipelines.p.sources]]
 id = "sim"
 type = "simulate"

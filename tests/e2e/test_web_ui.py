@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import urllib.request
 
-from harness import SLUICE, Sluice, TempDir, free_port, main, skip, wait_for
+from harness import SLUICE, Sluice, TempDir, free_port, main, skip, wait_for, gateway_sections
 
 TOKEN = "ui-t0ken"
 CHROMIUM = "/usr/bin/chromium"
@@ -49,13 +49,7 @@ def write_config(d, port):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "127.0.0.1:{port}"
-token = "{TOKEN}"
-
+{gateway_sections(d, port, TOKEN)}
 [tables.calibration]
 public = true
 csv = "{d}/calibration.csv"

@@ -11,7 +11,7 @@ import random
 import signal
 from collections import Counter, defaultdict
 
-from harness import Sluice, TempDir, main, read_ndjson, wait_for
+from harness import Sluice, TempDir, main, read_ndjson, wait_for, gateway_sections
 
 TOTAL = 150_000
 NODES = 8
@@ -46,13 +46,7 @@ def write_config(d, inp, out):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "20s"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None, shutdown_timeout="20s")}
 [pipelines.win]
 batch_max_records = 100
 
@@ -141,12 +135,7 @@ def test_late_records_reach_the_named_stream():
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:
             f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None)}
 [[pipelines.win.sources]]
 type = "file"
 path = "{inp}"

@@ -10,7 +10,7 @@ import random
 import signal
 import time
 
-from battery import Sluice, TempDir, count_lines, count_numbers, figure, integrity_ok, main, size, wait_for
+from battery import Sluice, TempDir, count_lines, count_numbers, figure, integrity_ok, main, size, wait_for, gateway_sections
 
 TOTAL = size(200_000, 1_000_000)
 KILLS = size(25, 100)
@@ -21,13 +21,7 @@ def write_config(d, inp, out):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "20s"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None, shutdown_timeout="20s")}
 [pipelines.relay]
 batch_max_records = {BATCH}
 

@@ -16,7 +16,7 @@ import re
 import signal
 import subprocess
 
-from battery import (Sluice, TempDir, figure, free_port, http_get, main, metric_value, run, size,
+from battery import (Sluice, TempDir, figure, free_port, http_get, main, metric_value, run, gateway_sections, size,
                      skip, wait_for)
 
 ROWS = size(20_000, 200_000)
@@ -28,13 +28,7 @@ def write_config(d, port):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-shutdown_timeout = "2s"
-
-[http]
-listen = "127.0.0.1:{port}"
-
+{gateway_sections(d, port, shutdown_timeout="2s")}
 [pipelines.p]
 batch_max_records = 1000
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from battery import Sluice, TempDir, count_lines, count_numbers, figure, main, read_ndjson, size, wait_for
+from battery import Sluice, TempDir, count_lines, count_numbers, figure, main, read_ndjson, size, wait_for, gateway_sections
 
 RATE = 2_000
 DOWN_SECONDS = size(180, 600)
@@ -37,12 +37,7 @@ def test_memory_stays_flat_while_the_sink_is_down():
         cfg = os.path.join(d, "sluice.toml")
         with open(cfg, "w") as f:
             f.write(f"""
-[gateway]
-data_dir = "{d}/data"
-
-[http]
-listen = "off"
-
+{gateway_sections(d, None)}
 [[pipelines.t6.sources]]
 type = "simulate"
 rate = {RATE}
