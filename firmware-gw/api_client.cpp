@@ -1,5 +1,6 @@
 #include "api_client.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -163,6 +164,16 @@ std::optional<net::HttpClientResponse> ApiClient::request(std::string_view metho
         *error = fmt::format("cannot reach the gateway at {}: {}", target_.url, why);
     }
     return resp;
+}
+
+std::unique_ptr<ApiClient> open_api_client(const ApiArgs& args) {
+    std::string error;
+    auto target = resolve_api_target(args, &error);
+    if (!target) {
+        std::fprintf(stderr, "%s\n", error.c_str());
+        return nullptr;
+    }
+    return std::make_unique<ApiClient>(std::move(*target), args.timeout_seconds);
 }
 
 std::string describe_failure(const net::HttpClientResponse& resp) {

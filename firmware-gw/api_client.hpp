@@ -8,6 +8,7 @@
 // http://127.0.0.1:6666. Token: --token, else $SLUICE_TOKEN, else the
 // config file's [http] token; each accepts "@/path" (the file's contents).
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,10 @@ private:
     double timeout_seconds_;
     net::HttpClient http_;
 };
+
+// The client for a command's --url/--token/-c: nullptr after printing why
+// on stderr (a wrong URL or token file: the command exits 2).
+std::unique_ptr<ApiClient> open_api_client(const ApiArgs& args);
 
 // A non-2xx answer as one line: "401 Unauthorized: <first line of body>"
 // plus a hint for 401/403 about --token / $SLUICE_TOKEN.

@@ -14,13 +14,12 @@ namespace sluice::cli {
 namespace {
 
 int run_ping(const ApiArgs& args) {
-    std::string error;
-    auto target = resolve_api_target(args, &error);
-    if (!target) {
-        std::fprintf(stderr, "%s\n", error.c_str());
+    auto opened = open_api_client(args);
+    if (!opened) {
         return kRemoteRefused;
     }
-    ApiClient client(std::move(*target), args.timeout_seconds);
+    ApiClient& client = *opened;
+    std::string error;
     const auto t0 = std::chrono::steady_clock::now();
     auto resp = client.get("/stats/", &error);
     const auto t1 = std::chrono::steady_clock::now();

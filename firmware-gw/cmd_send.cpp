@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "core/url.hpp"
+
 #include "net/http_server.hpp"
 #include "remote_commands.hpp"
 
@@ -24,38 +26,23 @@ struct SendArgs {
     std::string value;
 };
 
-// Percent-encodes a path segment or query value.
-std::string encode(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += fmt::format("%{:02X}", c);
-        }
-    }
-    return out;
-}
-
 int run_send(const SendArgs& a) {
-    std::string error;
-    auto target = resolve_api_target(a.api, &error);
-    if (!target) {
-        std::fprintf(stderr, "%s\n", error.c_str());
+    auto opened = open_api_client(a.api);
+    if (!opened) {
         return kRemoteRefused;
     }
+    ApiClient& client = *opened;
+    std::string error;
     std::string path = "/api/send";
     if (!a.pipeline.empty()) {
-        path += "/" + encode(a.pipeline);
+        path += "/" + percent_encode(a.pipeline);
         if (!a.source.empty()) {
-            path += "/" + encode(a.source);
+            path += "/" + percent_encode(a.source);
         }
     }
     if (!a.key.empty()) {
-        path += "?key=" + encode(a.key);
+        path += "?key=" + percent_encode(a.key);
     }
-    ApiClient client(std::move(*target), a.api.timeout_seconds);
     // One request; 0 with the committed frames added to `total`, else the exit status.
     long long total = 0;
     auto post = [&](const std::string& body, std::string_view content_type) -> int {

@@ -14,13 +14,12 @@ namespace sluice::cli {
 namespace {
 
 int run_status(const ApiArgs& args) {
-    std::string error;
-    auto target = resolve_api_target(args, &error);
-    if (!target) {
-        std::fprintf(stderr, "%s\n", error.c_str());
+    auto opened = open_api_client(args);
+    if (!opened) {
         return kRemoteRefused;
     }
-    ApiClient client(std::move(*target), args.timeout_seconds);
+    ApiClient& client = *opened;
+    std::string error;
     auto ready = client.get("/ready", &error);
     if (!ready) {
         std::fprintf(stderr, "%s\n", error.c_str());

@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "core/url.hpp"
+
 #include "api_client.hpp"
 #include "net/sse_reader.hpp"
 #include "text/json.hpp"
@@ -28,20 +30,6 @@ struct TapArgs {
     std::uint64_t limit = 0;
     std::string format = "json";
 };
-
-std::string query_escape(std::string_view s) {
-    std::string out;
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
-            out += c;
-        } else {
-            out += fmt::format("%{:02X}", u);
-        }
-    }
-    return out;
-}
 
 void append_value(std::string& out, const JsonValue& v) {
     if (const auto* s = v.string()) {
@@ -89,19 +77,19 @@ std::string text_line(std::string_view json) {
 
 int run_tap(const TapArgs& args) {
     std::string error;
-    auto target = resolve_api_target(args.api, &error);
-    if (!target) {
-        std::fprintf(stderr, "sluice tap: %s\n", error.c_str());
+    auto opened = open_api_client(args.api);
+    if (!opened) {
         return 2;
     }
+    ApiClient& client = *opened;
     std::string path = "/api/tap";
     std::string sep = "?";
     if (!args.target.empty()) {
         const auto slash = args.target.find('/');
-        path += sep + "pipeline=" + query_escape(args.target.substr(0, slash));
+        path += sep + "pipeline=" + percent_encode(args.target.substr(0, slash));
         sep = "&";
         if (slash != std::string::npos && slash + 1 < args.target.size()) {
-            path += sep + "component=" + query_escape(args.target.substr(slash + 1));
+            path += sep + "component=" + percent_encode(args.target.substr(slash + 1));
         }
     }
     if (args.limit > 0) {
@@ -133,7 +121,6 @@ int run_tap(const TapArgs& args) {
         ++records;
         return args.limit == 0 || records < args.limit;
     });
-    ApiClient client(*target, args.api.timeout_seconds);
     auto resp = client.stream(path, [&](std::string_view piece) { return reader.feed(piece); }, 60, &error);
     if (stdout_closed) {
         return 0;

@@ -101,13 +101,12 @@ std::string block(ApiClient& client, bool* unreachable) {
 }
 
 int run_top(const TopArgs& a) {
-    std::string error;
-    auto target = resolve_api_target(a.api, &error);
-    if (!target) {
-        std::fprintf(stderr, "%s\n", error.c_str());
+    auto opened = open_api_client(a.api);
+    if (!opened) {
         return kRemoteRefused;
     }
-    ApiClient client(std::move(*target), a.api.timeout_seconds);
+    ApiClient& client = *opened;
+    std::string error;
     const bool tty = isatty(STDOUT_FILENO) != 0;
     struct sigaction sa{};
     sa.sa_handler = on_signal;

@@ -24,5 +24,8 @@ struct Url {
 
 std::optional<Url> parse_url(std::string_view text, std::string* error);
 std::string percent_decode(std::string_view s);
+// Every byte but the unreserved ones (A-Z a-z 0-9 - _ . ~) as %XX: safe in a
+// path segment and in a query value.
+std::string percent_encode(std::string_view s);
 
 }  // namespace sluice

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "core/url.hpp"
+
 namespace sluice::pushgateway {
 namespace {
 
@@ -18,19 +20,6 @@ std::string sanitise(std::string_view s, bool colon_ok) {
     }
     if (out.empty() || (out[0] >= '0' && out[0] <= '9')) {
         out.insert(out.begin(), '_');
-    }
-    return out;
-}
-
-std::string percent_encode(std::string_view s) {
-    std::string out;
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += c;
-        } else {
-            out += fmt::format("%{:02X}", u);
-        }
     }
     return out;
 }
