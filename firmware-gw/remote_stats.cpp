@@ -83,7 +83,11 @@ std::string stats_table(const JsonValue& stats, bool with_errors) {
     if (pipelines == nullptr) {
         return out;
     }
-    for (const auto& [pname, p] : *pipelines) {
+    for (const auto& entry : *pipelines) {
+        // Named references, not a structured binding: the lambdas below
+        // capture them (clang 14 cannot capture bindings).
+        const std::string& pname = entry.first;
+        const JsonValue& p = entry.second;
         out += fmt::format("{:<32} {:<10} {:>4} {:>10} {:>10} {:>10} {:>10}  buffer {} rows, fill {:.1f} %\n", pname,
                            "pipeline", "", fmt_rate(json_at(p, {"events", "rate_1s"})),
                            fmt_rate(json_at(p, {"records", "rate_1m"})), "", "",
