@@ -90,7 +90,7 @@ std::string block(ApiClient& client, bool* unreachable) {
     if (!stats) {
         return out + "\n" + why + "\n";
     }
-    out += fmt::format("  events {}  records {}  buffer {} rows, fill {:.1f} %  lag p99 {}\n",
+    out += fmt::format("  events {}  records {}  buffer {} rows, fill {:.1f} %  end-to-end p99 {}\n",
                        fmt_rate(json_at(*stats, {"events", "rate_1s"})),
                        fmt_rate(json_at(*stats, {"records", "rate_1s"})),
                        static_cast<long long>(json_at(*stats, {"buffer", "rows"}).value_or(0)),
