@@ -2,6 +2,7 @@
 // JSON frame with a value per sensor (sine, random walk or steps). It runs on
 // the I/O loop; when the ingest queue is full it pauses until there is room.
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -65,6 +66,7 @@ public:
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
         started_ns_ = mono_now_ns();
+        started_wall_ns_ = wall_now_ns();
         // Tick at most every millisecond; at high rates each tick emits several frames.
         const double period_ns = 1e9 / rate_;
         tick_ns_ = std::max<std::int64_t>(1'000'000, static_cast<std::int64_t>(period_ns));
@@ -117,9 +119,14 @@ private:
         std::vector<Frame> frames;
         const TimeNs now = wall_now_ns();
         while (emitted_ + static_cast<std::int64_t>(frames.size()) < due && frames.size() < 4096) {
-            const double t = static_cast<double>(now) / 1e9;
-            std::string p = fmt::format("{{\"device\":\"{}\",\"seq\":{}", device_,
-                                        emitted_ + static_cast<std::int64_t>(frames.size()));
+            // Each reading at its own instant, start + seq / rate (never
+            // later than now): a late timer that catches up with several
+            // readings does not give them one time and one value.
+            const std::int64_t seq = emitted_ + static_cast<std::int64_t>(frames.size());
+            const TimeNs at = std::min<TimeNs>(
+                now, started_wall_ns_ + static_cast<TimeNs>(static_cast<double>(seq) * 1e9 / rate_));
+            const double t = static_cast<double>(at) / 1e9;
+            std::string p = fmt::format("{{\"device\":\"{}\",\"seq\":{}", device_, seq);
             for (std::size_t i = 0; i < sensors_.size(); ++i) {
                 p += fmt::format(",\"{}\":{:.3f}", sensors_[i], value(i, t));
             }
@@ -127,7 +134,7 @@ private:
             Frame f;
             f.payload = std::move(p);
             f.origin = "simulate/" + device_;
-            f.arrival_ns = now;
+            f.arrival_ns = at;
             f.source = ctx_->index;
             frames.push_back(std::move(f));
         }
@@ -167,6 +174,7 @@ private:
     IoLoop::TimerId timer_ = 0;
     std::int64_t tick_ns_ = 1'000'000;
     std::int64_t started_ns_ = 0;
+    TimeNs started_wall_ns_ = 0;  // wall clock at start: reading n is taken at start + n / rate
     std::int64_t emitted_ = 0;
     bool stopped_ = false;
     log::OnceLog tick_log_;  // what escapes a tick (core/guard.hpp)
