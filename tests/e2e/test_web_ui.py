@@ -187,6 +187,31 @@ def test_ui_in_chromium():
                     return driver.execute_script(
                         "const e = document.getElementById(arguments[0]); return e ? e.innerText : ''", element_id)
 
+                def texts(css):
+                    # The pages re-render every second (live rates): read
+                    # the texts in one script call, never through elements
+                    # found earlier, which may be stale by then.
+                    return driver.execute_script(
+                        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())", css)
+
+                def attrs(css, name):
+                    return driver.execute_script(
+                        "return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]))",
+                        css, name)
+
+                def act(what, fn):
+                    # Clicks and typing retried until the element is there
+                    # and current (a re-render may replace it in between).
+                    from selenium.common.exceptions import WebDriverException
+
+                    def attempt():
+                        try:
+                            fn()
+                            return True
+                        except WebDriverException:
+                            return False
+                    wait_for(attempt, 20, what)
+
                 def shot(name):
                     path = os.path.join(out, name)
                     driver.save_screenshot(path)
@@ -197,12 +222,11 @@ def test_ui_in_chromium():
                 # Overview: the pipeline drawn as its graph.
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "svg.graph[data-pipeline='sim']"), 20,
                          "the pipeline graph on the overview")
-                labels = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg.graph text")]
+                labels = texts("svg.graph text")
                 assert driver.find_elements(By.CSS_SELECTOR, "svg.graph[data-pipeline='bad']")
                 for want in ("sensors", "last", "out"):
                     assert want in labels, labels
-                wait_for(lambda: any(t.text.endswith("/s") for t in
-                                     driver.find_elements(By.CSS_SELECTOR, "svg.graph text.rate")), 20,
+                wait_for(lambda: any(t.endswith("/s") for t in texts("svg.graph text.rate")), 20,
                          "live rates on the edges")
                 shot("overview.png")
 
@@ -227,28 +251,32 @@ def test_ui_in_chromium():
                 driver.get(base + "/#tables/calibration")
                 wait_for(lambda: "page 1 of 3" in text_of("tables"), 20,
                          "page 1 of table calibration")
-                heads = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#table-data th")]
+                heads = texts("#table-data th")
                 assert heads[:3] == ["key", "scale", "offset"], heads
-                driver.find_element(By.ID, "next-page").click()
+                act("a click on next page", lambda: driver.find_element(By.ID, "next-page").click())
                 wait_for(lambda: "page 2 of 3" in text_of("page-info"), 20, "page 2")
-                keys = [r.get_attribute("data-key") for r in
-                        driver.find_elements(By.CSS_SELECTOR, "#table-data tr[data-key]")]
+                keys = attrs("#table-data tr[data-key]", "data-key")
                 assert keys[0] == "s20" and len(keys) == 20, keys
-                token = driver.find_element(By.ID, "token")
-                token.send_keys(TOKEN)
-                driver.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]").click()
+                act("the token typed", lambda: driver.find_element(By.ID, "token").send_keys(TOKEN))
+                act("the token kept", lambda: driver.find_element(By.CSS_SELECTOR,
+                                                                  "#token-form button[type=submit]").click())
                 assert driver.execute_script("return sessionStorage.getItem('sluice-token')") == TOKEN
-                driver.find_element(By.CSS_SELECTOR, "tr[data-key='s21'] button.edit").click()
-                field = driver.find_element(By.CSS_SELECTOR, "#edit-form input[data-member='scale']")
-                field.clear()
-                field.send_keys("9.75")
-                driver.find_element(By.ID, "save").click()
+                act("a click on edit", lambda: driver.find_element(By.CSS_SELECTOR,
+                                                                   "tr[data-key='s21'] button.edit").click())
+
+                def type_scale():
+                    field = driver.find_element(By.CSS_SELECTOR, "#edit-form input[data-member='scale']")
+                    field.clear()
+                    field.send_keys("9.75")
+                act("the new scale typed", type_scale)
+                act("a click on save", lambda: driver.find_element(By.ID, "save").click())
                 wait_for(lambda: "Saved s21" in text_of("table-status"), 20, "the save")
                 status, _, body = request(port, "/api/table/calibration/s21/")
                 assert status == 200 and json.loads(body)["scale"] == 9.75, body
                 shot("table-edit.png")
                 driver.execute_script("window.confirm = () => true")
-                driver.find_element(By.CSS_SELECTOR, "tr[data-key='s22'] button.delete").click()
+                act("a click on delete", lambda: driver.find_element(By.CSS_SELECTOR,
+                                                                     "tr[data-key='s22'] button.delete").click())
                 wait_for(lambda: "Deleted s22" in text_of("table-status"), 20, "the delete")
                 assert request(port, "/api/table/calibration/s22/")[0] == 404
                 assert "44 keys" in text_of("page-info")
@@ -258,19 +286,31 @@ def test_ui_in_chromium():
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#dl-pipeline option[value='bad']"), 20,
                          "the pipelines")
                 driver.execute_script("document.getElementById('dl-pipeline').value = 'bad'")
-                driver.find_element(By.CSS_SELECTOR, "#dl-form button[type=submit]").click()
+                act("a click on show", lambda: driver.find_element(By.CSS_SELECTOR,
+                                                                   "#dl-form button[type=submit]").click())
                 wait_for(lambda: "no decoder accepted" in text_of("dead-letters"), 20, "the dead letter in the page")
                 shot("dead-letters.png")
                 driver.get(base + "/#tap")
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap-component option[value='last']"), 20,
                          "the tap's component list")
-                driver.find_element(By.ID, "tap-start").click()
+                act("a click on start", lambda: driver.find_element(By.ID, "tap-start").click())
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap td code"), 20, "tapped records")
-                driver.find_element(By.ID, "tap-stop").click()
+                act("a click on stop", lambda: driver.find_element(By.ID, "tap-stop").click())
                 shot("tap.png")
 
                 errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
                 assert not errors, f"browser console errors: {errors}"
+            except BaseException:
+                # What the page and the gateway said, for a failure seen only in CI.
+                try:
+                    shot("failure.png")
+                    print("browser console:", driver.get_log("browser"))
+                    print("page text:", driver.execute_script("return document.body.innerText")[:2000])
+                except Exception as e:  # noqa: BLE001 - diagnostics only
+                    print(f"(no browser diagnostics: {e})")
+                with open(os.path.join(d, "log"), errors="replace") as f:
+                    print("sluice log (last lines):", "".join(f.readlines()[-30:]))
+                raise
             finally:
                 driver.quit()
                 for p in shots:
