@@ -144,6 +144,10 @@ public:
           gateway_id_(o.str_or("gateway_id", "").empty() ? gateway_id() : o.str("gateway_id")),
           batch_timeout_(o.duration("batch_timeout")),
           health_timeout_(o.duration("health_timeout")) {
+        if (topic_.constant()) {
+            topic_constant_ = true;
+            topic_.render(Record{}, topic_buf_);  // the same text for every record: rendered once
+        }
         make_conf(props_);  // fail now, at factory time, rather than in open()
     }
     ~KafkaSink() override { close(); }
@@ -306,7 +310,7 @@ private:
 
     void produce_one(const Record& r, InFlight& b, std::size_t i, Clock::time_point deadline,
                      std::string& stop_reason) {
-        if (!topic_.render(r, topic_buf_)) {
+        if (!topic_constant_ && !topic_.render(r, topic_buf_)) {
             reject(b, i, fmt::format("topic template \"{}\": the record has no '{}'", topic_.text(),
                                      topic_.missing_name(r)));
             return;
@@ -508,6 +512,7 @@ private:
 
     std::vector<Property> props_;
     sluice::Template topic_;
+    bool topic_constant_ = false;  // no names in it: topic_buf_ holds its text for good
     sluice::Template key_;
     Format format_;
     std::string raw_field_;
