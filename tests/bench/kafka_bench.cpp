@@ -1,21 +1,45 @@
-// sluice_bench_kafka [records] [dir]: buffer → kafka sink → librdkafka mock
-// cluster (in process, 3 brokers), in records/s from a filled buffer, the
-// way the runtime drives a sink (read a batch; send it while the rows sent
-// before are trimmed and the next batch is read; commit the cursor).
+// sluice_bench_kafka [records] [dir] [rounds] [config] [which]
+//
+// buffer → kafka sink → librdkafka mock cluster (in process, 3 brokers, a
+// topic of 4 partitions), from a filled buffer, the way the runtime drives a
+// sink (read a batch; send it while the rows sent before are trimmed and the
+// next batch is read; commit the cursor), next to its floor measured in the
+// same run: librdkafka alone, producing the same messages (payloads, keys,
+// headers and timestamps formatted before the clock starts) to the same mock
+// cluster with the same producer properties (the sink's own option mapping:
+// acks, idempotence, linger, batch size, compression), in batches of the same
+// size, waiting for each batch's delivery reports as send() does.
+//
+// Each round fills a fresh buffer (not timed) and runs sluice and the floor,
+// alternately first; it prints medians of `rounds` (default 3) rounds, as
+// records/s (wall) and CPU-s per 1M records (the steady figure on a busy
+// host). CPU-s are the whole process's, mock cluster included; the breakdown
+// line says how much of it was the mock, the buffer (read + trim + commit),
+// the sink's own thread (format + produce + delivery reports) and
+// librdkafka's threads.
+//
+// config: -1 (all, the default) or the index of one configuration; which:
+// both (default), sluice or floor (for profiling one side).
 // Build it Release (no sanitizers) for real figures.
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,19 +49,76 @@
 
 #include "buffer/buffer.hpp"
 #include "config/resolve.hpp"
+#include "core/identity.hpp"
 #include "core/metrics.hpp"
+#include "sinks/kafka/kafka_format.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using sluice::Record;
+using Clock = std::chrono::steady_clock;
 
-double cpu_seconds() {
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double process_cpu() {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double thread_cpu() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// CPU of the mock cluster's threads ("rdk:mock*"), which live as long as the
+// cluster, so the difference over a run is the mock's share of it.
+double mock_cpu() {
+    static const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    double total = 0;
+    DIR* d = ::opendir("/proc/self/task");
+    if (d == nullptr) {
+        return 0;
+    }
+    while (const dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        const std::string base = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(base + "/comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name.rfind("rdk:mock", 0) != 0) {
+            continue;
+        }
+        std::ifstream stat(base + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        std::istringstream rest(line.substr(close + 2));
+        std::string field;
+        double utime = 0;
+        double stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+            if (i == 14) {
+                utime = std::strtod(field.c_str(), nullptr);
+            } else if (i == 15) {
+                stime = std::strtod(field.c_str(), nullptr);
+            }
+        }
+        total += (utime + stime) / tick;
+    }
+    ::closedir(d);
+    return total;
 }
 
 // Kafka brokers set TCP_NODELAY on their connections (so does librdkafka's
@@ -77,16 +158,16 @@ sluice::RawEntry text(std::string key, std::string value) {
     return e;
 }
 
-// Each configuration gets a buffer of its own, all filled before the first
-// run, so each pays for trimming the rows it delivered, as a lone sink does.
-std::unique_ptr<sluice::Buffer> fill(const fs::path& dir, std::size_t records, const std::string& sink) {
+// A fresh buffer for each sluice run, so each pays for trimming the rows it
+// delivered, as a lone sink does.
+std::unique_ptr<sluice::Buffer> fill(const fs::path& path, std::size_t records, const std::string& sink) {
     sluice::BufferOptions bo;
-    bo.path = dir / (sink + ".db");
+    bo.path = path;
     bo.sinks = {sink};
     bo.max_bytes = 4ull << 30;
     auto buf = sluice::Buffer::open(bo);
     for (std::size_t done = 0; done < records; done += 1000) {
-        auto rs = make_batch(done, 1000);
+        auto rs = make_batch(done, std::min<std::size_t>(1000, records - done));
         if (!buf->append(rs, {}, {}).ok) {
             std::fprintf(stderr, "append failed\n");
             std::exit(1);
@@ -95,16 +176,16 @@ std::unique_ptr<sluice::Buffer> fill(const fs::path& dir, std::size_t records, c
     return buf;
 }
 
-std::string sink_name(std::size_t batch, const char* format, const char* compression) {
-    return fmt::format("k{}-{}-{}", batch, format, compression);
-}
+struct Config {
+    std::size_t batch;
+    const char* format;
+    const char* compression;
+};
 
-void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch, const char* format,
-         const char* compression) {
-    auto* buf = &buffer;
+sluice::Options options_for(const Config& c, const std::string& bootstrap) {
     const auto& d = sluice::components::sink_kafka();
     sluice::RawTable t = {text("brokers", bootstrap), text("topic", "bench"), text("key", "{gateway}/{node}"),
-                          text("format", format), text("compression", compression),
+                          text("format", c.format), text("compression", c.compression),
                           text("rdkafka_properties", "batch.num.messages=10000,queue.buffering.max.messages=200000")};
     sluice::Diagnostics diag;
     auto opts = sluice::resolve_options(d.options, t, "sink 'kafka'", {}, diag);
@@ -112,8 +193,28 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
         std::fprintf(stderr, "%s\n", diag.str().c_str());
         std::exit(1);
     }
-    auto sink = d.make_sink(opts);
-    const std::string name = sink_name(batch, format, compression);
+    return opts;
+}
+
+// One timed run. CPU-s are process-wide; the parts are what could be told
+// apart (the rest of `cpu` is librdkafka's own threads).
+struct Run {
+    std::size_t records = 0;
+    double wall = 0;
+    double cpu = 0;
+    double mock = 0;
+    double buffer = 0;  // sluice: reading, trimming, committing
+    double app = 0;     // the producing thread: sluice's send(), or the floor's loop
+    double send_wall = 0;
+};
+
+Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const sluice::Options& opts,
+               int round) {
+    const std::string name = fmt::format("k{}-{}-{}-r{}", c.batch, c.format, c.compression, round);
+    auto buffer = fill(dir / (name + ".db"), records, name);
+    auto* buf = buffer.get();
+    const std::size_t batch = c.batch;
+    auto sink = sluice::components::sink_kafka().make_sink(opts);
     auto metrics = sluice::ComponentMetrics::for_component("bench/" + name, "sink");
     sluice::SinkContext ctx{"bench/" + name, &metrics};
     sink->open(ctx);
@@ -122,15 +223,15 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
     std::vector<sluice::StoredRecord> got;
     std::vector<sluice::StoredRecord> next;
     bool have_next = false;
-    std::size_t sent = 0;
-    double send_s = 0;  // inside send(): the sink alone, without buffer reads
-    std::vector<double> batch_s;
-    double commit_s = 0;  // moving the cursor and trimming the delivered rows
-    const auto t0 = std::chrono::steady_clock::now();
-    const double c0 = cpu_seconds();
+    Run out;
+    std::atomic<double> helper_cpu{0};
+    const auto t0 = Clock::now();
+    const double c0 = process_cpu();
+    const double m0 = mock_cpu();
     for (;;) {
         // As the runtime does: no per-record allocation in steady state, and
         // behind a full batch the next one is read while this one is sent.
+        double b0 = thread_cpu();
         if (have_next) {
             std::swap(got, next);
             have_next = false;
@@ -138,6 +239,7 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
             reader->read_into(got, batch);
         }
         if (got.empty()) {
+            out.buffer += thread_cpu() - b0;
             break;
         }
         if (rs.size() < got.size()) {
@@ -146,19 +248,22 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
         for (std::size_t i = 0; i < got.size(); ++i) {
             std::swap(rs[i], got[i].record);
         }
+        out.buffer += thread_cpu() - b0;
         const std::span<const Record> sending(rs.data(), got.size());
         std::future<void> reading;
         if (got.size() == batch) {
-            reading = std::async(std::launch::async, [buf, &reader, &next, after = got.back().id, batch] {
+            reading = std::async(std::launch::async, [buf, &reader, &next, &helper_cpu, after = got.back().id, batch] {
+                const double h0 = thread_cpu();
                 buf->trim();
                 reader->read_after(after, next, batch);
+                helper_cpu.store(helper_cpu.load() + thread_cpu() - h0);
             });
         }
-        const auto s0 = std::chrono::steady_clock::now();
+        const auto s0 = Clock::now();
+        const double a0 = thread_cpu();
         auto res = sink->send(sending);
-        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
-        send_s += took;
-        batch_s.push_back(took);
+        out.app += thread_cpu() - a0;
+        out.send_wall += seconds_since(s0);
         if (reading.valid()) {
             reading.get();
             have_next = !next.empty();
@@ -167,31 +272,182 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
             std::fprintf(stderr, "send: %s\n", res.error.c_str());
             std::exit(1);
         }
-        const auto k0 = std::chrono::steady_clock::now();
+        b0 = thread_cpu();
         if (have_next) {
             reader->commit_keep_rows(got.back().id);  // trimmed beside the next send
         } else {
             reader->commit(got.back().id);
         }
-        commit_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
-        if (sent == 0) {
+        out.buffer += thread_cpu() - b0;
+        if (out.records == 0) {
             nodelay_everywhere();  // the connections exist now
         }
-        sent += sending.size();
+        out.records += sending.size();
     }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("buffer -> kafka mock, batch %6zu, %-6s %-5s: %8.0f records/s  (%.0f per CPU-s; send() alone "
-                "%.0f records/s; %zu records)\n",
-                batch, format, compression, static_cast<double>(sent) / s,
-                static_cast<double>(sent) / (cpu_seconds() - c0), static_cast<double>(sent) / send_s, sent);
-    std::sort(batch_s.begin(), batch_s.end());
-    if (!batch_s.empty()) {
-        std::printf("    send() per batch: median %.1f ms, p90 %.1f ms, max %.1f ms over %zu batches; "
-                    "commit + trim %.2f s in all\n",
-                    batch_s[batch_s.size() / 2] * 1e3, batch_s[batch_s.size() * 9 / 10] * 1e3, batch_s.back() * 1e3,
-                    batch_s.size(), commit_s);
-    }
+    out.wall = seconds_since(t0);
+    out.cpu = process_cpu() - c0;
+    out.mock = mock_cpu() - m0;
+    out.buffer += helper_cpu.load();
     sink->close();
+    sink.reset();
+    reader.reset();
+    buffer.reset();
+    std::error_code ec;
+    for (const char* suffix : {".db", ".db-wal", ".db-shm"}) {
+        fs::remove(dir / (name + suffix), ec);
+    }
+    return out;
+}
+
+// The floor's messages, formatted before the clock starts: payloads and keys
+// in two arenas, as librdkafka alone would be handed them.
+struct Prepared {
+    std::string payloads;
+    std::string keys;
+    std::vector<std::size_t> payload_end;
+    std::vector<std::size_t> key_end;
+    std::vector<std::int64_t> ts_ms;
+    std::string origin = "sensors/room1";
+    std::string gateway = sluice::gateway_id();
+};
+
+Prepared prepare(std::size_t records, const Config& c) {
+    Prepared p;
+    const auto format = *sluice::kafka::parse_format(c.format);
+    std::string payload;
+    for (std::size_t done = 0; done < records; done += 1000) {
+        for (const Record& r : make_batch(done, std::min<std::size_t>(1000, records - done))) {
+            sluice::kafka::encode_payload(format, "payload", r, payload, nullptr);
+            p.payloads += payload;
+            p.payload_end.push_back(p.payloads.size());
+            p.keys += *r.tag("gateway");  // the key template "{gateway}/{node}"
+            p.keys += '/';
+            p.keys += *r.tag("node");
+            p.key_end.push_back(p.keys.size());
+            p.ts_ms.push_back(r.time_ns / 1'000'000);
+        }
+    }
+    return p;
+}
+
+struct FloorReports {
+    std::size_t ok = 0;
+    std::size_t failed = 0;
+};
+
+void floor_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* r = static_cast<FloorReports*>(opaque);
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++r->ok;
+    } else {
+        ++r->failed;
+    }
+}
+
+// librdkafka alone: the same producer properties (the sink's own mapping of
+// the same options), the same messages, produced in batches of the same
+// size, each batch's delivery reports awaited as send() does.
+Run run_floor(const Prepared& p, const Config& c, const sluice::Options& opts, int msgflags) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    for (const auto& prop : sluice::kafka::producer_properties(opts)) {
+        if (rd_kafka_conf_set(conf, prop.key.c_str(), prop.value.c_str(), errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK) {
+            std::fprintf(stderr, "floor: %s\n", errstr);
+            std::exit(1);
+        }
+    }
+    FloorReports reports;
+    rd_kafka_conf_set_opaque(conf, &reports);
+    rd_kafka_conf_set_dr_msg_cb(conf, &floor_delivery);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (rk == nullptr) {
+        std::fprintf(stderr, "floor: %s\n", errstr);
+        std::exit(1);
+    }
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, "bench", nullptr);
+    const std::size_t n = p.payload_end.size();
+    Run out;
+    const auto t0 = Clock::now();
+    const double c0 = process_cpu();
+    const double m0 = mock_cpu();
+    const double a0 = thread_cpu();
+    std::size_t produced = 0;
+    for (std::size_t first = 0; first < n; first += c.batch) {
+        const std::size_t last = std::min(n, first + c.batch);
+        for (std::size_t i = first; i < last; ++i) {
+            const std::size_t pb = i == 0 ? 0 : p.payload_end[i - 1];
+            const std::size_t kb = i == 0 ? 0 : p.key_end[i - 1];
+            char* const value = const_cast<char*>(p.payloads.data()) + pb;
+            const char* const key = p.keys.data() + kb;
+            for (;;) {
+                const auto err = rd_kafka_producev(
+                    rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(msgflags),
+                    RD_KAFKA_V_VALUE(value, p.payload_end[i] - pb),
+                    RD_KAFKA_V_KEY(key, p.key_end[i] - kb), RD_KAFKA_V_TIMESTAMP(p.ts_ms[i]),
+                    RD_KAFKA_V_HEADER("origin", p.origin.data(), static_cast<ssize_t>(p.origin.size())),
+                    RD_KAFKA_V_HEADER("gateway", p.gateway.data(), static_cast<ssize_t>(p.gateway.size())),
+                    RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+                if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    break;
+                }
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                    std::fprintf(stderr, "floor: produce: %s\n", rd_kafka_err2str(err));
+                    std::exit(1);
+                }
+                rd_kafka_poll(rk, 10);
+            }
+        }
+        produced += last - first;
+        while (reports.ok + reports.failed < produced) {
+            rd_kafka_flush(rk, 100);
+        }
+        if (first == 0) {
+            nodelay_everywhere();
+        }
+    }
+    out.app = thread_cpu() - a0;
+    out.wall = seconds_since(t0);
+    out.cpu = process_cpu() - c0;
+    out.mock = mock_cpu() - m0;
+    out.records = reports.ok;
+    if (reports.failed != 0) {
+        std::fprintf(stderr, "floor: %zu delivery reports failed\n", reports.failed);
+        std::exit(1);
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return out;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+struct Medians {
+    double rate;
+    double cpu;  // CPU-s per 1M records
+    double mock;
+    double buffer;
+    double app;
+    double rdkafka;
+    double send_rate;
+};
+
+Medians medians(const std::vector<Run>& runs) {
+    auto per_m = [](const Run& r, double x) { return x / static_cast<double>(r.records) * 1e6; };
+    std::vector<double> rate, cpu, mock, buffer, app, rdkafka, send_rate;
+    for (const Run& r : runs) {
+        rate.push_back(static_cast<double>(r.records) / r.wall);
+        cpu.push_back(per_m(r, r.cpu));
+        mock.push_back(per_m(r, r.mock));
+        buffer.push_back(per_m(r, r.buffer));
+        app.push_back(per_m(r, r.app));
+        rdkafka.push_back(per_m(r, r.cpu - r.mock - r.buffer - r.app));
+        send_rate.push_back(r.send_wall > 0 ? static_cast<double>(r.records) / r.send_wall : 0);
+    }
+    return {median(rate), median(cpu), median(mock), median(buffer), median(app), median(rdkafka), median(send_rate)};
 }
 
 }  // namespace
@@ -199,31 +455,63 @@ void run(sluice::Buffer& buffer, const std::string& bootstrap, std::size_t batch
 int main(int argc, char** argv) {
     const std::size_t records = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 500'000;
     const fs::path base = argc > 2 ? fs::path(argv[2]) : fs::temp_directory_path();
+    const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 3;
+    const int only = argc > 4 ? std::atoi(argv[4]) : -1;
+    const std::string which = argc > 5 ? argv[5] : "both";
+    // The floor produces from its arena without a copy (the payloads outlive
+    // the run); SLUICE_BENCH_FLOOR_COPY=1 makes it copy as RD_KAFKA_MSG_F_COPY does.
+    const char* copy_env = std::getenv("SLUICE_BENCH_FLOOR_COPY");
+    const int floor_flags = copy_env != nullptr && copy_env[0] == '1' ? RD_KAFKA_MSG_F_COPY : 0;
     const fs::path dir = base / ("sluice-kafka-bench-" + std::to_string(::getpid()));
     fs::create_directories(dir);
 
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);  // no "no bootstrap.servers" notice
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     rd_kafka_mock_cluster_t* mc = rd_kafka_mock_cluster_new(rk, 3);
     rd_kafka_mock_topic_create(mc, "bench", 4, 1);
     const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 
-    struct Config {
-        std::size_t batch;
-        const char* format;
-        const char* compression;
-    };
     const Config configs[] = {{1000, "json", "lz4"}, {10000, "json", "lz4"}, {10000, "influx", "none"}};
-    std::vector<std::unique_ptr<sluice::Buffer>> buffers;
-    for (const auto& c : configs) {
-        buffers.push_back(fill(dir, records, sink_name(c.batch, c.format, c.compression)));
+    std::printf("kafka: buffer -> kafka sink -> librdkafka mock cluster (in process), %zu records a run, next to "
+                "librdkafka alone producing the same messages; medians of %d alternating rounds\n",
+                records, rounds);
+    for (int ci = 0; ci < static_cast<int>(std::size(configs)); ++ci) {
+        if (only >= 0 && ci != only) {
+            continue;
+        }
+        const Config& c = configs[ci];
+        const auto opts = options_for(c, bootstrap);
+        const Prepared prepared = which == "sluice" ? Prepared{} : prepare(records, c);
+        std::vector<Run> sluice_runs;
+        std::vector<Run> floor_runs;
+        for (int round = 0; round < rounds; ++round) {
+            const bool sluice_first = round % 2 == 0;
+            for (int side = 0; side < 2; ++side) {
+                const bool sluice_turn = (side == 0) == sluice_first;
+                if (sluice_turn && which != "floor") {
+                    sluice_runs.push_back(run_sluice(dir, records, c, opts, round));
+                } else if (!sluice_turn && which != "sluice") {
+                    floor_runs.push_back(run_floor(prepared, c, opts, floor_flags));
+                }
+            }
+        }
+        const double avg_size = static_cast<double>(prepared.payloads.size()) / static_cast<double>(records);  // 0: not prepared
+        const Medians s = medians(sluice_runs);
+        const Medians f = medians(floor_runs);
+        std::printf("buffer -> kafka mock, batch %5zu, %-6s %-4s (%.0f B): sluice %7.0f records/s %5.2f CPU-s/1M | "
+                    "librdkafka alone %7.0f records/s %5.2f CPU-s/1M | sluice/alone: %.2fx the rate, %.2fx the "
+                    "CPU\n",
+                    c.batch, c.format, c.compression, avg_size, s.rate, s.cpu, f.rate, f.cpu,
+                    f.rate > 0 ? s.rate / f.rate : 0, f.cpu > 0 ? s.cpu / f.cpu : 0);
+        std::printf("    CPU-s/1M, sluice: buffer read+trim+commit %.2f, sink thread (format, produce, reports) %.2f, "
+                    "librdkafka threads %.2f, mock cluster %.2f; send() alone %.0f records/s\n",
+                    s.buffer, s.app, s.rdkafka, s.mock, s.send_rate);
+        std::printf("    CPU-s/1M, alone:  producing thread %.2f, librdkafka threads %.2f, mock cluster %.2f\n", f.app,
+                    f.rdkafka, f.mock);
+        std::fflush(stdout);
     }
-    std::fprintf(stderr, "%zu buffers filled with %zu records each\n", buffers.size(), records);
-    for (std::size_t i = 0; i < std::size(configs); ++i) {
-        run(*buffers[i], bootstrap, configs[i].batch, configs[i].format, configs[i].compression);
-    }
-    buffers.clear();
 
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);

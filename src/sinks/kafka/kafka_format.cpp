@@ -116,6 +116,11 @@ bool append_influx_line(std::string& out, const Record& r, std::string* error) {
 bool encode_payload(Format format, std::string_view raw_field, const Record& r, std::string& out,
                     std::string* error) {
     out.clear();
+    return append_payload(format, raw_field, r, out, error);
+}
+
+bool append_payload(Format format, std::string_view raw_field, const Record& r, std::string& out,
+                    std::string* error) {
     switch (format) {
     case Format::Json:
         append_record_json(out, r);

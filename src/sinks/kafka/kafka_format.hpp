@@ -25,6 +25,10 @@ bool append_influx_line(std::string& out, const Record& r, std::string* error);
 // (numbers and booleans as text), or the record's JSON when it is absent.
 bool encode_payload(Format format, std::string_view raw_field, const Record& r, std::string& out,
                     std::string* error);
+// The same, appended to `out` (left as it was when it returns false): the
+// sink formats a whole batch into one buffer that librdkafka then refers to.
+bool append_payload(Format format, std::string_view raw_field, const Record& r, std::string& out,
+                    std::string* error);
 
 // Kafka's murmur2 as the Java client computes it (seed 0x9747b28c), and the
 // partition it picks for a key: (murmur2(key) & 0x7fffffff) % partitions.

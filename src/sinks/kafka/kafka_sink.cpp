@@ -94,6 +94,12 @@ enum class Status : std::uint8_t { NotProduced, Pending, Delivered, Rejected, Fa
 // still in flight is retired, not freed, until their reports have arrived or
 // the producer is destroyed, so a late report never touches freed memory and
 // never counts for a newer batch.
+//
+// The batch also owns its payloads: all of them are formatted into one
+// buffer before the first is produced, and librdkafka is handed pointers
+// into it (no RD_KAFKA_MSG_F_COPY), which stay valid until the last report
+// of the batch came in, retired or not. In the steady state the buffers'
+// capacity is reused: no allocation per message on sluice's side.
 struct InFlight;
 struct Slot {
     InFlight* batch;
@@ -101,17 +107,30 @@ struct Slot {
 };
 struct InFlight {
     std::vector<Slot> slots;
+    // Why a record was rejected or failed, by index; empty until a batch has
+    // such a record (nothing to fill per batch in the steady state).
     std::vector<std::string> reasons;
-    std::size_t outstanding = 0;  // produced messages whose report is still to come
-    bool current = false;         // false: retired, its reports only count down
+    std::string payloads;                 // every payload of the batch, back to back
+    std::vector<std::size_t> payload_end;  // where the i-th ends in `payloads`
+    std::size_t outstanding = 0;           // produced messages whose report is still to come
+    bool current = false;                  // false: retired, its reports only count down
 
     void reset(std::size_t n) {
         slots.assign(n, Slot{this, Status::NotProduced});
-        reasons.assign(n, std::string());
+        reasons.clear();
+        payloads.clear();
+        payload_end.clear();
         outstanding = 0;
         current = true;
     }
     std::size_t index_of(const Slot* s) const { return static_cast<std::size_t>(s - slots.data()); }
+    void set_reason(std::size_t i, std::string reason) {
+        if (reasons.size() != slots.size()) {
+            reasons.assign(slots.size(), std::string());
+        }
+        reasons[i] = std::move(reason);
+    }
+    std::string reason(std::size_t i) const { return i < reasons.size() ? reasons[i] : std::string(); }
 };
 
 class KafkaSink final : public Sink {
@@ -125,6 +144,10 @@ public:
           gateway_id_(o.str_or("gateway_id", "").empty() ? gateway_id() : o.str("gateway_id")),
           batch_timeout_(o.duration("batch_timeout")),
           health_timeout_(o.duration("health_timeout")) {
+        if (topic_.constant()) {
+            topic_constant_ = true;
+            topic_.render(Record{}, topic_buf_);  // the same text for every record: rendered once
+        }
         make_conf(props_);  // fail now, at factory time, rather than in open()
     }
     ~KafkaSink() override { close(); }
@@ -154,6 +177,7 @@ public:
         }
         InFlight& b = begin_batch(batch.size());
         const auto deadline = Clock::now() + batch_timeout_;
+        format_payloads(batch, b);
         std::string stop_reason;
         for (std::size_t i = 0; i < batch.size() && stop_reason.empty(); ++i) {
             produce_one(batch[i], b, i, deadline, stop_reason);
@@ -177,7 +201,7 @@ public:
                 continue;
             }
             if (st == Status::Rejected) {
-                result.rejected.emplace_back(i, b.reasons[i]);
+                result.rejected.emplace_back(i, b.reason(i));
                 ++result.confirmed;
                 continue;
             }
@@ -185,7 +209,7 @@ public:
                 result.error = fmt::format("no delivery report within {} for record {} of {}",
                                            format_duration(batch_timeout_), i + 1, batch.size());
             } else if (st == Status::Failed) {
-                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), b.reasons[i]);
+                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), b.reason(i));
             } else {
                 result.error = stop_reason.empty() ? "record was not produced" : stop_reason;
             }
@@ -269,9 +293,24 @@ private:
         retired_.erase(it);
     }
 
+    // Every payload of the batch into the batch's own buffer, before any is
+    // produced (it must not move once librdkafka refers to it). A record
+    // whose payload cannot be formatted is rejected here; the topic's reason
+    // takes precedence (produce_one checks it first, as it always did).
+    void format_payloads(std::span<const Record> batch, InFlight& b) {
+        b.payload_end.reserve(batch.size());
+        std::string error;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (!append_payload(format_, raw_field_, batch[i], b.payloads, &error)) {
+                reject(b, i, error);
+            }
+            b.payload_end.push_back(b.payloads.size());
+        }
+    }
+
     void produce_one(const Record& r, InFlight& b, std::size_t i, Clock::time_point deadline,
                      std::string& stop_reason) {
-        if (!topic_.render(r, topic_buf_)) {
+        if (!topic_constant_ && !topic_.render(r, topic_buf_)) {
             reject(b, i, fmt::format("topic template \"{}\": the record has no '{}'", topic_.text(),
                                      topic_.missing_name(r)));
             return;
@@ -280,11 +319,12 @@ private:
             reject(b, i, "topic template rendered an empty topic name");
             return;
         }
-        std::string error;
-        if (!encode_payload(format_, raw_field_, r, payload_buf_, &error)) {
-            reject(b, i, error);
-            return;
+        if (b.slots[i].status == Status::Rejected) {
+            return;  // its payload could not be formatted (format_payloads)
         }
+        const std::size_t payload_begin = i == 0 ? 0 : b.payload_end[i - 1];
+        char* const payload = b.payloads.data() + payload_begin;
+        const std::size_t payload_size = b.payload_end[i] - payload_begin;
         if (!key_.render(r, key_buf_)) {
             key_buf_.clear();  // a record that lacks a key name is sent without a key
         }
@@ -299,16 +339,16 @@ private:
             rd_kafka_resp_err_t err;
             if (gateway_id_.empty()) {
                 err = rd_kafka_producev(
-                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_VALUE(payload_buf_.data(), payload_buf_.size()),
+                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
+                    RD_KAFKA_V_VALUE(payload, payload_size),
                     RD_KAFKA_V_KEY(key_buf_.empty() ? nullptr : key_buf_.data(), key_buf_.size()),
                     RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0),
                     RD_KAFKA_V_HEADER("origin", r.origin.data(), static_cast<ssize_t>(r.origin.size())),
                     RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
             } else {
                 err = rd_kafka_producev(
-                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_VALUE(payload_buf_.data(), payload_buf_.size()),
+                    rk_, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(0),
+                    RD_KAFKA_V_VALUE(payload, payload_size),
                     RD_KAFKA_V_KEY(key_buf_.empty() ? nullptr : key_buf_.data(), key_buf_.size()),
                     RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0),
                     RD_KAFKA_V_HEADER("origin", r.origin.data(), static_cast<ssize_t>(r.origin.size())),
@@ -336,7 +376,12 @@ private:
     // rd_kafka_topic_new takes the client's write lock on every call (what
     // RD_KAFKA_V_TOPIC does per message); a handle per topic name avoids it.
     rd_kafka_topic_t* topic_handle(const std::string& name) {
+        if (last_rkt_ != nullptr && name == last_topic_) {
+            return last_rkt_;  // most batches go to one topic: no hashing
+        }
         if (auto it = topics_.find(name); it != topics_.end()) {
+            last_topic_ = name;
+            last_rkt_ = it->second;
             return it->second;
         }
         if (topics_.size() >= 4096) {
@@ -345,6 +390,8 @@ private:
         rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
         if (rkt != nullptr) {
             topics_.emplace(name, rkt);
+            last_topic_ = name;
+            last_rkt_ = rkt;
         }
         return rkt;
     }
@@ -354,11 +401,12 @@ private:
             rd_kafka_topic_destroy(rkt);
         }
         topics_.clear();
+        last_rkt_ = nullptr;
     }
 
     static void reject(InFlight& b, std::size_t i, std::string reason) {
         b.slots[i].status = Status::Rejected;
-        b.reasons[i] = std::move(reason);
+        b.set_reason(i, std::move(reason));
     }
 
     // Delivery reports are served by rd_kafka_poll/flush on the sink's own
@@ -389,10 +437,10 @@ private:
             slot->status = Status::Delivered;
         } else if (permanent_data_error(m->err)) {
             slot->status = Status::Rejected;
-            b->reasons[index] = rd_kafka_err2str(m->err);
+            b->set_reason(index, rd_kafka_err2str(m->err));
         } else {
             slot->status = Status::Failed;
-            b->reasons[index] = rd_kafka_err2str(m->err);
+            b->set_reason(index, rd_kafka_err2str(m->err));
         }
     }
 
@@ -464,6 +512,7 @@ private:
 
     std::vector<Property> props_;
     sluice::Template topic_;
+    bool topic_constant_ = false;  // no names in it: topic_buf_ holds its text for good
     sluice::Template key_;
     Format format_;
     std::string raw_field_;
@@ -476,13 +525,14 @@ private:
     std::mutex mu_;  // guards rk_ creation/destruction against healthy()
     rd_kafka_t* rk_ = nullptr;
     std::unordered_map<std::string, rd_kafka_topic_t*> topics_;
+    std::string last_topic_;                // the name topic_handle() found last, and its handle
+    rd_kafka_topic_t* last_rkt_ = nullptr;
     bool fatal_ = false;
     std::unique_ptr<InFlight> current_;                // the batch send() works on, reused
     std::vector<std::unique_ptr<InFlight>> retired_;   // gave up, reports still to come
     std::vector<std::unique_ptr<InFlight>> spare_;     // for reuse
     std::string topic_buf_;
     std::string key_buf_;
-    std::string payload_buf_;
     log::OnceLog down_log_;
     log::OnceLog log_log_;
 };
