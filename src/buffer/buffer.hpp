@@ -163,6 +163,11 @@ public:
     // The same for the rows after `after_id` (a row already read), leaving the
     // cursor alone: a sink reads its next batch while the current one is sent.
     ReaderResult read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max);
+    // The same with the records and their ids in two vectors (both resized
+    // to the rows read): a sink runner hands `out` to Sink::send as it is,
+    // without moving the records into a third vector.
+    ReaderResult read_after(std::uint64_t after_id, std::vector<Record>& out, std::vector<std::uint64_t>& ids,
+                            std::size_t max);
     // Moves the cursor to `last_id` (inclusive) in one transaction, then trims.
     // Never past the highest id read() returned: a sink confirms only what it got.
     // If the cursor could not be stored (!ok) it stays where it was.
@@ -187,6 +192,8 @@ public:
 
 private:
     ReaderResult commit_cursor(std::uint64_t last_id, bool trim, const std::string* state);
+    template <typename Slot>
+    ReaderResult read_rows(std::uint64_t after_id, std::size_t max, Slot&& slot, std::size_t& kept);
     std::unique_ptr<Impl> impl_;
 };
 

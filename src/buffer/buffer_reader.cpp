@@ -155,19 +155,24 @@ ReaderResult BufferReader::read_into(std::vector<StoredRecord>& out, std::size_t
     return read_after(impl_->cursor, out, max);
 }
 
-ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
+// The read behind both read_after forms. `slot(n, id)` returns the Record
+// to decode row n into (growing the caller's vectors as needed); `kept` is
+// set to the rows decoded, to which the caller then cuts its vectors.
+template <typename Slot>
+ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Slot&& slot, std::size_t& kept) {
     Impl& r = *impl_;
     ReaderResult res;
+    kept = 0;
     after_id = std::max(after_id, r.cursor);
     const bool from_cursor = after_id == r.cursor;
     if (max == 0) {
-        out.clear();
         return res;
     }
     // Ids up to this value were committed before the query starts, so a
     // query that finds none of them proves they are gone.
     const std::uint64_t snapshot = r.owner.last_id.load(std::memory_order_acquire);
     std::size_t n = 0;
+    std::uint64_t last = 0;
     std::uint64_t bad_id = 0;
     std::string bad_body;
     try {
@@ -175,15 +180,11 @@ ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<Stored
         r.read_stmt.bind_u64(1, after_id);
         r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
         while (r.read_stmt.step()) {
-            if (n == out.size()) {
-                out.emplace_back();
-            }
-            StoredRecord& s = out[n];
-            s.id = r.read_stmt.col_u64(0);
+            const std::uint64_t id = r.read_stmt.col_u64(0);
             std::string_view body = r.read_stmt.col_blob(1);
-            if (!decode_record(body, s.record)) {
+            if (!decode_record(body, slot(n, id))) {
                 if (bad_id == 0) {
-                    bad_id = s.id;
+                    bad_id = id;
                     bad_body.assign(body);
                 }
                 if (n == 0) {
@@ -191,17 +192,17 @@ ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<Stored
                 }
                 continue;
             }
+            last = id;
             ++n;
         }
     } catch (const std::exception& e) {
-        out.clear();
         res.ok = false;
         res.error = e.what();
         return res;
     }
-    out.resize(n);
+    kept = n;
     if (n > 0) {
-        r.read_upto = std::max(r.read_upto, out[n - 1].id);
+        r.read_upto = std::max(r.read_upto, last);
     }
     if (bad_id != 0) {
         r.reject_row(bad_id, bad_body, n == 0 && from_cursor);
@@ -209,6 +210,44 @@ ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<Stored
         r.empty_upto = std::max(r.empty_upto, snapshot);
     }
     res.rows = n;
+    return res;
+}
+
+ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
+    std::size_t kept = 0;
+    ReaderResult res = read_rows(
+        after_id, max,
+        [&out](std::size_t n, std::uint64_t id) -> Record& {
+            if (n == out.size()) {
+                out.emplace_back();
+            }
+            out[n].id = id;
+            return out[n].record;
+        },
+        kept);
+    out.resize(kept);
+    return res;
+}
+
+ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<Record>& out,
+                                      std::vector<std::uint64_t>& ids, std::size_t max) {
+    std::size_t kept = 0;
+    ReaderResult res = read_rows(
+        after_id, max,
+        [&out, &ids](std::size_t n, std::uint64_t id) -> Record& {
+            if (n == out.size()) {
+                out.emplace_back();
+            }
+            if (n == ids.size()) {
+                ids.push_back(id);
+            } else {
+                ids[n] = id;
+            }
+            return out[n];
+        },
+        kept);
+    out.resize(kept);
+    ids.resize(kept);
     return res;
 }
 

@@ -96,6 +96,7 @@ SourceCommon source_common_options(const Options& o);
 // (core/backoff.hpp).
 struct SinkCommon {
     std::size_t batch_size = 1000;
+    std::size_t batch_growth = 4;  // with a backlog, batches grow up to batch_size * batch_growth
     std::chrono::nanoseconds retry_initial = std::chrono::seconds(1);
     std::chrono::nanoseconds retry_max = std::chrono::seconds(60);
 };

@@ -236,9 +236,19 @@ const OptionBinding<SinkCommon>& sink_common_binding() {
                {.name = "batch_size",
                 .type = OptionType::Int,
                 .default_value = "1000",
-                .doc = "Most records handed to the sink in one send.",
+                .doc = "Most records handed to the sink in one send while it keeps up (rows are sent as soon as "
+                       "they are stored). With a backlog batches grow beyond it, see batch_growth.",
                 .min = 1,
                 .max = 100000})
+        .field(&SinkCommon::batch_growth,
+               {.name = "batch_growth",
+                .type = OptionType::Int,
+                .default_value = "4",
+                .doc = "With a backlog (a read filled the whole batch) the next batch doubles, up to batch_size times "
+                       "this, so the per-send costs (an fsync, a request, the cursor update) fall under load; back to "
+                       "batch_size once the sink caught up. 1: never more than batch_size.",
+                .min = 1,
+                .max = 64})
         .field(&SinkCommon::retry_initial,
                {.name = "retry_initial",
                 .type = OptionType::Duration,

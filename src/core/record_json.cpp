@@ -1,6 +1,8 @@
 #include "core/record_json.hpp"
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <ctime>
 #include <iterator>
 
@@ -63,6 +65,8 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
     y += (m <= 2);
 }
 
+void append_time_of_day(std::string& out, std::int64_t rem, std::int64_t nanos);
+
 }  // namespace
 
 void append_rfc3339(std::string& out, TimeNs t) {
@@ -78,9 +82,6 @@ void append_rfc3339(std::string& out, TimeNs t) {
         rem += 86400;
         days -= 1;
     }
-    std::int64_t y;
-    unsigned m, d;
-    civil_from_days(days, y, m, d);
     // Fixed-width digits by hand: this runs once per record in every JSON output.
     char buf[32];
     auto put = [&buf](std::size_t at, std::uint64_t v, int width) {
@@ -89,23 +90,49 @@ void append_rfc3339(std::string& out, TimeNs t) {
             v /= 10;
         }
     };
-    if (y < 0 || y > 9999) {
-        fmt::format_to(std::back_inserter(out), "{:04}", y);
-    } else {
+    // Records come in time order, so the date part ("2026-11-22T") is
+    // nearly always the previous record's: computed once per day and thread.
+    thread_local std::int64_t cached_day = std::numeric_limits<std::int64_t>::min();
+    thread_local char cached_date[11];
+    if (days != cached_day) {
+        std::int64_t y;
+        unsigned m, d;
+        civil_from_days(days, y, m, d);
+        if (y < 0 || y > 9999) {
+            fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T", y, m, d);
+            cached_day = std::numeric_limits<std::int64_t>::min();
+            return append_time_of_day(out, rem, nanos);
+        }
         put(0, static_cast<std::uint64_t>(y), 4);
-        out.append(buf, 4);
+        buf[4] = '-';
+        put(5, m, 2);
+        buf[7] = '-';
+        put(8, d, 2);
+        buf[10] = 'T';
+        std::memcpy(cached_date, buf, sizeof cached_date);
+        cached_day = days;
     }
-    buf[0] = '-';
-    put(1, m, 2);
-    buf[3] = '-';
-    put(4, d, 2);
-    buf[6] = 'T';
-    put(7, static_cast<std::uint64_t>(rem / 3600), 2);
-    buf[9] = ':';
-    put(10, static_cast<std::uint64_t>((rem / 60) % 60), 2);
-    buf[12] = ':';
-    put(13, static_cast<std::uint64_t>(rem % 60), 2);
-    std::size_t len = 15;
+    out.append(cached_date, sizeof cached_date);
+    append_time_of_day(out, rem, nanos);
+}
+
+namespace {
+
+// "HH:MM:SS[.fff[fff[fff]]]Z" for `rem` seconds into the day.
+void append_time_of_day(std::string& out, std::int64_t rem, std::int64_t nanos) {
+    char buf[32];
+    auto put = [&buf](std::size_t at, std::uint64_t v, int width) {
+        for (int k = width - 1; k >= 0; --k) {
+            buf[at + static_cast<std::size_t>(k)] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        }
+    };
+    put(0, static_cast<std::uint64_t>(rem / 3600), 2);
+    buf[2] = ':';
+    put(3, static_cast<std::uint64_t>((rem / 60) % 60), 2);
+    buf[5] = ':';
+    put(6, static_cast<std::uint64_t>(rem % 60), 2);
+    std::size_t len = 8;
     if (nanos != 0) {
         buf[len++] = '.';
         if (nanos % 1'000'000 == 0) {
@@ -123,7 +150,26 @@ void append_rfc3339(std::string& out, TimeNs t) {
     out += 'Z';
 }
 
+}  // namespace
+
+namespace {
+
+// A whole number of magnitude below 1e15 (not -0): its shortest round-trip
+// form is its integer digits, which are much cheaper to write than to find
+// by the shortest-digits search (sensor readings are often whole numbers).
+// fmt writes such values the same way (tested in record_json_test).
+bool integral_below_1e15(double d) {
+    return d > -1e15 && d < 1e15 && d == static_cast<double>(static_cast<std::int64_t>(d)) &&
+           (d != 0 || !std::signbit(d));
+}
+
+}  // namespace
+
 void append_double(std::string& out, double d) {
+    if (integral_below_1e15(d)) {
+        append_int(out, static_cast<std::int64_t>(d));
+        return;
+    }
     char num[32];
     out.append(num, fmt::format_to(num, FMT_COMPILE("{}"), d));
 }
@@ -137,6 +183,13 @@ void append_field_value_json(std::string& out, const FieldValue& v, JsonDouble f
     if (const auto* d = std::get_if<double>(&v)) {
         if (!std::isfinite(*d)) {
             out += "null";  // JSON has no NaN/Inf
+            return;
+        }
+        if (integral_below_1e15(*d)) {
+            append_int(out, static_cast<std::int64_t>(*d));
+            if (form == JsonDouble::KeepFraction) {
+                out += ".0";
+            }
             return;
         }
         char num[40];

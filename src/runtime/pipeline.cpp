@@ -191,6 +191,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->options.label = slot->label;
         const SinkCommon common = sink_common_options(s.options);
         slot->options.batch_size = common.batch_size;
+        slot->options.batch_max = common.batch_size * common.batch_growth;
         slot->options.retry_initial = common.retry_initial;
         slot->options.retry_max = common.retry_max;
         bo.sinks.push_back(s.id);

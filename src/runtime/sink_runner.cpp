@@ -39,6 +39,14 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, Si
     backoff_seconds_ =
         &m.gauge("sluice_sink_backoff_seconds", "Current retry back-off (0 while delivering normally)", sl);
     up_ = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
+    batch_target_ = &m.gauge("sluice_sink_batch_target_records",
+                             "Records the sink's next read asks for: batch_size while it keeps up, growing up to "
+                             "batch_size * batch_growth while it works off a backlog",
+                             sl);
+    opts_.batch_size = std::max<std::size_t>(opts_.batch_size, 1);
+    opts_.batch_max = std::max(opts_.batch_max, opts_.batch_size);
+    target_ = opts_.batch_max;  // see open_reader
+    batch_target_->set(static_cast<double>(target_));
     up_->set(1);
     backoff_seconds_->set(0);
     ctx_ = SinkContext{opts_.label, &metrics_, {}};
@@ -84,6 +92,13 @@ bool SinkRunner::open_reader() {
         // Handed to open(): lets the sink undo output the cursor does not cover.
         ctx_.committed_state = reader->committed_state();
         reader_ = std::move(reader);
+        // The first read from the cursor asks for the largest batch: it may
+        // have to cover a whole (grown) batch that was sent before a crash
+        // lost its cursor move, which the file sink recognises (and cuts
+        // instead of writing twice) only if it sends at least those rows
+        // again. A read never waits for rows, so this costs no latency.
+        target_ = opts_.batch_max;
+        batch_target_->set(static_cast<double>(target_));
         return true;
     } catch (const std::exception& e) {
         failed(fmt::format("buffer: {}", e.what()));
@@ -107,7 +122,7 @@ bool SinkRunner::turn() {
     if (commit_pending_ && !retry_pending_commit()) {
         return true;
     }
-    // read_into and the swaps below reuse the vectors' records, so a sink in
+    // The reads and the swap below reuse the vectors' records, so a sink in
     // steady state allocates nothing per record here.
     // Read input_done before the buffer: the worker's last commit comes
     // before it sets input_done, so an empty read after seeing it set means
@@ -116,14 +131,19 @@ bool SinkRunner::turn() {
     bool done_before_read = false;
     if (have_next_) {
         std::swap(batch_, next_);
+        std::swap(batch_ids_, next_ids_);
         have_next_ = false;
+        batch_asked_ = next_asked_;
     } else {
         done_before_read = input_done_.load();
-        if (auto rd = reader_->read_into(batch_, opts_.batch_size); !rd.ok) {
+        batch_asked_ = target_;
+        if (auto rd = reader_->read_after(reader_->cursor(), batch_, batch_ids_, batch_asked_); !rd.ok) {
             failed(fmt::format("buffer read failed: {}", rd.error));
             return true;
         }
     }
+    const bool full = batch_.size() == batch_asked_;
+    adapt(batch_asked_, batch_.size());
     if (batch_.empty()) {
         caught_up_ = true;
         if (done_before_read) {
@@ -136,32 +156,27 @@ bool SinkRunner::turn() {
         return true;
     }
     caught_up_ = false;
-    if (records_.size() < batch_.size()) {
-        records_.resize(batch_.size());
-    }
-    for (std::size_t i = 0; i < batch_.size(); ++i) {
-        std::swap(records_[i], batch_[i].record);
-    }
-    const std::span<const Record> sending(records_.data(), batch_.size());
+    const std::span<const Record> sending(batch_.data(), batch_.size());
     if (http::tap().active()) {
         // A batch sent again after an error is not shown again.
         std::size_t first = 0;
-        while (first < batch_.size() && batch_[first].id <= tapped_through_) {
+        while (first < batch_.size() && batch_ids_[first] <= tapped_through_) {
             ++first;
         }
         http::tap().observe(opts_.label, "sink", sending.subspan(first));
-        tapped_through_ = std::max(tapped_through_, batch_.back().id);
+        tapped_through_ = std::max(tapped_through_, batch_ids_.back());
     }
     // A full batch means a backlog: while this one is sent, the rows
     // delivered before it are trimmed and the next batch is read. The reader
     // is used by one thread at a time (the task is joined before anything
     // below touches it again; an exception on the way joins it too).
     std::future<ReaderResult> reading;
-    if (batch_.size() == opts_.batch_size) {
+    if (full) {
         try {
-            reading = std::async(std::launch::async, [this, after = batch_.back().id, n = opts_.batch_size] {
+            next_asked_ = target_;
+            reading = std::async(std::launch::async, [this, after = batch_ids_.back(), n = next_asked_] {
                 buffer_.trim();
-                return reader_->read_after(after, next_, n);
+                return reader_->read_after(after, next_, next_ids_, n);
             });
         } catch (const std::system_error&) {
             // No thread to spare: read after the send, as without a backlog.
@@ -203,7 +218,7 @@ bool SinkRunner::turn() {
     // With a state the cursor is stored even when nothing was confirmed: the
     // state may undo partial output.
     if (result.state || confirmed > 0) {
-        pending_id_ = confirmed > 0 ? batch_[confirmed - 1].id : reader_->cursor();
+        pending_id_ = confirmed > 0 ? batch_ids_[confirmed - 1] : reader_->cursor();
         pending_state_ = std::move(result.state);
         pending_keep_rows_ = !pending_state_ && have_next_;  // trimmed beside the next send
         commit_pending_ = true;
@@ -252,10 +267,10 @@ bool SinkRunner::dead_letter_rejected(const SendResult& result, std::size_t conf
         }
         DeadLetter d;
         d.time_ns = clock_.wall_ns();
-        d.origin = records_[index].origin;
+        d.origin = batch_[index].origin;
         d.stage = opts_.label;
         d.reason = reason;
-        append_record_json(d.payload, records_[index]);
+        append_record_json(d.payload, batch_[index]);
         if (auto res = reader_->dead_letter(d); !res.ok) {
             // Never dropped: the cursor stays, the batch goes again (and the
             // far side refuses the record again).
@@ -286,6 +301,18 @@ void SinkRunner::failed(const std::string& error) {
     clock_.sleep(wait, stop_);
     std::lock_guard lk(status_.mu);  // ready() reads the back-off
     status_.backoff = backoff_.step();
+}
+
+void SinkRunner::adapt(std::size_t asked, std::size_t got) {
+    const std::size_t before = target_;
+    if (got < asked) {
+        target_ = opts_.batch_size;  // caught up: small batches, sent as soon as rows arrive
+    } else if (asked >= target_) {
+        target_ = std::min(target_ * 2, opts_.batch_max);
+    }
+    if (target_ != before) {
+        batch_target_->set(static_cast<double>(target_));
+    }
 }
 
 void SinkRunner::delivering() {

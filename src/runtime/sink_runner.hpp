@@ -37,7 +37,16 @@ struct SinkStatus {
 struct SinkRunnerOptions {
     std::string id;     // the sink's buffer cursor
     std::string label;  // "<pipeline>/<id>", the metrics label and log prefix
+    // Records per send while the sink keeps up. With a backlog (a read
+    // filled the whole batch) the next batch doubles, up to batch_max, so
+    // the per-send costs (an fsync, a request, the cursor update) fall
+    // under load; it is back to batch_size as soon as a read comes back
+    // short. batch_max <= batch_size: fixed batches. The first read after
+    // the runner (re)opened its reader asks for batch_max (see open_reader).
+    // Changing batch_max to a smaller value across a crash can make the
+    // file sink write its last unconfirmed batch twice.
     std::size_t batch_size = 1000;
+    std::size_t batch_max = 0;
     std::chrono::nanoseconds retry_initial = std::chrono::seconds(1);
     std::chrono::nanoseconds retry_max = std::chrono::seconds(60);
 };
@@ -74,6 +83,9 @@ private:
     bool dead_letter_rejected(const SendResult& result, std::size_t confirmed);
     void failed(const std::string& error);
     void delivering();
+    // After a read that asked for `asked` records and got `got`: grows the
+    // target while reads come back full, back to batch_size when short.
+    void adapt(std::size_t asked, std::size_t got);
 
     SinkRunnerOptions opts_;
     Sink& sink_;
@@ -90,6 +102,7 @@ private:
     Histogram* batch_seconds_ = nullptr;
     Gauge* backoff_seconds_ = nullptr;
     Gauge* up_ = nullptr;
+    Gauge* batch_target_ = nullptr;
     std::atomic<bool> caught_up_{false};
     stats::PipelineStats* stats_ = nullptr;
     std::size_t stats_index_ = 0;
@@ -98,10 +111,15 @@ private:
     std::unique_ptr<BufferReader> reader_;
     SinkContext ctx_;
     bool opened_ = false;
-    std::vector<StoredRecord> batch_;
-    std::vector<StoredRecord> next_;  // read ahead while `batch_` is sent
+    // The batch in hand as the sink gets it, and its rows' ids.
+    std::vector<Record> batch_;
+    std::vector<std::uint64_t> batch_ids_;
+    std::vector<Record> next_;  // read ahead while `batch_` is sent
+    std::vector<std::uint64_t> next_ids_;
     bool have_next_ = false;
-    std::vector<Record> records_;
+    std::size_t target_ = 0;       // records the next read asks for (adaptive)
+    std::size_t batch_asked_ = 0;  // what the read of batch_ asked for
+    std::size_t next_asked_ = 0;   // what the read of next_ asked for
     std::uint64_t tapped_through_ = 0;  // the last row id shown to the tap
     // A confirmed batch whose cursor move failed: retried before anything
     // else is read, so what was delivered is not sent again.

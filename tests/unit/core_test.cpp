@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include "config/resolve.hpp"
 #include "core/bounded_queue.hpp"
@@ -184,6 +185,39 @@ TEST(RecordJson, Rfc3339CoversPrecisionsAndPreEpoch) {
     EXPECT_EQ(fmt(1), "1970-01-01T00:00:00.000000001Z");
     EXPECT_EQ(fmt(-1'000'000'000), "1969-12-31T23:59:59Z");
     EXPECT_EQ(fmt(951'782'400'000'000'000), "2000-02-29T00:00:00Z");
+    // The date part is cached per day: the next day and back again.
+    EXPECT_EQ(fmt(951'868'799'500'000'000), "2000-02-29T23:59:59.500Z");
+    EXPECT_EQ(fmt(951'868'800'000'000'000), "2000-03-01T00:00:00Z");
+    EXPECT_EQ(fmt(951'782'400'000'000'000), "2000-02-29T00:00:00Z");
+    EXPECT_EQ(fmt(std::numeric_limits<TimeNs>::min()), "1677-09-21T00:12:43.145224192Z");
+    EXPECT_EQ(fmt(0), "1970-01-01T00:00:00Z");
+}
+
+TEST(RecordJson, WholeDoublesAsFmtWritesThem) {
+    // Whole numbers below 1e15 take a fast path: the same bytes as the
+    // shortest round-trip form fmt writes.
+    auto json = [](double d) {
+        std::string s;
+        append_field_value_json(s, d);
+        return s;
+    };
+    auto ref = [](double d) { return fmt::format("{}", d); };
+    for (double d : {0.0, -0.0, 1.0, -1.0, 20.0, 1700000000.0, 999999999999999.0, -999999999999999.0, 1e15, -1e15,
+                     1e16, 9007199254740992.0, 0.5, -2.25, 1e-7, 123456.789}) {
+        EXPECT_EQ(json(d), ref(d)) << d;
+        std::string s;
+        append_double(s, d);
+        EXPECT_EQ(s, ref(d)) << d;
+    }
+    EXPECT_EQ(json(-0.0), "-0");
+    std::uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const double d = static_cast<double>(static_cast<std::int64_t>(x % 2'000'000'000'000'000ull) - 1'000'000'000'000'000);
+        ASSERT_EQ(json(d), ref(d)) << d;
+    }
 }
 
 TEST(IoLoop, RunsPostedWorkAndTimers) {

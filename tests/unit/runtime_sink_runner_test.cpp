@@ -4,6 +4,7 @@
 // are counted, retried with back-off and never end the runner; delivery
 // resumes when they are gone, nothing lost and nothing sent twice.
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,7 @@ public:
         }
         SendResult res;
         std::lock_guard lk(mu);
+        sizes.push_back(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const auto seq = seq_of(batch[i]);
             if (seq == reject_seq) {
@@ -65,6 +67,7 @@ public:
     std::int64_t reject_seq = -1;
     std::mutex mu;
     std::vector<std::int64_t> delivered;
+    std::vector<std::size_t> sizes;  // of each send
 };
 
 // One runner on its thread over a buffer with one sink "s".
@@ -148,6 +151,38 @@ TEST_F(SinkRunnerTest, DeliversEverythingInOrderAndMovesTheCursor) {
     EXPECT_EQ(errors(), 0u);
     EXPECT_TRUE(runner->caught_up());
     EXPECT_EQ(buffer->stats().rows, 0u);  // confirmed everywhere: trimmed
+}
+
+TEST_F(SinkRunnerTest, BatchesGrowWithABacklogAndShrinkOnceCaughtUp) {
+    opts.batch_max = 80;
+    append(0, 100);
+    start();
+    ASSERT_TRUE(wait_for([&] { return sink.got().size() == 100 && runner->caught_up(); }));
+    auto& target = metrics().gauge("sluice_sink_batch_target_records", "", {{"component", opts.label}});
+    EXPECT_EQ(target.value(), 20.0) << "back to batch_size once a read came back short";
+    {
+        std::lock_guard lk(sink.mu);
+        // The first read asks for batch_max: it must cover a grown batch
+        // sent before a crash (the file sink then recognises its output).
+        ASSERT_GE(sink.sizes.size(), 2u);
+        EXPECT_EQ(sink.sizes[0], 80u);
+        EXPECT_EQ(sink.sizes[1], 20u);
+        sink.sizes.clear();
+    }
+    append(100, 600);  // one transaction: the next read sees all of it
+    ASSERT_TRUE(wait_for([&] { return sink.got().size() == 600 && runner->caught_up(); }));
+    EXPECT_EQ(target.value(), 20.0);
+    append(600, 610);
+    finish();
+    EXPECT_EQ(sink.got(), iota_seqs(0, 610));
+    std::lock_guard lk(sink.mu);
+    ASSERT_GE(sink.sizes.size(), 4u);
+    // Each full read doubles the next one, up to batch_max.
+    EXPECT_EQ(sink.sizes[0], 20u);
+    EXPECT_EQ(sink.sizes[1], 40u);
+    EXPECT_EQ(sink.sizes[2], 80u);
+    EXPECT_EQ(*std::max_element(sink.sizes.begin(), sink.sizes.end()), 80u);
+    EXPECT_EQ(sink.sizes.back(), 10u) << "no backlog: what arrived, sent at once";
 }
 
 TEST_F(SinkRunnerTest, SendThatThrowsIsCountedRetriedWithBackOffAndResumes) {
