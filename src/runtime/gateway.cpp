@@ -246,7 +246,12 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, kWakeSignal);  // wake_main(): a source finished, a stop or a damaged buffer
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    arm_main_wake();
+    struct Disarm {
+        ~Disarm() { disarm_main_wake(); }
+    } disarm;
     std::signal(SIGPIPE, SIG_IGN);
 
     // systemd's Type=notify: READY=1, STATUS=, RELOADING=1, STOPPING=1 and
@@ -430,8 +435,14 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         life.stop(std::chrono::steady_clock::now());
     };
 
+    // Event-driven: what this loop looks at wakes it (a signal, or
+    // wake_main()), so an idle gateway's main thread sleeps; the long timeout
+    // is only a safety net. The first turn looks at once (a pipeline without
+    // sources has finished before it began).
+    bool first_turn = true;
     for (;;) {
-        timespec timeout{0, 200'000'000};
+        timespec timeout{first_turn ? 0 : 5, 0};
+        first_turn = false;
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
         if (stop_requested()) {
             stop_quietly();
