@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -172,6 +174,45 @@ void fit_malloc_arenas(double cpus) {
     }
 #else
     (void)cpus;
+#endif
+}
+
+// After start-up: give back what only start-up used. Freed heap goes back
+// to the kernel (malloc_trim), and the read-only, never-written segments of
+// the program and its libraries (code, constants) are dropped from this
+// process's page tables (MADV_DONTNEED): configuration parsing, schema
+// set-up and the component registry ran once, and the kernel mapped whole
+// 64 KiB windows around each page they touched. Those pages stay in the page
+// cache; what an idle gateway touches again comes back on a minor fault,
+// exactly as after the kernel reclaimed it. Writable segments (relocated
+// data, RELRO) are never touched here: their private copies would be lost.
+void trim_start_up_memory() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void*) -> int {
+            // The program itself ("") and libraries loaded from a file; not the vDSO.
+            const bool from_file = info->dlpi_name == nullptr || info->dlpi_name[0] == '\0' ||
+                                   info->dlpi_name[0] == '/';
+            if (!from_file) {
+                return 0;
+            }
+            const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) {
+                    continue;
+                }
+                // Whole pages inside the segment only: never a page shared with a writable one.
+                const std::uintptr_t from = (info->dlpi_addr + ph.p_vaddr + page - 1) & ~(page - 1);
+                const std::uintptr_t to = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~(page - 1);
+                if (to > from) {
+                    madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+                }
+            }
+            return 0;
+        },
+        nullptr);
 #endif
 }
 
@@ -376,6 +417,8 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
               life.size(), origin, data_dir.string(),
               api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"),
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
+
+    trim_start_up_memory();
 
     int exit_code = 0;
     // `timeout`, a shell or a service manager may deliver one SIGTERM twice
