@@ -11,6 +11,7 @@
 #include "core/ioloop.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "core/stop_request.hpp"
 
 namespace sluice::buffer_detail {
 
@@ -60,8 +61,11 @@ bool is_corruption(int rc) {
 }
 
 void note_damage(const std::string& path) {
-    std::lock_guard lk(g_damage_mu);
-    damaged_files().insert(path);
+    {
+        std::lock_guard lk(g_damage_mu);
+        damaged_files().insert(path);
+    }
+    wake_main();  // the gateway restarts the pipeline on a fresh buffer now, not at its next look
 }
 
 bool damage_seen(const std::string& path) {

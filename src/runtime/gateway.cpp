@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -175,6 +177,45 @@ void fit_malloc_arenas(double cpus) {
 #endif
 }
 
+// After start-up: give back what only start-up used. Freed heap goes back
+// to the kernel (malloc_trim), and the read-only, never-written segments of
+// the program and its libraries (code, constants) are dropped from this
+// process's page tables (MADV_DONTNEED): configuration parsing, schema
+// set-up and the component registry ran once, and the kernel mapped whole
+// 64 KiB windows around each page they touched. Those pages stay in the page
+// cache; what an idle gateway touches again comes back on a minor fault,
+// exactly as after the kernel reclaimed it. Writable segments (relocated
+// data, RELRO) are never touched here: their private copies would be lost.
+void trim_start_up_memory() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void*) -> int {
+            // The program itself ("") and libraries loaded from a file; not the vDSO.
+            const bool from_file = info->dlpi_name == nullptr || info->dlpi_name[0] == '\0' ||
+                                   info->dlpi_name[0] == '/';
+            if (!from_file) {
+                return 0;
+            }
+            const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+            for (int i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+                if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) {
+                    continue;
+                }
+                // Whole pages inside the segment only: never a page shared with a writable one.
+                const std::uintptr_t from = (info->dlpi_addr + ph.p_vaddr + page - 1) & ~(page - 1);
+                const std::uintptr_t to = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~(page - 1);
+                if (to > from) {
+                    madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+                }
+            }
+            return 0;
+        },
+        nullptr);
+#endif
+}
+
 }  // namespace
 
 std::uint64_t fit_to_memory_limit(GatewayConfig& config, std::uint64_t memory_limit) {
@@ -246,7 +287,12 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, kWakeSignal);  // wake_main(): a source finished, a stop or a damaged buffer
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    arm_main_wake();
+    struct Disarm {
+        ~Disarm() { disarm_main_wake(); }
+    } disarm;
     std::signal(SIGPIPE, SIG_IGN);
 
     // systemd's Type=notify: READY=1, STATUS=, RELOADING=1, STOPPING=1 and
@@ -372,6 +418,8 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
               api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"),
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
+    trim_start_up_memory();
+
     int exit_code = 0;
     // `timeout`, a shell or a service manager may deliver one SIGTERM twice
     // (to the process and to its group): a repeat this soon after the signal
@@ -430,8 +478,14 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         life.stop(std::chrono::steady_clock::now());
     };
 
+    // Event-driven: what this loop looks at wakes it (a signal, or
+    // wake_main()), so an idle gateway's main thread sleeps; the long timeout
+    // is only a safety net. The first turn looks at once (a pipeline without
+    // sources has finished before it began).
+    bool first_turn = true;
     for (;;) {
-        timespec timeout{0, 200'000'000};
+        timespec timeout{first_turn ? 0 : 5, 0};
+        first_turn = false;
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
         if (stop_requested()) {
             stop_quietly();

@@ -355,7 +355,9 @@ void Pipeline::start() {
                 loop_.post([this, i] {
                     if (!sources_[i]->finished) {
                         sources_[i]->finished = true;
-                        --sources_running_;
+                        if (--sources_running_ <= 0) {
+                            wake_main();  // the gateway drains and exits once every source finished
+                        }
                     }
                 });
             };

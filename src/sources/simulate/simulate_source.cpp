@@ -67,9 +67,12 @@ public:
         ctx_ = &ctx;
         started_ns_ = mono_now_ns();
         started_wall_ns_ = wall_now_ns();
-        // Tick at most every millisecond; at high rates each tick emits several frames.
+        // Tick at most every 50 ms; at higher rates each tick emits the
+        // readings due since the last one (each at its own instant), so
+        // `rate=1000` wakes the I/O loop and the worker 20 times a second,
+        // not 1,000 (the worker gathers for batch_max_delay anyway).
         const double period_ns = 1e9 / rate_;
-        tick_ns_ = std::max<std::int64_t>(1'000'000, static_cast<std::int64_t>(period_ns));
+        tick_ns_ = std::max<std::int64_t>(50'000'000, static_cast<std::int64_t>(period_ns));
         schedule();
     }
 
