@@ -152,7 +152,10 @@ bool SinkRunner::turn() {
         if (input_done_.load()) {
             return true;  // read again, now that the last commit is in
         }
-        reader_->wait(std::chrono::milliseconds(200));
+        // Woken by every commit, by the worker's end of input and by
+        // close_readers() (a cut-short stop); the timeout is only a safety
+        // net, long so that an idle gateway does not poll its buffer.
+        reader_->wait(std::chrono::seconds(5));
         return true;
     }
     caught_up_ = false;
