@@ -101,10 +101,10 @@ public:
                         std::span<const std::pair<std::string, std::string>> checkpoints,
                         const std::function<bool()>& keep_waiting = {},
                         std::span<const std::pair<std::string, StateChange>> state = {});
-    // The same with records already encoded (EncodedRecords::add): the
+    // append with records already encoded (EncodedRecords::add): the
     // worker encodes each record as it is decoded when no stage needs the
     // Record objects, so a batch holds its rows' bytes and no Records.
-    AppendResult append(const EncodedRecords& records, std::span<const DeadLetter> dead,
+    AppendResult append_encoded(const EncodedRecords& records, std::span<const DeadLetter> dead,
                         std::span<const std::pair<std::string, std::string>> checkpoints,
                         const std::function<bool()>& keep_waiting = {},
                         std::span<const std::pair<std::string, StateChange>> state = {});

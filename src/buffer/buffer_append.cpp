@@ -281,10 +281,10 @@ AppendResult Buffer::append(std::span<const Record> records, std::span<const Dea
     for (const auto& r : records) {
         m.encoded.add(r);
     }
-    return append(m.encoded, dead, checkpoints, keep_waiting, state);
+    return append_encoded(m.encoded, dead, checkpoints, keep_waiting, state);
 }
 
-AppendResult Buffer::append(const EncodedRecords& records, std::span<const DeadLetter> dead,
+AppendResult Buffer::append_encoded(const EncodedRecords& records, std::span<const DeadLetter> dead,
                             std::span<const std::pair<std::string, std::string>> checkpoints,
                             const std::function<bool()>& keep_waiting,
                             std::span<const std::pair<std::string, StateChange>> state) {

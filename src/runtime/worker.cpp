@@ -362,7 +362,7 @@ bool Worker::commit() {
             mark_turn();  // waiting for room on purpose, not hung
             return !give_up_.load();
         };
-        auto res = encode_early_ ? buffer_.append(encoded_, dead_, checkpoints_, keep_waiting, state_)
+        auto res = encode_early_ ? buffer_.append_encoded(encoded_, dead_, checkpoints_, keep_waiting, state_)
                                  : buffer_.append(records_, dead_, checkpoints_, keep_waiting, state_);
         if (res.disk_full_started && counters_.disk_full != nullptr) {
             counters_.disk_full->inc();
