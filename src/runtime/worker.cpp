@@ -257,11 +257,6 @@ void Worker::decode(std::vector<Frame>& frames) {
                 dead_.push_back(std::move(dl));
             }
         }
-        if (encode_early_) {
-            // Decoded and encoded: its bytes are not needed again, and a
-            // grown batch should not hold them all until the commit.
-            std::string().swap(f.payload);
-        }
         if (f.has_position) {
             src.position_pending = true;
             src.position_epoch = f.position_epoch;
