@@ -162,7 +162,7 @@ void Worker::grow_batch() {
     }
 }
 
-void Worker::decode(std::vector<Frame>& frames) {
+void Worker::decode(const std::vector<Frame>& frames) {
     records_.clear();
     encoded_.clear();
     dead_.clear();
@@ -190,7 +190,7 @@ void Worker::decode(std::vector<Frame>& frames) {
         }
     }
     const bool tap_on = http::tap().active();
-    for (auto& f : frames) {
+    for (const auto& f : frames) {
         auto& src = *sources_[f.source];
         ++src.batch_frames;
         const std::size_t before = records_.size();

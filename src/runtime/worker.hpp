@@ -156,7 +156,7 @@ public:
 private:
     bool turn();
     void grow_batch();
-    void decode(std::vector<Frame>& frames);
+    void decode(const std::vector<Frame>& frames);
     void run_stages(bool tick);
     void stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what);
     bool commit();
