@@ -79,6 +79,8 @@ struct AppendResult {
 
 class BufferReader;
 
+struct EncodedRecords;
+
 class Buffer {
 public:
     // Opens or creates the database and takes an exclusive lock (flock on
@@ -96,6 +98,13 @@ public:
     // is stored once the buffer is empty (Block) or emptied (DropOldest).
     // `state` holds stage state changes, each under its stage's name.
     AppendResult append(std::span<const Record> records, std::span<const DeadLetter> dead,
+                        std::span<const std::pair<std::string, std::string>> checkpoints,
+                        const std::function<bool()>& keep_waiting = {},
+                        std::span<const std::pair<std::string, StateChange>> state = {});
+    // append with records already encoded (EncodedRecords::add): the
+    // worker encodes each record as it is decoded when no stage needs the
+    // Record objects, so a batch holds its rows' bytes and no Records.
+    AppendResult append_encoded(const EncodedRecords& records, std::span<const DeadLetter> dead,
                         std::span<const std::pair<std::string, std::string>> checkpoints,
                         const std::function<bool()>& keep_waiting = {},
                         std::span<const std::pair<std::string, StateChange>> state = {});
@@ -202,6 +211,28 @@ private:
 // capacity) and returns false for any malformed input, leaving `out` unspecified.
 void encode_record(const Record& r, std::string& out);
 bool decode_record(std::string_view in, Record& out);
+
+// Encoded rows back to back, with each row's size and time (the ts column).
+// Reused batch after batch: clear() keeps the capacity.
+struct EncodedRecords {
+    std::string bytes;
+    std::vector<std::uint32_t> sizes;
+    std::vector<TimeNs> times;
+
+    void add(const Record& r) {
+        const std::size_t before = bytes.size();
+        encode_record(r, bytes);
+        sizes.push_back(static_cast<std::uint32_t>(bytes.size() - before));
+        times.push_back(r.time_ns);
+    }
+    void clear() {
+        bytes.clear();
+        sizes.clear();
+        times.clear();
+    }
+    std::size_t size() const { return sizes.size(); }
+    bool empty() const { return sizes.empty(); }
+};
 
 // Offline maintenance on a stopped gateway's data directory.
 // Each takes the pipeline database file; they refuse a database whose

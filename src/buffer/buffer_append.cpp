@@ -76,11 +76,11 @@ bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()
     }
 }
 
-void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
+void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const DeadLetter> dead,
                                 std::span<const std::pair<std::string, std::string>> checkpoints,
                                 std::span<const std::pair<std::string, StateChange>> state,
                                 std::uint64_t force_drop, AppendResult& res) {
-    const std::uint64_t batch = arena.size();
+    const std::uint64_t batch = records.bytes.size();
     // Everything below lands in locals and is published only after COMMIT,
     // so a failed transaction leaves memory and the file as they were.
     std::uint64_t stored = bytes;
@@ -170,10 +170,10 @@ void Buffer::Impl::append_owned(std::span<const Record> records, std::span<const
     auto bind_row = [&](Stmt& st, int param, std::size_t i) {
         ++id;
         st.bind_u64(param, id);
-        st.bind(param + 1, records[i].time_ns);
-        st.bind_u64(param + 2, sizes[i]);
-        st.bind_blob(param + 3, std::string_view(arena.data() + offset, sizes[i]));
-        offset += sizes[i];
+        st.bind(param + 1, records.times[i]);
+        st.bind_u64(param + 2, records.sizes[i]);
+        st.bind_blob(param + 3, std::string_view(records.bytes.data() + offset, records.sizes[i]));
+        offset += records.sizes[i];
     };
     std::size_t i = 0;
     for (; i + kRowsPerInsert <= records.size(); i += kRowsPerInsert) {
@@ -277,24 +277,29 @@ AppendResult Buffer::append(std::span<const Record> records, std::span<const Dea
                             const std::function<bool()>& keep_waiting,
                             std::span<const std::pair<std::string, StateChange>> state) {
     Impl& m = *impl_;
+    m.encoded.clear();
+    for (const auto& r : records) {
+        m.encoded.add(r);
+    }
+    return append_encoded(m.encoded, dead, checkpoints, keep_waiting, state);
+}
+
+AppendResult Buffer::append_encoded(const EncodedRecords& records, std::span<const DeadLetter> dead,
+                            std::span<const std::pair<std::string, std::string>> checkpoints,
+                            const std::function<bool()>& keep_waiting,
+                            std::span<const std::pair<std::string, StateChange>> state) {
+    Impl& m = *impl_;
     AppendResult res;
     if (records.empty() && dead.empty() && checkpoints.empty() && state.empty()) {
         return res;
     }
-    m.arena.clear();
-    m.sizes.clear();
-    for (const auto& r : records) {
-        std::size_t before = m.arena.size();
-        encode_record(r, m.arena);
-        m.sizes.push_back(static_cast<std::uint32_t>(m.arena.size() - before));
-    }
-    if (!m.wait_for_room(m.arena.size(), keep_waiting, res)) {
+    if (!m.wait_for_room(records.bytes.size(), keep_waiting, res)) {
         return res;
     }
     // SQLITE_FULL (the database's share of the cap, or the disk): drop_oldest
     // tries again dropping more, up to everything; block waits for the sinks
     // at the cap and fails on a full disk (the worker retries, /ready says why).
-    const std::uint64_t batch = m.arena.size();
+    const std::uint64_t batch = records.bytes.size();
     std::uint64_t force = 0;
     m.check_space_back();
     const bool was_full = m.disk_full.load();

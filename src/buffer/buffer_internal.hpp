@@ -70,7 +70,7 @@ struct Buffer::Impl {
     void set_meta(const char* key, std::uint64_t value);
     std::uint64_t trim_target();  // takes mu
     bool wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting, AppendResult& res);
-    void append_owned(std::span<const Record> records, std::span<const DeadLetter> dead,
+    void append_owned(const EncodedRecords& records, std::span<const DeadLetter> dead,
                       std::span<const std::pair<std::string, std::string>> checkpoints,
                       std::span<const std::pair<std::string, StateChange>> state, std::uint64_t force_drop,
                       AppendResult& res);
@@ -130,8 +130,7 @@ struct Buffer::Impl {
 
     // Writer thread only: the encoded batch, reused so append allocates
     // nothing per record once warmed up.
-    std::string arena;
-    std::vector<std::uint32_t> sizes;
+    EncodedRecords encoded;
     std::vector<std::uint64_t> drops;
     std::vector<std::uint64_t> positions;
 

@@ -167,7 +167,7 @@ void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes
     db.exec("PRAGMA temp_store = MEMORY");
     // Page cache per connection, negative = KiB: the writer gets ~2 MiB, each
     // reader less (a board has 512 MiB and several sinks).
-    db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -2000");
+    db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -1024");
     if (role != Role::Reader) {
         // Checkpoint at half the WAL's limit and cut the WAL file back to
         // the limit when it restarts, so one burst does not keep flash space

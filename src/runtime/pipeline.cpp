@@ -222,6 +222,14 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         wo.pipeline = name_;
         wo.batch_max = batch_max_;
         wo.batch_delay = batch_delay_;
+        // Adaptive batching (see WorkerOptions): under a backlog up to
+        // kBatchGrowth times batch_max_records in one transaction, bounded
+        // by a quarter of the ingest queue's bytes (at most 1 MiB of frames)
+        // so the peak memory stays near what the queue itself may hold.
+        constexpr std::size_t kBatchGrowth = 4;
+        constexpr std::size_t kGrowBytesMax = 1 << 20;
+        wo.batch_grow_max = batch_max_ * kBatchGrowth;
+        wo.batch_grow_bytes = std::min<std::size_t>(static_cast<std::size_t>(spec.options.memory_size("queue_max_bytes")) / 4, kGrowBytesMax);
         std::vector<WorkerSource*> work_sources;
         for (auto& s : sources_) {
             work_sources.push_back(&s->work);
@@ -230,8 +238,20 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         for (auto& s : stages_) {
             work_stages.push_back(s.get());
         }
-        const WorkerCounters counters{records_in_,    dead_letters_,   commit_errors_,
-                                      buffer_dropped_, stream_dropped_, disk_full_, stats_.get()};
+        const WorkerCounters counters{records_in_,
+                                      dead_letters_,
+                                      commit_errors_,
+                                      buffer_dropped_,
+                                      stream_dropped_,
+                                      disk_full_,
+                                      stats_.get(),
+                                      &m.histogram("sluice_pipeline_batch_frames",
+                                                   "Frames taken into one buffer transaction: up to "
+                                                   "batch_max_records, and up to 4 times that while the ingest "
+                                                   "queue has a backlog (adaptive batching)",
+                                                   labels,
+                                                   {1, 10, 100, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000,
+                                                    64000, 128000, 800000})};
         worker_ = std::make_unique<Worker>(
             wo, queue_, *buffer_, std::move(work_sources), std::move(work_stages), counters, stop_sinks_,
             worker_done_, clock_, [this] { maybe_signal_space(); },

@@ -28,13 +28,15 @@ Worker::Worker(WorkerOptions options, FrameQueue& queue, Buffer& buffer, std::ve
       done_(done),
       clock_(clock),
       on_space_(std::move(on_space)),
-      before_turn_(std::move(before_turn)) {
+      before_turn_(std::move(before_turn)),
+      commit_backoff_(opts_.commit_retry_initial, opts_.commit_retry_max) {
     for (const auto* slot : stages_) {
         const auto tick = slot->stage->tick_interval();
         if (tick.count() > 0 && (tick_interval_.count() == 0 || tick < tick_interval_)) {
             tick_interval_ = tick;
         }
     }
+    encode_early_ = stages_.empty();
     last_turn_ns_ = clock_.mono_ns();
 }
 
@@ -109,7 +111,13 @@ bool Worker::turn() {
             break;
         }
     }
+    if (!tick && frames_.size() >= opts_.batch_max && opts_.batch_grow_max > opts_.batch_max) {
+        grow_batch();
+    }
     signal_space();
+    if (counters_.batch_frames != nullptr && !frames_.empty()) {
+        counters_.batch_frames->observe(static_cast<double>(frames_.size()));
+    }
 
     decode(frames_);
     last_stage_turn_ = clock_.mono_ns();
@@ -132,8 +140,31 @@ bool Worker::turn() {
     return true;
 }
 
+void Worker::grow_batch() {
+    // A full batch with frames still queued: take what is there (no waiting)
+    // in steps of batch_max, while the queue keeps up and until the bounds.
+    // A source waiting for its commit (commit_soon) ends the growth.
+    const FrameBytes size_of;
+    std::size_t bytes = 0;
+    for (const auto& f : frames_) {
+        bytes += size_of(f);
+    }
+    while (frames_.size() < opts_.batch_grow_max && bytes < opts_.batch_grow_bytes && !commit_soon_.load()) {
+        const std::size_t before = frames_.size();
+        const std::size_t want = std::min(opts_.batch_max, opts_.batch_grow_max - before);
+        if (queue_.pop_many(frames_, want, std::chrono::nanoseconds(0)) == 0) {
+            break;
+        }
+        for (std::size_t i = before; i < frames_.size(); ++i) {
+            bytes += size_of(frames_[i]);
+        }
+        signal_space();  // sources waiting for room go on filling meanwhile
+    }
+}
+
 void Worker::decode(const std::vector<Frame>& frames) {
     records_.clear();
+    encoded_.clear();
     dead_.clear();
     checkpoints_.clear();
     for (auto* sp : sources_) {
@@ -215,6 +246,12 @@ void Worker::decode(const std::vector<Frame>& frames) {
                 if (tap_on && records_.size() > before) {
                     http::tap().observe(opts_.pipeline + "/" + src.id, "source",
                                         std::span<const Record>(records_.data() + before, records_.size() - before));
+                }
+                if (encode_early_) {
+                    for (const auto& r : records_) {
+                        encoded_.add(r);
+                    }
+                    records_.clear();
                 }
             } else {
                 dead_.push_back(std::move(dl));
@@ -312,16 +349,16 @@ bool Worker::commit() {
     // Nothing is acknowledged before this commit; on failure (disk full, I/O
     // error) the batch is kept and retried, and the ingest queue fills up so
     // the sources slow down.
-    Backoff backoff(opts_.commit_retry_initial, opts_.commit_retry_max);
+    Backoff& backoff = commit_backoff_;
+    backoff.reset();
     for (;;) {
         const std::int64_t started = mono_now_ns();
-        auto res = buffer_.append(
-            records_, dead_, checkpoints_,
-            [this] {
-                mark_turn();  // waiting for room on purpose, not hung
-                return !give_up_.load();
-            },
-            state_);
+        const auto keep_waiting = [this] {
+            mark_turn();  // waiting for room on purpose, not hung
+            return !give_up_.load();
+        };
+        auto res = encode_early_ ? buffer_.append_encoded(encoded_, dead_, checkpoints_, keep_waiting, state_)
+                                 : buffer_.append(records_, dead_, checkpoints_, keep_waiting, state_);
         if (res.disk_full_started && counters_.disk_full != nullptr) {
             counters_.disk_full->inc();
         }
@@ -330,7 +367,7 @@ bool Worker::commit() {
             // they pushed out counted too (received = delivered + dropped +
             // buffered holds at every scrape).
             counters_.buffer_dropped->inc(res.dropped);
-            counters_.records_in->inc(records_.size());
+            counters_.records_in->inc(batch_records());
             counters_.dead_letters->inc(dead_.size());
             if (counters_.stats != nullptr) {
                 note_commit(res, static_cast<double>(mono_now_ns() - started) / 1e9);
@@ -349,7 +386,7 @@ bool Worker::commit() {
             commit_failure_ = res.error;
         }
         if (give_up_) {
-            log::error("pipeline {}: {} records not committed at shutdown: {}", opts_.pipeline, records_.size(),
+            log::error("pipeline {}: {} records not committed at shutdown: {}", opts_.pipeline, batch_records(),
                        res.error);
             return false;
         }
@@ -371,7 +408,8 @@ void Worker::note_commit(const AppendResult& res, double seconds) {
         arrival_count_ > 0
             ? arrival_base_ns_ + arrival_offset_sum_ / static_cast<std::int64_t>(arrival_count_)
             : 0;
-    counters_.stats->committed(records_.empty() ? 1 : res.first_id, records_.empty() ? 0 : res.last_id, arrival,
+    const bool none = batch_records() == 0;
+    counters_.stats->committed(none ? 1 : res.first_id, none ? 0 : res.last_id, arrival,
                                seconds);
     if (topics_.empty()) {
         return;

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "buffer/buffer.hpp"
+#include "core/backoff.hpp"
 #include "core/bounded_queue.hpp"
 #include "core/clock.hpp"
 #include "core/component.hpp"
@@ -89,6 +90,14 @@ struct WorkerOptions {
     std::string pipeline;  // name, for logs
     std::size_t batch_max = 1000;
     std::chrono::nanoseconds batch_delay{};
+    // Adaptive batching: when the batch is full and the queue still holds
+    // frames (a backlog), the worker keeps taking what is already queued, up
+    // to batch_grow_max frames and batch_grow_bytes of frames (FrameBytes),
+    // so the commit and fsync cost per record falls under load. It never
+    // waits for more: without a backlog a batch is committed as before.
+    // 0: batch_max (no growth).
+    std::size_t batch_grow_max = 0;
+    std::size_t batch_grow_bytes = 0;
     std::chrono::nanoseconds commit_retry_initial = std::chrono::milliseconds(100);
     std::chrono::nanoseconds commit_retry_max = std::chrono::seconds(10);
     // `sluice test`: once the queue is closed and drained, one more stage
@@ -105,6 +114,8 @@ struct WorkerCounters {
     Counter* disk_full = nullptr;  // episodes of a full disk the buffer met (optional)
     // /stats (optional): commit latency, row arrivals, per-topic counts.
     stats::PipelineStats* stats = nullptr;
+    // Frames per committed batch (optional): shows the adaptive batching.
+    Histogram* batch_frames = nullptr;
 };
 
 class Worker {
@@ -144,6 +155,7 @@ public:
 
 private:
     bool turn();
+    void grow_batch();
     void decode(const std::vector<Frame>& frames);
     void run_stages(bool tick);
     void stage_failed(WorkerStage& slot, std::size_t streams_before, const std::string& what);
@@ -168,10 +180,19 @@ private:
     std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
     std::atomic<std::int64_t> last_turn_ns_{0};
     std::atomic<bool> commit_soon_{false};
+    // Made once: a Backoff seeds a std::mt19937 from std::random_device,
+    // too dear for every batch. Reset after each stored batch.
+    Backoff commit_backoff_;
 
     // Worker thread: the current batch.
     std::vector<Frame> frames_;
     std::vector<Record> records_;
+    // Without stages nothing needs the Record objects after decoding: each
+    // frame's records are encoded at once into encoded_ and records_ is
+    // emptied again, so a batch costs its rows' bytes, not its Records.
+    bool encode_early_ = false;
+    EncodedRecords encoded_;
+    std::size_t batch_records() const { return encode_early_ ? encoded_.size() : records_.size(); }
     std::vector<DeadLetter> dead_;
     std::vector<std::pair<std::string, std::string>> checkpoints_;
     std::vector<std::pair<std::string, StateChange>> state_;
