@@ -332,7 +332,7 @@ std::chrono::steady_clock::time_point GatewayLifecycle::deadline() const {
 
 bool GatewayLifecycle::ready(std::string& detail) const {
     // Called on the I/O loop: never wait for a start, stop or reload, which
-    // hold the pipelines for seconds. The main thread's checks every 200 ms
+    // hold the pipelines for seconds. The main thread's checks when woken
     // (all_sources_finished, restart_damaged, the service monitor's sample)
     // hold them for microseconds: those are waited out, at most ~5 ms, so a
     // probe that lands on one is not told "reloading".

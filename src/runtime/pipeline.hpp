@@ -55,9 +55,9 @@ public:
     // /ready: every sink healthy or buffering within its limits.
     bool ready(std::string& detail) const;
     const std::string& name() const { return name_; }
-    // Time of the worker loop's last turn (mono ns), for the watchdog. An
-    // idle worker turns every 200 ms; one that waits on purpose (a full
-    // buffer with overflow=block, a commit retry) turns while it waits.
+    // Time of the worker loop's last turn (mono ns), for the watchdog. A
+    // worker waiting for input counts as turning; so does one that waits on
+    // purpose (a full buffer with overflow=block, a commit retry).
     std::int64_t last_worker_turn_ns() const { return worker_->last_turn_ns(); }
     // For the service manager's status line.
     std::uint64_t records_committed() const { return records_in_->value(); }

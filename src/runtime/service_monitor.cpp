@@ -32,9 +32,9 @@ ServiceMonitor::ServiceMonitor(sd::Notifier& notifier, Sampler sample, std::chro
 ServiceMonitor::~ServiceMonitor() { stop(); }
 
 std::chrono::nanoseconds ServiceMonitor::stale_after() const {
-    // An idle worker turns every 200 ms, a busy one after each batch commit
-    // (slow flash can take seconds). Below a second a watchdog would fire on
-    // an ordinary slow commit.
+    // A worker waiting for input counts as turning; a busy one turns after
+    // each batch commit (slow flash can take seconds). Below a second a
+    // watchdog would fire on an ordinary slow commit.
     const auto wd = std::chrono::duration_cast<std::chrono::nanoseconds>(notifier_.watchdog_interval());
     return std::max<std::chrono::nanoseconds>(wd, std::chrono::seconds(1));
 }

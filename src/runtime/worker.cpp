@@ -76,10 +76,15 @@ bool Worker::turn() {
     }
     mark_turn();
     frames_.clear();
-    const auto idle_wait = tick_interval_.count() > 0
-                               ? std::min<std::chrono::nanoseconds>(tick_interval_, std::chrono::milliseconds(200))
-                               : std::chrono::nanoseconds(std::chrono::milliseconds(200));
+    // An idle worker sleeps until a frame comes, the queue closes or a
+    // stage's timer is due; the long timeout is only a safety net (waiting
+    // for input is not being stuck: last_turn_ns() says so to the watchdog).
+    constexpr std::chrono::nanoseconds kIdleWait = std::chrono::seconds(5);
+    const auto idle_wait = tick_interval_.count() > 0 ? std::min(tick_interval_, kIdleWait) : kIdleWait;
+    waiting_for_input_ = true;
     queue_.pop_many(frames_, opts_.batch_max, idle_wait);
+    waiting_for_input_ = false;
+    mark_turn();
     bool tick = false;
     if (frames_.empty()) {
         signal_space();

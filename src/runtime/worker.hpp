@@ -131,10 +131,13 @@ public:
 
     // The thread's body: returns once the queue is closed and drained. Never throws.
     void run();
-    // Time of the last turn (mono ns), for the watchdog. An idle worker turns
-    // every 200 ms; one that waits on purpose (a full buffer with
-    // overflow=block, a commit retry) turns while it waits.
-    std::int64_t last_turn_ns() const { return last_turn_ns_.load(); }
+    // Time of the last turn (mono ns), for the watchdog: now while the
+    // worker waits for input (it is idle, not stuck); one that waits on
+    // purpose (a full buffer with overflow=block, a commit retry) turns
+    // while it waits.
+    std::int64_t last_turn_ns() const {
+        return waiting_for_input_.load() ? clock_.mono_ns() : last_turn_ns_.load();
+    }
     void mark_turn() { last_turn_ns_ = clock_.mono_ns(); }
     // Before run(): see WorkerOptions::end_of_input_turn.
     void set_end_of_input_turn(bool on) { opts_.end_of_input_turn = on; }
@@ -179,6 +182,7 @@ private:
     std::function<void()> before_turn_;
     std::chrono::nanoseconds tick_interval_{};  // smallest non-zero stage tick; 0: none
     std::atomic<std::int64_t> last_turn_ns_{0};
+    std::atomic<bool> waiting_for_input_{false};
     std::atomic<bool> commit_soon_{false};
     // Made once: a Backoff seeds a std::mt19937 from std::random_device,
     // too dear for every batch. Reset after each stored batch.
