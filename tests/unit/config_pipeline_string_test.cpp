@@ -137,7 +137,7 @@ TEST(PipelineString, ColumnsCountCharactersNotBytes) {
     // "é" is two bytes but one column.
     EXPECT_EQ(errors_of("file path=/é ! stdout bogus=1"),
               Errors{"-e:1:23: unknown option 'bogus' for sink 'stdout' (valid options: format, batch_size, "
-                     "retry_initial, retry_max)"});
+                     "batch_growth, retry_initial, retry_max)"});
 }
 
 TEST(PipelineString, AmbiguousElement) {
