@@ -178,7 +178,9 @@ def test_brokers_down_30s_loses_nothing():
 
 def test_sigkill_and_restart_duplicates_at_most_one_batch():
     total = 60_000
-    batch_size = 1000
+    # One batch: batch_size (1000), grown up to batch_growth (4) times while
+    # the sink works through a backlog, as it does here.
+    batch_size = 1000 * 4
     with TempDir() as d, Mock() as mock:
         mock.command(f"create {TOPIC} {PARTITIONS}")
         log = os.path.join(d, "input.ndjson")
@@ -201,7 +203,7 @@ def test_sigkill_and_restart_duplicates_at_most_one_batch():
             messages = wait_for(all_there, 180, "every record after the restart", interval=1)
         dups = check_all(messages, total)
         print(f"  SIGKILL + restart: consumed {len(messages)}, duplicates {dups}", flush=True)
-        assert dups <= batch_size, f"{dups} duplicates > one batch ({batch_size})"
+        assert dups <= batch_size, f"{dups} duplicates > one grown batch ({batch_size})"
 
 
 if __name__ == "__main__":
