@@ -7,8 +7,8 @@
 //                   missing values) and the evaluation of a tree on a record
 
 #include <memory>
-#include <regex.h>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -17,40 +17,25 @@
 
 namespace sluice::expr {
 
-// A compiled POSIX regular expression (glibc's matcher does not recurse per
-// input character, so long values cannot exhaust the stack).
+// A compiled regular expression for `=~` and `!~`. With RE2 (the default
+// build) matching is linear in the value's length and compiling is bounded
+// in memory, so a pattern such as '(a+)+$' cannot stall a pipeline. Without
+// RE2 (the minimal presets) glibc's POSIX matcher is used on patterns of at
+// most 256 characters without stacked quantifiers ('a++', 'a*{2}'), whose
+// compilation grows exponentially there. expr_regex.cpp.
 class Regex {
 public:
-    static std::shared_ptr<Regex> compile(const std::string& pattern, std::string* error) {
-        auto r = std::shared_ptr<Regex>(new Regex());
-        const int rc = regcomp(&r->re_, pattern.c_str(), REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char buf[256];
-            regerror(rc, &r->re_, buf, sizeof buf);
-            *error = fmt::format("invalid regular expression '{}': {}", pattern, buf);
-            return nullptr;
-        }
-        r->ok_ = true;
-        return r;
-    }
-    ~Regex() {
-        if (ok_) {
-            regfree(&re_);
-        }
-    }
+    static std::shared_ptr<Regex> compile(const std::string& pattern, std::string* error);
+    ~Regex();
     Regex(const Regex&) = delete;
     Regex& operator=(const Regex&) = delete;
-    bool search(const std::string& s) const {
-        if (s.find('\0') != std::string::npos) {
-            return false;  // regexec stops at NUL: never match on a truncated value
-        }
-        return regexec(&re_, s.c_str(), 0, nullptr, 0) == 0;
-    }
+    // True when the pattern matches anywhere in s (unanchored, like regexec).
+    bool search(std::string_view s) const;
 
 private:
     Regex() = default;
-    regex_t re_{};
-    bool ok_ = false;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 enum class Fn { Abs, Min, Max, Round, Floor, Ceil, Sqrt, Pow, Exp, Ln, Log10, Convert };

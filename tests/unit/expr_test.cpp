@@ -105,6 +105,19 @@ TEST(Expr, Regex) {
     EXPECT_NE(error_of("room =~ '('").find("invalid regular expression"), std::string::npos);
 }
 
+// Patterns that make a backtracking or closure-duplicating engine take
+// exponential time are refused or matched in time linear in the value.
+TEST(Expr, RegexWorkIsBounded) {
+    // A quantifier on a quantifier: found by fuzzing, it stalled glibc's regcomp.
+    EXPECT_NE(error_of("node =~ '^9++++*+++++++++++++++,]+$' or !ok").find("invalid regular expression"),
+              std::string::npos);
+    Record r = reading();
+    r.fields.push_back({"long", std::string(30'000, 'a') + "b"});
+    EXPECT_FALSE(parse("long =~ '^(a|aa)+$'").test(r));
+    EXPECT_TRUE(parse("long =~ '(a|aa)+b$'").test(r));
+    EXPECT_TRUE(parse("long =~ 'a{3}b'").test(r));
+}
+
 TEST(Expr, ConvertUnits) {
     EXPECT_NEAR(number("convert(temperature, 'C', 'F')"), 70.7, 1e-9);
     EXPECT_NEAR(*convert_unit(0, "C", "K"), 273.15, 1e-9);
