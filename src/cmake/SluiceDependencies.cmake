@@ -47,18 +47,13 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang" AND (SLUICE_SANITIZE OR SLUICE_BUILD_FU
     -fsanitize-ignorelist=${CMAKE_CURRENT_LIST_DIR}/sanitizer-ignorelist.txt)
 endif()
 
-# fmt is used header-only so no shared libfmt is needed at run time. The
-# sanitizer trees, which never ship, link Debian's libfmt instead: compiling
-# fmt's implementation into every file is what makes an instrumented build
-# slow (about four times slower per file under ASan).
-option(SLUICE_FMT_HEADER_ONLY "Compile fmt into each file (OFF: link libfmt; for test-only trees)" ON)
-add_library(sluice_fmt INTERFACE)
-if(SLUICE_FMT_HEADER_ONLY)
-  target_compile_definitions(sluice_fmt INTERFACE FMT_HEADER_ONLY=1)
-else()
-  find_library(FMT_LIBRARY NAMES fmt REQUIRED)
-  target_link_libraries(sluice_fmt INTERFACE ${FMT_LIBRARY})
-endif()
+# fmt: Debian ships only a shared libfmt, so its implementation is compiled
+# once from Debian's header into this small static library
+# (src/core/fmt_implementation.cpp) and every other file includes only the
+# declarations. (FMT_HEADER_ONLY in every file cost about 3 s of compile
+# time per file at -O2, four times that under ASan.)
+add_library(sluice_fmt STATIC ${CMAKE_CURRENT_LIST_DIR}/../core/fmt_implementation.cpp)
+set_target_properties(sluice_fmt PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 add_library(sluice_toml INTERFACE)
 # Keep toml++ header-only; exceptions give us source regions for errors.

@@ -71,14 +71,6 @@ void append_buffer(std::string& out, const BufferFigures& f) {
     out += '}';
 }
 
-std::uint64_t events_total(const PipelineStats& p) {
-    std::uint64_t n = 0;
-    for (const auto& s : p.sources) {
-        n += value(s->frames);
-    }
-    return n;
-}
-
 void add_snapshot(LatencyHistogram::Snapshot& into, const LatencyHistogram::Snapshot& s) {
     for (std::size_t i = 0; i < into.counts.size(); ++i) {
         into.counts[i] += s.counts[i];
