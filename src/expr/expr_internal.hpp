@@ -17,12 +17,10 @@
 
 namespace sluice::expr {
 
-// A compiled regular expression for `=~` and `!~`. With RE2 (the default
-// build) matching is linear in the value's length and compiling is bounded
-// in memory, so a pattern such as '(a+)+$' cannot stall a pipeline. Without
-// RE2 (the minimal presets) glibc's POSIX matcher is used on patterns of at
-// most 256 characters without stacked quantifiers ('a++', 'a*{2}'), whose
-// compilation grows exponentially there. expr_regex.cpp.
+// A compiled regular expression for `=~` and `!~`, through RE2: matching is
+// linear in the value's length and compiling is bounded in memory, so a
+// pattern such as '(a+)+$' cannot stall a pipeline. Builds without RE2 (the
+// minimal presets) refuse them at configuration time. expr_regex.cpp.
 class Regex {
 public:
     static std::shared_ptr<Regex> compile(const std::string& pattern, std::string* error);
