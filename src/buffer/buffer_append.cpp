@@ -228,6 +228,9 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
     }
 
     txn.commit();
+    if (!records.empty()) {
+        recent.add(first, records);
+    }
     if (disk_limited) {
         begin_disk_full();
     }

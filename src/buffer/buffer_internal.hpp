@@ -8,17 +8,20 @@
 //   buffer_trim.cpp    deleting the rows every sink has confirmed
 //   buffer_space.cpp   the cap on disk, the reserve file, a full disk
 //   buffer_reader.cpp  BufferReader: a sink's reads, cursor commits, waits
+//   buffer_recent.cpp  RecentRows: the newest committed rows in memory
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,6 +52,47 @@ inline constexpr std::size_t kRowsPerInsert = 32;
 
 // "INSERT ... VALUES (...), (...), ..." for kRowsPerInsert rows.
 std::string multi_insert_sql();
+
+// The newest committed rows, as their encoded bytes, so that a sink that
+// keeps up reads them from memory instead of from SQLite (which costs a
+// B-tree walk and, on the reader's own connection, preads of pages the
+// writer just wrote). Bounded in bytes: under a backlog the rows a sink wants
+// have long left it and it reads from SQLite as before. Only ever a copy of
+// what is committed; rows leave it when they are deleted (trim, drops).
+class RecentRows {
+public:
+    struct Chunk {
+        std::uint64_t first_id = 0;
+        std::string bytes;                 // the rows' encodings, back to back
+        std::vector<std::uint32_t> ends;   // row k is bytes[ends[k-1], ends[k])
+        std::uint64_t last_id() const { return first_id + ends.size() - 1; }
+        std::string_view row(std::size_t k) const {
+            const std::uint32_t b = k == 0 ? 0 : ends[k - 1];
+            return std::string_view(bytes).substr(b, ends[k] - b);
+        }
+    };
+    explicit RecentRows(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+    // After COMMIT: rows first_id, first_id + 1, ... of `records`.
+    void add(std::uint64_t first_id, const EncodedRecords& records);
+    // The rows up to `id` are deleted (or may be, if the transaction that
+    // deletes them commits): a read after an id below it goes to SQLite.
+    void discard_through(std::uint64_t id);
+    void clear();
+    // The chunks holding the rows after `after`, oldest first, into `out`;
+    // false (out empty) when row after + 1 is not here, also when it is
+    // older than the oldest row kept.
+    bool rows_after(std::uint64_t after, std::vector<std::shared_ptr<const Chunk>>& out) const;
+
+private:
+    mutable std::mutex mu_;
+    std::deque<std::shared_ptr<const Chunk>> chunks_;  // contiguous ids, oldest first
+    std::size_t bytes_ = 0;
+    std::uint64_t discarded_to_ = 0;
+    std::size_t max_bytes_;
+};
+
+// What the newest rows in memory may hold (RecentRows), per pipeline.
+inline constexpr std::size_t kRecentRowsBytes = 1 << 20;
 
 }  // namespace buffer_detail
 
@@ -153,6 +197,7 @@ struct Buffer::Impl {
     void log_drops(std::uint64_t dropped);
     std::atomic<std::uint64_t> last_id{0};
     std::atomic<int> live_readers{0};
+    RecentRows recent{kRecentRowsBytes};
     std::unique_ptr<StatsSnapshot> snapshot;  // rebuilt whenever the gate is let go
 };
 

@@ -45,6 +45,8 @@ struct BufferReader::Impl {
     // Highest id read() returned: a sink can only confirm what it was given
     // (the atomic last_id may still lag a commit the reader already sees).
     std::uint64_t read_upto = 0;
+    // read_rows' view of the rows in memory (RecentRows), reused.
+    std::vector<std::shared_ptr<const RecentRows::Chunk>> recent;
 };
 
 BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
@@ -167,6 +169,37 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
     const bool from_cursor = after_id == r.cursor;
     if (max == 0) {
         return res;
+    }
+    // The newest rows are in memory when this sink keeps up: no SQLite read.
+    // (A row that does not decode there is left to the SQLite path below,
+    // which dead-letters it.)
+    if (r.owner.recent.rows_after(after_id, r.recent)) {
+        check_thread("a buffer read served from memory");
+        std::size_t n = 0;
+        std::uint64_t last = 0;
+        bool bad = false;
+        for (const auto& c : r.recent) {
+            if (n >= max || bad) {
+                break;
+            }
+            const std::size_t from = after_id >= c->first_id ? static_cast<std::size_t>(after_id + 1 - c->first_id) : 0;
+            for (std::size_t k = from; k < c->ends.size() && n < max; ++k) {
+                const std::uint64_t id = c->first_id + k;
+                if (!decode_record(c->row(k), slot(n, id))) {
+                    bad = true;
+                    break;
+                }
+                last = id;
+                ++n;
+            }
+        }
+        r.recent.clear();
+        if (n > 0) {
+            kept = n;
+            r.read_upto = std::max(r.read_upto, last);
+            res.rows = n;
+            return res;
+        }
     }
     // Ids up to this value were committed before the query starts, so a
     // query that finds none of them proves they are gone.

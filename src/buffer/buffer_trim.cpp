@@ -30,6 +30,7 @@ std::uint64_t Buffer::Impl::trim_target() {
 }
 
 Deleted Buffer::Impl::delete_through(std::uint64_t id) {
+    recent.discard_through(id);
     Deleted d;
     {
         ResetGuard g(sum_through);

@@ -26,8 +26,10 @@ Counter& loop_calls_counter() {
     return c;
 }
 
+}  // namespace
+
 // Counts SQLite work done on an I/O loop thread; `what` names it in the log.
-inline void check_thread(const char* what) {
+void check_thread(const char* what) {
     if (!IoLoop::on_a_loop_thread()) [[likely]] {
         return;
     }
@@ -42,8 +44,6 @@ inline void check_thread(const char* what) {
     // here; release builds only count and log.
     assert(!g_loop_asserts.load(std::memory_order_relaxed) && "SQLite on an I/O loop thread");
 }
-
-}  // namespace
 
 namespace {
 

@@ -24,6 +24,10 @@ std::uint64_t loop_sqlite_calls();
 // after it is counted; release builds only count. Tests that make one on
 // purpose turn the assert off; returns the previous setting.
 bool set_loop_sqlite_asserts(bool on);
+// The check every SQLite entry point makes, for a buffer call that may run
+// SQLite but this time did not (a read served from memory): the call is as
+// wrong on a loop thread either way.
+void check_thread(const char* what);
 
 // SQLite found the file damaged: SQLITE_CORRUPT ("database disk image is
 // malformed"), SQLITE_NOTADB, or a short read of a truncated file. Thrown by
