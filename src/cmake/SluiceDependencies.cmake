@@ -49,10 +49,10 @@ endif()
 
 # fmt: Debian ships only a shared libfmt, so its implementation is compiled
 # once from Debian's header into this small static library
-# (src/core/fmt_implementation.cpp) and every other file includes only the
+# (src/fmtlib/fmt_implementation.cpp) and every other file includes only the
 # declarations. (FMT_HEADER_ONLY in every file cost about 3 s of compile
 # time per file at -O2, four times that under ASan.)
-add_library(sluice_fmt STATIC ${CMAKE_CURRENT_LIST_DIR}/../core/fmt_implementation.cpp)
+add_library(sluice_fmt STATIC ${CMAKE_CURRENT_LIST_DIR}/../fmtlib/fmt_implementation.cpp)
 set_target_properties(sluice_fmt PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 add_library(sluice_toml INTERFACE)
