@@ -210,7 +210,8 @@ TEST(FileSink, RotationAfterTheLastConfirmedBatchIsUndone) {
     const std::string out = dir.file("out.ndjson");
     std::string confirmed_state;
     {
-        auto sink = make_sink(out, "1");  // rotates before every batch once the file is not empty
+        // Full after the first three records: rotates before the next batch.
+        auto sink = make_sink(out, std::to_string(ndjson(0, 3).size()));
         SinkContext ctx{"p/file", nullptr, ""};
         sink->open(ctx);
         auto r1 = sink->send(batch(0, 3));
@@ -219,13 +220,34 @@ TEST(FileSink, RotationAfterTheLastConfirmedBatchIsUndone) {
     }
     ASSERT_EQ(lines(out + ".1"), 3);
     ASSERT_EQ(lines(out), 2);
-    auto sink = make_sink(out, "1");
+    auto sink = make_sink(out, std::to_string(ndjson(0, 3).size()));
     SinkContext ctx{"p/file", nullptr, confirmed_state};
     sink->open(ctx);
     // Sent again: the new file's copy is cut first, then written again.
     ASSERT_EQ(sink->send(batch(3, 2)).confirmed, 2u);
     EXPECT_EQ(slurp(out), ndjson(3, 2));
     EXPECT_EQ(slurp(out + ".1"), ndjson(0, 3));
+}
+
+// A batch larger than what is left before max_size is split: the file ends
+// with the first record that reaches it, the rest are confirmed by the next
+// send, into the next file.
+TEST(FileSink, ABatchIsSplitAtMaxSize) {
+    TempDir dir;
+    const std::string out = dir.file("out.ndjson");
+    auto sink = make_sink(out, std::to_string(ndjson(0, 4).size() - 1));
+    SinkContext ctx{"p/file", nullptr, ""};
+    sink->open(ctx);
+    auto r = sink->send(batch(0, 10));
+    EXPECT_TRUE(r.error.empty()) << r.error;
+    ASSERT_EQ(r.confirmed, 4u);
+    r = sink->send(batch(4, 6));
+    ASSERT_EQ(r.confirmed, 4u);
+    r = sink->send(batch(8, 2));
+    ASSERT_EQ(r.confirmed, 2u);
+    EXPECT_EQ(slurp(out + ".2"), ndjson(0, 4));
+    EXPECT_EQ(slurp(out + ".1"), ndjson(4, 4));
+    EXPECT_EQ(slurp(out), ndjson(8, 2));
 }
 
 TEST(FileSink, WithoutStateNothingIsCut) {

@@ -22,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -52,7 +53,7 @@ const OptionBinding<FileSinkSettings>& file_sink_options() {
             .field(&S::path, {.name = "path", .type = OptionType::String, .doc = "The output file", .required = true,
                               .min = 1})
             .field(&S::max_size, {.name = "max_size", .type = OptionType::Size, .default_value = "100MiB",
-                                  .doc = "Rotate when the file reaches this size (0: never)", .min = 0})
+                                  .doc = "Rotate when the file reaches this size: a file ends with the first record that reaches it (0: never)", .min = 0})
             .field(&S::max_files, {.name = "max_files", .type = OptionType::Int, .default_value = "5",
                                    .doc = "Rotated files kept (path.1 ... path.N)", .min = 1, .max = 1000})
             .field(&S::fsync, {.name = "fsync", .type = OptionType::Bool, .default_value = "true",
@@ -120,9 +121,11 @@ public:
             return result;
         }
         buf_.clear();
+        ends_.clear();
         for (const auto& r : batch) {
             append_record_json(buf_, r);
             buf_ += '\n';
+            ends_.push_back(buf_.size());
         }
         if (check_) {
             settle_tail(*check_);
@@ -135,6 +138,20 @@ public:
                 result.error = e.what();
                 return result;
             }
+        }
+        // With max_size, this file takes the records up to the first that
+        // reaches it; the rest go to the next file (confirmed in part, the
+        // runner sends them again at once). A file ends at most one record
+        // past max_size, however large the batch.
+        std::size_t take = batch.size();
+        if (max_size_ > 0) {
+            for (std::size_t k = 0; k < ends_.size(); ++k) {
+                if (size_ + ends_[k] >= max_size_) {
+                    take = k + 1;
+                    break;
+                }
+            }
+            buf_.resize(take > 0 ? ends_[take - 1] : 0);
         }
         if (end_line_ && size_ > 0 && last_byte() != '\n') {
             log::warn("{}: {} does not end with a line break (a line added by someone else?): sluice's lines start "
@@ -164,7 +181,7 @@ public:
         }
         size_ += buf_.size();
         last_ = FileMark{dev_, ino_, size_};
-        result.confirmed = batch.size();
+        result.confirmed = take;
         result.state = fmt::format("{} {} {}", dev_, ino_, size_);
         return result;
     }
@@ -414,6 +431,7 @@ private:
     std::optional<TailCheck> check_;   // bytes past it, judged at the next send
     bool end_line_ = false;            // someone else's bytes may end mid-line
     std::string buf_;
+    std::vector<std::size_t> ends_;  // where each record of buf_ ends
 };
 
 }  // namespace
