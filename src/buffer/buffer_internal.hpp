@@ -77,7 +77,6 @@ public:
     // The rows up to `id` are deleted (or may be, if the transaction that
     // deletes them commits): a read after an id below it goes to SQLite.
     void discard_through(std::uint64_t id);
-    void clear();
     // The chunks holding the rows after `after`, oldest first, into `out`;
     // false (out empty) when row after + 1 is not here, also when it is
     // older than the oldest row kept.

@@ -9,7 +9,7 @@
 namespace sluice::buffer_detail {
 
 void RecentRows::add(std::uint64_t first_id, const EncodedRecords& records) {
-    if (records.empty() || records.bytes.size() > max_bytes_ || first_id <= discarded_to_) {
+    if (records.empty() || records.bytes.size() > max_bytes_) {
         return;
     }
     auto c = std::make_shared<Chunk>();
@@ -22,6 +22,9 @@ void RecentRows::add(std::uint64_t first_id, const EncodedRecords& records) {
         c->ends.push_back(end);
     }
     std::lock_guard lk(mu_);
+    if (first_id <= discarded_to_) {
+        return;
+    }
     if (!chunks_.empty() && chunks_.back()->last_id() + 1 != first_id) {
         chunks_.clear();  // ids skipped (cannot happen today): keep only what is contiguous
         bytes_ = 0;
@@ -41,12 +44,6 @@ void RecentRows::discard_through(std::uint64_t id) {
         bytes_ -= chunks_.front()->bytes.size();
         chunks_.pop_front();
     }
-}
-
-void RecentRows::clear() {
-    std::lock_guard lk(mu_);
-    chunks_.clear();
-    bytes_ = 0;
 }
 
 bool RecentRows::rows_after(std::uint64_t after, std::vector<std::shared_ptr<const Chunk>>& out) const {
