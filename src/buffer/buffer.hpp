@@ -4,6 +4,7 @@
 // sink reads through its own cursor and moves it only after the far side
 // confirmed. A row is deleted once every sink's cursor is past it.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -190,9 +191,10 @@ public:
     // The state last committed with the cursor ("" if none). Throws
     // std::runtime_error on a database error.
     std::string committed_state();
-    // Blocks until rows exist after the cursor, `timeout` passes, or the
-    // buffer's readers are closed. True if rows may be available.
-    bool wait(std::chrono::milliseconds timeout);
+    // Blocks until rows exist after the cursor, `timeout` passes, the
+    // buffer's readers are closed, or `also` (set before a Buffer::notify)
+    // is true. True if rows may be available.
+    bool wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also = nullptr);
     // A data-level rejection by the sink; !ok if it could not be stored.
     ReaderResult dead_letter(const DeadLetter& d);
 

@@ -355,12 +355,14 @@ std::uint64_t BufferReader::cursor() const {
     return impl_->cursor;
 }
 
-bool BufferReader::wait(std::chrono::milliseconds timeout) {
+bool BufferReader::wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also) {
     Impl& r = *impl_;
     Buffer::Impl& o = r.owner;
     std::uint64_t seen = std::max(r.cursor, r.empty_upto);
     std::unique_lock lk(o.mu);
-    bool ready = o.data_cv.wait_for(lk, timeout, [&] { return o.closed || o.last_id.load() > seen; });
+    bool ready = o.data_cv.wait_for(lk, timeout, [&] {
+        return o.closed || o.last_id.load() > seen || (also != nullptr && also->load());
+    });
     return ready && !o.closed;
 }
 

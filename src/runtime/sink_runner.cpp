@@ -155,7 +155,10 @@ bool SinkRunner::turn() {
         // Woken by every commit, by the worker's end of input and by
         // close_readers() (a cut-short stop); the timeout is only a safety
         // net, long so that an idle gateway does not poll its buffer.
-        reader_->wait(std::chrono::seconds(5));
+        // input_done is part of what ends the wait: the worker sets it and
+        // notifies without a commit when the last batch was already in, and
+        // a stop would otherwise wait out the timeout.
+        reader_->wait(std::chrono::seconds(5), &input_done_);
         return true;
     }
     caught_up_ = false;

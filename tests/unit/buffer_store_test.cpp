@@ -488,6 +488,20 @@ TEST(Buffer, WaitWakesOnAppendAndOnClose) {
     EXPECT_FALSE(rd->wait(kDeadline));  // closed: never blocks again
 }
 
+TEST(Buffer, WaitEndsWhenTheCallersFlagIsSetAndNotified) {
+    // The sink runner's end of input: the worker sets input_done and
+    // notifies without a commit; the wait must end there, not at its timeout.
+    TempDir dir;
+    auto buf = Buffer::open(options(dir, {"a"}));
+    auto rd = buf->reader("a");
+    std::atomic<bool> done{false};
+    auto waiter = std::async(std::launch::async, [&] { return rd->wait(4 * kDeadline, &done); });
+    done = true;
+    buf->notify();
+    ASSERT_EQ(waiter.wait_for(kDeadline), std::future_status::ready);
+    EXPECT_TRUE(rd->wait(0ms, &done));  // set: returns at once
+}
+
 TEST(Buffer, LockRefusesASecondOpen) {
     TempDir dir;
     auto opts = options(dir, {"a"});
