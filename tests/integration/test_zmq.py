@@ -269,6 +269,9 @@ def test_source_up_gauge_ready_and_healthcheck():
 
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: up() == 0, 30, "sluice_source_up 0 while nobody listens")
+            # The gauge is 0 from the start; /ready says "starting" until the
+            # gateway has started (slow under ThreadSanitizer), then names the source.
+            wait_for(lambda: "starting" not in ready()[1], 30, "the gateway to finish starting")
             status, body = ready()
             assert status == 503 and "p/z: source down for" in body and "(required)" in body, (status, body)
             ctx = zmq.Context()
