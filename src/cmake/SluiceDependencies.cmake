@@ -99,7 +99,7 @@ endif()
 # Each is looked for only when its component is switched on, so a minimal
 # board build needs none of them.
 
-# Eclipse Paho MQTT C, synchronous client, with TLS (OpenSSL) unless
+# Eclipse Paho MQTT C, asynchronous client, with TLS (OpenSSL) unless
 # SLUICE_MQTT_TLS is off: then the plain-TCP library links, without OpenSSL,
 # and the mqtt source refuses ssl:// servers (the minimal board set).
 option(SLUICE_MQTT_TLS "MQTT over TLS (Paho with OpenSSL); OFF links Paho's plain-TCP client only" ON)
@@ -108,24 +108,24 @@ function(sluice_find_paho)
     return()
   endif()
   if(SLUICE_MQTT_TLS)
-    set(paho_name paho-mqtt3cs)
+    set(paho_name paho-mqtt3as)
   else()
-    set(paho_name paho-mqtt3c)
+    set(paho_name paho-mqtt3a)
   endif()
   if(SLUICE_STATIC)
     set(OPENSSL_USE_STATIC_LIBS ON)
-    find_library(PAHO_LIBRARY NAMES lib${paho_name}.a)
+    find_library(PAHO_ASYNC_LIBRARY NAMES lib${paho_name}.a)
   else()
-    find_library(PAHO_LIBRARY NAMES ${paho_name})
+    find_library(PAHO_ASYNC_LIBRARY NAMES ${paho_name})
   endif()
-  find_path(PAHO_INCLUDE_DIR NAMES MQTTClient.h)
-  if(NOT PAHO_LIBRARY OR NOT PAHO_INCLUDE_DIR)
+  find_path(PAHO_INCLUDE_DIR NAMES MQTTAsync.h)
+  if(NOT PAHO_ASYNC_LIBRARY OR NOT PAHO_INCLUDE_DIR)
     message(FATAL_ERROR "Paho MQTT C not found: install libpaho-mqtt-dev (firmware-gw/install-deps), "
                         "or configure with -DSLUICE_WITH_MQTT=OFF")
   endif()
   add_library(sluice_paho INTERFACE)
   target_include_directories(sluice_paho SYSTEM INTERFACE ${PAHO_INCLUDE_DIR})
-  target_link_libraries(sluice_paho INTERFACE ${PAHO_LIBRARY})
+  target_link_libraries(sluice_paho INTERFACE ${PAHO_ASYNC_LIBRARY})
   if(SLUICE_MQTT_TLS)
     find_package(OpenSSL REQUIRED)
     target_link_libraries(sluice_paho INTERFACE OpenSSL::SSL OpenSSL::Crypto)

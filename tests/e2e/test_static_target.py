@@ -16,10 +16,15 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-from harness import SOURCE_DIR, KafkaMock, Sluice, TempDir, free_port, http_get, main, read_ndjson, run, wait_for
+from harness import (SOURCE_DIR, KafkaMock, Sluice, TempDir, free_port, http_get, main, read_ndjson, run, skip,
+                     wait_for)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from test_mqtt import Mosquitto, publish  # noqa: E402
 
 FIXTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "readings.ndjson")
 MINIMAL = os.environ.get("SLUICE_EXPECT_MINIMAL", "0") == "1"
@@ -168,6 +173,30 @@ def test_mqtt_tls_as_built():
         assert r.returncode == 0, r.stderr.decode() + r.stdout.decode()
 
 
+def test_mqtt_receives_as_built():
+    # Paho's asynchronous client, with its own receive and send threads, on
+    # the target: QoS 1 messages published to a mosquitto on the build
+    # machine come out of the (emulated) binary, each once.
+    if shutil.which("mosquitto") is None or shutil.which("mosquitto_pub") is None:
+        skip("needs mosquitto and mosquitto_pub")
+    count = 200
+    with TempDir() as d, Mosquitto(d) as broker:
+        out = os.path.join(d, "out.ndjson")
+        pipeline = (f"mqtt server=tcp://127.0.0.1:{broker.port} topics=board/# qos=1 decode=json "
+                    f"! file path={out}")
+        with Sluice(["run", "-e", pipeline, "--data-dir", d, "--http", "off"],
+                    log_path=os.path.join(d, "log")) as s:
+            wait_for(lambda: "subscribed to" in s.logs() or s.proc.poll() is not None, 60, "the subscription")
+            assert s.proc.poll() is None, s.logs()
+            publish(broker.port, "board/t", [json.dumps({"seq": i}) for i in range(count)])
+            wait_for(lambda: len(read_ndjson(out)) >= count or s.proc.poll() is not None, 60,
+                     "every message written")
+            s.signal(signal.SIGTERM)
+            assert s.wait(30) == 0, s.logs()
+        seqs = sorted(r["fields"]["seq"] for r in read_ndjson(out))
+        assert seqs == list(range(count)), seqs[:20]
+
+
 def test_kafka_delivers_every_record():
     # The kafka sink's delivery reports are what move its cursor: a target
     # where they get lost (a 32-bit one, say) retries the same batch forever
@@ -234,4 +263,4 @@ def test_board_config_validates():
 if __name__ == "__main__":
     main([test_version_lists_the_components, test_relay_from_a_fixture_file, test_buffer_and_http_api_start,
           test_host_name_resolves_and_http_client_pushes, test_name_lookup_skips_missing_nss_modules,
-          test_mqtt_tls_as_built, test_kafka_delivers_every_record, test_board_config_validates])
+          test_mqtt_tls_as_built, test_mqtt_receives_as_built, test_kafka_delivers_every_record, test_board_config_validates])

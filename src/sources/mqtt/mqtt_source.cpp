@@ -1,24 +1,29 @@
-// Subscribes to MQTT topic filters with Eclipse Paho's synchronous client.
+// Subscribes to MQTT topic filters with Eclipse Paho's asynchronous client.
 //
-// Why the synchronous client without callbacks: MQTTClient_receive in a
-// loop on our own thread measured about twice the rate of Paho's callback
-// subscribers on this hardware, and it gives back-pressure for free — while
-// this thread waits in push_all_wait nothing is read, so the broker holds
-// QoS>=1 messages and TCP slows QoS 0 publishers.
+// Paho reads on its own receive thread and calls `on_message` there for
+// every message, with its global lock held. The callback copies the message
+// into the source's batch and hands the batch to the ingest queue every
+// `hand_on_` messages; the source's own thread connects, subscribes, hands
+// on a batch `flush_interval` after its first message, and reconnects with
+// back-off.
 //
-// Messages are collected into a local batch and handed to the ingest queue
-// every `batch_size` messages or `flush_interval` after the first one.
+// Paho acknowledges a QoS 1/2 message (PUBACK, PUBREC) as it reads it,
+// before it is stored, and offers no way to acknowledge later. So the
+// source takes at most `max_unsaved_messages` ahead of the buffer's commits
+// (UnsavedWindow): with the window full, the callback hands its batch on,
+// asks the worker to commit at once, and does not return until the commit
+// is reported. Paho's receive thread reads nothing meanwhile (for any
+// client in the process), so what Paho acknowledged and sluice has not
+// stored stays within the windows. Batches are handed on at half the window
+// so the worker commits one half while the other is read.
 //
-// Paho acknowledges a QoS 1/2 message as it reads it, before it is stored.
-// So the source takes at most `max_unsaved_messages` from Paho ahead of the
-// buffer's commits (UnsavedWindow): with the window full it hands its batch
-// on, asks the worker to commit at once, and reads nothing until the commit
-// is reported. Meanwhile Paho is not called, so it sends no keep-alive
-// PINGREQ either (the synchronous client has no thread of its own); a
-// commit normally takes milliseconds, and one that stalls for 1.5 times
-// `keepalive` (disk full) makes the broker close the connection: what it
-// still holds stays in the persistent session, and the source reconnects
-// once the commits go on.
+// A blocked callback holds Paho's lock, so Paho's other thread sends no
+// keep-alive either; a commit normally takes milliseconds, and one that
+// stalls for 1.5 times `keepalive` (disk full) makes the broker close the
+// connection: what it still holds stays in the persistent session, and the
+// source reconnects once the commits go on. Nothing here calls Paho from a
+// callback, and no Paho call is made while holding the batch lock, so the
+// callback's lock and Paho's cannot wait on each other.
 
 #include <algorithm>
 #include <atomic>
@@ -29,7 +34,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include <MQTTClient.h>
+#include <MQTTAsync.h>
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
@@ -39,7 +44,6 @@
 #include "core/metrics.hpp"
 #include "core/tls_options.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
-#include "sources/mqtt/paho_gate.hpp"
 #include "sources/mqtt/tls_probe.hpp"
 #include "core/backoff.hpp"
 #include "core/guard.hpp"
@@ -50,11 +54,12 @@ namespace sluice::components {
 namespace {
 
 using namespace std::chrono_literals;
-using mqtt::paho_gate;
 using mqtt::Settings;
 
-constexpr auto kShutdownDrain = 500ms;
-constexpr unsigned long kIdleReceiveMs = 100;  // how often an idle loop looks at stopping_
+constexpr auto kShutdownDrain = 500ms;   // longest wait for commits while stopping
+constexpr auto kStatusWait = 1000ms;     // for the broker to confirm a status message
+constexpr auto kDisconnectWait = 1000ms; // for Paho to finish a disconnect
+constexpr auto kCallbackSlack = 5s;      // beyond connect_timeout before Paho is given up on
 
 std::string connack_text(int rc) {
     switch (rc) {
@@ -73,21 +78,167 @@ std::string connack_text(int rc) {
     }
 }
 
-std::string paho_text(int rc, bool v5) {
-    if (rc < 0) {
-        const char* s = MQTTClient_strerror(rc);
-        return s != nullptr ? s : fmt::format("error {}", rc);
+std::string paho_text(int rc) {
+    const char* s = MQTTAsync_strerror(rc);
+    return s != nullptr ? s : fmt::format("error {}", rc);
+}
+
+std::string reason_text(int rc) {
+    const char* s = MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(rc));
+    return fmt::format("broker refused: {}", s != nullptr ? s : std::to_string(rc));
+}
+
+// One asynchronous Paho request (connect, subscribe, publish, disconnect)
+// the source's thread waits for; Paho completes it from its own threads.
+// One per kind, living as long as the source: a request whose answer never
+// came ends the Paho client (destroying it drops what it still owes).
+class Pending {
+public:
+    struct Result {
+        bool ok = false;
+        int code = 0;       // on failure: Paho's (< 0), the broker's CONNACK code (3.1.1) or reason code (5)
+        std::string message;
+        bool session_present = false;
+        std::vector<int> granted;  // subscribe: what the broker granted per filter (>= 0x80: refused)
+    };
+
+    void begin() {
+        std::lock_guard lk(mu_);
+        done_ = false;
+        result_ = {};
     }
+    // False if no answer came within `max`.
+    bool wait(std::chrono::nanoseconds max, Result& out) {
+        std::unique_lock lk(mu_);
+        if (!cv_.wait_for(lk, max, [this] { return done_; })) {
+            return false;
+        }
+        out = std::move(result_);
+        return true;
+    }
+    void finish(Result r) {
+        std::lock_guard lk(mu_);
+        result_ = std::move(r);
+        done_ = true;
+        cv_.notify_all();
+    }
+
+    // Paho's callbacks; the context is the Pending.
+    static void succeeded(void* context, MQTTAsync_successData* d) {
+        Result r{.ok = true};
+        if (d != nullptr) {
+            r.session_present = d->alt.connect.sessionPresent != 0;
+        }
+        static_cast<Pending*>(context)->finish(std::move(r));
+    }
+    static void succeeded5(void* context, MQTTAsync_successData5* d) {
+        Result r{.ok = true};
+        if (d != nullptr) {
+            r.session_present = d->alt.connect.sessionPresent != 0;
+        }
+        static_cast<Pending*>(context)->finish(std::move(r));
+    }
+    static void failed(void* context, MQTTAsync_failureData* d) {
+        Result r;
+        if (d != nullptr) {
+            r.code = d->code;
+            r.message = d->message != nullptr ? d->message : "";
+        } else {
+            r.code = MQTTASYNC_FAILURE;
+        }
+        static_cast<Pending*>(context)->finish(std::move(r));
+    }
+    static void failed5(void* context, MQTTAsync_failureData5* d) {
+        Result r;
+        if (d != nullptr) {
+            r.code = d->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR ? static_cast<int>(d->reasonCode) : d->code;
+            r.message = d->message != nullptr ? d->message : "";
+        } else {
+            r.code = MQTTASYNC_FAILURE;
+        }
+        static_cast<Pending*>(context)->finish(std::move(r));
+    }
+
+    // SUBACK: one granted QoS (or refusal) per filter. `n` is the number of filters.
+    static void set_subscribe(MQTTAsync_responseOptions& o, Pending* p, bool v5) {
+        o.context = p;
+        if (v5) {
+            o.onSuccess5 = [](void* context, MQTTAsync_successData5* d) {
+                auto* self = static_cast<Pending*>(context);
+                Result r{.ok = true};
+                if (d != nullptr) {
+                    if (d->alt.sub.reasonCodeCount > 1 && d->alt.sub.reasonCodes != nullptr) {
+                        r.granted.assign(d->alt.sub.reasonCodes, d->alt.sub.reasonCodes + d->alt.sub.reasonCodeCount);
+                    } else {
+                        r.granted.push_back(d->reasonCode);
+                    }
+                }
+                self->finish(std::move(r));
+            };
+            o.onFailure5 = [](void* context, MQTTAsync_failureData5* d) {
+                auto* self = static_cast<Pending*>(context);
+                // A single filter the broker refused comes as a failure with
+                // its reason code; it is a refusal, not a lost connection.
+                if (d != nullptr && d->packet_type == 9 /* SUBACK */ &&
+                    d->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+                    self->finish(Result{.ok = true, .granted = {static_cast<int>(d->reasonCode)}});
+                    return;
+                }
+                failed5(context, d);
+            };
+        } else {
+            o.onSuccess = [](void* context, MQTTAsync_successData* d) {
+                auto* self = static_cast<Pending*>(context);
+                Result r{.ok = true};
+                const std::size_t n = self->filters_;
+                if (d != nullptr) {
+                    if (n > 1 && d->alt.qosList != nullptr) {
+                        r.granted.assign(d->alt.qosList, d->alt.qosList + n);
+                    } else {
+                        r.granted.push_back(d->alt.qos);
+                    }
+                }
+                self->finish(std::move(r));
+            };
+            o.onFailure = [](void* context, MQTTAsync_failureData* d) {
+                auto* self = static_cast<Pending*>(context);
+                if (d != nullptr && d->code == 0x80) {
+                    self->finish(Result{.ok = true, .granted = {0x80}});
+                    return;
+                }
+                failed(context, d);
+            };
+        }
+    }
+    void set_filters(std::size_t n) { filters_ = n; }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    Result result_;
+    std::size_t filters_ = 1;
+};
+
+template <class Options>
+void set_callbacks(Options& o, Pending* p, bool v5) {
+    o.context = p;
     if (v5) {
-        const char* s = MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(rc));
-        return fmt::format("broker refused: {}", s != nullptr ? s : std::to_string(rc));
+        o.onSuccess5 = &Pending::succeeded5;
+        o.onFailure5 = &Pending::failed5;
+    } else {
+        o.onSuccess = &Pending::succeeded;
+        o.onFailure = &Pending::failed;
     }
-    return connack_text(rc);
 }
 
 class MqttSource final : public Source {
 public:
-    explicit MqttSource(Settings s) : s_(std::move(s)), window_(s_.max_unsaved_messages) {}
+    explicit MqttSource(Settings s) : s_(std::move(s)), window_(s_.max_unsaved_messages) {
+        // Half the window per batch: the worker commits one half while the
+        // callback reads the other.
+        hand_on_ = std::max<std::size_t>(1, std::min(s_.batch_size, (window_.limit() + 1) / 2));
+    }
     ~MqttSource() override { stop(); }
 
     void start(SourceContext& ctx) override {
@@ -102,9 +253,8 @@ public:
         health_down(fmt::format("connecting to {}", s_.server));
         // Committed with every batch: which subscription the stored messages
         // came from. A resumed session with the same one is not subscribed
-        // again, as the broker starts sending the session's backlog right
-        // after CONNACK, and what Paho reads while it waits for SUBACK it
-        // acknowledges at once, unseen by the window.
+        // again: the broker starts sending the session's backlog right after
+        // CONNACK, and a SUBACK would only come after it.
         std::string what = fmt::format("{}\n{}\n{}", client_id_, s_.qos, s_.protocol);
         for (const auto& t : s_.topics) {
             what += "\n" + t;
@@ -123,7 +273,6 @@ public:
             stopping_ = true;
         }
         cv_.notify_all();
-        window_.wake();
         if (thread_.joinable()) {
             thread_.join();
         }
@@ -168,36 +317,76 @@ private:
         }
     }
 
+    // One Paho client at a time, connected and reconnected until stop; a new
+    // client when Paho left a request unanswered.
     void session() {
-        MQTTClient_createOptions co = MQTTClient_createOptions_initializer;
-        co.MQTTVersion = v5() ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-        MQTTClient client = nullptr;
-        // No client-side persistence: as a subscriber the session that matters
-        // (subscriptions, queued QoS>=1 messages) is kept by the broker.
-        int rc;
-        {
-            auto gate = paho_gate().enter();
-            rc = MQTTClient_createWithOptions(&client, s_.server.c_str(), client_id_.c_str(),
-                                              MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
-        }
-        if (rc != MQTTCLIENT_SUCCESS) {
-            ctx_->metrics->errors->inc();
-            log::error("{}: cannot create an MQTT client for {}: {}", ctx_->name, s_.server, paho_text(rc, false));
-            return;
-        }
-        MQTTClient_setCommandTimeout(client, static_cast<unsigned long>(s_.connect_timeout.count()) * 1000);
-        client_ = client;
-        paho_gate().add_client();
-        receive_loop();
-        shutdown();
-        paho_gate().remove_client();
-        {
-            auto gate = paho_gate().enter();
-            MQTTClient_destroy(&client_);
+        for (;;) {
+            unanswered_ = false;
+            give_up_ = false;
+            if (!create_client()) {
+                return;
+            }
+            struct Destroy {
+                MqttSource& self;
+                ~Destroy() { self.destroy_client(); }
+            } destroy{*this};
+            connection_loop();
+            shutdown();
+            if (!unanswered_ || stopping_ || !queue_open_) {
+                return;
+            }
         }
     }
 
-    // ------------------------------------------------------------ connecting
+    bool create_client() {
+        MQTTAsync_createOptions co = v5() ? MQTTAsync_createOptions MQTTAsync_createOptions_initializer5
+                                          : MQTTAsync_createOptions MQTTAsync_createOptions_initializer;
+        co.sendWhileDisconnected = 0;
+        // No client-side persistence: as a subscriber the session that matters
+        // (subscriptions, queued QoS>=1 messages) is kept by the broker.
+        const int rc = MQTTAsync_createWithOptions(&client_, s_.server.c_str(), client_id_.c_str(),
+                                                   MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
+        if (rc != MQTTASYNC_SUCCESS) {
+            ctx_->metrics->errors->inc();
+            log::error("{}: cannot create an MQTT client for {}: {}", ctx_->name, s_.server, paho_text(rc));
+            client_ = nullptr;
+            return false;
+        }
+        MQTTAsync_setCallbacks(client_, this, &MqttSource::on_connection_lost, &MqttSource::on_message, nullptr);
+        return true;
+    }
+
+    void destroy_client() {
+        give_up_ = true;
+        window_.wake();
+        // Paho calls back with its lock held, which destroy takes: no
+        // callback runs during it, and none after.
+        MQTTAsync_destroy(&client_);
+        client_ = nullptr;
+        // What the callback took in after the disconnect started.
+        std::unique_lock lk(batch_mu_);
+        hand_on_locked();
+    }
+
+    // ------------------------------------------------------------ Paho's threads
+
+    static int on_message(void* context, char* topic, int topic_len, MQTTAsync_message* m) {
+        auto* self = static_cast<MqttSource*>(context);
+        self->take(topic, topic_len, m);
+        MQTTAsync_freeMessage(&m);
+        MQTTAsync_free(topic);
+        return 1;
+    }
+
+    static void on_connection_lost(void* context, char* cause) {
+        auto* self = static_cast<MqttSource*>(context);
+        {
+            std::lock_guard lk(self->mu_);
+            self->lost_ = true;
+            self->lost_reason_ = cause != nullptr && *cause != '\0' ? cause : "connection lost";
+        }
+        self->cv_.notify_all();
+    }
 
     static int on_ssl_error(const char* str, std::size_t len, void* u) {
         auto* self = static_cast<MqttSource*>(u);
@@ -225,29 +414,102 @@ private:
                 reason = std::string(parts[5]);
             }
         }
+        std::lock_guard lk(self->mu_);
         if (self->ssl_error_.find(reason) == std::string::npos) {
             self->ssl_error_ += (self->ssl_error_.empty() ? "" : "; ") + reason;
         }
         return 0;
     }
 
+    // One message, on Paho's receive thread.
+    void take(const char* topic, int topic_len, const MQTTAsync_message* m) {
+        Frame f;
+        // topic_len is only set when the topic holds a NUL.
+        if (topic_len > 0) {
+            f.origin.assign(topic, static_cast<std::size_t>(topic_len));
+        } else {
+            f.origin.assign(topic);
+        }
+        f.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
+        f.arrival_ns = wall_now_ns();
+        f.source = ctx_->index;
+        f.has_position = true;
+        f.position_epoch = subscription_;
+        ctx_->metrics->frame_in(f.payload.size(), static_cast<double>(f.arrival_ns) / 1e9);
+        bool first = false;
+        {
+            std::unique_lock lk(batch_mu_);
+            first = batch_.empty();
+            batch_.push_back(std::move(f));
+            window_.received();
+            if (batch_.size() >= hand_on_ || window_.full()) {
+                hand_on_locked();
+                first = false;
+            } else if (first) {
+                flush_at_ns_ = mono_now_ns() + std::chrono::nanoseconds(s_.flush_interval).count();
+            }
+        }
+        if (first) {
+            // The source's thread hands the batch on after flush_interval.
+            { std::lock_guard lk(mu_); }
+            cv_.notify_all();
+        }
+        // Read no more until the buffer stored enough of what was taken.
+        while (window_.full() && !give_up_) {
+            ctx_->commit_soon();
+            window_.wait_for_room(100ms, give_up_);
+        }
+    }
+
+    // Hands the batch to the ingest queue (batch_mu_ held; blocks while the
+    // queue is full, which holds Paho's receive thread too).
+    void hand_on_locked() {
+        if (batch_.empty()) {
+            return;
+        }
+        const std::size_t n = batch_.size();
+        if (!queue_open_ || !ctx_->ingest->push_all_wait(batch_)) {
+            window_.forget(n);
+            ctx_->metrics->dropped->inc(n);
+            if (queue_open_.exchange(false)) {
+                log::warn("{}: pipeline closed; {} received messages not taken", ctx_->name, n);
+            }
+            batch_.clear();
+            give_up_ = true;
+            window_.wake();
+            {
+                std::lock_guard lk(mu_);
+            }
+            cv_.notify_all();
+            return;
+        }
+        flush_at_ns_ = 0;
+        // Half the window handed on: have it committed now rather than after
+        // batch_max_delay, so the other half can follow without waiting.
+        if (window_.unsaved() * 2 >= window_.limit()) {
+            ctx_->commit_soon();
+        }
+    }
+
+    // ------------------------------------------------------------ connecting
+
     // "" on success, else what went wrong.
     std::string connect_once() {
-        MQTTClient_connectOptions o;
+        MQTTAsync_connectOptions o;
         if (v5()) {
-            o = MQTTClient_connectOptions_initializer5;
+            o = MQTTAsync_connectOptions MQTTAsync_connectOptions_initializer5;
             o.cleanstart = s_.clean_session ? 1 : 0;
         } else {
-            o = MQTTClient_connectOptions_initializer;
+            o = MQTTAsync_connectOptions MQTTAsync_connectOptions_initializer;
             o.cleansession = s_.clean_session ? 1 : 0;
         }
         o.keepAliveInterval = static_cast<int>(s_.keepalive.count());
         o.connectTimeout = static_cast<int>(s_.connect_timeout.count());
-        o.reliable = 0;
+        o.automaticReconnect = 0;
         o.username = s_.user.empty() ? nullptr : s_.user.c_str();
         o.password = s_.password.empty() ? nullptr : s_.password.c_str();
         static const char kOffline[] = "offline";
-        MQTTClient_willOptions will = MQTTClient_willOptions_initializer;
+        MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
         if (!s_.status_topic.empty()) {
             will.topicName = s_.status_topic.c_str();
             will.message = kOffline;
@@ -255,7 +517,7 @@ private:
             will.qos = s_.status_qos;
             o.will = &will;
         }
-        MQTTClient_SSLOptions ssl = MQTTClient_SSLOptions_initializer;
+        MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
         if (s_.tls) {
             ssl.trustStore = s_.ca_file.empty() ? nullptr : s_.ca_file.c_str();
             ssl.CApath = s_.ca_path.empty() ? nullptr : s_.ca_path.c_str();
@@ -268,48 +530,61 @@ private:
             ssl.ssl_error_context = this;
             o.ssl = &ssl;
         }
-        ssl_error_.clear();
-        int rc;
-        if (v5()) {
-            MQTTProperties props = MQTTProperties_initializer;
-            if (!s_.clean_session && s_.session_expiry.count() > 0) {
-                MQTTProperty p;
-                p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-                p.value.integer4 = static_cast<unsigned int>(
-                    std::min<std::int64_t>(s_.session_expiry.count(), 0xFFFFFFFFLL));
-                MQTTProperties_add(&props, &p);
-            }
-            MQTTResponse r;
-            {
-                auto gate = paho_gate().enter();
-                r = MQTTClient_connect5(client_, &o, &props, nullptr);
-            }
-            rc = r.reasonCode;
-            MQTTResponse_free(r);
-            MQTTProperties_free(&props);
-        } else {
-            auto gate = paho_gate().enter();
-            rc = MQTTClient_connect(client_, &o);
+        MQTTProperties props = MQTTProperties_initializer;
+        if (v5() && !s_.clean_session && s_.session_expiry.count() > 0) {
+            MQTTProperty p;
+            p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+            p.value.integer4 =
+                static_cast<unsigned int>(std::min<std::int64_t>(s_.session_expiry.count(), 0xFFFFFFFFLL));
+            MQTTProperties_add(&props, &p);
+            o.connectProperties = &props;
         }
-        if (rc == MQTTCLIENT_SUCCESS) {
-            session_present_ = o.returned.sessionPresent != 0;
-            return {};
+        {
+            std::lock_guard lk(mu_);
+            ssl_error_.clear();
+            lost_ = false;
+        }
+        set_callbacks(o, &connect_op_, v5());
+        connect_op_.begin();
+        int rc = MQTTAsync_connect(client_, &o);
+        MQTTProperties_free(&props);
+        Pending::Result r;
+        if (rc == MQTTASYNC_SUCCESS) {
+            if (!connect_op_.wait(s_.connect_timeout + kCallbackSlack, r)) {
+                unanswered_ = true;
+                return fmt::format("connect to {} failed: no answer from the MQTT client within {}", s_.server,
+                                   format_duration(s_.connect_timeout + kCallbackSlack));
+            }
+            if (r.ok) {
+                session_present_ = r.session_present;
+                return {};
+            }
+            rc = r.code;
         }
         const std::string endpoint = fmt::format("{}:{}", s_.host, s_.port);
         if (rc > 0) {
-            return fmt::format("connect to {} failed: {}", s_.server, paho_text(rc, v5()));
+            return fmt::format("connect to {} failed: {}", s_.server, v5() ? reason_text(rc) : connack_text(rc));
         }
         // Paho's negative codes do not say whether TCP or TLS failed, or why.
         if (const std::string tcp = mqtt::probe_tcp(s_.host, s_.port, s_.connect_timeout); !tcp.empty()) {
             return fmt::format("cannot connect to {}: {}", endpoint, tcp);
         }
         if (s_.tls) {
+            std::string ssl_error;
+            {
+                std::lock_guard lk(mu_);
+                ssl_error = ssl_error_;
+            }
             const std::string verdict = mqtt::probe_tls(s_, s_.connect_timeout);
-            if (!verdict.empty() || !ssl_error_.empty()) {
-                return mqtt::explain_tls_failure(endpoint, ssl_error_, verdict);
+            if (!verdict.empty() || !ssl_error.empty()) {
+                return mqtt::explain_tls_failure(endpoint, ssl_error, verdict);
             }
         }
-        return fmt::format("connect to {} failed: {}", s_.server, paho_text(rc, v5()));
+        std::string why = paho_text(rc);
+        if (!r.message.empty() && r.message != why) {
+            why += ": " + r.message;
+        }
+        return fmt::format("connect to {} failed: {}", s_.server, why);
     }
 
     // "" on success. Refused filters are logged but do not fail the session:
@@ -321,32 +596,29 @@ private:
         }
         std::vector<int> qos(topics.size(), s_.qos);
         const int n = static_cast<int>(topics.size());
-        std::vector<int> granted;
-        if (v5()) {
-            std::vector<MQTTSubscribe_options> opts(topics.size(), MQTTSubscribe_options_initializer);
-            auto gate = paho_gate().enter();
-            MQTTResponse r = MQTTClient_subscribeMany5(client_, n, topics.data(), qos.data(), opts.data(), nullptr);
-            if (r.reasonCodeCount > 0 && r.reasonCodes != nullptr) {
-                granted.assign(r.reasonCodes, r.reasonCodes + r.reasonCodeCount);
-            } else {
-                granted.assign(topics.size(), r.reasonCode);
-            }
-            const int rc = r.reasonCode;
-            MQTTResponse_free(r);
-            if (rc < 0) {
-                return fmt::format("subscribe failed: {}", paho_text(rc, true));
-            }
-        } else {
-            auto gate = paho_gate().enter();
-            const int rc = MQTTClient_subscribeMany(client_, n, topics.data(), qos.data());
-            if (rc < 0 && rc != MQTTCLIENT_FAILURE) {
-                return fmt::format("subscribe failed: {}", paho_text(rc, false));
-            }
-            if (rc == MQTTCLIENT_FAILURE && !MQTTClient_isConnected(client_)) {
-                return "subscribe failed: connection lost";
-            }
-            granted = qos;
+        MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+        std::vector<MQTTSubscribe_options> opts(topics.size(), MQTTSubscribe_options MQTTSubscribe_options_initializer);
+        if (v5() && n > 1) {
+            o.subscribeOptionsList = opts.data();
+            o.subscribeOptionsCount = n;
         }
+        Pending::set_subscribe(o, &subscribe_op_, v5());
+        subscribe_op_.set_filters(topics.size());
+        subscribe_op_.begin();
+        int rc = MQTTAsync_subscribeMany(client_, n, topics.data(), qos.data(), &o);
+        Pending::Result r;
+        if (rc == MQTTASYNC_SUCCESS) {
+            if (!subscribe_op_.wait(s_.connect_timeout + kCallbackSlack, r)) {
+                unanswered_ = true;
+                return "subscribe failed: no SUBACK";
+            }
+            rc = r.ok ? MQTTASYNC_SUCCESS : r.code;
+        }
+        if (rc != MQTTASYNC_SUCCESS) {
+            return fmt::format("subscribe failed: {}", rc > 0 ? reason_text(rc) : paho_text(rc));
+        }
+        std::vector<int> granted = r.granted;
+        granted.resize(topics.size(), granted.empty() ? s_.qos : granted.back());
         std::string refused;
         for (std::size_t i = 0; i < granted.size() && i < s_.topics.size(); ++i) {
             if (granted[i] >= 0x80) {
@@ -367,31 +639,35 @@ private:
         if (s_.status_topic.empty()) {
             return;
         }
-        MQTTClient_deliveryToken token = 0;
-        const int len = static_cast<int>(std::char_traits<char>::length(text));
-        auto gate = paho_gate().enter();
-        int rc;
-        if (v5()) {
-            MQTTResponse r = MQTTClient_publish5(client_, s_.status_topic.c_str(), len, text, s_.status_qos, 1,
-                                                 nullptr, &token);
-            rc = r.reasonCode;
-            MQTTResponse_free(r);
-        } else {
-            rc = MQTTClient_publish(client_, s_.status_topic.c_str(), len, text, s_.status_qos, 1, &token);
+        MQTTAsync_message m = MQTTAsync_message_initializer;
+        m.payload = const_cast<char*>(text);
+        m.payloadlen = static_cast<int>(std::char_traits<char>::length(text));
+        m.qos = s_.status_qos;
+        m.retained = 1;
+        MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+        set_callbacks(o, &publish_op_, v5());
+        publish_op_.begin();
+        int rc = MQTTAsync_sendMessage(client_, s_.status_topic.c_str(), &m, &o);
+        Pending::Result r;
+        if (rc == MQTTASYNC_SUCCESS) {
+            if (!publish_op_.wait(kStatusWait, r)) {
+                unanswered_ = true;
+                rc = MQTTASYNC_OPERATION_INCOMPLETE;
+            } else if (!r.ok) {
+                rc = r.code;
+            }
         }
-        if (rc == MQTTCLIENT_SUCCESS && s_.status_qos > 0) {
-            rc = MQTTClient_waitForCompletion(client_, token, 1000);
-        }
-        if (rc != MQTTCLIENT_SUCCESS) {
+        if (rc != MQTTASYNC_SUCCESS) {
             ctx_->metrics->errors->inc();
             log::warn("{}: publishing '{}' to status topic '{}' failed: {}", ctx_->name, text, s_.status_topic,
-                      paho_text(rc, false));
+                      rc > 0 ? reason_text(rc) : paho_text(rc));
         }
     }
 
-    // Connects (with back-off) and subscribes. False if stopping first.
+    // Connects (with back-off) and subscribes. False if stopping first, or
+    // if Paho left a request unanswered (the session starts a new client).
     bool ensure_connected(Backoff& backoff) {
-        while (!stopping_) {
+        while (!stopping_ && queue_open_) {
             std::string err = connect_once();
             if (err.empty() && !(session_present_ && subscribed_)) {
                 err = subscribe();
@@ -424,114 +700,44 @@ private:
             }
             const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next());
             report_failure(err, wait);
-            if (sleep_for(wait)) {
-                return false;
+            if (sleep_for(wait) || unanswered_) {
+                return false;  // stopping, or a new client (session())
             }
         }
         return false;
     }
 
-    void disconnect(int timeout_ms) {
+    // True if Paho confirmed the disconnect within kDisconnectWait.
+    bool disconnect(int timeout_ms) {
+        MQTTAsync_disconnectOptions o;
         if (v5()) {
-            auto gate = paho_gate().enter();
-            MQTTClient_disconnect5(client_, timeout_ms, MQTTREASONCODE_NORMAL_DISCONNECTION, nullptr);
+            o = MQTTAsync_disconnectOptions MQTTAsync_disconnectOptions_initializer5;
+            o.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
         } else {
-            auto gate = paho_gate().enter();
-            MQTTClient_disconnect(client_, timeout_ms);
+            o = MQTTAsync_disconnectOptions MQTTAsync_disconnectOptions_initializer;
         }
+        o.timeout = timeout_ms;
+        set_callbacks(o, &disconnect_op_, v5());
+        disconnect_op_.begin();
+        if (MQTTAsync_disconnect(client_, &o) != MQTTASYNC_SUCCESS) {
+            return false;  // not connected
+        }
+        Pending::Result r;
+        return disconnect_op_.wait(kDisconnectWait + std::chrono::milliseconds(timeout_ms), r);
     }
 
-    // ------------------------------------------------------------ receiving
-
-    // One message (or none on timeout). False when the connection is gone.
-    enum class Got { Message, Nothing, Lost };
-    Got receive_one(unsigned long timeout_ms) {
-        char* topic = nullptr;
-        int topic_len = 0;
-        MQTTClient_message* m = nullptr;
-        int rc;
-        {
-            auto gate = paho_gate().enter();
-            rc = MQTTClient_receive(client_, &topic, &topic_len, &m, paho_gate().receive_timeout(timeout_ms));
-        }
-        if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) {
-            if (m != nullptr) {
-                MQTTClient_freeMessage(&m);
-            }
-            if (topic != nullptr) {
-                MQTTClient_free(topic);
-            }
-            lost_reason_ = paho_text(rc, false);
-            return Got::Lost;
-        }
-        if (m == nullptr) {
-            if (topic != nullptr) {
-                MQTTClient_free(topic);
-            }
-            return Got::Nothing;
-        }
-        Frame f;
-        // topic_len is only set when the topic holds a NUL (TOPICNAME_TRUNCATED).
-        if (rc == MQTTCLIENT_TOPICNAME_TRUNCATED && topic_len > 0) {
-            f.origin.assign(topic, static_cast<std::size_t>(topic_len));
-        } else {
-            f.origin.assign(topic);
-        }
-        f.payload.assign(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
-        f.arrival_ns = wall_now_ns();
-        f.source = ctx_->index;
-        f.has_position = true;
-        f.position_epoch = subscription_;
-        ctx_->metrics->frame_in(f.payload.size(), static_cast<double>(f.arrival_ns) / 1e9);
-        batch_.push_back(std::move(f));
-        window_.received();
-        MQTTClient_freeMessage(&m);
-        MQTTClient_free(topic);
-        return Got::Message;
-    }
-
-    // False once the pipeline no longer takes frames.
-    bool flush() {
-        if (batch_.empty()) {
-            return true;
-        }
-        if (!ctx_->ingest->push_all_wait(batch_)) {
-            window_.forget(batch_.size());
-            ctx_->metrics->dropped->inc(batch_.size());
-            log::warn("{}: pipeline closed; {} received messages not taken", ctx_->name, batch_.size());
-            batch_.clear();
-            queue_open_ = false;
-            return false;
-        }
-        return true;
-    }
-
-    // Hands the batch on and waits until the worker has stored enough of
-    // what this source took to take more. False if stopping first.
-    bool wait_for_commits() {
-        if (!flush()) {
-            return false;
-        }
-        while (window_.full()) {
-            ctx_->commit_soon();
-            if (stopping_) {
-                return false;
-            }
-            window_.wait_for_room(100ms, stopping_);
-        }
-        return true;
-    }
+    // ------------------------------------------------------------ the source's thread
 
     // The connection was lost: was it taken over by a client with our id?
     // Then one clear line, a count, and a longer wait than a reconnect's.
     // True if stopping during that wait.
-    bool after_lost(Backoff& takeover_backoff) {
+    bool after_lost(Backoff& takeover_backoff, const std::string& reason) {
         const auto lasted = std::chrono::nanoseconds(mono_now_ns() - connected_at_ns_);
         if (!takeover_.lost_after(lasted)) {
             if (lasted >= mqtt::TakeoverDetector::kShortSession) {
                 takeover_backoff.reset();
             }
-            log::warn("{}: connection to {} lost ({}); reconnecting", ctx_->name, s_.server, lost_reason_);
+            log::warn("{}: connection to {} lost ({}); reconnecting", ctx_->name, s_.server, reason);
             return false;
         }
         takeovers_->inc();
@@ -550,7 +756,44 @@ private:
         return sleep_for(wait);
     }
 
-    void receive_loop() {
+    // Hands on a batch whose flush_interval has passed.
+    void hand_on_if_due() {
+        std::unique_lock lk(batch_mu_);
+        const std::int64_t due = flush_at_ns_.load();
+        if (!batch_.empty() && due != 0 && mono_now_ns() >= due) {
+            hand_on_locked();
+        }
+    }
+
+    // Until stop or a lost connection: hands on batches at flush_interval.
+    // True if the connection was lost.
+    bool watch() {
+        std::unique_lock lk(mu_);
+        for (;;) {
+            if (stopping_ || !queue_open_) {
+                return false;
+            }
+            if (lost_) {
+                return true;
+            }
+            const std::int64_t due = flush_at_ns_.load();
+            if (due == 0) {
+                // Woken by the first message of a batch, a loss or stop.
+                cv_.wait(lk);
+                continue;
+            }
+            const std::int64_t left = due - mono_now_ns();
+            if (left > 0) {
+                cv_.wait_for(lk, std::chrono::nanoseconds(left));
+                continue;
+            }
+            lk.unlock();
+            hand_on_if_due();
+            lk.lock();
+        }
+    }
+
+    void connection_loop() {
         const auto seed = static_cast<std::uint32_t>(std::hash<std::string>{}(client_id_) ^ getpid());
         Backoff backoff(s_.reconnect_initial, s_.reconnect_max, seed);
         // After a takeover the first wait (half to all of the step) is longer
@@ -559,104 +802,86 @@ private:
         Backoff takeover_backoff(
             std::max<std::chrono::nanoseconds>(s_.reconnect_initial, 4 * mqtt::TakeoverDetector::kShortSession),
             std::max<std::chrono::nanoseconds>(s_.reconnect_max, 120s), seed + 1);
-        const std::size_t batch_max = std::min(s_.batch_size, window_.limit());
-        batch_.reserve(batch_max);
-        std::int64_t flush_at = 0;
         while (!stopping_ && queue_open_) {
-            if (!connected_) {
-                if (!ensure_connected(backoff)) {
-                    return;
-                }
-                connected_ = true;
-            }
-            if (window_.full() && !wait_for_commits()) {
+            if (!ensure_connected(backoff)) {
                 return;
             }
-            unsigned long timeout_ms = kIdleReceiveMs;
-            if (!batch_.empty()) {
-                const std::int64_t left = flush_at - mono_now_ns();
-                timeout_ms = left <= 0 ? 0 : static_cast<unsigned long>(left / 1'000'000);
+            connected_ = true;
+            if (!watch()) {
+                return;
             }
-            const Got got = receive_one(timeout_ms);
-            if (got == Got::Message && batch_.size() == 1) {
-                flush_at = mono_now_ns() + std::chrono::nanoseconds(s_.flush_interval).count();
+            connected_ = false;
+            std::string reason;
+            {
+                std::lock_guard lk(mu_);
+                reason = lost_reason_;
             }
-            if (got == Got::Lost) {
-                connected_ = false;
-                health_down(fmt::format("connection to {} lost ({})", s_.server, lost_reason_));
-                ctx_->metrics->errors->inc();
-                last_error_.clear();
-                if (!flush() || after_lost(takeover_backoff)) {
-                    return;
-                }
-                // Otherwise a first retry at once: a broker restart is the common case.
-                continue;
+            health_down(fmt::format("connection to {} lost ({})", s_.server, reason));
+            ctx_->metrics->errors->inc();
+            last_error_.clear();
+            {
+                std::unique_lock lk(batch_mu_);
+                hand_on_locked();
             }
-            if (!batch_.empty() &&
-                (batch_.size() >= batch_max || got == Got::Nothing || mono_now_ns() >= flush_at)) {
-                if (!flush()) {
-                    return;
-                }
+            if (after_lost(takeover_backoff, reason)) {
+                return;
             }
+            // Otherwise a first retry at once: a broker restart is the common case.
         }
     }
 
     void shutdown() {
-        if (!connected_) {
-            flush();
-            return;
-        }
-        publish_status("offline");
-        // Paho acknowledged what is already in its queue (QoS 1: PUBACK on
-        // receipt), so take that in before saying goodbye; what is still in
-        // the socket is redelivered by the broker to the persistent session.
-        const std::int64_t until = mono_now_ns() + std::chrono::nanoseconds(kShutdownDrain).count();
-        const std::atomic<bool> no_stop{false};
-        while (queue_open_ && mono_now_ns() < until) {
-            if (window_.full()) {
-                if (!flush()) {
-                    break;
-                }
+        if (connected_) {
+            publish_status("offline");
+            // Paho acknowledged what it delivered; the callback keeps taking
+            // it in until the disconnect is through, waiting for commits up
+            // to kShutdownDrain.
+            const std::int64_t until = mono_now_ns() + std::chrono::nanoseconds(kShutdownDrain).count();
+            const bool clean = disconnect(100);
+            while (window_.full() && !give_up_ && mono_now_ns() < until) {
                 ctx_->commit_soon();
-                if (!window_.wait_for_room(std::chrono::nanoseconds(until - mono_now_ns()), no_stop)) {
-                    break;
-                }
+                window_.wait_for_room(10ms, give_up_);
             }
-            const Got got = receive_one(0);
-            if (got != Got::Message || batch_.size() >= std::min(s_.batch_size, window_.limit())) {
-                if (!flush() || got != Got::Message) {
-                    break;
-                }
+            if (!clean) {
+                log::debug("{}: the disconnect did not complete", ctx_->name);
             }
+            connected_ = false;
+            log::info("{}: disconnected from {}", ctx_->name, s_.server);
         }
-        flush();
-        disconnect(100);
-        connected_ = false;
         health_down("stopped");
-        log::info("{}: disconnected from {}", ctx_->name, s_.server);
     }
 
     Settings s_;
     std::string client_id_;
     SourceContext* ctx_ = nullptr;
-    MQTTClient client_ = nullptr;
-    std::vector<Frame> batch_;
-    std::string ssl_error_;
+    MQTTAsync client_ = nullptr;
+    Pending connect_op_, subscribe_op_, publish_op_, disconnect_op_;
+    bool unanswered_ = false;  // Paho left a request unanswered
     std::string last_error_;
-    std::string lost_reason_;
     bool connected_ = false;
     bool ever_connected_ = false;
     bool session_present_ = false;
-    bool queue_open_ = true;
     std::uint64_t subscription_ = 0;  // hash of client id, QoS, protocol and topics
     bool subscribed_ = false;         // the broker's session holds that subscription
     std::int64_t connected_at_ns_ = 0;
-    mqtt::UnsavedWindow window_;
     mqtt::TakeoverDetector takeover_;
     Counter* takeovers_ = nullptr;
-    std::mutex mu_;
+
+    // Shared with Paho's threads.
+    std::mutex batch_mu_;  // batch_ and handing on (in order); mu_ may be taken while holding it, never the other way round
+    std::vector<Frame> batch_;
+    std::atomic<std::int64_t> flush_at_ns_{0};  // 0: the batch is empty
+    std::size_t hand_on_ = 1;
+    mqtt::UnsavedWindow window_;
+    std::atomic<bool> queue_open_{true};
+    std::atomic<bool> give_up_{false};  // the callback waits for commits no more
+
+    std::mutex mu_;  // stopping_, lost_, lost_reason_, ssl_error_; cv_ wakes the source's thread
     std::condition_variable cv_;
     std::atomic<bool> stopping_{false};
+    bool lost_ = false;
+    std::string lost_reason_;
+    std::string ssl_error_;
     std::thread thread_;
 };
 
@@ -752,7 +977,8 @@ const Descriptor& source_mqtt() {
                 {.name = "status_qos", .type = OptionType::Int, .default_value = "1",
                  .doc = "QoS of the status messages", .min = 0, .max = 2},
                 {.name = "batch_size", .type = OptionType::Int, .default_value = "1024",
-                 .doc = "Most messages handed to the ingest queue at once (never more than max_unsaved_messages)",
+                 .doc = "Most messages handed to the ingest queue at once (never more than half of max_unsaved_messages, so "
+                        "one half is committed while the other is read)",
                  .min = 1, .max = 65536},
                 {.name = "flush_interval", .type = OptionType::Duration, .default_value = "10ms",
                  .doc = "Longest time a received message waits in the source before it is handed on",
