@@ -211,6 +211,37 @@ fsync = false
             assert seqs == sorted(seqs), f"{name}: out of order"
 
 
+def retained(port, topic):
+    """The retained message on `topic` ("" if none within 5 s)."""
+    p = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-C", "1", "-W", "5"],
+                       capture_output=True, timeout=30)
+    return p.stdout.decode().strip()
+
+
+def test_status_topic_online_offline_and_last_will():
+    # Retained "online" once connected, "offline" published on stop, and
+    # the broker's last will says "offline" after a kill -9.
+    with TempDir() as d, Mosquitto(d) as broker:
+        out = os.path.join(d, "out.ndjson")
+        cfg = write_config(d, broker.port, """
+topics = ["x"]
+status_topic = "gw/status"
+keepalive = "1s"
+""", out)
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log1")) as s:
+            wait_for(lambda: connected(s), 20, "sluice to connect")
+            wait_for(lambda: retained(broker.port, "gw/status") == "online", 20, "online")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        assert retained(broker.port, "gw/status") == "offline"
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log2")) as s:
+            wait_for(lambda: retained(broker.port, "gw/status") == "online", 20, "online again")
+            s.signal(signal.SIGKILL)
+            s.wait(20)
+        # The connection dropped without a DISCONNECT: the broker sends the will.
+        wait_for(lambda: retained(broker.port, "gw/status") == "offline", 20, "the last will")
+
+
 def import_paho():
     try:
         import paho.mqtt.client as paho
@@ -390,5 +421,6 @@ if __name__ == "__main__":
         test_qos1_messages_sent_while_stopped_arrive_after_restart,
         test_broker_restart_loses_no_qos1_message,
         test_two_sources_with_small_windows_share_paho,
+        test_status_topic_online_offline_and_last_will,
         test_topology_tags_from_topic,
     ])
