@@ -76,8 +76,19 @@ def publish(port, topic, lines, qos=1):
     assert p.returncode == 0, p.stderr
 
 
-def write_config(d, port, source_extra, out, http_port=None, name="config.toml"):
+def write_config(d, port, source_extra, out, http_port=None, name="config.toml", ids=("broker",)):
+    """One pipeline: an mqtt source per id (each with `source_extra`, in
+    which {id} names the source) into a file sink."""
     path = os.path.join(d, name)
+    sources = "".join(f"""
+[[pipelines.main.sources]]
+type = "mqtt"
+id = "{i}"
+server = "tcp://127.0.0.1:{port}"
+reconnect_initial = "100ms"
+reconnect_max = "1s"
+{source_extra.replace("{id}", i)}
+""" for i in ids)
     with open(path, "w") as f:
         f.write(f"""
 [gateway]
@@ -88,15 +99,7 @@ listen = "{f'127.0.0.1:{http_port}' if http_port else 'off'}"
 
 [pipelines.main]
 batch_max_delay = "20ms"
-
-[[pipelines.main.sources]]
-type = "mqtt"
-id = "broker"
-server = "tcp://127.0.0.1:{port}"
-reconnect_initial = "100ms"
-reconnect_max = "1s"
-{source_extra}
-
+{sources}
 [[pipelines.main.sinks]]
 type = "file"
 path = "{out}"
@@ -166,32 +169,13 @@ def test_two_sources_with_small_windows_share_paho():
     # Queue all for a slow consumer (ThreadSanitizer): mosquitto keeps 1,000 per client by default.
     with TempDir() as d, Mosquitto(d, extra=["max_queued_messages 0"]) as broker:
         out = os.path.join(d, "out.ndjson")
-        cfg = os.path.join(d, "two.toml")
-        sources = "".join(f"""
-[[pipelines.main.sources]]
-type = "mqtt"
-id = "{name}"
-server = "tcp://127.0.0.1:{broker.port}"
-topics = ["two/{name}"]
+        cfg = write_config(d, broker.port, """
+topics = ["two/{id}"]
 qos = 1
-client_id = "sluice-it-two-{name}"
+client_id = "sluice-it-two-{id}"
 max_unsaved_messages = 5
 decode = ["json"]
-""" for name in ("a", "b"))
-        with open(cfg, "w") as f:
-            f.write(f"""
-[gateway]
-data_dir = "{d}"
-[http]
-listen = "off"
-[pipelines.main]
-batch_max_delay = "20ms"
-{sources}
-[[pipelines.main.sinks]]
-type = "file"
-path = "{out}"
-fsync = false
-""")
+""", out, ids=("a", "b"))
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: s.logs().count("connected to tcp://") >= 2, 20, "both sources to connect")
             pubs = [threading.Thread(target=publish, args=(broker.port, f"two/{name}",
