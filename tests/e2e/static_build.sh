@@ -16,5 +16,7 @@ case "$desc" in
   *) echo "not stripped" >&2; exit 1 ;;
 esac
 "$bin" version
-echo '{"t":1}' | "$bin" run -e 'stdin ! decode chain=json ! stdout' --data-dir "$(mktemp -d)" --http off | grep -q '"t":1'
+data=$(mktemp -d "${TMPDIR:-/tmp}/sluice-static-build.XXXXXX")
+trap 'rm -rf "$data"' EXIT
+echo '{"t":1}' | "$bin" run -e 'stdin ! decode chain=json ! stdout' --data-dir "$data" --http off | grep -q '"t":1'
 echo "size: $(stat -c %s "$bin") bytes"
