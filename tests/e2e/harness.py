@@ -64,6 +64,14 @@ def http_get(port, path, timeout=5):
         return r.status, r.read().decode()
 
 
+def source_up(http_port, component):
+    """The sluice_source_up gauge of `component` (None while /metrics does not answer)."""
+    try:
+        return metric_value(http_get(http_port, "/metrics")[1], "sluice_source_up", component=component)
+    except OSError:
+        return None
+
+
 def metric_value(text, name, **labels):
     """Sum of the samples of `name` whose labels include `labels`."""
     total = 0.0

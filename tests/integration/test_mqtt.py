@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, wait_for  # noqa: E402
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, source_up, wait_for  # noqa: E402
 
 
 def port_open(port):
@@ -193,6 +193,45 @@ decode = ["json"]
             seqs = [r["fields"]["seq"] for r in records if r["fields"]["src"] == name]
             assert sorted(seqs) == list(range(count)), (name, len(seqs))
             assert seqs == sorted(seqs), f"{name}: out of order"
+
+
+def test_shared_subscription_over_three_connections():
+    # connections = 3: three sessions on "$share/<group>/<filter>"; every
+    # message arrives once, including those the broker queued in the three
+    # sessions while sluice was stopped, and the source is up once all three are.
+    count = 600
+    with TempDir() as d, Mosquitto(d, extra=["max_queued_messages 0"]) as broker:
+        out = os.path.join(d, "out.ndjson")
+        http_port = free_port()
+        cfg = write_config(d, broker.port, """
+topics = ["shared/+"]
+qos = 1
+client_id = "sluice-it-shared"
+connections = 3
+max_unsaved_messages = 6
+decode = ["json"]
+""", out, http_port=http_port)
+
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log1")) as s:
+            wait_for(lambda: s.logs().count("connected to tcp://") >= 3, 20, "three connections")
+            logs = s.logs()
+            for i in (1, 2, 3):
+                assert f"as 'sluice-it-shared-{i}'" in logs, logs
+            assert "subscribed to $share/sluice-it-shared/shared/+" in logs, logs
+            wait_for(lambda: source_up(http_port, "main/broker") == 1, 10,
+                     "sluice_source_up 1 with all three connected")
+            publish(broker.port, "shared/a", [json.dumps({"seq": i}) for i in range(count)])
+            wait_for(lambda: len(read_ndjson(out)) >= count, 60, "every message")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        publish(broker.port, "shared/b", [json.dumps({"seq": count + i}) for i in range(count // 2)])
+        with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log2")) as s:
+            wait_for(lambda: len(read_ndjson(out)) >= count + count // 2, 60, "the messages queued while stopped")
+            wait_for(lambda: s.logs().count("session resumed") >= 3, 20, "three resumed sessions")
+            s.signal(signal.SIGTERM)
+            assert s.wait(20) == 0, s.logs()
+        seqs = sorted(r["fields"]["seq"] for r in read_ndjson(out))
+        assert seqs == list(range(count + count // 2)), len(seqs)
 
 
 def retained(port, topic):
@@ -405,6 +444,7 @@ if __name__ == "__main__":
         test_qos1_messages_sent_while_stopped_arrive_after_restart,
         test_broker_restart_loses_no_qos1_message,
         test_two_sources_with_small_windows_share_paho,
+        test_shared_subscription_over_three_connections,
         test_status_topic_online_offline_and_last_will,
         test_topology_tags_from_topic,
     ])

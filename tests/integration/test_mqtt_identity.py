@@ -16,7 +16,7 @@ import urllib.error
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from harness import (Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip,  # noqa: E402
+from harness import (Sluice, source_up, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip,  # noqa: E402
                      wait_for)  # noqa: E402
 from test_mqtt import Mosquitto, publish, write_config  # noqa: E402
 
@@ -117,12 +117,6 @@ def test_source_up_follows_the_broker():
         hc = run(["validate", "--healthcheck", cfg])
         assert hc.returncode == 3 and "source main/broker: UNREACHABLE" in hc.stdout.decode(), hc.stdout.decode()
 
-        def up():
-            try:
-                return metric_value(http_get(http_port, "/metrics")[1], "sluice_source_up", component="main/broker")
-            except OSError:
-                return None
-
         def ready():
             try:
                 return http_get(http_port, "/ready")
@@ -132,15 +126,17 @@ def test_source_up_follows_the_broker():
                 return 0, ""
 
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
-            wait_for(lambda: up() == 0, 20, "sluice_source_up 0 with no broker")
+            wait_for(lambda: source_up(http_port, "main/broker") == 0, 20, "sluice_source_up 0 with no broker")
             status, body = ready()
             assert status == 503 and "main/broker: source down for" in body, (status, body)
             with Mosquitto(d, port=port):
-                wait_for(lambda: up() == 1, 30, "sluice_source_up 1 once the broker listens")
+                wait_for(lambda: source_up(http_port, "main/broker") == 1, 30,
+                         "sluice_source_up 1 once the broker listens")
                 wait_for(lambda: ready()[0] == 200, 10, "/ready 200")
                 hc = run(["validate", "--healthcheck", cfg])
                 assert "source main/broker: reachable" in hc.stdout.decode(), hc.stdout.decode()
-            wait_for(lambda: up() == 0, 30, "sluice_source_up 0 after the broker went away")
+            wait_for(lambda: source_up(http_port, "main/broker") == 0, 30,
+                     "sluice_source_up 0 after the broker went away")
             assert "connection to" in ready()[1] or "main/broker" in ready()[1]
             s.signal(signal.SIGTERM)
             assert s.wait(20) == 0, s.logs()

@@ -23,7 +23,7 @@ import zmq  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip, wait_for  # noqa: E402
+from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, skip, source_up, wait_for  # noqa: E402
 
 
 def write_config(d, source, http="off"):
@@ -261,14 +261,8 @@ def test_source_up_gauge_ready_and_healthcheck():
             except OSError as e:
                 return getattr(e, "code", 0), e.read().decode() if hasattr(e, "read") else ""
 
-        def up():
-            try:
-                return metric_value(http_get(http_port, "/metrics")[1], "sluice_source_up", component="p/z")
-            except OSError:
-                return None
-
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
-            wait_for(lambda: up() == 0, 30, "sluice_source_up 0 while nobody listens")
+            wait_for(lambda: source_up(http_port, "p/z") == 0, 30, "sluice_source_up 0 while nobody listens")
             # The gauge is 0 from the start; /ready says "starting" until the
             # gateway has started (slow under ThreadSanitizer), then names the source.
             wait_for(lambda: "starting" not in ready()[1], 30, "the gateway to finish starting")
@@ -279,7 +273,7 @@ def test_source_up_gauge_ready_and_healthcheck():
             pub.setsockopt(zmq.LINGER, 0)
             try:
                 pub.bind(f"tcp://127.0.0.1:{port}")
-                wait_for(lambda: up() == 1, 30, "sluice_source_up 1 once the publisher is there")
+                wait_for(lambda: source_up(http_port, "p/z") == 1, 30, "sluice_source_up 1 once the publisher is there")
                 wait_for(lambda: ready()[0] == 200, 30, "/ready 200 once the source is up")
                 hc = run(["validate", "--healthcheck", cfg])
                 assert f"source p/z: reachable: tcp://127.0.0.1:{port} ok" in hc.stdout.decode(), hc.stdout.decode()

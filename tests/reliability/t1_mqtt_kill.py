@@ -5,7 +5,8 @@ and restarted each time; then it runs to the end. Paho acknowledges a
 message as it reads it, before the commit, so each kill may lose what was
 read but not committed: at most `max_unsaved_messages` (default 100). The
 test asserts missing <= kills x window; duplicates are allowed
-(at-least-once)."""
+(at-least-once). Run twice: with one connection, and with three on a shared
+subscription (`connections = 3`, one window for the three)."""
 
 import os
 import random
@@ -70,6 +71,14 @@ def ranges(numbers):
 
 
 def test_kill9_loses_at_most_the_window():
+    kill_run(1)
+
+
+def test_kill9_with_three_shared_connections_loses_at_most_the_window():
+    kill_run(3)
+
+
+def kill_run(connections):
     if not shutil.which("mosquitto") or not shutil.which("mosquitto_pub"):
         skip("mosquitto / mosquitto_pub not installed")
     seed = int(os.environ.get("SLUICE_TEST_SEED", "0")) or random.randrange(1, 1 << 30)
@@ -93,6 +102,7 @@ server = "tcp://127.0.0.1:{port}"
 topics = ["t1/seq"]
 qos = 1
 client_id = "{CLIENT_ID}"
+connections = {connections}
 reconnect_initial = "50ms"
 reconnect_max = "500ms"
 decode = ["json"]
@@ -118,8 +128,9 @@ fsync = false
                     raise
                 return new
 
-            # The first run makes the persistent session (and its subscription).
+            # The first run makes the persistent sessions (and their subscriptions).
             s = start()
+            wait_for(lambda: s.logs().count("connected to tcp://") >= connections, 30, "every connection")
             # In parts of 20,000, one mosquitto_pub each (one for all of a
             # long run made mosquitto 2.0 drop the publisher "out of memory").
             pub_error = []
@@ -188,11 +199,12 @@ fsync = false
         missing, dups, unexpected = count_numbers(values, TOTAL)
         print(f"  missing: {ranges(sorted(set(range(TOTAL)) - set(values)))}; {runs} runs")
         bound = KILLS * WINDOW
-        figure("t1_mqtt_kill", f"{TOTAL} QoS 1 messages, {KILLS} kill -9s: missing {missing} (bound {bound}), "
-                               f"duplicates {dups}, seed {seed}")
+        figure("t1_mqtt_kill" + ("" if connections == 1 else f"_{connections}_connections"),
+               f"{TOTAL} QoS 1 messages, {KILLS} kill -9s: missing {missing} (bound {bound}), "
+               f"duplicates {dups}, seed {seed}")
         assert unexpected == 0, unexpected
         assert missing <= bound, f"{missing} messages missing, more than {KILLS} x {WINDOW}"
 
 
 if __name__ == "__main__":
-    main([test_kill9_loses_at_most_the_window])
+    main([test_kill9_loses_at_most_the_window, test_kill9_with_three_shared_connections_loses_at_most_the_window])

@@ -178,6 +178,27 @@ TEST(MqttTls, SharedChecks) {
     EXPECT_EQ(settings_error({topics, tls}), "");
 }
 
+TEST(MqttShared, ConnectionsAndShareGroup) {
+    const RawEntry topics = text_entry("topics", "a/#");
+    EXPECT_EQ(settings_error({topics, text_entry("connections", "3")}), "");
+    EXPECT_NE(settings_error({topics, text_entry("share_group", "g")}).find("connections is 1"), std::string::npos);
+    EXPECT_NE(settings_error({topics, text_entry("connections", "2"), text_entry("share_group", "a/b")})
+                  .find("must not contain"),
+              std::string::npos);
+    EXPECT_NE(settings_error({text_entry("topics", "$share/g/a/#"), text_entry("connections", "2")})
+                  .find("already names a shared subscription"),
+              std::string::npos);
+    EXPECT_NE(settings_error({topics, text_entry("connections", "4"), text_entry("max_unsaved_messages", "3")})
+                  .find("must be at least connections"),
+              std::string::npos);
+
+    Settings s;
+    EXPECT_EQ(share_group_name(s, "gw/1+x#"), "gw_1_x_");
+    s.share_group = "plant";
+    EXPECT_EQ(share_group_name(s, "gw"), "plant");
+    EXPECT_EQ(shared_filter("plant", "sensors/+/t"), "$share/plant/sensors/+/t");
+}
+
 }  // namespace
 // The default client id's machine and data directory parts.
 TEST(MqttIdentity, MachineAndDataDirTags) {

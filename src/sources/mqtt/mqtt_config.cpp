@@ -179,6 +179,30 @@ Settings settings_from(const Options& o) {
     s.batch_size = static_cast<std::size_t>(o.integer("batch_size"));
     s.flush_interval = as<std::chrono::milliseconds>(o.duration("flush_interval"));
     s.max_unsaved_messages = static_cast<std::size_t>(o.integer("max_unsaved_messages"));
+    s.connections = static_cast<int>(o.integer("connections"));
+    s.share_group = o.str_or("share_group", "");
+    if (s.share_group.find_first_of("/+#") != std::string::npos) {
+        throw ConfigError("option 'share_group': a share name must not contain '/', '+' or '#'");
+    }
+    if (!s.share_group.empty() && s.connections < 2) {
+        throw ConfigError("option 'share_group' is set but connections is 1; set connections to 2 or more to "
+                          "subscribe through a shared subscription");
+    }
+    if (s.connections > 1) {
+        for (const auto& t : s.topics) {
+            if (t.starts_with("$share/")) {
+                throw ConfigError(fmt::format("option 'topics': '{}' already names a shared subscription; with "
+                                              "connections = {} sluice makes the shared subscriptions itself "
+                                              "(remove the $share/<group>/ prefix)",
+                                              t, s.connections));
+            }
+        }
+        if (static_cast<std::size_t>(s.connections) > s.max_unsaved_messages) {
+            throw ConfigError(fmt::format("max_unsaved_messages ({}) must be at least connections ({}): the "
+                                          "connections share that window",
+                                          s.max_unsaved_messages, s.connections));
+        }
+    }
 
     if (s.reconnect_max < s.reconnect_initial) {
         throw ConfigError("reconnect_max must not be shorter than reconnect_initial");
@@ -214,6 +238,23 @@ Settings settings_from(const Options& o) {
         throw ConfigError("status_topic must not contain wildcards");
     }
     return s;
+}
+
+std::string share_group_name(const Settings& s, std::string_view client_id) {
+    if (!s.share_group.empty()) {
+        return s.share_group;
+    }
+    std::string g(client_id);
+    for (char& c : g) {
+        if (c == '/' || c == '+' || c == '#' || static_cast<unsigned char>(c) < 0x20) {
+            c = '_';
+        }
+    }
+    return g.empty() ? "sluice" : g;
+}
+
+std::string shared_filter(std::string_view group, std::string_view filter) {
+    return fmt::format("$share/{}/{}", group, filter);
 }
 
 void from_url(const Url& url, RawTable& out) {

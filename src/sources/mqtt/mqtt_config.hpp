@@ -45,6 +45,8 @@ struct Settings {
     std::size_t batch_size = 1024;
     std::chrono::milliseconds flush_interval{10};
     std::size_t max_unsaved_messages = 100;
+    int connections = 1;       // > 1: that many sessions on a shared subscription
+    std::string share_group;   // its group name; empty: derived from the client id
 };
 
 // Throws ConfigError for problems that involve several options.
@@ -71,6 +73,12 @@ void from_url(const Url& url, RawTable& out);
 // tags are left out.
 std::string default_client_id(std::string_view hostname, std::string_view machine, std::string_view data_dir,
                               std::string_view source_name);
+
+// With connections > 1: the share group's name (`share_group`, else the
+// client id with the characters a share name may not hold replaced by '_'),
+// and the filter "$share/<group>/<filter>" each connection subscribes to.
+std::string share_group_name(const Settings& s, std::string_view client_id);
+std::string shared_filter(std::string_view group, std::string_view filter);
 
 // One line saying why a TLS connection failed and what to check, from the
 // OpenSSL error text Paho reported (may be empty) and our own probe's verdict

@@ -28,6 +28,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -241,12 +244,45 @@ void set_callbacks(Options& o, Pending* p, bool v5) {
     }
 }
 
+// Committed with every batch: which subscription the stored messages came
+// from. A resumed session with the same one is not subscribed again: the
+// broker starts sending the session's backlog right after CONNACK, and a
+// SUBACK would only come after it.
+struct Subscription {
+    std::uint64_t epoch = 0;  // hash of client id, QoS, protocol, topics (and the share group)
+    bool held = false;        // the buffer holds messages of it, so the broker's session does too
+};
+
+Subscription load_subscription(SourceContext& ctx, const std::string& client_id, const std::string& what) {
+    Subscription sub;
+    sub.epoch = std::stoull(short_hash(what, 15), nullptr, 16);
+    ctx.checkpoint_key = "mqtt:" + client_id;
+    if (auto cp = ctx.load_checkpoint(ctx.checkpoint_key)) {
+        sub.held = cp->starts_with(fmt::format("{}:", sub.epoch));
+    }
+    return sub;
+}
+
+// What the connections of a source with `connections` > 1 share: one window
+// of unsaved messages (the source's bound, however many connections), and
+// the subscription they hold together.
+struct SharedState {
+    explicit SharedState(std::size_t limit) : window(limit) {}
+    mqtt::UnsavedWindow window;
+    Subscription subscription;
+    std::function<void()> health_changed;  // a connection went up or down
+};
+
 class MqttSource final : public Source {
 public:
-    explicit MqttSource(Settings s) : s_(std::move(s)), window_(s_.max_unsaved_messages) {
-        // Half the window per batch: the worker commits one half while the
-        // callback reads the other.
-        hand_on_ = std::max<std::size_t>(1, std::min(s_.batch_size, (window_.limit() + 1) / 2));
+    // `shared`: one of several connections of a source (MqttConnections).
+    explicit MqttSource(Settings s, SharedState* shared = nullptr)
+        : s_(std::move(s)), own_window_(s_.max_unsaved_messages), shared_(shared),
+          window_(shared != nullptr ? shared->window : own_window_) {
+        // Half the window per batch (split between the connections): the
+        // worker commits one half while the callbacks read the other.
+        const std::size_t parts = 2 * static_cast<std::size_t>(std::max(1, s_.connections));
+        hand_on_ = std::max<std::size_t>(1, std::min(s_.batch_size, (window_.limit() + 1) / parts));
     }
     ~MqttSource() override { stop(); }
 
@@ -258,34 +294,41 @@ public:
         takeovers_ = &metrics().counter("sluice_mqtt_session_takeovers_total",
                                         "Times another client with the same MQTT client id took the session over",
                                         {{"component", ctx.name}});
-        ctx.committed = [this](std::size_t n) { window_.committed(n); };
         health_down(fmt::format("connecting to {}", s_.server));
-        // Committed with every batch: which subscription the stored messages
-        // came from. A resumed session with the same one is not subscribed
-        // again: the broker starts sending the session's backlog right after
-        // CONNACK, and a SUBACK would only come after it.
-        std::string what = fmt::format("{}\n{}\n{}", client_id_, s_.qos, s_.protocol);
-        for (const auto& t : s_.topics) {
-            what += "\n" + t;
-        }
-        subscription_ = std::stoull(short_hash(what, 15), nullptr, 16);
-        ctx.checkpoint_key = "mqtt:" + client_id_;
-        if (auto cp = ctx.load_checkpoint(ctx.checkpoint_key)) {
-            subscribed_ = cp->starts_with(fmt::format("{}:", subscription_));
+        if (shared_ != nullptr) {
+            subscription_ = shared_->subscription.epoch;
+            subscribed_ = shared_->subscription.held;
+        } else {
+            ctx.committed = [this](std::size_t n) { window_.committed(n); };
+            std::string what = fmt::format("{}\n{}\n{}", client_id_, s_.qos, s_.protocol);
+            for (const auto& t : s_.topics) {
+                what += "\n" + t;
+            }
+            const Subscription sub = load_subscription(ctx, client_id_, what);
+            subscription_ = sub.epoch;
+            subscribed_ = sub.held;
         }
         thread_ = std::thread([this] { run(); });
     }
 
     void stop() override {
+        request_stop();
+        join();
+    }
+    // stop() in two halves, so several connections stop at once.
+    void request_stop() {
         {
             std::lock_guard lk(mu_);
             stopping_ = true;
         }
         cv_.notify_all();
+    }
+    void join() {
         if (thread_.joinable()) {
             thread_.join();
         }
     }
+    const std::string& client_id() const { return client_id_; }
 
 private:
     bool v5() const { return s_.protocol == 5; }
@@ -310,6 +353,18 @@ private:
     void health_down(std::string why) {
         if (ctx_->health != nullptr) {
             ctx_->health->down(std::move(why));
+            health_changed();
+        }
+    }
+    void health_up() {
+        if (ctx_->health != nullptr) {
+            ctx_->health->up();
+            health_changed();
+        }
+    }
+    void health_changed() {
+        if (shared_ != nullptr && shared_->health_changed) {
+            shared_->health_changed();
         }
     }
 
@@ -699,9 +754,7 @@ private:
                     ctx_->metrics->reconnects->inc();
                 }
                 ever_connected_ = true;
-                if (ctx_->health != nullptr) {
-                    ctx_->health->up();
-                }
+                health_up();
                 connected_at_ns_ = mono_now_ns();
                 last_error_.clear();
                 backoff.reset();
@@ -882,7 +935,9 @@ private:
     std::vector<Frame> batch_;
     std::atomic<std::int64_t> flush_at_ns_{0};  // 0: the batch is empty
     std::size_t hand_on_ = 1;
-    mqtt::UnsavedWindow window_;
+    mqtt::UnsavedWindow own_window_;
+    SharedState* shared_ = nullptr;
+    mqtt::UnsavedWindow& window_;  // own_window_, or the one the connections share
     std::atomic<bool> queue_open_{true};
     std::atomic<bool> give_up_{false};  // the callback waits for commits no more
 
@@ -893,6 +948,88 @@ private:
     std::string lost_reason_;
     std::string ssl_error_;
     std::thread thread_;
+};
+
+// A source with `connections` > 1: that many MqttSource connections, each
+// with its own client id ("<client id>-1" ...) and persistent session, all
+// subscribed to "$share/<group>/<filter>", so the broker hands each message
+// to one of them. They share one window of unsaved messages (the loss bound
+// stays `max_unsaved_messages`) and one subscription checkpoint. Paho reads
+// all of them on its one receive thread; what several connections gain is
+// the broker's and Paho's per-connection work spread over more sessions.
+class MqttConnections final : public Source {
+public:
+    explicit MqttConnections(Settings s) : s_(std::move(s)), shared_(s_.max_unsaved_messages) {}
+    ~MqttConnections() override { stop(); }
+
+    void start(SourceContext& ctx) override {
+        ctx_ = &ctx;
+        const std::string base = s_.client_id.empty()
+                                     ? mqtt::default_client_id(host_name(), machine_tag(), data_dir_tag(), ctx.name)
+                                     : s_.client_id;
+        const std::string group = mqtt::share_group_name(s_, base);
+        std::string what = fmt::format("{}\n{}\n{}\n{}\n{}", base, s_.qos, s_.protocol, s_.connections, group);
+        for (const auto& t : s_.topics) {
+            what += "\n" + t;
+        }
+        shared_.subscription = load_subscription(ctx, base, what);
+        ctx.committed = [this](std::size_t n) { shared_.window.committed(n); };
+        const auto n = static_cast<std::size_t>(s_.connections);
+        health_ = std::make_unique<SourceHealth[]>(n);
+        shared_.health_changed = [this] { report_health(); };
+        for (std::size_t i = 0; i < n; ++i) {
+            Settings c = s_;
+            c.client_id = fmt::format("{}-{}", base, i + 1);
+            for (auto& t : c.topics) {
+                t = mqtt::shared_filter(group, t);
+            }
+            if (i > 0) {
+                c.status_topic.clear();  // one online/offline voice: the first connection's
+            }
+            contexts_.push_back(ctx);
+            contexts_.back().health = ctx.health != nullptr ? &health_[i] : nullptr;
+            connections_.push_back(std::make_unique<MqttSource>(std::move(c), &shared_));
+        }
+        log::info("{}: {} connections on the shared subscription group '{}'", ctx.name, n, group);
+        for (std::size_t i = 0; i < n; ++i) {
+            connections_[i]->start(contexts_[i]);
+        }
+    }
+
+    void stop() override {
+        for (auto& c : connections_) {
+            c->request_stop();
+        }
+        for (auto& c : connections_) {
+            c->join();
+        }
+    }
+
+private:
+    // Up while every connection is; else down with the first one's reason.
+    void report_health() {
+        if (ctx_->health == nullptr) {
+            return;
+        }
+        std::lock_guard lk(health_mu_);
+        const auto n = static_cast<std::size_t>(s_.connections);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto v = health_[i].view();
+            if (!v.up) {
+                ctx_->health->down(fmt::format("connection {} of {}: {}", i + 1, n, v.reason));
+                return;
+            }
+        }
+        ctx_->health->up();
+    }
+
+    Settings s_;
+    SharedState shared_;
+    SourceContext* ctx_ = nullptr;
+    std::mutex health_mu_;
+    std::unique_ptr<SourceHealth[]> health_;
+    std::deque<SourceContext> contexts_;  // each connection's, with its own health
+    std::vector<std::unique_ptr<MqttSource>> connections_;
 };
 
 // The source's options with the shared TLS group (core/tls_options.hpp)
@@ -987,8 +1124,8 @@ const Descriptor& source_mqtt() {
                 {.name = "status_qos", .type = OptionType::Int, .default_value = "1",
                  .doc = "QoS of the status messages", .min = 0, .max = 2},
                 {.name = "batch_size", .type = OptionType::Int, .default_value = "1024",
-                 .doc = "Most messages handed to the ingest queue at once (never more than half of max_unsaved_messages, so "
-                        "one half is committed while the other is read)",
+                 .doc = "Most messages handed to the ingest queue at once (never more than half of max_unsaved_messages, "
+                        "split between the connections, so one half is committed while the other is read)",
                  .min = 1, .max = 65536},
                 {.name = "flush_interval", .type = OptionType::Duration, .default_value = "10ms",
                  .doc = "Longest time a received message waits in the source before it is handed on",
@@ -998,11 +1135,29 @@ const Descriptor& source_mqtt() {
                         "to the buffer; the source reads no more until the buffer stored them. A crash or kill -9 "
                         "loses at most this many acknowledged messages; larger values read faster",
                  .min = 1, .max = 65536},
+                {.name = "connections", .type = OptionType::Int, .default_value = "1",
+                 .doc = "Connections to the broker; more than 1 subscribes each to \"$share/<share_group>/<filter>\" "
+                        "(a shared subscription: the broker needs to support them, as mosquitto 2, EMQX, HiveMQ and "
+                        "VerneMQ do), so the broker hands each message to one of them. Each has its own client id "
+                        "(<client_id>-1, -2, ...) and persistent session; they share max_unsaved_messages. Order is "
+                        "kept per connection only, retained messages are not sent to shared subscriptions, and "
+                        "changing this starts new sessions (drain the old ones first)",
+                 .min = 1, .max = 16},
+                {.name = "share_group", .type = OptionType::String,
+                 .doc = "Share name of the shared subscription with connections > 1 (default: the client id); "
+                        "gateways with the same share_group and topics split the messages between them",
+                 .max = 256},
             }),
         .url_schemes = {"mqtt", "mqtts"},
         .from_url = mqtt::from_url,
         .url_example = "mqtt://host:1883/sensors/%23?qos=1&decode=json,influx&topology=wan",
-        .make_source = [](const Options& o) { return std::make_unique<MqttSource>(mqtt::settings_from(o)); },
+        .make_source = [](const Options& o) -> std::unique_ptr<Source> {
+            Settings s = mqtt::settings_from(o);
+            if (s.connections > 1) {
+                return std::make_unique<MqttConnections>(std::move(s));
+            }
+            return std::make_unique<MqttSource>(std::move(s));
+        },
         .watched = true,
         .probe = probe_mqtt,
     };
