@@ -62,8 +62,7 @@ Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
     configure(db, opts.synchronous, Role::Writer, opts.max_file_bytes);
     migrate(db);
 
-    insert_record = Stmt(db, "INSERT INTO records(id, ts, size, body) VALUES (?1, ?2, ?3, ?4)");
-    insert_records = Stmt(db, multi_insert_sql().c_str());
+    insert_record = Stmt(db, "INSERT INTO records(id, ts, size, body, n) VALUES (?1, ?2, ?3, ?4, ?5)");
     insert_dead = Stmt(db, "INSERT INTO dead_letters(at, origin, stage, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
     cap_dead = Stmt(db, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?1");
     upsert_checkpoint = Stmt(db,
@@ -77,9 +76,9 @@ Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
     upsert_meta = Stmt(db,
                        "INSERT INTO meta(key, value) VALUES (?1, ?2) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    sum_through = Stmt(db, "SELECT count(*), coalesce(sum(size), 0) FROM records WHERE id <= ?1");
-    delete_records = Stmt(db, "DELETE FROM records WHERE id <= ?1");
-    scan_oldest = Stmt(db, "SELECT id, size FROM records ORDER BY id");
+    trimmer = std::make_unique<RowTrimmer>(db);
+    scan_oldest = Stmt(db, "SELECT id, size, n FROM records ORDER BY id");
+    pack_body = Stmt(db, "SELECT body FROM records WHERE id = ?1");
     cursor_positions = Stmt(db, "SELECT sink, position FROM cursors");
     add_dropped = Stmt(db, "UPDATE cursors SET dropped = dropped + ?1 WHERE sink = ?2");
     init_space();

@@ -214,6 +214,22 @@ private:
 void encode_record(const Record& r, std::string& out);
 bool decode_record(std::string_view in, Record& out);
 
+// A row of the records table holds one record (n = 1: the body is the
+// record's encoding) or a pack of n > 1 consecutive records (ids
+// id - n + 1 .. id): the byte kPackVersion, varint n, then each record as a
+// varint length and its encoding. Packing keeps the B-tree small: a trim
+// frees the pack's overflow pages without writing them (format in README.md).
+inline constexpr unsigned char kPackVersion = 2;
+// Appends a pack of the records `sizes` lays out back to back in `bytes`.
+void encode_pack(std::string_view bytes, std::span<const std::uint32_t> sizes, std::string& out);
+// Splits a row's body into its n records' encodings (views into `body`);
+// false if it is not one record (n = 1) or a well-formed pack of exactly n.
+// The records themselves are checked by decode_record.
+bool split_row(std::string_view body, std::uint64_t n, std::vector<std::string_view>& out);
+// The time of an encoded record (its ts column), without decoding the rest;
+// 0 if it is too short to hold one.
+TimeNs record_time(std::string_view encoded);
+
 // Encoded rows back to back, with each row's size and time (the ts column).
 // Reused batch after batch: clear() keeps the capacity.
 struct EncodedRecords {

@@ -30,14 +30,6 @@ constexpr auto kBlockPoll = std::chrono::milliseconds(100);
 
 }  // namespace
 
-std::string buffer_detail::multi_insert_sql() {
-    std::string sql = "INSERT INTO records(id, ts, size, body) VALUES ";
-    for (std::size_t i = 0; i < kRowsPerInsert; ++i) {
-        sql += i == 0 ? "(?, ?, ?, ?)" : ", (?, ?, ?, ?)";
-    }
-    return sql;
-}
-
 bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting,
                                  AppendResult& res) {
     for (;;) {
@@ -139,11 +131,33 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
         {
             ResetGuard g(scan_oldest);
             while (freed < need && scan_oldest.step()) {
-                upto = scan_oldest.col_u64(0);
-                freed += scan_oldest.col_u64(1);
+                // A row holds ids (start, row]; of a pack only the front
+                // that makes the room goes (delete_through cuts it).
+                const std::uint64_t row = scan_oldest.col_u64(0);
+                std::uint64_t size = scan_oldest.col_u64(1);
+                const std::uint64_t n = scan_oldest.col_u64(2);
+                const std::uint64_t start = row > n ? row - n : 0;
+                std::uint64_t end = row;
+                if (n > 1 && freed + size > need) {
+                    ResetGuard b(pack_body);
+                    pack_body.bind_u64(1, row);
+                    if (pack_body.step() && split_row(pack_body.col_blob(0), n, drop_parts)) {
+                        std::uint64_t front = 0;
+                        std::size_t k = 0;
+                        while (k < drop_parts.size() && freed + front < need) {
+                            front += drop_parts[k].size();
+                            ++k;
+                        }
+                        end = start + k;
+                        size = front;
+                    }
+                }
+                upto = end;
+                freed += size;
+                // Each sink loses the records past its cursor.
                 for (std::size_t i = 0; i < sinks.size(); ++i) {
-                    if (upto > positions[i]) {
-                        ++drops[i];
+                    if (end > positions[i]) {
+                        drops[i] += end - std::max(start, positions[i]);
                     }
                 }
             }
@@ -164,27 +178,36 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
         }
     }
 
+    // Consecutive records go into packs of about kPackBytes; a row's id is
+    // its last record's, so "rows with id > cursor" are exactly the rows
+    // holding records past it.
     std::uint64_t id = last_id.load(std::memory_order_relaxed);
     const std::uint64_t first = id + 1;
     std::size_t offset = 0;
-    auto bind_row = [&](Stmt& st, int param, std::size_t i) {
-        ++id;
-        st.bind_u64(param, id);
-        st.bind(param + 1, records.times[i]);
-        st.bind_u64(param + 2, records.sizes[i]);
-        st.bind_blob(param + 3, std::string_view(records.bytes.data() + offset, records.sizes[i]));
-        offset += records.sizes[i];
-    };
-    std::size_t i = 0;
-    for (; i + kRowsPerInsert <= records.size(); i += kRowsPerInsert) {
-        for (std::size_t k = 0; k < kRowsPerInsert; ++k) {
-            bind_row(insert_records, static_cast<int>(4 * k + 1), i + k);
+    for (std::size_t i = 0; i < records.size();) {
+        std::size_t end = i + 1;
+        std::size_t row_bytes = records.sizes[i];
+        while (end < records.size() && row_bytes + records.sizes[end] <= kPackBytes) {
+            row_bytes += records.sizes[end];
+            ++end;
         }
-        insert_records.run();
-    }
-    for (; i < records.size(); ++i) {
-        bind_row(insert_record, 1, i);
+        const std::string_view span(records.bytes.data() + offset, row_bytes);
+        const std::size_t n = end - i;
+        std::string_view body = span;
+        if (n > 1) {
+            pack.clear();
+            encode_pack(span, std::span<const std::uint32_t>(records.sizes).subspan(i, n), pack);
+            body = pack;
+        }
+        id += n;
+        insert_record.bind_u64(1, id);
+        insert_record.bind(2, records.times[i]);
+        insert_record.bind_u64(3, row_bytes);
+        insert_record.bind_blob(4, body);
+        insert_record.bind_u64(5, n);
         insert_record.run();
+        offset += row_bytes;
+        i = end;
     }
     if (!records.empty()) {
         stored += batch;

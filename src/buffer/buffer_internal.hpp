@@ -40,18 +40,12 @@ struct SinkState {
     std::uint64_t dropped = 0;  // since open
 };
 
-struct Deleted {
-    std::uint64_t rows = 0;
-    std::uint64_t bytes = 0;
-};
-
-// Rows per multi-row INSERT. One statement per 32 rows instead of one per
-// row saves about 30 % of SQLite's CPU per row (statement start/halt/reset),
-// which is most of what append costs.
-inline constexpr std::size_t kRowsPerInsert = 32;
-
-// "INSERT ... VALUES (...), (...), ..." for kRowsPerInsert rows.
-std::string multi_insert_sql();
+// Record bytes per row: a commit's records are packed into rows of about
+// this size (a larger record gets a row of its own). Fewer, larger rows
+// cost SQLite one B-tree cell per pack instead of one per record, and a
+// trim frees a pack's overflow pages without writing them; a read that
+// starts inside a pack reads the whole pack, so it stays small.
+inline constexpr std::size_t kPackBytes = 32 * 1024;
 
 // The newest committed rows, as their encoded bytes, so that a sink that
 // keeps up reads them from memory instead of from SQLite (which costs a
@@ -143,7 +137,6 @@ struct Buffer::Impl {
     FileLock lock;
     Db db;
     Stmt insert_record;
-    Stmt insert_records;  // kRowsPerInsert rows at once
     Stmt insert_dead;
     Stmt cap_dead;
     Stmt upsert_checkpoint;
@@ -151,9 +144,9 @@ struct Buffer::Impl {
     Stmt upsert_state;
     Stmt delete_state;
     Stmt upsert_meta;
-    Stmt sum_through;
-    Stmt delete_records;
+    std::unique_ptr<RowTrimmer> trimmer;  // delete_through
     Stmt scan_oldest;
+    Stmt pack_body;  // drop_oldest cutting into a pack
     Stmt cursor_positions;
     Stmt add_dropped;
     Stmt page_count_q;
@@ -174,6 +167,8 @@ struct Buffer::Impl {
     // Writer thread only: the encoded batch, reused so append allocates
     // nothing per record once warmed up.
     EncodedRecords encoded;
+    std::string pack;  // one pack's body
+    std::vector<std::string_view> drop_parts;  // drop_oldest cutting into a pack
     std::vector<std::uint64_t> drops;
     std::vector<std::uint64_t> positions;
 

@@ -47,6 +47,7 @@ struct BufferReader::Impl {
     std::uint64_t read_upto = 0;
     // read_rows' view of the rows in memory (RecentRows), reused.
     std::vector<std::shared_ptr<const RecentRows::Chunk>> recent;
+    std::vector<std::string_view> in_row;  // a pack's records, reused
 };
 
 BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
@@ -57,7 +58,9 @@ BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
     sqlite3_commit_hook(
         db.get(), [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; },
         &owner.fail_reader_writes);
-    read_stmt = Stmt(db, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2");
+    // A row's id is its last record's: the rows holding records past the
+    // cursor are those with a larger id (LIMIT bounds rows, so records too).
+    read_stmt = Stmt(db, "SELECT id, n, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2");
     commit_stmt = Stmt(db,
                        "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
                        "ON CONFLICT(sink) DO UPDATE SET position = excluded.position");
@@ -212,10 +215,27 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
         ResetGuard g(r.read_stmt);
         r.read_stmt.bind_u64(1, after_id);
         r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
-        while (r.read_stmt.step()) {
+        while (n < max && r.read_stmt.step()) {
             const std::uint64_t id = r.read_stmt.col_u64(0);
-            std::string_view body = r.read_stmt.col_blob(1);
-            if (!decode_record(body, slot(n, id))) {
+            const std::uint64_t count = r.read_stmt.col_u64(1);
+            std::string_view body = r.read_stmt.col_blob(2);
+            // A pack that does not split, or a record in it that does not
+            // decode, makes the rest of the row a dead letter (the records
+            // before it in the row are delivered).
+            bool ok = count >= 1 && count <= id && split_row(body, count, r.in_row);
+            for (std::size_t k = 0; ok && k < r.in_row.size() && n < max; ++k) {
+                const std::uint64_t rid = id - count + 1 + k;
+                if (rid <= after_id) {
+                    continue;
+                }
+                if (!decode_record(r.in_row[k], slot(n, rid))) {
+                    ok = false;
+                    break;
+                }
+                last = rid;
+                ++n;
+            }
+            if (!ok) {
                 if (bad_id == 0) {
                     bad_id = id;
                     bad_body.assign(body);
@@ -223,10 +243,7 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
                 if (n == 0) {
                     break;  // handled below, then the sink reads again
                 }
-                continue;
             }
-            last = id;
-            ++n;
         }
     } catch (const std::exception& e) {
         res.ok = false;

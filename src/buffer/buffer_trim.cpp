@@ -31,20 +31,7 @@ std::uint64_t Buffer::Impl::trim_target() {
 
 Deleted Buffer::Impl::delete_through(std::uint64_t id) {
     recent.discard_through(id);
-    Deleted d;
-    {
-        ResetGuard g(sum_through);
-        sum_through.bind_u64(1, id);
-        if (sum_through.step()) {
-            d.rows = sum_through.col_u64(0);
-            d.bytes = sum_through.col_u64(1);
-        }
-    }
-    if (d.rows > 0) {
-        delete_records.bind_u64(1, id);
-        delete_records.run();
-    }
-    return d;
+    return trimmer->delete_through(id);
 }
 
 void Buffer::Impl::set_meta(const char* key, std::uint64_t value) {

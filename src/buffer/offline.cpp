@@ -206,15 +206,16 @@ BufferCheck offline_check(const std::filesystem::path& db) {
         }
         const Meta meta = read_meta(conn);
         const std::uint64_t first = first_id(conn);
-        const std::uint64_t rows = static_cast<std::uint64_t>(conn.query_int("SELECT count(*) FROM records"));
+        const std::uint64_t rows = static_cast<std::uint64_t>(conn.query_int("SELECT coalesce(sum(n), 0) FROM records"));
+        const std::uint64_t packs = static_cast<std::uint64_t>(conn.query_int("SELECT count(*) FROM records"));
         const std::uint64_t sum = static_cast<std::uint64_t>(conn.query_int("SELECT coalesce(sum(size), 0) FROM records"));
-        out.info.push_back(fmt::format("records: {} rows, ids {}..{}, {} bytes (meta says {})", rows,
+        out.info.push_back(fmt::format("records: {} in {} rows, ids {}..{}, {} bytes (meta says {})", rows, packs,
                                        first == 0 ? meta.last_id + 1 : first, meta.last_id, sum, meta.bytes));
         if (sum != meta.bytes) {
             out.problems.push_back(fmt::format("meta.bytes is {} but the records hold {} bytes", meta.bytes, sum));
         }
         if (first != 0 && rows != meta.last_id - first + 1) {
-            out.problems.push_back(fmt::format("ids {}..{} are not contiguous ({} rows)", first, meta.last_id, rows));
+            out.problems.push_back(fmt::format("ids {}..{} are not contiguous ({} records)", first, meta.last_id, rows));
         }
         const std::uint64_t low = first == 0 ? meta.last_id : first - 1;
         for (const auto& c : read_cursors(conn)) {
@@ -296,18 +297,31 @@ std::uint64_t offline_export(const std::filesystem::path& db, const std::string&
     if (!sink.empty()) {
         after = find_cursor(read_cursors(o.db), sink, db).position;
     }
-    Stmt s(o.db, "SELECT id, body FROM records WHERE id > ?1 ORDER BY id");
+    Stmt s(o.db, "SELECT id, n, body FROM records WHERE id > ?1 ORDER BY id");
     ResetGuard g(s);
     s.bind_u64(1, after);
     Record r;
+    std::vector<std::string_view> in_row;
     while (s.step()) {
-        if (!decode_record(s.col_blob(1), r)) {
-            log::warn("buffer {}: row {} is corrupt (does not decode); skipped", db.string(), s.col_u64(0));
+        const std::uint64_t id = s.col_u64(0);
+        const std::uint64_t n = s.col_u64(1);
+        if (n == 0 || n > id || !split_row(s.col_blob(2), n, in_row)) {
+            log::warn("buffer {}: row {} is corrupt (does not decode); skipped", db.string(), id);
             continue;
         }
-        append_record_json(w.buf(), r);
-        w.end_line();
-        ++lines;
+        for (std::size_t k = 0; k < in_row.size(); ++k) {
+            const std::uint64_t rid = id - n + 1 + k;
+            if (rid <= after) {
+                continue;
+            }
+            if (!decode_record(in_row[k], r)) {
+                log::warn("buffer {}: record {} is corrupt (does not decode); skipped", db.string(), rid);
+                continue;
+            }
+            append_record_json(w.buf(), r);
+            w.end_line();
+            ++lines;
+        }
     }
     w.flush();
     return lines;
@@ -332,8 +346,8 @@ std::uint64_t offline_drop(const std::filesystem::path& db, const std::string& s
         set.run();
     };
     if (sink.empty()) {
+        affected = static_cast<std::uint64_t>(o.db.query_int("SELECT coalesce(sum(n), 0) FROM records"));
         o.db.exec("DELETE FROM records");
-        affected = static_cast<std::uint64_t>(sqlite3_changes64(o.db.get()));
         // Every cursor moves to the end too: a cursor left behind would make
         // its sink wait for rows that will never come back.
         for (const auto& c : cursors) {
@@ -354,18 +368,8 @@ std::uint64_t offline_drop(const std::filesystem::path& db, const std::string& s
                 upto = std::min(upto, k.position);
             }
         }
-        Stmt sum(o.db, "SELECT coalesce(sum(size), 0) FROM records WHERE id <= ?1");
-        std::uint64_t freed = 0;
-        {
-            ResetGuard g(sum);
-            sum.bind_u64(1, upto);
-            if (sum.step()) {
-                freed = sum.col_u64(0);
-            }
-        }
-        Stmt del(o.db, "DELETE FROM records WHERE id <= ?1");
-        del.bind_u64(1, upto);
-        del.run();
+        RowTrimmer trim(o.db);
+        const std::uint64_t freed = trim.delete_through(upto).bytes;
         Stmt bytes(o.db, "UPDATE meta SET value = ?1 WHERE key = 'bytes'");
         bytes.bind_u64(1, meta.bytes > freed ? meta.bytes - freed : 0);
         bytes.run();

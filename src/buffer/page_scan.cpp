@@ -127,7 +127,8 @@ void scan_record_pages(const PageReader& read, const RecordCellFn& fn) {
             if (!ok) {
                 continue;
             }
-            // The record: header size, four serial types, the values.
+            // The record: header size, four or five serial types (rows
+            // written before schema v3 have no n), the values.
             const auto* r = reinterpret_cast<const unsigned char*>(payload.data());
             const auto* rend = r + payload.size();
             std::uint64_t hsize = 0;
@@ -135,36 +136,43 @@ void scan_record_pages(const PageReader& read, const RecordCellFn& fn) {
             if (used == 0 || hsize > payload.size()) {
                 continue;
             }
-            std::uint64_t types[4];
+            std::uint64_t types[5];
             const unsigned char* q = r + used;
             int n = 0;
-            while (q < r + hsize && n < 5) {
+            while (q < r + hsize && n < 6) {
                 std::uint64_t t = 0;
                 const std::size_t u = varint(q, r + hsize, t);
                 if (u == 0) {
-                    n = 5;
+                    n = 6;
                     break;
                 }
-                if (n < 4) {
+                if (n < 5) {
                     types[n] = t;
                 }
                 ++n;
                 q += u;
             }
-            if (n != 4 || types[0] != 0 || types[1] > 9 || types[1] == 7 || types[2] > 9 || types[2] == 7 ||
-                types[3] < 12 || types[3] % 2 != 0) {
+            auto is_int = [](std::uint64_t t) { return t <= 9 && t != 7; };
+            if ((n != 4 && n != 5) || types[0] != 0 || !is_int(types[1]) || !is_int(types[2]) || types[3] < 12 ||
+                types[3] % 2 != 0 || (n == 5 && !is_int(types[4]))) {
                 continue;
             }
             static constexpr std::size_t kLen[] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0};
             const unsigned char* v = r + hsize;
             const std::size_t blob = (types[3] - 12) / 2;
-            if (kLen[types[1]] + kLen[types[2]] > static_cast<std::size_t>(rend - v) ||
-                blob > static_cast<std::size_t>(rend - v) - kLen[types[1]] - kLen[types[2]]) {
+            const std::size_t ints = kLen[types[1]] + kLen[types[2]];
+            const std::size_t tail = n == 5 ? kLen[types[4]] : 0;
+            if (ints > static_cast<std::size_t>(rend - v) || blob > static_cast<std::size_t>(rend - v) - ints ||
+                tail > static_cast<std::size_t>(rend - v) - ints - blob) {
                 continue;
             }
             const std::int64_t ts = int_value(v, types[1]);
-            v += kLen[types[1]] + kLen[types[2]];
-            fn(rowid, ts, std::string_view(reinterpret_cast<const char*>(v), blob));
+            v += ints;
+            const std::int64_t count = n == 5 ? int_value(v + blob, types[4]) : 1;
+            if (count < 1) {
+                continue;
+            }
+            fn(rowid, ts, std::string_view(reinterpret_cast<const char*>(v), blob), static_cast<std::uint64_t>(count));
         }
     }
 }

@@ -5,7 +5,8 @@
 // so it takes whatever bytes a damaged file holds: every length and offset is
 // checked against the page it is on, overflow chains are bounded by the
 // record's length, and a cell that does not have the records table's shape
-// (id, integer ts, integer size, a blob) is skipped.
+// (id, integer ts, integer size, a blob, and since schema v3 an integer n)
+// is skipped.
 
 #include <cstddef>
 #include <cstdint>
@@ -22,8 +23,10 @@ inline std::uint32_t be32(const unsigned char* p) {
 
 // Reads `n` bytes at `offset` into `into`; false if the file is shorter.
 using PageReader = std::function<bool(std::uint64_t offset, unsigned char* into, std::size_t n)>;
-// One record cell found: its row id (the record id), ts and body.
-using RecordCellFn = std::function<void(std::uint64_t rowid, std::int64_t ts, std::string_view body)>;
+// One record cell found: its row id (its last record's id), ts, body and
+// n (the records it holds; 1 for rows written before schema v3).
+using RecordCellFn =
+    std::function<void(std::uint64_t rowid, std::int64_t ts, std::string_view body, std::uint64_t n)>;
 
 // Every table-leaf page after the first, in file order. Rows of freed pages
 // may come back too (the caller trims ids every sink has confirmed).

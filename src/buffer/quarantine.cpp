@@ -247,32 +247,57 @@ Salvaged salvage_buffer(const std::filesystem::path& from, Db& to) {
         }
     }
     Txn txn(to);
-    Raw ins(to.get(), "INSERT OR IGNORE INTO records(id, ts, size, body) VALUES (?1, ?2, ?3, ?4)");
+    Raw ins(to.get(), "INSERT OR IGNORE INTO records(id, ts, size, body, n) VALUES (?1, ?2, ?3, ?4, ?5)");
     std::uint64_t max_id = 0;
     std::uint64_t bytes = 0;
     Record r;
-    auto store = [&](std::uint64_t id, std::int64_t ts, std::string_view body, bool count_bad) {
-        if (id == 0 || !decode_record(body, r)) {
-            out.skipped += count_bad ? 1 : 0;
+    std::vector<std::string_view> in_row;
+    Raw overlap(to.get(), "SELECT id - n + 1 FROM records WHERE id >= ?1 ORDER BY id LIMIT 1");
+    // A row is kept only if every record in it decodes (a pack is kept or
+    // lost whole). Rows found twice (the b-tree and a page scan) or that
+    // overlap a row already kept are left out, so ids stay unique.
+    auto store = [&](std::uint64_t id, std::int64_t ts, std::uint64_t n, std::string_view body, bool count_bad) {
+        bool ok = id != 0 && n >= 1 && n <= id && split_row(body, n, in_row);
+        std::uint64_t size = 0;
+        for (std::size_t k = 0; ok && k < in_row.size(); ++k) {
+            ok = decode_record(in_row[k], r);
+            size += in_row[k].size();
+        }
+        if (!ok) {
+            out.skipped += count_bad ? n : 0;
+            return;
+        }
+        // Its ids must not be taken by a row kept already: the first row
+        // ending at or after its first id must start after its last.
+        sqlite3_bind_int64(overlap.get(), 1, static_cast<std::int64_t>(id - n + 1));
+        const bool clash = sqlite3_step(overlap.get()) == SQLITE_ROW &&
+                           static_cast<std::uint64_t>(sqlite3_column_int64(overlap.get(), 0)) <= id;
+        sqlite3_reset(overlap.get());
+        if (clash) {
             return;
         }
         sqlite3_bind_int64(ins.get(), 1, static_cast<std::int64_t>(id));
         sqlite3_bind_int64(ins.get(), 2, ts);
-        sqlite3_bind_int64(ins.get(), 3, static_cast<std::int64_t>(body.size()));
+        sqlite3_bind_int64(ins.get(), 3, static_cast<std::int64_t>(size));
         sqlite3_bind_blob64(ins.get(), 4, body.empty() ? "" : body.data(), body.size(), SQLITE_STATIC);
+        sqlite3_bind_int64(ins.get(), 5, static_cast<std::int64_t>(n));
         if (sqlite3_step(ins.get()) == SQLITE_DONE && sqlite3_changes(to.get()) > 0) {
-            ++out.records;
-            bytes += body.size();
+            out.records += n;
+            bytes += size;
             max_id = std::max(max_id, id);
         }
         sqlite3_reset(ins.get());
     };
     auto take = [&](sqlite3_stmt* q) {
-        const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 2));
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 3));
         store(static_cast<std::uint64_t>(sqlite3_column_int64(q, 0)), sqlite3_column_int64(q, 1),
-              std::string_view(p != nullptr ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(q, 2))), true);
+              static_cast<std::uint64_t>(sqlite3_column_int64(q, 2)),
+              std::string_view(p != nullptr ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(q, 3))), true);
     };
-    if (ins) {
+    // A buffer from before schema v3 has no n: each of its rows is one record.
+    const bool has_n = static_cast<bool>(Raw(src->get(), "SELECT n FROM records LIMIT 0"));
+    const std::string cols = has_n ? "id, ts, n, body" : "id, ts, 1, body";
+    if (ins && overlap) {
         // Forward by id; after an error the scan starts again further on,
         // each miss jumping twice as far, so a damaged page costs the rows on
         // it and not the rest of the table.
@@ -280,7 +305,7 @@ Salvaged salvage_buffer(const std::filesystem::path& from, Db& to) {
         int misses = 0;
         bool finished = false;
         while (!finished && misses < 48) {
-            Raw q(src->get(), "SELECT id, ts, body FROM records WHERE id >= ?1 ORDER BY id");
+            Raw q(src->get(), ("SELECT " + cols + " FROM records WHERE id >= ?1 ORDER BY id").c_str());
             if (!q) {
                 break;
             }
@@ -302,15 +327,16 @@ Salvaged salvage_buffer(const std::filesystem::path& from, Db& to) {
             }
         }
         if (!finished) {
-            Raw q(src->get(), "SELECT id, ts, body FROM records ORDER BY id DESC");
+            Raw q(src->get(), ("SELECT " + cols + " FROM records ORDER BY id DESC").c_str());
             while (q && sqlite3_step(q.get()) == SQLITE_ROW) {
                 take(q.get());
             }
             // Rows the b-tree no longer leads to (pages in the WAL are not
             // seen here; the scans above read those).
-            buffer_detail::scan_record_pages(from, [&](std::uint64_t id, std::int64_t ts, std::string_view body) {
+            buffer_detail::scan_record_pages(from, [&](std::uint64_t id, std::int64_t ts, std::string_view body,
+                                                        std::uint64_t n) {
                 if (meta_last == 0 || id <= meta_last) {
-                    store(id, ts, body, false);
+                    store(id, ts, n, body, false);
                 }
             });
         }

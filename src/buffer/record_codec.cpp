@@ -77,6 +77,7 @@ public:
     explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
 
     std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
+    void skip(std::size_t n) { p_ += n; }  // n <= left()
 
     bool byte(unsigned char& out) {
         if (p_ == end_) {
@@ -275,6 +276,63 @@ bool decode_record(std::string_view bytes, Record& out) {
         if (!in.byte(type) || !in.string(f.name) || !decode_value(in, type, f.value)) {
             return false;
         }
+    }
+    return in.left() == 0;
+}
+
+void encode_pack(std::string_view bytes, std::span<const std::uint32_t> sizes, std::string& out) {
+    std::size_t size = 1 + varint_size(sizes.size()) + bytes.size();
+    for (const std::uint32_t n : sizes) {
+        size += varint_size(n);
+    }
+    const std::size_t at = out.size();
+    out.resize(at + size);
+    char* p = out.data() + at;
+    *p++ = static_cast<char>(kPackVersion);
+    p = put_varint(p, sizes.size());
+    std::size_t from = 0;
+    for (const std::uint32_t n : sizes) {
+        p = put_string(p, bytes.substr(from, n));
+        from += n;
+    }
+    assert(p == out.data() + out.size());
+}
+
+TimeNs record_time(std::string_view encoded) {
+    Reader in(encoded);
+    unsigned char version = 0;
+    std::uint64_t time = 0;
+    if (!in.byte(version) || !in.fixed64(time)) {
+        return 0;
+    }
+    return static_cast<TimeNs>(time);
+}
+
+bool split_row(std::string_view body, std::uint64_t n, std::vector<std::string_view>& out) {
+    out.clear();
+    if (n == 1) {
+        out.push_back(body);
+        return true;
+    }
+    Reader in(body);
+    unsigned char version = 0;
+    std::uint64_t count = 0;
+    // Each record takes at least two bytes (its length and version byte).
+    if (n == 0 || !in.byte(version) || version != kPackVersion || !in.varint(count) || count != n ||
+        count > in.left() / 2) {
+        return false;
+    }
+    const char* at = body.data() + (body.size() - in.left());
+    for (std::uint64_t k = 0; k < count; ++k) {
+        std::uint64_t len = 0;
+        const std::size_t before = in.left();
+        if (!in.varint(len) || len == 0 || len > in.left()) {
+            return false;
+        }
+        at += before - in.left();
+        out.emplace_back(at, static_cast<std::size_t>(len));
+        at += len;
+        in.skip(static_cast<std::size_t>(len));
     }
     return in.left() == 0;
 }

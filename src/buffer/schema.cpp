@@ -72,7 +72,14 @@ void add_state_v2(Db& db) {
     )sql");
 }
 
-constexpr Migration kMigrations[] = {create_v1, add_state_v2};
+// v3: packed rows. A row holds n consecutive records (ids id - n + 1 ..
+// id) and `size` their record bytes; rows written before hold one (n = 1).
+// ADD COLUMN with a constant default rewrites nothing.
+void add_packs_v3(Db& db) {
+    db.exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1");
+}
+
+constexpr Migration kMigrations[] = {create_v1, add_state_v2, add_packs_v3};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 const char* sync_pragma(Synchronous s) {
@@ -165,6 +172,11 @@ void configure(Db& db, Synchronous sync, Role role, std::uint64_t max_file_bytes
     }
     db.exec(sync_pragma(sync));
     db.exec("PRAGMA temp_store = MEMORY");
+    // Debian builds SQLite with SECURE_DELETE on, which writes zeros over
+    // every freed page: a trim would write a pack's overflow pages once more
+    // just to blank them. FAST still blanks deleted cells on pages that are
+    // written anyway, and leaves freed pages as they are until reused.
+    db.exec("PRAGMA secure_delete = FAST");
     // Page cache per connection, negative = KiB: the writer gets ~2 MiB, each
     // reader less (a board has 512 MiB and several sinks).
     db.exec(role == Role::Reader ? "PRAGMA cache_size = -512" : "PRAGMA cache_size = -1024");
@@ -228,7 +240,99 @@ std::vector<Cursor> read_cursors(Db& db) {
 }
 
 std::uint64_t first_id(Db& db) {
-    return static_cast<std::uint64_t>(db.query_int("SELECT min(id) FROM records"));
+    // The oldest row may be a pack: its first record is id - n + 1.
+    return static_cast<std::uint64_t>(db.query_int("SELECT id - n + 1 FROM records ORDER BY id LIMIT 1"));
+}
+
+RowTrimmer::RowTrimmer(Db& db)
+    : sum_through_(db, "SELECT coalesce(sum(n), 0), coalesce(sum(size), 0) FROM records WHERE id <= ?1"),
+      delete_(db, "DELETE FROM records WHERE id <= ?1"),
+      first_after_(db, "SELECT id, n, size, body FROM records WHERE id > ?1 ORDER BY id LIMIT 1"),
+      update_(db, "UPDATE records SET ts = ?2, size = ?3, body = ?4, n = ?5 WHERE id = ?1") {}
+
+Deleted RowTrimmer::delete_through(std::uint64_t id) {
+    Deleted d;
+    {
+        ResetGuard g(sum_through_);
+        sum_through_.bind_u64(1, id);
+        if (sum_through_.step()) {
+            d.rows = sum_through_.col_u64(0);
+            d.bytes = sum_through_.col_u64(1);
+        }
+    }
+    if (d.rows > 0) {
+        delete_.bind_u64(1, id);
+        delete_.run();
+    }
+    std::uint64_t row = 0;
+    std::uint64_t n = 0;
+    std::uint64_t left = 0;
+    std::int64_t ts = 0;
+    {
+        ResetGuard g(first_after_);
+        first_after_.bind_u64(1, id);
+        if (!first_after_.step()) {
+            return d;
+        }
+        row = first_after_.col_u64(0);
+        n = first_after_.col_u64(1);
+        const std::uint64_t size = first_after_.col_u64(2);
+        if (n < 2 || n > row || row - n >= id || !split_row(first_after_.col_blob(3), n, parts_)) {
+            return d;  // starts after id, is one record, or is left to the reader
+        }
+        const std::size_t cut = static_cast<std::size_t>(id - (row - n));
+        sizes_.clear();
+        bytes_.clear();
+        for (std::size_t k = cut; k < parts_.size(); ++k) {
+            left += parts_[k].size();
+            sizes_.push_back(static_cast<std::uint32_t>(parts_[k].size()));
+            bytes_.append(parts_[k]);
+        }
+        pack_.clear();
+        if (sizes_.size() > 1) {
+            encode_pack(bytes_, sizes_, pack_);
+        } else {
+            pack_ = bytes_;
+        }
+        ts = record_time(parts_[cut]);
+        d.rows += cut;
+        d.bytes += size > left ? size - left : 0;
+        n = sizes_.size();
+    }
+    update_.bind_u64(1, row);
+    update_.bind(2, ts);
+    update_.bind_u64(3, left);
+    update_.bind_blob(4, pack_);
+    update_.bind_u64(5, n);
+    update_.run();
+    return d;
+}
+
+RecordTimes::RecordTimes(Db& db)
+    : head_(db, "SELECT id, n, ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1"),
+      body_(db, "SELECT body FROM records WHERE id = ?1") {}
+
+std::int64_t RecordTimes::after(std::uint64_t id) {
+    std::uint64_t row = 0;
+    std::uint64_t n = 0;
+    {
+        ResetGuard g(head_);
+        head_.bind_u64(1, id);
+        if (!head_.step()) {
+            return 0;
+        }
+        row = head_.col_u64(0);
+        n = head_.col_u64(1);
+        if (n < 2 || n > row || row - n >= id) {
+            return head_.col_int(2);  // the row starts right after id
+        }
+    }
+    ResetGuard g(body_);
+    body_.bind_u64(1, row);
+    if (!body_.step() || !split_row(body_.col_blob(0), n, parts_)) {
+        return 0;
+    }
+    return record_time(parts_[static_cast<std::size_t>(id - (row - n))]);
 }
 
 BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
@@ -239,12 +343,8 @@ BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
     std::uint64_t first = first_id(db);
     st.first_id = first == 0 ? meta.last_id + 1 : first;
     st.rows = st.last_id + 1 - st.first_id;
-    Stmt ts(db, "SELECT ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1");
-    auto time_after = [&](std::uint64_t id) -> std::int64_t {
-        ResetGuard g(ts);
-        ts.bind_u64(1, id);
-        return ts.step() ? ts.col_int(0) : 0;
-    };
+    RecordTimes times(db);
+    auto time_after = [&](std::uint64_t id) { return times.after(id); };
     st.oldest_ns = st.rows > 0 ? time_after(st.first_id - 1) : 0;
     st.dead_letters = static_cast<std::uint64_t>(db.query_int("SELECT count(*) FROM dead_letters"));
     std::error_code ec;

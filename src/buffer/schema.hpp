@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "buffer/buffer.hpp"
@@ -12,7 +13,7 @@
 
 namespace sluice::buffer_detail {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // An exclusive, non-blocking flock on "<db>.lock", held while alive.
 class FileLock {
@@ -73,6 +74,46 @@ std::vector<Cursor> read_cursors(Db& db);
 
 // Oldest stored id, or 0 when the table is empty.
 std::uint64_t first_id(Db& db);
+
+// Records deleted from the records table: how many, and their record bytes.
+struct Deleted {
+    std::uint64_t rows = 0;  // records (a pack counts its n)
+    std::uint64_t bytes = 0;
+};
+
+// Deletes the records with ids <= id (in the caller's transaction): the rows
+// that end there or before, and the front of a pack that holds id and
+// records after it (rewritten with the rest), so that nothing confirmed
+// stays behind and byte counts stay exact. At most one pack a call is
+// rewritten; one that does not split is left whole (a reader dead-letters it).
+class RowTrimmer {
+public:
+    explicit RowTrimmer(Db& db);
+    Deleted delete_through(std::uint64_t id);
+
+private:
+    Stmt sum_through_;
+    Stmt delete_;
+    Stmt first_after_;
+    Stmt update_;
+    std::vector<std::string_view> parts_;
+    std::vector<std::uint32_t> sizes_;
+    std::string bytes_;
+    std::string pack_;
+};
+
+// The time of the record after `id` (0 if there is none): a row's ts is its
+// first record's, so a pack the id falls inside is read for the exact time.
+class RecordTimes {
+public:
+    explicit RecordTimes(Db& db);
+    std::int64_t after(std::uint64_t id);
+
+private:
+    Stmt head_;
+    Stmt body_;
+    std::vector<std::string_view> parts_;
+};
 
 // Everything but the in-memory counters; dropped comes from the cursors table.
 BufferStats compute_stats(Db& db, const std::filesystem::path& path);

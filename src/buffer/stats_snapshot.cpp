@@ -13,7 +13,7 @@ StatsSnapshot::StatsSnapshot(Db& db, std::filesystem::path path)
     : db_(db),
       path_(std::move(path)),
       wal_(path_.string() + "-wal"),
-      ts_(db, "SELECT ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1"),
+      times_(db),
       count_dead_(db, "SELECT count(*) FROM dead_letters"),
       current_(std::make_shared<const BufferStats>()) {}
 
@@ -21,13 +21,12 @@ std::int64_t StatsSnapshot::time_after(TimeAfter& cache, std::uint64_t id) {
     if (cache.valid && cache.after == id) {
         return cache.ts;
     }
-    ResetGuard g(ts_);
-    ts_.bind_u64(1, id);
-    if (!ts_.step()) {
+    const std::int64_t ts = times_.after(id);
+    if (ts == 0) {
         cache.valid = false;
         return 0;
     }
-    cache = TimeAfter{id, ts_.col_int(0), true};
+    cache = TimeAfter{id, ts, true};
     return cache.ts;
 }
 

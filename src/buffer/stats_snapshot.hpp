@@ -18,6 +18,7 @@
 #include <atomic>
 
 #include "buffer/buffer.hpp"
+#include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
 
 namespace sluice::buffer_detail {
@@ -53,7 +54,7 @@ private:
     Db& db_;
     std::filesystem::path path_;
     std::filesystem::path wal_;
-    Stmt ts_;
+    RecordTimes times_;
     Stmt count_dead_;
     std::atomic<bool> dead_changed_{true};
     std::uint64_t dead_letters_ = 0;

@@ -611,7 +611,9 @@ TEST(Buffer, CorruptRowBecomesADeadLetterAndDoesNotStallTheSink) {
     auto opts = options(dir, {"a"});
     {
         auto buf = Buffer::open(opts);
-        ASSERT_TRUE(put(*buf, batch(0, 3)).ok);
+        for (std::uint64_t i = 0; i < 3; ++i) {
+            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);  // a row each
+        }
     }
     {
         sqlite3* db = nullptr;
@@ -634,6 +636,123 @@ TEST(Buffer, CorruptRowBecomesADeadLetterAndDoesNotStallTheSink) {
     auto st = buf->stats();
     EXPECT_EQ(st.dead_letters, 2u);
     EXPECT_EQ(st.rows, 0u);
+}
+
+std::int64_t query(const fs::path& path, const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sql;
+    const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+// A batch is stored as a few packs of records, not a row per record; reads
+// from inside a pack, trims that cut into one and the stats agree with a
+// row per record.
+TEST(Buffer, PacksABatchIntoFewRowsAndReadsAndTrimsInsideThem) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        ASSERT_TRUE(put(*buf, batch(0, 1000)).ok);
+    }
+    const std::int64_t rows = query(opts.path, "SELECT count(*) FROM records");
+    EXPECT_GE(rows, 2);
+    EXPECT_LE(rows, static_cast<std::int64_t>(1000 * record_size() / (32 * 1024) + 1));
+    EXPECT_EQ(query(opts.path, "SELECT sum(n) FROM records"), 1000);
+
+    auto buf = Buffer::open(opts);  // reopened: reads come from SQLite
+    auto rd = buf->reader("a");
+    std::uint64_t next = 0;
+    for (std::size_t n : {7u, 1u, 250u, 3u, 239u}) {
+        auto got = rd->read(n);
+        ASSERT_EQ(got.size(), n);
+        for (const auto& r : got) {
+            ASSERT_EQ(seq_of(r.record), next);
+            ASSERT_EQ(r.id, next + 1);
+            ++next;
+        }
+        rd->commit(got.back().id);
+        // Every confirmed record is gone, the pack holding the cursor cut.
+        auto st = buf->stats();
+        EXPECT_EQ(st.first_id, next + 1);
+        EXPECT_EQ(st.rows, 1000 - next);
+        EXPECT_EQ(st.bytes, (1000 - next) * record_size());
+        EXPECT_EQ(sink_stats(st, "a").oldest_pending_ns, make_record(next).time_ns);
+    }
+    EXPECT_EQ(query(opts.path, "SELECT sum(n) FROM records"), 500);
+    EXPECT_EQ(query(opts.path, "SELECT sum(size) FROM records"), static_cast<std::int64_t>(500 * record_size()));
+    auto rest = rd->read(1000);
+    ASSERT_EQ(rest.size(), 500u);
+    EXPECT_EQ(seq_of(rest.front().record), 500u);
+    EXPECT_EQ(seq_of(rest.back().record), 999u);
+}
+
+// A record inside a pack that does not decode: the records before it are
+// delivered, the rest of the pack becomes one dead letter, the sink goes on.
+TEST(Buffer, CorruptRecordInsideAPackDeadLettersTheRestOfThePack) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        ASSERT_TRUE(put(*buf, batch(0, 4)).ok);  // one pack, ids 1..4
+        ASSERT_TRUE(put(*buf, batch(4, 1)).ok);  // a row of its own, id 5
+    }
+    {
+        // Pack layout: 0x02, n, then each record as a length byte and its
+        // bytes: the second record's version byte is at 2 + 1 + size + 1.
+        const std::size_t at = 2 + 1 + record_size() + 1;
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
+        const std::string sql = "UPDATE records SET body = substr(body, 1, " + std::to_string(at) + ") || x'09' || "
+                                "substr(body, " + std::to_string(at + 2) + ") WHERE id = 4";
+        ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto buf = Buffer::open(opts);
+    auto rd = buf->reader("a");
+    auto got = rd->read(100);  // record 1, then (past the bad pack) record 5
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].id, 1u);
+    EXPECT_EQ(got[1].id, 5u);
+    rd->commit(5);
+    EXPECT_TRUE(rd->read(100).empty());
+    auto st = buf->stats();
+    EXPECT_EQ(st.dead_letters, 1u);
+    EXPECT_EQ(st.rows, 0u);
+}
+
+// A buffer written before packs (schema v2, no n column) opens, migrates and
+// delivers its rows.
+TEST(Buffer, OpensABufferFromBeforePacks) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        for (std::uint64_t i = 0; i < 3; ++i) {
+            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);
+        }
+    }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE records DROP COLUMN n; PRAGMA user_version = 2", nullptr, nullptr,
+                               nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto buf = Buffer::open(opts);
+    ASSERT_TRUE(put(*buf, batch(3, 5)).ok);
+    auto got = buf->reader("a")->read(100);
+    ASSERT_EQ(got.size(), 8u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].id, i + 1);
+        EXPECT_EQ(seq_of(got[i].record), i);
+    }
+    EXPECT_EQ(query(opts.path, "PRAGMA user_version"), 3);
 }
 
 // The newest rows are served from memory (RecentRows) to a sink that keeps

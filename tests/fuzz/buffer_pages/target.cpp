@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view file(reinterpret_cast<const char*>(data), size);
-    sluice::buffer_detail::scan_record_pages(file, [](std::uint64_t, std::int64_t, std::string_view body) {
+    sluice::buffer_detail::scan_record_pages(file, [](std::uint64_t, std::int64_t, std::string_view body, std::uint64_t) {
         // A body is gathered from its page and its overflow chain, bounded
         // by the length its cell states (at most 64 MiB).
         if (body.size() > (std::size_t{64} << 20)) {
