@@ -204,63 +204,73 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
             return res;
         }
     }
-    // Ids up to this value were committed before the query starts, so a
-    // query that finds none of them proves they are gone.
-    const std::uint64_t snapshot = r.owner.last_id.load(std::memory_order_acquire);
-    std::size_t n = 0;
-    std::uint64_t last = 0;
-    std::uint64_t bad_id = 0;
-    std::string bad_body;
-    try {
-        ResetGuard g(r.read_stmt);
-        r.read_stmt.bind_u64(1, after_id);
-        r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
-        while (n < max && r.read_stmt.step()) {
-            const std::uint64_t id = r.read_stmt.col_u64(0);
-            const std::uint64_t count = r.read_stmt.col_u64(1);
-            std::string_view body = r.read_stmt.col_blob(2);
-            // A pack that does not split, or a record in it that does not
-            // decode, makes the rest of the row a dead letter (the records
-            // before it in the row are delivered).
-            bool ok = count >= 1 && count <= id && split_row(body, count, r.in_row);
-            for (std::size_t k = 0; ok && k < r.in_row.size() && n < max; ++k) {
-                const std::uint64_t rid = id - count + 1 + k;
-                if (rid <= after_id) {
-                    continue;
-                }
-                if (!decode_record(r.in_row[k], slot(n, rid))) {
-                    ok = false;
-                    break;
-                }
-                last = rid;
-                ++n;
-            }
-            if (!ok) {
-                if (bad_id == 0) {
+    // A bad record first in line is made a dead letter and the cursor moves
+    // past it; then the read starts again after it (a few times at most), so
+    // an empty read still means that nothing is there.
+    for (int again = 0;; ++again) {
+        // Ids up to this value were committed before the query starts, so a
+        // query that finds none of them proves they are gone.
+        const std::uint64_t snapshot = r.owner.last_id.load(std::memory_order_acquire);
+        std::size_t n = 0;
+        std::uint64_t last = 0;
+        std::uint64_t bad_id = 0;
+        std::string bad_body;
+        try {
+            ResetGuard g(r.read_stmt);
+            r.read_stmt.bind_u64(1, after_id);
+            r.read_stmt.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(max, std::numeric_limits<std::int32_t>::max())));
+            while (n < max && r.read_stmt.step()) {
+                const std::uint64_t id = r.read_stmt.col_u64(0);
+                const std::uint64_t count = r.read_stmt.col_u64(1);
+                std::string_view body = r.read_stmt.col_blob(2);
+                // A read ends before a record that does not decode (or a pack
+                // that does not split): the next read finds it first, makes it a
+                // dead letter (a pack that does not split: the whole row) and
+                // moves the cursor past it, so every bad record is counted once.
+                bool bad = count < 1 || count > id || !split_row(body, count, r.in_row);
+                if (bad) {
                     bad_id = id;
                     bad_body.assign(body);
                 }
-                if (n == 0) {
-                    break;  // handled below, then the sink reads again
+                for (std::size_t k = 0; !bad && k < r.in_row.size() && n < max; ++k) {
+                    const std::uint64_t rid = id - count + 1 + k;
+                    if (rid <= after_id) {
+                        continue;
+                    }
+                    if (!decode_record(r.in_row[k], slot(n, rid))) {
+                        bad = true;
+                        bad_id = rid;
+                        bad_body.assign(r.in_row[k]);
+                        break;
+                    }
+                    last = rid;
+                    ++n;
+                }
+                if (bad) {
+                    break;
                 }
             }
+        } catch (const std::exception& e) {
+            res.ok = false;
+            res.error = e.what();
+            return res;
         }
-    } catch (const std::exception& e) {
-        res.ok = false;
-        res.error = e.what();
+        kept = n;
+        if (n > 0) {
+            r.read_upto = std::max(r.read_upto, last);
+        }
+        if (bad_id != 0 && n == 0) {
+            r.reject_row(bad_id, bad_body, from_cursor);
+            if (from_cursor && r.cursor >= bad_id && again < 16) {
+                after_id = r.cursor;
+                continue;
+            }
+        } else if (n == 0 && from_cursor) {
+            r.empty_upto = std::max(r.empty_upto, snapshot);
+        }
+        res.rows = n;
         return res;
     }
-    kept = n;
-    if (n > 0) {
-        r.read_upto = std::max(r.read_upto, last);
-    }
-    if (bad_id != 0) {
-        r.reject_row(bad_id, bad_body, n == 0 && from_cursor);
-    } else if (n == 0 && from_cursor) {
-        r.empty_upto = std::max(r.empty_upto, snapshot);
-    }
-    res.rows = n;
-    return res;
 }
 
 ReaderResult BufferReader::read_after(std::uint64_t after_id, std::vector<StoredRecord>& out, std::size_t max) {
