@@ -206,7 +206,8 @@ BufferCheck offline_check(const std::filesystem::path& db) {
         }
         const Meta meta = read_meta(conn);
         const std::uint64_t first = first_id(conn);
-        const std::uint64_t rows = static_cast<std::uint64_t>(conn.query_int("SELECT coalesce(sum(n), 0) FROM records"));
+        const std::string sum_n = fmt::format("SELECT coalesce(sum({}), 0) FROM records", count_column(conn));
+        const std::uint64_t rows = static_cast<std::uint64_t>(conn.query_int(sum_n.c_str()));
         const std::uint64_t packs = static_cast<std::uint64_t>(conn.query_int("SELECT count(*) FROM records"));
         const std::uint64_t sum = static_cast<std::uint64_t>(conn.query_int("SELECT coalesce(sum(size), 0) FROM records"));
         out.info.push_back(fmt::format("records: {} in {} rows, ids {}..{}, {} bytes (meta says {})", rows, packs,

@@ -241,7 +241,8 @@ std::vector<Cursor> read_cursors(Db& db) {
 
 std::uint64_t first_id(Db& db) {
     // The oldest row may be a pack: its first record is id - n + 1.
-    return static_cast<std::uint64_t>(db.query_int("SELECT id - n + 1 FROM records ORDER BY id LIMIT 1"));
+    const std::string sql = fmt::format("SELECT id - {} + 1 FROM records ORDER BY id LIMIT 1", count_column(db));
+    return static_cast<std::uint64_t>(db.query_int(sql.c_str()));
 }
 
 RowTrimmer::RowTrimmer(Db& db)
@@ -308,8 +309,12 @@ Deleted RowTrimmer::delete_through(std::uint64_t id) {
     return d;
 }
 
+const char* count_column(Db& db) {
+    return db.query_int("PRAGMA user_version") >= 3 ? "n" : "1";
+}
+
 RecordTimes::RecordTimes(Db& db)
-    : head_(db, "SELECT id, n, ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1"),
+    : head_(db, fmt::format("SELECT id, {}, ts FROM records WHERE id > ?1 ORDER BY id LIMIT 1", count_column(db)).c_str()),
       body_(db, "SELECT body FROM records WHERE id = ?1") {}
 
 std::int64_t RecordTimes::after(std::uint64_t id) {

@@ -72,6 +72,10 @@ struct Cursor {
 };
 std::vector<Cursor> read_cursors(Db& db);
 
+// What gives a row's record count in SQL: "n", or "1" in a buffer from
+// before packs (schema v2) that a read-only tool looks at unmigrated.
+const char* count_column(Db& db);
+
 // Oldest stored id, or 0 when the table is empty.
 std::uint64_t first_id(Db& db);
 

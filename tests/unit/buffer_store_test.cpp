@@ -748,6 +748,15 @@ TEST(Buffer, OpensABufferFromBeforePacks) {
                   SQLITE_OK);
         sqlite3_close(db);
     }
+    // The read-only tools look at it as it is.
+    auto before = offline_stats(opts.path);
+    EXPECT_EQ(before.rows, 3u);
+    EXPECT_EQ(before.first_id, 1u);
+    EXPECT_EQ(sink_stats(before, "a").oldest_pending_ns, make_record(0).time_ns);
+    auto check = offline_check(opts.path);
+    EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+    EXPECT_EQ(query(opts.path, "PRAGMA user_version"), 2);
+
     auto buf = Buffer::open(opts);
     ASSERT_TRUE(put(*buf, batch(3, 5)).ok);
     auto got = buf->reader("a")->read(100);
