@@ -205,9 +205,9 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
         }
     }
     // A bad record first in line is made a dead letter and the cursor moves
-    // past it; then the read starts again after it (a few times at most), so
-    // an empty read still means that nothing is there.
-    for (int again = 0;; ++again) {
+    // past it; then the read starts again after it (each time further on,
+    // so this ends), and an empty read still means that nothing is there.
+    for (;;) {
         // Ids up to this value were committed before the query starts, so a
         // query that finds none of them proves they are gone.
         const std::uint64_t snapshot = r.owner.last_id.load(std::memory_order_acquire);
@@ -261,7 +261,7 @@ ReaderResult BufferReader::read_rows(std::uint64_t after_id, std::size_t max, Sl
         }
         if (bad_id != 0 && n == 0) {
             r.reject_row(bad_id, bad_body, from_cursor);
-            if (from_cursor && r.cursor >= bad_id && again < 16) {
+            if (from_cursor && r.cursor >= bad_id) {
                 after_id = r.cursor;
                 continue;
             }

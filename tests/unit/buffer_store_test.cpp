@@ -691,6 +691,34 @@ TEST(Buffer, PacksABatchIntoFewRowsAndReadsAndTrimsInsideThem) {
     EXPECT_EQ(seq_of(rest.back().record), 999u);
 }
 
+// A run of records that do not decode is passed over in one read: each is a
+// dead letter, and the read returns what follows (an empty read would tell
+// a sink whose input has ended that everything is delivered).
+TEST(Buffer, ARunOfCorruptRowsIsPassedOverInOneRead) {
+    TempDir dir;
+    auto opts = options(dir, {"a"});
+    {
+        auto buf = Buffer::open(opts);
+        for (std::uint64_t i = 0; i < 21; ++i) {
+            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);  // a row each
+        }
+    }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET body = x'0102' WHERE id <= 20", nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto buf = Buffer::open(opts);
+    auto rd = buf->reader("a");
+    auto got = rd->read(100);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].id, 21u);
+    EXPECT_EQ(rd->cursor(), 20u);
+    EXPECT_EQ(buf->stats().dead_letters, 20u);
+}
+
 // A record inside a pack that does not decode (a flipped bit in its bytes)
 // is one dead letter; the records around it are delivered.
 TEST(Buffer, CorruptRecordInsideAPackIsOneDeadLetter) {
