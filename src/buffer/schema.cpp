@@ -332,12 +332,23 @@ std::int64_t RecordTimes::after(std::uint64_t id) {
             return head_.col_int(2);  // the row starts right after id
         }
     }
-    ResetGuard g(body_);
-    body_.bind_u64(1, row);
-    if (!body_.step() || !split_row(body_.col_blob(0), n, parts_)) {
-        return 0;
+    // The stats ask after every commit, mostly about the same pack: its
+    // times are kept until another pack (or the same one cut shorter) is asked about.
+    if (row != row_ || n != n_) {
+        ResetGuard g(body_);
+        body_.bind_u64(1, row);
+        times_.clear();
+        row_ = 0;
+        if (!body_.step() || !split_row(body_.col_blob(0), n, parts_)) {
+            return 0;
+        }
+        for (const auto p : parts_) {
+            times_.push_back(record_time(p));
+        }
+        row_ = row;
+        n_ = n;
     }
-    return record_time(parts_[static_cast<std::size_t>(id - (row - n))]);
+    return times_[static_cast<std::size_t>(id - (row - n))];
 }
 
 BufferStats compute_stats(Db& db, const std::filesystem::path& path) {

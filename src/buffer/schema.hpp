@@ -117,6 +117,9 @@ private:
     Stmt head_;
     Stmt body_;
     std::vector<std::string_view> parts_;
+    std::uint64_t row_ = 0;  // the pack whose times_ these are (0: none)
+    std::uint64_t n_ = 0;
+    std::vector<std::int64_t> times_;
 };
 
 // Everything but the in-memory counters; dropped comes from the cursors table.
