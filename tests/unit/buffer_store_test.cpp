@@ -606,22 +606,39 @@ TEST(Buffer, FullDiskFailsTheAppendAndKeepsTheDatabaseConsistent) {
     EXPECT_EQ(res.first_id, stored + 1);
 }
 
+std::int64_t query(const fs::path& path, const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sql;
+    const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+// Runs SQL on a stopped buffer's file, as damage or an older version would
+// leave it.
+void exec_sql(const fs::path& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    sqlite3_close(db);
+}
+
+// Records 0 .. n-1 appended one at a time, so each has a row of its own.
+void put_row_each(const BufferOptions& opts, std::uint64_t n) {
+    auto buf = Buffer::open(opts);
+    for (std::uint64_t i = 0; i < n; ++i) {
+        ASSERT_TRUE(put(*buf, batch(i, 1)).ok);
+    }
+}
+
 TEST(Buffer, CorruptRowBecomesADeadLetterAndDoesNotStallTheSink) {
     TempDir dir;
     auto opts = options(dir, {"a"});
-    {
-        auto buf = Buffer::open(opts);
-        for (std::uint64_t i = 0; i < 3; ++i) {
-            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);  // a row each
-        }
-    }
-    {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET body = x'0102' WHERE id IN (1, 3)", nullptr, nullptr, nullptr),
-                  SQLITE_OK);
-        sqlite3_close(db);
-    }
+    put_row_each(opts, 3);
+    exec_sql(opts.path, "UPDATE records SET body = x'0102' WHERE id IN (1, 3)");
     auto buf = Buffer::open(opts);
     auto rd = buf->reader("a");
     // Row 1 is a dead letter and the cursor moves past it; the read goes
@@ -636,17 +653,6 @@ TEST(Buffer, CorruptRowBecomesADeadLetterAndDoesNotStallTheSink) {
     auto st = buf->stats();
     EXPECT_EQ(st.dead_letters, 2u);
     EXPECT_EQ(st.rows, 0u);
-}
-
-std::int64_t query(const fs::path& path, const char* sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sql;
-    const std::int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
 }
 
 // A batch is stored as a few packs of records, not a row per record; reads
@@ -697,19 +703,8 @@ TEST(Buffer, PacksABatchIntoFewRowsAndReadsAndTrimsInsideThem) {
 TEST(Buffer, ARunOfCorruptRowsIsPassedOverInOneRead) {
     TempDir dir;
     auto opts = options(dir, {"a"});
-    {
-        auto buf = Buffer::open(opts);
-        for (std::uint64_t i = 0; i < 21; ++i) {
-            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);  // a row each
-        }
-    }
-    {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET body = x'0102' WHERE id <= 20", nullptr, nullptr, nullptr),
-                  SQLITE_OK);
-        sqlite3_close(db);
-    }
+    put_row_each(opts, 21);
+    exec_sql(opts.path, "UPDATE records SET body = x'0102' WHERE id <= 20");
     auto buf = Buffer::open(opts);
     auto rd = buf->reader("a");
     auto got = rd->read(100);
@@ -733,12 +728,8 @@ TEST(Buffer, CorruptRecordInsideAPackIsOneDeadLetter) {
         // Pack layout: 0x02, n, then each record as a length byte and its
         // bytes: the second record's version byte is at 2 + 1 + size + 1.
         const std::size_t at = 2 + 1 + record_size() + 1;
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
-        const std::string sql = "UPDATE records SET body = substr(body, 1, " + std::to_string(at) + ") || x'09' || "
-                                "substr(body, " + std::to_string(at + 2) + ") WHERE id = 4";
-        ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(db);
+        exec_sql(opts.path, "UPDATE records SET body = substr(body, 1, " + std::to_string(at) + ") || x'09' || "
+                            "substr(body, " + std::to_string(at + 2) + ") WHERE id = 4");
     }
     auto buf = Buffer::open(opts);
     auto rd = buf->reader("a");
@@ -762,20 +753,8 @@ TEST(Buffer, CorruptRecordInsideAPackIsOneDeadLetter) {
 TEST(Buffer, OpensABufferFromBeforePacks) {
     TempDir dir;
     auto opts = options(dir, {"a"});
-    {
-        auto buf = Buffer::open(opts);
-        for (std::uint64_t i = 0; i < 3; ++i) {
-            ASSERT_TRUE(put(*buf, batch(i, 1)).ok);
-        }
-    }
-    {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE records DROP COLUMN n; PRAGMA user_version = 2", nullptr, nullptr,
-                               nullptr),
-                  SQLITE_OK);
-        sqlite3_close(db);
-    }
+    put_row_each(opts, 3);
+    exec_sql(opts.path, "ALTER TABLE records DROP COLUMN n; PRAGMA user_version = 2");
     // The read-only tools look at it as it is.
     auto before = offline_stats(opts.path);
     EXPECT_EQ(before.rows, 3u);
@@ -861,12 +840,7 @@ TEST(Buffer, OpenFailsClearlyOnANewerSchema) {
     TempDir dir;
     auto opts = options(dir, {"a"});
     { Buffer::open(opts); }
-    {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open(opts.path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(db);
-    }
+    exec_sql(opts.path, "PRAGMA user_version = 99");
     try {
         Buffer::open(opts);
         FAIL() << "opened a newer schema";
