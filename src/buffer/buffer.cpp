@@ -81,6 +81,16 @@ Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
     pack_body = Stmt(db, "SELECT body FROM records WHERE id = ?1");
     cursor_positions = Stmt(db, "SELECT sink, position FROM cursors");
     add_dropped = Stmt(db, "UPDATE cursors SET dropped = dropped + ?1 WHERE sink = ?2");
+    store_cursor = Stmt(db,
+                        "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
+                        "ON CONFLICT(sink) DO UPDATE SET position = excluded.position");
+    store_cursor_state = Stmt(db,
+                              "INSERT INTO cursors(sink, position, state) VALUES (?1, ?2, ?3) "
+                              "ON CONFLICT(sink) DO UPDATE SET position = excluded.position, state = excluded.state");
+    // A sink's cursor is stored on this connection (with the trim it allows):
+    // fail_reader_writes_for_test turns those COMMITs into rollbacks.
+    sqlite3_commit_hook(
+        db.get(), [](void* self) { return static_cast<Impl*>(self)->failing_cursor_commit() ? 1 : 0; }, this);
     init_space();
 
     for (const auto& name : opts.sinks) {

@@ -130,7 +130,7 @@ public:
     // The same figures as published after the last write (append, trim,
     // cursor move, dead letter) by the thread that made it: no SQL and no
     // waiting, so any thread may call it (the I/O loop's /metrics and /ready
-    // read only this). file_bytes is as of that write.
+    // read only this). file_bytes is at most a second older.
     std::shared_ptr<const BufferStats> snapshot() const;
     const BufferOptions& options() const;
 

@@ -103,9 +103,20 @@ struct Buffer::Impl {
     void trim_or_defer();
     // With the gate held.
     void trim_owned();
+    // Stores sink `index`'s cursor at `to` (with `state` when given) and, with
+    // `trim`, deletes the rows every sink now has, in one transaction; if that
+    // fails, the cursor alone and then the trim on its own. False (and
+    // `error`) if the cursor could not be stored.
+    bool move_cursor_owned(std::size_t index, std::uint64_t to, const std::string* state, bool trim,
+                           std::string& error);
+    // Inside a transaction: deletes the rows through `target`, returns the
+    // bytes left; trimmed() publishes both once the transaction committed.
+    std::uint64_t delete_rows_through(std::uint64_t target);
+    void trimmed(std::uint64_t target, std::uint64_t left);
     Deleted delete_through(std::uint64_t id);
     void set_meta(const char* key, std::uint64_t value);
-    std::uint64_t trim_target();  // takes mu
+    // The lowest cursor (takes mu), with sink `moving`'s taken as `to`.
+    std::uint64_t trim_target(std::size_t moving = static_cast<std::size_t>(-1), std::uint64_t to = 0);
     bool wait_for_room(std::uint64_t batch, const std::function<bool()>& keep_waiting, AppendResult& res);
     void append_owned(const EncodedRecords& records, std::span<const DeadLetter> dead,
                       std::span<const std::pair<std::string, std::string>> checkpoints,
@@ -149,6 +160,8 @@ struct Buffer::Impl {
     Stmt pack_body;  // drop_oldest cutting into a pack
     Stmt cursor_positions;
     Stmt add_dropped;
+    Stmt store_cursor;
+    Stmt store_cursor_state;
     Stmt page_count_q;
     Stmt freelist_q;
 
@@ -180,6 +193,8 @@ struct Buffer::Impl {
     bool trim_owed = false;            // mu
     bool closed = false;               // mu
     std::atomic<bool> fail_reader_writes{false};  // fail_reader_writes_for_test
+    bool cursor_txn = false;           // gate holder: the open transaction moves a sink's cursor
+    bool failing_cursor_commit() const { return cursor_txn && fail_reader_writes.load(); }
     std::vector<SinkState> sinks;      // mu; in options order, no duplicates
     std::uint64_t bytes = 0;           // written under mu by the gate holder
     std::uint64_t trimmed_to = 0;      // gate holder only: every id <= this is deleted

@@ -1,5 +1,7 @@
 // BufferReader: a sink's view of the buffer on its own connection. Reads
-// need no gate (WAL); cursor commits and dead letters take it. A row that
+// need no gate (WAL); cursor commits and dead letters take it. A cursor is
+// stored on the writer's connection, in one transaction with the trim it
+// allows. A row that
 // does not decode becomes a dead letter instead of stalling the sink.
 
 #include <algorithm>
@@ -33,8 +35,6 @@ struct BufferReader::Impl {
     std::string sink;
     Db db;
     Stmt read_stmt;
-    Stmt commit_stmt;
-    Stmt commit_state_stmt;
     Stmt dead_stmt;
     Stmt cap_dead;
     std::uint64_t cursor = 0;
@@ -61,12 +61,6 @@ BufferReader::Impl::Impl(Buffer::Impl& o, std::size_t i)
     // A row's id is its last record's: the rows holding records past the
     // cursor are those with a larger id (LIMIT bounds rows, so records too).
     read_stmt = Stmt(db, "SELECT id, n, body FROM records WHERE id > ?1 ORDER BY id LIMIT ?2");
-    commit_stmt = Stmt(db,
-                       "INSERT INTO cursors(sink, position) VALUES (?1, ?2) "
-                       "ON CONFLICT(sink) DO UPDATE SET position = excluded.position");
-    commit_state_stmt = Stmt(db,
-                             "INSERT INTO cursors(sink, position, state) VALUES (?1, ?2, ?3) "
-                             "ON CONFLICT(sink) DO UPDATE SET position = excluded.position, state = excluded.state");
     dead_stmt = Stmt(db, "INSERT INTO dead_letters(at, origin, stage, reason, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
     cap_dead = Stmt(db, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?1");
     std::lock_guard lk(owner.mu);
@@ -110,21 +104,12 @@ void BufferReader::Impl::reject_row(std::uint64_t id, std::string_view body, boo
     }
     if (at_front) {
         owner.acquire();
-        try {
-            Txn txn(db);
-            commit_stmt.bind_text(1, sink);
-            commit_stmt.bind_u64(2, id);
-            commit_stmt.run();
-            txn.commit();
-            {
-                std::lock_guard lk(owner.mu);
-                owner.sinks[index].cursor = id;
-            }
+        std::string error;
+        if (owner.move_cursor_owned(index, id, nullptr, true, error)) {
             cursor = id;
-        } catch (const std::exception& e) {
-            log::error("{}", e.what());
+        } else {
+            log::error("{}", error);
         }
-        owner.trim_owned();
         owner.release();
     }
 }
@@ -336,33 +321,12 @@ ReaderResult BufferReader::commit_cursor(std::uint64_t last_id, bool trim, const
         last_id = std::clamp(last_id, r.cursor, std::max(r.cursor, r.read_upto));
     }
     r.owner.acquire();
-    try {
-        Txn txn(r.db);
-        Stmt& st = state != nullptr ? r.commit_state_stmt : r.commit_stmt;
-        st.bind_text(1, r.sink);
-        st.bind_u64(2, last_id);
-        if (state != nullptr) {
-            st.bind_text(3, *state);
-        }
-        st.run();
-        txn.commit();
-    } catch (const std::exception& e) {
-        if (std::string_view(e.what()).find(sqlite3_errstr(SQLITE_FULL)) != std::string_view::npos) {
-            r.owner.note_full(0);  // gives back the reserve: the sink's retry finds room
-        }
+    if (!r.owner.move_cursor_owned(r.index, last_id, state, trim, res.error)) {
         r.owner.release();
         res.ok = false;
-        res.error = e.what();
         return res;
     }
-    {
-        std::lock_guard lk(r.owner.mu);
-        r.owner.sinks[r.index].cursor = last_id;
-    }
     r.cursor = last_id;
-    if (trim) {
-        r.owner.trim_owned();
-    }
     r.owner.release();
     return res;
 }

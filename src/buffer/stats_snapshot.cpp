@@ -1,6 +1,7 @@
 #include "buffer/stats_snapshot.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <system_error>
 #include <utility>
@@ -48,7 +49,13 @@ void StatsSnapshot::publish(BufferStats st) {
             SinkStats& s = st.sinks[i];
             const std::uint64_t from = std::max(s.cursor, st.first_id - 1);
             s.lag_rows = st.last_id > from ? st.last_id - from : 0;
-            s.oldest_pending_ns = s.lag_rows > 0 ? time_after(pending_[i], from) : 0;
+            if (s.lag_rows == 0) {
+                s.oldest_pending_ns = 0;
+            } else if (from == st.first_id - 1) {
+                s.oldest_pending_ns = st.oldest_ns;  // this sink is the one holding the oldest row
+            } else {
+                s.oldest_pending_ns = time_after(pending_[i], from);
+            }
         }
     } catch (const std::exception& e) {
         if (!warned_) {
@@ -57,13 +64,20 @@ void StatsSnapshot::publish(BufferStats st) {
         }
         return;
     }
-    std::error_code ec;
-    auto size_of = [&](const std::filesystem::path& p) -> std::uint64_t {
-        auto n = std::filesystem::file_size(p, ec);
-        return ec ? 0 : static_cast<std::uint64_t>(n);
-    };
-    st.file_bytes = size_of(path_) + size_of(wal_) + size_of(path_.string() + "-shm") +
-                    size_of(path_.string() + ".reserve");
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    if (file_bytes_at_ == 0 || now - file_bytes_at_ >= 1'000'000'000) {
+        std::error_code ec;
+        auto size_of = [&](const std::filesystem::path& p) -> std::uint64_t {
+            auto n = std::filesystem::file_size(p, ec);
+            return ec ? 0 : static_cast<std::uint64_t>(n);
+        };
+        file_bytes_ = size_of(path_) + size_of(wal_) + size_of(path_.string() + "-shm") +
+                      size_of(path_.string() + ".reserve");
+        file_bytes_at_ = now;
+    }
+    st.file_bytes = file_bytes_;
     auto fresh = std::make_shared<const BufferStats>(std::move(st));
     std::lock_guard lk(mu_);
     current_ = std::move(fresh);

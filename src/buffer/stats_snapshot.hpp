@@ -8,7 +8,8 @@
 // The counts come from the buffer's memory; only the record times (the oldest
 // row, each sink's oldest pending row) and the dead-letter count need SQL,
 // and each runs only when its answer can have changed: a row's time never
-// changes, so a look-up is kept until the id it starts from moves.
+// changes, so a look-up is kept until the id it starts from moves. The
+// files' size on disk is at most a second old.
 
 #include <cstdint>
 #include <filesystem>
@@ -61,6 +62,10 @@ private:
     TimeAfter oldest_;
     std::vector<TimeAfter> pending_;  // per sink, in the order publish() gets them
     bool warned_ = false;
+    // The files' sizes, looked up at most once a second (four stat() calls
+    // per publish would be most of an idle gateway's system calls).
+    std::uint64_t file_bytes_ = 0;
+    std::int64_t file_bytes_at_ = 0;  // steady clock ns; 0: never
 
     mutable std::mutex mu_;
     std::shared_ptr<const BufferStats> current_;
