@@ -107,7 +107,8 @@ constexpr OptionSpec kPipelineOptions[] = {
     {.name = "batch_max_delay",
      .type = OptionType::Duration,
      .default_value = "100ms",
-     .doc = "Longest a record waits for its batch to fill before the batch is committed anyway.",
+     .doc = "Longest a record waits for its batch to fill before the batch is committed anyway; records that "
+            "trickle in are committed at most once per this delay, one that comes after a quiet spell at once.",
      .max = 3600},
     {.name = "queue_max_frames",
      .type = OptionType::Int,

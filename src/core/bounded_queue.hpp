@@ -19,6 +19,7 @@ public:
     // Moves as many items from the front of `in` as fit; erases them from `in`.
     std::size_t try_push(std::vector<T>& in) {
         std::size_t n = 0;
+        bool wake = false;
         {
             std::lock_guard lk(mu_);
             while (n < in.size() && fits(in[n])) {
@@ -26,10 +27,13 @@ public:
                 items_.push_back(std::move(in[n]));
                 ++n;
             }
+            wake = enough_locked();
         }
         if (n > 0) {
             in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
-            not_empty_.notify_one();
+            if (wake) {
+                not_empty_.notify_one();
+            }
         }
         return n;
     }
@@ -49,7 +53,9 @@ public:
                 items_.push_back(std::move(in[n]));
                 ++n;
             }
-            not_empty_.notify_one();
+            if (enough_locked()) {
+                not_empty_.notify_one();
+            }
         }
         lk.unlock();
         in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
@@ -65,9 +71,22 @@ public:
         }
         bytes_ += size_of_(item);
         items_.push_back(std::move(item));
+        const bool wake = enough_locked();
         lk.unlock();
-        not_empty_.notify_one();
+        if (wake) {
+            not_empty_.notify_one();
+        }
         return true;
+    }
+
+    // Waits up to `timeout` until `want` items are queued (or the queue is
+    // half full, closed or wake() was called); pushes below that do not wake
+    // the waiter, so a consumer gathering a batch sleeps through them.
+    void wait_for_items(std::size_t want, std::chrono::nanoseconds timeout) {
+        std::unique_lock lk(mu_);
+        wake_at_ = std::max<std::size_t>(want, 1);
+        not_empty_.wait_for(lk, timeout, [&] { return enough_locked() || closed_ || woken_; });
+        wake_at_ = 1;
     }
 
     // Waits up to `timeout` for at least one item, then takes up to `max`.
@@ -127,6 +146,12 @@ public:
     }
 
 private:
+    // The consumer's wait is over (mu_ held): what it waits for is there, or
+    // the queue is half full (producers must not wait for room on a consumer
+    // that waits for more items).
+    bool enough_locked() const {
+        return items_.size() >= wake_at_ || items_.size() * 2 >= max_items_ || bytes_ * 2 >= max_bytes_;
+    }
     bool fits(const T& item) const {
         // An item larger than the byte limit still goes into an empty queue.
         return items_.size() < max_items_ && (items_.empty() || bytes_ + size_of_(item) <= max_bytes_);
@@ -142,6 +167,7 @@ private:
     std::size_t bytes_ = 0;
     bool closed_ = false;
     bool woken_ = false;
+    std::size_t wake_at_ = 1;  // items a waiting consumer wants (wait_for_items)
 };
 
 }  // namespace sluice

@@ -109,8 +109,8 @@ void IoLoop::fire_timers() {
             continue;  // cancelled by an earlier callback
         }
         auto cb = it->second.cb;
-        if (it->second.interval_ns > 0) {
-            it->second.due_ns = now + it->second.interval_ns;
+        if (const std::int64_t every = it->second.interval_ns; every > 0) {
+            it->second.due_ns = (now / every + 1) * every;
         } else {
             timers_.erase(it);
         }

@@ -102,8 +102,12 @@ bool Worker::turn() {
             tick = true;  // no input for a while: let timer-driven stages run
         }
     }
-    // Group commit: gather until the batch is full or batch_max_delay passed.
-    const auto until = mono_now_ns() + opts_.batch_delay.count();
+    // Group commit: gather until the batch is full or batch_max_delay has
+    // passed since the last batch. Records trickling in are committed at most
+    // once per batch_max_delay; one that finds the worker idle for longer is
+    // committed at once, without a second wake-up to end a wait for others.
+    const auto now_ns = mono_now_ns();
+    const auto until = std::max(now_ns, last_batch_ns_ + opts_.batch_delay.count());
     while (!tick && frames_.size() < opts_.batch_max) {
         const auto left = until - mono_now_ns();
         if (commit_soon_.exchange(false)) {
@@ -111,8 +115,15 @@ bool Worker::turn() {
             queue_.pop_many(frames_, opts_.batch_max - frames_.size(), std::chrono::nanoseconds(0));
             break;
         }
-        if (left <= 0 ||
-            queue_.pop_many(frames_, opts_.batch_max - frames_.size(), std::chrono::nanoseconds(left)) == 0) {
+        if (left <= 0) {
+            break;
+        }
+        // Sleep until the batch can be full (or the delay is over, or a
+        // source asks for its commit): frames that trickle in meanwhile do
+        // not wake this thread one push at a time.
+        const std::size_t want = opts_.batch_max - frames_.size();
+        queue_.wait_for_items(want, std::chrono::nanoseconds(left));
+        if (queue_.pop_many(frames_, want, std::chrono::nanoseconds(0)) == 0) {
             break;
         }
     }
@@ -124,6 +135,9 @@ bool Worker::turn() {
         counters_.batch_frames->observe(static_cast<double>(frames_.size()));
     }
 
+    if (!frames_.empty()) {
+        last_batch_ns_ = mono_now_ns();
+    }
     decode(frames_);
     last_stage_turn_ = clock_.mono_ns();
     run_stages(tick);

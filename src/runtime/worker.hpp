@@ -207,6 +207,9 @@ private:
     std::int64_t arrival_offset_sum_ = 0;
     std::uint64_t arrival_count_ = 0;
     std::int64_t last_stage_turn_ = 0;
+    // When the last batch with frames was committed (mono ns): a frame that
+    // finds the worker idle for batch_max_delay is committed at once.
+    std::int64_t last_batch_ns_ = 0;
     bool end_turn_ = false;  // this turn is the end-of-input turn
     bool end_done_ = false;
     log::OnceLog commit_log_;
