@@ -21,7 +21,6 @@
 #include <mutex>
 #include <optional>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/log.hpp"
+#include "core/wake_fd.hpp"
 #include "core/source_health.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
@@ -141,16 +141,11 @@ public:
         }
     }
 
-    ~IioSource() override {
-        stop();
-        if (wake_fd_ >= 0) {
-            ::close(wake_fd_);
-        }
-    }
+    ~IioSource() override { stop(); }
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        wake_.drain();  // a stop() before this start
         thread_ = std::thread([this] { run_guarded(); });
     }
 
@@ -160,10 +155,7 @@ public:
             stopping_ = true;
         }
         cv_.notify_all();
-        if (wake_fd_ >= 0) {
-            const std::uint64_t one = 1;
-            (void)!::write(wake_fd_, &one, sizeof one);
-        }
+        wake_.wake();
         if (thread_.joinable()) {
             thread_.join();
         }
@@ -526,7 +518,7 @@ private:
                 return;
             }
         }
-        pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+        pollfd p[2] = {{fd_, POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
         const auto timeout_ms = std::clamp<std::int64_t>(
             std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), 1, 1000);
         const int pr = ::poll(p, 2, static_cast<int>(timeout_ms));
@@ -709,7 +701,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::atomic<bool> stopping_{false};
-    int wake_fd_ = -1;
+    WakeFd wake_;  // stop() wakes the poll in read_once
     std::thread thread_;
 };
 

@@ -16,6 +16,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/guard.hpp"
+#include "core/wake_fd.hpp"
 
 namespace sluice::components {
 namespace {
@@ -28,6 +29,7 @@ public:
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
+        wake_.drain();  // a stop() before this start
         thread_ = std::thread([this] {
             run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return wait_unless(stopping_, d); },
                            [this] { run(); });
@@ -36,6 +38,7 @@ public:
 
     void stop() override {
         stopping_ = true;
+        wake_.wake();
         if (thread_.joinable()) {
             thread_.join();
         }
@@ -58,10 +61,11 @@ private:
             log::warn("{}: skipped a line longer than max_line_bytes ({} bytes)", ctx_->name, max_line_);
         };
         while (!stopping_) {
-            // Poll with a timeout so stop() is noticed even if stdin stays quiet.
-            pollfd p{0, POLLIN, 0};
-            int pr = poll(&p, 1, 200);
-            if (pr == 0) {
+            // Sleeps until input comes or stop() wakes it (a timeout only if
+            // the eventfd could not be made).
+            pollfd p[2] = {{0, POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+            int pr = poll(p, 2, wake_.valid() ? -1 : 200);
+            if (pr == 0 || stopping_) {
                 continue;
             }
             if (pr < 0 && errno == EINTR) {
@@ -112,6 +116,7 @@ private:
     std::size_t read_size_;
     SourceContext* ctx_ = nullptr;
     std::atomic<bool> stopping_{false};
+    WakeFd wake_;
     std::thread thread_;
 };
 

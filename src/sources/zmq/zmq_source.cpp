@@ -19,6 +19,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/log.hpp"
+#include "core/wake_fd.hpp"
 #include "core/metrics.hpp"
 #include "core/source_health.hpp"
 #include "core/tcp_probe.hpp"
@@ -29,7 +30,7 @@ namespace sluice::components {
 namespace {
 
 constexpr std::size_t kBatchMax = 256;  // messages per hand-over
-constexpr long kPollMs = 100;           // how soon stop() is noticed
+constexpr long kPollMs = 100;           // how soon stop() is noticed if the wake-up fd could not be made
 
 bool is_z85_key(const std::string& key) {
     if (key.size() != 40) {
@@ -223,6 +224,7 @@ public:
 
     void stop() override {
         stopping_ = true;
+        wake_.wake();
         if (thread_.joinable()) {
             thread_.join();
         }
@@ -257,15 +259,27 @@ private:
 
     // One poll and what it brought. False once the pipeline is stopping.
     bool step(std::vector<Frame>& frames) {
-        zmq_pollitem_t items[2] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
-        const int nitems = monitor_ ? 2 : 1;
-        if (zmq_poll(items, nitems, kPollMs) < 0) {
+        // The socket, stop()'s wake-up and (if on) the monitor: the thread
+        // sleeps until one of them has something.
+        zmq_pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+        int nitems = 1;
+        if (wake_.valid()) {
+            items[nitems++] = {nullptr, wake_.fd(), ZMQ_POLLIN, 0};
+        }
+        const int monitor_at = monitor_ ? nitems : -1;
+        if (monitor_) {
+            items[nitems++] = {monitor_.handle(), 0, ZMQ_POLLIN, 0};
+        }
+        if (zmq_poll(items, nitems, wake_.valid() ? -1 : kPollMs) < 0) {
             if (zmq_errno() == EINTR) {
                 return true;
             }
             throw zmq::error_t();
         }
-        if (nitems == 2 && (items[1].revents & ZMQ_POLLIN) != 0) {
+        if (stopping_) {
+            return true;
+        }
+        if (monitor_at >= 0 && (items[monitor_at].revents & ZMQ_POLLIN) != 0) {
             drain_monitor();
         }
         if ((items[0].revents & ZMQ_POLLIN) == 0) {
@@ -420,6 +434,7 @@ private:
     SourceContext* ctx_ = nullptr;
     std::thread thread_;
     std::atomic<bool> stopping_{false};
+    WakeFd wake_;  // stop() ends the wait in step()
     std::map<std::string, PeerState> peers_;
     log::OnceLog recv_log_;
     log::OnceLog shape_log_;
