@@ -141,7 +141,14 @@ LatencySummary LatencyHistogram::summarize(const Snapshot& now, const Snapshot* 
 }
 
 void LatencyWindow::sample(const LatencyHistogram::Snapshot& s) {
+    latest_ = s;
+    if (samples_++ % kStep != 0) {
+        return;
+    }
     if (ring_.size() < kKeep) {
+        if (ring_.empty()) {
+            ring_.reserve(kKeep);
+        }
         ring_.push_back(s);
         newest_ = ring_.size() - 1;
         return;
@@ -154,11 +161,10 @@ LatencySummary LatencyWindow::last_minute() const {
     if (ring_.empty()) {
         return {};
     }
-    const auto& now = ring_[newest_];
     if (ring_.size() < kKeep) {
-        return LatencyHistogram::summarize(now, nullptr);  // everything since the start
+        return LatencyHistogram::summarize(latest_, nullptr);  // everything since the start
     }
-    return LatencyHistogram::summarize(now, &ring_[(newest_ + 1) % kKeep]);
+    return LatencyHistogram::summarize(latest_, &ring_[(newest_ + 1) % kKeep]);
 }
 
 }  // namespace sluice::stats

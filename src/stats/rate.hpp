@@ -77,18 +77,23 @@ private:
 };
 
 // The last minute of a LatencyHistogram: snapshots taken by the hub's timer
-// once a second; not thread-safe (the timer's thread).
+// once a second, of which every fifth is kept (the minute ends 60 to 65 s
+// back; 14 snapshots of 0.9 KiB instead of 61); not thread-safe (the
+// timer's thread).
 class LatencyWindow {
 public:
     void sample(const LatencyHistogram& h) { sample(h.snapshot()); }
     void sample(const LatencyHistogram::Snapshot& s);
-    // Observations of the last 60 s (since the first sample, early on).
+    // Observations of the last minute (since the first sample, early on).
     LatencySummary last_minute() const;
 
 private:
-    static constexpr std::size_t kKeep = 61;
+    static constexpr std::size_t kStep = 5;   // samples per kept snapshot
+    static constexpr std::size_t kKeep = 13;  // kept snapshots: 60 s of steps
     std::vector<LatencyHistogram::Snapshot> ring_;
     std::size_t newest_ = 0;
+    std::size_t samples_ = 0;
+    LatencyHistogram::Snapshot latest_;
 };
 
 }  // namespace sluice::stats

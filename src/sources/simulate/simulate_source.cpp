@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/option_binding.hpp"
+#include "core/record_json.hpp"
 #include "core/guard.hpp"
 
 namespace sluice::components {
@@ -55,12 +57,22 @@ public:
         : rate_(s.rate),
           count_(s.count),
           sensors_(std::move(s.sensors)),
-          shape_(std::move(s.shape)),
+          shape_(s.shape == "random_walk" ? Shape::RandomWalk : s.shape == "steps" ? Shape::Steps : Shape::Sine),
           device_(std::move(s.device)),
           rng_(s.seed) {
         for (std::size_t i = 0; i < sensors_.size(); ++i) {
             walk_.push_back(base(i));
         }
+        head_ = "{\"device\":";
+        append_json_string(head_, device_);
+        head_ += ",\"seq\":";
+        for (const auto& name : sensors_) {
+            std::string key = ",";
+            append_json_string(key, name);
+            key += ':';
+            keys_.push_back(std::move(key));
+        }
+        origin_ = "simulate/" + device_;
     }
 
     void start(SourceContext& ctx) override {
@@ -99,15 +111,17 @@ private:
 
     double value(std::size_t i, double t) {
         const double amp = base(i) * 0.05 + 1.0;
-        if (shape_ == "random_walk") {
+        if (shape_ == Shape::RandomWalk) {
             std::normal_distribution<double> step(0.0, amp * 0.02);
             walk_[i] += step(rng_);
             return walk_[i];
         }
-        if (shape_ == "steps") {
+        if (shape_ == Shape::Steps) {
             return base(i) + amp * std::floor(std::fmod(t / 10.0 + static_cast<double>(i), 4.0));
         }
-        return base(i) + amp * std::sin(2 * M_PI * (t / 60.0 + static_cast<double>(i) / 7.0));
+        // The minute's phase first: sin() of a small argument is cheap, of
+        // the Unix time in radians it is an expensive argument reduction.
+        return base(i) + amp * std::sin(2 * M_PI * (std::fmod(t / 60.0, 1.0) + static_cast<double>(i) / 7.0));
     }
 
     void tick() {
@@ -129,14 +143,19 @@ private:
             const TimeNs at = std::min<TimeNs>(
                 now, started_wall_ns_ + static_cast<TimeNs>(static_cast<double>(seq) * 1e9 / rate_));
             const double t = static_cast<double>(at) / 1e9;
-            std::string p = fmt::format("{{\"device\":\"{}\",\"seq\":{}", device_, seq);
+            std::string p;
+            p.reserve(payload_hint_);
+            p += head_;
+            fmt::format_to(std::back_inserter(p), "{}", seq);
             for (std::size_t i = 0; i < sensors_.size(); ++i) {
-                p += fmt::format(",\"{}\":{:.3f}", sensors_[i], value(i, t));
+                p += keys_[i];
+                fmt::format_to(std::back_inserter(p), "{:.3f}", value(i, t));
             }
             p += '}';
+            payload_hint_ = std::max(payload_hint_, p.size());
             Frame f;
             f.payload = std::move(p);
-            f.origin = "simulate/" + device_;
+            f.origin = origin_;
             f.arrival_ns = at;
             f.source = ctx_->index;
             frames.push_back(std::move(f));
@@ -166,11 +185,19 @@ private:
         }
     }
 
+    enum class Shape { Sine, RandomWalk, Steps };
+
     double rate_;
     std::int64_t count_;
     std::vector<std::string> sensors_;
-    std::string shape_;
+    Shape shape_;
     std::string device_;
+    // The payload's fixed parts, written once: `{"device":"…","seq":` and
+    // `,"<sensor>":` per sensor; and the origin.
+    std::string head_;
+    std::vector<std::string> keys_;
+    std::string origin_;
+    std::size_t payload_hint_ = 0;
     std::mt19937 rng_;
     std::vector<double> walk_;
     SourceContext* ctx_ = nullptr;
