@@ -185,8 +185,22 @@ void GatewayLifecycle::start(GatewayConfig config) {
         running_ = std::move(built);
         config_ = std::move(config);
     }
-    for (auto& r : running_) {
-        r.pipeline->start();
+    // Pipelines that read a named stream start first: a stream keeps
+    // nothing for a reader that has not subscribed yet, and the writing
+    // pipeline may publish within its first batch.
+    auto reads_stream = [](const PipelineSpec& spec) {
+        return std::any_of(spec.sources.begin(), spec.sources.end(), [](const SourceSpec& s) {
+            return s.descriptor != nullptr &&
+                   std::any_of(s.descriptor->options.begin(), s.descriptor->options.end(),
+                               [](const OptionSpec& o) { return o.link == OptionLink::ConsumesStream; });
+        });
+    };
+    for (const bool readers : {true, false}) {
+        for (std::size_t i = 0; i < running_.size(); ++i) {
+            if (reads_stream(config_.pipelines[i]) == readers) {
+                running_[i].pipeline->start();
+            }
+        }
     }
 }
 
