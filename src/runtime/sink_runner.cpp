@@ -1,7 +1,6 @@
 #include "runtime/sink_runner.hpp"
 
 #include <algorithm>
-#include <future>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -176,18 +175,31 @@ bool SinkRunner::turn() {
     // delivered before it are trimmed and the next batch is read. The reader
     // is used by one thread at a time (the task is joined before anything
     // below touches it again; an exception on the way joins it too).
-    std::future<ReaderResult> reading;
+    bool reading = false;
     if (full) {
-        try {
-            next_asked_ = target_;
-            reading = std::async(std::launch::async, [this, after = batch_ids_.back(), n = next_asked_] {
+        next_asked_ = target_;
+        ahead_after_ = batch_ids_.back();
+        // No thread to spare: read after the send, as without a backlog.
+        reading = ahead_thread_.start([this] {
+            try {
                 buffer_.trim();
-                return reader_->read_after(after, next_, next_ids_, n);
-            });
-        } catch (const std::system_error&) {
-            // No thread to spare: read after the send, as without a backlog.
-        }
+                ahead_ = reader_->read_after(ahead_after_, next_, next_ids_, next_asked_);
+            } catch (const std::exception& e) {
+                ahead_ = ReaderResult{false, e.what(), 0};
+            }
+        });
     }
+    // Whatever leaves this turn, the read ahead has ended before the reader
+    // is touched again.
+    struct JoinAhead {
+        SideThread& t;
+        bool on;
+        ~JoinAhead() {
+            if (on) {
+                t.wait();
+            }
+        }
+    } join_ahead{ahead_thread_, reading};
     SendResult result;
     const auto send_started = clock_.mono_ns();
     try {
@@ -205,8 +217,10 @@ bool SinkRunner::turn() {
         stats_->sinks[stats_index_]->send_latency.observe(send_seconds);
     }
     const std::size_t confirmed = std::min(result.confirmed, sending.size());
-    if (reading.valid()) {
-        const ReaderResult ahead = reading.get();
+    if (reading) {
+        ahead_thread_.wait();
+        join_ahead.on = false;
+        const ReaderResult ahead = std::move(ahead_);
         // Only after a wholly confirmed batch does the next one follow on;
         // otherwise the unconfirmed rows are read again.
         have_next_ = ahead.ok && confirmed == sending.size() && result.error.empty() && !next_.empty();

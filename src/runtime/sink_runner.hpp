@@ -21,6 +21,7 @@
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/metrics.hpp"
+#include "runtime/side_thread.hpp"
 #include "core/backoff.hpp"
 #include "stats/hub.hpp"
 
@@ -117,6 +118,11 @@ private:
     std::vector<Record> next_;  // read ahead while `batch_` is sent
     std::vector<std::uint64_t> next_ids_;
     bool have_next_ = false;
+    // The next batch is read (and the rows confirmed before trimmed) on a
+    // thread of the runner's own while `batch_` is sent.
+    SideThread ahead_thread_;
+    std::uint64_t ahead_after_ = 0;
+    ReaderResult ahead_;
     std::size_t target_ = 0;       // records the next read asks for (adaptive)
     std::size_t batch_asked_ = 0;  // what the read of batch_ asked for
     std::size_t next_asked_ = 0;   // what the read of next_ asked for
