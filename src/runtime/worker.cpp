@@ -155,7 +155,8 @@ bool Worker::turn() {
     if (committed && !streams_.empty()) {
         publish_streams();
     }
-    buffer_.notify();
+    // The sinks were woken by the append itself (only rows wake them): a
+    // second notify here would make a just-woken sink wait for the lock.
     return true;
 }
 
