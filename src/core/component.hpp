@@ -188,6 +188,19 @@ public:
     // std::runtime_error; the runner logs it and retries with back-off.
     virtual void open(SinkContext& ctx) { (void)ctx; }
     virtual SendResult send(std::span<const Record> batch) = 0;
+    // A sink whose far side confirms asynchronously (Kafka) may keep a second
+    // batch in flight while the first one's confirmations come in: with a
+    // backlog the runner calls start(A), start(B), finish() (A's result),
+    // start(C), finish() (B's) ... and moves the cursor over each batch in
+    // order. start() hands a batch over and returns; finish() waits for the
+    // oldest started batch and returns what send() would have. A batch's
+    // records stay valid until its finish() returned. When a batch is not
+    // wholly confirmed, the runner still calls finish() for the one started
+    // after it and ignores the result (those records are sent again: they
+    // may arrive twice, never not at all). Only called when overlaps().
+    virtual bool overlaps() const { return false; }
+    virtual void start(std::span<const Record> batch) { (void)batch; }
+    virtual SendResult finish() { return SendResult{.error = "this sink does not overlap batches"}; }
     // Healthy when the far side is reachable; `reason` says why not.
     virtual bool healthy(std::string& reason) { (void)reason; return true; }
     // Called on shutdown after the last send.

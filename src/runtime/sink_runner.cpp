@@ -63,14 +63,33 @@ void SinkRunner::run() {
                 break;
             }
         } catch (const std::exception& e) {
-            have_next_ = false;  // read again from the cursor
+            drop_next();  // read again from the cursor
             failed(fmt::format("unexpected error: {}", e.what()));
         } catch (...) {
-            have_next_ = false;
+            drop_next();
             failed("unexpected error");
         }
     }
+    // A batch still started is not waited for on the way out: close()
+    // ends it, and its rows stay in the buffer.
+    have_next_ = next_started_ = batch_started_ = false;
     reader_.reset();
+}
+
+void SinkRunner::drop_next() {
+    // A batch started before the one ahead of it failed (or before an
+    // exception left the turn) is collected and its result ignored, so the
+    // sink's next finish() belongs to the next start(). What of it reached
+    // the far side is sent again: a duplicate, never a loss.
+    int unfinished = (batch_started_ ? 1 : 0) + (next_started_ ? 1 : 0);
+    have_next_ = batch_started_ = next_started_ = false;
+    for (; unfinished > 0; --unfinished) {
+        try {
+            (void)sink_.finish();
+        } catch (...) {
+            // nothing to do: the rows are read again from the cursor
+        }
+    }
 }
 
 void SinkRunner::close() {
@@ -132,6 +151,9 @@ bool SinkRunner::turn() {
         std::swap(batch_, next_);
         std::swap(batch_ids_, next_ids_);
         have_next_ = false;
+        batch_started_ = next_started_;
+        batch_started_at_ = next_started_at_;
+        next_started_ = false;
         batch_asked_ = next_asked_;
     } else {
         done_before_read = input_done_.load();
@@ -200,10 +222,35 @@ bool SinkRunner::turn() {
             }
         }
     } join_ahead{ahead_thread_, reading};
+    // A sink that overlaps batches gets the one read ahead before this one
+    // is confirmed (Sink::overlaps): its far side always has work queued.
+    const bool overlap = sink_.overlaps() && (reading || batch_started_);
     SendResult result;
-    const auto send_started = clock_.mono_ns();
+    auto send_started = batch_started_ ? batch_started_at_ : clock_.mono_ns();
     try {
-        result = sink_.send(sending);
+        if (!overlap) {
+            result = sink_.send(sending);
+        } else {
+            if (!batch_started_) {
+                sink_.start(sending);
+            }
+            batch_started_ = false;
+            if (reading) {
+                ahead_thread_.wait();
+                join_ahead.on = false;
+                if (ahead_.ok && !next_.empty()) {
+                    next_started_at_ = clock_.mono_ns();
+                    try {
+                        sink_.start(std::span<const Record>(next_.data(), next_.size()));
+                        next_started_ = true;
+                    } catch (const std::exception& e) {
+                        // Not started: it is sent in its own turn.
+                        log::debug("{}: starting the next batch failed: {}", opts_.label, e.what());
+                    }
+                }
+            }
+            result = sink_.finish();
+        }
     } catch (const std::exception& e) {
         result = SendResult{};
         result.error = fmt::format("send failed: {}", e.what());
@@ -211,6 +258,7 @@ bool SinkRunner::turn() {
         result = SendResult{};
         result.error = "send failed (unknown exception)";
     }
+    batch_started_ = false;
     const double send_seconds = static_cast<double>(clock_.mono_ns() - send_started) / 1e9;
     batch_seconds_->observe(send_seconds);
     if (stats_ != nullptr) {
@@ -218,8 +266,10 @@ bool SinkRunner::turn() {
     }
     const std::size_t confirmed = std::min(result.confirmed, sending.size());
     if (reading) {
-        ahead_thread_.wait();
-        join_ahead.on = false;
+        if (join_ahead.on) {
+            ahead_thread_.wait();
+            join_ahead.on = false;
+        }
         const ReaderResult ahead = std::move(ahead_);
         // Only after a wholly confirmed batch does the next one follow on;
         // otherwise the unconfirmed rows are read again.
@@ -227,9 +277,12 @@ bool SinkRunner::turn() {
         if (!ahead.ok) {
             log::debug("{}: reading ahead failed: {}", opts_.label, ahead.error);
         }
+        if (!have_next_) {
+            drop_next();
+        }
     }
     if (!dead_letter_rejected(result, confirmed)) {
-        have_next_ = false;  // the batch is sent again: its cursor does not move
+        drop_next();  // the batch is sent again: its cursor does not move
         return true;
     }
     if (confirmed > 0) {

@@ -9,6 +9,13 @@
 // counted in the sink's sluice_component_errors_total, logged once per
 // condition, and retried after Backoff. A confirmed batch whose cursor could
 // not be stored is not sent again: only the commit is retried.
+//
+// With a backlog (a read filled the whole batch) the next batch is read, and
+// the rows confirmed before trimmed, on a side thread while this one is
+// sent. A sink that overlaps batches (Sink::overlaps: Kafka) is handed that
+// next batch before this one's confirmations are in; the cursor still moves
+// over one batch at a time, in order, and a batch that is not wholly
+// confirmed takes the one started after it back to the cursor.
 
 #include <atomic>
 #include <chrono>
@@ -83,6 +90,9 @@ private:
     ReaderResult commit(std::uint64_t last_id, const std::optional<std::string>& state, bool keep_rows);
     bool dead_letter_rejected(const SendResult& result, std::size_t confirmed);
     void failed(const std::string& error);
+    // Forgets the batch read ahead; batches started and not finished are
+    // finished and their results ignored (Sink::overlaps).
+    void drop_next();
     void delivering();
     // After a read that asked for `asked` records and got `got`: grows the
     // target while reads come back full, back to batch_size when short.
@@ -118,6 +128,12 @@ private:
     std::vector<Record> next_;  // read ahead while `batch_` is sent
     std::vector<std::uint64_t> next_ids_;
     bool have_next_ = false;
+    // Sink::overlaps(): next_ was handed to the sink (start) while batch_
+    // waited for its confirmations, and batch_ was started a turn before.
+    bool next_started_ = false;
+    bool batch_started_ = false;
+    std::int64_t next_started_at_ = 0;  // mono ns, for the send latency
+    std::int64_t batch_started_at_ = 0;
     // The next batch is read (and the rows confirmed before trimmed) on a
     // thread of the runner's own while `batch_` is sent.
     SideThread ahead_thread_;

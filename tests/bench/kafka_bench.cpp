@@ -1,22 +1,25 @@
 // sluice_bench_kafka [records] [dir] [rounds] [config] [which]
 //
 // buffer → kafka sink → librdkafka mock cluster (in process, 3 brokers, a
-// topic of 4 partitions), from a filled buffer, the way the runtime drives a
-// sink (read a batch; send it while the rows sent before are trimmed and the
-// next batch is read; commit the cursor), next to its floor measured in the
-// same run: librdkafka alone, producing the same messages (payloads, keys,
-// headers and timestamps formatted before the clock starts) to the same mock
-// cluster with the same producer properties (the sink's own option mapping:
-// acks, idempotence, linger, batch size, compression), in batches of the same
-// size, waiting for each batch's delivery reports as send() does.
+// topic of 4 partitions), from a filled buffer, driven by the runtime's own
+// sink runner (src/runtime/sink_runner.*: read a batch; while it is sent,
+// trim the rows sent before and read the next batch, which the Kafka sink
+// produces before the last one's delivery reports are in; move the cursor
+// over each batch in order), next to its floor measured in the same run:
+// librdkafka alone, producing the same messages (payloads, keys, headers and
+// timestamps formatted before the clock starts) to the same mock cluster
+// with the same producer properties (the sink's own option mapping: acks,
+// idempotence, linger, batch size, compression), in batches of the same
+// size, each batch produced before the last one's reports are awaited, as
+// the sink does with a backlog.
 //
 // Each round fills a fresh buffer (not timed) and runs sluice and the floor,
 // alternately first; it prints medians of `rounds` (default 3) rounds, as
 // records/s (wall) and CPU-s per 1M records (the steady figure on a busy
 // host). CPU-s are the whole process's, mock cluster included; the breakdown
-// line says how much of it was the mock, the buffer (read + trim + commit),
-// the sink's own thread (format + produce + delivery reports) and
-// librdkafka's threads.
+// line says how much of it was the mock, the runner's read-ahead thread
+// (buffer read + trim), the runner's own thread (format, produce, delivery
+// reports, cursor commits) and librdkafka's threads.
 //
 // config: -1 (all, the default) or the index of one configuration; which:
 // both (default), sluice or floor (for profiling one side).
@@ -41,6 +44,7 @@
 #include <future>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -52,6 +56,7 @@
 #include "core/identity.hpp"
 #include "core/metrics.hpp"
 #include "sinks/kafka/kafka_format.hpp"
+#include "runtime/sink_runner.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 
 namespace {
@@ -77,24 +82,26 @@ double thread_cpu() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-// CPU of the mock cluster's threads ("rdk:mock*"), which live as long as the
-// cluster, so the difference over a run is the mock's share of it.
-double mock_cpu() {
+// CPU of this process's threads whose name starts with `prefix`, the main
+// thread left out when `skip_main`. The mock cluster's threads ("rdk:mock*")
+// live as long as the cluster, so the difference over a run is its share.
+double threads_cpu(const std::string& prefix, bool skip_main = false) {
     static const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    const std::string main_tid = std::to_string(::getpid());
     double total = 0;
     DIR* d = ::opendir("/proc/self/task");
     if (d == nullptr) {
         return 0;
     }
     while (const dirent* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') {
+        if (e->d_name[0] == '.' || (skip_main && main_tid == e->d_name)) {
             continue;
         }
         const std::string base = std::string("/proc/self/task/") + e->d_name;
         std::ifstream comm(base + "/comm");
         std::string name;
         std::getline(comm, name);
-        if (name.rfind("rdk:mock", 0) != 0) {
+        if (name.rfind(prefix, 0) != 0) {
             continue;
         }
         std::ifstream stat(base + "/stat");
@@ -119,6 +126,10 @@ double mock_cpu() {
     }
     ::closedir(d);
     return total;
+}
+
+double mock_cpu() {
+    return threads_cpu("rdk:mock");
 }
 
 // Kafka brokers set TCP_NODELAY on their connections (so does librdkafka's
@@ -178,6 +189,7 @@ std::unique_ptr<sluice::Buffer> fill(const fs::path& path, std::size_t records, 
 
 struct Config {
     std::size_t batch;
+    std::size_t growth;  // the sink's batch_growth; the floor produces batches of batch * growth
     const char* format;
     const char* compression;
 };
@@ -203,94 +215,58 @@ struct Run {
     double wall = 0;
     double cpu = 0;
     double mock = 0;
-    double buffer = 0;  // sluice: reading, trimming, committing
-    double app = 0;     // the producing thread: sluice's send(), or the floor's loop
-    double send_wall = 0;
+    double buffer = 0;  // sluice: the read-ahead thread (buffer read + trim)
+    double app = 0;     // the producing thread: the sink runner's, or the floor's loop
 };
 
 Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const sluice::Options& opts,
                int round) {
-    const std::string name = fmt::format("k{}-{}-{}-r{}", c.batch, c.format, c.compression, round);
+    const std::string name = fmt::format("k{}x{}-{}-{}-r{}", c.batch, c.growth, c.format, c.compression, round);
     auto buffer = fill(dir / (name + ".db"), records, name);
-    auto* buf = buffer.get();
-    const std::size_t batch = c.batch;
     auto sink = sluice::components::sink_kafka().make_sink(opts);
-    auto metrics = sluice::ComponentMetrics::for_component("bench/" + name, "sink");
-    sluice::SinkContext ctx{"bench/" + name, &metrics};
-    sink->open(ctx);
-    auto reader = buf->reader(name);
-    std::vector<Record> rs;
-    std::vector<sluice::StoredRecord> got;
-    std::vector<sluice::StoredRecord> next;
-    bool have_next = false;
+    sluice::SinkRunnerOptions ro;
+    ro.id = name;
+    ro.label = "bench/" + name;
+    ro.batch_size = c.batch;
+    ro.batch_max = c.batch * c.growth;
+    sluice::SinkStatus status;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> input_done{true};  // everything is in the buffer: run() returns once it is delivered
+    sluice::Clock clock;
     Run out;
-    std::atomic<double> helper_cpu{0};
-    const auto t0 = Clock::now();
-    const double c0 = process_cpu();
-    const double m0 = mock_cpu();
-    for (;;) {
-        // As the runtime does: no per-record allocation in steady state, and
-        // behind a full batch the next one is read while this one is sent.
-        double b0 = thread_cpu();
-        if (have_next) {
-            std::swap(got, next);
-            have_next = false;
-        } else {
-            reader->read_into(got, batch);
-        }
-        if (got.empty()) {
-            out.buffer += thread_cpu() - b0;
-            break;
-        }
-        if (rs.size() < got.size()) {
-            rs.resize(got.size());
-        }
-        for (std::size_t i = 0; i < got.size(); ++i) {
-            std::swap(rs[i], got[i].record);
-        }
-        out.buffer += thread_cpu() - b0;
-        const std::span<const Record> sending(rs.data(), got.size());
-        std::future<void> reading;
-        if (got.size() == batch) {
-            reading = std::async(std::launch::async, [buf, &reader, &next, &helper_cpu, after = got.back().id, batch] {
-                const double h0 = thread_cpu();
-                buf->trim();
-                reader->read_after(after, next, batch);
-                helper_cpu.store(helper_cpu.load() + thread_cpu() - h0);
-            });
-        }
-        const auto s0 = Clock::now();
+    {
+        sluice::SinkRunner runner(ro, *sink, *buffer, status, stop, input_done, clock);
+        // The first batch opens the connections; the mock's sockets then get
+        // TCP_NODELAY, as a broker's have (see nodelay_everywhere).
+        std::atomic<bool> ran{false};
+        std::thread nodelay([&] {
+            while (!ran.load() && runner.metrics().sent->value() == 0) {
+                nodelay_everywhere();
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            nodelay_everywhere();
+        });
+        const std::string thread_name = ("sink:" + name).substr(0, 15);  // what the kernel keeps of it
+        const auto t0 = Clock::now();
+        const double c0 = process_cpu();
+        const double m0 = mock_cpu();
         const double a0 = thread_cpu();
-        auto res = sink->send(sending);
-        out.app += thread_cpu() - a0;
-        out.send_wall += seconds_since(s0);
-        if (reading.valid()) {
-            reading.get();
-            have_next = !next.empty();
-        }
-        if (!res.error.empty() || res.confirmed != sending.size()) {
-            std::fprintf(stderr, "send: %s\n", res.error.c_str());
+        runner.run();  // on this thread, named sink:<name> by the runner
+        out.app = thread_cpu() - a0;
+        out.wall = seconds_since(t0);
+        out.cpu = process_cpu() - c0;
+        out.mock = mock_cpu() - m0;
+        out.buffer = threads_cpu(thread_name, true);  // its read-ahead thread, started by this run
+        ran = true;
+        nodelay.join();
+        out.records = runner.metrics().sent->value();
+        runner.close();
+        if (out.records != records || !status.healthy) {
+            std::fprintf(stderr, "sluice: delivered %zu of %zu: %s\n", out.records, records, status.last_error.c_str());
             std::exit(1);
         }
-        b0 = thread_cpu();
-        if (have_next) {
-            reader->commit_keep_rows(got.back().id);  // trimmed beside the next send
-        } else {
-            reader->commit(got.back().id);
-        }
-        out.buffer += thread_cpu() - b0;
-        if (out.records == 0) {
-            nodelay_everywhere();  // the connections exist now
-        }
-        out.records += sending.size();
     }
-    out.wall = seconds_since(t0);
-    out.cpu = process_cpu() - c0;
-    out.mock = mock_cpu() - m0;
-    out.buffer += helper_cpu.load();
-    sink->close();
     sink.reset();
-    reader.reset();
     buffer.reset();
     std::error_code ec;
     for (const char* suffix : {".db", ".db-wal", ".db-shm"}) {
@@ -345,8 +321,10 @@ void floor_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
 }
 
 // librdkafka alone: the same producer properties (the sink's own mapping of
-// the same options), the same messages, produced in batches of the same
-// size, each batch's delivery reports awaited as send() does.
+// the same options), the same messages, produced in batches of the same size
+// (the grown size when the sink grows its batches), each batch produced
+// before the last one's delivery reports are awaited, as the sink does with
+// a backlog.
 Run run_floor(const Prepared& p, const Config& c, const sluice::Options& opts, int msgflags) {
     char errstr[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -373,8 +351,9 @@ Run run_floor(const Prepared& p, const Config& c, const sluice::Options& opts, i
     const double m0 = mock_cpu();
     const double a0 = thread_cpu();
     std::size_t produced = 0;
-    for (std::size_t first = 0; first < n; first += c.batch) {
-        const std::size_t last = std::min(n, first + c.batch);
+    const std::size_t batch = c.batch * c.growth;
+    for (std::size_t first = 0; first < n; first += batch) {
+        const std::size_t last = std::min(n, first + batch);
         for (std::size_t i = first; i < last; ++i) {
             const std::size_t pb = i == 0 ? 0 : p.payload_end[i - 1];
             const std::size_t kb = i == 0 ? 0 : p.key_end[i - 1];
@@ -398,13 +377,20 @@ Run run_floor(const Prepared& p, const Config& c, const sluice::Options& opts, i
                 rd_kafka_poll(rk, 10);
             }
         }
-        produced += last - first;
+        // The batch before this one is awaited; this one is on its way.
         while (reports.ok + reports.failed < produced) {
-            rd_kafka_flush(rk, 100);
+            rd_kafka_poll(rk, 100);
         }
+        produced += last - first;
         if (first == 0) {
+            while (reports.ok + reports.failed < produced) {
+                rd_kafka_flush(rk, 100);  // the first batch opens the connections
+            }
             nodelay_everywhere();
         }
+    }
+    while (reports.ok + reports.failed < produced) {
+        rd_kafka_flush(rk, 100);
     }
     out.app = thread_cpu() - a0;
     out.wall = seconds_since(t0);
@@ -432,12 +418,11 @@ struct Medians {
     double buffer;
     double app;
     double rdkafka;
-    double send_rate;
 };
 
 Medians medians(const std::vector<Run>& runs) {
     auto per_m = [](const Run& r, double x) { return x / static_cast<double>(r.records) * 1e6; };
-    std::vector<double> rate, cpu, mock, buffer, app, rdkafka, send_rate;
+    std::vector<double> rate, cpu, mock, buffer, app, rdkafka;
     for (const Run& r : runs) {
         rate.push_back(static_cast<double>(r.records) / r.wall);
         cpu.push_back(per_m(r, r.cpu));
@@ -445,9 +430,8 @@ Medians medians(const std::vector<Run>& runs) {
         buffer.push_back(per_m(r, r.buffer));
         app.push_back(per_m(r, r.app));
         rdkafka.push_back(per_m(r, r.cpu - r.mock - r.buffer - r.app));
-        send_rate.push_back(r.send_wall > 0 ? static_cast<double>(r.records) / r.send_wall : 0);
     }
-    return {median(rate), median(cpu), median(mock), median(buffer), median(app), median(rdkafka), median(send_rate)};
+    return {median(rate), median(cpu), median(mock), median(buffer), median(app), median(rdkafka)};
 }
 
 }  // namespace
@@ -473,9 +457,15 @@ int main(int argc, char** argv) {
     rd_kafka_mock_topic_create(mc, "bench", 4, 1);
     const std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
 
-    const Config configs[] = {{1000, "json", "lz4"}, {10000, "json", "lz4"}, {10000, "influx", "none"}};
-    std::printf("kafka: buffer -> kafka sink -> librdkafka mock cluster (in process), %zu records a run, next to "
-                "librdkafka alone producing the same messages; medians of %d alternating rounds\n",
+    // The sink's defaults (batch_size 1000, batch_growth 4) first; then fixed
+    // batches of 1000 and 10000.
+    const Config configs[] = {{1000, 4, "json", "lz4"},
+                              {1000, 1, "json", "lz4"},
+                              {10000, 1, "json", "lz4"},
+                              {10000, 1, "influx", "none"}};
+    std::printf("kafka: buffer -> kafka sink (the runtime's sink runner) -> librdkafka mock cluster (in process), %zu "
+                "records a run, next to librdkafka alone producing the same messages; medians of %d alternating "
+                "rounds\n",
                 records, rounds);
     for (int ci = 0; ci < static_cast<int>(std::size(configs)); ++ci) {
         if (only >= 0 && ci != only) {
@@ -500,14 +490,16 @@ int main(int argc, char** argv) {
         const double avg_size = static_cast<double>(prepared.payloads.size()) / static_cast<double>(records);  // 0: not prepared
         const Medians s = medians(sluice_runs);
         const Medians f = medians(floor_runs);
-        std::printf("buffer -> kafka mock, batch %5zu, %-6s %-4s (%.0f B): sluice %7.0f records/s %5.2f CPU-s/1M | "
+        const std::string batch =
+            c.growth > 1 ? fmt::format("{}, growing to {}", c.batch, c.batch * c.growth) : std::to_string(c.batch);
+        std::printf("buffer -> kafka mock, batch %-17s %-6s %-4s (%.0f B): sluice %7.0f records/s %5.2f CPU-s/1M | "
                     "librdkafka alone %7.0f records/s %5.2f CPU-s/1M | sluice/alone: %.2fx the rate, %.2fx the "
                     "CPU\n",
-                    c.batch, c.format, c.compression, avg_size, s.rate, s.cpu, f.rate, f.cpu,
+                    batch.c_str(), c.format, c.compression, avg_size, s.rate, s.cpu, f.rate, f.cpu,
                     f.rate > 0 ? s.rate / f.rate : 0, f.cpu > 0 ? s.cpu / f.cpu : 0);
-        std::printf("    CPU-s/1M, sluice: buffer read+trim+commit %.2f, sink thread (format, produce, reports) %.2f, "
-                    "librdkafka threads %.2f, mock cluster %.2f; send() alone %.0f records/s\n",
-                    s.buffer, s.app, s.rdkafka, s.mock, s.send_rate);
+        std::printf("    CPU-s/1M, sluice: read-ahead thread (buffer read, trim) %.2f, runner thread (format, "
+                    "produce, reports, cursor) %.2f, librdkafka threads %.2f, mock cluster %.2f\n",
+                    s.buffer, s.app, s.rdkafka, s.mock);
         std::printf("    CPU-s/1M, alone:  producing thread %.2f, librdkafka threads %.2f, mock cluster %.2f\n", f.app,
                     f.rdkafka, f.mock);
         std::fflush(stdout);

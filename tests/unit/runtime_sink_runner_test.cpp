@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -70,6 +71,55 @@ public:
     std::vector<std::size_t> sizes;  // of each send
 };
 
+// A sink that keeps batches in flight (Sink::overlaps), as the Kafka sink
+// does: start() queues a batch, finish() confirms the oldest one.
+// `fail_at`: that finish() (1-based) confirms only half its batch, with an error.
+class OverlapSink : public Sink {
+public:
+    SendResult send(std::span<const Record> batch) override {
+        start(batch);
+        return finish();
+    }
+    bool overlaps() const override { return true; }
+    void start(std::span<const Record> batch) override {
+        std::lock_guard lk(mu);
+        std::vector<std::int64_t> seqs;
+        for (const Record& r : batch) {
+            seqs.push_back(seq_of(r));
+        }
+        starts.push_back(seqs.front());
+        queue.push_back(std::move(seqs));
+        max_in_flight = std::max(max_in_flight, queue.size());
+    }
+    SendResult finish() override {
+        std::lock_guard lk(mu);
+        SendResult res;
+        if (queue.empty()) {
+            ++misuse;
+            res.error = "nothing started";
+            return res;
+        }
+        const auto seqs = std::move(queue.front());
+        queue.pop_front();
+        ++finishes;
+        res.confirmed = finishes == fail_at ? seqs.size() / 2 : seqs.size();
+        if (res.confirmed < seqs.size()) {
+            res.error = "half of it timed out";
+        }
+        confirmed.insert(confirmed.end(), seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(res.confirmed));
+        return res;
+    }
+
+    std::mutex mu;
+    std::deque<std::vector<std::int64_t>> queue;
+    std::vector<std::int64_t> starts;     // the first record of each start()
+    std::vector<std::int64_t> confirmed;  // every record a finish() confirmed, ignored results included
+    std::size_t max_in_flight = 0;
+    int finishes = 0;
+    int fail_at = -1;
+    int misuse = 0;
+};
+
 // One runner on its thread over a buffer with one sink "s".
 class SinkRunnerTest : public ::testing::Test {
 protected:
@@ -99,7 +149,7 @@ protected:
         ASSERT_TRUE(buffer->append(rs, {}, {}).ok);
     }
     void start() {
-        runner = std::make_unique<SinkRunner>(opts, sink, *buffer, status, stop, input_done, *active_clock);
+        runner = std::make_unique<SinkRunner>(opts, *sink_under_test, *buffer, status, stop, input_done, *active_clock);
         thread = std::thread([this] { runner->run(); });
     }
     // Lets the runner deliver what is buffered, then return.
@@ -133,6 +183,7 @@ protected:
     SinkRunnerOptions opts;
     std::unique_ptr<Buffer> buffer;
     FakeSink sink;
+    Sink* sink_under_test = &sink;
     SinkStatus status;
     std::atomic<bool> stop{false};
     std::atomic<bool> input_done{false};
@@ -288,6 +339,43 @@ TEST_F(SinkRunnerTest, StopEndsTheBackOffAtOnce) {
     ASSERT_TRUE(wait_for([&] { return errors() >= 1; }));
     stop_runner();  // returns at once, not after the hour
     EXPECT_FALSE(thread.joinable());
+}
+
+TEST_F(SinkRunnerTest, OverlappingSinkHasTheNextBatchInFlightAndConfirmsInOrder) {
+    OverlapSink overlap;
+    sink_under_test = &overlap;
+    append(0, 200);
+    start();
+    finish();
+    std::lock_guard lk(overlap.mu);
+    EXPECT_EQ(overlap.max_in_flight, 2u) << "the next batch was started before the last one finished";
+    EXPECT_EQ(overlap.confirmed, iota_seqs(0, 200));
+    EXPECT_TRUE(overlap.queue.empty());
+    EXPECT_EQ(overlap.misuse, 0);
+    EXPECT_EQ(buffer->stats().rows, 0u);
+}
+
+TEST_F(SinkRunnerTest, OverlappingSinkSendsAgainFromTheFirstUnconfirmedRecord) {
+    OverlapSink overlap;
+    overlap.fail_at = 3;  // the batch of 40..59 confirms 40..49 only
+    sink_under_test = &overlap;
+    append(0, 200);
+    start();
+    finish();
+    std::lock_guard lk(overlap.mu);
+    // 60..79 was in flight when 40..59 failed: its result is ignored and the
+    // runner reads again from 50, the first unconfirmed record.
+    const std::vector<std::int64_t> firsts = {0, 20, 40, 60, 50, 70, 90, 110, 130, 150, 170, 190};
+    EXPECT_EQ(overlap.starts, firsts);
+    std::vector<std::int64_t> got = overlap.confirmed;
+    std::sort(got.begin(), got.end());
+    got.erase(std::unique(got.begin(), got.end()), got.end());
+    EXPECT_EQ(got, iota_seqs(0, 200)) << "nothing lost";
+    EXPECT_EQ(overlap.confirmed.size(), 220u) << "60..79 confirmed twice: a duplicate, never a loss";
+    EXPECT_TRUE(overlap.queue.empty());
+    EXPECT_EQ(overlap.misuse, 0);
+    EXPECT_EQ(errors(), 1u);
+    EXPECT_EQ(buffer->stats().rows, 0u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +115,8 @@ struct InFlight {
     std::vector<std::size_t> payload_end;  // where the i-th ends in `payloads`
     std::size_t outstanding = 0;           // produced messages whose report is still to come
     bool current = false;                  // false: retired, its reports only count down
+    Clock::time_point deadline;            // finish() waits for reports until then
+    std::string stop_reason;               // why producing stopped before the end; empty: it did not
 
     void reset(std::size_t n) {
         slots.assign(n, Slot{this, Status::NotProduced});
@@ -122,6 +125,7 @@ struct InFlight {
         payload_end.clear();
         outstanding = 0;
         current = true;
+        stop_reason.clear();
     }
     std::size_t index_of(const Slot* s) const { return static_cast<std::size_t>(s - slots.data()); }
     void set_reason(std::size_t i, std::string reason) {
@@ -159,42 +163,78 @@ public:
         create_locked();
     }
 
+    // One batch: produced, then waited for. With a backlog the runner
+    // overlaps batches instead (start, start, finish, ...), so librdkafka
+    // always has the next batch queued while the last one's reports come in.
     SendResult send(std::span<const Record> batch) override {
-        SendResult result;
-        {
+        start(batch);
+        return finish();
+    }
+
+    bool overlaps() const override { return true; }
+
+    void start(std::span<const Record> batch) override {
+        std::string error;
+        try {
             std::lock_guard lk(mu_);
             if (fatal_ || rk_ == nullptr) {
-                // An idempotent producer that hit a fatal error cannot go on:
-                // start a new one (a new producer id); unconfirmed rows are
-                // simply produced again.
-                try {
+                if (!started_.empty()) {
+                    // A batch before this one still waits for its reports,
+                    // which a new producer would never bring.
+                    error = "the producer failed";
+                } else {
+                    // An idempotent producer that hit a fatal error cannot
+                    // go on: start a new one (a new producer id);
+                    // unconfirmed rows are simply produced again.
                     create_locked();
-                } catch (const std::exception& e) {
-                    result.error = e.what();
-                    return result;
                 }
             }
+        } catch (const std::exception& e) {
+            error = e.what();
         }
         InFlight& b = begin_batch(batch.size());
-        const auto deadline = Clock::now() + batch_timeout_;
-        format_payloads(batch, b);
-        std::string stop_reason;
-        for (std::size_t i = 0; i < batch.size() && stop_reason.empty(); ++i) {
-            produce_one(batch[i], b, i, deadline, stop_reason);
+        b.deadline = Clock::now() + batch_timeout_;
+        if (!error.empty()) {
+            b.stop_reason = std::move(error);
+            return;
         }
-        while (b.outstanding > 0 && Clock::now() < deadline) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            // flush rather than poll: it sends what linger.ms still holds back
-            // right away, and this batch is all we wait for.
-            rd_kafka_flush(rk_, static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 100)));
+        try {
+            format_payloads(batch, b);
+            for (std::size_t i = 0; i < batch.size() && b.stop_reason.empty(); ++i) {
+                produce_one(batch[i], b, i, b.deadline, b.stop_reason);
+            }
+        } catch (const std::exception& e) {
+            b.stop_reason = fmt::format("producing failed: {}", e.what());
+        }
+    }
+
+    SendResult finish() override {
+        SendResult result;
+        if (started_.empty()) {
+            result.error = "no batch was started";
+            return result;
+        }
+        InFlight& b = *started_.front();
+        while (b.outstanding > 0 && Clock::now() < b.deadline) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b.deadline - Clock::now());
+            const int wait_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 100));
+            if (started_.size() == 1) {
+                // flush rather than poll: it sends what linger.ms still
+                // holds back right away, and this batch is all we wait for.
+                rd_kafka_flush(rk_, wait_ms);
+            } else {
+                rd_kafka_poll(rk_, wait_ms);  // the next batch fills the produce requests
+            }
         }
         if (b.outstanding > 0) {
             // Messages not yet on the wire would only add duplicates to the
             // retry; ones in flight may still land (their reports are ignored).
+            // A batch started after this one is purged too: it is sent again.
             rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE);
             rd_kafka_poll(rk_, 0);
         }
-        for (std::size_t i = 0; i < batch.size(); ++i) {
+        const std::size_t n = b.slots.size();
+        for (std::size_t i = 0; i < n; ++i) {
             const Status st = b.slots[i].status;
             if (st == Status::Delivered) {
                 ++result.confirmed;
@@ -207,11 +247,11 @@ public:
             }
             if (st == Status::Pending) {
                 result.error = fmt::format("no delivery report within {} for record {} of {}",
-                                           format_duration(batch_timeout_), i + 1, batch.size());
+                                           format_duration(batch_timeout_), i + 1, n);
             } else if (st == Status::Failed) {
-                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, batch.size(), b.reason(i));
+                result.error = fmt::format("delivery of record {} of {} failed: {}", i + 1, n, b.reason(i));
             } else {
-                result.error = stop_reason.empty() ? "record was not produced" : stop_reason;
+                result.error = b.stop_reason.empty() ? "record was not produced" : b.stop_reason;
             }
             break;
         }
@@ -257,27 +297,31 @@ public:
     }
 
 private:
-    // The batch for this send(): the last one again when all its reports
-    // came in (no allocation in the steady state), else a spare or a new one.
+    // A batch for start(), queued behind those started before: a spare one
+    // when there is (no allocation in the steady state), else a new one.
     InFlight& begin_batch(std::size_t n) {
-        end_batch();  // (a send() that ended in an exception left it current)
-        if (!current_) {
-            if (!spare_.empty()) {
-                current_ = std::move(spare_.back());
-                spare_.pop_back();
-            } else {
-                current_ = std::make_unique<InFlight>();
-            }
+        std::unique_ptr<InFlight> b;
+        if (!spare_.empty()) {
+            b = std::move(spare_.back());
+            spare_.pop_back();
+        } else {
+            b = std::make_unique<InFlight>();
         }
-        current_->reset(n);
-        return *current_;
+        b->reset(n);
+        started_.push_back(std::move(b));
+        return *started_.back();
     }
 
-    // After send(): a batch with reports still to come is retired.
+    // After finish(): the oldest started batch is done; one with reports
+    // still to come is retired, the others kept for reuse.
     void end_batch() {
-        if (current_ && current_->outstanding > 0) {
-            current_->current = false;
-            retired_.push_back(std::move(current_));
+        std::unique_ptr<InFlight> b = std::move(started_.front());
+        started_.pop_front();
+        b->current = false;
+        if (b->outstanding > 0) {
+            retired_.push_back(std::move(b));
+        } else if (spare_.size() < 2) {
+            spare_.push_back(std::move(b));
         }
     }
 
@@ -501,7 +545,9 @@ private:
         }
         // Whatever is still queued was not confirmed and stays in the buffer.
         rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        end_batch();  // the purge reports below belong to no batch
+        while (!started_.empty()) {
+            end_batch();  // the purge reports below belong to no batch
+        }
         rd_kafka_flush(rk_, 1000);
         drop_topics();
         rd_kafka_destroy(rk_);
@@ -528,7 +574,7 @@ private:
     std::string last_topic_;                // the name topic_handle() found last, and its handle
     rd_kafka_topic_t* last_rkt_ = nullptr;
     bool fatal_ = false;
-    std::unique_ptr<InFlight> current_;                // the batch send() works on, reused
+    std::deque<std::unique_ptr<InFlight>> started_;    // started, not finished: oldest first
     std::vector<std::unique_ptr<InFlight>> retired_;   // gave up, reports still to come
     std::vector<std::unique_ptr<InFlight>> spare_;     // for reuse
     std::string topic_buf_;
