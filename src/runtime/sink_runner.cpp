@@ -238,7 +238,10 @@ bool SinkRunner::turn() {
             if (reading) {
                 ahead_thread_.wait();
                 join_ahead.on = false;
-                if (ahead_.ok && !next_.empty()) {
+                // Not while the sink recovers: a batch that fails takes the
+                // one after it back to the cursor, and what of it arrived
+                // (say the brokers came back in between) arrives twice.
+                if (ahead_.ok && !next_.empty() && delivering_) {
                     next_started_at_ = clock_.mono_ns();
                     try {
                         sink_.start(std::span<const Record>(next_.data(), next_.size()));
@@ -357,6 +360,7 @@ bool SinkRunner::dead_letter_rejected(const SendResult& result, std::size_t conf
 
 void SinkRunner::failed(const std::string& error) {
     metrics_.errors->inc();
+    delivering_ = false;
     bool first;
     {
         std::lock_guard lk(status_.mu);
@@ -389,6 +393,7 @@ void SinkRunner::adapt(std::size_t asked, std::size_t got) {
 }
 
 void SinkRunner::delivering() {
+    delivering_ = true;
     std::lock_guard lk(status_.mu);
     if (!status_.healthy) {
         log::info("{}: delivering again", opts_.label);

@@ -13,9 +13,10 @@
 // With a backlog (a read filled the whole batch) the next batch is read, and
 // the rows confirmed before trimmed, on a side thread while this one is
 // sent. A sink that overlaps batches (Sink::overlaps: Kafka) is handed that
-// next batch before this one's confirmations are in; the cursor still moves
-// over one batch at a time, in order, and a batch that is not wholly
-// confirmed takes the one started after it back to the cursor.
+// next batch before this one's confirmations are in, as long as the batch
+// before went through; the cursor still moves over one batch at a time, in
+// order, and a batch that is not wholly confirmed takes the one started
+// after it back to the cursor.
 
 #include <atomic>
 #include <chrono>
@@ -134,6 +135,8 @@ private:
     bool batch_started_ = false;
     std::int64_t next_started_at_ = 0;  // mono ns, for the send latency
     std::int64_t batch_started_at_ = 0;
+    // The last batch went through: only then is the next one started early.
+    bool delivering_ = true;
     // The next batch is read (and the rows confirmed before trimmed) on a
     // thread of the runner's own while `batch_` is sent.
     SideThread ahead_thread_;

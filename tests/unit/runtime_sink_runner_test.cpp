@@ -89,6 +89,7 @@ public:
         }
         starts.push_back(seqs.front());
         queue.push_back(std::move(seqs));
+        in_flight.push_back(queue.size());
         max_in_flight = std::max(max_in_flight, queue.size());
     }
     SendResult finish() override {
@@ -113,6 +114,7 @@ public:
     std::mutex mu;
     std::deque<std::vector<std::int64_t>> queue;
     std::vector<std::int64_t> starts;     // the first record of each start()
+    std::vector<std::size_t> in_flight;   // batches in flight after each start()
     std::vector<std::int64_t> confirmed;  // every record a finish() confirmed, ignored results included
     std::size_t max_in_flight = 0;
     int finishes = 0;
@@ -367,6 +369,9 @@ TEST_F(SinkRunnerTest, OverlappingSinkSendsAgainFromTheFirstUnconfirmedRecord) {
     // runner reads again from 50, the first unconfirmed record.
     const std::vector<std::int64_t> firsts = {0, 20, 40, 60, 50, 70, 90, 110, 130, 150, 170, 190};
     EXPECT_EQ(overlap.starts, firsts);
+    // After the failure the next batch waits until one went through again.
+    const std::vector<std::size_t> in_flight = {1, 2, 2, 2, 1, 1, 2, 2, 2, 2, 2, 2};
+    EXPECT_EQ(overlap.in_flight, in_flight);
     std::vector<std::int64_t> got = overlap.confirmed;
     std::sort(got.begin(), got.end());
     got.erase(std::unique(got.begin(), got.end()), got.end());

@@ -256,6 +256,13 @@ public:
             break;
         }
         end_batch();
+        if (!result.error.empty() && !started_.empty() && rk_ != nullptr) {
+            // The batch started after this one is sent again from the
+            // cursor whatever becomes of it: what of it librdkafka still
+            // holds back would only arrive twice (say the brokers come back
+            // between this batch's timeout and its own).
+            rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE);
+        }
         if (result.error.empty()) {
             down_log_.clear();
             log_log_.clear();
