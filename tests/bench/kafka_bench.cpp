@@ -43,8 +43,8 @@
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -219,6 +219,31 @@ struct Run {
     double app = 0;     // the producing thread: the sink runner's, or the floor's loop
 };
 
+// The Kafka sink as the runner sees it, except that once the first batch
+// came back (its produce requests opened the connections) the mock's
+// sockets get TCP_NODELAY, as a broker's have (see nodelay_everywhere).
+class NodelayAfterFirst final : public sluice::Sink {
+public:
+    explicit NodelayAfterFirst(sluice::Sink& sink) : sink_(sink) {}
+    void open(sluice::SinkContext& ctx) override { sink_.open(ctx); }
+    sluice::SendResult send(std::span<const Record> batch) override { return after(sink_.send(batch)); }
+    bool overlaps() const override { return sink_.overlaps(); }
+    void start(std::span<const Record> batch) override { sink_.start(batch); }
+    sluice::SendResult finish() override { return after(sink_.finish()); }
+    void close() override { sink_.close(); }
+
+private:
+    sluice::SendResult after(sluice::SendResult r) {
+        if (!done_) {
+            nodelay_everywhere();
+            done_ = true;
+        }
+        return r;
+    }
+    sluice::Sink& sink_;
+    bool done_ = false;
+};
+
 Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const sluice::Options& opts,
                int round) {
     const std::string name = fmt::format("k{}x{}-{}-{}-r{}", c.batch, c.growth, c.format, c.compression, round);
@@ -235,17 +260,8 @@ Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const 
     sluice::Clock clock;
     Run out;
     {
-        sluice::SinkRunner runner(ro, *sink, *buffer, status, stop, input_done, clock);
-        // The first batch opens the connections; the mock's sockets then get
-        // TCP_NODELAY, as a broker's have (see nodelay_everywhere).
-        std::atomic<bool> ran{false};
-        std::thread nodelay([&] {
-            while (!ran.load() && runner.metrics().sent->value() == 0) {
-                nodelay_everywhere();
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            }
-            nodelay_everywhere();
-        });
+        NodelayAfterFirst first_batch(*sink);
+        sluice::SinkRunner runner(ro, first_batch, *buffer, status, stop, input_done, clock);
         const std::string thread_name = ("sink:" + name).substr(0, 15);  // what the kernel keeps of it
         const auto t0 = Clock::now();
         const double c0 = process_cpu();
@@ -257,8 +273,6 @@ Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const 
         out.cpu = process_cpu() - c0;
         out.mock = mock_cpu() - m0;
         out.buffer = threads_cpu(thread_name, true);  // its read-ahead thread, started by this run
-        ran = true;
-        nodelay.join();
         out.records = runner.metrics().sent->value();
         runner.close();
         if (out.records != records || !status.healthy) {
