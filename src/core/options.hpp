@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <optional>
@@ -75,6 +76,16 @@ struct OptionSpec {
     // deprecated.
     std::string_view deprecated_alias;
 };
+
+// Option lists put together from shared groups (TLS, payload, connection)
+// and a component's own, in the order given.
+inline std::vector<OptionSpec> concat_specs(std::initializer_list<std::vector<OptionSpec>> parts) {
+    std::vector<OptionSpec> out;
+    for (const auto& p : parts) {
+        out.insert(out.end(), p.begin(), p.end());
+    }
+    return out;
+}
 
 // A value as written by the user, before it is checked against a spec.
 struct RawValue;

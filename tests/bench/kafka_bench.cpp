@@ -55,7 +55,7 @@
 #include "config/resolve.hpp"
 #include "core/identity.hpp"
 #include "core/metrics.hpp"
-#include "sinks/kafka/kafka_format.hpp"
+#include "text/payload.hpp"
 #include "runtime/sink_runner.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
 
@@ -303,11 +303,11 @@ struct Prepared {
 
 Prepared prepare(std::size_t records, const Config& c) {
     Prepared p;
-    const auto format = *sluice::kafka::parse_format(c.format);
+    const auto format = *sluice::payload::parse_format(c.format);
     std::string payload;
     for (std::size_t done = 0; done < records; done += 1000) {
         for (const Record& r : make_batch(done, std::min<std::size_t>(1000, records - done))) {
-            sluice::kafka::encode_payload(format, "payload", r, payload, nullptr);
+            sluice::payload::encode_payload(format, "payload", r, payload, nullptr);
             p.payloads += payload;
             p.payload_end.push_back(p.payloads.size());
             p.keys += *r.tag("gateway");  // the key template "{gateway}/{node}"

@@ -1,4 +1,4 @@
-# The kafka sink's payload forms, murmur2 and option mapping (no
+# The kafka sink's murmur2 and option mapping (no
 # broker needed; the broker tests are tests/integration/test_kafka.py).
 if(TARGET sluice_sink_kafka)
   sluice_unit_test(kafka_test

@@ -26,6 +26,7 @@
 #include "core/tls_options.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_format.hpp"
+#include "text/payload.hpp"
 #include "text/template.hpp"
 
 namespace sluice::kafka {
@@ -143,7 +144,7 @@ public:
         : props_(std::move(props)),
           topic_(*sluice::Template::parse(o.str("topic"), nullptr)),
           key_(*sluice::Template::parse(o.str_or("key", ""), nullptr)),
-          format_(*parse_format(o.str("format"))),
+          format_(*payload::parse_format(o.str("format"))),
           raw_field_(o.str("raw_field")),
           gateway_id_(o.str_or("gateway_id", "").empty() ? gateway_id() : o.str("gateway_id")),
           batch_timeout_(o.duration("batch_timeout")),
@@ -352,7 +353,7 @@ private:
         b.payload_end.reserve(batch.size());
         std::string error;
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (!append_payload(format_, raw_field_, batch[i], b.payloads, &error)) {
+            if (!payload::append_payload(format_, raw_field_, batch[i], b.payloads, &error)) {
                 reject(b, i, error);
             }
             b.payload_end.push_back(b.payloads.size());
@@ -567,7 +568,7 @@ private:
     sluice::Template topic_;
     bool topic_constant_ = false;  // no names in it: topic_buf_ holds its text for good
     sluice::Template key_;
-    Format format_;
+    payload::Format format_;
     std::string raw_field_;
     std::string gateway_id_;
     std::chrono::nanoseconds batch_timeout_;
@@ -762,7 +763,7 @@ const Descriptor& sink_kafka() {
                        "its delivery report: a crash or a retry may produce it twice, never lose it. `acks = \"1\"` "
                        "is best effort (a leader that fails before replicating loses acknowledged records), and so "
                        "is `acks = \"0\"` (no acknowledgement at all).",
-        .options = kafka::with_tls_options(
+        .options = kafka::with_tls_options(concat_specs({
             {
                 {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,
                  .min = 1, .max = 64},
@@ -772,11 +773,9 @@ const Descriptor& sink_kafka() {
                 {.name = "key", .type = OptionType::String,
                  .doc = "Message key template, e.g. \"{gateway}/{node}\" (unset, or the record lacks a name: no key)",
                  .min = 0, .max = 512},
-                {.name = "format", .type = OptionType::Enum, .default_value = "json",
-                 .doc = "Payload: json (NDJSON record), influx (line protocol), raw (the raw_field as is)",
-                 .choices = "json|influx|raw"},
-                {.name = "raw_field", .type = OptionType::String, .default_value = "payload",
-                 .doc = "format = raw: the field sent as the payload (absent: the record's JSON)", .min = 1},
+            },
+            payload::option_specs(),
+            {
                 {.name = "compression", .type = OptionType::Enum, .default_value = "lz4",
                  .doc = "Compression codec", .choices = "none|lz4|zstd|gzip|snappy"},
                 {.name = "acks", .type = OptionType::Enum, .default_value = "all",
@@ -814,7 +813,7 @@ const Descriptor& sink_kafka() {
                  .doc = "Extra librdkafka properties as \"key=value\", e.g. [\"batch.num.messages=10000\"]; "
                         "checked at start-up",
                  .min = 0, .max = 256},
-            }),
+            }})),
         .url_schemes = {"kafka"},
         .from_url =
             [](const Url& url, RawTable& out) {

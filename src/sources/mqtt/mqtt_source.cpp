@@ -46,8 +46,9 @@
 #include "core/source_health.hpp"
 #include "core/metrics.hpp"
 #include "core/tls_options.hpp"
+#include "net/mqtt/paho.hpp"
+#include "net/mqtt/tls_probe.hpp"
 #include "sources/mqtt/mqtt_config.hpp"
-#include "sources/mqtt/tls_probe.hpp"
 #include "core/backoff.hpp"
 #include "core/guard.hpp"
 #include "core/identity.hpp"
@@ -57,192 +58,15 @@ namespace sluice::components {
 namespace {
 
 using namespace std::chrono_literals;
+using mqtt::Pending;
 using mqtt::Settings;
+using mqtt::kCallbackSlack;
+using mqtt::paho_text;
+using mqtt::reason_text;
 
 constexpr auto kShutdownDrain = 500ms;   // longest wait for commits while stopping
 constexpr auto kStatusWait = 1000ms;     // for the broker to confirm a status message
 constexpr auto kDisconnectWait = 1000ms; // for Paho to finish a disconnect
-constexpr auto kCallbackSlack = 5s;      // beyond connect_timeout before Paho is given up on
-
-std::string connack_text(int rc) {
-    switch (rc) {
-        case 1:
-            return "broker refused the connection: unacceptable protocol version";
-        case 2:
-            return "broker refused the connection: client id rejected";
-        case 3:
-            return "broker refused the connection: server unavailable";
-        case 4:
-            return "broker refused the connection: bad user name or password";
-        case 5:
-            return "broker refused the connection: not authorised";
-        default:
-            return fmt::format("broker refused the connection (code {})", rc);
-    }
-}
-
-std::string paho_text(int rc) {
-    const char* s = MQTTAsync_strerror(rc);
-    return s != nullptr ? s : fmt::format("error {}", rc);
-}
-
-std::string reason_text(int rc) {
-    const char* s = MQTTReasonCode_toString(static_cast<MQTTReasonCodes>(rc));
-    return fmt::format("broker refused: {}", s != nullptr ? s : std::to_string(rc));
-}
-
-// One asynchronous Paho request (connect, subscribe, publish, disconnect)
-// the source's thread waits for; Paho completes it from its own threads.
-// One per kind, living as long as the source: a request whose answer never
-// came ends the Paho client (destroying it drops what it still owes).
-class Pending {
-public:
-    struct Result {
-        bool ok = false;
-        int code = 0;       // on failure: Paho's (< 0), the broker's CONNACK code (3.1.1) or reason code (5)
-        std::string message;
-        bool session_present = false;
-        std::vector<int> granted;  // subscribe: what the broker granted per filter (>= 0x80: refused)
-    };
-
-    void begin() {
-        std::lock_guard lk(mu_);
-        done_ = false;
-        result_ = {};
-    }
-    // False if no answer came within `max`.
-    bool wait(std::chrono::nanoseconds max, Result& out) {
-        std::unique_lock lk(mu_);
-        if (!cv_.wait_for(lk, max, [this] { return done_; })) {
-            return false;
-        }
-        out = std::move(result_);
-        return true;
-    }
-    void finish(Result r) {
-        std::lock_guard lk(mu_);
-        result_ = std::move(r);
-        done_ = true;
-        cv_.notify_all();
-    }
-
-    // Paho's callbacks; the context is the Pending.
-    static void succeeded(void* context, MQTTAsync_successData* d) {
-        Result r{.ok = true};
-        if (d != nullptr) {
-            r.session_present = d->alt.connect.sessionPresent != 0;
-        }
-        static_cast<Pending*>(context)->finish(std::move(r));
-    }
-    static void succeeded5(void* context, MQTTAsync_successData5* d) {
-        Result r{.ok = true};
-        if (d != nullptr) {
-            r.session_present = d->alt.connect.sessionPresent != 0;
-        }
-        static_cast<Pending*>(context)->finish(std::move(r));
-    }
-    static void failed(void* context, MQTTAsync_failureData* d) {
-        Result r;
-        if (d != nullptr) {
-            r.code = d->code;
-            r.message = d->message != nullptr ? d->message : "";
-        } else {
-            r.code = MQTTASYNC_FAILURE;
-        }
-        static_cast<Pending*>(context)->finish(std::move(r));
-    }
-    static void failed5(void* context, MQTTAsync_failureData5* d) {
-        Result r;
-        if (d != nullptr) {
-            r.code = d->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR ? static_cast<int>(d->reasonCode) : d->code;
-            r.message = d->message != nullptr ? d->message : "";
-        } else {
-            r.code = MQTTASYNC_FAILURE;
-        }
-        static_cast<Pending*>(context)->finish(std::move(r));
-    }
-
-    // SUBACK: one granted QoS (or refusal) per filter. `n` is the number of filters.
-    static void set_subscribe(MQTTAsync_responseOptions& o, Pending* p, bool v5) {
-        o.context = p;
-        if (v5) {
-            o.onSuccess5 = [](void* context, MQTTAsync_successData5* d) {
-                auto* self = static_cast<Pending*>(context);
-                Result r{.ok = true};
-                if (d != nullptr) {
-                    if (d->alt.sub.reasonCodeCount > 1 && d->alt.sub.reasonCodes != nullptr) {
-                        r.granted.assign(d->alt.sub.reasonCodes, d->alt.sub.reasonCodes + d->alt.sub.reasonCodeCount);
-                    } else {
-                        r.granted.push_back(d->reasonCode);
-                    }
-                }
-                self->finish(std::move(r));
-            };
-            o.onFailure5 = [](void* context, MQTTAsync_failureData5* d) {
-                auto* self = static_cast<Pending*>(context);
-                // A single filter the broker refused comes as a failure with
-                // its reason code; it is a refusal, not a lost connection.
-                if (d != nullptr && d->packet_type == 9 /* SUBACK */ &&
-                    d->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-                    self->finish(Result{.ok = true, .granted = {static_cast<int>(d->reasonCode)}});
-                    return;
-                }
-                failed5(context, d);
-            };
-        } else {
-            o.onSuccess = [](void* context, MQTTAsync_successData* d) {
-                auto* self = static_cast<Pending*>(context);
-                Result r{.ok = true};
-                const std::size_t n = self->filters_;
-                if (d != nullptr) {
-                    if (n > 1 && d->alt.qosList != nullptr) {
-                        r.granted.assign(d->alt.qosList, d->alt.qosList + n);
-                    } else {
-                        r.granted.push_back(d->alt.qos);
-                    }
-                }
-                self->finish(std::move(r));
-            };
-            o.onFailure = [](void* context, MQTTAsync_failureData* d) {
-                auto* self = static_cast<Pending*>(context);
-                if (d != nullptr && d->code == 0x80) {
-                    self->finish(Result{.ok = true, .granted = {0x80}});
-                    return;
-                }
-                failed(context, d);
-            };
-        }
-    }
-    void set_filters(std::size_t n) { filters_ = n; }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    Result result_;
-    std::size_t filters_ = 1;
-};
-
-// Paho formats a line into its in-memory trace for every packet it reads
-// or sends unless its trace level is raised to errors: at QoS 1 that was a
-// quarter of the receive thread's CPU (47k -> 65k msg/s for a bare client
-// here). Nothing reads that trace; the level is process-wide.
-void quiet_paho_trace() {
-    static std::once_flag once;
-    std::call_once(once, [] { MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR); });
-}
-
-template <class Options>
-void set_callbacks(Options& o, Pending* p, bool v5) {
-    o.context = p;
-    if (v5) {
-        o.onSuccess5 = &Pending::succeeded5;
-        o.onFailure5 = &Pending::failed5;
-    } else {
-        o.onSuccess = &Pending::succeeded;
-        o.onFailure = &Pending::failed;
-    }
-}
 
 // Committed with every batch: which subscription the stored messages came
 // from. A resumed session with the same one is not subscribed again: the
@@ -403,31 +227,19 @@ private:
     }
 
     bool create_client() {
-        quiet_paho_trace();
-        MQTTAsync_createOptions co = v5() ? MQTTAsync_createOptions MQTTAsync_createOptions_initializer5
-                                          : MQTTAsync_createOptions MQTTAsync_createOptions_initializer;
-        co.sendWhileDisconnected = 0;
-        // No client-side persistence: as a subscriber the session that matters
-        // (subscriptions, queued QoS>=1 messages) is kept by the broker.
-        const int rc = MQTTAsync_createWithOptions(&client_, s_.server.c_str(), client_id_.c_str(),
-                                                   MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
-        if (rc != MQTTASYNC_SUCCESS) {
+        if (std::string err = client_.create(client_id_, this, &MqttSource::on_connection_lost, &MqttSource::on_message);
+            !err.empty()) {
             ctx_->metrics->errors->inc();
-            log::error("{}: cannot create an MQTT client for {}: {}", ctx_->name, s_.server, paho_text(rc));
-            client_ = nullptr;
+            log::error("{}: {}", ctx_->name, err);
             return false;
         }
-        MQTTAsync_setCallbacks(client_, this, &MqttSource::on_connection_lost, &MqttSource::on_message, nullptr);
         return true;
     }
 
     void destroy_client() {
         give_up_ = true;
         window_.wake();
-        // Paho calls back with its lock held, which destroy takes: no
-        // callback runs during it, and none after.
-        MQTTAsync_destroy(&client_);
-        client_ = nullptr;
+        client_.destroy();
         // What the callback took in after the disconnect started.
         std::unique_lock lk(batch_mu_);
         hand_on_locked();
@@ -451,39 +263,6 @@ private:
             self->lost_reason_ = cause != nullptr && *cause != '\0' ? cause : "connection lost";
         }
         self->cv_.notify_all();
-    }
-
-    static int on_ssl_error(const char* str, std::size_t len, void* u) {
-        auto* self = static_cast<MqttSource*>(u);
-        std::string_view line(str, len);
-        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
-            line.remove_suffix(1);
-        }
-        // OpenSSL lines look like "...:error:0A000086:SSL routines:...:certificate verify failed:../ssl/...";
-        // keep the reason only.
-        std::string reason(line);
-        const auto err = line.find("error:");
-        if (err != std::string_view::npos) {
-            std::vector<std::string_view> parts;
-            std::string_view rest = line.substr(err);
-            std::size_t start = 0;
-            while (start <= rest.size()) {
-                auto colon = rest.find(':', start);
-                if (colon == std::string_view::npos) {
-                    colon = rest.size();
-                }
-                parts.push_back(rest.substr(start, colon - start));
-                start = colon + 1;
-            }
-            if (parts.size() >= 6) {
-                reason = std::string(parts[5]);
-            }
-        }
-        std::lock_guard lk(self->mu_);
-        if (self->ssl_error_.find(reason) == std::string::npos) {
-            self->ssl_error_ += (self->ssl_error_.empty() ? "" : "; ") + reason;
-        }
-        return 0;
     }
 
     // One message, on Paho's receive thread.
@@ -560,96 +339,14 @@ private:
 
     // "" on success, else what went wrong.
     std::string connect_once() {
-        MQTTAsync_connectOptions o;
-        if (v5()) {
-            o = MQTTAsync_connectOptions MQTTAsync_connectOptions_initializer5;
-            o.cleanstart = s_.clean_session ? 1 : 0;
-        } else {
-            o = MQTTAsync_connectOptions MQTTAsync_connectOptions_initializer;
-            o.cleansession = s_.clean_session ? 1 : 0;
-        }
-        o.keepAliveInterval = static_cast<int>(s_.keepalive.count());
-        o.connectTimeout = static_cast<int>(s_.connect_timeout.count());
-        o.automaticReconnect = 0;
-        o.username = s_.user.empty() ? nullptr : s_.user.c_str();
-        o.password = s_.password.empty() ? nullptr : s_.password.c_str();
-        static const char kOffline[] = "offline";
-        MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-        if (!s_.status_topic.empty()) {
-            will.topicName = s_.status_topic.c_str();
-            will.message = kOffline;
-            will.retained = 1;
-            will.qos = s_.status_qos;
-            o.will = &will;
-        }
-        MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-        if (s_.tls) {
-            ssl.trustStore = s_.ca_file.empty() ? nullptr : s_.ca_file.c_str();
-            ssl.CApath = s_.ca_path.empty() ? nullptr : s_.ca_path.c_str();
-            ssl.keyStore = s_.cert_file.empty() ? nullptr : s_.cert_file.c_str();
-            ssl.privateKey = s_.key_file.empty() ? nullptr : s_.key_file.c_str();
-            ssl.privateKeyPassword = s_.key_password.empty() ? nullptr : s_.key_password.c_str();
-            ssl.enableServerCertAuth = s_.insecure_skip_verify ? 0 : 1;
-            ssl.verify = (s_.verify_hostname && !s_.insecure_skip_verify) ? 1 : 0;
-            ssl.ssl_error_cb = &MqttSource::on_ssl_error;
-            ssl.ssl_error_context = this;
-            o.ssl = &ssl;
-        }
-        MQTTProperties props = MQTTProperties_initializer;
-        if (v5() && !s_.clean_session && s_.session_expiry.count() > 0) {
-            MQTTProperty p;
-            p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-            p.value.integer4 =
-                static_cast<unsigned int>(std::min<std::int64_t>(s_.session_expiry.count(), 0xFFFFFFFFLL));
-            MQTTProperties_add(&props, &p);
-            o.connectProperties = &props;
-        }
         {
             std::lock_guard lk(mu_);
-            ssl_error_.clear();
             lost_ = false;
         }
-        set_callbacks(o, &connect_op_, v5());
-        connect_op_.begin();
-        int rc = MQTTAsync_connect(client_, &o);
-        MQTTProperties_free(&props);
-        Pending::Result r;
-        if (rc == MQTTASYNC_SUCCESS) {
-            if (!connect_op_.wait(s_.connect_timeout + kCallbackSlack, r)) {
-                unanswered_ = true;
-                return fmt::format("connect to {} failed: no answer from the MQTT client within {}", s_.server,
-                                   format_duration(s_.connect_timeout + kCallbackSlack));
-            }
-            if (r.ok) {
-                session_present_ = r.session_present;
-                return {};
-            }
-            rc = r.code;
-        }
-        const std::string endpoint = fmt::format("{}:{}", s_.host, s_.port);
-        if (rc > 0) {
-            return fmt::format("connect to {} failed: {}", s_.server, v5() ? reason_text(rc) : connack_text(rc));
-        }
-        // Paho's negative codes do not say whether TCP or TLS failed, or why.
-        if (const std::string tcp = mqtt::probe_tcp(s_.host, s_.port, s_.connect_timeout); !tcp.empty()) {
-            return fmt::format("cannot connect to {}: {}", endpoint, tcp);
-        }
-        if (s_.tls) {
-            std::string ssl_error;
-            {
-                std::lock_guard lk(mu_);
-                ssl_error = ssl_error_;
-            }
-            const std::string verdict = mqtt::probe_tls(s_, s_.connect_timeout);
-            if (!verdict.empty() || !ssl_error.empty()) {
-                return mqtt::explain_tls_failure(endpoint, ssl_error, verdict);
-            }
-        }
-        std::string why = paho_text(rc);
-        if (!r.message.empty() && r.message != why) {
-            why += ": " + r.message;
-        }
-        return fmt::format("connect to {} failed: {}", s_.server, why);
+        std::string err = client_.connect();
+        unanswered_ = client_.unanswered();
+        session_present_ = client_.session_present();
+        return err;
     }
 
     // "" on success. Refused filters are logged but do not fail the session:
@@ -670,7 +367,7 @@ private:
         Pending::set_subscribe(o, &subscribe_op_, v5());
         subscribe_op_.set_filters(topics.size());
         subscribe_op_.begin();
-        int rc = MQTTAsync_subscribeMany(client_, n, topics.data(), qos.data(), &o);
+        int rc = MQTTAsync_subscribeMany(client_.handle(), n, topics.data(), qos.data(), &o);
         Pending::Result r;
         if (rc == MQTTASYNC_SUCCESS) {
             if (!subscribe_op_.wait(s_.connect_timeout + kCallbackSlack, r)) {
@@ -701,31 +398,11 @@ private:
     }
 
     void publish_status(const char* text) {
-        if (s_.status_topic.empty()) {
-            return;
-        }
-        MQTTAsync_message m = MQTTAsync_message_initializer;
-        m.payload = const_cast<char*>(text);
-        m.payloadlen = static_cast<int>(std::char_traits<char>::length(text));
-        m.qos = s_.status_qos;
-        m.retained = 1;
-        MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
-        set_callbacks(o, &publish_op_, v5());
-        publish_op_.begin();
-        int rc = MQTTAsync_sendMessage(client_, s_.status_topic.c_str(), &m, &o);
-        Pending::Result r;
-        if (rc == MQTTASYNC_SUCCESS) {
-            if (!publish_op_.wait(kStatusWait, r)) {
-                unanswered_ = true;
-                rc = MQTTASYNC_OPERATION_INCOMPLETE;
-            } else if (!r.ok) {
-                rc = r.code;
-            }
-        }
-        if (rc != MQTTASYNC_SUCCESS) {
+        std::string err = client_.publish_status(text, kStatusWait);
+        unanswered_ = unanswered_ || client_.unanswered();
+        if (!err.empty()) {
             ctx_->metrics->errors->inc();
-            log::warn("{}: publishing '{}' to status topic '{}' failed: {}", ctx_->name, text, s_.status_topic,
-                      rc > 0 ? reason_text(rc) : paho_text(rc));
+            log::warn("{}: {}", ctx_->name, err);
         }
     }
 
@@ -771,23 +448,7 @@ private:
     }
 
     // True if Paho confirmed the disconnect within kDisconnectWait.
-    bool disconnect(int timeout_ms) {
-        MQTTAsync_disconnectOptions o;
-        if (v5()) {
-            o = MQTTAsync_disconnectOptions MQTTAsync_disconnectOptions_initializer5;
-            o.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
-        } else {
-            o = MQTTAsync_disconnectOptions MQTTAsync_disconnectOptions_initializer;
-        }
-        o.timeout = timeout_ms;
-        set_callbacks(o, &disconnect_op_, v5());
-        disconnect_op_.begin();
-        if (MQTTAsync_disconnect(client_, &o) != MQTTASYNC_SUCCESS) {
-            return false;  // not connected
-        }
-        Pending::Result r;
-        return disconnect_op_.wait(kDisconnectWait + std::chrono::milliseconds(timeout_ms), r);
-    }
+    bool disconnect(int timeout_ms) { return client_.disconnect(timeout_ms, kDisconnectWait); }
 
     // ------------------------------------------------------------ the source's thread
 
@@ -917,8 +578,8 @@ private:
     Settings s_;
     std::string client_id_;
     SourceContext* ctx_ = nullptr;
-    MQTTAsync client_ = nullptr;
-    Pending connect_op_, subscribe_op_, publish_op_, disconnect_op_;
+    mqtt::Client client_{s_};
+    Pending subscribe_op_;
     bool unanswered_ = false;  // Paho left a request unanswered
     std::string last_error_;
     bool connected_ = false;
@@ -941,12 +602,11 @@ private:
     std::atomic<bool> queue_open_{true};
     std::atomic<bool> give_up_{false};  // the callback waits for commits no more
 
-    std::mutex mu_;  // stopping_, lost_, lost_reason_, ssl_error_; cv_ wakes the source's thread
+    std::mutex mu_;  // stopping_, lost_, lost_reason_; cv_ wakes the source's thread
     std::condition_variable cv_;
     std::atomic<bool> stopping_{false};
     bool lost_ = false;
     std::string lost_reason_;
-    std::string ssl_error_;
     std::thread thread_;
 };
 
@@ -1032,25 +692,6 @@ private:
     std::vector<std::unique_ptr<MqttSource>> connections_;
 };
 
-// The source's options with the shared TLS group (core/tls_options.hpp)
-// after `password`, in the broker's words.
-std::vector<OptionSpec> with_tls_options(std::vector<OptionSpec> own) {
-    auto tls = tls_option_specs();
-    for (auto& spec : tls) {
-        if (spec.name == "ca_file") {
-            spec.doc = "PEM file of CA certificates to verify the broker with (TLS; default: the system store)";
-        } else if (spec.name == "server_name") {
-            spec.doc = "Not supported by the mqtt source (the certificate is checked against the host in "
-                       "`server`): setting it is an error";
-        } else if (spec.name == "verify_hostname") {
-            spec.doc = "Check that the broker's certificate names the host (or IP) in `server`";
-        }
-    }
-    auto at = std::find_if(own.begin(), own.end(), [](const OptionSpec& s) { return s.name == "password"; });
-    own.insert(at == own.end() ? at : at + 1, tls.begin(), tls.end());
-    return own;
-}
-
 // validate --healthcheck: the broker accepts a TCP connection (and, with
 // TLS, a handshake whose certificate verifies as configured).
 bool probe_mqtt(const Options& o, std::string& detail) {
@@ -1077,12 +718,8 @@ const Descriptor& source_mqtt() {
                        "`max_unsaved_messages` (default 100), as the source reads no more until the buffer stored "
                        "them. The broker keeps what is published while sluice is away only for a persistent session "
                        "at QoS 1/2; at QoS 0 everything in flight is lost.",
-        .options = with_tls_options(
+        .options = mqtt::connection_option_specs(
             {
-                {.name = "server", .type = OptionType::String, .default_value = "tcp://127.0.0.1:1883",
-                 .doc = "Broker address: tcp://host:port or mqtt://… for plain TCP, ssl://host:port or mqtts://… "
-                        "for TLS (default ports 1883 and 8883)",
-                 .min = 1, .max = 1024},
                 {.name = "topics", .type = OptionType::List,
                  .doc = "Topic filters to subscribe to; + and # wildcards allowed", .required = true, .min = 1,
                  .max = 256},
@@ -1090,39 +727,8 @@ const Descriptor& source_mqtt() {
                  .doc = "Requested QoS for every topic filter (0, 1 or 2); QoS 1 and 2 survive sluice restarts "
                         "through the persistent session",
                  .min = 0, .max = 2},
-                {.name = "client_id", .type = OptionType::String,
-                 .doc = "MQTT client id; default sluice-<host name>-<machine id>-<data dir>-<pipeline>-<source id> "
-                        "(12 hex digits of /etc/machine-id, 4 of a hash of the data directory), stable across "
-                        "restarts so the broker keeps the session, and different for every machine and instance",
-                 .max = 256},
-                {.name = "clean_session", .type = OptionType::Bool, .default_value = "false",
-                 .doc = "Start a fresh session on every connect (messages sent while sluice was away are lost)"},
-                {.name = "session_expiry", .type = OptionType::Duration, .default_value = "7d",
-                 .doc = "MQTT 5: how long the broker keeps the session after a disconnect (3.1.1: the broker "
-                        "decides)",
-                 .min = 0, .max = 4294967295.0},
-                {.name = "protocol", .type = OptionType::Enum, .default_value = "3.1.1",
-                 .doc = "MQTT protocol version", .choices = "3.1.1|5"},
-                {.name = "user", .type = OptionType::String, .doc = "User name for the broker", .max = 65535},
-                {.name = "password", .type = OptionType::Secret,
-                 .doc = "Password for the broker (\"@/path\" or \"@credential:NAME\" to read it from a file)",
-                 .max = 65535},
-                {.name = "keepalive", .type = OptionType::Duration, .default_value = "30s",
-                 .doc = "MQTT keep-alive interval; a dead connection is noticed after about 1.5 times this",
-                 .min = 1, .max = 65535},
-                {.name = "connect_timeout", .type = OptionType::Duration, .default_value = "10s",
-                 .doc = "Longest wait for a connect (TCP, TLS and CONNACK) and for SUBACK", .min = 1, .max = 300},
-                {.name = "reconnect_initial", .type = OptionType::Duration, .default_value = "500ms",
-                 .doc = "First wait after a failed connect; doubles per failure, with jitter", .min = 0.01,
-                 .max = 3600},
-                {.name = "reconnect_max", .type = OptionType::Duration, .default_value = "30s",
-                 .doc = "Longest wait between connect attempts", .min = 0.01, .max = 86400},
-                {.name = "status_topic", .type = OptionType::String,
-                 .doc = "If set: retained \"online\" is published here after connecting, \"offline\" on stop and "
-                        "as the last will",
-                 .max = 65535},
-                {.name = "status_qos", .type = OptionType::Int, .default_value = "1",
-                 .doc = "QoS of the status messages", .min = 0, .max = 2},
+            },
+            {
                 {.name = "batch_size", .type = OptionType::Int, .default_value = "1024",
                  .doc = "Most messages handed to the ingest queue at once (never more than half of max_unsaved_messages, "
                         "split between the connections, so one half is committed while the other is read)",

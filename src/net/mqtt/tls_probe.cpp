@@ -1,4 +1,4 @@
-#include "sources/mqtt/tls_probe.hpp"
+#include "net/mqtt/tls_probe.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -98,7 +98,7 @@ int key_password_cb(char* buf, int size, int /*rwflag*/, void* u) {
 }  // namespace
 
 #if SLUICE_MQTT_TLS
-std::string probe_tls(const Settings& s, std::chrono::seconds timeout) {
+std::string probe_tls(const Connection& s, std::chrono::seconds timeout) {
     ERR_clear_error();
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
     if (!ctx) {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "core/tcp_probe.hpp"
-#include "sources/mqtt/mqtt_config.hpp"
+#include "net/mqtt/connection.hpp"
 
 namespace sluice::mqtt {
 
@@ -16,7 +16,7 @@ namespace sluice::mqtt {
 // such as "certificate verify failed: self-signed certificate in certificate
 // chain" or "the server certificate does not match '127.0.0.1' (it is for
 // DNS:other.example)". Blocks at most about `timeout`.
-std::string probe_tls(const Settings& s, std::chrono::seconds timeout);
+std::string probe_tls(const Connection& s, std::chrono::seconds timeout);
 
 // Paho's connect return code does not say why a connect failed; a TCP probe
 // (core/tcp_probe.hpp) does ("Connection refused").
