@@ -5,3 +5,8 @@ if(TARGET sluice_source_mqtt)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/mqtt_config_test.cpp
     LIBS sluice_source_mqtt sluice_config)
 endif()
+if(TARGET sluice_sink_mqtt)
+  sluice_unit_test(mqtt_sink_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/mqtt_sink_test.cpp
+    LIBS sluice_sink_mqtt sluice_config)
+endif()

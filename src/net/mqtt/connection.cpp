@@ -127,8 +127,10 @@ Connection connection_from(const Options& o, std::string_view component) {
     s.password = o.str_or("password", "");
     s.keepalive = as<std::chrono::seconds>(o.duration("keepalive"));
     s.connect_timeout = as<std::chrono::seconds>(o.duration("connect_timeout"));
-    s.reconnect_initial = as<std::chrono::milliseconds>(o.duration("reconnect_initial"));
-    s.reconnect_max = as<std::chrono::milliseconds>(o.duration("reconnect_max"));
+    if (o.has("reconnect_initial")) {
+        s.reconnect_initial = as<std::chrono::milliseconds>(o.duration("reconnect_initial"));
+        s.reconnect_max = as<std::chrono::milliseconds>(o.duration("reconnect_max"));
+    }
     s.status_topic = o.str_or("status_topic", "");
     s.status_qos = static_cast<int>(o.integer("status_qos"));
     if (s.reconnect_max < s.reconnect_initial) {
@@ -168,7 +170,8 @@ Connection connection_from(const Options& o, std::string_view component) {
     return s;
 }
 
-std::vector<OptionSpec> connection_option_specs(std::vector<OptionSpec> first, std::vector<OptionSpec> last) {
+std::vector<OptionSpec> connection_option_specs(std::vector<OptionSpec> first, std::vector<OptionSpec> last,
+                                                bool reconnect) {
     auto tls = tls_option_specs();
     for (auto& spec : tls) {
         if (spec.name == "ca_file") {
@@ -216,11 +219,15 @@ std::vector<OptionSpec> connection_option_specs(std::vector<OptionSpec> first, s
              .doc = "Longest wait for a connect (TCP, TLS and CONNACK) and for the broker's answer to a "
                     "subscribe",
              .min = 1, .max = 300},
+        },
+        reconnect ? std::vector<OptionSpec>{
             {.name = "reconnect_initial", .type = OptionType::Duration, .default_value = "500ms",
              .doc = "First wait after a failed connect; doubles per failure, with jitter", .min = 0.01,
              .max = 3600},
             {.name = "reconnect_max", .type = OptionType::Duration, .default_value = "30s",
              .doc = "Longest wait between connect attempts", .min = 0.01, .max = 86400},
+        } : std::vector<OptionSpec>{},
+        {
             {.name = "status_topic", .type = OptionType::String,
              .doc = "If set: retained \"online\" is published here after connecting, \"offline\" on stop and "
                     "as the last will",

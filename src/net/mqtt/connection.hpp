@@ -52,7 +52,11 @@ Connection connection_from(const Options& o, std::string_view component);
 // The connection options around a component's own: server, then `first`
 // (what the component is about: topics, QoS), then client id, session,
 // credentials, the TLS group, timing and the status topic, then `last`.
-std::vector<OptionSpec> connection_option_specs(std::vector<OptionSpec> first, std::vector<OptionSpec> last);
+// `reconnect`: with reconnect_initial/reconnect_max (a source's own
+// reconnect loop); a sink's reconnects follow the runner's retry_initial and
+// retry_max instead.
+std::vector<OptionSpec> connection_option_specs(std::vector<OptionSpec> first, std::vector<OptionSpec> last,
+                                                bool reconnect = true);
 
 // "mqtt://h:1", "mqtts://h", "ssl://h:8883", "tcp://h", "h:1883", "h" → Paho's
 // tcp:// / ssl:// form with an explicit port. Nullopt (and `error`) if unusable.

@@ -46,12 +46,13 @@ void quiet_paho_trace() {
 }
 
 std::string Client::create(const std::string& client_id, void* context, MQTTAsync_connectionLost* lost,
-                           MQTTAsync_messageArrived* arrived) {
+                           MQTTAsync_messageArrived* arrived, int max_queued) {
     quiet_paho_trace();
     unanswered_ = false;
     MQTTAsync_createOptions co = c_.v5() ? MQTTAsync_createOptions MQTTAsync_createOptions_initializer5
                                          : MQTTAsync_createOptions MQTTAsync_createOptions_initializer;
     co.sendWhileDisconnected = 0;
+    co.maxBufferedMessages = max_queued;
     // No client-side persistence: a subscriber's session (subscriptions,
     // queued messages) is kept by the broker, and a publisher's rows stay in
     // sluice's buffer until the broker confirmed them.
@@ -61,7 +62,19 @@ std::string Client::create(const std::string& client_id, void* context, MQTTAsyn
         client_ = nullptr;
         return fmt::format("cannot create an MQTT client for {}: {}", c_.server, paho_text(rc));
     }
-    MQTTAsync_setCallbacks(client_, context, lost, arrived, nullptr);
+    // Paho sets no callback at all without a message callback: a publisher
+    // gets one that drops what it never subscribed to.
+    static constexpr MQTTAsync_messageArrived* kDrop = [](void*, char* topic, int, MQTTAsync_message* m) {
+        MQTTAsync_freeMessage(&m);
+        MQTTAsync_free(topic);
+        return 1;
+    };
+    const int set = MQTTAsync_setCallbacks(client_, context, lost, arrived != nullptr ? arrived : kDrop, nullptr);
+    if (set != MQTTASYNC_SUCCESS) {
+        MQTTAsync_destroy(&client_);
+        client_ = nullptr;
+        return fmt::format("cannot set the MQTT client's callbacks: {}", paho_text(set));
+    }
     return {};
 }
 
@@ -169,6 +182,7 @@ std::string Client::connect() {
         }
         if (r.ok) {
             session_present_ = r.session_present;
+            receive_maximum_ = r.receive_maximum > 0 ? r.receive_maximum : 65535;
             return {};
         }
         rc = r.code;

@@ -41,6 +41,7 @@ public:
         int code = 0;       // on failure: Paho's (< 0), the broker's CONNACK code (3.1.1) or reason code (5)
         std::string message;
         bool session_present = false;
+        int receive_maximum = 0;   // connect, MQTT 5: the broker's Receive Maximum (0: none given)
         std::vector<int> granted;  // subscribe: what the broker granted per filter (>= 0x80: refused)
     };
 
@@ -77,6 +78,8 @@ public:
         Result r{.ok = true};
         if (d != nullptr) {
             r.session_present = d->alt.connect.sessionPresent != 0;
+            const int max = MQTTProperties_getNumericValue(&d->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+            r.receive_maximum = max > 0 ? max : 0;
         }
         static_cast<Pending*>(context)->finish(std::move(r));
     }
@@ -182,9 +185,11 @@ public:
     Client& operator=(const Client&) = delete;
 
     // A new Paho handle for `client_id` with the component's callbacks
-    // (either may be null). "" on success, else why not.
+    // (either may be null). `max_queued`: how many requests Paho takes
+    // before sendMessage answers MQTTASYNC_MAX_BUFFERED_MESSAGES (a
+    // publisher hands over a whole batch). "" on success, else why not.
     std::string create(const std::string& client_id, void* context, MQTTAsync_connectionLost* lost,
-                       MQTTAsync_messageArrived* arrived);
+                       MQTTAsync_messageArrived* arrived, int max_queued = 100);
     // Ends the handle: no callback runs during or after it, and whatever
     // Paho still owed is dropped.
     void destroy();
@@ -195,6 +200,11 @@ public:
     // refusal, the TCP probe's or the TLS probe's verdict).
     std::string connect();
     bool session_present() const { return session_present_; }
+    // How many QoS 1/2 messages the broker takes unacknowledged (MQTT 5's
+    // Receive Maximum; 65,535 when it set none, and for 3.1.1). Paho holds
+    // a publish beyond it until its send thread next wakes, up to a second
+    // later: a publisher keeps below it itself.
+    int receive_maximum() const { return receive_maximum_; }
     // Publishes a retained status text to status_topic (if set) and waits up
     // to `wait` for the broker: "" on success, else why not.
     std::string publish_status(const char* text, std::chrono::milliseconds wait);
@@ -213,6 +223,7 @@ private:
     Pending connect_op_, publish_op_, disconnect_op_;
     bool unanswered_ = false;
     bool session_present_ = false;
+    int receive_maximum_ = 65535;
     std::mutex ssl_mu_;
     std::string ssl_error_;  // what OpenSSL said during the last connect
 };
