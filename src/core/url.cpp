@@ -60,22 +60,27 @@ std::string percent_encode(std::string_view s) {
     return out;
 }
 
-std::string percent_decode(std::string_view s) {
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
     std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            const int hi = hex_value(s[i + 1]);
-            const int lo = hex_value(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out += static_cast<char>(hi * 16 + lo);
-                i += 2;
-                continue;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size()) {
+                return std::nullopt;
             }
+            const int hi = hex_value(in[i + 1]);
+            const int lo = hex_value(in[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return std::nullopt;
+            }
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out += ' ';
+        } else {
+            out += c;
         }
-        // A '%' not followed by two hex digits is kept as written: people
-        // paste such URLs, and guessing is worse than passing it through.
-        out += s[i];
     }
     return out;
 }
@@ -112,6 +117,18 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
         set_error(error, std::move(msg));
         return std::nullopt;
     }
+    // Every '%' starts an escape: a stray one is a mistake to name, not text
+    // to pass on (mqtt://h/%zz would subscribe to a topic nobody meant).
+    for (std::size_t i = colon; i < text.size(); ++i) {
+        if (text[i] == '%' && (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0)) {
+            set_error(error, fmt::format("bad escape '{}' in the URL at column {}: '%' must be followed by two hex "
+                                         "digits (write a literal '%' as %25)",
+                                         text.substr(i, std::min<std::size_t>(3, text.size() - i)), i + 1));
+            return std::nullopt;
+        }
+    }
+    // (Escapes are checked above, so the decodes below cannot fail.)
+    auto decode = [](std::string_view part) { return percent_decode(part).value_or(std::string{}); };
     Url url;
     url.scheme.reserve(colon);
     for (std::size_t i = 0; i < colon; ++i) {
@@ -140,9 +157,9 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
             const std::string_view userinfo = authority.substr(0, at);
             authority.remove_prefix(at + 1);
             const auto pw = userinfo.find(':');
-            url.user = percent_decode(userinfo.substr(0, pw));
+            url.user = decode(userinfo.substr(0, pw));
             if (pw != std::string_view::npos) {
-                url.password = percent_decode(userinfo.substr(pw + 1));
+                url.password = decode(userinfo.substr(pw + 1));
             }
         }
         std::string_view port;
@@ -182,7 +199,7 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
                     return std::nullopt;
                 }
             }
-            url.host = percent_decode(authority);
+            url.host = decode(authority);
         }
         if (!port.empty()) {
             int p = 0;
@@ -194,15 +211,15 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
             url.port = p;
         }
     }
-    url.path = percent_decode(rest);
+    url.path = decode(rest);
 
     while (!query.empty()) {
         const auto amp = query.find('&');
         const std::string_view pair = query.substr(0, amp);
         if (!pair.empty()) {
             const auto eq = pair.find('=');
-            std::string key = percent_decode(pair.substr(0, eq));
-            std::string value = eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1));
+            std::string key = decode(pair.substr(0, eq));
+            std::string value = eq == std::string_view::npos ? std::string{} : decode(pair.substr(eq + 1));
             if (key.empty()) {
                 set_error(error, fmt::format("empty parameter name in the URL query ('{}')", pair));
                 return std::nullopt;

@@ -23,7 +23,10 @@ struct Url {
 };
 
 std::optional<Url> parse_url(std::string_view text, std::string* error);
-std::string percent_decode(std::string_view s);
+// %XX escapes decoded (and '+' as a space when `plus_is_space`: query
+// strings from HTML forms). Nullopt when a '%' is not followed by two hex
+// digits: the one decoder for URLs, request targets and query strings.
+std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space = false);
 // Every byte but the unreserved ones (A-Z a-z 0-9 - _ . ~) as %XX: safe in a
 // path segment and in a query value.
 std::string percent_encode(std::string_view s);

@@ -320,7 +320,7 @@ std::optional<TablePath> parse_table_path(std::string_view target, std::string* 
         rest.remove_prefix(1);  // the '/'
         const auto slash = rest.find('/');
         const std::string_view raw = rest.substr(0, slash);
-        auto decoded = net::percent_decode_strict(raw, false);
+        auto decoded = percent_decode(raw, false);
         if (!decoded) {
             err = "malformed percent-encoding in the path";
             return std::nullopt;
@@ -368,9 +368,9 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_form(std::
             continue;
         }
         const auto eq = pair.find('=');
-        auto k = net::percent_decode_strict(pair.substr(0, eq), true);
+        auto k = percent_decode(pair.substr(0, eq), true);
         auto v = eq == std::string_view::npos ? std::optional<std::string>(std::string())
-                                              : net::percent_decode_strict(pair.substr(eq + 1), true);
+                                              : percent_decode(pair.substr(eq + 1), true);
         if (!k || !v) {
             err = "malformed percent-encoding in the form";
             return std::nullopt;

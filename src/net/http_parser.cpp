@@ -32,19 +32,6 @@ std::string_view trim_ows(std::string_view s) {
     return s;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
@@ -114,7 +101,7 @@ Failure parse_target(HttpRequest& req) {
     if (raw_path.empty()) {
         raw_path = "/";
     }
-    auto decoded = percent_decode_strict(raw_path, false);
+    auto decoded = percent_decode(raw_path, false);
     if (!decoded) {
         return bad(400, "malformed percent-encoding in request path");
     }
@@ -154,31 +141,6 @@ std::optional<std::uint64_t> parse_content_length(std::string_view value, std::u
 
 }  // namespace
 
-std::optional<std::string> percent_decode_strict(std::string_view in, bool plus_is_space) {
-    std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= in.size()) {
-                return std::nullopt;
-            }
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
-            if (hi < 0 || lo < 0) {
-                return std::nullopt;
-            }
-            out += static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out += ' ';
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
 const std::string* HttpRequest::header(std::string_view name) const {
     for (const auto& [k, v] : headers) {
         if (iequals(k, name)) {
@@ -198,14 +160,14 @@ std::optional<std::string> HttpRequest::query_param(std::string_view key) const 
             continue;
         }
         const auto eq = pair.find('=');
-        const auto k = percent_decode_strict(pair.substr(0, eq), true);
+        const auto k = percent_decode(pair.substr(0, eq), true);
         if (!k || *k != key) {
             continue;
         }
         if (eq == std::string_view::npos) {
             return std::string();
         }
-        if (auto v = percent_decode_strict(pair.substr(eq + 1), true)) {
+        if (auto v = percent_decode(pair.substr(eq + 1), true)) {
             return v;
         }
     }

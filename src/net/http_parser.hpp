@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/url.hpp"
 #include "text/text.hpp"
 
 namespace sluice::net {
@@ -92,6 +93,6 @@ private:
 
 // Percent-decodes `in`; nullopt on a malformed escape. With `plus_is_space`
 // (query strings) '+' becomes ' '.
-std::optional<std::string> percent_decode_strict(std::string_view in, bool plus_is_space);
+using sluice::percent_decode;  // core/url.hpp
 
 }  // namespace sluice::net

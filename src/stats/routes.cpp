@@ -85,7 +85,7 @@ std::optional<std::vector<std::string>> stats_path_segments(std::string_view t) 
             continue;
         }
         const auto end = t.find('/');
-        auto seg = net::percent_decode_strict(t.substr(0, end), false);
+        auto seg = percent_decode(t.substr(0, end), false);
         if (!seg) {
             return std::nullopt;
         }

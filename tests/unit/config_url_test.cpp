@@ -56,13 +56,15 @@ TEST(Url, Authority) {
     u = must_parse("mqtt://user@host");
     EXPECT_EQ(u.user, "user");
     EXPECT_EQ(u.password, "");
-    u = must_parse("mqtt://host?topic=a%2Fb&&x=%zz");
+    u = must_parse("mqtt://host?topic=a%2Fb&&x=100%25");
     EXPECT_EQ(*u.param("topic"), "a/b");
-    EXPECT_EQ(*u.param("x"), "%zz");  // invalid escapes pass through
+    EXPECT_EQ(*u.param("x"), "100%");
 }
 
 TEST(Url, Errors) {
     EXPECT_EQ(parse_error(""), "empty URL");
+    EXPECT_NE(parse_error("mqtt://h:1883/%zz").find("bad escape '%zz'"), std::string::npos);
+    EXPECT_NE(parse_error("mqtt://h/a?x=100%").find("write a literal '%' as %25"), std::string::npos);
     EXPECT_NE(parse_error("/var/log/x.log").find("file:///var/log/x.log"), std::string::npos);
     EXPECT_NE(parse_error("no-scheme").find("not a URL"), std::string::npos);
     EXPECT_NE(parse_error("mqtt://h:0").find("invalid port"), std::string::npos);
@@ -80,10 +82,10 @@ TEST(Url, Errors) {
 TEST(Url, PercentDecode) {
     EXPECT_EQ(percent_decode("a%20b"), "a b");
     EXPECT_EQ(percent_decode("%2f%2F"), "//");
-    EXPECT_EQ(percent_decode("100%"), "100%");
-    EXPECT_EQ(percent_decode("%4"), "%4");
+    EXPECT_EQ(percent_decode("100%"), std::nullopt);
+    EXPECT_EQ(percent_decode("%4"), std::nullopt);
     EXPECT_EQ(percent_decode("a+b"), "a+b");  // '+' is not form encoding here
-    EXPECT_EQ(percent_decode("%00").size(), 1u);
+    EXPECT_EQ(percent_decode("%00")->size(), 1u);
 }
 
 }  // namespace
