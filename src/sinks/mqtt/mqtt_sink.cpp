@@ -123,11 +123,11 @@ public:
 
     SendResult send(std::span<const Record> batch) override {
         SendResult result;
+        prune();
         if (std::string err = ensure_connected(); !err.empty()) {
             result.error = std::move(err);
             return result;
         }
-        prune();
         auto t = std::make_shared<Tracker>(this, batch.size());
         live_.push_back(t);
         const auto deadline = std::chrono::steady_clock::now() + s_.batch_timeout;
@@ -324,9 +324,27 @@ private:
     }
 
     // Drops trackers whose callbacks all came.
+    // Drops trackers whose callbacks all came. Earlier batches still waiting
+    // for answers are bounded: past kMaxOpenBatches Paho is not going to
+    // answer them (a session the broker lost), so the client is made anew,
+    // which drops what it held and every callback it owed.
     void prune() {
-        std::lock_guard lk(mu_);
-        std::erase_if(live_, [](const std::shared_ptr<Tracker>& t) { return t->pending == 0; });
+        std::size_t open = 0;
+        {
+            std::lock_guard lk(mu_);
+            std::erase_if(live_, [](const std::shared_ptr<Tracker>& t) { return t->pending == 0; });
+            open = live_.size();
+        }
+        if (open >= kMaxOpenBatches && client_.created()) {
+            log::warn("{}: {} earlier batches still wait for the broker's answers; starting a new MQTT client", name_,
+                      open);
+            metrics_->errors->inc();
+            client_.destroy();
+            std::lock_guard lk(mu_);
+            live_.clear();
+            queued_ = 0;
+            connected_ = false;
+        }
     }
 
     // Hands record `i` to Paho. "" unless publishing must stop (then the
@@ -436,6 +454,7 @@ private:
     }
 
     static constexpr std::size_t kMaxPayload = 268'435'455;  // MQTT's remaining-length limit
+    static constexpr std::size_t kMaxOpenBatches = 16;
 
     Settings s_;
     std::string name_ = "mqtt";
