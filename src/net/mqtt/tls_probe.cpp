@@ -181,7 +181,7 @@ std::string probe_tls(const Connection& s, std::chrono::seconds timeout) {
 }
 
 #else
-std::string probe_tls(const Settings&, std::chrono::seconds) {
+std::string probe_tls(const Connection&, std::chrono::seconds) {
     return "this build has no MQTT TLS (SLUICE_MQTT_TLS=OFF)";
 }
 #endif
