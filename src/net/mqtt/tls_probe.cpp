@@ -1,5 +1,6 @@
 #include "net/mqtt/tls_probe.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -185,5 +186,15 @@ std::string probe_tls(const Connection&, std::chrono::seconds) {
     return "this build has no MQTT TLS (SLUICE_MQTT_TLS=OFF)";
 }
 #endif
+
+bool probe_broker(const Connection& c, std::string& detail) {
+    const auto timeout = std::max(c.connect_timeout, std::chrono::seconds(1));
+    std::string why = probe_tcp(c.host, c.port, timeout);
+    if (why.empty() && c.tls) {
+        why = probe_tls(c, timeout);
+    }
+    detail = fmt::format("{} {}", c.server, why.empty() ? "accepts connections" : why);
+    return why.empty();
+}
 
 }  // namespace sluice::mqtt

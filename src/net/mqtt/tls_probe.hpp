@@ -22,4 +22,9 @@ std::string probe_tls(const Connection& s, std::chrono::seconds timeout);
 // (core/tcp_probe.hpp) does ("Connection refused").
 using sluice::probe_tcp;
 
+// `validate --healthcheck` for the mqtt source and sink: the broker accepts a
+// TCP connection (and, with TLS, a handshake whose certificate verifies as
+// configured). `detail` says what was checked, or why it failed.
+bool probe_broker(const Connection& c, std::string& detail);
+
 }  // namespace sluice::mqtt

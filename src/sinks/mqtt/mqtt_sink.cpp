@@ -478,19 +478,6 @@ private:
     std::deque<std::shared_ptr<Tracker>> live_;
 };
 
-// validate --healthcheck: the broker accepts a TCP connection (and, with
-// TLS, a handshake whose certificate verifies as configured).
-bool probe_mqtt(const Options& o, std::string& detail) {
-    const mqtt::Connection s = mqtt::connection_from(o, "mqtt sink");
-    const auto timeout = std::max(s.connect_timeout, std::chrono::seconds(1));
-    std::string why = mqtt::probe_tcp(s.host, s.port, timeout);
-    if (why.empty() && s.tls) {
-        why = mqtt::probe_tls(s, timeout);
-    }
-    detail = fmt::format("{} {}", s.server, why.empty() ? "accepts connections" : why);
-    return why.empty();
-}
-
 }  // namespace
 
 const Descriptor& sink_mqtt() {
@@ -548,7 +535,9 @@ const Descriptor& sink_mqtt() {
             },
         .url_example = "mqtt://broker:1883/plant/{gateway}/{measurement}?qos=1",
         .make_sink = [](const Options& o) { return std::make_unique<MqttSink>(settings_from(o)); },
-        .probe = probe_mqtt,
+        .probe = [](const Options& o, std::string& detail) {
+            return mqtt::probe_broker(mqtt::connection_from(o, "mqtt sink"), detail);
+        },
     };
     return d;
 }

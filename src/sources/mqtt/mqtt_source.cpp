@@ -692,19 +692,6 @@ private:
     std::vector<std::unique_ptr<MqttSource>> connections_;
 };
 
-// validate --healthcheck: the broker accepts a TCP connection (and, with
-// TLS, a handshake whose certificate verifies as configured).
-bool probe_mqtt(const Options& o, std::string& detail) {
-    const Settings s = mqtt::settings_from(o);
-    const auto timeout = std::max(s.connect_timeout, std::chrono::seconds(1));
-    std::string why = mqtt::probe_tcp(s.host, s.port, timeout);
-    if (why.empty() && s.tls) {
-        why = mqtt::probe_tls(s, timeout);
-    }
-    detail = fmt::format("{} {}", s.server, why.empty() ? "accepts connections" : why);
-    return why.empty();
-}
-
 }  // namespace
 
 const Descriptor& source_mqtt() {
@@ -765,7 +752,9 @@ const Descriptor& source_mqtt() {
             return std::make_unique<MqttSource>(std::move(s));
         },
         .watched = true,
-        .probe = probe_mqtt,
+        .probe = [](const Options& o, std::string& detail) {
+            return mqtt::probe_broker(mqtt::settings_from(o), detail);
+        },
     };
     return d;
 }
