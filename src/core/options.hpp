@@ -185,6 +185,10 @@ public:
     // than wrapping around ("4GiB" would otherwise be 0).
     std::size_t memory_size(std::string_view name) const;
     const std::vector<std::string>& list(std::string_view name) const;  // List
+    // A List whose default is empty (an unset option has no value).
+    std::vector<std::string> list_or_empty(std::string_view name) const {
+        return has(name) ? list(name) : std::vector<std::string>{};
+    }
 
     std::string str_or(std::string_view name, std::string fallback) const;
 

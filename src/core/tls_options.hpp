@@ -13,6 +13,11 @@
 
 namespace sluice {
 
+// The system's CA bundle on Debian (ca-certificates), used when neither
+// ca_file nor ca_path is set by a TLS library that has no default store of
+// its own (mbedTLS, libpq).
+inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
 struct TlsConfig {
     std::string ca_file;       // PEM CA bundle; empty (and no ca_path): the system's
     std::string ca_path;       // directory of (hashed) PEM CA certificates

@@ -36,7 +36,6 @@
 namespace sluice::net {
 namespace {
 
-constexpr const char* kDefaultCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr std::size_t kGzipThreshold = 1024;
 
 using Clock = std::chrono::steady_clock;
@@ -146,7 +145,7 @@ struct HttpClient::Impl {
 
     std::vector<FileStamp> current_stamps() const {
         const auto& t = opts.tls;
-        const std::string ca_file = t.ca_file.empty() && t.ca_path.empty() ? kDefaultCaBundle : t.ca_file;
+        const std::string ca_file = t.ca_file.empty() && t.ca_path.empty() ? kSystemCaBundle : t.ca_file;
         // A directory's own stamp changes when files are added, removed or
         // renamed into it, which is how CA directories are updated.
         return {stamp_of(ca_file), stamp_of(t.ca_path), stamp_of(t.cert_file), stamp_of(t.key_file)};
@@ -199,7 +198,7 @@ struct HttpClient::Impl {
         const auto& t = opts.tls;
         if (t.verify) {
             bool any = false;
-            const std::string ca_file = t.ca_file.empty() && t.ca_path.empty() ? kDefaultCaBundle : t.ca_file;
+            const std::string ca_file = t.ca_file.empty() && t.ca_path.empty() ? kSystemCaBundle : t.ca_file;
             if (!ca_file.empty()) {
                 const int rc = mbedtls_x509_crt_parse_file(&ca, ca_file.c_str());
                 // A positive result counts certificates that did not parse;

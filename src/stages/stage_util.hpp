@@ -28,7 +28,7 @@ inline DeadLetter dead_record(const Record& r, std::int64_t now_ns, std::string 
 
 // A list option whose default is empty (an unset option has no value).
 inline std::vector<std::string> list_option(const Options& o, std::string_view name) {
-    return o.has(name) ? o.list(name) : std::vector<std::string>{};
+    return o.list_or_empty(name);
 }
 
 // Options holding expressions and key templates are parsed when the stage

@@ -8,29 +8,10 @@
 #include "core/record_json.hpp"
 
 namespace sluice::cratedb {
-std::string sanitise_identifier(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        if (c >= 'A' && c <= 'Z') {
-            out += static_cast<char>(c - 'A' + 'a');
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') {
-            out += c;
-        } else {
-            out += '_';
-        }
-    }
-    // CrateDB reserves names starting with '_' for system columns/tables.
-    while (!out.empty() && out.front() == '_') {
-        out.erase(0, 1);
-    }
-    if (out.empty()) {
-        out = "x";
-    }
-    return out;
-}
 
-std::string quote_identifier(std::string_view s) { return fmt::format("\"{}\"", s); }
+Target target_for(const Record& r, const Template& schema, const Template& table) {
+    return sql::target_for(r, schema, table, "doc");
+}
 
 std::optional<Template> naming_template(std::string_view text, std::string* error, bool* used_kind) {
     std::string rewritten;
@@ -49,37 +30,6 @@ std::optional<Template> naming_template(std::string_view text, std::string* erro
         }
     }
     return Template::parse(rewritten, error);
-}
-
-Target target_for(const Record& r, const Template& schema, const Template& table) {
-    Target t;
-    std::string text;
-    t.schema = sanitise_identifier(schema.render(r, text) ? text : "doc");
-    if (table.render(r, text)) {
-        t.table = sanitise_identifier(text);
-    } else if (!r.measurement.empty()) {
-        t.table = sanitise_identifier(r.measurement);
-    } else {
-        t.table = "readings";
-    }
-    return t;
-}
-
-std::string render_ddl(std::string_view ddl_tmpl, const Target& t) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < ddl_tmpl.size()) {
-        if (ddl_tmpl.substr(i, 8) == "{schema}") {
-            out += quote_identifier(t.schema);
-            i += 8;
-        } else if (ddl_tmpl.substr(i, 7) == "{table}") {
-            out += quote_identifier(t.table);
-            i += 7;
-        } else {
-            out += ddl_tmpl[i++];
-        }
-    }
-    return out;
 }
 
 std::string insert_statement(const Target& t) {

@@ -15,24 +15,20 @@
 
 #include "core/record.hpp"
 #include "text/json.hpp"
+#include "text/sql_naming.hpp"
 #include "text/template.hpp"
 
 namespace sluice::cratedb {
 
-// Lower-cases and maps everything outside [a-z0-9_] to '_'; empty → "_".
-std::string sanitise_identifier(std::string_view s);
-std::string quote_identifier(std::string_view s);  // "name" (sanitised names never hold quotes)
+using sql::quote_identifier;
+using sql::render_ddl;
+using sql::sanitise_identifier;
+using sql::Target;
 
 // Parses a schema or table option in the one template dialect
 // (text/template.hpp). `{kind}`, the measurement's old name here, is read as
 // `{measurement}`; `used_kind` tells the caller to warn that it is deprecated.
 std::optional<Template> naming_template(std::string_view text, std::string* error, bool* used_kind = nullptr);
-
-struct Target {
-    std::string schema;  // sanitised
-    std::string table;   // sanitised
-    std::string key() const { return schema + "." + table; }
-};
 
 // Schema: template, or "doc" when the record lacks a name. Table: template,
 // or the measurement, or "readings" when the measurement is empty too.
@@ -43,8 +39,6 @@ inline constexpr std::string_view kDefaultDdl =
     "fields OBJECT(DYNAMIC), month TIMESTAMP WITH TIME ZONE GENERATED ALWAYS AS date_trunc('month', ts)) "
     "PARTITIONED BY (month)";
 
-// {schema} and {table} replaced by the quoted identifiers.
-std::string render_ddl(std::string_view ddl_tmpl, const Target& t);
 std::string insert_statement(const Target& t);
 // {"stmt": ..., "bulk_args": [[ts_ms, {tags}, {fields}], ...]}
 std::string bulk_body(const Target& t, std::span<const Record* const> rows);

@@ -694,7 +694,7 @@ std::vector<Property> producer_properties(const Options& o) {
             }
         }
     }
-    for (const auto& kv : o.has("rdkafka_properties") ? o.list("rdkafka_properties") : std::vector<std::string>{}) {
+    for (const auto& kv : o.list_or_empty("rdkafka_properties")) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0) {
             throw ConfigError(fmt::format("kafka: rdkafka_properties entry \"{}\" is not key=value", kv));

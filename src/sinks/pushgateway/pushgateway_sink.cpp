@@ -78,7 +78,7 @@ public:
         }
         std::vector<std::pair<std::string, std::string>> labels{{"instance", instance}};
         std::string err;
-        std::vector<std::string> grouping = o.has("grouping") ? o.list("grouping") : std::vector<std::string>{};
+        std::vector<std::string> grouping = o.list_or_empty("grouping");
         if (!parse_grouping(grouping, labels, &err)) {
             throw ConfigError(err);
         }

@@ -138,7 +138,7 @@ Config parse_config(const Options& o) {
         c.percentiles = c.percentiles || a.agg == Agg::Percentile;
         spec.aggs.push_back(std::move(a));
     };
-    const std::vector<std::string> aggregates = o.has("aggregates") ? o.list("aggregates") : std::vector<std::string>{};
+    const std::vector<std::string> aggregates = o.list_or_empty("aggregates");
     for (const auto& entry : aggregates) {
         const auto colon = entry.rfind(':');
         const std::string_view agg_text =
