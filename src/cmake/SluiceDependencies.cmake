@@ -242,3 +242,42 @@ function(sluice_find_rdkafka)
                                                    ${SLUICE_ZLIB} Threads::Threads ${CMAKE_DL_LIBS} m rt)
   endif()
 endfunction()
+
+# libpq, PostgreSQL's client library (the postgresql sink). Debian's
+# libpq.a needs GSSAPI and LDAP, which have no static archives: static
+# builds take libpq, libpgcommon and libpgport from the dependency prefix,
+# built from Debian's postgresql source without them
+# (toolchains/build-sysroot); static builds without a prefix and the
+# minimal presets switch the sink off.
+function(sluice_find_libpq)
+  if(TARGET sluice_libpq)
+    return()
+  endif()
+  if(SLUICE_STATIC)
+    if(NOT SLUICE_DEPS_PREFIX)
+      message(FATAL_ERROR "A static postgresql sink needs libpq from toolchains/build-sysroot "
+                          "(SLUICE_DEPS_PREFIX), or configure with -DSLUICE_WITH_POSTGRESQL=OFF")
+    endif()
+    find_library(PQ_LIBRARY NAMES libpq.a)
+    find_library(PGCOMMON_LIBRARY NAMES libpgcommon.a)
+    find_library(PGPORT_LIBRARY NAMES libpgport.a)
+  else()
+    find_library(PQ_LIBRARY NAMES pq)
+    set(PGCOMMON_LIBRARY "")
+    set(PGPORT_LIBRARY "")
+  endif()
+  find_path(PQ_INCLUDE_DIR NAMES libpq-fe.h PATH_SUFFIXES postgresql)
+  if(NOT PQ_LIBRARY OR NOT PQ_INCLUDE_DIR)
+    message(FATAL_ERROR "libpq not found: install libpq-dev (firmware-gw/install-deps), "
+                        "or configure with -DSLUICE_WITH_POSTGRESQL=OFF")
+  endif()
+  add_library(sluice_libpq INTERFACE)
+  target_include_directories(sluice_libpq SYSTEM INTERFACE ${PQ_INCLUDE_DIR})
+  target_link_libraries(sluice_libpq INTERFACE ${PQ_LIBRARY})
+  if(SLUICE_STATIC)
+    set(OPENSSL_USE_STATIC_LIBS ON)
+    find_package(OpenSSL REQUIRED)
+    target_link_libraries(sluice_libpq INTERFACE ${PGCOMMON_LIBRARY} ${PGPORT_LIBRARY} OpenSSL::SSL OpenSSL::Crypto
+                                                 Threads::Threads m)
+  endif()
+endfunction()

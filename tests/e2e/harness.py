@@ -195,6 +195,98 @@ class KafkaMock:
                 self.proc.wait()
 
 
+class Postgres:
+    """A PostgreSQL server of its own in `d`/pg on a free loopback port:
+    initdb (role `sluice` with password `secret`, SCRAM over TCP), then
+    `postgres` in the foreground, stopped (immediate) at the end. As root it
+    runs as Debian's `postgres` user, since PostgreSQL refuses root.
+    psql() runs a statement as the sluice role over TCP."""
+
+    BIN_DIRS = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
+    PASSWORD = "secret"
+
+    @classmethod
+    def bin_dir(cls):
+        for b in cls.BIN_DIRS:
+            if os.path.exists(os.path.join(b, "initdb")):
+                return b
+        return None
+
+    def __init__(self, d, port=None, settings=()):
+        self.bin = self.bin_dir()
+        self.dir = os.path.join(d, "pg")
+        self.port = port or free_port()
+        self.settings = list(settings)
+        self.proc = None
+        self.as_user = []
+        os.makedirs(self.dir)
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            os.chmod(d, 0o711)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+        pwfile = os.path.join(self.dir, "pwfile")
+        with open(pwfile, "w") as f:
+            f.write(self.PASSWORD + "\n")
+        if self.as_user:
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+        p = subprocess.run(self.as_user + [os.path.join(self.bin, "initdb"), "-D", os.path.join(self.dir, "data"),
+                                           "-U", "sluice", "--pwfile", pwfile, "--auth-local=trust",
+                                           "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"],
+                           capture_output=True, timeout=120)
+        assert p.returncode == 0, p.stderr.decode()[-2000:]
+        os.unlink(pwfile)
+        self.start()
+        self.psql("CREATE DATABASE sluice", database="postgres")
+
+    def start(self):
+        args = [os.path.join(self.bin, "postgres"), "-D", os.path.join(self.dir, "data"), "-p", str(self.port),
+                "-k", self.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
+        for setting in self.settings:
+            args += ["-c", setting]
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(self.as_user + args, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.ready(), 60, "PostgreSQL to accept connections")
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("postgres exited: " + open(os.path.join(self.dir, "server.log")).read()[-2000:])
+        return subprocess.run([os.path.join(self.bin, "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                              capture_output=True).returncode == 0
+
+    def stop(self, sig=signal.SIGQUIT):
+        """SIGQUIT: immediate shutdown (as a crash); SIGINT: fast, clean."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def psql(self, sql, database="sluice"):
+        env = dict(os.environ, PGPASSWORD=self.PASSWORD)
+        p = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "sluice", "-d", database,
+                            "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, timeout=120, env=env, text=True)
+        assert p.returncode == 0, f"psql: {sql}: {p.stderr}"
+        return p.stdout.strip()
+
+    def sink_options(self):
+        return (f'host = "127.0.0.1"\nport = {self.port}\nuser = "sluice"\ndatabase = "sluice"\n'
+                f'password = "{self.PASSWORD}"\n')
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class Skipped(Exception):
     """A test that cannot run here (a feature not built, a peer missing)."""
 

@@ -1,0 +1,221 @@
+"""The postgresql sink against a real PostgreSQL server started by the test
+(initdb and postgres on a free loopback port), read back with psql: rows in
+tables made from a template, typed columns with a key (a batch sent again
+adds nothing), one row breaking a constraint in a batch of 1,000 (999
+stored, one dead letter with the server's message), the server down for
+30 s mid-run, and sluice killed with SIGKILL mid-run and restarted."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+
+from harness import (Postgres, Sluice, TempDir, free_port, http_get, main, metric_value, run,  # noqa: E402
+                     wait_for)
+from test_mqtt import dead_letters  # noqa: E402
+
+OUTAGE_S = 30.0
+
+
+def record_line(seq, **extra):
+    return json.dumps({"gateway": "gw1", "node": f"n{seq % 5}", "seq": seq, "value": seq * 0.5, **extra}) + "\n"
+
+
+def write_config(d, pg, http_port, source, extra=""):
+    cfg = os.path.join(d, "sluice.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[http]\nlisten = "127.0.0.1:{http_port}"\n'
+                f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
+                f'{source}'
+                f'[[pipelines.p.sinks]]\ntype = "postgresql"\nid = "pg"\n{pg.sink_options()}'
+                f'batch_size = 1000\nretry_initial = "50ms"\nretry_max = "1s"\n{extra}')
+    return cfg
+
+
+STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
+
+
+def metric(port, name, **labels):
+    try:
+        return metric_value(http_get(port, "/metrics")[1], name, **labels) or 0
+    except OSError:
+        return 0
+
+
+def sent(port):
+    return metric(port, "sluice_component_sent_records_total", component="p/pg")
+
+
+def seqs(pg, table):
+    out = pg.psql(f"SELECT (fields->>'seq')::bigint FROM {table}")
+    return [int(x) for x in out.split()] if out else []
+
+
+def check_all(got, total):
+    missing = set(range(total)) - set(got)
+    assert not missing, f"{len(missing)} rows missing, e.g. {sorted(missing)[:10]}"
+    return len(got) - len(set(got))
+
+
+def test_rows_in_tables_from_a_template():
+    total = 5_000
+    with TempDir() as d, Postgres(d) as pg:
+        port = free_port()
+        cfg = write_config(d, pg, port, STDIN_SOURCE, 'table = "{gateway}_{node}"\n')
+        p = run(["run", "-c", cfg, "--data-dir", d],
+                input="".join(record_line(i, note="tab\there \\ back") for i in range(total)).encode(), timeout=120)
+        assert p.returncode == 0, p.stderr.decode()[-3000:]
+        tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                         "WHERE schemaname = 'public'")
+        assert tables == "gw1_n0,gw1_n1,gw1_n2,gw1_n3,gw1_n4", tables
+        got = []
+        for n in range(5):
+            got += seqs(pg, f"gw1_n{n}")
+        assert check_all(got, total) == 0
+        row = pg.psql("SELECT fields->>'node', fields->>'value', fields->>'note', "
+                      "extract(epoch from ts) > 1.7e9 FROM gw1_n3 WHERE (fields->>'seq')::int = 8")
+        assert row == "n3|4|tab\there \\ back|t", row
+        index = pg.psql("SELECT indexdef FROM pg_indexes WHERE tablename = 'gw1_n0'")
+        assert "(ts)" in index, index
+
+
+def test_typed_columns_and_a_key_make_a_resent_batch_add_nothing():
+    total = 3_000
+    extra = 'table = "readings"\ncolumns = ["seq=bigint", "node=text", "value=double precision"]\nkey = ["seq"]\n'
+    with TempDir() as d, Postgres(d) as pg:
+        lines = "".join(record_line(i) for i in range(total)).encode()
+        for attempt in range(2):
+            # A fresh buffer each time: the same rows arrive twice, as a
+            # retried batch would.
+            data = os.path.join(d, f"data{attempt}")
+            cfg = write_config(d, pg, free_port(), STDIN_SOURCE, extra)
+            p = run(["run", "-c", cfg, "--data-dir", data], input=lines, timeout=120)
+            assert p.returncode == 0, p.stderr.decode()[-3000:]
+        assert pg.psql("SELECT count(*), count(DISTINCT seq) FROM readings") == f"{total}|{total}"
+        row = pg.psql("SELECT node, value, fields ? 'seq', fields ? 'node', fields->>'gateway' FROM readings "
+                      "WHERE seq = 7")
+        assert row == "n2|3.5|f|f|gw1", row
+        types = pg.psql("SELECT string_agg(column_name || ':' || data_type, ',' ORDER BY ordinal_position) "
+                        "FROM information_schema.columns WHERE table_name = 'readings'")
+        assert types == ("ts:timestamp with time zone,tags:jsonb,fields:jsonb,seq:bigint,node:text,"
+                         "value:double precision"), types
+        assert "PRIMARY KEY" in pg.psql("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                        "WHERE conrelid = 'readings'::regclass")
+
+
+def test_one_bad_row_in_a_batch_of_1000():
+    """The server is started only once all 1,000 rows are buffered, so they
+    reach the sink as one batch (batch_size 1000)."""
+    total = 1_000
+    ddl = ("CREATE TABLE {schema}.{table} (ts timestamptz NOT NULL, tags jsonb, fields jsonb, "
+           "seq bigint CHECK (seq <> 500))")
+    extra = f'table = "checked"\ncolumns = ["seq=bigint"]\nddl = "{ddl}"\nbatch_growth = 1\n'
+    with TempDir() as d, Postgres(d) as pg:
+        pg.stop(signal.SIGINT)
+        port = free_port()
+        cfg = write_config(d, pg, port, STDIN_SOURCE, extra)
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(total)).encode())
+            s.proc.stdin.close()
+            wait_for(lambda: metric(port, "sluice_pipeline_records_total", pipeline="p") >= total, 60,
+                     "every record buffered")
+            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/pg") > 0, 60,
+                     "the sink to find the server down")
+            pg.start()
+            assert s.wait(120) == 0, s.logs()[-3000:]
+        assert pg.psql("SELECT count(*), count(DISTINCT seq) FROM checked") == "999|999"
+        assert pg.psql("SELECT count(*) FROM checked WHERE seq = 500") == "0"
+        letters = [x for x in dead_letters(d) if x.get("stage", "").startswith("p/pg")]
+        assert len(letters) == 1, letters
+        reason = letters[0]["reason"]
+        assert "violates check constraint" in reason and "SQLSTATE 23514" in reason, reason
+        assert '"seq":500' in json.dumps(letters[0]).replace(" ", "") or "500" in json.dumps(letters[0]), letters
+
+
+def test_server_down_30s_loses_nothing():
+    first, second = 10_000, 10_000
+    total = first + second
+    with TempDir() as d, Postgres(d) as pg:
+        port = free_port()
+        cfg = write_config(d, pg, port, STDIN_SOURCE, 'table = "outage"\ntimeout = "5s"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port) >= first, 60, "first part sent")
+            pg.stop()  # immediate shutdown, as a crash of the server
+            down_at = time.monotonic()
+            s.proc.stdin.write("".join(record_line(i) for i in range(first, total)).encode())
+            s.proc.stdin.close()
+            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/pg") > 0, 60,
+                     "sink errors while the server is down")
+            assert sent(port) < total, "records were confirmed while the server was down"
+            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
+            pg.start()
+            assert s.wait(120) == 0, s.logs()[-3000:]
+            connects = s.logs().count("p/pg: connected to PostgreSQL")
+        got = seqs(pg, "outage")
+        dups = check_all(got, total)
+        print(f"  outage {OUTAGE_S:.0f}s: rows {len(got)}, duplicates {dups}, connects {connects}", flush=True)
+        assert connects >= 2
+
+
+def test_sigkill_and_restart_loses_nothing():
+    total = 60_000
+    # A restart sends again at most the batch whose COMMIT the kill cut off
+    # or whose cursor move it lost: batch_size (1000) grown batch_growth (4)
+    # times.
+    bound = 1000 * 4
+    with TempDir() as d, Postgres(d) as pg:
+        log = os.path.join(d, "input.ndjson")
+        with open(log, "w") as f:
+            f.write("".join(record_line(i) for i in range(total)))
+        source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
+                  f'decode = ["json"]\n')
+        port = free_port()
+        cfg = write_config(d, pg, port, source, 'table = "killed"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
+            wait_for(lambda: sent(port) >= total // 4, 120, "a quarter sent")
+            s.signal(signal.SIGKILL)
+            s.proc.wait()
+        port2 = free_port()
+        cfg = write_config(d, pg, port2, source, 'table = "killed"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")):
+            wait_for(lambda: len(set(seqs(pg, "killed"))) >= total, 180, "every row after the restart", interval=0.5)
+        dups = check_all(seqs(pg, "killed"), total)
+        print(f"  SIGKILL + restart: rows {len(seqs(pg, 'killed'))}, duplicates {dups}", flush=True)
+        assert dups <= bound, f"{dups} duplicates > {bound}"
+
+
+def test_relay_url_and_healthcheck():
+    with TempDir() as d, Postgres(d) as pg:
+        url = f"postgres://sluice:{pg.PASSWORD}@127.0.0.1:{pg.port}/sluice?table=relayed"
+        p = run(["relay", "-", url, "--data-dir", os.path.join(d, "r"), "--http", "off"],
+                input="".join(record_line(i) for i in range(100)).encode(), timeout=60)
+        assert p.returncode == 0, p.stderr.decode()[-3000:]
+        assert sorted(seqs(pg, "relayed")) == list(range(100))
+        assert pg.PASSWORD.encode() not in p.stderr, "the password was logged"
+        cfg = write_config(d, pg, free_port(), STDIN_SOURCE)
+        p = run(["validate", "-c", cfg, "--healthcheck"], timeout=60)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+        assert b"connected to PostgreSQL" in p.stdout + p.stderr, p.stdout + p.stderr
+        with open(cfg) as f:
+            text = f.read().replace(f'password = "{pg.PASSWORD}"', 'password = "wrong-one"')
+        with open(cfg, "w") as f:
+            f.write(text)
+        p = run(["validate", "-c", cfg, "--healthcheck"], timeout=60)
+        out = (p.stdout + p.stderr).decode()
+        assert p.returncode != 0 and "password authentication failed" in out, out
+        assert "wrong-one" not in out, out
+
+
+if __name__ == "__main__":
+    if Postgres.bin_dir() is None:
+        print("skipped: the PostgreSQL server is not installed (Debian: postgresql)", flush=True)
+        sys.exit(77)
+    main([test_rows_in_tables_from_a_template, test_typed_columns_and_a_key_make_a_resent_batch_add_nothing,
+          test_one_bad_row_in_a_batch_of_1000, test_server_down_30s_loses_nothing,
+          test_sigkill_and_restart_loses_nothing, test_relay_url_and_healthcheck])
