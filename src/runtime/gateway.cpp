@@ -436,6 +436,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         std::thread stopper([&] {
             life.stop(deadline);
             done = true;
+            wake_main();  // exit now, not at the loop's next 100 ms look
         });
         std::optional<std::chrono::steady_clock::time_point> cut_at;
         bool quick = false;
