@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 from harness import (Postgres, Sluice, TempDir, free_port, http_get, main, metric_value, run,  # noqa: E402
                      wait_for)
 from test_mqtt import dead_letters  # noqa: E402
+from test_mqtt_tls import make_ca, make_cert  # noqa: E402
 
 OUTAGE_S = 30.0
 
@@ -212,10 +213,54 @@ def test_relay_url_and_healthcheck():
         assert "wrong-one" not in out, out
 
 
+def test_tls_verifies_the_server():
+    """tls = true is sslmode=verify-full: the right CA delivers over TLS; a
+    wrong CA or a certificate for another name fails, naming the reason."""
+    with TempDir() as d:
+        certs = os.path.join(d, "certs")
+        os.makedirs(certs)
+        make_ca(certs, "ca")
+        make_ca(certs, "wrong-ca")
+        make_cert(certs, "server", "ca", "127.0.0.1", san="IP:127.0.0.1,DNS:localhost")
+        make_cert(certs, "other", "ca", "other.example", san="DNS:other.example")
+        if os.geteuid() == 0:
+            import pwd
+            pw = pwd.getpwnam("postgres")
+            for f in os.listdir(certs):
+                os.chown(os.path.join(certs, f), pw.pw_uid, pw.pw_gid)
+            os.chmod(d, 0o711)
+        for f in ("server.key", "other.key"):
+            os.chmod(os.path.join(certs, f), 0o600)
+
+        def healthcheck(pg, ca, host="127.0.0.1"):
+            cfg = write_config(d, pg, free_port(), STDIN_SOURCE, f'tls = true\nca_file = "{certs}/{ca}.crt"\n')
+            with open(cfg) as f:
+                text = f.read().replace('host = "127.0.0.1"', f'host = "{host}"')
+            with open(cfg, "w") as f:
+                f.write(text)
+            p = run(["validate", "-c", cfg, "--healthcheck"], timeout=60)
+            return p.returncode, (p.stdout + p.stderr).decode(), cfg
+
+        ssl = lambda name: ["ssl=on", f"ssl_cert_file={certs}/{name}.crt",  # noqa: E731
+                            f"ssl_key_file={certs}/{name}.key"]
+        with Postgres(d, settings=ssl("server")) as pg:
+            rc, out, cfg = healthcheck(pg, "ca")
+            assert rc == 0 and "over TLS" in out, out
+            p = run(["run", "-c", cfg, "--data-dir", os.path.join(d, "data")],
+                    input="".join(record_line(i) for i in range(50)).encode(), timeout=60)
+            assert p.returncode == 0, p.stderr.decode()[-3000:]
+            assert sorted(seqs(pg, "readings")) == list(range(50))
+            rc, out, _ = healthcheck(pg, "wrong-ca")
+            assert rc != 0 and "certificate verify failed" in out, out
+        with Postgres(os.path.join(d, "other"), settings=ssl("other")) as pg:
+            rc, out, _ = healthcheck(pg, "ca")
+            assert rc != 0 and "does not match host name" in out, out
+
+
 if __name__ == "__main__":
     if Postgres.bin_dir() is None:
         print("skipped: the PostgreSQL server is not installed (Debian: postgresql)", flush=True)
         sys.exit(77)
     main([test_rows_in_tables_from_a_template, test_typed_columns_and_a_key_make_a_resent_batch_add_nothing,
           test_one_bad_row_in_a_batch_of_1000, test_server_down_30s_loses_nothing,
-          test_sigkill_and_restart_loses_nothing, test_relay_url_and_healthcheck])
+          test_sigkill_and_restart_loses_nothing, test_relay_url_and_healthcheck, test_tls_verifies_the_server])
