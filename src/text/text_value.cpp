@@ -215,6 +215,10 @@ std::string excerpt(std::string_view s, std::size_t max) {
     std::string out;
     const bool cut = s.size() > max;
     if (cut) {
+        // Never in the middle of a UTF-8 character.
+        while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) {
+            --max;
+        }
         s = s.substr(0, max);
     }
     out.reserve(s.size() + 3);

@@ -33,8 +33,8 @@ FieldValue typed_value(std::string_view s, bool decimal_comma = false);
 // ASCII is checked eight bytes at a time.
 bool valid_utf8(std::string_view s);
 
-// `s` for an error message: at most `max` bytes, control bytes as \xNN,
-// "..." appended when cut.
+// `s` for an error message: at most `max` bytes (cut before a UTF-8
+// character, never inside one), control bytes as \xNN, "..." appended when cut.
 std::string excerpt(std::string_view s, std::size_t max = 40);
 
 }  // namespace sluice

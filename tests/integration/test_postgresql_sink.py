@@ -137,6 +137,23 @@ def test_one_bad_row_in_a_batch_of_1000():
         assert '"seq":500' in json.dumps(letters[0]).replace(" ", "") or "500" in json.dumps(letters[0]), letters
 
 
+def test_many_bad_rows():
+    """Every third row breaks the CHECK: each is searched out (past 256
+    written pieces the transaction is committed and a new one goes on)."""
+    total = 3_000
+    ddl = ("CREATE TABLE {schema}.{table} (ts timestamptz NOT NULL, tags jsonb, fields jsonb, "
+           "seq bigint CHECK (seq % 3 <> 0))")
+    extra = f'table = "thirds"\ncolumns = ["seq=bigint"]\nddl = "{ddl}"\n'
+    with TempDir() as d, Postgres(d) as pg:
+        cfg = write_config(d, pg, free_port(), STDIN_SOURCE, extra)
+        p = run(["run", "-c", cfg, "--data-dir", d], input="".join(record_line(i) for i in range(total)).encode(),
+                timeout=300)
+        assert p.returncode == 0, p.stderr.decode()[-3000:]
+        assert pg.psql("SELECT count(*), count(DISTINCT seq), min(seq % 3) FROM thirds") == "2000|2000|1"
+        letters = [x for x in dead_letters(d) if x.get("stage", "").startswith("p/pg")]
+        assert len(letters) == 1000, len(letters)
+
+
 def test_server_down_30s_loses_nothing():
     first, second = 10_000, 10_000
     total = first + second
@@ -213,6 +230,25 @@ def test_relay_url_and_healthcheck():
         assert "wrong-one" not in out, out
 
 
+def test_reserved_schema_names_and_a_schema_dropped_while_running():
+    """A schema PostgreSQL reserves ("pg_temp" would be the session's
+    temporary schema) is written as "x_pg_..."; a schema dropped behind the
+    sink's back is made again and nothing is lost."""
+    with TempDir() as d, Postgres(d) as pg:
+        port = free_port()
+        cfg = write_config(d, pg, port, STDIN_SOURCE, 'schema = "{site}"\ntable = "readings"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i, site="pg_temp") for i in range(100)).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port) >= 100, 60, "the first rows sent")
+            assert sorted(seqs(pg, "x_pg_temp.readings")) == list(range(100))
+            pg.psql("DROP SCHEMA x_pg_temp CASCADE")
+            s.proc.stdin.write("".join(record_line(i, site="pg_temp") for i in range(100, 200)).encode())
+            s.proc.stdin.close()
+            assert s.wait(60) == 0, s.logs()[-3000:]
+        assert sorted(seqs(pg, "x_pg_temp.readings")) == list(range(100, 200))
+
+
 def test_tls_verifies_the_server():
     """tls = true is sslmode=verify-full: the right CA delivers over TLS; a
     wrong CA or a certificate for another name fails, naming the reason."""
@@ -262,5 +298,6 @@ if __name__ == "__main__":
         print("skipped: the PostgreSQL server is not installed (Debian: postgresql)", flush=True)
         sys.exit(77)
     main([test_rows_in_tables_from_a_template, test_typed_columns_and_a_key_make_a_resent_batch_add_nothing,
-          test_one_bad_row_in_a_batch_of_1000, test_server_down_30s_loses_nothing,
-          test_sigkill_and_restart_loses_nothing, test_relay_url_and_healthcheck, test_tls_verifies_the_server])
+          test_one_bad_row_in_a_batch_of_1000, test_many_bad_rows, test_server_down_30s_loses_nothing,
+          test_sigkill_and_restart_loses_nothing, test_relay_url_and_healthcheck,
+          test_reserved_schema_names_and_a_schema_dropped_while_running, test_tls_verifies_the_server])

@@ -120,6 +120,9 @@ TEST(PostgresqlErrors, SqlstateClassesAndCopyLines) {
     EXPECT_EQ(copy_line("COPY checked, line 501: \"2023-...\""), 501u);
     EXPECT_EQ(copy_line("COPY t, line 3, column seq: \"x\""), 3u);
     EXPECT_EQ(copy_line("SQL statement"), 0u);
+    EXPECT_EQ(copy_line("PL/pgSQL function f() line 4 at RAISE\nCOPY t, line 12: \"x\""), 12u);
+    EXPECT_EQ(copy_line("SQL function \"g\", line 3\nCOPY t, line 7"), 7u);
+    EXPECT_EQ(copy_line("SQL function \"g\", line 3"), 0u);
     EXPECT_EQ(copy_line("COPY t, line 99999999999999999999"), 999999999u);  // nine digits at most, then out of range
 }
 

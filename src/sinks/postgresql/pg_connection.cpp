@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "core/log.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::postgresql {
 namespace {
@@ -15,7 +16,9 @@ namespace {
 // COPY data goes to libpq in pieces of this size: libpq copies what it is
 // given into its output buffer, so a whole batch at once would be held twice.
 constexpr std::size_t kCopyChunk = 256 * 1024;
-// How much of the server's DETAIL goes into a dead letter's reason.
+// How much of the server's message and DETAIL go into a dead letter's
+// reason (both may repeat the refused value).
+constexpr std::size_t kMessageBytes = 1000;
 constexpr std::size_t kDetailBytes = 300;
 
 bool is_address(const std::string& host) {
@@ -162,6 +165,38 @@ Outcome Connection::lost(std::string_view what) {
     return o;
 }
 
+// Reads what a multi-statement string or a COPY left behind. A COPY the
+// sink did not start (in a user's `ddl`) is ended: data in is refused,
+// data out is read and dropped.
+void Connection::drain() {
+    while (PGresult* more = PQgetResult(conn_)) {
+        const ExecStatusType st = PQresultStatus(more);
+        PQclear(more);
+        if (st == PGRES_COPY_IN) {
+            PQputCopyEnd(conn_, "sluice sends no COPY data here");
+        } else if (st == PGRES_COPY_OUT) {
+            char* buf = nullptr;
+            while (PQgetCopyData(conn_, &buf, 0) > 0) {
+                PQfreemem(buf);
+            }
+        } else if (st == PGRES_COPY_BOTH) {
+            break;  // replication only; the caller's next statement fails and reconnects
+        }
+    }
+}
+
+TransactionState Connection::transaction() const {
+    if (conn_ == nullptr) {
+        return TransactionState::Other;
+    }
+    switch (PQtransactionStatus(conn_)) {
+        case PQTRANS_IDLE: return TransactionState::Idle;
+        case PQTRANS_INTRANS: return TransactionState::InTransaction;
+        case PQTRANS_INERROR: return TransactionState::Failed;
+        default: return TransactionState::Other;
+    }
+}
+
 Outcome Connection::finish(PGresult* res, bool copy) {
     Outcome o;
     if (res == nullptr) {
@@ -175,25 +210,20 @@ Outcome Connection::finish(PGresult* res, bool copy) {
         const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
         const char* context = PQresultErrorField(res, PG_DIAG_CONTEXT);
         o.sqlstate = state != nullptr ? state : "";
-        o.message = primary != nullptr ? primary : trimmed(PQresultErrorMessage(res));
+        o.message = excerpt(primary != nullptr ? primary : trimmed(PQresultErrorMessage(res)), kMessageBytes);
         if (detail != nullptr) {
-            std::string d = detail;
-            if (d.size() > kDetailBytes) {
-                d.resize(kDetailBytes);
-                d += "...";
-            }
-            o.message += fmt::format(" ({})", d);
+            o.message += fmt::format(" ({})", excerpt(detail, kDetailBytes));
         }
-        o.context = context != nullptr ? context : "";
+        o.context = context != nullptr ? excerpt(context, kMessageBytes) : "";
         if (o.sqlstate.empty() && !connected()) {
             o.message = fmt::format("{} at {}", o.message, where_);
         }
     }
-    PQclear(res);
-    // A COPY or a multi-statement string can leave more results behind.
-    while (PGresult* more = PQgetResult(conn_)) {
-        PQclear(more);
+    if (o.ok) {
+        o.command = PQcmdStatus(res);
     }
+    PQclear(res);
+    drain();
     return o;
 }
 

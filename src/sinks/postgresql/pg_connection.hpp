@@ -43,7 +43,11 @@ struct Outcome {
     std::string sqlstate;  // empty: no answer (the connection failed)
     std::string message;   // the server's primary message (and detail), or libpq's
     std::string context;   // PG_DIAG_CONTEXT ("COPY t, line 3, column x: ...")
+    std::string command;   // the command tag of a statement that worked ("COMMIT", "ROLLBACK", "COPY 1000")
 };
+
+// Where the session's transaction stands (libpq's PQtransactionStatus).
+enum class TransactionState { Idle, InTransaction, Failed, Other };
 
 class Connection {
 public:
@@ -64,11 +68,13 @@ public:
     // COPY ... FROM STDIN with `data` in COPY's text format.
     Outcome copy_in(const std::string& statement, std::string_view data);
 
+    TransactionState transaction() const;
     int server_version() const;  // e.g. 150018
     bool tls_in_use() const;
 
 private:
     Outcome finish(PGresult* res, bool copy);
+    void drain();
     Outcome lost(std::string_view what);
 
     PGconn* conn_ = nullptr;

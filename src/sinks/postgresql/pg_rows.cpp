@@ -278,7 +278,13 @@ Action action_for_sqlstate(std::string_view s) {
 }
 
 std::size_t copy_line(std::string_view context) {
-    const auto at = context.find(", line ");
+    // The COPY frame is the last of the context; trigger or function frames
+    // before it can say "line" too.
+    const auto frame = context.rfind("COPY ");
+    if (frame == std::string_view::npos) {
+        return 0;
+    }
+    const auto at = context.find(", line ", frame);
     if (at == std::string_view::npos) {
         return 0;
     }

@@ -13,6 +13,7 @@
 // else (the connection, permissions, a missing table that cannot be made)
 // rolls the whole batch back; the runner retries it after its back-off.
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -47,6 +48,17 @@ Layout layout_option(const Options& o) {
         throw ConfigError(error);
     }
     return std::move(*l);
+}
+
+// The table a record goes to. A schema name PostgreSQL reserves ("pg_"
+// names; "pg_temp" would even be the session's temporary schema, whose
+// tables vanish with the connection) is written as "x_pg_...".
+sql::Target target_for(const Record& r, const Template& schema, const Template& table) {
+    sql::Target t = sql::target_for(r, schema, table, "public", kMaxIdentifier);
+    if (t.schema.starts_with("pg_")) {
+        t.schema = sql::sanitise_identifier("x_" + t.schema, kMaxIdentifier);
+    }
+    return t;
 }
 
 std::string describe(const Outcome& out) {
@@ -85,6 +97,15 @@ public:
             result.error = std::move(err);
             return result;
         }
+        // A transaction left open (a send cut short by an exception) is
+        // rolled back first: nothing of it was confirmed.
+        if (conn_.transaction() != TransactionState::Idle) {
+            conn_.exec("ROLLBACK");
+            if (conn_.transaction() != TransactionState::Idle) {
+                conn_.close();
+                return failed("the connection was left in an unknown transaction state; reconnecting");
+            }
+        }
         // Rows no table can hold are refused before anything is sent.
         std::vector<sql::Target> targets;
         std::vector<std::vector<std::size_t>> groups;
@@ -95,7 +116,7 @@ public:
                 result.rejected.emplace_back(i, why);
                 continue;
             }
-            sql::Target t = sql::target_for(batch[i], schema_tmpl_, table_tmpl_, "public", kMaxIdentifier);
+            sql::Target t = target_for(batch[i], schema_tmpl_, table_tmpl_);
             auto [it, fresh] = index.try_emplace(t.key(), targets.size());
             if (fresh) {
                 targets.push_back(std::move(t));
@@ -103,17 +124,18 @@ public:
             }
             groups[it->second].push_back(i);
         }
-        // Two rounds: the second only after a table vanished mid-batch (dropped
-        // behind the sink's back) and was made again.
+        // Two rounds: the second only after a table or schema vanished
+        // mid-batch (dropped behind the sink's back) and was made again.
+        std::string err;
         for (int round = 0; round < 2; ++round) {
             for (const auto& t : targets) {
-                if (std::string err = ensure_table(t); !err.empty()) {
+                if (err = ensure_table(t); !err.empty()) {
                     return failed(std::move(err));
                 }
             }
             std::vector<std::pair<std::size_t, std::string>> rejected;
-            Outcome missing_table;
-            std::string err = write_batch(batch, targets, groups, rejected, missing_table);
+            bool missing_table = false;
+            err = write_batch(batch, targets, groups, rejected, missing_table);
             if (err.empty()) {
                 result.confirmed = batch.size();
                 result.rejected.insert(result.rejected.end(), rejected.begin(), rejected.end());
@@ -123,12 +145,12 @@ public:
                 }
                 return result;
             }
-            if (missing_table.sqlstate.empty() || round > 0) {
-                return failed(std::move(err));
+            if (!missing_table) {
+                break;
             }
             created_.clear();
         }
-        return failed("a table vanished again right after it was created");
+        return failed(std::move(err));
     }
 
     bool healthy(std::string& reason) override {
@@ -200,15 +222,17 @@ private:
         return {};
     }
 
-    // One transaction for the whole batch. Empty on COMMIT; otherwise rolled
-    // back, with `missing_table` set when a table was missing.
+    // One transaction for the whole batch. Empty once COMMIT answered
+    // "COMMIT"; otherwise rolled back, with `missing_table` set when a table
+    // or schema was missing.
     std::string write_batch(std::span<const Record> batch, const std::vector<sql::Target>& targets,
                             const std::vector<std::vector<std::size_t>>& groups,
-                            std::vector<std::pair<std::size_t, std::string>>& rejected, Outcome& missing_table) {
+                            std::vector<std::pair<std::size_t, std::string>>& rejected, bool& missing_table) {
         Outcome begin = conn_.exec("BEGIN");
         if (!begin.ok) {
             return describe(begin);
         }
+        written_ = 0;
         for (std::size_t g = 0; g < groups.size(); ++g) {
             const sql::Target& t = targets[g];
             auto write = [&](std::span<const std::size_t> rows) {
@@ -220,17 +244,55 @@ private:
                 return fmt::format("writing to {}: {}", t.key(), err);
             }
         }
+        return commit();
+    }
+
+    // COMMIT, checked: an aborted transaction also "commits", answering
+    // ROLLBACK, and that must never confirm a batch.
+    std::string commit() {
+        if (conn_.transaction() != TransactionState::InTransaction) {
+            conn_.exec("ROLLBACK");
+            return "the transaction was aborted before COMMIT; the batch is sent again";
+        }
         Outcome commit = conn_.exec("COMMIT");
         if (!commit.ok) {
             // Lost on the way back: the server may have committed. The batch
             // is sent again (at least once).
             return fmt::format("COMMIT: {}", describe(commit));
         }
+        if (commit.command != "COMMIT") {
+            return fmt::format("COMMIT answered {}; the batch is sent again", commit.command);
+        }
         return {};
     }
 
+    // Ends a savepoint's attempt: RELEASE after success; after a refusal
+    // ROLLBACK TO, then RELEASE too, so refused attempts do not pile up as
+    // nested subtransactions.
+    bool end_savepoint(bool rolled_back, std::string* error) {
+        if (rolled_back) {
+            Outcome back = conn_.exec("ROLLBACK TO SAVEPOINT sluice_rows");
+            if (!back.ok) {
+                *error = describe(back);
+                return false;
+            }
+        }
+        Outcome release = conn_.exec("RELEASE SAVEPOINT sluice_rows");
+        if (!release.ok) {
+            *error = describe(release);
+            return false;
+        }
+        return true;
+    }
+
+    // Each written subtransaction keeps a lock until the top transaction
+    // ends; a batch with many refused rows would pile them up. Past this
+    // many, what is written so far is committed and a new transaction goes
+    // on (only duplicates, never loss, if the process dies in between).
+    static constexpr std::size_t kWritesPerTransaction = 256;
+
     Attempt write_rows(std::span<const Record> batch, const sql::Target& t, std::span<const std::size_t> rows,
-                       Outcome& missing_table) {
+                       bool& missing_table) {
         Attempt a;
         Outcome sp = conn_.exec("SAVEPOINT sluice_rows");
         if (!sp.ok) {
@@ -263,16 +325,28 @@ private:
                 statement_rows = n;
             }
         }
+        std::string error;
         if (out.ok) {
-            conn_.exec("RELEASE SAVEPOINT sluice_rows");
+            if (!end_savepoint(false, &error)) {
+                a.kind = Attempt::Failed;
+                a.message = std::move(error);
+            } else if (++written_ >= kWritesPerTransaction) {
+                written_ = 0;
+                if (std::string err = commit(); !err.empty()) {
+                    a.kind = Attempt::Failed;
+                    a.message = std::move(err);
+                } else if (Outcome begin = conn_.exec("BEGIN"); !begin.ok) {
+                    a.kind = Attempt::Failed;
+                    a.message = describe(begin);
+                }
+            }
             return a;
         }
         const Action action = action_for_sqlstate(out.sqlstate);
         if (action == Action::Reject) {
-            Outcome back = conn_.exec("ROLLBACK TO SAVEPOINT sluice_rows");
-            if (!back.ok) {
+            if (!end_savepoint(true, &error)) {
                 a.kind = Attempt::Failed;
-                a.message = describe(back);
+                a.message = std::move(error);
                 return a;
             }
             a.kind = Attempt::Refused;
@@ -288,8 +362,8 @@ private:
             }
             return a;
         }
-        if (action == Action::CreateTable) {
-            missing_table = out;
+        if (action == Action::CreateTable || action == Action::CreateSchema) {
+            missing_table = true;
         }
         a.kind = Attempt::Failed;
         a.message = describe(out);
@@ -325,6 +399,7 @@ private:
     std::string insert_;
     std::string insert_key_;
     std::size_t insert_rows_ = 0;
+    std::size_t written_ = 0;  // subtransactions written in the current transaction
 };
 
 void postgresql_from_url(const Url& url, RawTable& out) {
