@@ -111,8 +111,13 @@ public:
         std::vector<std::vector<std::size_t>> groups;
         std::map<std::string, std::size_t> index;
         std::string why;
+        // Each row's values are rendered once per send; a refused-row
+        // search sends them again from here.
+        if (rows_.size() < batch.size()) {
+            rows_.resize(batch.size());
+        }
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (!row_values(batch[i], layout_, values_, &why)) {
+            if (!row_values(batch[i], layout_, rows_[i], &why)) {
                 result.rejected.emplace_back(i, why);
                 continue;
             }
@@ -135,7 +140,7 @@ public:
             }
             std::vector<std::pair<std::size_t, std::string>> rejected;
             bool missing_table = false;
-            err = write_batch(batch, targets, groups, rejected, missing_table);
+            err = write_batch(targets, groups, rejected, missing_table);
             if (err.empty()) {
                 result.confirmed = batch.size();
                 result.rejected.insert(result.rejected.end(), rejected.begin(), rejected.end());
@@ -225,7 +230,7 @@ private:
     // One transaction for the whole batch. Empty once COMMIT answered
     // "COMMIT"; otherwise rolled back, with `missing_table` set when a table
     // or schema was missing.
-    std::string write_batch(std::span<const Record> batch, const std::vector<sql::Target>& targets,
+    std::string write_batch(const std::vector<sql::Target>& targets,
                             const std::vector<std::vector<std::size_t>>& groups,
                             std::vector<std::pair<std::size_t, std::string>>& rejected, bool& missing_table) {
         Outcome begin = conn_.exec("BEGIN");
@@ -236,7 +241,7 @@ private:
         for (std::size_t g = 0; g < groups.size(); ++g) {
             const sql::Target& t = targets[g];
             auto write = [&](std::span<const std::size_t> rows) {
-                return write_rows(batch, t, rows, missing_table);
+                return write_rows(t, rows, missing_table);
             };
             std::string err = write_isolating(groups[g], write, rejected);
             if (!err.empty()) {
@@ -291,8 +296,7 @@ private:
     // on (only duplicates, never loss, if the process dies in between).
     static constexpr std::size_t kWritesPerTransaction = 256;
 
-    Attempt write_rows(std::span<const Record> batch, const sql::Target& t, std::span<const std::size_t> rows,
-                       bool& missing_table) {
+    Attempt write_rows(const sql::Target& t, std::span<const std::size_t> rows, bool& missing_table) {
         Attempt a;
         Outcome sp = conn_.exec("SAVEPOINT sluice_rows");
         if (!sp.ok) {
@@ -303,12 +307,10 @@ private:
         Outcome out;
         std::size_t first_row = 0;   // of the statement that failed
         std::size_t statement_rows = rows.size();
-        std::string why;
         if (layout_.key.empty()) {
             data_.clear();
             for (std::size_t i : rows) {
-                row_values(batch[i], layout_, values_, &why);
-                append_copy_row(data_, values_);
+                append_copy_row(data_, rows_[i]);
             }
             out = conn_.copy_in(copy_statement(layout_, t), data_);
         } else {
@@ -317,8 +319,8 @@ private:
                 const std::size_t n = std::min(per, rows.size() - at);
                 params_.clear();
                 for (std::size_t k = 0; k < n; ++k) {
-                    row_values(batch[rows[at + k]], layout_, values_, &why);
-                    params_.insert(params_.end(), values_.begin(), values_.end());
+                    const auto& values = rows_[rows[at + k]];
+                    params_.insert(params_.end(), values.begin(), values.end());
                 }
                 out = conn_.exec_params(insert_statement_for(t, n), params_);
                 first_row = at;
@@ -393,7 +395,7 @@ private:
     std::string last_error_;
     bool ever_connected_ = false;
     // Reused between sends.
-    std::vector<std::optional<std::string>> values_;
+    std::vector<std::vector<std::optional<std::string>>> rows_;  // per batch row, reused
     std::vector<std::optional<std::string>> params_;
     std::string data_;
     std::string insert_;
