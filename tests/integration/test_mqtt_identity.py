@@ -127,6 +127,10 @@ def test_source_up_follows_the_broker():
 
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: source_up(http_port, "main/broker") == 0, 20, "sluice_source_up 0 with no broker")
+            # The HTTP server answers while the gateway is still starting (slow under ASan):
+            # wait for /ready to name the source rather than read it once.
+            wait_for(lambda: "main/broker: source down for" in ready()[1], 20,
+                     "/ready naming the source that is down")
             status, body = ready()
             assert status == 503 and "main/broker: source down for" in body, (status, body)
             with Mosquitto(d, port=port):
