@@ -166,6 +166,9 @@ struct SendResult {
     std::vector<std::pair<std::size_t, std::string>> rejected;
     // Non-empty: records from `confirmed` on are retried after a back-off.
     std::string error;
+    // With an error: the far side asked to be left alone this long (HTTP
+    // Retry-After). The runner waits at least this, at most its retry_max.
+    std::chrono::nanoseconds retry_after{0};
     // Stored with the cursor in the same transaction when set (e.g. the file
     // sink's file offset after the confirmed records); handed back to open()
     // after a restart as SinkContext::committed_state.

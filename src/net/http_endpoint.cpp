@@ -11,8 +11,9 @@ namespace sluice::net {
 
 HttpEndpoint::HttpEndpoint(const Options& o, std::string peer) : peer_(std::move(peer)) {
     http_.host = o.str("host");
-    http_.port = static_cast<int>(o.integer("port"));
     http_.tls = tls_options_from(o);
+    // A sink may leave the port to the scheme: 80, or 443 with TLS.
+    http_.port = o.has("port") ? static_cast<int>(o.integer("port")) : (http_.tls.enabled ? 443 : 80);
     http_.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("connect_timeout"));
     http_.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration("timeout"));
     http_.gzip_requests = o.has("gzip") && o.boolean("gzip");

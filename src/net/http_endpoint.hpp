@@ -16,8 +16,9 @@ namespace sluice::net {
 
 class HttpEndpoint {
 public:
-    // Reads host, port, the TLS options (tls_options_from), connect_timeout,
-    // timeout, user and password, and gzip where the sink declares it.
+    // Reads host, port (absent: 80, or 443 with TLS), the TLS options
+    // (tls_options_from), connect_timeout, timeout, user and password, and
+    // gzip where the sink declares it.
     // `peer` names the far side in messages ("CrateDB", "the pushgateway").
     HttpEndpoint(const Options& o, std::string peer);
 
@@ -25,6 +26,7 @@ public:
     void open(std::string_view sink_name);
     // The Authorization header when basic auth is configured.
     HttpHeaders headers() const;
+    const HttpClientOptions& settings() const { return http_; }
     // One exchange. After a transport failure the connection is closed: a
     // half-done exchange leaves it in an unknown state.
     std::optional<HttpClientResponse> request(std::string_view method, std::string_view target,

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <utility>
 
+#include "decoders/timestamp.hpp"
 #include "net/http_parser.hpp"
 #include "text/text.hpp"
 
@@ -424,6 +425,73 @@ ResponseParseStatus HttpResponseParser::run() {
             return status_;
         }
     }
+}
+
+namespace {
+
+constexpr std::int64_t kMaxRetryAfter = 86400;
+
+// A run of exactly `n` digits at `v[at]`.
+std::optional<unsigned> digits(std::string_view v, std::size_t at, std::size_t n) {
+    if (at + n > v.size()) {
+        return std::nullopt;
+    }
+    unsigned out = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+        if (v[i] < '0' || v[i] > '9') {
+            return std::nullopt;
+        }
+        out = out * 10 + static_cast<unsigned>(v[i] - '0');
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view v, std::int64_t now_unix) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+        v.remove_prefix(1);
+    }
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+        v.remove_suffix(1);
+    }
+    if (v.empty()) {
+        return std::nullopt;
+    }
+    if (v.front() >= '0' && v.front() <= '9') {
+        std::int64_t n = 0;
+        for (char c : v) {
+            if (c < '0' || c > '9') {
+                return std::nullopt;
+            }
+            n = std::min<std::int64_t>(n * 10 + (c - '0'), kMaxRetryAfter);
+        }
+        return std::chrono::seconds(n);
+    }
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes.
+    static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (v.size() != 29 || v.substr(3, 2) != ", " || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
+        v[19] != ':' || v[22] != ':' || v.substr(25) != " GMT") {
+        return std::nullopt;
+    }
+    const auto day = digits(v, 5, 2);
+    const auto year = digits(v, 12, 4);
+    const auto hour = digits(v, 17, 2);
+    const auto minute = digits(v, 20, 2);
+    const auto second = digits(v, 23, 2);
+    const std::size_t month = kMonths.find(v.substr(8, 3));
+    if (!day || !year || !hour || !minute || !second || month == std::string_view::npos || month % 3 != 0 ||
+        *day < 1 || *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
+        return std::nullopt;
+    }
+    const std::int64_t at = decoders::days_from_civil(*year, static_cast<unsigned>(month / 3 + 1), *day) * 86400 +
+                            *hour * 3600 + *minute * 60 + *second;
+    return std::chrono::seconds(std::clamp<std::int64_t>(at - now_unix, 0, kMaxRetryAfter));
+}
+
+std::optional<std::chrono::seconds> retry_after(const HttpClientResponse& r, std::int64_t now_unix) {
+    const std::string* h = r.header("Retry-After");
+    return h != nullptr ? parse_retry_after(*h, now_unix) : std::nullopt;
 }
 
 }  // namespace sluice::net

@@ -4,7 +4,10 @@
 // read-until-close bodies, bodiless responses (HEAD, 1xx, 204, 304), and
 // skips interim 1xx responses (100 Continue).
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -83,5 +86,12 @@ private:
     std::string error_;
     HttpClientResponse response_;
 };
+
+// The wait a response's Retry-After header asks for (RFC 9110 10.2.3):
+// delay-seconds, or an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT")
+// counted from `now_unix` (a date in the past is no wait). Nullopt when the
+// header is absent or unreadable; at most a day.
+std::optional<std::chrono::seconds> retry_after(const HttpClientResponse& r, std::int64_t now_unix);
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::int64_t now_unix);
 
 }  // namespace sluice::net

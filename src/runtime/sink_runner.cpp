@@ -307,7 +307,7 @@ bool SinkRunner::turn() {
     }
     if (!result.error.empty()) {
         retries_->inc();
-        failed(result.error);
+        failed(result.error, result.retry_after);
     } else {
         delivering();
     }
@@ -358,7 +358,7 @@ bool SinkRunner::dead_letter_rejected(const SendResult& result, std::size_t conf
     return true;
 }
 
-void SinkRunner::failed(const std::string& error) {
+void SinkRunner::failed(const std::string& error, std::chrono::nanoseconds asked) {
     metrics_.errors->inc();
     delivering_ = false;
     bool first;
@@ -368,10 +368,20 @@ void SinkRunner::failed(const std::string& error) {
         status_.healthy = false;
         status_.last_error = error;
     }
-    const auto wait = backoff_.next();
+    auto wait = backoff_.next();
+    // The far side's own wait (Retry-After) when longer, within retry_max.
+    if (asked > wait) {
+        wait = std::min(asked, backoff_.max());
+    }
     // A stop the run was asked for (standard output closed) is no failure to report.
     if (first && !stop_requested()) {
-        log::warn("{}: {} (retrying with back-off up to {})", opts_.label, error, format_duration(backoff_.max()));
+        if (asked > std::chrono::nanoseconds(0)) {
+            log::warn("{}: {} (asked to wait {}; waiting {}, then retrying with back-off up to {})", opts_.label,
+                      error, format_duration(asked), format_duration(wait), format_duration(backoff_.max()));
+        } else {
+            log::warn("{}: {} (retrying with back-off up to {})", opts_.label, error,
+                      format_duration(backoff_.max()));
+        }
     }
     up_->set(0);
     backoff_seconds_->set(static_cast<double>(wait.count()) / 1e9);

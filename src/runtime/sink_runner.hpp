@@ -90,7 +90,9 @@ private:
     bool retry_pending_commit();
     ReaderResult commit(std::uint64_t last_id, const std::optional<std::string>& state, bool keep_rows);
     bool dead_letter_rejected(const SendResult& result, std::size_t confirmed);
-    void failed(const std::string& error);
+    // Counts, logs once per condition and waits the back-off, or `asked`
+    // (the far side's Retry-After) when that is longer, up to retry_max.
+    void failed(const std::string& error, std::chrono::nanoseconds asked = std::chrono::nanoseconds(0));
     // Forgets the batch read ahead; batches started and not finished are
     // finished and their results ignored (Sink::overlaps).
     void drop_next();

@@ -82,13 +82,22 @@ bool append_name(const Record& r, const std::string& name, std::string& out) {
 }  // namespace
 
 bool Template::render(const Record& r, std::string& out) const {
+    return render(r, out, nullptr);
+}
+
+bool Template::render(const Record& r, std::string& out, Escape escape) const {
     out.clear();
     bool complete = true;
+    std::string value;
     for (const auto& p : parts_) {
         if (!p.name) {
             out += p.text;
-        } else if (!append_name(r, p.text, out)) {
-            complete = false;
+        } else if (escape == nullptr) {
+            complete = append_name(r, p.text, out) && complete;
+        } else {
+            value.clear();
+            complete = append_name(r, p.text, value) && complete;
+            out += escape(value);
         }
     }
     return complete;

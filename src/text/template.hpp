@@ -36,6 +36,10 @@ public:
     // is missing; `out` then holds the text with that name left empty, and
     // missing_name() says which name it was.
     bool render(const Record& r, std::string& out) const;
+    // The same with each name's value passed through `escape` (literal text
+    // as written): percent_encode for a URL path, say.
+    using Escape = std::string (*)(std::string_view value);
+    bool render(const Record& r, std::string& out, Escape escape) const;
     // The first name `r` lacks; empty if none.
     std::string_view missing_name(const Record& r) const;
 

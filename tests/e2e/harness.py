@@ -72,6 +72,35 @@ def source_up(http_port, component):
         return None
 
 
+def metric(http_port, name, **labels):
+    """The sum of `name`'s samples with `labels` from a running gateway's
+    /metrics; 0 while it does not answer (starting, stopped)."""
+    try:
+        return metric_value(http_get(http_port, "/metrics")[1], name, **labels) or 0
+    except OSError:
+        return 0
+
+
+def sent(http_port, component):
+    """Records the sink `component` ("pipeline/id") confirmed so far."""
+    return metric(http_port, "sluice_component_sent_records_total", component=component)
+
+
+def check_all(seqs, total):
+    """Asserts that every number in range(total) is among `seqs`; returns
+    how many of `seqs` are duplicates."""
+    missing = set(range(total)) - set(seqs)
+    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:10]}"
+    return len(seqs) - len(set(seqs))
+
+
+def dead_letters(d):
+    """The dead letters of the stopped gateway whose data directory is `d`."""
+    p = run(["buffer", "export", "--dead-letters", "--data-dir", d])
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
+
+
 def metric_value(text, name, **labels):
     """Sum of the samples of `name` whose labels include `labels`."""
     total = 0.0

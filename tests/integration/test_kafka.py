@@ -13,7 +13,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import SLUICE, KafkaMock, Sluice, TempDir, free_port, http_get, main, metric_value, wait_for  # noqa: E402
+from harness import (SLUICE, KafkaMock, Sluice, TempDir, check_all, free_port, main, metric,  # noqa: E402
+                     sent, wait_for)  # noqa: E402
 
 PARTITIONS = 4
 TOPIC = "readings"
@@ -99,22 +100,7 @@ def write_config(d, bootstrap, port, source, extra=""):
     return cfg
 
 
-def metric(port, name, **labels):
-    try:
-        return metric_value(http_get(port, "/metrics")[1], name, **labels) or 0
-    except OSError:
-        return 0
 
-
-def sent(port):
-    return metric(port, "sluice_component_sent_records_total", component="p/k")
-
-
-def check_all(messages, total):
-    seqs = [m[2] for m in messages]
-    missing = set(range(total)) - set(seqs)
-    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:10]}"
-    return len(seqs) - len(set(seqs))
 
 
 STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
@@ -134,7 +120,7 @@ def test_100k_records_keys_and_partitions():
             assert s.wait(300) == 0, s.logs()[-3000:]
             print(f"  100k records through sluice → kafka in {time.monotonic() - start:.1f}s", flush=True)
         messages = consume(mock.bootstrap)
-        dups = check_all(messages, total)
+        dups = check_all([m[2] for m in messages], total)
         print(f"  consumed {len(messages)}, duplicates {dups}", flush=True)
         for key, part, seq in messages:
             assert key == f"gw1/n{seq % 50}", (key, seq)
@@ -157,7 +143,7 @@ def test_brokers_down_30s_loses_nothing():
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
             s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
             s.proc.stdin.flush()
-            wait_for(lambda: sent(port) >= first, 120, "first part sent")
+            wait_for(lambda: sent(port, "p/k") >= first, 120, "first part sent")
             errors_before = metric(port, "sluice_component_errors_total", component="p/k")
             mock.command("down")
             down_at = time.monotonic()
@@ -165,14 +151,14 @@ def test_brokers_down_30s_loses_nothing():
             s.proc.stdin.close()
             wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
                      "sink errors while the brokers are down")
-            stuck = sent(port)
+            stuck = sent(port, "p/k")
             assert stuck < first + second, "records were confirmed while every broker was down"
             wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
             mock.command("up")
             # Exits only once everything buffered was delivered.
             assert s.wait(180) == 0, s.logs()[-3000:]
         messages = consume(mock.bootstrap)
-        dups = check_all(messages, first + second)
+        dups = check_all([m[2] for m in messages], first + second)
         print(f"  outage {OUTAGE_S:.0f}s: consumed {len(messages)}, duplicates {dups}", flush=True)
 
 
@@ -193,7 +179,7 @@ def test_sigkill_and_restart_duplicates_at_most_two_batches():
                   f'decode = ["json"]\n')
         cfg = write_config(d, mock.bootstrap, port, source, 'linger = "20ms"\n')
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port) >= total // 4, 120, "a quarter sent")
+            wait_for(lambda: sent(port, "p/k") >= total // 4, 120, "a quarter sent")
             s.signal(signal.SIGKILL)
             s.proc.wait()
         port2 = free_port()
@@ -203,7 +189,7 @@ def test_sigkill_and_restart_duplicates_at_most_two_batches():
                 msgs = consume(mock.bootstrap)
                 return msgs if len({m[2] for m in msgs}) >= total else None
             messages = wait_for(all_there, 180, "every record after the restart", interval=1)
-        dups = check_all(messages, total)
+        dups = check_all([m[2] for m in messages], total)
         print(f"  SIGKILL + restart: consumed {len(messages)}, duplicates {dups}", flush=True)
         assert dups <= in_flight, f"{dups} duplicates > two grown batches ({in_flight})"
 

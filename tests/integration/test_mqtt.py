@@ -13,7 +13,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, read_ndjson, run, source_up, wait_for  # noqa: E402
+from harness import (Sluice, TempDir, dead_letters, free_port, http_get, main, metric_value, read_ndjson, run,  # noqa: E402
+                     source_up, wait_for)  # noqa: E402
 
 
 def port_open(port):
@@ -366,11 +367,6 @@ topology = "wan"
         assert r["measurement"] == "sensors", r
         assert r["fields"]["temperature"] == 42.84, r
 
-
-def dead_letters(d):
-    p = run(["buffer", "export", "--dead-letters", "--data-dir", d])
-    assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
 
 
 def test_huge_topics_are_dead_letters_and_never_crash():

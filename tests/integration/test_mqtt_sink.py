@@ -14,8 +14,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import Sluice, TempDir, free_port, http_get, main, metric_value, run, wait_for  # noqa: E402
-from test_mqtt import Mosquitto, dead_letters  # noqa: E402
+from harness import (Sluice, TempDir, check_all, dead_letters, free_port, main, metric,  # noqa: E402
+                     run, sent, wait_for)  # noqa: E402
+from test_mqtt import Mosquitto  # noqa: E402
 
 OUTAGE_S = 30.0
 
@@ -39,15 +40,6 @@ def write_config(d, broker_port, http_port, source, extra=""):
 STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
 
 
-def metric(port, name, **labels):
-    try:
-        return metric_value(http_get(port, "/metrics")[1], name, **labels) or 0
-    except OSError:
-        return 0
-
-
-def sent(port):
-    return metric(port, "sluice_component_sent_records_total", component="p/m")
 
 
 class Reader:
@@ -95,11 +87,6 @@ class Reader:
         self.close()
 
 
-def check_all(seqs, total):
-    missing = set(range(total)) - set(seqs)
-    assert not missing, f"{len(missing)} records missing, e.g. {sorted(missing)[:10]}"
-    return len(seqs) - len(set(seqs))
-
 
 def retained(port, topic):
     p = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-C", "1", "-W", "5"],
@@ -125,7 +112,7 @@ def test_topics_from_records_status_topic_and_exit_after_delivery():
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
             s.proc.stdin.write("".join(record_line(i) for i in range(total // 2)).encode())
             s.proc.stdin.flush()
-            wait_for(lambda: sent(port) >= total // 2, 60, "the first half sent")
+            wait_for(lambda: sent(port, "p/m") >= total // 2, 60, "the first half sent")
             assert retained(b.port, "gw/edge-7/status") == "online"
             s.proc.stdin.write("".join(record_line(i) for i in range(total // 2, total)).encode())
             s.proc.stdin.close()
@@ -232,7 +219,7 @@ def test_broker_down_30s_loses_nothing():
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
             s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
             s.proc.stdin.flush()
-            wait_for(lambda: sent(port) >= first, 60, "first part sent")
+            wait_for(lambda: sent(port, "p/m") >= first, 60, "first part sent")
             # A clean stop: mosquitto saves what it holds for the reader's session.
             b.proc.send_signal(signal.SIGTERM)
             b.proc.wait()
@@ -241,7 +228,7 @@ def test_broker_down_30s_loses_nothing():
             s.proc.stdin.close()
             errors = lambda: metric(port, "sluice_component_errors_total", component="p/m")  # noqa: E731
             wait_for(lambda: errors() > 0, 60, "sink errors while the broker is down")
-            assert sent(port) < total, "records were confirmed while the broker was down"
+            assert sent(port, "p/m") < total, "records were confirmed while the broker was down"
             wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
             b.start()
             assert s.wait(120) == 0, s.logs()[-3000:]
@@ -269,7 +256,7 @@ def test_sigkill_and_restart_loses_nothing():
         port = free_port()
         cfg = write_config(d, b.port, port, source)
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port) >= total // 4, 120, "a quarter sent")
+            wait_for(lambda: sent(port, "p/m") >= total // 4, 120, "a quarter sent")
             s.signal(signal.SIGKILL)
             s.proc.wait()
         port2 = free_port()

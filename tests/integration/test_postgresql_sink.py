@@ -14,9 +14,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import (Postgres, Sluice, TempDir, free_port, http_get, main, metric_value, run,  # noqa: E402
-                     wait_for)
-from test_mqtt import dead_letters  # noqa: E402
+from harness import (Postgres, Sluice, TempDir, check_all, dead_letters, free_port, main,  # noqa: E402
+                     metric, run, sent, wait_for)  # noqa: E402
 from test_mqtt_tls import make_ca, make_cert  # noqa: E402
 
 OUTAGE_S = 30.0
@@ -40,26 +39,12 @@ def write_config(d, pg, http_port, source, extra=""):
 STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
 
 
-def metric(port, name, **labels):
-    try:
-        return metric_value(http_get(port, "/metrics")[1], name, **labels) or 0
-    except OSError:
-        return 0
-
-
-def sent(port):
-    return metric(port, "sluice_component_sent_records_total", component="p/pg")
 
 
 def seqs(pg, table):
     out = pg.psql(f"SELECT (fields->>'seq')::bigint FROM {table}")
     return [int(x) for x in out.split()] if out else []
 
-
-def check_all(got, total):
-    missing = set(range(total)) - set(got)
-    assert not missing, f"{len(missing)} rows missing, e.g. {sorted(missing)[:10]}"
-    return len(got) - len(set(got))
 
 
 def test_rows_in_tables_from_a_template():
@@ -163,14 +148,14 @@ def test_server_down_30s_loses_nothing():
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
             s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
             s.proc.stdin.flush()
-            wait_for(lambda: sent(port) >= first, 60, "first part sent")
+            wait_for(lambda: sent(port, "p/pg") >= first, 60, "first part sent")
             pg.stop()  # immediate shutdown, as a crash of the server
             down_at = time.monotonic()
             s.proc.stdin.write("".join(record_line(i) for i in range(first, total)).encode())
             s.proc.stdin.close()
             wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/pg") > 0, 60,
                      "sink errors while the server is down")
-            assert sent(port) < total, "records were confirmed while the server was down"
+            assert sent(port, "p/pg") < total, "records were confirmed while the server was down"
             wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
             pg.start()
             assert s.wait(120) == 0, s.logs()[-3000:]
@@ -196,7 +181,7 @@ def test_sigkill_and_restart_loses_nothing():
         port = free_port()
         cfg = write_config(d, pg, port, source, 'table = "killed"\n')
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port) >= total // 4, 120, "a quarter sent")
+            wait_for(lambda: sent(port, "p/pg") >= total // 4, 120, "a quarter sent")
             s.signal(signal.SIGKILL)
             s.proc.wait()
         port2 = free_port()
@@ -240,7 +225,7 @@ def test_reserved_schema_names_and_a_schema_dropped_while_running():
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
             s.proc.stdin.write("".join(record_line(i, site="pg_temp") for i in range(100)).encode())
             s.proc.stdin.flush()
-            wait_for(lambda: sent(port) >= 100, 60, "the first rows sent")
+            wait_for(lambda: sent(port, "p/pg") >= 100, 60, "the first rows sent")
             assert sorted(seqs(pg, "x_pg_temp.readings")) == list(range(100))
             pg.psql("DROP SCHEMA x_pg_temp CASCADE")
             s.proc.stdin.write("".join(record_line(i, site="pg_temp") for i in range(100, 200)).encode())

@@ -841,5 +841,26 @@ TEST_F(TlsTest, PlainClientAgainstTlsServerTimesOutOrFails) {
     EXPECT_FALSE(error.empty());
 }
 
+TEST(RetryAfter, SecondsOrAnImfDateBoundedToADay) {
+    using std::chrono::seconds;
+    constexpr std::int64_t now = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
+    EXPECT_EQ(parse_retry_after("120", now), seconds(120));
+    EXPECT_EQ(parse_retry_after(" 0 ", now), seconds(0));
+    EXPECT_EQ(parse_retry_after("99999999999999999999999", now), seconds(86400));
+    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:51:37 GMT", now), seconds(120));
+    EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), seconds(0));  // past: no wait
+    EXPECT_EQ(parse_retry_after("Tue, 01 Jan 2030 00:00:00 GMT", now), seconds(86400));
+    for (const char* bad : {"", "soon", "12s", "-5", "1.5", "Sun, 06 Nov 1994 08:51:37 UTC",
+                            "Sun, 06 Xyz 1994 08:51:37 GMT", "Sun, 32 Nov 1994 08:51:37 GMT",
+                            "Sunday, 06-Nov-94 08:49:37 GMT"}) {
+        EXPECT_FALSE(parse_retry_after(bad, now)) << bad;
+    }
+    HttpClientResponse r;
+    r.status = 429;
+    EXPECT_FALSE(retry_after(r, now));
+    r.headers.emplace_back("retry-after", "7");
+    EXPECT_EQ(retry_after(r, now), seconds(7));
+}
+
 }  // namespace
 }  // namespace sluice::net

@@ -38,6 +38,12 @@ public:
             throw std::runtime_error("link down");
         }
         SendResult res;
+        if (busy_sends > 0) {
+            --busy_sends;
+            res.error = "the far side is busy";
+            res.retry_after = busy_wait;
+            return res;
+        }
         std::lock_guard lk(mu);
         sizes.push_back(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -65,6 +71,9 @@ public:
     std::atomic<bool> throw_on_send{false};
     std::atomic<bool> throw_on_close{false};
     std::atomic<int> sends{0};
+    // That many sends answer an error asking to wait `busy_wait` (Retry-After).
+    std::atomic<int> busy_sends{0};
+    std::chrono::nanoseconds busy_wait{0};
     std::int64_t reject_seq = -1;
     std::mutex mu;
     std::vector<std::int64_t> delivered;
@@ -267,6 +276,30 @@ TEST_F(SinkRunnerTest, SendThatThrowsIsCountedRetriedWithBackOffAndResumes) {
     finish();
     EXPECT_EQ(sink.got(), iota_seqs(0, 60));  // nothing lost, nothing twice
     EXPECT_EQ(buffer->stats().rows, 0u);
+}
+
+TEST_F(SinkRunnerTest, TheFarSidesRetryAfterIsWaitedUpToRetryMax) {
+    // 300 ms is above the first back-off steps (50-100 ms, 100-200 ms) and is
+    // waited; 5 s is above retry_max (800 ms), which bounds it.
+    sink.busy_sends = 2;
+    sink.busy_wait = 300ms;
+    append(0, 10);
+    start();
+    ASSERT_TRUE(wait_for([&] { return sink.got().size() == 10u; }));
+    auto sleeps = clock.sleeps();
+    ASSERT_EQ(sleeps.size(), 2u);
+    EXPECT_EQ(sleeps[0], 300ms);
+    EXPECT_EQ(sleeps[1], 300ms);
+
+    sink.busy_wait = 5s;
+    sink.busy_sends = 1;
+    append(10, 20);
+    ASSERT_TRUE(wait_for([&] { return sink.got().size() == 20u; }));
+    sleeps = clock.sleeps();
+    ASSERT_EQ(sleeps.size(), 3u);
+    EXPECT_EQ(sleeps[2], 800ms);
+    finish();
+    EXPECT_EQ(sink.got(), iota_seqs(0, 20));
 }
 
 TEST_F(SinkRunnerTest, OpenThatThrowsIsRetried) {

@@ -2,6 +2,7 @@
 // topics and keys, CrateDB names.
 #include <gtest/gtest.h>
 
+#include "core/url.hpp"
 #include "text/field_text.hpp"
 #include "text/template.hpp"
 
@@ -61,6 +62,14 @@ TEST(Template, AMissingOrEmptyNameFailsTheRender) {
     EXPECT_FALSE(parse("{measurement}").render(bare, out));
     EXPECT_FALSE(parse("{origin}").render(bare, out));
     EXPECT_TRUE(parse("{node}").missing_name(reading()).empty());
+}
+
+TEST(Template, EscapedRenderEscapesTheValuesOnly) {
+    std::string out;
+    ASSERT_TRUE(parse("/in/{room}/{origin}?t={status}").render(reading(), out, percent_encode));
+    EXPECT_EQ(out, "/in/lab%202/sensors%2Fn1?t=fine");
+    EXPECT_FALSE(parse("/in/{missing}/x").render(reading(), out, percent_encode));
+    EXPECT_EQ(out, "/in//x");
 }
 
 TEST(Template, ErrorsNameTheColumn) {

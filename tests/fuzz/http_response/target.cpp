@@ -4,6 +4,7 @@
 // meaning of a byte stream. finish() (peer closed) must also be safe. Bit 1
 // of the first byte reads the body streamed (take_body() after each feed, as
 // HttpClient::request_stream does): the pieces must add up to the same body.
+// A complete response's Retry-After is read as the http sink reads it.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -66,6 +67,10 @@ Outcome run(std::string_view data, bool head, bool stream, std::string_view chun
         check(r.status >= 200 && r.status <= 999);
         check(stream || r.body.size() <= limits.max_body_bytes);
         check(!head || r.body.empty());
+        // Retry-After, as the http sink reads it: bounded whatever it says.
+        if (auto wait = sluice::net::retry_after(r, 1'700'000'000)) {
+            check(wait->count() >= 0 && wait->count() <= 86400);
+        }
     } else {
         check(!p.error().empty());
     }
