@@ -20,6 +20,8 @@ HttpEndpoint::HttpEndpoint(const Options& o, std::string peer) : peer_(std::move
     const std::string user = o.str_or("user", "");
     if (!user.empty()) {
         auth_ = basic_auth(user, o.str_or("password", ""));
+    } else if (!o.str_or("password", "").empty()) {
+        throw ConfigError("password is set but user is not: HTTP basic auth sends both");
     }
 }
 

@@ -168,9 +168,13 @@ def test_json_array_to_paths_from_records_with_headers_and_a_token():
     with TempDir() as d, Receiver() as recv:
         extra = ('path = "/in/{gateway}/{node}?src=sluice"\nheaders = ["X-Source: edge 1"]\n'
                  'token = "s3cret-token"\n')
-        err = run_once(d, recv, [record_line(i) for i in range(total)], extra)
+        # A node named ".." would climb out of /in/gw1/: a dead letter.
+        climber = json.dumps({"gateway": "gw1", "node": "..", "seq": total}) + "\n"
+        err = run_once(d, recv, [record_line(i) for i in range(total)] + [climber], extra)
         assert "s3cret-token" not in err
-        assert check_all(recv.seqs(), total) == 0
+        assert check_all(recv.seqs(), total) == 0 and total not in recv.seqs()
+        letters = dead_letters(os.path.join(d, "data"))
+        assert len(letters) == 1 and "'..' segment" in letters[0]["reason"], letters
         paths = {r["path"] for r in recv.requests}
         assert paths == {f"/in/gw1/n{i}?src=sluice" for i in range(5)}, paths
         for r in recv.requests:

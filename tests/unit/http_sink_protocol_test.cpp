@@ -111,11 +111,50 @@ TEST(HttpSinkHeaders, NameValueLinesAndWhatIsRefused) {
     EXPECT_TRUE(parse_header_line("Authorization: Bearer x", true, &err));
 }
 
+TEST(HttpSinkPath, DotSegmentsAreFoundPlainOrEncoded) {
+    for (const char* dots : {"/t/../x", "/t/./x", "/..", "/a/%2E%2e/b", "/a/.%2E", "/a/..?q=1", "/%2e"}) {
+        EXPECT_TRUE(has_dot_segment(dots)) << dots;
+    }
+    for (const char* fine : {"/", "/a.b/c", "/.../x", "/a/x?up=..", "/%2E%2E%2E", "/a//b", "/v1.2"}) {
+        EXPECT_FALSE(has_dot_segment(fine)) << fine;
+    }
+}
+
+TEST(HttpSinkPath, AUrlPathIsEncodedAgain) {
+    EXPECT_EQ(path_from_url("/a b/{node}/100%"), "/a%20b/{node}/100%25");
+    EXPECT_EQ(path_from_url("/q?x#y"), "/q%3Fx%23y");
+    std::string err;
+    EXPECT_TRUE(valid_path_template(path_from_url("/caf\xc3\xa9 bar"), &err)) << err;
+}
+
+TEST(HttpSinkBody, ARawPayloadWithALineBreakCannotGoOnePerLine) {
+    BodyFormat f;
+    f.format = payload::Format::Raw;
+    f.framing = Framing::Lines;
+    BodyBuilder b(f);
+    std::string err;
+    Record r = reading(1);
+    r.fields.push_back({"payload", std::string("one\ntwo")});
+    EXPECT_EQ(b.add(r, &err), BodyBuilder::Added::Refused);
+    EXPECT_NE(err.find("line break"), std::string::npos) << err;
+    r.fields.back().value = std::string("one two");
+    EXPECT_EQ(b.add(r, &err), BodyBuilder::Added::Yes);
+    EXPECT_EQ(b.take(), "one two\n");
+}
+
+TEST(HttpSinkHeaders, ValuesWithoutControlCharacters) {
+    EXPECT_TRUE(valid_header_value("text/plain; charset=utf-8"));
+    EXPECT_TRUE(valid_header_value("a\tb"));
+    EXPECT_FALSE(valid_header_value("text/plain\r\nX: y"));
+    EXPECT_FALSE(valid_header_value(std::string_view("a\0b", 3)));
+    EXPECT_FALSE(valid_header_value("a\x7f"));
+}
+
 TEST(HttpSinkPath, LiteralTextMustBeARequestPath) {
     std::string err;
     EXPECT_TRUE(valid_path_template("/", &err));
     EXPECT_TRUE(valid_path_template("/ingest/{node}?src=gw%201&x={measurement}", &err));
-    for (const char* bad : {"", "ingest", "/a b", "/a#frag", "/caf\xc3\xa9", "/tab\there"}) {
+    for (const char* bad : {"", "ingest", "/a b", "/a#frag", "/caf\xc3\xa9", "/tab\there", "/a/../b"}) {
         err.clear();
         EXPECT_FALSE(valid_path_template(bad, &err)) << bad;
         EXPECT_FALSE(err.empty());

@@ -21,6 +21,7 @@
 #include "net/http_response_parser.hpp"
 #include "sinks/http/http_sink_protocol.hpp"
 #include "text/template.hpp"
+#include "text/text.hpp"
 #include "text/text_value.hpp"
 
 namespace sluice::components {
@@ -47,8 +48,8 @@ void http_from_url(const Url& url, RawTable& out) {
         out.push_back(text_entry("password", url.password));
     }
     if (!url.path.empty()) {
-        // Decoded by the URL parser; the sink encodes what its names render.
-        out.push_back(text_entry("path", url.path));
+        // Decoded by the URL parser: encoded again where a path needs it.
+        out.push_back(text_entry("path", path_from_url(url.path)));
     }
     for (const auto& [key, value] : url.query) {
         out.push_back(text_entry(key, value));
@@ -88,6 +89,9 @@ BodyFormat body_format(const Options& o) {
 net::HttpHeaders request_headers(const Options& o, const BodyFormat& f, const net::HttpHeaders& basic_auth) {
     net::HttpHeaders h;
     const std::string content_type = o.str_or("content_type", "");
+    if (!valid_header_value(content_type)) {
+        throw ConfigError("option 'content_type' holds a line break or another control character");
+    }
     h.emplace_back("Content-Type", content_type.empty() ? std::string(default_content_type(f)) : content_type);
     for (const std::string& line : o.list_or_empty("headers")) {
         std::string error;
@@ -104,8 +108,8 @@ net::HttpHeaders request_headers(const Options& o, const BodyFormat& f, const ne
         throw ConfigError("set one of token, user/password and auth_header");
     }
     if (!token.empty()) {
-        if (token.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-            throw ConfigError("option 'token' holds a line break or NUL");
+        if (!valid_header_value(token)) {
+            throw ConfigError("option 'token' holds a line break or another control character");
         }
         h.emplace_back("Authorization", "Bearer " + token);
     }
@@ -135,6 +139,21 @@ public:
         std::string error;
         if (!health_path_.empty() && !valid_path_template(health_path_, &error)) {
             throw ConfigError(fmt::format("option 'health_path': {}", error));
+        }
+        for (const char* name : {"token", "password"}) {
+            if (std::string v = o.str_or(name, ""); v.size() >= 4) {
+                secrets_.push_back(std::move(v));
+            }
+        }
+        for (const auto& [name, value] : headers_) {
+            if (iequals(name, "Authorization") && value.size() >= 4) {
+                secrets_.push_back(value.substr(value.find(' ') + 1));  // "Basic xyz" -> xyz
+            }
+        }
+        if (std::string v = o.str_or("auth_header", ""); !v.empty()) {
+            if (auto h = parse_header_line(v, true, &error); h && h->second.size() >= 4) {
+                secrets_.push_back(h->second);
+            }
         }
     }
 
@@ -166,6 +185,13 @@ public:
                 done[i] = true;
                 rejected.emplace_back(i, fmt::format("the path template '{}' needs '{}', which the record lacks",
                                                      path_.text(), path_.missing_name(batch[i])));
+                continue;
+            }
+            if (has_dot_segment(target)) {
+                done[i] = true;
+                rejected.emplace_back(i, fmt::format("the path template '{}' renders '{}', whose '.' or '..' "
+                                                     "segment would send the record elsewhere",
+                                                     path_.text(), excerpt(target, 200)));
                 continue;
             }
             auto [it, fresh] = index.try_emplace(target, targets.size());
@@ -227,6 +253,17 @@ private:
         std::string error;
         std::chrono::nanoseconds retry_after{0};
     };
+
+    std::string answer_excerpt(const std::string& body) const {
+        std::string text = body.substr(0, kAnswerExcerpt * 4);
+        for (const std::string& secret : secrets_) {
+            for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+                text.replace(at, secret.size(), "(secret)");
+                at += 8;
+            }
+        }
+        return excerpt(text, kAnswerExcerpt);
+    }
 
     void count(int status) {
         std::size_t i = 5;
@@ -298,7 +335,7 @@ private:
                 return true;
             case Verdict::Refuse: {
                 const std::string why = fmt::format("the receiver refused {} {} with HTTP {}: {}", method_, target,
-                                                    status, excerpt(resp->body, kAnswerExcerpt));
+                                                    status, answer_excerpt(resp->body));
                 log::debug("{}: {} ({} records)", name_, why, rows.size());
                 for (std::size_t i : rows) {
                     done[i] = true;
@@ -314,11 +351,17 @@ private:
                                                                body.size()));
                     return true;
                 }
-                const std::size_t limit = std::max(kMinBody, body.size() / 2);
+                // Half the body, rounded up, and the byte that closes it:
+                // each half of equal records fits.
+                const std::size_t limit = std::max(kMinBody, (body.size() + 1) / 2 + 1);
                 if (limit < format_.max_body) {
-                    log::warn("{}: the receiver refused a body of {} bytes as too large (HTTP 413): sending at most "
-                              "{} bytes per request from now on (set max_body to keep it so after a restart)",
-                              name_, body.size(), limit);
+                    if (!warned_413_) {
+                        log::warn("{}: the receiver refused a body of {} bytes as too large (HTTP 413): sending at "
+                                  "most {} bytes per request from now on, less if it refuses again (set max_body "
+                                  "to keep it so after a restart)",
+                                  name_, body.size(), limit);
+                        warned_413_ = true;
+                    }
                     format_.max_body = limit;
                 }
                 const auto half = static_cast<std::ptrdiff_t>(rows.size() / 2);
@@ -339,7 +382,7 @@ private:
             hint = " (check the credentials: token, user/password or auth_header)";
         }
         failure.error = fmt::format("the receiver at {}:{} answered HTTP {} to {} {}{}: {}", s.host, s.port, status,
-                                    method_, target, hint, excerpt(resp->body, kAnswerExcerpt));
+                                    method_, target, hint, answer_excerpt(resp->body));
         const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -357,6 +400,10 @@ private:
     std::string health_path_;
     std::string name_ = "http";
     std::array<Counter*, kClasses.size()> answers_{};
+    bool warned_413_ = false;
+    // The credentials' values, kept out of the receiver's answers quoted in
+    // logs and dead letters (a receiver may echo the request's headers).
+    std::vector<std::string> secrets_;
 };
 
 }  // namespace
@@ -421,8 +468,8 @@ const Descriptor& sink_http() {
                             "it needs (a larger single record goes alone); an HTTP 413 answer halves it",
                      .min = 1024, .max = 64 << 20},
                     {.name = "health_path", .type = OptionType::String,
-                     .doc = "A path whose GET answers 2xx while the receiver is up, for /ready and `validate "
-                            "--healthcheck` (empty: a TCP connect is the check)",
+                     .doc = "A path whose GET answers 2xx while the receiver is up, for `validate --healthcheck` "
+                            "(empty: a TCP connect is the check)",
                      .max = 4096},
             }),
         .url_schemes = {"http", "https"},

@@ -27,8 +27,15 @@ BodyBuilder::Added BodyBuilder::add(const Record& r, std::string* error) {
     if (f_.framing == Framing::Array) {
         body_.push_back(records_ == 0 ? '[' : ',');
     }
+    const std::size_t start = body_.size();
     if (!payload::append_payload(f_.format, f_.raw_field, r, body_, error)) {
         body_.resize(before);
+        return Added::Refused;
+    }
+    if (f_.framing == Framing::Lines && body_.find('\n', start) != std::string::npos) {
+        // JSON and line protocol escape theirs; a raw payload would become two records.
+        body_.resize(before);
+        *error = "the raw payload holds a line break, so it cannot go one per line (framing = \"lines\")";
         return Added::Refused;
     }
     // One more byte closes the body: ']' or the last line's '\n'.
@@ -101,8 +108,8 @@ std::optional<std::pair<std::string, std::string>> parse_header_line(std::string
             return std::nullopt;
         }
     }
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
-        *error = fmt::format("the value of header '{}' holds a line break or NUL", name);
+    if (!valid_header_value(value)) {
+        *error = fmt::format("the value of header '{}' holds a line break or another control character", name);
         return std::nullopt;
     }
     static constexpr std::array<std::string_view, 6> kOwn = {
@@ -122,9 +129,71 @@ std::optional<std::pair<std::string, std::string>> parse_header_line(std::string
     return std::make_pair(std::string(name), std::string(value));
 }
 
+bool valid_header_value(std::string_view value) {
+    for (char c : value) {
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t') || u == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool has_dot_segment(std::string_view target) {
+    std::string_view path = target.substr(0, target.find('?'));
+    while (!path.empty()) {
+        path.remove_prefix(1);  // the '/'
+        const std::size_t end = path.find('/');
+        const std::string_view seg = path.substr(0, end);
+        // "." or ".." written plainly or with %2E (either case) for a dot.
+        std::size_t dots = 0;
+        std::size_t i = 0;
+        bool only_dots = !seg.empty();
+        while (i < seg.size() && only_dots) {
+            if (seg[i] == '.') {
+                ++dots;
+                ++i;
+            } else if (seg.size() - i >= 3 && seg[i] == '%' && seg[i + 1] == '2' && (seg[i + 2] == 'e' || seg[i + 2] == 'E')) {
+                ++dots;
+                i += 3;
+            } else {
+                only_dots = false;
+            }
+        }
+        if (only_dots && dots <= 2) {
+            return true;
+        }
+        if (end == std::string_view::npos) {
+            break;
+        }
+        path.remove_prefix(end);
+    }
+    return false;
+}
+
+std::string path_from_url(std::string_view decoded) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (char c : decoded) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f || c == '%' || c == '?' || c == '#') {
+            out += '%';
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
 bool valid_path_template(std::string_view text, std::string* error) {
     if (text.empty() || text.front() != '/') {
         *error = fmt::format("'{}' must start with '/'", excerpt(text));
+        return false;
+    }
+    if (has_dot_segment(text)) {
+        *error = fmt::format("'{}' has a '.' or '..' segment; write the path the receiver should get", excerpt(text));
         return false;
     }
     for (char c : text) {

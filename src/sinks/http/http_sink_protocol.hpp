@@ -68,9 +68,22 @@ Verdict verdict_for(int status);
 std::optional<std::pair<std::string, std::string>> parse_header_line(std::string_view line,
                                                                      bool allow_authorization, std::string* error);
 
-// Checks the literal text of a path template: it starts with '/', and every
-// byte is printable ASCII other than '#' (write spaces as %20). Names are
-// percent-encoded when rendered.
+// Checks the literal text of a path template: it starts with '/', every
+// byte is printable ASCII other than '#' (write spaces as %20), and no
+// segment is "." or "..". Names are percent-encoded when rendered.
 bool valid_path_template(std::string_view text, std::string* error);
+
+// Whether the path of a rendered request target (before any '?') has a
+// segment that is "." or ".." once percent-decoded: a name whose value
+// would move the request elsewhere on the receiver.
+bool has_dot_segment(std::string_view target);
+
+// A path written in a URL, which the URL parser decoded, written as a
+// request path again: bytes a path cannot hold literally ('%', '?', '#',
+// spaces, control and non-ASCII bytes) percent-encoded.
+std::string path_from_url(std::string_view decoded);
+
+// A header value the sink may send: no control bytes other than tab.
+bool valid_header_value(std::string_view value);
 
 }  // namespace sluice::http_sink
