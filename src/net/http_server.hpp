@@ -122,9 +122,18 @@ struct HttpResponse {
     // HEAD request gets the head only.
     std::function<void(HttpStreamHandle stream)> stream;
     HttpStreamLimits stream_limits;
+    // With `stream`: the events go to a WebSocket (RFC 6455, net/websocket.hpp)
+    // instead, one text frame each. The request must be a valid opening
+    // handshake (else 400/426 with the reason); the server answers 101,
+    // answers the client's pings, echoes its close, pings it when nothing
+    // was sent for `stream_heartbeat`, and ignores its data frames. A
+    // dropped run of events is announced as a text frame {"dropped":N}.
+    bool websocket = false;
 
     // A text/event-stream response whose stream is handed to `start`.
     static HttpResponse event_stream(std::function<void(HttpStreamHandle)> start, HttpStreamLimits limits = {});
+    // A WebSocket whose stream is handed to `start` (see `websocket`).
+    static HttpResponse websocket_stream(std::function<void(HttpStreamHandle)> start, HttpStreamLimits limits = {});
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -217,6 +226,8 @@ private:
     void start_stream(Conn& c, HttpResponse& resp, const HttpRequest& req);
     // Moves queued stream events into the output while the client keeps up.
     void pump_stream(Conn& c);
+    // The client's frames on a WebSocket: pings answered, a close echoed.
+    void websocket_input(Conn& c, std::string_view data);
     void on_stream_ready(std::uint64_t id);
     // A deferred request's response arrived (on the loop).
     void finish_deferred(std::uint64_t id, HttpResponse resp);

@@ -102,6 +102,15 @@ void HttpServer::read_some(Conn& c) {
 }
 
 void HttpServer::process_input(Conn& c, std::string_view data) {
+    if (c.websocket && !c.dead && !c.close_after_flush) {
+        // Pongs queue output too: held back like requests while it is backed up.
+        if (c.pending_output() > limits_.max_pending_output) {
+            c.in.assign(data);
+            return;
+        }
+        websocket_input(c, data);
+        return;
+    }
     // A streaming connection reads only to notice the client leaving: it
     // answers no further requests.
     while (!c.dead && !c.close_after_flush && !c.stream) {

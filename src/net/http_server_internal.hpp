@@ -14,12 +14,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "net/http_server.hpp"
+#include "net/websocket.hpp"
 
 namespace sluice::net {
 
@@ -80,6 +82,9 @@ struct HttpServer::Conn {
     // them (HTTP/1.1). Ends when the producer closes it or the client goes.
     HttpStreamHandle stream;
     bool chunked = false;
+    // The stream is a WebSocket: events go out as text frames, and input is
+    // the client's frames (pings answered, a close echoed).
+    std::unique_ptr<WsFrameReader> websocket;
     std::int64_t stream_started_ns = 0;
     std::int64_t stream_last_out_ns = 0;  // last event or heartbeat queued
 };

@@ -215,7 +215,11 @@ void HttpServer::sweep() {
             }
             const std::int64_t beat_ns = to_ns(limits_.stream_heartbeat);
             if (beat_ns > 0 && now - c->stream_last_out_ns >= beat_ns) {
-                c->out += c->chunked ? "d\r\n: keepalive\n\n\r\n" : ": keepalive\n\n";
+                if (c->websocket) {
+                    append_ws_frame(c->out, WsOpcode::Ping, {});
+                } else {
+                    c->out += c->chunked ? "d\r\n: keepalive\n\n\r\n" : ": keepalive\n\n";
+                }
                 c->stream_last_out_ns = now;
                 settle(*c);
             }

@@ -22,6 +22,10 @@ namespace {
 // client; beyond it they stay queued and, once the queue is full, are dropped.
 constexpr std::size_t kStreamOutputRoom = 64 * 1024;
 
+// The longest frame a WebSocket client may send: it is only read to answer
+// pings and notice a close.
+constexpr std::size_t kWebSocketMaxFrame = 64 * 1024;
+
 Counter& dropped_counter() {
     static Counter& c = metrics().counter(kStreamDroppedName, kStreamDroppedHelp);
     return c;
@@ -185,8 +189,32 @@ HttpResponse HttpResponse::event_stream(std::function<void(HttpStreamHandle)> st
     return r;
 }
 
+HttpResponse HttpResponse::websocket_stream(std::function<void(HttpStreamHandle)> start, HttpStreamLimits limits) {
+    HttpResponse r;
+    r.stream = std::move(start);
+    r.stream_limits = limits;
+    r.websocket = true;
+    return r;
+}
+
 void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& req) {
-    if (req.method == "HEAD") {
+    if (resp.websocket) {
+        std::string why;
+        if (auto status = websocket_refusal(req, &why)) {
+            log::debug("http: {} {} -> {} ({})", req.method, req.path, *status, why);
+            HttpResponse refusal{*status, "text/plain; charset=utf-8", {}, why + "\n"};
+            if (*status == 426) {
+                refusal.headers.emplace_back("Sec-WebSocket-Version", "13");
+                refusal.headers.emplace_back("Upgrade", "websocket");
+            }
+            serialize_response(refusal, req.method == "HEAD", false, req.version_minor, c.out);
+            c.close_after_flush = true;
+            return;
+        }
+        log::debug("http: {} {} -> websocket", req.method, req.path);
+        append_websocket_handshake(c.out, *req.header("Sec-WebSocket-Key"));
+        c.websocket = std::make_unique<WsFrameReader>(kWebSocketMaxFrame);
+    } else if (req.method == "HEAD") {
         HttpResponse head = resp;
         head.stream = nullptr;
         const bool keep_alive = req.keep_alive && listen_fd_ >= 0;
@@ -196,11 +224,13 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
         }
         return;
     }
-    log::debug("http: {} {} -> stream", req.method, req.path);
-    serialize_stream_head(resp, req.version_minor, c.out);
+    if (!c.websocket) {
+        log::debug("http: {} {} -> stream", req.method, req.path);
+        serialize_stream_head(resp, req.version_minor, c.out);
+    }
     auto stream = std::make_shared<HttpStream>(resp.stream_limits);
     c.stream = stream;
-    c.chunked = req.version_minor >= 1;
+    c.chunked = !c.websocket && req.version_minor >= 1;
     const std::int64_t now = mono_now_ns();
     c.stream_started_ns = now;
     c.stream_last_out_ns = now;
@@ -229,19 +259,66 @@ void HttpServer::pump_stream(Conn& c) {
         return;
     }
     HttpStream::Taken t = c.stream->take();
-    for (const auto& e : t.events) {
-        append_chunk(c.out, e, c.chunked);
-    }
-    if (t.dropped > 0) {
-        append_chunk(c.out, sse_event(fmt::format("{{\"dropped\":{}}}", t.dropped), "dropped"), c.chunked);
+    if (c.websocket) {
+        for (const auto& e : t.events) {
+            append_ws_frame(c.out, WsOpcode::Text, e);
+        }
+        if (t.dropped > 0) {
+            append_ws_frame(c.out, WsOpcode::Text, fmt::format("{{\"dropped\":{}}}", t.dropped));
+        }
+    } else {
+        for (const auto& e : t.events) {
+            append_chunk(c.out, e, c.chunked);
+        }
+        if (t.dropped > 0) {
+            append_chunk(c.out, sse_event(fmt::format("{{\"dropped\":{}}}", t.dropped), "dropped"), c.chunked);
+        }
     }
     if (!t.events.empty() || t.dropped > 0) {
         c.stream_last_out_ns = mono_now_ns();
     }
     if (t.closed) {
-        if (c.chunked) {
+        if (c.websocket) {
+            append_ws_close(c.out, listen_fd_ >= 0 ? kWsNormalClose : kWsGoingAway);
+        } else if (c.chunked) {
             c.out += "0\r\n\r\n";
         }
+        c.close_after_flush = true;
+    }
+}
+
+void HttpServer::websocket_input(Conn& c, std::string_view data) {
+    std::vector<WsFrame> frames;
+    const bool ok = c.websocket->feed(data, frames);
+    for (auto& f : frames) {
+        switch (f.opcode) {
+            case WsOpcode::Ping:
+                append_ws_frame(c.out, WsOpcode::Pong, f.payload);
+                break;
+            case WsOpcode::Close: {
+                // Echo the client's code (none: none) and end the stream.
+                std::uint16_t code = 0;
+                if (f.payload.size() >= 2) {
+                    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(f.payload[0]) << 8) |
+                                                      static_cast<std::uint8_t>(f.payload[1]));
+                }
+                if (code != 0) {
+                    append_ws_close(c.out, code);
+                } else {
+                    append_ws_frame(c.out, WsOpcode::Close, {});
+                }
+                c.stream->detach();
+                c.close_after_flush = true;
+                return;
+            }
+            default:
+                break;  // data frames and pongs: nothing is read from the client
+        }
+    }
+    if (!ok) {
+        log::debug("http: closing a WebSocket from {}: {}", c.address, c.websocket->error());
+        append_ws_close(c.out, c.websocket->close_code(), c.websocket->error());
+        c.stream->detach();
         c.close_after_flush = true;
     }
 }

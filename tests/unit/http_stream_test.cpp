@@ -1,6 +1,6 @@
-// Streamed responses (Server-Sent Events): the bounded per-client queue and
-// its drop counting, the server writing a stream (chunked, heartbeat, end,
-// client leaving, stalled client), the client reading one
+// Streamed responses (Server-Sent Events, WebSocket): the bounded per-client
+// queue and its drop counting, the server writing a stream (chunked, as
+// WebSocket frames, heartbeat, end, client leaving, stalled client), the client reading one
 // (HttpClient::request_stream), the broadcaster (LiveFeed) and the tap.
 #include <gtest/gtest.h>
 
@@ -129,6 +129,14 @@ struct StreamServer {
         server = std::make_unique<HttpServer>(
             loop,
             [this, stream_limits](const HttpRequest& req) {
+                if (req.path == "/ws") {
+                    return HttpResponse::websocket_stream(
+                        [this](HttpStreamHandle s) {
+                            std::lock_guard lk(mu);
+                            streams.push_back(std::move(s));
+                        },
+                        stream_limits);
+                }
                 if (req.path != "/stream") {
                     return HttpResponse{200, "text/plain", {}, "plain\n"};
                 }
@@ -199,6 +207,90 @@ public:
 private:
     int fd_ = -1;
 };
+
+// A masked client frame (mask 1 2 3 4).
+std::string ws_client_frame(std::uint8_t first, std::string_view payload) {
+    std::string out{static_cast<char>(first), static_cast<char>(0x80 | payload.size())};
+    const char mask[4] = {1, 2, 3, 4};
+    out.append(mask, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        out.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
+    }
+    return out;
+}
+
+constexpr std::string_view kWsHandshake =
+    "GET /ws HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+TEST(HttpServerWebSocket, EventsAsTextFramesPingAnsweredCloseEchoed) {
+    StreamServer srv;
+    RawClient c(srv.server->port());
+    c.send(kWsHandshake);
+    ASSERT_TRUE(c.read_until("\r\n\r\n"));
+    EXPECT_EQ(c.got.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << c.got;
+    EXPECT_NE(c.got.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos) << c.got;
+    c.got.clear();
+    auto s = srv.stream(0);
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(s->push("{\"n\":1}"));
+    EXPECT_TRUE(s->push("{\"n\":2}"));
+    ASSERT_TRUE(c.read_until("{\"n\":2}"));
+    EXPECT_EQ(c.got, std::string("\x81\x07{\"n\":1}\x81\x07{\"n\":2}"));
+    c.got.clear();
+    c.send(ws_client_frame(0x89, "hi"));
+    ASSERT_TRUE(c.read_until("hi"));
+    EXPECT_EQ(c.got, std::string("\x8a\x02hi"));
+    c.got.clear();
+    c.send(ws_client_frame(0x81, "ignored"));  // data from the client is read and dropped
+    c.send(ws_client_frame(0x88, std::string("\x03\xe8", 2)));
+    ASSERT_TRUE(c.read_until(std::string("\x88\x02\x03\xe8", 4)));
+    EXPECT_FALSE(c.read_until("more"));  // then the server closes
+    EXPECT_TRUE(wait_for([&] { return s->closed(); }));  // and the producer learns it
+}
+
+TEST(HttpServerWebSocket, TheProducerClosingSendsACloseFrame) {
+    StreamServer srv;
+    RawClient c(srv.server->port());
+    c.send(kWsHandshake);
+    ASSERT_TRUE(c.read_until("\r\n\r\n"));
+    c.got.clear();
+    auto s = srv.stream(0);
+    ASSERT_NE(s, nullptr);
+    s->push("last");
+    s->close();
+    ASSERT_TRUE(c.read_until(std::string("\x88\x02\x03\xe8", 4)));
+    EXPECT_EQ(c.got, std::string("\x81\x04last\x88\x02\x03\xe8", 10));
+}
+
+TEST(HttpServerWebSocket, AProtocolErrorClosesWith1002AndAPlainRequestGets426) {
+    StreamServer srv;
+    {
+        RawClient c(srv.server->port());
+        c.send(kWsHandshake);
+        ASSERT_TRUE(c.read_until("\r\n\r\n"));
+        c.got.clear();
+        c.send("\x81\x02hi");  // not masked
+        ASSERT_TRUE(c.read_until("masked"));
+        EXPECT_EQ(c.got.substr(0, 4), std::string("\x88") + static_cast<char>(c.got.size() - 2) + "\x03\xea");
+    }
+    RawClient plain(srv.server->port());
+    plain.send("GET /ws HTTP/1.1\r\nHost: gw\r\n\r\n");
+    ASSERT_TRUE(plain.read_until("\r\n\r\n"));
+    EXPECT_EQ(plain.got.rfind("HTTP/1.1 426 ", 0), 0u) << plain.got;
+    EXPECT_NE(plain.got.find("Sec-WebSocket-Version: 13"), std::string::npos) << plain.got;
+}
+
+TEST(HttpServerWebSocket, HeartbeatIsAPing) {
+    HttpServerLimits limits;
+    limits.stream_heartbeat = 50ms;
+    StreamServer srv(limits);
+    RawClient c(srv.server->port());
+    c.send(kWsHandshake);
+    ASSERT_TRUE(c.read_until("\r\n\r\n"));
+    c.got.clear();
+    ASSERT_TRUE(c.read_until(std::string("\x89\x00", 2)));
+}
 
 TEST(HttpServerStream, EventsPushedFromAnotherThreadArriveChunkedUntilClosed) {
     StreamServer srv;
