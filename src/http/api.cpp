@@ -73,13 +73,14 @@ net::HttpResponse method_not_allowed(std::vector<std::string> allowed) {
 
 }  // namespace
 
-bool check_token(const net::HttpRequest& req, const std::string& token) {
+bool check_token(const net::HttpRequest& req, const std::string& token, bool access_token_query) {
     if (token.empty()) {
         return false;
     }
     const std::string* auth = req.header("authorization");
     if (auth == nullptr) {
-        return false;
+        const auto q = access_token_query ? req.query_param("access_token") : std::nullopt;
+        return q && constant_time_equals(*q, token);
     }
     std::string_view v = *auth;
     constexpr std::string_view scheme = "bearer";

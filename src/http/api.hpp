@@ -77,8 +77,10 @@ private:
 };
 
 // Authorization: Bearer <token>, compared in constant time. An empty
-// `token` (none configured) never matches.
-bool check_token(const net::HttpRequest& req, const std::string& token);
+// `token` (none configured) never matches. With `access_token_query` a
+// request without the header may carry ?access_token=<token> instead
+// (RFC 6750 2.3): a browser cannot set headers on a WebSocket.
+bool check_token(const net::HttpRequest& req, const std::string& token, bool access_token_query = false);
 
 // nullopt when the request carries the token; otherwise the response to send:
 // 401 with WWW-Authenticate, or 403 when no token is configured at all.
@@ -87,5 +89,10 @@ std::optional<net::HttpResponse> require_token(const net::HttpRequest& req, cons
 // GET /api/tap: live records from the process-wide tap (http/tap.hpp); the
 // token is required, as the records' contents are revealed.
 void add_tap_route(Api& api);
+
+// GET /ws/<pipeline>/<sink>: a websocket sink's live records over a
+// WebSocket (websocket_api.cpp); the token (header or ?access_token=) unless
+// the sink is public.
+void add_websocket_routes(Api& api);
 
 }  // namespace sluice::http

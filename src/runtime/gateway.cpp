@@ -364,6 +364,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         http::add_table_routes(*api, tables);
         stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
         http::add_tap_route(*api);
+        http::add_websocket_routes(*api);
         http::add_send_routes(*api);
         http::add_ui_routes(*api);
         // The pipeline graph for the web UI's overview: `describe --format

@@ -12,7 +12,7 @@
 #include "core/clock.hpp"
 #include "core/record_json.hpp"
 #include "http/api.hpp"
-#include "http/live_feed.hpp"
+#include "net/live_feed.hpp"
 #include "http/ui_assets.hpp"
 #include "net/http_parser.hpp"
 #include "stats/hub.hpp"
@@ -51,10 +51,10 @@ net::HttpResponse answer(const net::HttpRequest& req, std::string body, std::str
 }
 
 // /stats/stream: one SSE event a second with the newest history point, to at
-// most 8 clients, each with its own bounded queue (src/http/live_feed.hpp).
+// most 8 clients, each with its own bounded queue (src/net/live_feed.hpp).
 // Process-wide, so it outlives every Api that serves it.
-http::LiveFeed& stats_feed() {
-    static http::LiveFeed feed;
+net::LiveFeed& stats_feed() {
+    static net::LiveFeed feed;
     return feed;
 }
 

@@ -20,7 +20,7 @@
 
 #include "core/ioloop.hpp"
 #include "core/metrics.hpp"
-#include "http/live_feed.hpp"
+#include "net/live_feed.hpp"
 #include "http/tap.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
@@ -478,7 +478,7 @@ struct FeedServer {
         loop.stop();
     }
     IoLoop loop;
-    LiveFeed feed{2};
+    net::LiveFeed feed{2};
     Tap tap;
     std::unique_ptr<net::HttpServer> server;
 };
