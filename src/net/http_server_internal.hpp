@@ -85,6 +85,7 @@ struct HttpServer::Conn {
     // The stream is a WebSocket: events go out as text frames, and input is
     // the client's frames (pings answered, a close echoed).
     std::unique_ptr<WsFrameReader> websocket;
+    std::int64_t ws_last_in_ns = 0;  // the client's last byte: it answers our pings
     std::int64_t stream_started_ns = 0;
     std::int64_t stream_last_out_ns = 0;  // last event or heartbeat queued
 };

@@ -214,6 +214,18 @@ void HttpServer::sweep() {
                 continue;
             }
             const std::int64_t beat_ns = to_ns(limits_.stream_heartbeat);
+            // A WebSocket client answers pings: one silent through three
+            // heartbeats is gone (a dropped Wi-Fi sends no RST), and its
+            // place goes to the next.
+            if (c->websocket && beat_ns > 0 && now - c->ws_last_in_ns >= 3 * beat_ns) {
+                ++stats_.idle_timeouts;
+                counters_->idle_timeouts.inc();
+                append_ws_close(c->out, kWsGoingAway, "no answer to pings");
+                c->stream->detach();
+                c->close_after_flush = true;
+                settle(*c);
+                continue;
+            }
             if (beat_ns > 0 && now - c->stream_last_out_ns >= beat_ns) {
                 if (c->websocket) {
                     append_ws_frame(c->out, WsOpcode::Ping, {});

@@ -206,6 +206,8 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
             if (*status == 426) {
                 refusal.headers.emplace_back("Sec-WebSocket-Version", "13");
                 refusal.headers.emplace_back("Upgrade", "websocket");
+            } else if (*status == 405) {
+                refusal.headers.emplace_back("Allow", "GET");
             }
             serialize_response(refusal, req.method == "HEAD", false, req.version_minor, c.out);
             c.close_after_flush = true;
@@ -214,6 +216,7 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
         log::debug("http: {} {} -> websocket", req.method, req.path);
         append_websocket_handshake(c.out, *req.header("Sec-WebSocket-Key"));
         c.websocket = std::make_unique<WsFrameReader>(kWebSocketMaxFrame);
+        c.ws_last_in_ns = mono_now_ns();
     } else if (req.method == "HEAD") {
         HttpResponse head = resp;
         head.stream = nullptr;
@@ -279,7 +282,7 @@ void HttpServer::pump_stream(Conn& c) {
     }
     if (t.closed) {
         if (c.websocket) {
-            append_ws_close(c.out, listen_fd_ >= 0 ? kWsNormalClose : kWsGoingAway);
+            append_ws_close(c.out, kWsNormalClose);
         } else if (c.chunked) {
             c.out += "0\r\n\r\n";
         }
@@ -288,6 +291,7 @@ void HttpServer::pump_stream(Conn& c) {
 }
 
 void HttpServer::websocket_input(Conn& c, std::string_view data) {
+    c.ws_last_in_ns = mono_now_ns();
     std::vector<WsFrame> frames;
     const bool ok = c.websocket->feed(data, frames);
     for (auto& f : frames) {
@@ -297,15 +301,10 @@ void HttpServer::websocket_input(Conn& c, std::string_view data) {
                 break;
             case WsOpcode::Close: {
                 // Echo the client's code (none: none) and end the stream.
-                std::uint16_t code = 0;
-                if (f.payload.size() >= 2) {
-                    code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(f.payload[0]) << 8) |
-                                                      static_cast<std::uint8_t>(f.payload[1]));
-                }
-                if (code != 0) {
-                    append_ws_close(c.out, code);
-                } else {
+                if (f.payload.empty()) {
                     append_ws_frame(c.out, WsOpcode::Close, {});
+                } else {
+                    append_ws_close(c.out, ws_close_reply(f.payload));
                 }
                 c.stream->detach();
                 c.close_after_flush = true;

@@ -14,6 +14,7 @@ struct LiveFeed::State {
     HttpStreamLimits limits;
     std::mutex mu;
     std::vector<Sub> subs;  // guarded by mu
+    bool closed = false;    // guarded by mu: close_all() ran; a late subscriber is closed at once
     std::atomic<std::size_t> count{0};
 
     void remove(const HttpStream* s) {
@@ -51,7 +52,12 @@ HttpResponse LiveFeed::serve(bool websocket) {
                 s->remove(raw);
             }
         });
-        std::lock_guard lk(st->mu);
+        std::unique_lock lk(st->mu);
+        if (st->closed) {
+            lk.unlock();
+            stream->close();
+            return;
+        }
         st->subs.push_back(State::Sub{std::move(stream), websocket});
         st->count = st->subs.size();
     };
@@ -83,6 +89,7 @@ void LiveFeed::close_all() {
     std::vector<HttpStreamHandle> subs;
     {
         std::lock_guard lk(state_->mu);
+        state_->closed = true;
         for (const auto& s : state_->subs) {
             subs.push_back(s.stream);
         }

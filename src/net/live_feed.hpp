@@ -49,7 +49,8 @@ public:
     // lost it.
     std::size_t publish(std::string_view data, std::string_view event = {});
 
-    // Closes every subscriber's stream (their responses end).
+    // Closes every subscriber's stream (their responses end), and any that
+    // subscribes later: the feed is over.
     void close_all();
 
     struct State;

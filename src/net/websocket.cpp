@@ -117,6 +117,16 @@ void append_ws_close(std::string& out, std::uint16_t code, std::string_view reas
     append_ws_frame(out, WsOpcode::Close, payload);
 }
 
+std::uint16_t ws_close_reply(std::string_view payload) {
+    if (payload.size() < 2) {
+        return kWsProtocolError;
+    }
+    const auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                                 static_cast<std::uint8_t>(payload[1]));
+    const bool ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+    return ok ? code : kWsProtocolError;
+}
+
 bool WsFrameReader::fail(std::uint16_t code, std::string why) {
     close_code_ = code;
     error_ = std::move(why);

@@ -49,6 +49,10 @@ void append_websocket_handshake(std::string& out, std::string_view key);
 void append_ws_frame(std::string& out, WsOpcode op, std::string_view payload);
 // A close frame with `code` and a short reason (cut to fit 125 bytes).
 void append_ws_close(std::string& out, std::uint16_t code, std::string_view reason = {});
+// The code to answer a client's close with (its payload, not empty): its
+// own code when that is one an endpoint may send (1000-1003, 1007-1011,
+// 3000-4999), else 1002.
+std::uint16_t ws_close_reply(std::string_view payload);
 
 struct WsFrame {
     WsOpcode opcode = WsOpcode::Text;

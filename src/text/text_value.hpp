@@ -32,6 +32,9 @@ FieldValue typed_value(std::string_view s, bool decimal_comma = false);
 // Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 // ASCII is checked eight bytes at a time.
 bool valid_utf8(std::string_view s);
+// `s` with each byte that starts no well-formed character replaced by
+// U+FFFD, for outputs that must be UTF-8 (WebSocket text frames).
+std::string replace_invalid_utf8(std::string_view s);
 
 // `s` for an error message: at most `max` bytes (cut before a UTF-8
 // character, never inside one), control bytes as \xNN, "..." appended when cut.

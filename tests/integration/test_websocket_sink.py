@@ -1,6 +1,7 @@
 """The websocket sink: records served live at /ws/<pipeline>/<id> on the
 gateway's HTTP server to WebSocket clients (a small RFC 6455 client in
-this file, on raw sockets): every record in order as a JSON text frame;
+this file, on raw sockets): every record in order as a JSON text frame,
+UTF-8 even when a device's bytes are not;
 the API token required unless the sink is public (header or
 ?access_token=); a stalled client loses frames (counted, then told how
 many) while a second one gets everything and the pipeline keeps going."""
@@ -90,7 +91,7 @@ def config(d, port, extra=""):
     with open(cfg, "w") as f:
         f.write(gateway_sections(d, port, TOKEN) +
                 '[pipelines.p]\nbatch_max_delay = "10ms"\n'
-                '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
+                '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json", "influx"]\n'
                 f'[[pipelines.p.sinks]]\ntype = "websocket"\nid = "live"\n{extra}')
     return cfg
 
@@ -113,6 +114,11 @@ def test_records_in_order_with_the_token_and_a_ping_answered():
             got = c.texts(total)
             assert [r["fields"]["seq"] for r in got] == list(range(total))
             assert got[0]["fields"]["node"] == "n1"
+            # A device's Latin-1 byte still makes a UTF-8 text frame (else clients close with 1007).
+            s.proc.stdin.write(b"kitchen,room=K\xfcche t=21.5\n")
+            s.proc.stdin.flush()
+            op, payload = c.frame()
+            assert op == 1 and json.loads(payload.decode("utf-8"))["tags"]["room"] == "K\ufffdche", payload
             c.send(0x9, b"are you there")
             while (frame := c.frame()) != (0xA, b"are you there"):
                 pass

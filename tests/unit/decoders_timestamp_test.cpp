@@ -218,6 +218,11 @@ TEST(TextValue, Utf8) {
     EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));          // surrogate
     EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));      // above U+10FFFF
     EXPECT_FALSE(valid_utf8("12345678\x80"));
+    // Each byte that starts no character becomes U+FFFD; the rest is kept.
+    EXPECT_EQ(replace_invalid_utf8("K\xfc" "che caf\xc3\xa9"), "K\xef\xbf\xbd" "che caf\xc3\xa9");
+    EXPECT_EQ(replace_invalid_utf8("abc\xc3"), "abc\xef\xbf\xbd");
+    EXPECT_EQ(replace_invalid_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    EXPECT_TRUE(valid_utf8(replace_invalid_utf8("\xff\xfe\xc0\xaf\xf4\x90\x80\x80 ok")));
 }
 
 TEST(TextValue, Excerpt) {

@@ -281,7 +281,7 @@ TEST(HttpServerWebSocket, AProtocolErrorClosesWith1002AndAPlainRequestGets426) {
     EXPECT_NE(plain.got.find("Sec-WebSocket-Version: 13"), std::string::npos) << plain.got;
 }
 
-TEST(HttpServerWebSocket, HeartbeatIsAPing) {
+TEST(HttpServerWebSocket, HeartbeatIsAPingAndAClientSilentThroughThreeIsClosed) {
     HttpServerLimits limits;
     limits.stream_heartbeat = 50ms;
     StreamServer srv(limits);
@@ -290,6 +290,29 @@ TEST(HttpServerWebSocket, HeartbeatIsAPing) {
     ASSERT_TRUE(c.read_until("\r\n\r\n"));
     c.got.clear();
     ASSERT_TRUE(c.read_until(std::string("\x89\x00", 2)));
+    // It answers none: a vanished client (no RST) must not keep its place.
+    ASSERT_TRUE(c.read_until("no answer to pings"));
+    EXPECT_NE(c.got.find(std::string("\x88\x14\x03\xe9", 4)), std::string::npos);  // close 1001
+    auto s = srv.stream(0);
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(wait_for([&] { return s->closed(); }));
+}
+
+TEST(HttpServerWebSocket, AClientAnsweringPingsStays) {
+    HttpServerLimits limits;
+    limits.stream_heartbeat = 50ms;
+    StreamServer srv(limits);
+    RawClient c(srv.server->port());
+    c.send(kWsHandshake);
+    ASSERT_TRUE(c.read_until("\r\n\r\n"));
+    for (int i = 0; i < 6; ++i) {  // six heartbeats, each answered
+        c.got.clear();
+        ASSERT_TRUE(c.read_until(std::string("\x89\x00", 2)));
+        c.send(ws_client_frame(0x8A, ""));
+    }
+    auto s = srv.stream(0);
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(s->closed());
 }
 
 TEST(HttpServerStream, EventsPushedFromAnotherThreadArriveChunkedUntilClosed) {

@@ -116,6 +116,16 @@ TEST(WebSocket, ReadsTheRfcsMaskedHelloInAnyPieces) {
     }
 }
 
+TEST(WebSocket, ACloseIsAnsweredWithAValidCode) {
+    EXPECT_EQ(ws_close_reply(std::string("\x03\xe8", 2)), 1000);
+    EXPECT_EQ(ws_close_reply(std::string("\x03\xf3" "bye", 5)), 1011);
+    EXPECT_EQ(ws_close_reply(std::string("\x0f\xa0", 2)), 4000);
+    EXPECT_EQ(ws_close_reply("x"), kWsProtocolError);                        // one byte
+    EXPECT_EQ(ws_close_reply(std::string("\x03\xed", 2)), kWsProtocolError);  // 1005 is never sent
+    EXPECT_EQ(ws_close_reply(std::string("\x03\xee", 2)), kWsProtocolError);  // 1006 neither
+    EXPECT_EQ(ws_close_reply(std::string("\x00\x10", 2)), kWsProtocolError);
+}
+
 TEST(WebSocket, RuleBreakersEndTheReadWithACloseCode) {
     struct Case {
         std::string wire;

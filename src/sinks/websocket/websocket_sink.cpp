@@ -11,6 +11,7 @@
 #include "core/metrics.hpp"
 #include "core/record_json.hpp"
 #include "net/live_feed.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::components {
 namespace {
@@ -47,7 +48,9 @@ public:
             for (const Record& r : batch) {
                 json_.clear();
                 append_record_json(json_, r);
-                lost += feed_->publish(json_);
+                // A text frame must be UTF-8, or clients close with 1007:
+                // bytes a device sent in Latin-1, say, become U+FFFD.
+                lost += feed_->publish(valid_utf8(json_) ? json_ : replace_invalid_utf8(json_));
             }
             if (lost > 0 && dropped_ != nullptr) {
                 dropped_->inc(lost);
