@@ -55,6 +55,10 @@ class Receiver:
         with self.lock:
             self.answers.extend([(status, body, headers or {})] * count)
 
+    def clear_answers(self):
+        with self.lock:
+            self.answers.clear()
+
     def start(self):
         receiver = self
 
@@ -215,29 +219,34 @@ def test_answers_400_429_500_401_and_413():
         cfg = write_config(d, recv, port, STDIN_SOURCE, retry_max="5s")
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE,
                     log_path=os.path.join(d, "log")) as s:
-            def send(first, count):
+            def send(first, count, answers):
+                # The receiver holds the records off (503) until all of them
+                # are in the buffer, so they go as one request, which then
+                # gets the answers under test.
+                recv.answer(503, count=1_000_000, body="hold on")
                 s.proc.stdin.write("".join(record_line(i) for i in range(first, first + count)).encode())
                 s.proc.stdin.flush()
+                wait_for(lambda: metric(port, "sluice_pipeline_records_total", pipeline="p") >= first + count, 60,
+                         f"records up to {first + count} buffered")
+                recv.clear_answers()
+                for a in answers:
+                    recv.answer(**a)
                 wait_for(lambda: sent(port, "p/h") + metric(port, "sluice_sink_dead_letters_total", component="p/h")
                          >= first + count, 60, f"records up to {first + count} answered")
 
             # 400: the request's records are dead letters with the status and the answer.
-            recv.answer(400, body='{"error": "field seq is not allowed"}')
-            send(0, 10)
+            send(0, 10, [dict(status=400, body='{"error": "field seq is not allowed"}')])
             # 429 with Retry-After: 2 s are waited, though retry_initial is 50 ms.
-            recv.answer(429, headers={"Retry-After": "2"})
-            send(10, 10)
+            send(10, 10, [dict(status=429, headers={"Retry-After": "2"})])
             # 500 twice, then 401: retried (the 401 names the credentials), nothing lost.
-            recv.answer(500, count=2, body="database locked")
-            recv.answer(401)
-            send(20, 10)
+            send(20, 10, [dict(status=500, count=2, body="database locked"), dict(status=401)])
             # 413: the request is halved until the receiver takes it.
-            recv.answer(413)
-            send(30, 100)
+            send(30, 100, [dict(status=413)])
             s.proc.stdin.close()
             assert s.wait(30) == 0, s.logs()[-3000:]
             logs = s.logs()
         assert sorted(recv.seqs()) == list(range(10, 130)), recv.seqs()
+        recv.requests = [r for r in recv.requests if r["status"] != 503]  # the holds
         statuses = [r["status"] for r in recv.requests]
         assert statuses[:1] == [400] and 429 in statuses and 413 in statuses, statuses
         i = statuses.index(429)

@@ -300,12 +300,12 @@ TEST(HttpServerWebSocket, HeartbeatIsAPingAndAClientSilentThroughThreeIsClosed) 
 
 TEST(HttpServerWebSocket, AClientAnsweringPingsStays) {
     HttpServerLimits limits;
-    limits.stream_heartbeat = 50ms;
+    limits.stream_heartbeat = 100ms;  // an answer may come up to 200 ms late (a loaded sanitizer run)
     StreamServer srv(limits);
     RawClient c(srv.server->port());
     c.send(kWsHandshake);
     ASSERT_TRUE(c.read_until("\r\n\r\n"));
-    for (int i = 0; i < 6; ++i) {  // six heartbeats, each answered
+    for (int i = 0; i < 5; ++i) {  // five heartbeats, each answered
         c.got.clear();
         ASSERT_TRUE(c.read_until(std::string("\x89\x00", 2)));
         c.send(ws_client_frame(0x8A, ""));
