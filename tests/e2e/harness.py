@@ -101,6 +101,57 @@ def dead_letters(d):
     return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
 
 
+def sink_outage(d, cfg, http_port, component, lines, stop_peer, start_peer, outage_s=30.0, what="the peer"):
+    """The at-least-once sinks' outage case: a gateway on `cfg` (a stdin
+    source) gets the first half of `lines`, the sink `component` confirms
+    it, the peer is stopped (stop_peer), the second half is written and
+    stdin closed; the sink must fail and confirm nothing more while the
+    peer is down for `outage_s`; then start_peer, and the gateway must
+    deliver the rest and exit 0. Returns its log."""
+    half = len(lines) // 2
+    with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+        s.proc.stdin.write("".join(lines[:half]).encode())
+        s.proc.stdin.flush()
+        wait_for(lambda: sent(http_port, component) >= half, 60, "first part sent")
+        stop_peer()
+        down_at = time.monotonic()
+        s.proc.stdin.write("".join(lines[half:]).encode())
+        s.proc.stdin.close()
+        wait_for(lambda: metric(http_port, "sluice_component_errors_total", component=component) > 0, 60,
+                 f"sink errors while {what} is down")
+        assert sent(http_port, component) < len(lines), f"records were confirmed while {what} was down"
+        wait_for(lambda: time.monotonic() - down_at >= outage_s, outage_s + 5, "the outage to last", interval=0.2)
+        start_peer()
+        assert s.wait(120) == 0, s.logs()[-3000:]
+        return s.logs()
+
+
+def sink_sigkill(d, write_config, component, total, received):
+    """The at-least-once sinks' crash case: a gateway reads `total` records
+    from a file; once the sink `component` confirmed a quarter it is killed
+    with SIGKILL and started again on the same data directory, until
+    `received()` (what the peer holds) has every record. write_config(port,
+    source) writes the config for an API port and a source section.
+    Returns how many duplicates the peer got."""
+    log = os.path.join(d, "input.ndjson")
+    with open(log, "w") as f:
+        f.write("".join(json.dumps({"gateway": "gw1", "node": f"n{i % 5}", "seq": i}) + "\n" for i in range(total)))
+    source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
+              f'decode = ["json"]\n')
+    port = free_port()
+    with Sluice(["run", "-c", write_config(port, source), "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
+        wait_for(lambda: sent(port, component) >= total // 4, 120, "a quarter sent")
+        s.signal(signal.SIGKILL)
+        s.proc.wait()
+    port = free_port()
+    with Sluice(["run", "-c", write_config(port, source), "--data-dir", d], log_path=os.path.join(d, "log2")):
+        wait_for(lambda: len(set(received())) >= total, 180, "every record after the restart", interval=0.5)
+    got = received()
+    dups = check_all(got, total)
+    print(f"  SIGKILL + restart: received {len(got)}, duplicates {dups}", flush=True)
+    return dups
+
+
 def metric_value(text, name, **labels):
     """Sum of the samples of `name` whose labels include `labels`."""
     total = 0.0

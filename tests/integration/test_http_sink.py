@@ -10,7 +10,6 @@ the health check."""
 import gzip
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -22,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
 from harness import (Sluice, TempDir, check_all, dead_letters, free_port, main, metric, run,  # noqa: E402
-                     sent, wait_for)  # noqa: E402
+                     sent, sink_outage, sink_sigkill, wait_for)  # noqa: E402
 from test_mqtt_tls import make_ca, make_cert  # noqa: E402
 
 OUTAGE_S = 30.0
@@ -266,54 +265,23 @@ def test_answers_400_429_500_401_and_413():
 
 
 def test_receiver_down_30s_loses_nothing():
-    first, second = 10_000, 10_000
-    total = first + second
+    total = 20_000
     with TempDir() as d, Receiver() as recv:
         port = free_port()
         cfg = write_config(d, recv, port, STDIN_SOURCE, 'timeout = "2s"\nconnect_timeout = "1s"\n')
-        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
-            s.proc.stdin.flush()
-            wait_for(lambda: sent(port, "p/h") >= first, 60, "first part sent")
-            recv.stop()
-            down_at = time.monotonic()
-            s.proc.stdin.write("".join(record_line(i) for i in range(first, total)).encode())
-            s.proc.stdin.close()
-            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/h") > 0, 60,
-                     "sink errors while the receiver is down")
-            assert sent(port, "p/h") < total, "records were confirmed while the receiver was down"
-            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
-            recv.start()
-            assert s.wait(120) == 0, s.logs()[-3000:]
-            logs = s.logs()
+        logs = sink_outage(d, cfg, port, "p/h", [record_line(i) for i in range(total)], recv.stop, recv.start,
+                           OUTAGE_S, "the receiver")
         dups = check_all(recv.seqs(), total)
         print(f"  outage {OUTAGE_S:.0f}s: received {len(recv.seqs())}, duplicates {dups}", flush=True)
         assert "Connection refused" in logs, logs[-3000:]
 
 
 def test_sigkill_and_restart_loses_nothing():
-    total = 40_000
     # A restart sends again at most the batch whose cursor move the kill
     # lost: batch_size (1000) grown batch_growth (4) times.
     bound = 1000 * 4
     with TempDir() as d, Receiver() as recv:
-        log = os.path.join(d, "input.ndjson")
-        with open(log, "w") as f:
-            f.write("".join(record_line(i) for i in range(total)))
-        source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
-                  f'decode = ["json"]\n')
-        port = free_port()
-        cfg = write_config(d, recv, port, source)
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port, "p/h") >= total // 4, 120, "a quarter sent")
-            s.signal(signal.SIGKILL)
-            s.proc.wait()
-        port2 = free_port()
-        cfg = write_config(d, recv, port2, source)
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")):
-            wait_for(lambda: len(set(recv.seqs())) >= total, 180, "every record after the restart", interval=0.5)
-        dups = check_all(recv.seqs(), total)
-        print(f"  SIGKILL + restart: received {len(recv.seqs())}, duplicates {dups}", flush=True)
+        dups = sink_sigkill(d, lambda port, source: write_config(d, recv, port, source), "p/h", 40_000, recv.seqs)
         assert dups <= bound, f"{dups} duplicates > {bound}"
 
 

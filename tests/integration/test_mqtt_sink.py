@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from harness import (Sluice, TempDir, check_all, dead_letters, free_port, main, metric,  # noqa: E402
-                     run, sent, wait_for)  # noqa: E402
+from harness import (Sluice, TempDir, check_all, dead_letters, free_port, main,  # noqa: E402
+                     run, sent, sink_outage, sink_sigkill, wait_for)  # noqa: E402
 from test_mqtt import Mosquitto  # noqa: E402
 
 OUTAGE_S = 30.0
@@ -207,8 +207,7 @@ def test_bridge_example_rewrites_topics():
 
 
 def test_broker_down_30s_loses_nothing():
-    first, second = 10_000, 10_000
-    total = first + second
+    total = 20_000
     # Persistence for the reader's session across the stop, saved at the
     # clean stop only: saving on every change slowed the broker to a crawl.
     saved_at_stop = ["autosave_on_changes false", "autosave_interval 3600"]
@@ -216,23 +215,15 @@ def test_broker_down_30s_loses_nothing():
         reader.wait_subscribed(b)
         port = free_port()
         cfg = write_config(d, b.port, port, STDIN_SOURCE, 'batch_timeout = "5s"\n')
-        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
-            s.proc.stdin.flush()
-            wait_for(lambda: sent(port, "p/m") >= first, 60, "first part sent")
+
+        def stop_broker():
             # A clean stop: mosquitto saves what it holds for the reader's session.
             b.proc.send_signal(signal.SIGTERM)
             b.proc.wait()
-            down_at = time.monotonic()
-            s.proc.stdin.write("".join(record_line(i) for i in range(first, total)).encode())
-            s.proc.stdin.close()
-            errors = lambda: metric(port, "sluice_component_errors_total", component="p/m")  # noqa: E731
-            wait_for(lambda: errors() > 0, 60, "sink errors while the broker is down")
-            assert sent(port, "p/m") < total, "records were confirmed while the broker was down"
-            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
-            b.start()
-            assert s.wait(120) == 0, s.logs()[-3000:]
-            reconnects = s.logs().count("p/m: connected to")
+
+        logs = sink_outage(d, cfg, port, "p/m", [record_line(i) for i in range(total)], stop_broker, b.start,
+                           OUTAGE_S, "the broker")
+        reconnects = logs.count("p/m: connected to")
         wait_for(lambda: len(set(reader.seqs())) >= total, 60, "every record at the reader", interval=0.2)
         dups = check_all(reader.seqs(), total)
         print(f"  outage {OUTAGE_S:.0f}s: received {len(reader.seqs())}, duplicates {dups}, "
@@ -241,30 +232,14 @@ def test_broker_down_30s_loses_nothing():
 
 
 def test_sigkill_and_restart_loses_nothing():
-    total = 60_000
     # A restart sends again what was in flight: the batch whose
     # acknowledgements had not all come, and one whose cursor move the kill
     # lost, each up to batch_size (1000) grown batch_growth (4) times.
     bound = 2 * 1000 * 4
     with TempDir() as d, broker(d) as b, Reader(d, b.port) as reader:
         reader.wait_subscribed(b)
-        log = os.path.join(d, "input.ndjson")
-        with open(log, "w") as f:
-            f.write("".join(record_line(i) for i in range(total)))
-        source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
-                  f'decode = ["json"]\n')
-        port = free_port()
-        cfg = write_config(d, b.port, port, source)
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port, "p/m") >= total // 4, 120, "a quarter sent")
-            s.signal(signal.SIGKILL)
-            s.proc.wait()
-        port2 = free_port()
-        cfg = write_config(d, b.port, port2, source)
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")):
-            wait_for(lambda: len(set(reader.seqs())) >= total, 180, "every record after the restart", interval=0.5)
-        dups = check_all(reader.seqs(), total)
-        print(f"  SIGKILL + restart: received {len(reader.seqs())}, duplicates {dups}", flush=True)
+        dups = sink_sigkill(d, lambda port, source: write_config(d, b.port, port, source), "p/m", 60_000,
+                            reader.seqs)
         assert dups <= bound, f"{dups} duplicates > {bound}"
 
 

@@ -10,12 +10,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
 from harness import (Postgres, Sluice, TempDir, check_all, dead_letters, free_port, main,  # noqa: E402
-                     metric, run, sent, wait_for)  # noqa: E402
+                     metric, run, sent, sink_outage, sink_sigkill, wait_for)  # noqa: E402
 from test_mqtt_tls import make_ca, make_cert  # noqa: E402
 
 OUTAGE_S = 30.0
@@ -140,26 +139,14 @@ def test_many_bad_rows():
 
 
 def test_server_down_30s_loses_nothing():
-    first, second = 10_000, 10_000
-    total = first + second
+    total = 20_000
     with TempDir() as d, Postgres(d) as pg:
         port = free_port()
         cfg = write_config(d, pg, port, STDIN_SOURCE, 'table = "outage"\ntimeout = "5s"\n')
-        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
-            s.proc.stdin.flush()
-            wait_for(lambda: sent(port, "p/pg") >= first, 60, "first part sent")
-            pg.stop()  # immediate shutdown, as a crash of the server
-            down_at = time.monotonic()
-            s.proc.stdin.write("".join(record_line(i) for i in range(first, total)).encode())
-            s.proc.stdin.close()
-            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/pg") > 0, 60,
-                     "sink errors while the server is down")
-            assert sent(port, "p/pg") < total, "records were confirmed while the server was down"
-            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
-            pg.start()
-            assert s.wait(120) == 0, s.logs()[-3000:]
-            connects = s.logs().count("p/pg: connected to PostgreSQL")
+        # pg.stop(): an immediate shutdown, as a crash of the server.
+        logs = sink_outage(d, cfg, port, "p/pg", [record_line(i) for i in range(total)], pg.stop, pg.start,
+                           OUTAGE_S, "the server")
+        connects = logs.count("p/pg: connected to PostgreSQL")
         got = seqs(pg, "outage")
         dups = check_all(got, total)
         print(f"  outage {OUTAGE_S:.0f}s: rows {len(got)}, duplicates {dups}, connects {connects}", flush=True)
@@ -167,29 +154,13 @@ def test_server_down_30s_loses_nothing():
 
 
 def test_sigkill_and_restart_loses_nothing():
-    total = 60_000
     # A restart sends again at most the batch whose COMMIT the kill cut off
     # or whose cursor move it lost: batch_size (1000) grown batch_growth (4)
     # times.
     bound = 1000 * 4
     with TempDir() as d, Postgres(d) as pg:
-        log = os.path.join(d, "input.ndjson")
-        with open(log, "w") as f:
-            f.write("".join(record_line(i) for i in range(total)))
-        source = (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{log}"\npoll_interval = "20ms"\n'
-                  f'decode = ["json"]\n')
-        port = free_port()
-        cfg = write_config(d, pg, port, source, 'table = "killed"\n')
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1")) as s:
-            wait_for(lambda: sent(port, "p/pg") >= total // 4, 120, "a quarter sent")
-            s.signal(signal.SIGKILL)
-            s.proc.wait()
-        port2 = free_port()
-        cfg = write_config(d, pg, port2, source, 'table = "killed"\n')
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")):
-            wait_for(lambda: len(set(seqs(pg, "killed"))) >= total, 180, "every row after the restart", interval=0.5)
-        dups = check_all(seqs(pg, "killed"), total)
-        print(f"  SIGKILL + restart: rows {len(seqs(pg, 'killed'))}, duplicates {dups}", flush=True)
+        dups = sink_sigkill(d, lambda port, source: write_config(d, pg, port, source, 'table = "killed"\n'),
+                            "p/pg", 60_000, lambda: seqs(pg, "killed"))
         assert dups <= bound, f"{dups} duplicates > {bound}"
 
 
