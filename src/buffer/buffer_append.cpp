@@ -251,6 +251,7 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
     }
 
     txn.commit();
+    cover_pages();
     if (!records.empty()) {
         recent.add(first, records);
     }

@@ -135,6 +135,11 @@ struct Buffer::Impl {
     // back, and the database held at its present size.
     bool note_full(std::uint64_t batch);
     void begin_disk_full();  // the episode's start (idempotent)
+    // After a commit that may have added pages: the database file is given
+    // the blocks for every page the database has (see buffer_space.cpp).
+    // False if the disk had no room even with the reserve given back.
+    bool cover_pages();
+    void hold_pages();  // while the disk is full: the database keeps the pages it has
     // Ends an episode once there is room again (the reserve file is back).
     void check_space_back();
     std::uint64_t free_disk_bytes() const;  // statvfs of the directory
@@ -172,6 +177,7 @@ struct Buffer::Impl {
     std::uint64_t hard_pages = 0;    // max_file_bytes; 0: none
     std::uint64_t held_pages = 0;    // while the disk is full: no growth past this; 0: not held
     std::uint64_t limit_pages = 0;   // what max_page_count is set to
+    std::uint64_t covered_pages = 0;  // the database file has blocks for this many pages (cover_pages)
     std::filesystem::path reserve_path;
     bool reserve_held = false;
     std::atomic<bool> disk_full{false};

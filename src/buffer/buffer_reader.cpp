@@ -78,6 +78,7 @@ void BufferReader::Impl::insert_dead_owned(const DeadLetter& d) {
     cap_dead.bind_u64(1, std::min<std::uint64_t>(owner.opts.max_dead_letters, std::numeric_limits<std::int64_t>::max()));
     cap_dead.run();
     txn.commit();
+    owner.cover_pages();  // the gate is held: the owner's connection is free
     owner.snapshot->dead_letters_changed();
 }
 

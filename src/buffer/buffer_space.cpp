@@ -11,6 +11,16 @@
 // find room, and the database is held at its present size, so that with
 // drop_oldest intake goes on inside the pages it already has. Once the file
 // system has room again the reserve comes back and the hold ends.
+//
+// A commit writes its new pages to the WAL only; the checkpoint copies them
+// into the database file later, and that is when the file grows. Were the
+// disk full by then, the checkpoint could not finish, the WAL could not
+// start over, and every later write (a cursor, a trim) would need the WAL
+// to grow into a disk that has nothing left: stuck for good. So the file is
+// given its blocks right after each commit that added pages (cover_pages,
+// SQLITE_FCNTL_SIZE_HINT, which allocates them); if that finds the disk
+// full, the episode starts and the reserve pays for them. A checkpoint then
+// never needs room, and the reserve is left for the WAL.
 
 #include <fcntl.h>
 #include <sys/statvfs.h>
@@ -47,6 +57,10 @@ void Buffer::Impl::init_space() {
     configure_wal(db, plan.wal_bytes);
     const std::int64_t ps = db.query_int("PRAGMA page_size");
     page_size = ps > 0 ? static_cast<std::uint64_t>(ps) : 4096;
+    // SQLITE_FCNTL_SIZE_HINT allocates only with a chunk size set; 32 KiB
+    // (8 pages) also keeps the file in few extents on flash.
+    int chunk = 32 * 1024;
+    sqlite3_file_control(db.get(), "main", SQLITE_FCNTL_CHUNK_SIZE, &chunk);
     budget_pages = to_pages(plan.db_bytes, page_size);
     hard_pages = opts.max_file_bytes > 0 ? to_pages(opts.max_file_bytes, page_size) : 0;
     page_count_q = Stmt(db, "PRAGMA page_count");
@@ -131,6 +145,55 @@ bool Buffer::Impl::make_reserve() {
     return true;
 }
 
+bool Buffer::Impl::cover_pages() {
+    std::uint64_t count = 0;
+    try {
+        ResetGuard g(page_count_q);
+        count = page_count_q.step() ? page_count_q.col_u64(0) : 0;
+    } catch (const std::exception& e) {
+        log::debug("{} (the database's size)", e.what());
+        return true;
+    }
+    if (count <= covered_pages) {
+        return true;  // covered already (the file only ever grows while open)
+    }
+    const auto allocate = [&] {
+        auto want = static_cast<sqlite3_int64>(count * page_size);
+        return sqlite3_file_control(db.get(), "main", SQLITE_FCNTL_SIZE_HINT, &want) == SQLITE_OK;
+    };
+    if (allocate()) {
+        covered_pages = count;
+        return true;
+    }
+    if (free_disk_bytes() >= (count - covered_pages) * page_size + 64 * 1024) {
+        // Not the disk (a file system without fallocate and no room to fake
+        // it is one): the checkpoint grows the file as before.
+        return true;
+    }
+    begin_disk_full();
+    hold_pages();
+    if (allocate()) {
+        covered_pages = count;
+        return true;
+    }
+    return false;
+}
+
+void Buffer::Impl::hold_pages() {
+    // What the database holds now is all it gets while the disk is full:
+    // freed pages are reused, no new ones are asked for.
+    try {
+        ResetGuard g(page_count_q);
+        const std::uint64_t count = page_count_q.step() ? page_count_q.col_u64(0) : 0;
+        if (count > 0 && (held_pages == 0 || count < held_pages)) {
+            held_pages = count;
+            apply_page_limit();
+        }
+    } catch (const std::exception& e) {
+        log::debug("{} (holding the database size)", e.what());
+    }
+}
+
 bool Buffer::Impl::note_full(std::uint64_t batch) {
     std::uint64_t room = std::numeric_limits<std::uint64_t>::max();
     try {
@@ -148,22 +211,12 @@ bool Buffer::Impl::note_full(std::uint64_t batch) {
         return false;
     }
     begin_disk_full();
-    // With the reserve given back, the checkpoint can extend the database
-    // by the pages still only in the WAL, and the WAL can start over at the
-    // front of its file instead of growing.
+    hold_pages();
+    // With the reserve given back the file surely holds every page, and the
+    // checkpoint lets the WAL start over at the front of its file instead
+    // of growing.
+    cover_pages();
     sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    // What the database holds now is all it gets while the disk is full:
-    // freed pages are reused, no new ones are asked for.
-    try {
-        ResetGuard g(page_count_q);
-        const std::uint64_t count = page_count_q.step() ? page_count_q.col_u64(0) : 0;
-        if (count > 0 && (held_pages == 0 || count < held_pages)) {
-            held_pages = count;
-            apply_page_limit();
-        }
-    } catch (const std::exception& e) {
-        log::debug("{} (holding the database size)", e.what());
-    }
     return true;
 }
 

@@ -99,6 +99,7 @@ bool Buffer::Impl::move_cursor_owned(std::size_t index, std::uint64_t to, const 
         }
         txn.commit();
         cursor_txn = false;
+        cover_pages();  // a sink's state may have taken a page
     } catch (const std::exception& e) {
         cursor_txn = false;
         if (std::string_view(e.what()).find(sqlite3_errstr(SQLITE_FULL)) != std::string_view::npos) {

@@ -84,8 +84,6 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                 labels);
     buffer_dropped_ = &m.counter("sluice_buffer_dropped_records_total",
                                  "Rows removed by the drop_oldest overflow policy", labels);
-    disk_full_ = &m.counter("sluice_buffer_disk_full_total",
-                            "Times the buffer found its file system full before its cap (episodes)", labels);
     stats_ = std::make_shared<stats::PipelineStats>(name_);
     stats_->records = records_in_;
     stats_->dead_letters = dead_letters_;
@@ -243,7 +241,6 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                       commit_errors_,
                                       buffer_dropped_,
                                       stream_dropped_,
-                                      disk_full_,
                                       stats_.get(),
                                       &m.histogram("sluice_pipeline_batch_frames",
                                                    "Frames taken into one buffer transaction: up to "
@@ -281,6 +278,11 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
                                  [this] { return static_cast<double>(buffer_->snapshot()->file_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_disk_full", "1 while the buffer's file system is full", labels,
                                  [this] { return buffer_->snapshot()->disk_full ? 1.0 : 0.0; }));
+    // Whoever met the full disk first (an append, a cursor update, a trim)
+    // started the episode: the buffer counts them all.
+    gauges_.push_back(m.counter_fn("sluice_buffer_disk_full_total",
+                                   "Times the buffer found its file system full before its cap (episodes)", labels,
+                                   [this] { return static_cast<double>(buffer_->snapshot()->disk_full_episodes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap (max_bytes)", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds",

@@ -113,7 +113,6 @@ private:
     Counter* dead_letters_ = nullptr;
     Counter* commit_errors_ = nullptr;
     Counter* buffer_dropped_ = nullptr;
-    Counter* disk_full_ = nullptr;
     std::vector<GaugeFnHandle> gauges_;
     // What /stats reads; registered with the hub from the end of the
     // constructor until stop().

@@ -379,9 +379,6 @@ bool Worker::commit() {
         };
         auto res = encode_early_ ? buffer_.append_encoded(encoded_, dead_, checkpoints_, keep_waiting, state_)
                                  : buffer_.append(records_, dead_, checkpoints_, keep_waiting, state_);
-        if (res.disk_full_started && counters_.disk_full != nullptr) {
-            counters_.disk_full->inc();
-        }
         if (res.ok) {
             // Drops first: whoever sees the records counted sees the rows
             // they pushed out counted too (received = delivered + dropped +

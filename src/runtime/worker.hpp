@@ -111,7 +111,6 @@ struct WorkerCounters {
     Counter* commit_errors = nullptr;
     Counter* buffer_dropped = nullptr;
     Counter* stream_dropped = nullptr;
-    Counter* disk_full = nullptr;  // episodes of a full disk the buffer met (optional)
     // /stats (optional): commit latency, row arrivals, per-topic counts.
     stats::PipelineStats* stats = nullptr;
     // Frames per committed batch (optional): shows the adaptive batching.

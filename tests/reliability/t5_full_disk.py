@@ -164,7 +164,12 @@ def block_run(s, port, ballast, blocker, out, received, peak):
     os.unlink(ballast)
     os.unlink(blocker)
     os.mkdir(blocker)
-    wait_for(lambda: len(read_ndjson(out)) >= RECORDS or s.proc.poll() is not None, 90, "every record delivered")
+    try:
+        wait_for(lambda: len(read_ndjson(out)) >= RECORDS or s.proc.poll() is not None, 90, "every record delivered")
+    except AssertionError as e:
+        buffer_lines = [line for line in metrics(port).splitlines() if line.startswith("sluice_buffer_")]
+        raise AssertionError(f"{e}; {len(read_ndjson(out))} delivered\n" + "\n".join(buffer_lines) + "\n" +
+                             s.logs()[-3000:]) from None
     assert s.proc.poll() is None, s.logs()[-3000:]
     took = time.monotonic() - start
     seqs = [r["fields"]["seq"] for r in read_ndjson(out)]
