@@ -55,6 +55,10 @@ struct SourceContext {
     // Key under which this source's Frame::position is committed; a source
     // that keeps a position sets it in start(), before its first frame.
     std::string checkpoint_key;
+    // Set in start() by a source that keeps several positions (one per
+    // Kafka partition): each Frame::position_epoch then names one of them,
+    // committed under "<checkpoint_key>:<epoch>" (value "<epoch>:<position>").
+    bool position_per_epoch = false;
     // Reads the position stored with an earlier batch as "<epoch>:<position>".
     std::function<std::optional<std::string>(std::string_view key)> load_checkpoint;
     // Tells the pipeline this source has nothing more to give (EOF, count reached).

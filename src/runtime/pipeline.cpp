@@ -150,6 +150,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             stats_->sources.push_back(std::move(st));
         }
         slot->work.checkpoint_key = &slot->ctx.checkpoint_key;
+        slot->work.position_per_epoch = &slot->ctx.position_per_epoch;
         slot->work.committed = &slot->ctx.committed;
         sources_.push_back(std::move(slot));
     }
@@ -525,7 +526,8 @@ bool Pipeline::ready(std::string& detail) const {
             continue;
         }
         detail += fmt::format("{}/{}: source down for {}{}: {}\n", name_, s->id,
-                              format_duration(std::chrono::nanoseconds(now - v.since_ns)),
+                              format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::nanoseconds(now - v.since_ns))),
                               s->required ? " (required)" : "", v.reason);
         ok = ok && !s->required;
     }

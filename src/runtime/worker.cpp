@@ -278,12 +278,28 @@ void Worker::decode(const std::vector<Frame>& frames) {
             }
         }
         if (f.has_position) {
-            src.position_pending = true;
-            src.position_epoch = f.position_epoch;
-            src.position = f.position;
+            if (src.position_per_epoch != nullptr && *src.position_per_epoch) {
+                auto& ps = src.epoch_positions;
+                const auto it = std::find_if(ps.begin(), ps.end(),
+                                             [&](const auto& p) { return p.first == f.position_epoch; });
+                if (it == ps.end()) {
+                    ps.emplace_back(f.position_epoch, f.position);
+                } else {
+                    it->second = f.position;
+                }
+            } else {
+                src.position_pending = true;
+                src.position_epoch = f.position_epoch;
+                src.position = f.position;
+            }
         }
     }
     for (auto* sp : sources_) {
+        for (const auto& [epoch, position] : sp->epoch_positions) {
+            checkpoints_.emplace_back(fmt::format("{}:{}", *sp->checkpoint_key, epoch),
+                                      fmt::format("{}:{}", epoch, position));
+        }
+        sp->epoch_positions.clear();
         if (sp->position_pending) {
             sp->position_pending = false;
             checkpoints_.emplace_back(sp->checkpoint_key != nullptr ? *sp->checkpoint_key : std::string(),

@@ -60,6 +60,8 @@ struct WorkerSource {
     ComponentMetrics* metrics = nullptr;
     // The source's SourceContext::checkpoint_key (set by the source).
     const std::string* checkpoint_key = nullptr;
+    // The source's SourceContext::position_per_epoch.
+    const bool* position_per_epoch = nullptr;
     // The source's SourceContext::committed (may be empty).
     const std::function<void(std::size_t)>* committed = nullptr;
     // Worker thread only.
@@ -72,6 +74,8 @@ struct WorkerSource {
     bool position_pending = false;  // the newest Frame::position of the batch
     std::uint64_t position_epoch = 0;
     std::uint64_t position = 0;
+    // position_per_epoch: the newest position of each epoch in the batch.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> epoch_positions;
     std::size_t batch_frames = 0;  // frames of this source in the batch
 };
 

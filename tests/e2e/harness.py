@@ -275,6 +275,20 @@ class KafkaMock:
                 self.proc.wait()
 
 
+def kafka_mock(brokers=3):
+    """The mock cluster from the build that holds SLUICE (or SLUICE_KAFKA_MOCK)."""
+    binary = os.environ.get("SLUICE_KAFKA_MOCK")
+    if not binary:
+        build = os.path.dirname(os.path.dirname(os.path.abspath(SLUICE)))
+        for cand in (os.path.join(build, "tests", "sluice_kafka_mock"), os.path.join(build, "sluice_kafka_mock")):
+            if os.path.exists(cand):
+                binary = cand
+                break
+    if not binary:
+        raise AssertionError(f"sluice_kafka_mock not found beside {SLUICE} (set SLUICE_KAFKA_MOCK)")
+    return KafkaMock(binary, brokers)
+
+
 class Postgres:
     """A PostgreSQL server of its own in `d`/pg on a free loopback port:
     initdb (role `sluice` with password `secret`, SCRAM over TCP), then

@@ -12,22 +12,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from harness import (SLUICE, KafkaMock, Sluice, TempDir, check_all, free_port, main, metric,  # noqa: E402
-                     sent, wait_for)  # noqa: E402
+from harness import (Sluice, TempDir, check_all, free_port, kafka_mock, main, metric, sent,  # noqa: E402
+                     wait_for)  # noqa: E402
 
 PARTITIONS = 4
 TOPIC = "readings"
 OUTAGE_S = float(os.environ.get("SLUICE_KAFKA_OUTAGE_S", "30"))
-
-
-def find_mock():
-    if os.environ.get("SLUICE_KAFKA_MOCK"):
-        return os.environ["SLUICE_KAFKA_MOCK"]
-    build = os.path.dirname(os.path.dirname(os.path.abspath(SLUICE)))
-    for cand in (os.path.join(build, "tests", "sluice_kafka_mock"), os.path.join(build, "sluice_kafka_mock")):
-        if os.path.exists(cand):
-            return cand
-    raise AssertionError(f"sluice_kafka_mock not found under {build} (set SLUICE_KAFKA_MOCK)")
 
 
 def murmur2(data: bytes) -> int:
@@ -63,10 +53,6 @@ def murmur2(data: bytes) -> int:
 
 def java_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def Mock(brokers=3):  # noqa: N802 - used like the class it makes
-    return KafkaMock(find_mock(), brokers)
 
 
 def consume(bootstrap):
@@ -107,7 +93,7 @@ STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
 
 def test_100k_records_keys_and_partitions():
     total = 100_000
-    with TempDir() as d, Mock() as mock:
+    with TempDir() as d, kafka_mock() as mock:
         mock.command(f"create {TOPIC} {PARTITIONS}")
         port = free_port()
         cfg = write_config(d, mock.bootstrap, port, STDIN_SOURCE)
@@ -134,7 +120,7 @@ def test_100k_records_keys_and_partitions():
 
 def test_brokers_down_30s_loses_nothing():
     first, second = 20_000, 20_000
-    with TempDir() as d, Mock() as mock:
+    with TempDir() as d, kafka_mock() as mock:
         mock.command(f"create {TOPIC} {PARTITIONS}")
         port = free_port()
         cfg = write_config(d, mock.bootstrap, port, STDIN_SOURCE,
@@ -168,7 +154,7 @@ def test_sigkill_and_restart_duplicates_at_most_two_batches():
     # batch_size (1000) grown up to batch_growth (4) times.
     batch_size = 1000 * 4
     in_flight = 2 * batch_size
-    with TempDir() as d, Mock() as mock:
+    with TempDir() as d, kafka_mock() as mock:
         mock.command(f"create {TOPIC} {PARTITIONS}")
         log = os.path.join(d, "input.ndjson")
         with open(log, "w") as f:

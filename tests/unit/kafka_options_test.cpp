@@ -3,6 +3,7 @@
 #include "config/resolve.hpp"
 #include "core/url.hpp"
 #include "sinks/kafka/kafka_sink.hpp"
+#include "sources/kafka/kafka_source.hpp"
 
 namespace sluice::kafka {
 namespace {
@@ -210,6 +211,74 @@ TEST(KafkaOptions, Url) {
     EXPECT_EQ(o.str("topic"), "plant.{gateway}");
     EXPECT_EQ(o.str("key"), "{gateway}/{node}");
     EXPECT_EQ(o.str("compression"), "zstd");
+}
+
+}  // namespace
+}  // namespace sluice::kafka
+
+namespace sluice::kafka {
+namespace {
+
+Options resolve_source(const RawTable& t) {
+    Diagnostics diag;
+    Options o = resolve_options(components::source_kafka().options, t, "source 'kafka'", {}, diag);
+    EXPECT_TRUE(diag.empty()) << diag.str();
+    return o;
+}
+
+std::string source_error(const RawTable& t) {
+    try {
+        components::source_kafka().make_source(resolve_source(t));
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(KafkaSourceOptions, OffsetsAreStoredBySluiceAndCommittedByLibrdkafka) {
+    const auto props = consumer_properties(resolve_source({text("brokers", "a:9092"), text("topics", "t1,^plant\\..*")}));
+    EXPECT_EQ(prop(props, "bootstrap.servers"), "a:9092");
+    EXPECT_EQ(prop(props, "enable.auto.offset.store"), "false");
+    EXPECT_EQ(prop(props, "enable.auto.commit"), "true");
+    EXPECT_EQ(prop(props, "auto.commit.interval.ms"), "1000");
+    EXPECT_EQ(prop(props, "auto.offset.reset"), "earliest");
+    EXPECT_EQ(prop(props, "group.id"), "<unset>");  // added at start, from the pipeline's name when not set
+    EXPECT_EQ(prop(props, "client.id"), "sluice");
+}
+
+TEST(KafkaSourceOptions, SharedConnectionOptionsMapAsForTheSink) {
+    const auto props = consumer_properties(resolve_source(
+        {text("brokers", "a:9093"), text("topics", "t"), text("security_protocol", "sasl_ssl"),
+         text("ca_file", "/etc/ca.pem"), text("sasl_username", "gw"), text("sasl_password", "s3cret")}));
+    EXPECT_EQ(prop(props, "ssl.ca.location"), "/etc/ca.pem");
+    EXPECT_EQ(prop(props, "ssl.endpoint.identification.algorithm"), "https");
+    for (const auto& p : props) {
+        EXPECT_EQ(p.secret, p.key == "sasl.password") << p.key;
+    }
+}
+
+TEST(KafkaSourceOptions, ConfigErrorsNameTheProblem) {
+    EXPECT_NE(source_error({text("brokers", "a:9092"), text("topics", "t"),
+                            text("rdkafka_properties", "enable.auto.offset.store=true")})
+                  .find("set enable.auto.offset.store through its own option"),
+              std::string::npos);
+    EXPECT_NE(source_error({text("brokers", "a:9092"), text("topics", "t"), text("rdkafka_properties", "group.id=x")})
+                  .find("set group.id through its own option"),
+              std::string::npos);
+    EXPECT_NE(source_error({text("brokers", "a:9092"), text("topics", "t"), text("origin", "{topic")})
+                  .find("kafka: origin:"),
+              std::string::npos);
+    EXPECT_NE(source_error({text("brokers", "a:9092"), text("topics", "t"),
+                            text("rdkafka_properties", "fetch.max.bytes=-4")})
+                  .find("kafka: "),
+              std::string::npos);
+    EXPECT_NE(source_error({text("brokers", "a:9092"), text("topics", "t"),
+                            text("rdkafka_properties", "enable.ssl.certificate.verification=false")})
+                  .find("through its own option"),
+              std::string::npos);
+    EXPECT_EQ(source_error({text("brokers", "a:9092"), text("topics", "t"), text("group_id", "plant-7"),
+                            text("origin", "{topic}/{key}")}),
+              "");
 }
 
 }  // namespace

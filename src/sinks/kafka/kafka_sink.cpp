@@ -23,8 +23,8 @@
 #include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "core/tls_options.hpp"
 #include "core/url.hpp"
+#include "net/kafka/kafka_client.hpp"
 #include "sinks/kafka/kafka_format.hpp"
 #include "text/payload.hpp"
 #include "text/template.hpp"
@@ -33,19 +33,6 @@ namespace sluice::kafka {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string ms(std::chrono::nanoseconds d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-std::string upper(std::string s) {
-    for (auto& c : s) {
-        if (c >= 'a' && c <= 'z') {
-            c = static_cast<char>(c - 'a' + 'A');
-        }
-    }
-    return s;
-}
 
 // Errors that are about the message itself: sending it again cannot help,
 // so the record becomes a dead letter instead of blocking the sink forever.
@@ -62,28 +49,6 @@ bool permanent_data_error(rd_kafka_resp_err_t err) {
     default:
         return false;
     }
-}
-
-struct RdKafkaConfDeleter {
-    void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, RdKafkaConfDeleter>;
-
-// Applies every property to a fresh conf; throws ConfigError with
-// librdkafka's own reason (secrets are named, never echoed).
-ConfPtr make_conf(const std::vector<Property>& props) {
-    ConfPtr conf(rd_kafka_conf_new());
-    char errstr[512];
-    for (const auto& p : props) {
-        if (rd_kafka_conf_set(conf.get(), p.key.c_str(), p.value.c_str(), errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-            if (p.secret) {
-                throw ConfigError(fmt::format("kafka: librdkafka refused the value of {}", p.key));
-            }
-            throw ConfigError(fmt::format("kafka: {}", errstr));
-        }
-    }
-    return conf;
 }
 
 // Status of one message of the current batch.
@@ -594,18 +559,8 @@ private:
 }  // namespace
 
 std::vector<Property> producer_properties(const Options& o) {
-    std::vector<Property> props;
-    auto add = [&](std::string key, std::string value, bool secret = false) {
-        props.push_back({std::move(key), std::move(value), secret});
-    };
-    std::string brokers;
-    for (const auto& b : o.list("brokers")) {
-        if (!brokers.empty()) {
-            brokers += ',';
-        }
-        brokers += b;
-    }
-    add("bootstrap.servers", brokers);
+    std::vector<Property> own;
+    auto add = [&](std::string key, std::string value) { own.push_back({std::move(key), std::move(value)}); };
     const bool idempotent = o.boolean("idempotence");
     const std::string& acks = o.str("acks");
     if (idempotent && acks != "all") {
@@ -617,136 +572,7 @@ std::vector<Property> producer_properties(const Options& o) {
     add("partitioner", o.str("partitioner"));
     add("message.timeout.ms", ms(o.duration("message_timeout")));
     add("linger.ms", ms(o.duration("linger")));
-    add("client.id", o.str("client_id"));
-
-    const std::string& proto = o.str("security_protocol");
-    add("security.protocol", proto);
-    const bool ssl = proto == "ssl" || proto == "sasl_ssl";
-    const bool sasl = proto == "sasl_plaintext" || proto == "sasl_ssl";
-    // The shared TLS vocabulary (core/tls_options.hpp) in librdkafka's terms.
-    // ssl_endpoint_identification is the deprecated spelling of
-    // verify_hostname; it takes https|none, so it is handled here rather than
-    // as a plain alias.
-    const bool old_identification = o.is_explicit("ssl_endpoint_identification");
-    if (old_identification && o.is_explicit("verify_hostname")) {
-        throw ConfigError(fmt::format("kafka: verify_hostname ({}) and its deprecated form "
-                                      "ssl_endpoint_identification ({}) are both set; keep only verify_hostname",
-                                      o.pos("verify_hostname").str(), o.pos("ssl_endpoint_identification").str()));
-    }
-    if (ssl) {
-        const TlsConfig tls = tls_config_from(o);
-        if (!tls.server_name.empty()) {
-            throw ConfigError("kafka: server_name is not supported: librdkafka checks each broker's certificate "
-                              "against the host name the broker advertises and has no setting for another name");
-        }
-        if (!tls.ca_file.empty() && !tls.ca_path.empty()) {
-            throw ConfigError("kafka: ca_file and ca_path both set librdkafka's ssl.ca.location; set one");
-        }
-        if (!tls.ca_file.empty()) {
-            add("ssl.ca.location", tls.ca_file);
-        } else if (!tls.ca_path.empty()) {
-            add("ssl.ca.location", tls.ca_path);  // a file or a directory of CA certificates
-        }
-        if (!tls.cert_file.empty()) {
-            add("ssl.certificate.location", tls.cert_file);
-        }
-        if (!tls.key_file.empty()) {
-            add("ssl.key.location", tls.key_file);
-        }
-        if (!tls.key_password.empty()) {
-            add("ssl.key.password", tls.key_password, true);
-        }
-        bool verify_hostname = tls.verify_hostname;
-        if (old_identification) {
-            log::warn("{}: option 'ssl_endpoint_identification' for sink 'kafka' is deprecated, use "
-                      "'verify_hostname' (https: true, none: false)",
-                      o.pos("ssl_endpoint_identification").str());
-            verify_hostname = o.str("ssl_endpoint_identification") == "https";
-        }
-        if (tls.insecure_skip_verify) {
-            log::warn("kafka: insecure_skip_verify is on: the brokers' certificates are NOT checked");
-            add("enable.ssl.certificate.verification", "false");
-            verify_hostname = false;
-        }
-        add("ssl.endpoint.identification.algorithm", verify_hostname ? "https" : "none");
-    } else {
-        for (std::string_view name : kTlsOptionNames) {
-            if (o.is_explicit(name)) {
-                throw ConfigError(fmt::format("kafka: {} needs security_protocol = \"ssl\" or \"sasl_ssl\"", name));
-            }
-        }
-        if (old_identification) {
-            throw ConfigError("kafka: ssl_endpoint_identification needs security_protocol = \"ssl\" or \"sasl_ssl\"");
-        }
-    }
-    if (sasl) {
-        add("sasl.mechanism", upper(o.str("sasl_mechanism")));
-        if (!o.has("sasl_username") || o.str("sasl_username").empty()) {
-            throw ConfigError("kafka: security_protocol with sasl needs sasl_username and sasl_password");
-        }
-        add("sasl.username", o.str("sasl_username"));
-        add("sasl.password", o.has("sasl_password") ? o.str("sasl_password") : std::string(), true);
-    } else {
-        for (const char* name : {"sasl_username", "sasl_password"}) {
-            if (o.is_explicit(name)) {
-                throw ConfigError(
-                    fmt::format("kafka: {} needs security_protocol = \"sasl_plaintext\" or \"sasl_ssl\"", name));
-            }
-        }
-    }
-    for (const auto& kv : o.list_or_empty("rdkafka_properties")) {
-        const auto eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            throw ConfigError(fmt::format("kafka: rdkafka_properties entry \"{}\" is not key=value", kv));
-        }
-        std::string key = kv.substr(0, eq);
-        const bool secret = key.find("password") != std::string::npos || key.find("secret") != std::string::npos;
-        if (secret) {
-            throw ConfigError(fmt::format(
-                "kafka: put {} in a secret option (key_password / sasl_password), not in rdkafka_properties",
-                key));
-        }
-        if (key == "enable.idempotence" || key == "acks" || key == "bootstrap.servers") {
-            throw ConfigError(fmt::format("kafka: set {} through its own option, not rdkafka_properties", key));
-        }
-        add(std::move(key), kv.substr(eq + 1));
-    }
-    return props;
-}
-
-// The kafka sink's options with the shared TLS group (core/tls_options.hpp)
-// after security_protocol; the old librdkafka-style names stay accepted as
-// deprecated aliases.
-std::vector<OptionSpec> with_tls_options(std::vector<OptionSpec> own) {
-    auto tls = tls_option_specs();
-    for (auto& spec : tls) {
-        if (spec.name == "ca_file") {
-            spec.deprecated_alias = "ssl_ca_location";
-            spec.doc = "PEM file of CA certificates to verify the brokers with (ssl.ca.location; default: the "
-                       "system's CA store)";
-        } else if (spec.name == "ca_path") {
-            spec.doc = "Directory of CA certificates to verify the brokers with (ssl.ca.location; not together "
-                       "with ca_file)";
-        } else if (spec.name == "cert_file") {
-            spec.deprecated_alias = "ssl_certificate_location";
-        } else if (spec.name == "key_file") {
-            spec.deprecated_alias = "ssl_key_location";
-        } else if (spec.name == "key_password") {
-            spec.deprecated_alias = "ssl_key_password";
-        } else if (spec.name == "server_name") {
-            spec.doc = "Not supported by librdkafka (it checks the host name each broker advertises): setting it "
-                       "is an error";
-        } else if (spec.name == "verify_hostname") {
-            spec.doc = "Check that each broker's certificate names its host (ssl.endpoint.identification.algorithm "
-                       "https; false: none)";
-        } else if (spec.name == "insecure_skip_verify") {
-            spec.doc = "Accept any broker certificate (enable.ssl.certificate.verification = false, no host name "
-                       "check): for tests only; logged at start-up";
-        }
-    }
-    auto at = std::find_if(own.begin(), own.end(), [](const OptionSpec& s) { return s.name == "security_protocol"; });
-    own.insert(at == own.end() ? at : at + 1, tls.begin(), tls.end());
-    return own;
+    return client_properties(o, std::move(own), {"enable.idempotence", "acks"});
 }
 
 }  // namespace sluice::kafka
@@ -763,10 +589,9 @@ const Descriptor& sink_kafka() {
                        "its delivery report: a crash or a retry may produce it twice, never lose it. `acks = \"1\"` "
                        "is best effort (a leader that fails before replicating loses acknowledged records), and so "
                        "is `acks = \"0\"` (no acknowledgement at all).",
-        .options = kafka::with_tls_options(concat_specs({
+        .options = concat_specs({
+            kafka::broker_option_specs(),
             {
-                {.name = "brokers", .type = OptionType::List, .doc = "Bootstrap brokers, host:port", .required = true,
-                 .min = 1, .max = 64},
                 {.name = "topic", .type = OptionType::String, .default_value = "readings",
                  .doc = "Topic template: literal text and {tag or field name}, {measurement}, {origin}; a record that lacks a name is a dead letter", .min = 1,
                  .max = 512},
@@ -787,8 +612,6 @@ const Descriptor& sink_kafka() {
                  .choices = "murmur2_random|murmur2|consistent_random|consistent|random|fnv1a_random|fnv1a"},
                 {.name = "gateway_id", .type = OptionType::String,
                  .doc = "Sent as the 'gateway' header on every message (unset: the gateway's id)", .min = 0, .max = 256},
-                {.name = "client_id", .type = OptionType::String, .default_value = "sluice",
-                 .doc = "Kafka client.id", .min = 1, .max = 256},
                 {.name = "batch_timeout", .type = OptionType::Duration, .default_value = "30s",
                  .doc = "How long send() waits for the batch's delivery reports before the rest is retried",
                  .min = 0.1, .max = 3600},
@@ -800,20 +623,9 @@ const Descriptor& sink_kafka() {
                  .max = 900},
                 {.name = "health_timeout", .type = OptionType::Duration, .default_value = "2s",
                  .doc = "Timeout of the metadata request behind the health check", .min = 0.01, .max = 60},
-                {.name = "security_protocol", .type = OptionType::Enum, .default_value = "plaintext",
-                 .doc = "Transport: plaintext, ssl, sasl_plaintext, sasl_ssl",
-                 .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl"},
-                {.name = "ssl_endpoint_identification", .type = OptionType::Enum,
-                 .doc = "Deprecated: use verify_hostname (https: true, none: false)", .choices = "https|none"},
-                {.name = "sasl_mechanism", .type = OptionType::Enum, .default_value = "plain",
-                 .doc = "SASL mechanism", .choices = "plain|scram-sha-256|scram-sha-512"},
-                {.name = "sasl_username", .type = OptionType::String, .doc = "SASL user name", .min = 0},
-                {.name = "sasl_password", .type = OptionType::Secret, .doc = "SASL password", .min = 0},
-                {.name = "rdkafka_properties", .type = OptionType::List,
-                 .doc = "Extra librdkafka properties as \"key=value\", e.g. [\"batch.num.messages=10000\"]; "
-                        "checked at start-up",
-                 .min = 0, .max = 256},
-            }})),
+            },
+            kafka::connection_option_specs("sluice"),
+        }),
         .url_schemes = {"kafka"},
         .from_url =
             [](const Url& url, RawTable& out) {

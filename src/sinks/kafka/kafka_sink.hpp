@@ -6,14 +6,9 @@
 #include <vector>
 
 #include "core/component.hpp"
+#include "net/kafka/kafka_client.hpp"
 
 namespace sluice::kafka {
-
-struct Property {
-    std::string key;
-    std::string value;
-    bool secret = false;  // never logged, never echoed in an error
-};
 
 // Every librdkafka property the options stand for, first-class options
 // first and then `rdkafka_properties` (which therefore win). Throws
