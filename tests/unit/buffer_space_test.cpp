@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "core/component.hpp"
 
@@ -114,6 +115,32 @@ TEST(BufferSpace, OnDiskSizeStaysWithinTheCapWithDropOldest) {
     std::printf("cap %llu, peak on disk %llu, record bytes kept %llu\n",
                 static_cast<unsigned long long>(opts.max_bytes), static_cast<unsigned long long>(peak),
                 static_cast<unsigned long long>(st.bytes));
+}
+
+// Pages a commit added are in the WAL only until a checkpoint copies them;
+// the database file gets their blocks right after the commit anyway, so a
+// checkpoint on a full disk never needs room (buffer_space.cpp).
+TEST(BufferSpace, TheDatabaseFileHasBlocksForEveryCommittedPage) {
+    TempDir dir;
+    auto opts = options(dir);
+    auto buf = Buffer::open(opts);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(opts.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    const auto page_count = [&] {
+        sqlite3_stmt* st = nullptr;
+        EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, nullptr), SQLITE_OK);
+        EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+        const auto n = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
+        sqlite3_finalize(st);
+        return n;
+    };
+    for (std::uint64_t i = 0; i < 20; ++i) {
+        auto res = buf->append(batch(i * 500, 500), {}, {});
+        ASSERT_TRUE(res.ok) << res.error;
+        const std::uint64_t pages = page_count();
+        EXPECT_GE(fs::file_size(opts.path), pages * 4096) << "after batch " << i << ": " << pages << " pages";
+    }
+    sqlite3_close(db);
 }
 
 TEST(BufferSpace, FullDiskDropsTheOldestRowsAndIntakeGoesOn) {
