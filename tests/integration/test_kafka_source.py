@@ -210,7 +210,7 @@ def test_a_second_gateway_takes_over_the_partitions_of_a_killed_one():
 
 if __name__ == "__main__":
     if shutil.which("kcat") is None:
-        print("SKIP: kcat is not installed", flush=True)
+        print("kcat is not installed: skipped", file=sys.stderr, flush=True)
         sys.exit(SKIP_EXIT)
     main([test_every_message_with_partition_and_key_and_offsets_committed, test_two_kill9s_lose_nothing,
           test_brokers_down_30s_loses_nothing, test_a_second_gateway_takes_over_the_partitions_of_a_killed_one])
