@@ -84,7 +84,8 @@ def test_every_message_with_partition_and_key_and_offsets_committed():
         with Sluice(["run", "-c", cfg, "--data-dir", os.path.join(d, "data")], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: len(read_ndjson(out)) >= total, 120, "every message delivered")
             records = read_ndjson(out)
-            assert sorted(r["fields"]["seq"] for r in records) == list(range(total))
+            got = sorted(r["fields"]["seq"] for r in records)
+            assert got == list(range(total)), (len(got), len(set(got)), s.logs()[-2000:])
             partitions = {}
             for r in records:
                 m = re.fullmatch(rf"{TOPIC}/(\d)/k(\d)", r["origin"])
@@ -92,10 +93,12 @@ def test_every_message_with_partition_and_key_and_offsets_committed():
                 assert int(m.group(2)) == r["fields"]["seq"] % 7, r
                 # One key, one partition.
                 assert partitions.setdefault(m.group(2), m.group(1)) == m.group(1), r
-            assert metric(port, "sluice_component_received_records_total", component="p/k") == total
+            received = metric(port, "sluice_component_received_records_total", component="p/k")
+            assert received == total, (received, s.logs()[-2000:])
             wait_for(lambda: metric(port, "sluice_kafka_source_offset_commits_total", component="p/k",
                                     result="ok") > 0, 30, "an offset commit")
-            assert metric(port, "sluice_kafka_source_unsaved_messages", component="p/k") == 0
+            unsaved = metric(port, "sluice_kafka_source_unsaved_messages", component="p/k")
+            assert unsaved == 0, unsaved
             s.signal(signal.SIGTERM)
             assert s.wait(60) == 0, s.logs()[-3000:]
         # A new gateway (empty buffer) in the same group starts at Kafka's

@@ -217,6 +217,35 @@ std::vector<Property> client_properties(const Options& o, std::vector<Property> 
     return props;
 }
 
+void url_options(const Url& url, RawTable& out, const char* path_option) {
+    auto text = [&](std::string key, std::string v) {
+        RawValue value;
+        value.v = std::move(v);
+        value.from_text = true;
+        out.push_back({std::move(key), {}, std::move(value)});
+    };
+    text("brokers", fmt::format("{}:{}", url.host, url.port == 0 ? 9092 : url.port));
+    std::string_view path = url.path;
+    if (!path.empty() && path.front() == '/') {
+        path.remove_prefix(1);
+    }
+    if (!path.empty()) {
+        text(path_option, std::string(path));
+    }
+    for (const auto& [k, v] : url.query) {
+        text(k, v);
+    }
+}
+
+void forward_log(std::string_view component, log::OnceLog& once, int level, const char* facility,
+                 const char* line) {
+    if (level <= 4) {
+        once.warn("{}: kafka [{}]: {}", component, facility, line);
+    } else {
+        log::debug("{}: kafka [{}]: {}", component, facility, line);
+    }
+}
+
 ConfPtr make_conf(const std::vector<Property>& props) {
     ConfPtr conf(rd_kafka_conf_new());
     char errstr[512];

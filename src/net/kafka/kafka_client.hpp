@@ -4,6 +4,7 @@
 // properties) and their mapping to librdkafka properties. One switch,
 // SLUICE_WITH_KAFKA, for both.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "core/component.hpp"
+#include "core/log.hpp"
+#include "core/url.hpp"
 
 namespace sluice::kafka {
 
@@ -47,5 +50,15 @@ using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 ConfPtr make_conf(const std::vector<Property>& props);
 
 std::string ms(std::chrono::nanoseconds d);  // librdkafka's *.ms properties
+
+// A URL's options for `sluice relay`: `brokers` from host:port (port 9092
+// when left out), the path (without its leading /) as `path_option`, every
+// query parameter as an option.
+void url_options(const Url& url, RawTable& out, const char* path_option);
+
+// librdkafka's log line (log.queue: on the thread that polls) as sluice's:
+// warnings and worse once per kind through `once`, the rest at debug.
+void forward_log(std::string_view component, log::OnceLog& once, int level, const char* facility,
+                 const char* line);
 
 }  // namespace sluice::kafka

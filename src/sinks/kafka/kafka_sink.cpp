@@ -481,13 +481,8 @@ private:
     // Forwarded to the main queue (log.queue), so this also runs on the sink's thread.
     static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
         auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
-        if (self == nullptr) {
-            return;
-        }
-        if (level <= 4) {
-            self->log_log_.warn("{}: kafka [{}]: {}", self->name_, fac, buf);
-        } else {
-            log::debug("{}: kafka [{}]: {}", self->name_, fac, buf);
+        if (self != nullptr) {
+            forward_log(self->name_, self->log_log_, level, fac, buf);
         }
     }
 
@@ -627,29 +622,7 @@ const Descriptor& sink_kafka() {
             kafka::connection_option_specs("sluice"),
         }),
         .url_schemes = {"kafka"},
-        .from_url =
-            [](const Url& url, RawTable& out) {
-                RawValue brokers;
-                brokers.v = fmt::format("{}:{}", url.host, url.port == 0 ? 9092 : url.port);
-                brokers.from_text = true;
-                out.push_back({"brokers", {}, std::move(brokers)});
-                std::string_view path = url.path;
-                if (!path.empty() && path.front() == '/') {
-                    path.remove_prefix(1);
-                }
-                if (!path.empty()) {
-                    RawValue topic;
-                    topic.v = std::string(path);
-                    topic.from_text = true;
-                    out.push_back({"topic", {}, std::move(topic)});
-                }
-                for (const auto& [k, v] : url.query) {
-                    RawValue value;
-                    value.v = v;
-                    value.from_text = true;
-                    out.push_back({k, {}, std::move(value)});
-                }
-            },
+        .from_url = [](const Url& url, RawTable& out) { kafka::url_options(url, out, "topic"); },
         .url_example = "kafka://broker:9092/readings?key={gateway}/{node}&compression=zstd",
         .make_sink =
             [](const Options& o) -> std::unique_ptr<Sink> {

@@ -291,13 +291,18 @@ private:
             if (frames.empty()) {
                 continue;
             }
+            {
+                // Handed on from here: the worker may commit them (and call
+                // committed()) before push_all_wait even returns.
+                std::lock_guard lk(mu_);
+                unpushed_ = 0;
+            }
             if (!ctx_->ingest->push_all_wait(frames)) {
                 return;  // stopping: what was not taken is read again next time
             }
             bool half = false;
             {
                 std::lock_guard lk(mu_);
-                unpushed_ = 0;
                 half = taken_.size() * 2 >= s_.max_unsaved;
             }
             if (half) {
@@ -605,13 +610,8 @@ private:
 
     static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
         auto* self = static_cast<KafkaSource*>(rd_kafka_opaque(rk));
-        if (self == nullptr) {
-            return;
-        }
-        if (level <= 4) {
-            self->log_log_.warn("{}: kafka [{}]: {}", self->name_, fac, buf);
-        } else {
-            log::debug("{}: kafka [{}]: {}", self->name_, fac, buf);
+        if (self != nullptr) {
+            forward_log(self->name_, self->log_log_, level, fac, buf);
         }
     }
 
@@ -755,26 +755,7 @@ const Descriptor& source_kafka() {
             kafka::connection_option_specs("sluice"),
         }),
         .url_schemes = {"kafka"},
-        .from_url =
-            [](const Url& url, RawTable& out) {
-                auto text = [&](std::string key, std::string v) {
-                    RawValue value;
-                    value.v = std::move(v);
-                    value.from_text = true;
-                    out.push_back({std::move(key), {}, std::move(value)});
-                };
-                text("brokers", fmt::format("{}:{}", url.host, url.port == 0 ? 9092 : url.port));
-                std::string_view path = url.path;
-                if (!path.empty() && path.front() == '/') {
-                    path.remove_prefix(1);
-                }
-                if (!path.empty()) {
-                    text("topics", std::string(path));
-                }
-                for (const auto& [k, v] : url.query) {
-                    text(k, v);
-                }
-            },
+        .from_url = [](const Url& url, RawTable& out) { kafka::url_options(url, out, "topics"); },
         .url_example = "kafka://broker:9092/readings,alarms?group_id=plant-7&decode=json",
         .make_source = [](const Options& o) -> std::unique_ptr<Source> {
             return std::make_unique<kafka::KafkaSource>(kafka::settings_from(o));
