@@ -44,6 +44,7 @@
 #include "core/guard.hpp"
 #include "core/identity.hpp"
 #include "core/log.hpp"
+#include "core/hash.hpp"
 #include "core/metrics.hpp"
 #include "core/source_health.hpp"
 #include "core/url.hpp"
@@ -80,15 +81,8 @@ struct Taken {
 
 // A partition's name in the buffer's positions: 32 bits of FNV-1a of the
 // topic above the partition number.
-std::uint32_t topic_hash(std::string_view topic) {
-    std::uint32_t h = 2166136261U;
-    for (const char c : topic) {
-        h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
-    }
-    return h;
-}
 std::uint64_t partition_epoch(std::string_view topic, std::int32_t partition) {
-    return (static_cast<std::uint64_t>(topic_hash(topic)) << 32) | static_cast<std::uint32_t>(partition);
+    return (static_cast<std::uint64_t>(fnv1a32(topic)) << 32) | static_cast<std::uint32_t>(partition);
 }
 
 class KafkaSource final : public Source {
@@ -400,7 +394,7 @@ private:
     // in the buffer (its partitions start at Kafka's committed offsets),
     // rather than sharing one and skipping messages.
     bool own_hash(std::string_view topic) {
-        const auto [it, added] = hash_owner_.try_emplace(topic_hash(topic), topic);
+        const auto [it, added] = hash_owner_.try_emplace(fnv1a32(topic), topic);
         if (!added && it->second != topic) {
             collision_log_.warn("{}: topics \"{}\" and \"{}\" have the same position key; \"{}\" resumes at "
                                 "Kafka's committed offsets only",

@@ -240,12 +240,4 @@ bool split_state_key(std::string_view key, char& prefix, std::string_view& group
     return true;
 }
 
-std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h) {
-    for (char c : bytes) {
-        h ^= static_cast<std::uint8_t>(c);
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 }  // namespace sluice::window

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/hash.hpp"
 #include "stages/window/sketch.hpp"
 
 namespace sluice::window {
@@ -111,6 +112,6 @@ void make_state_key(std::string& out, char prefix, std::string_view group_key, s
 bool split_state_key(std::string_view key, char& prefix, std::string_view& group_key, std::int64_t& start);
 
 // 64-bit FNV-1a: stable across builds and platforms (window ids, fingerprints).
-std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 14695981039346656037ull);
+using ::sluice::fnv1a;
 
 }  // namespace sluice::window
