@@ -186,6 +186,12 @@ struct SinkContext {
     // empty if none. Lets a sink undo output written after it (a batch the
     // far side got but whose cursor move a crash lost).
     std::string committed_state;
+    // The buffer ids of the records of the batch send() is called with, one
+    // per record, set by the runner before each send() (not for start()).
+    // A sink that keeps its own copy of the cursor on the far side (the
+    // kafka sink's transactions) stores the last one there and recognises,
+    // after a crash, the records the far side already has.
+    std::span<const std::uint64_t> batch_ids;
 };
 
 class Sink {

@@ -229,6 +229,7 @@ bool SinkRunner::turn() {
     auto send_started = batch_started_ ? batch_started_at_ : clock_.mono_ns();
     try {
         if (!overlap) {
+            ctx_.batch_ids = std::span<const std::uint64_t>(batch_ids_.data(), batch_ids_.size());
             result = sink_.send(sending);
         } else {
             if (!batch_started_) {

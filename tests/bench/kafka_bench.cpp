@@ -21,6 +21,9 @@
 // (buffer read + trim), the runner's own thread (format, produce, delivery
 // reports, cursor commits) and librdkafka's threads.
 //
+// The last configuration runs the transactional sink (transactional_id)
+// against the idempotent sink instead, alternately, both through the runner.
+//
 // config: -1 (all, the default) or the index of one configuration; which:
 // both (default), sluice or floor (for profiling one side).
 // Build it Release (no sanitizers) for real figures.
@@ -192,13 +195,17 @@ struct Config {
     std::size_t growth;  // the sink's batch_growth; the floor produces batches of batch * growth
     const char* format;
     const char* compression;
+    bool transactional = false;  // transactional_id set; compared with the idempotent sink, not the floor
 };
 
-sluice::Options options_for(const Config& c, const std::string& bootstrap) {
+sluice::Options options_for(const Config& c, const std::string& bootstrap, int round = 0) {
     const auto& d = sluice::components::sink_kafka();
     sluice::RawTable t = {text("brokers", bootstrap), text("topic", "bench"), text("key", "{gateway}/{node}"),
                           text("format", c.format), text("compression", c.compression),
                           text("rdkafka_properties", "batch.num.messages=10000,queue.buffering.max.messages=200000")};
+    if (c.transactional) {
+        t.push_back(text("transactional_id", fmt::format("bench-{}", round)));
+    }
     sluice::Diagnostics diag;
     auto opts = sluice::resolve_options(d.options, t, "sink 'kafka'", {}, diag);
     if (!diag.empty()) {
@@ -246,7 +253,8 @@ private:
 
 Run run_sluice(const fs::path& dir, std::size_t records, const Config& c, const sluice::Options& opts,
                int round) {
-    const std::string name = fmt::format("k{}x{}-{}-{}-r{}", c.batch, c.growth, c.format, c.compression, round);
+    const std::string name = fmt::format("k{}x{}-{}-{}{}-r{}", c.batch, c.growth, c.format, c.compression,
+                                         c.transactional ? "-txn" : "", round);
     auto buffer = fill(dir / (name + ".db"), records, name);
     auto sink = sluice::components::sink_kafka().make_sink(opts);
     sluice::SinkRunnerOptions ro;
@@ -448,6 +456,34 @@ Medians medians(const std::vector<Run>& runs) {
     return {median(rate), median(cpu), median(mock), median(buffer), median(app), median(rdkafka)};
 }
 
+// The transactional sink (one transaction a batch, the cursor in it) and
+// the idempotent one, the same options otherwise, alternately first.
+void compare_transactional(const fs::path& dir, std::size_t records, const Config& c, const std::string& bootstrap,
+                           int rounds) {
+    Config idempotent = c;
+    idempotent.transactional = false;
+    std::vector<Run> txn_runs;
+    std::vector<Run> idem_runs;
+    for (int round = 0; round < rounds; ++round) {
+        const bool txn_first = round % 2 == 0;
+        for (int side = 0; side < 2; ++side) {
+            if ((side == 0) == txn_first) {
+                txn_runs.push_back(run_sluice(dir, records, c, options_for(c, bootstrap, round), round));
+            } else {
+                idem_runs.push_back(run_sluice(dir, records, idempotent, options_for(idempotent, bootstrap), round));
+            }
+        }
+    }
+    const Medians t = medians(txn_runs);
+    const Medians i = medians(idem_runs);
+    std::printf("buffer -> kafka mock, batch %zu growing to %zu, %s %s: transactional sink %7.0f records/s %5.2f "
+                "CPU-s/1M | idempotent sink %7.0f records/s %5.2f CPU-s/1M | transactional/idempotent: %.2fx the "
+                "rate, %.2fx the CPU\n",
+                c.batch, c.batch * c.growth, c.format, c.compression, t.rate, t.cpu, i.rate, i.cpu,
+                i.rate > 0 ? t.rate / i.rate : 0, i.cpu > 0 ? t.cpu / i.cpu : 0);
+    std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -473,10 +509,13 @@ int main(int argc, char** argv) {
 
     // The sink's defaults (batch_size 1000, batch_growth 4) first; then fixed
     // batches of 1000 and 10000.
+    // Last, the transactional sink against the idempotent one (the same
+    // options but transactional_id), alternately.
     const Config configs[] = {{1000, 4, "json", "lz4"},
                               {1000, 1, "json", "lz4"},
                               {10000, 1, "json", "lz4"},
-                              {10000, 1, "influx", "none"}};
+                              {10000, 1, "influx", "none"},
+                              {1000, 4, "json", "lz4", true}};
     std::printf("kafka: buffer -> kafka sink (the runtime's sink runner) -> librdkafka mock cluster (in process), %zu "
                 "records a run, next to librdkafka alone producing the same messages; medians of %d alternating "
                 "rounds\n",
@@ -486,6 +525,10 @@ int main(int argc, char** argv) {
             continue;
         }
         const Config& c = configs[ci];
+        if (c.transactional) {
+            compare_transactional(dir, records, c, bootstrap, rounds);
+            continue;
+        }
         const auto opts = options_for(c, bootstrap);
         const Prepared prepared = which == "sluice" ? Prepared{} : prepare(records, c);
         std::vector<Run> sluice_runs;

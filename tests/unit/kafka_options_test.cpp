@@ -199,6 +199,56 @@ TEST(KafkaOptions, FactoryRejectsBadProperties) {
     EXPECT_EQ(bad({text("brokers", "a:1"), text("rdkafka_properties", "linger.ms=20,batch.num.messages=5000")}), "");
 }
 
+TEST(KafkaOptions, TransactionsKeepTheCursorInAGroupOfTheirOwn) {
+    EXPECT_FALSE(transactions(resolve({text("brokers", "a:9092")})).has_value());
+    const Options o = resolve({text("brokers", "a:9092"), text("topic", "readings"), text("transactional_id", "gw7.k"),
+                               text("transaction_timeout", "30s")});
+    const auto props = producer_properties(o);
+    EXPECT_EQ(prop(props, "transactional.id"), "gw7.k");
+    EXPECT_EQ(prop(props, "transaction.timeout.ms"), "30000");
+    EXPECT_EQ(prop(props, "enable.idempotence"), "true");
+    const auto t = transactions(o);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->group, "sluice-cursor.gw7.k");
+    EXPECT_EQ(t->cursor_topic, "readings");  // the topic, which has no {names}
+    EXPECT_EQ(t->timeout, std::chrono::seconds(30));
+    // The cursor is read back by a read_committed consumer of that group
+    // that commits nothing itself, over the same connection options.
+    EXPECT_EQ(prop(t->reader_props, "group.id"), "sluice-cursor.gw7.k");
+    EXPECT_EQ(prop(t->reader_props, "isolation.level"), "read_committed");
+    EXPECT_EQ(prop(t->reader_props, "enable.auto.commit"), "false");
+    EXPECT_EQ(prop(t->reader_props, "bootstrap.servers"), "a:9092");
+    EXPECT_EQ(prop(t->reader_props, "transactional.id"), "<unset>");
+    EXPECT_EQ(prop(t->reader_props, "acks"), "<unset>");
+}
+
+TEST(KafkaOptions, TransactionsRefuseWhatCannotWork) {
+    auto error = [](RawTable t) -> std::string {
+        try {
+            components::sink_kafka().make_sink(resolve(t));
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_NE(error({text("brokers", "a:1"), text("transactional_id", "t"), text("topic", "plant.{gateway}")})
+                  .find("cursor_topic"),
+              std::string::npos);
+    EXPECT_EQ(error({text("brokers", "a:1"), text("transactional_id", "t"), text("topic", "plant.{gateway}"),
+                     text("cursor_topic", "plant")}),
+              "");
+    EXPECT_NE(error({text("brokers", "a:1"), text("transactional_id", "t"), text("idempotence", "false")})
+                  .find("idempotence = true"),
+              std::string::npos);
+    EXPECT_NE(error({text("brokers", "a:1"), text("transactional_id", "t"), text("transaction_timeout", "10s"),
+                     text("message_timeout", "20s")})
+                  .find("transaction_timeout"),
+              std::string::npos);
+    // The properties have options of their own.
+    EXPECT_NE(error({text("brokers", "a:1"), text("rdkafka_properties", "transactional.id=x")}).find("transactional.id"),
+              std::string::npos);
+}
+
 TEST(KafkaOptions, Url) {
     const auto& d = components::sink_kafka();
     std::string err;

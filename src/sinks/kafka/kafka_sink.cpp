@@ -4,22 +4,34 @@
 // confirms the longest prefix that was acknowledged (acks=all by default).
 // Anything else is retried by the runtime, so a broker outage never loses a
 // row; it may duplicate the ones whose acknowledgement was lost.
+//
+// With a transactional_id each send() is one Kafka transaction that holds
+// the records and the sink's cursor (an offset commit to a consumer group of
+// its own), so a read_committed consumer sees each record once across
+// crashes: the commit makes both visible, a crash before it leaves neither,
+// and a crash after it is recognised on restart from the cursor in Kafka.
 
 #include "sinks/kafka/kafka_sink.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <unordered_map>
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 
+#include "core/hash.hpp"
 #include "core/identity.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
@@ -103,10 +115,24 @@ struct InFlight {
     std::string reason(std::size_t i) const { return i < reasons.size() ? reasons[i] : std::string(); }
 };
 
+// The metadata of the cursor's offset commit: which buffer its row ids
+// belong to. A cursor with another buffer's mark (the buffer was replaced,
+// or another gateway uses the same transactional_id) is not trusted.
+constexpr std::string_view kCursorMark = "sluice-cursor 1 ";
+// The sink's state stored with its cursor in the buffer: the same mark.
+constexpr std::string_view kStateMark = "kafka-txn ";
+
+std::string new_buffer_mark() {
+    std::random_device rd;
+    const std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    return fmt::format("{:016x}", v);
+}
+
 class KafkaSink final : public Sink {
 public:
-    KafkaSink(const Options& o, std::vector<Property> props)
+    KafkaSink(const Options& o, std::vector<Property> props, std::optional<Transactions> txn)
         : props_(std::move(props)),
+          txn_(std::move(txn)),
           topic_(*sluice::Template::parse(o.str("topic"), nullptr)),
           key_(*sluice::Template::parse(o.str_or("key", ""), nullptr)),
           format_(*payload::parse_format(o.str("format"))),
@@ -125,6 +151,15 @@ public:
     void open(SinkContext& ctx) override {
         name_ = ctx.name;
         metrics_ = ctx.metrics;
+        ctx_ = &ctx;
+        if (txn_) {
+            open_transactions(ctx);
+            // Tests only: die right after this many commits, before the
+            // buffer's cursor moves (the window the cursor in Kafka covers).
+            if (const char* v = std::getenv("SLUICE_TEST_KAFKA_KILL_AFTER_COMMITS"); v != nullptr) {
+                kill_after_commits_ = std::strtoull(v, nullptr, 10);
+            }
+        }
         std::lock_guard lk(mu_);
         create_locked();
     }
@@ -132,12 +167,17 @@ public:
     // One batch: produced, then waited for. With a backlog the runner
     // overlaps batches instead (start, start, finish, ...), so librdkafka
     // always has the next batch queued while the last one's reports come in.
+    // Transactional: one transaction (see send_in_transaction).
     SendResult send(std::span<const Record> batch) override {
+        if (txn_) {
+            return send_in_transaction(batch);
+        }
         start(batch);
         return finish();
     }
 
-    bool overlaps() const override { return true; }
+    // Not with transactions: a batch's records and cursor commit together.
+    bool overlaps() const override { return !txn_; }
 
     void start(std::span<const Record> batch) override {
         std::string error;
@@ -270,6 +310,426 @@ public:
     }
 
 private:
+    // ------------------------------------------------------------ transactions
+
+    void open_transactions(SinkContext& ctx) {
+        const std::string_view state = ctx.committed_state;
+        if (state.starts_with(kStateMark) && state.size() > kStateMark.size()) {
+            buffer_mark_ = std::string(state.substr(kStateMark.size()));
+            mark_stored_ = true;
+        } else if (buffer_mark_.empty()) {
+            buffer_mark_ = new_buffer_mark();
+            mark_stored_ = false;
+        }
+        const Labels labels{{"component", ctx.name}};
+        txn_committed_ = &metrics().counter("sluice_kafka_sink_transactions_total",
+                                            "Transactions of a transactional kafka sink, by result",
+                                            {{"component", ctx.name}, {"result", "committed"}});
+        txn_aborted_ = &metrics().counter("sluice_kafka_sink_transactions_total",
+                                          "Transactions of a transactional kafka sink, by result",
+                                          {{"component", ctx.name}, {"result", "aborted"}});
+        txn_recovered_ = &metrics().counter(
+            "sluice_kafka_sink_recovered_records_total",
+            "Records a transactional kafka sink found committed in Kafka after a restart (the cursor in Kafka was "
+            "ahead of the buffer's) and confirmed without producing them again",
+            labels);
+        txn_limit_gauge_ = &metrics().gauge(
+            "sluice_kafka_sink_transaction_max_records",
+            "The most records a transactional kafka sink puts in one transaction, sized from the measured commit "
+            "time to stay within a tenth of transaction_timeout (0: not limited yet, a whole batch)",
+            labels);
+        txn_seconds_gauge_ = &metrics().gauge(
+            "sluice_kafka_sink_transaction_seconds",
+            "How long the last committed transaction of a transactional kafka sink took, begin to commit", labels);
+    }
+
+    // A transactional_id producer ready to begin: initialised (which fences
+    // an earlier producer of the same id and ends its open transaction) and
+    // the cursor in Kafka read. "" when ready, else why not.
+    std::string prepare_transactions() {
+        {
+            std::lock_guard lk(mu_);
+            if (fatal_ || rk_ == nullptr) {
+                create_locked();
+            }
+        }
+        if (txn_open_) {
+            abort_open("an earlier send left it open");
+            if (fatal_) {
+                return "the producer could not abort its transaction";
+            }
+        }
+        if (!txn_initialised_) {
+            if (std::string e = txn_error(rd_kafka_init_transactions(rk_, timeout_ms())); !e.empty()) {
+                return fmt::format("initialising transactions failed: {}", e);
+            }
+            txn_initialised_ = true;
+        }
+        if (!cursor_read_) {
+            if (std::string e = read_kafka_cursor(); !e.empty()) {
+                return fmt::format("reading the cursor from consumer group {} failed: {}", txn_->group, e);
+            }
+            cursor_read_ = true;
+        }
+        return {};
+    }
+
+    // The cursor the last committed transaction stored. After a crash
+    // between Kafka's commit and the buffer's, the records up to it are in
+    // Kafka already; read after init_transactions, so no transaction of an
+    // earlier producer is still pending.
+    std::string read_kafka_cursor() {
+        ConfPtr conf = make_conf(txn_->reader_props);
+        rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t*, int, const char* fac, const char* buf) {
+            log::debug("kafka cursor reader [{}]: {}", fac, buf);  // CONFWARN for producer properties, mostly
+        });
+        char errstr[512];
+        rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), errstr, sizeof errstr);
+        if (c == nullptr) {
+            return errstr;
+        }
+        conf.release();
+        rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, txn_->cursor_topic.c_str(), 0);
+        rd_kafka_resp_err_t err = rd_kafka_committed(c, list, timeout_ms());
+        std::string error;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            err = list->elems[0].err;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            error = rd_kafka_err2str(err);
+        } else {
+            const auto& tp = list->elems[0];
+            const std::string_view meta(static_cast<const char*>(tp.metadata),
+                                        tp.metadata != nullptr ? tp.metadata_size : 0);
+            kafka_cursor_ = {};
+            if (tp.offset > 0) {
+                if (auto fp = parse_cursor_metadata(meta)) {
+                    kafka_cursor_ = {static_cast<std::uint64_t>(tp.offset), *fp};
+                } else {
+                    log::warn("{}: the cursor in consumer group {} (record {}, \"{}\") is not this buffer's: "
+                              "ignored. Is transactional_id \"{}\" used by another gateway or sink?",
+                              name_, txn_->group, tp.offset, meta, txn_->id);
+                }
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        rd_kafka_destroy_flags(c, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        return error;
+    }
+
+    // "sluice-cursor 1 <buffer mark> <fingerprint of the last record>": the
+    // fingerprint, when the mark is this buffer's.
+    std::optional<std::uint64_t> parse_cursor_metadata(std::string_view meta) const {
+        const std::string prefix = fmt::format("{}{} ", kCursorMark, buffer_mark_);
+        if (!meta.starts_with(prefix)) {
+            return std::nullopt;
+        }
+        const std::string_view hex = meta.substr(prefix.size());
+        std::uint64_t fp = 0;
+        const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), fp, 16);
+        if (ec != std::errc() || end != hex.data() + hex.size()) {
+            return std::nullopt;
+        }
+        return fp;
+    }
+
+    // What identifies a record in the cursor: its payload, hashed. A buffer
+    // that lost its last commits in a power cut (synchronous = normal) may
+    // give the same id to another record, which this tells apart.
+    std::uint64_t fingerprint(const Record& r) {
+        fingerprint_buf_.clear();
+        std::string error;
+        payload::append_payload(format_, raw_field_, r, fingerprint_buf_, &error);
+        return fnv1a(fingerprint_buf_);
+    }
+
+    // One transaction: begin, produce the records (at most txn_limit_ of
+    // them), store the cursor (the last record's buffer id) with them, commit.
+    // The runner moves the buffer's cursor only after the commit returned.
+    // A transaction never holds a rejected record: it ends before the first
+    // one, and a batch that starts with one confirms it alone, as rejected,
+    // without Kafka (what the cursor in Kafka covers is all delivered).
+    SendResult send_in_transaction(std::span<const Record> batch) {
+        SendResult result;
+        if (!mark_stored_) {
+            // The buffer's mark goes into the buffer first, with the cursor
+            // where it is: a crash after the first commit then still knows
+            // the cursor in Kafka as its own.
+            result.state = fmt::format("{}{}", kStateMark, buffer_mark_);
+            mark_stored_ = true;
+            return result;
+        }
+        const std::span<const std::uint64_t> ids = ctx_->batch_ids;
+        if (ids.size() != batch.size()) {
+            result.error = "the batch came without its buffer ids";
+            return result;
+        }
+        result.error = prepare_transactions();
+        if (!result.error.empty()) {
+            return result;
+        }
+        if (std::size_t n = in_kafka_already(batch, ids); n > 0) {
+            result.confirmed = n;
+            return result;
+        }
+        std::size_t n = txn_limit_ > 0 ? std::min(batch.size(), txn_limit_) : batch.size();
+        // Each round either commits or ends with fewer records (before the
+        // first one refused): two rounds in practice.
+        for (int round = 0; round < 4; ++round) {
+            const auto began = Clock::now();
+            std::size_t cut = n;  // the records before the first rejected one
+            std::string reason;
+            bool committed = false;
+            std::string error = run_transaction(batch.first(n), ids.first(n), cut, reason, committed);
+            if (!error.empty()) {
+                if (error_timed_out_) {
+                    // Too much for the time a transaction has: a quarter next time.
+                    txn_limit_ = std::max<std::size_t>(1, n / 4);
+                    txn_limit_gauge_->set(static_cast<double>(txn_limit_));
+                }
+                result.error = std::move(error);
+                return result;
+            }
+            if (cut == 0) {
+                // The first record is refused, locally or by the broker, and
+                // was in no committed transaction: a dead letter on its own.
+                result.confirmed = 1;
+                result.rejected.emplace_back(0, std::move(reason));
+                return result;
+            }
+            if (!committed) {
+                n = cut;  // aborted: again without the refused record and what follows
+                continue;
+            }
+            n = cut;
+            const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+            size_transactions(n, seconds);
+            kafka_cursor_ = {ids[n - 1], fingerprint(batch[n - 1])};
+            if (kill_after_commits_ > 0 && ++commits_ >= kill_after_commits_) {
+                log::warn("{}: SLUICE_TEST_KAFKA_KILL_AFTER_COMMITS: killed after commit {}", name_, commits_);
+                std::raise(SIGKILL);
+            }
+            result.confirmed = n;
+            return result;
+        }
+        result.error = "the broker kept refusing records of the batch";
+        return result;
+    }
+
+    // The records at the head of the batch that a committed transaction
+    // holds already: after a restart (Kafka's commit landed, the buffer's
+    // did not), or when the runner sends a batch again whose commit went
+    // through (its cursor move or a dead letter failed). Trusted only when
+    // the batch holds the cursor's record and its fingerprint matches.
+    std::size_t in_kafka_already(std::span<const Record> batch, std::span<const std::uint64_t> ids) {
+        if (kafka_cursor_.id == 0) {
+            return 0;
+        }
+        std::size_t n = 0;
+        while (n < ids.size() && ids[n] <= kafka_cursor_.id) {
+            ++n;
+        }
+        if (n == 0) {
+            kafka_cursor_ = {};  // the buffer's cursor is past it
+            return 0;
+        }
+        if (ids[n - 1] != kafka_cursor_.id || fingerprint(batch[n - 1]) != kafka_cursor_.fingerprint) {
+            log::warn("{}: the cursor in Kafka (record {}) does not match the buffer's record {}: the records "
+                      "from {} on are produced again (a power cut may have undone the buffer's last commits)",
+                      name_, kafka_cursor_.id, ids[n - 1], ids[0]);
+            kafka_cursor_ = {};
+            return 0;
+        }
+        log::info("{}: records {} to {} are in Kafka already (committed before the buffer's cursor could move): "
+                  "confirmed without producing them again",
+                  name_, ids[0], ids[n - 1]);
+        txn_recovered_->inc(static_cast<double>(n));
+        kafka_cursor_ = {};
+        return n;
+    }
+
+    // After a committed transaction of `n` records that took `seconds`: the
+    // most records one may hold to take a tenth of transaction_timeout at
+    // the rate measured (at least 1,000 while commits stay that fast).
+    void size_transactions(std::size_t n, double seconds) {
+        txn_seconds_gauge_->set(seconds);
+        const double target = std::chrono::duration<double>(txn_->timeout).count() / 10;
+        const double fit = static_cast<double>(n) * target / std::max(seconds, 1e-6);
+        const double limit = seconds > target ? std::max(1.0, fit) : std::max(fit, 1000.0);
+        txn_limit_ = static_cast<std::size_t>(std::min(limit, 1e9));
+        txn_limit_gauge_->set(static_cast<double>(txn_limit_));
+    }
+
+    // Begins, produces `recs` up to the first one refused locally (topic,
+    // payload), waits for their delivery reports, stores the cursor and
+    // commits. Returns "" and sets `committed` when the first `cut` records
+    // are committed (all of them, or those before the first refused locally);
+    // returns "" with `committed` false when the broker refused the record at
+    // `cut` (the transaction was aborted: it can go again with those before)
+    // or the first record was refused (`cut` 0). `reason`: why the record at
+    // `cut` was refused. Else the error (aborted, or the producer replaced).
+    std::string run_transaction(std::span<const Record> recs, std::span<const std::uint64_t> ids, std::size_t& cut,
+                                std::string& reason, bool& committed) {
+        committed = false;
+        error_timed_out_ = false;
+        const auto deadline = Clock::now() + std::min(batch_timeout_, txn_->timeout);
+        if (std::string e = txn_error(rd_kafka_begin_transaction(rk_)); !e.empty()) {
+            fatal_ = true;  // a state begin_transaction refuses: start over with a new producer
+            return fmt::format("beginning a transaction failed: {}", e);
+        }
+        txn_open_ = true;
+        InFlight& b = begin_batch(recs.size());
+        b.deadline = deadline;
+        cut = recs.size();
+        try {
+            format_payloads(recs, b);
+            for (std::size_t i = 0; i < recs.size() && b.stop_reason.empty(); ++i) {
+                produce_one(recs[i], b, i, deadline, b.stop_reason);
+                if (b.slots[i].status == Status::Rejected) {
+                    cut = i;
+                    break;
+                }
+            }
+        } catch (const std::exception& e) {
+            b.stop_reason = fmt::format("producing failed: {}", e.what());
+        }
+        while (b.outstanding > 0 && Clock::now() < deadline) {
+            rd_kafka_flush(rk_, wait_ms(deadline));
+        }
+        const std::size_t produced = cut;
+        std::string failure;
+        for (std::size_t i = 0; i < produced && failure.empty() && cut == produced; ++i) {
+            switch (b.slots[i].status) {
+            case Status::Delivered:
+                break;
+            case Status::Rejected:  // by the broker
+                cut = i;
+                break;
+            case Status::Pending:
+                error_timed_out_ = true;
+                failure = fmt::format("no delivery report within {} for record {} of {}",
+                                      format_duration(std::min(batch_timeout_, txn_->timeout)), i + 1, b.slots.size());
+                break;
+            case Status::Failed:
+                failure = fmt::format("delivery of record {} of {} failed: {}", i + 1, b.slots.size(), b.reason(i));
+                break;
+            case Status::NotProduced:
+                failure = b.stop_reason.empty() ? "record was not produced" : b.stop_reason;
+                break;
+            }
+        }
+        if (failure.empty() && cut < recs.size()) {
+            reason = b.reason(cut);
+        }
+        end_batch();
+        if (!failure.empty() || cut < produced || cut == 0) {
+            abort_open(failure.empty() ? "a record was refused" : failure);
+            return failure;
+        }
+        if (std::string e = store_cursor(ids[cut - 1], fingerprint(recs[cut - 1])); !e.empty()) {
+            abort_open(e);
+            return fmt::format("storing the cursor in the transaction failed: {}", e);
+        }
+        // Not -1: in librdkafka 2.0 that is no limit at all for commit and
+        // abort, which would hold the sink (and a stop) for as long as the
+        // coordinator is away. A retriable error (a timeout) may be resumed
+        // by calling commit again: once.
+        rd_kafka_error_t* err = rd_kafka_commit_transaction(rk_, timeout_ms());
+        if (err != nullptr && rd_kafka_error_is_retriable(err) && !rd_kafka_error_txn_requires_abort(err)) {
+            rd_kafka_error_destroy(err);
+            err = rd_kafka_commit_transaction(rk_, timeout_ms());
+        }
+        if (err != nullptr) {
+            const bool abortable = rd_kafka_error_txn_requires_abort(err);
+            error_timed_out_ = rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+            std::string e = fmt::format("committing the transaction failed: {}", rd_kafka_error_string(err));
+            rd_kafka_error_destroy(err);
+            if (abortable) {
+                abort_open(e);
+            } else {
+                // Committed or not, nobody can tell here: a new producer
+                // ends it either way, and the cursor read after that says.
+                fatal_ = true;
+                txn_open_ = false;
+            }
+            return e;
+        }
+        txn_open_ = false;
+        txn_committed_->inc();
+        committed = true;
+        return {};
+    }
+
+    // The cursor into the open transaction: an offset commit of consumer
+    // group txn_->group for partition 0 of cursor_topic, its offset the
+    // buffer id of the transaction's last record, its metadata this
+    // buffer's mark and the record's fingerprint. Kafka makes it visible
+    // with the records, or not at all.
+    std::string store_cursor(std::uint64_t last_id, std::uint64_t fp) {
+        rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_t* tp = rd_kafka_topic_partition_list_add(offsets, txn_->cursor_topic.c_str(), 0);
+        tp->offset = static_cast<std::int64_t>(last_id);
+        const std::string meta = fmt::format("{}{} {:016x}", kCursorMark, buffer_mark_, fp);
+        tp->metadata = std::malloc(meta.size());  // freed by the list (rd_free)
+        if (tp->metadata != nullptr) {
+            std::memcpy(tp->metadata, meta.data(), meta.size());
+            tp->metadata_size = meta.size();
+        }
+        rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata_new(txn_->group.c_str());
+        // -1: the transaction's remaining time (librdkafka caps it there).
+        std::string e = txn_error(rd_kafka_send_offsets_to_transaction(rk_, offsets, group, -1));
+        rd_kafka_consumer_group_metadata_destroy(group);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return e;
+    }
+
+    // Ends the open transaction without committing it. A producer that
+    // cannot is replaced: the next one's init_transactions ends it.
+    void abort_open(std::string_view why) {
+        if (!txn_open_) {
+            return;
+        }
+        log::debug("{}: aborting the transaction: {}", name_, why);
+        rd_kafka_error_t* err = rd_kafka_abort_transaction(rk_, timeout_ms());  // -1 would be no limit
+        txn_open_ = false;
+        if (err != nullptr) {
+            log::debug("{}: abort failed: {}", name_, rd_kafka_error_string(err));
+            rd_kafka_error_destroy(err);
+            fatal_ = true;
+            return;
+        }
+        txn_aborted_->inc();
+    }
+
+    // "" for no error; else its text, and a fatal one marks the producer
+    // for replacement.
+    std::string txn_error(rd_kafka_error_t* err) {
+        if (err == nullptr) {
+            return {};
+        }
+        std::string text = rd_kafka_error_string(err);
+        if (rd_kafka_error_is_fatal(err)) {
+            fatal_ = true;
+        }
+        if (rd_kafka_error_code(err) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            error_timed_out_ = true;
+        }
+        rd_kafka_error_destroy(err);
+        return text;
+    }
+
+    int timeout_ms() const {
+        return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(batch_timeout_).count());
+    }
+
+    static int wait_ms(Clock::time_point deadline, std::int64_t most = 100) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        return static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, most));
+    }
+
+    // ------------------------------------------------------------ batches
+
     // A batch for start(), queued behind those started before: a spare one
     // when there is (no allocation in the steady state), else a new one.
     InFlight& begin_batch(std::size_t n) {
@@ -488,6 +948,9 @@ private:
 
     void create_locked() {
         destroy_locked();
+        txn_initialised_ = false;
+        cursor_read_ = false;
+        txn_open_ = false;
         ConfPtr conf = make_conf(props_);
         rd_kafka_conf_set_opaque(conf.get(), this);
         rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
@@ -525,6 +988,7 @@ private:
     }
 
     std::vector<Property> props_;
+    std::optional<Transactions> txn_;  // set: transactional (transactional_id)
     sluice::Template topic_;
     bool topic_constant_ = false;  // no names in it: topic_buf_ holds its text for good
     sluice::Template key_;
@@ -549,6 +1013,30 @@ private:
     std::string key_buf_;
     log::OnceLog down_log_;
     log::OnceLog log_log_;
+
+    // Transactional only, all on the sink's thread.
+    SinkContext* ctx_ = nullptr;
+    std::string buffer_mark_;       // this buffer's mark in the cursor's metadata
+    bool mark_stored_ = false;      // the mark is in the buffer with the cursor
+    bool txn_initialised_ = false;  // init_transactions done on rk_
+    bool cursor_read_ = false;      // and the cursor in Kafka read after it
+    bool txn_open_ = false;         // begun, neither committed nor aborted
+    bool error_timed_out_ = false;  // the last transaction's error was a timeout
+    struct KafkaCursor {
+        std::uint64_t id = 0;  // 0: none known
+        std::uint64_t fingerprint = 0;
+    };
+    // The last cursor committed to Kafka: read at start-up, then each commit's.
+    KafkaCursor kafka_cursor_;
+    std::string fingerprint_buf_;
+    std::size_t txn_limit_ = 0;       // most records a transaction (0: the whole batch)
+    std::uint64_t kill_after_commits_ = 0;  // SLUICE_TEST_KAFKA_KILL_AFTER_COMMITS
+    std::uint64_t commits_ = 0;
+    Counter* txn_committed_ = nullptr;
+    Counter* txn_aborted_ = nullptr;
+    Counter* txn_recovered_ = nullptr;
+    Gauge* txn_limit_gauge_ = nullptr;
+    Gauge* txn_seconds_gauge_ = nullptr;
 };
 
 }  // namespace
@@ -567,7 +1055,45 @@ std::vector<Property> producer_properties(const Options& o) {
     add("partitioner", o.str("partitioner"));
     add("message.timeout.ms", ms(o.duration("message_timeout")));
     add("linger.ms", ms(o.duration("linger")));
-    return client_properties(o, std::move(own), {"enable.idempotence", "acks"});
+    if (const std::string id = o.str_or("transactional_id", ""); !id.empty()) {
+        add("transactional.id", id);
+        add("transaction.timeout.ms", ms(o.duration("transaction_timeout")));
+    }
+    return client_properties(o, std::move(own),
+                             {"enable.idempotence", "acks", "transactional.id", "transaction.timeout.ms"});
+}
+
+std::optional<Transactions> transactions(const Options& o) {
+    const std::string id = o.str_or("transactional_id", "");
+    if (id.empty()) {
+        return std::nullopt;
+    }
+    if (!o.boolean("idempotence") || o.str("acks") != "all") {
+        throw ConfigError("kafka: transactional_id needs idempotence = true and acks = \"all\"");
+    }
+    Transactions t;
+    t.id = id;
+    t.group = "sluice-cursor." + id;
+    t.timeout = o.duration("transaction_timeout");
+    if (o.duration("message_timeout") > t.timeout) {
+        throw ConfigError(fmt::format("kafka: message_timeout ({}) may not be longer than transaction_timeout ({})",
+                                      format_duration(o.duration("message_timeout")), format_duration(t.timeout)));
+    }
+    t.cursor_topic = o.str_or("cursor_topic", "");
+    if (t.cursor_topic.empty()) {
+        const auto topic = Template::parse(o.str("topic"), nullptr);
+        if (!topic || !topic->constant()) {
+            throw ConfigError("kafka: transactional_id with a topic template needs cursor_topic: an existing topic "
+                              "whose partition 0 holds the sink's cursor");
+        }
+        t.cursor_topic = o.str("topic");
+    }
+    t.reader_props = client_properties(o,
+                                       {{"group.id", t.group},
+                                        {"enable.auto.commit", "false"},
+                                        {"isolation.level", "read_committed"}},
+                                       {"enable.idempotence", "acks", "transactional.id", "transaction.timeout.ms"});
+    return t;
 }
 
 }  // namespace sluice::kafka
@@ -578,12 +1104,15 @@ const Descriptor& sink_kafka() {
     static const Descriptor d{
         .kind = Kind::Sink,
         .name = "kafka",
-        .summary = "Produces records to Kafka (idempotent producer, confirmed by delivery reports)",
+        .summary = "Produces records to Kafka (idempotent producer confirmed by delivery reports, or transactions "
+                   "with the cursor in them: exactly once)",
         .delivery = Delivery::AtLeastOnce,
         .loss_window = "With `acks = \"all\"` (the default, idempotent producer) a record is confirmed only after "
                        "its delivery report: a crash or a retry may produce it twice, never lose it. `acks = \"1\"` "
                        "is best effort (a leader that fails before replicating loses acknowledged records), and so "
-                       "is `acks = \"0\"` (no acknowledgement at all).",
+                       "is `acks = \"0\"` (no acknowledgement at all). With `transactional_id` a read_committed "
+                       "consumer sees each record once: a crash aborts the open transaction, or leaves its cursor "
+                       "in Kafka for the restart to read back.",
         .options = concat_specs({
             kafka::broker_option_specs(),
             {
@@ -618,6 +1147,18 @@ const Descriptor& sink_kafka() {
                  .max = 900},
                 {.name = "health_timeout", .type = OptionType::Duration, .default_value = "2s",
                  .doc = "Timeout of the metadata request behind the health check", .min = 0.01, .max = 60},
+                {.name = "transactional_id", .type = OptionType::String,
+                 .doc = "Exactly once for read_committed consumers: each batch is one transaction that also "
+                        "stores the sink's cursor (consumer group sluice-cursor.<id>). Unique per gateway and sink",
+                 .min = 0, .max = 249},
+                {.name = "transaction_timeout", .type = OptionType::Duration, .default_value = "60s",
+                 .doc = "transactional_id: librdkafka transaction.timeout.ms; transactions are sized to take a "
+                        "tenth of it (may not exceed the brokers' transaction.max.timeout.ms)",
+                 .min = 1, .max = 900},
+                {.name = "cursor_topic", .type = OptionType::String,
+                 .doc = "transactional_id: an existing topic whose partition 0 the cursor is committed for "
+                        "(default: topic, when it has no {names})",
+                 .min = 0, .max = 249},
             },
             kafka::connection_option_specs("sluice"),
         }),
@@ -633,7 +1174,7 @@ const Descriptor& sink_kafka() {
                 if (!Template::parse(o.str_or("key", ""), &error)) {
                     throw ConfigError(fmt::format("kafka: key: {}", error));
                 }
-                return std::make_unique<kafka::KafkaSink>(o, kafka::producer_properties(o));
+                return std::make_unique<kafka::KafkaSink>(o, kafka::producer_properties(o), kafka::transactions(o));
             },
     };
     return d;

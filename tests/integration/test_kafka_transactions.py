@@ -1,0 +1,187 @@
+"""The kafka sink's transactions (transactional_id): a read_committed
+consumer (kcat) sees every record exactly once across two kill -9s and a
+30 s outage.
+
+The peer for exactly-once is tests/integration/kafka_txn_standin.py, a
+stand-in for a Kafka broker: librdkafka's mock cluster speaks the
+transaction requests but keeps no transaction state (its Fetch returns no
+aborted transactions and a last stable offset at the end of the log, and its
+TxnOffsetCommit stores nothing), so what a crash left of an open transaction
+would look delivered there, and the cursor a transaction stores could not be
+read back. The stand-in follows the Kafka protocol for those parts; kcat
+reads from it as an independent client. One case still runs against the
+mock cluster: librdkafka's own broker code accepts every request the
+transactional sink sends."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from harness import (SKIP_EXIT, Sluice, TempDir, check_all, free_port, kafka_mock, main, metric,  # noqa: E402
+                     sent, wait_for)  # noqa: E402
+from kafka_txn_standin import KafkaTxnStandin  # noqa: E402
+
+PARTITIONS = 4
+TOPIC = "readings"
+OUTAGE_S = float(os.environ.get("SLUICE_KAFKA_OUTAGE_S", "30"))
+
+
+def consume(bootstrap, isolation="read_committed"):
+    """Every message's seq, as a consumer with `isolation` sees them."""
+    p = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", TOPIC, "-o", "beginning", "-e", "-q",
+                        "-X", f"isolation.level={isolation}", "-f", "%s\n"],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return [json.loads(line)["fields"]["seq"] for line in p.stdout.decode().splitlines() if line]
+
+
+def record_line(seq):
+    return json.dumps({"gateway": "gw1", "node": f"n{seq % 50}", "seq": seq}) + "\n"
+
+
+def write_config(d, bootstrap, port, source, extra="", topic=TOPIC):
+    cfg = os.path.join(d, "sluice.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[gateway]\nid = "edge-7"\n[http]\nlisten = "127.0.0.1:{port}"\n'
+                f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
+                f'{source}'
+                f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{bootstrap}"]\n'
+                f'topic = "{topic}"\nkey = "{{gateway}}/{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
+                f'retry_max = "1s"\ntransactional_id = "edge-7.p.k"\n{extra}')
+    return cfg
+
+
+def file_source(d, total):
+    path = os.path.join(d, "input.ndjson")
+    with open(path, "w") as f:
+        f.write("".join(record_line(i) for i in range(total)))
+    return (f'[[pipelines.p.sources]]\ntype = "file"\npath = "{path}"\npoll_interval = "20ms"\n'
+            f'decode = ["json"]\n')
+
+
+def all_delivered(bootstrap, total):
+    def check():
+        seqs = consume(bootstrap)
+        return seqs if len(set(seqs)) >= total else None
+    return check
+
+
+def test_exactly_once_across_two_kill9s():
+    total = 100_000
+    with TempDir() as d, KafkaTxnStandin({TOPIC: PARTITIONS}) as broker:
+        source = file_source(d, total)
+        # First kill: sluice kills itself right after its 10th transaction
+        # committed, before the buffer's cursor moved past those records.
+        port = free_port()
+        cfg = write_config(d, broker.bootstrap, port, source)
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log1"),
+                    env={"SLUICE_TEST_KAFKA_KILL_AFTER_COMMITS": "10"}) as s:
+            rc = s.wait(120)
+            assert rc == -signal.SIGKILL, f"exit {rc}: {s.logs()[-3000:]}"
+        # Second kill: from outside, once this run confirmed another 30 %.
+        port = free_port()
+        cfg = write_config(d, broker.bootstrap, port, source)
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log2")) as s:
+            wait_for(lambda: sent(port, "p/k") >= total * 3 // 10, 120, "another 30 % confirmed")
+            recovered = metric(port, "sluice_kafka_sink_recovered_records_total", component="p/k")
+            s.signal(signal.SIGKILL)
+            s.proc.wait()
+            log2 = s.logs()
+        # Without the cursor in Kafka these records would have been produced twice.
+        assert recovered > 0, f"the restart did not recognise the records committed before the kill:\n{log2[-3000:]}"
+        assert "are in Kafka already" in log2, log2[-3000:]
+        at_second_kill = len(consume(broker.bootstrap))
+        port = free_port()
+        cfg = write_config(d, broker.bootstrap, port, source)
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log3")) as s:
+            wait_for(all_delivered(broker.bootstrap, total), 180, "every record, read_committed", interval=1)
+            committed = metric(port, "sluice_kafka_sink_transactions_total", component="p/k", result="committed")
+            limit = metric(port, "sluice_kafka_sink_transaction_max_records", component="p/k")
+            # Counted once sluice has stopped: nothing can come after.
+            s.signal(signal.SIGTERM)
+            assert s.wait(60) == 0, s.logs()[-3000:]
+        seqs = consume(broker.bootstrap)
+        dups = check_all(seqs, total)
+        uncommitted = consume(broker.bootstrap, "read_uncommitted")
+        print(f"  two kill -9s: read_committed {len(seqs)} records, {dups} duplicates; read_uncommitted "
+              f"{len(uncommitted)} ({len(uncommitted) - len(seqs)} in aborted transactions); {recovered:.0f} "
+              f"records recognised as committed after the first kill; {at_second_kill} committed at the second "
+              f"kill; last run: {committed:.0f} transactions, at most {limit:.0f} records each", flush=True)
+        assert dups == 0, f"{dups} duplicates under read_committed"
+
+
+def test_brokers_down_loses_nothing_and_repeats_nothing():
+    first, second = 20_000, 20_000
+    with TempDir() as d, KafkaTxnStandin({TOPIC: PARTITIONS}) as broker:
+        port = free_port()
+        cfg = write_config(d, broker.bootstrap, port, '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n',
+                           'message_timeout = "3s"\nbatch_timeout = "6s"\ntransaction_timeout = "10s"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port, "p/k") >= first, 120, "first part sent")
+            errors_before = metric(port, "sluice_component_errors_total", component="p/k")
+            broker.command("down")
+            down_at = time.monotonic()
+            s.proc.stdin.write("".join(record_line(i) for i in range(first, first + second)).encode())
+            s.proc.stdin.close()
+            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
+                     "sink errors while the broker is down")
+            assert sent(port, "p/k") < first + second, "records were confirmed while the broker was down"
+            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
+            broker.command("up")
+            assert s.wait(180) == 0, s.logs()[-3000:]  # exits once everything buffered was delivered
+        seqs = consume(broker.bootstrap)
+        dups = check_all(seqs, first + second)
+        uncommitted = consume(broker.bootstrap, "read_uncommitted")
+        print(f"  outage {OUTAGE_S:.0f}s: read_committed {len(seqs)} records, {dups} duplicates; read_uncommitted "
+              f"{len(uncommitted)}", flush=True)
+        assert dups == 0, f"{dups} duplicates under read_committed"
+
+
+def test_records_kafka_cannot_take_are_dead_letters_never_in_a_transaction():
+    """Every 1000th record lacks the name of the topic template: a dead
+    letter, and the transactions end before each one (the cursor in Kafka
+    never covers a record that is not there). Against librdkafka's mock
+    cluster, whose broker code takes every request the sink sends."""
+    total = 20_000
+    with TempDir() as d, kafka_mock() as mock:
+        mock.command(f"create {TOPIC} {PARTITIONS}")
+        port = free_port()
+        cfg = write_config(d, mock.bootstrap, port, '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n',
+                           f'cursor_topic = "{TOPIC}"\n', topic="{to}")
+        lines = []
+        for i in range(total):
+            r = {"gateway": "gw1", "node": f"n{i % 50}", "seq": i}
+            if i % 1000 != 7:
+                r["to"] = TOPIC
+            lines.append(json.dumps(r) + "\n")
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(lines).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port, "p/k") >= total - total // 1000, 120, "every record confirmed")
+            committed = metric(port, "sluice_kafka_sink_transactions_total", component="p/k", result="committed")
+            dead = metric(port, "sluice_sink_dead_letters_total", component="p/k")
+            s.proc.stdin.close()
+            assert s.wait(60) == 0, s.logs()[-3000:]
+        seqs = consume(mock.bootstrap)
+        expected = [i for i in range(total) if i % 1000 != 7]
+        print(f"  mock cluster: {len(seqs)} records in {committed:.0f} transactions, {dead:.0f} dead letters",
+              flush=True)
+        assert sorted(seqs) == expected, f"{len(seqs)} records, {len(set(seqs))} distinct, {len(expected)} expected"
+        assert dead == total // 1000
+        assert committed > 0
+
+
+if __name__ == "__main__":
+    if shutil.which("kcat") is None:
+        print("kcat is not installed: skipped", file=sys.stderr, flush=True)
+        sys.exit(SKIP_EXIT)
+    main([test_exactly_once_across_two_kill9s, test_brokers_down_loses_nothing_and_repeats_nothing,
+          test_records_kafka_cannot_take_are_dead_letters_never_in_a_transaction])
