@@ -14,6 +14,7 @@
 #include "buffer/quarantine.hpp"
 #include "buffer/schema.hpp"
 #include "buffer/sqlite.hpp"
+#include "text/base64.hpp"
 #include "core/log.hpp"
 #include "core/record_json.hpp"
 
@@ -96,31 +97,6 @@ bool valid_utf8(std::string_view s) {
         i += n + 1;
     }
     return true;
-}
-
-void append_base64(std::string& out, std::string_view s) {
-    static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::size_t i = 0;
-    for (; i + 3 <= s.size(); i += 3) {
-        std::uint32_t v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8) |
-                          static_cast<unsigned char>(s[i + 2]);
-        out += tbl[v >> 18];
-        out += tbl[(v >> 12) & 63];
-        out += tbl[(v >> 6) & 63];
-        out += tbl[v & 63];
-    }
-    if (i + 1 == s.size()) {
-        std::uint32_t v = static_cast<unsigned char>(s[i]) << 16;
-        out += tbl[v >> 18];
-        out += tbl[(v >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == s.size()) {
-        std::uint32_t v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8);
-        out += tbl[v >> 18];
-        out += tbl[(v >> 12) & 63];
-        out += tbl[(v >> 6) & 63];
-        out += '=';
-    }
 }
 
 class LineWriter {

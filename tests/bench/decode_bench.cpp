@@ -1,9 +1,10 @@
 // Decoder throughput on one core: small JSON objects and influx lines like a
-// sensor sends them, decoded into a reused output vector cleared every 1000
+// sensor sends them (and the same readings as CBOR and MessagePack maps), decoded into a reused output vector cleared every 1000
 // records (as the pipeline worker does per batch).
 //
 //   sluice_bench_decode [records [only]]   (records default 2000000; only:
-//                                            json, influx, csv, logfmt or chain)
+//                                            json, influx, csv, logfmt, cbor,
+//                                            msgpack or chain)
 //
 // Prints one line per decoder: "decode json: 2.41 M records/s (1 core)".
 // Rates use the thread's CPU time, so a busy machine (other builds, other
@@ -11,7 +12,9 @@
 // wall time is printed alongside.
 #include <time.h>
 
+#include <bit>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -19,11 +22,13 @@
 
 #include <fmt/format.h>
 
+#include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
 #include "decoders/csv/csv.hpp"
 #include "decoders/influx/influx.hpp"
 #include "decoders/json/json.hpp"
 #include "decoders/logfmt/logfmt.hpp"
+#include "decoders/msgpack/msgpack.hpp"
 
 namespace {
 
@@ -131,6 +136,37 @@ int main(int argc, char** argv) {
                            30 + i % 40);
     });
 
+    // The JSON objects' readings as binary maps: {"sensor": "tN", "temp":
+    // float64, "hum": int, "ts": epoch seconds}, a text key's head byte
+    // being the format's own (CBOR 0x60 + length, MessagePack 0xa0 + length).
+    auto binary = [](bool cbor, std::size_t i) {
+        std::string b;
+        auto text = [&](std::string_view s) {
+            b += static_cast<char>((cbor ? 0x60 : 0xa0) + s.size());
+            b += s;
+        };
+        auto be = [&](std::uint64_t v, int bytes) {
+            for (int k = bytes - 1; k >= 0; --k) {
+                b += static_cast<char>((v >> (8 * k)) & 0xff);
+            }
+        };
+        b += static_cast<char>(cbor ? 0xa4 : 0x84);
+        text("sensor");
+        text(fmt::format("t{}", i % 16));
+        text("temp");
+        b += static_cast<char>(cbor ? 0xfb : 0xcb);
+        be(std::bit_cast<std::uint64_t>(static_cast<double>(15 + i % 10) + static_cast<double>(i % 10) / 10), 8);
+        text("hum");
+        b += static_cast<char>(cbor ? 0x18 : 0xcc);
+        be(30 + i % 40, 1);
+        text("ts");
+        b += static_cast<char>(cbor ? 0x1a : 0xce);
+        be(1700000000 + i, 4);
+        return b;
+    };
+    const auto cbor = frames([&](std::size_t i) { return binary(true, i); });
+    const auto msgpack = frames([&](std::size_t i) { return binary(false, i); });
+
     if (wanted("json")) {
         auto d = decoders::make_json_decoder();
         report("json", bench_decoder(*d, json, n));
@@ -148,6 +184,14 @@ int main(int argc, char** argv) {
     if (wanted("logfmt")) {
         auto d = decoders::make_logfmt_decoder();
         report("logfmt", bench_decoder(*d, logfmt, n));
+    }
+    if (wanted("cbor")) {
+        auto d = decoders::make_cbor_decoder();
+        report("cbor", bench_decoder(*d, cbor, n));
+    }
+    if (wanted("msgpack")) {
+        auto d = decoders::make_msgpack_decoder();
+        report("msgpack", bench_decoder(*d, msgpack, n));
     }
     if (wanted("chain")) {
         // Influx lines through a chain that asks json first: the fallback cost.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/url.hpp"
+#include "text/base64.hpp"
 
 namespace sluice::pushgateway {
 namespace {
@@ -71,34 +72,7 @@ std::string escape_label_value(std::string_view s) {
     return out;
 }
 
-std::string base64url(std::string_view s) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::size_t i = 0;
-    while (i + 3 <= s.size()) {
-        const unsigned v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8) |
-                           static_cast<unsigned char>(s[i + 2]);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += kAlphabet[v & 63];
-        i += 3;
-    }
-    const std::size_t rest = s.size() - i;
-    if (rest == 1) {
-        const unsigned v = static_cast<unsigned char>(s[i]) << 16;
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += "==";
-    } else if (rest == 2) {
-        const unsigned v = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8);
-        out += kAlphabet[(v >> 18) & 63];
-        out += kAlphabet[(v >> 12) & 63];
-        out += kAlphabet[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
+std::string base64url(std::string_view s) { return base64(s, Base64::Url); }
 
 std::string grouping_path(std::string_view job, const std::vector<std::pair<std::string, std::string>>& labels) {
     std::string out = "/metrics";

@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
 #include "decoders/csv/csv.hpp"
 #include "decoders/influx/influx.hpp"
 #include "decoders/json/json.hpp"
 #include "decoders/logfmt/logfmt.hpp"
+#include "decoders/msgpack/msgpack.hpp"
 #include "decoders/scalar/scalar.hpp"
 
 namespace {
@@ -17,6 +19,8 @@ namespace {
 sluice::DecoderChain make_chain() {
     std::vector<sluice::DecoderChain::Entry> e;
     e.push_back({"json", sluice::decoders::make_json_decoder()});
+    e.push_back({"cbor", sluice::decoders::make_cbor_decoder()});
+    e.push_back({"msgpack", sluice::decoders::make_msgpack_decoder()});
     e.push_back({"influx", sluice::decoders::make_influx_decoder()});
     e.push_back({"csv", sluice::decoders::make_csv_decoder({})});
     e.push_back({"logfmt", sluice::decoders::make_logfmt_decoder()});
