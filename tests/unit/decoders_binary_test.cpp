@@ -12,9 +12,12 @@
 
 #include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
+#include "decoders/csv/csv.hpp"
 #include "decoders/influx/influx.hpp"
 #include "decoders/json/json.hpp"
+#include "decoders/logfmt/logfmt.hpp"
 #include "decoders/msgpack/msgpack.hpp"
+#include "decoders/scalar/scalar.hpp"
 #include "text/base64.hpp"
 
 namespace sluice::decoders {
@@ -373,6 +376,29 @@ TEST(Base64, Rfc4648VectorsInBothAlphabets) {
     EXPECT_EQ(base64("\xfb\xff", Base64::Url), "-_8=");
     EXPECT_EQ(base64("\xfb\xff"), "+/8=");
     EXPECT_EQ(base64("\xfb\xff", Base64::Url, false), "-_8");
+}
+
+TEST(BinaryDecoders, TextDecodersSayNotMineToBinaryFrames) {
+    // CBOR {"t": 1, "temp": 21.5} and MessagePack [{"t": 1}, {"temp": 21.5}]
+    const Frame frames[] = {
+        frame({0xa2, 0x61, 't', 0x01, 0x64, 't', 'e', 'm', 'p', 0xfb, 0x40, 0x35, 0x80, 0, 0, 0, 0, 0}),
+        frame({0x92, 0x81, 0xa1, 't', 0x01, 0x81, 0xa4, 't', 'e', 'm', 'p', 0xcb, 0x40, 0x35, 0x80, 0, 0, 0, 0, 0}),
+    };
+    CsvConfig csv;
+    csv.columns = {"a", "b"};
+    std::vector<std::pair<const char*, std::unique_ptr<Decoder>>> text_decoders;
+    text_decoders.emplace_back("json", make_json_decoder());
+    text_decoders.emplace_back("influx", make_influx_decoder());
+    text_decoders.emplace_back("logfmt", make_logfmt_decoder());
+    text_decoders.emplace_back("csv", make_csv_decoder(csv));
+    text_decoders.emplace_back("scalar", make_scalar_decoder());
+    for (auto& [name, d] : text_decoders) {
+        for (const Frame& f : frames) {
+            std::vector<Record> out;
+            std::string error;
+            EXPECT_EQ(d->decode(f, out, error), DecodeStatus::NotMine) << name << ": " << error;
+        }
+    }
 }
 
 // ------------------------------------------------------------ one chain
