@@ -181,6 +181,48 @@ TEST(Cbor, BrokenFramesSayWhyAndLeaveTheOutputAlone) {
     EXPECT_NE(error.find("nested deeper than 64 levels"), std::string::npos) << error;
 }
 
+TEST(Cbor, TimeTagsHoldFloatsAndNegativesAndTagChainsAreBounded) {
+    auto d = make_cbor_decoder();
+    std::vector<Record> out;
+    std::string error;
+    // {"t": 1(1363896240.5)} as a double, {"t": 1(-1)}
+    ASSERT_EQ(decode(*d, frame({0xa1, 0x61, 't', 0xc1, 0xfb, 0x41, 0xd4, 0x52, 0xd9, 0xec, 0x20, 0, 0}), out, error),
+              DecodeStatus::Ok)
+        << error;
+    EXPECT_EQ(out[0].time_ns, 1363896240LL * 1'000'000'000 + 500'000'000);
+    out.clear();
+    ASSERT_EQ(decode(*d, frame({0xa1, 0x61, 't', 0xc1, 0x20}), out, error), DecodeStatus::Ok) << error;
+    EXPECT_EQ(out[0].time_ns, -1'000'000'000);
+    // A NaN time is no time; tag 0 with text that is not a date neither.
+    EXPECT_EQ(decode(*d, frame({0xa1, 0x61, 't', 0xc1, 0xf9, 0x7e, 0x00}), out, error), DecodeStatus::Broken);
+    EXPECT_NE(error.find("tag 1: the time is out of range"), std::string::npos) << error;
+    EXPECT_EQ(decode(*d, frame({0xa1, 0x61, 't', 0xc0, 0x64, 's', 'o', 'o', 'n'}), out, error), DecodeStatus::Broken);
+    EXPECT_NE(error.find("tag 0: cannot read 'soon' as a time"), std::string::npos) << error;
+    // 16 tags on one item are taken, 17 are not.
+    auto tagged = [](int tags) {
+        Frame f = frame({0xa1, 0x61, 'v'});
+        for (int i = 0; i < tags; ++i) {
+            f.payload += '\xd8';  // tag 32 (a URI): transparent
+            f.payload += '\x20';
+        }
+        f.payload += '\x01';
+        return f;
+    };
+    out.clear();
+    EXPECT_EQ(decode(*d, tagged(16), out, error), DecodeStatus::Ok) << error;
+    EXPECT_EQ(decode(*d, tagged(17), out, error), DecodeStatus::Broken);
+    EXPECT_NE(error.find("more than 16 tags on one item"), std::string::npos) << error;
+    // A simple value of one byte (f8 14) is not a boolean: unassigned.
+    EXPECT_EQ(decode(*d, frame({0xa1, 0x61, 'v', 0xf8, 0x14}), out, error), DecodeStatus::Broken);
+    EXPECT_NE(error.find("unassigned simple value"), std::string::npos) << error;
+    // The self-describe tag also before the second document of a sequence.
+    out.clear();
+    EXPECT_EQ(decode(*d, frame({0xa1, 0x61, 'v', 0x01, 0xd9, 0xd9, 0xf7, 0xa1, 0x61, 'v', 0x02}), out, error),
+              DecodeStatus::Ok)
+        << error;
+    EXPECT_EQ(out.size(), 2u);
+}
+
 // ------------------------------------------------------------- MessagePack
 
 TEST(Msgpack, NestedMapWithTypesAndATimestamp) {
