@@ -66,28 +66,19 @@ bool RecordTree::null() {
 }
 
 bool RecordTree::time(TimeNs t) {
-    const Place p = begin_value();
-    if (p == Place::Invalid) {
-        return false;
-    }
-    if (p == Place::RecordRoot) {
-        return not_an_object();
-    }
-    Record& r = record();
-    if (levels_.back().root && !typed_time_) {
-        r.time_ns = t;  // the record's own time; its time field stays a field
+    if (!levels_.empty() && levels_.back().root && !typed_time_) {
+        begin_value();
+        record().time_ns = t;  // the record's own time; its time field stays a field
         typed_time_ = true;
         return true;
     }
-    if (!name_fits()) {
-        return false;
+    Field* f = next_field();
+    if (f != nullptr) {
+        std::string text;
+        append_rfc3339(text, t);
+        f->value.emplace<std::string>(std::move(text));
     }
-    Field& f = r.fields.emplace_back();
-    f.name = path_;
-    std::string text;
-    append_rfc3339(text, t);
-    f.value.emplace<std::string>(std::move(text));
-    return true;
+    return f != nullptr;
 }
 
 bool RecordTree::bytes(std::string_view b) {

@@ -32,6 +32,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/component.hpp"
 #include "core/record.hpp"
 
@@ -74,20 +76,11 @@ public:
     bool real(double d) { return std::isfinite(d) ? scalar(d) : null(); }
     // `s` must be valid UTF-8 (checked by the caller's format rules).
     bool string(std::string_view s) {
-        const Place p = begin_value();
-        if (p == Place::Invalid) {
-            return false;
+        Field* f = next_field();
+        if (f != nullptr) {
+            f->value.emplace<std::string>(s);
         }
-        if (p == Place::RecordRoot) {
-            return not_an_object();
-        }
-        if (!name_fits()) {
-            return false;
-        }
-        Field& f = record().fields.emplace_back();
-        f.name = path_;
-        f.value.emplace<std::string>(s);
-        return true;
+        return f != nullptr;
     }
     bool time(TimeNs t);
     // Binary data: base64url text without padding (RFC 8949 section 6.1).
@@ -145,22 +138,32 @@ private:
     bool push_level(bool array);
     bool not_an_object();
 
-    template <class T>
-    bool scalar(T v) {
+    // The field the next value goes into, named; null (and error() set)
+    // when the value cannot be one.
+    Field* next_field() {
         const Place p = begin_value();
         if (p == Place::Invalid) {
-            return false;
+            return nullptr;
         }
         if (p == Place::RecordRoot) {
-            return not_an_object();
+            not_an_object();
+            return nullptr;
         }
         if (!name_fits()) {
-            return false;
+            return nullptr;
         }
         Field& f = record().fields.emplace_back();
         f.name = path_;
-        f.value.template emplace<T>(v);
-        return true;
+        return &f;
+    }
+
+    template <class T>
+    bool scalar(T v) {
+        Field* f = next_field();
+        if (f != nullptr) {
+            f->value.template emplace<T>(v);
+        }
+        return f != nullptr;
     }
 
     // Counts the field's name against the frame's budget.
@@ -190,5 +193,41 @@ private:
     std::size_t name_bytes_ = 0;
     std::size_t name_budget_ = kNameBudgetSlack;
 };
+
+// A frame of one or more documents back to back (a CBOR sequence, a
+// MessagePack stream), each a map or an array of maps. `start(at, end)`
+// says where a document begins at `at` (null: no record starts there);
+// `parse(begin, at, end, next, error)` reads one into the tree and says
+// where it ended. NotMine when the frame does not start a document; the
+// first error undoes the frame's records (Broken).
+template <class Start, class Parse>
+DecodeStatus decode_documents(RecordTree& tree, std::string_view format, const Frame& frame,
+                              std::vector<Record>& out, std::string& error, Start start, Parse parse) {
+    const auto* begin = reinterpret_cast<const std::uint8_t*>(frame.payload.data());
+    const auto* end = begin + frame.payload.size();
+    const std::uint8_t* at = start(begin, end);
+    if (at == nullptr) {
+        return DecodeStatus::NotMine;
+    }
+    const std::size_t first = out.size();
+    tree.start_frame(frame.payload.size());
+    for (;;) {
+        tree.reset(out, frame.origin);
+        const std::uint8_t* next = nullptr;
+        if (!parse(begin, at, end, next, error)) {
+            break;
+        }
+        if (next == end) {
+            return DecodeStatus::Ok;
+        }
+        if ((at = start(next, end)) == nullptr) {
+            error = fmt::format("{}: a value that is not a map or an array after the document (offset {})", format,
+                                next - begin);
+            break;
+        }
+    }
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
+    return DecodeStatus::Broken;
+}
 
 }  // namespace sluice::decoders

@@ -88,6 +88,28 @@ def write_config(d, bootstrap, port, source, extra=""):
 
 
 
+def through_an_outage(s, port, peer, first, second):
+    """Writes `first` records to sluice's stdin and waits for them to be
+    sent; takes the peer down (its "down" command), writes `second` more and
+    ends the input; checks that the sink fails and confirms nothing more
+    while the peer is down; brings it up after OUTAGE_S; returns once sluice
+    exited, which it does when everything buffered was delivered."""
+    s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
+    s.proc.stdin.flush()
+    wait_for(lambda: sent(port, "p/k") >= first, 120, "first part sent")
+    errors_before = metric(port, "sluice_component_errors_total", component="p/k")
+    peer.command("down")
+    down_at = time.monotonic()
+    s.proc.stdin.write("".join(record_line(i) for i in range(first, first + second)).encode())
+    s.proc.stdin.close()
+    wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
+             "sink errors while the peer is down")
+    assert sent(port, "p/k") < first + second, "records were confirmed while the peer was down"
+    wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
+    peer.command("up")
+    assert s.wait(180) == 0, s.logs()[-3000:]
+
+
 STDIN_SOURCE = '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n'
 
 
@@ -126,22 +148,7 @@ def test_brokers_down_30s_loses_nothing():
         cfg = write_config(d, mock.bootstrap, port, STDIN_SOURCE,
                            'message_timeout = "3s"\nbatch_timeout = "6s"\n')
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
-            s.proc.stdin.flush()
-            wait_for(lambda: sent(port, "p/k") >= first, 120, "first part sent")
-            errors_before = metric(port, "sluice_component_errors_total", component="p/k")
-            mock.command("down")
-            down_at = time.monotonic()
-            s.proc.stdin.write("".join(record_line(i) for i in range(first, first + second)).encode())
-            s.proc.stdin.close()
-            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
-                     "sink errors while the brokers are down")
-            stuck = sent(port, "p/k")
-            assert stuck < first + second, "records were confirmed while every broker was down"
-            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
-            mock.command("up")
-            # Exits only once everything buffered was delivered.
-            assert s.wait(180) == 0, s.logs()[-3000:]
+            through_an_outage(s, port, mock, first, second)
         messages = consume(mock.bootstrap)
         dups = check_all([m[2] for m in messages], first + second)
         print(f"  outage {OUTAGE_S:.0f}s: consumed {len(messages)}, duplicates {dups}", flush=True)

@@ -19,17 +19,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 from harness import (SKIP_EXIT, Sluice, TempDir, check_all, free_port, kafka_mock, main, metric,  # noqa: E402
                      sent, wait_for)  # noqa: E402
 from kafka_txn_standin import KafkaTxnStandin  # noqa: E402
+from test_kafka import OUTAGE_S, record_line, through_an_outage  # noqa: E402
 
 PARTITIONS = 4
 TOPIC = "readings"
-OUTAGE_S = float(os.environ.get("SLUICE_KAFKA_OUTAGE_S", "30"))
 
 
 def consume(bootstrap, isolation="read_committed"):
@@ -39,10 +38,6 @@ def consume(bootstrap, isolation="read_committed"):
                        capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr.decode(errors="replace")
     return [json.loads(line)["fields"]["seq"] for line in p.stdout.decode().splitlines() if line]
-
-
-def record_line(seq):
-    return json.dumps({"gateway": "gw1", "node": f"n{seq % 50}", "seq": seq}) + "\n"
 
 
 def write_config(d, bootstrap, port, source, extra="", topic=TOPIC):
@@ -123,20 +118,7 @@ def test_brokers_down_loses_nothing_and_repeats_nothing():
         cfg = write_config(d, broker.bootstrap, port, '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n',
                            'message_timeout = "3s"\nbatch_timeout = "6s"\ntransaction_timeout = "10s"\n')
         with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
-            s.proc.stdin.write("".join(record_line(i) for i in range(first)).encode())
-            s.proc.stdin.flush()
-            wait_for(lambda: sent(port, "p/k") >= first, 120, "first part sent")
-            errors_before = metric(port, "sluice_component_errors_total", component="p/k")
-            broker.command("down")
-            down_at = time.monotonic()
-            s.proc.stdin.write("".join(record_line(i) for i in range(first, first + second)).encode())
-            s.proc.stdin.close()
-            wait_for(lambda: metric(port, "sluice_component_errors_total", component="p/k") > errors_before, 60,
-                     "sink errors while the broker is down")
-            assert sent(port, "p/k") < first + second, "records were confirmed while the broker was down"
-            wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage to last", interval=0.2)
-            broker.command("up")
-            assert s.wait(180) == 0, s.logs()[-3000:]  # exits once everything buffered was delivered
+            through_an_outage(s, port, broker, first, second)
         seqs = consume(broker.bootstrap)
         dups = check_all(seqs, first + second)
         uncommitted = consume(broker.bootstrap, "read_uncommitted")

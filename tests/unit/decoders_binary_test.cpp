@@ -56,6 +56,25 @@ DecodeStatus decode(Decoder& d, const Frame& f, std::vector<Record>& out, std::s
     return d.decode(f, out, error);
 }
 
+struct BrokenCase {
+    Frame f;
+    const char* why;
+};
+
+// Each frame is Broken with `why` in a reason that starts with the format's
+// name, and the output stays as it was.
+void expect_broken(Decoder& d, const std::vector<BrokenCase>& cases, const std::string& format) {
+    std::vector<Record> out(1);
+    std::string error;
+    for (const auto& c : cases) {
+        error.clear();
+        EXPECT_EQ(decode(d, c.f, out, error), DecodeStatus::Broken) << c.why;
+        EXPECT_NE(error.find(c.why), std::string::npos) << error;
+        EXPECT_EQ(error.rfind(format + ": ", 0), 0u) << error;
+        EXPECT_EQ(out.size(), 1u);
+    }
+}
+
 // ------------------------------------------------------------------ CBOR
 
 TEST(Cbor, NestedMapWithTypesAndAnEpochTimeTag) {
@@ -146,31 +165,23 @@ TEST(Cbor, TextAndOtherFormatsAreNotMine) {
 
 TEST(Cbor, BrokenFramesSayWhyAndLeaveTheOutputAlone) {
     auto d = make_cbor_decoder();
+    expect_broken(*d,
+                  {
+                      {frame({0xa1, 0x61, 'a'}), "truncated: an item is missing"},
+                      {frame({0xa1, 0x61, 'a', 0x7a, 0xff, 0xff, 0xff, 0xff}), "longer than the frame"},
+                      {frame({0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+                       "more elements than the frame has bytes"},
+                      {frame({0xa1, 0xf5, 0x01}), "neither a text string nor an integer"},
+                      {frame({0xa1, 0x61, 'a', 0xc1, 0x61, 'x'}), "tag 1 (epoch time) does not hold a number"},
+                      {frame({0xa1, 0x61, 'a', 0x1c}), "reserved additional information"},
+                      {frame({0xa1, 0x61, 'a', 0xff}), "a break outside an indefinite item"},
+                      {frame({0x81, 0x01}), "element 0 of the top-level array is not an object"},
+                      {frame({0xa1, 0x61, 'a', 0x01, 0x01}), "after the document"},
+                      {frame({0xa1, 0x61, 'a', 0x61, 0xff}), "invalid UTF-8"},
+                  },
+                  "cbor");
     std::vector<Record> out(1);
     std::string error;
-    struct Case {
-        Frame f;
-        const char* why;
-    };
-    const std::vector<Case> cases = {
-        {frame({0xa1, 0x61, 'a'}), "truncated: an item is missing"},
-        {frame({0xa1, 0x61, 'a', 0x7a, 0xff, 0xff, 0xff, 0xff}), "longer than the frame"},
-        {frame({0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), "more elements than the frame has bytes"},
-        {frame({0xa1, 0xf5, 0x01}), "neither a text string nor an integer"},
-        {frame({0xa1, 0x61, 'a', 0xc1, 0x61, 'x'}), "tag 1 (epoch time) does not hold a number"},
-        {frame({0xa1, 0x61, 'a', 0x1c}), "reserved additional information"},
-        {frame({0xa1, 0x61, 'a', 0xff}), "a break outside an indefinite item"},
-        {frame({0x81, 0x01}), "element 0 of the top-level array is not an object"},
-        {frame({0xa1, 0x61, 'a', 0x01, 0x01}), "after the document"},
-        {frame({0xa1, 0x61, 'a', 0x61, 0xff}), "invalid UTF-8"},
-    };
-    for (const auto& c : cases) {
-        error.clear();
-        EXPECT_EQ(decode(*d, c.f, out, error), DecodeStatus::Broken) << c.why;
-        EXPECT_NE(error.find(c.why), std::string::npos) << error;
-        EXPECT_EQ(error.rfind("cbor: ", 0), 0u) << error;
-        EXPECT_EQ(out.size(), 1u);
-    }
     // Nesting is bounded: 100 maps deep.
     Frame deep;
     for (int i = 0; i < 100; ++i) {
@@ -296,30 +307,19 @@ TEST(Msgpack, TextAndOtherFormatsAreNotMine) {
 
 TEST(Msgpack, BrokenFramesSayWhyAndLeaveTheOutputAlone) {
     auto d = make_msgpack_decoder();
-    std::vector<Record> out(1);
-    std::string error;
-    struct Case {
-        Frame f;
-        const char* why;
-    };
-    const std::vector<Case> cases = {
-        {frame({0x81, 0xa1, 'a'}), "truncated: a value is missing"},
-        {frame({0x81, 0xa1, 'a', 0xdb, 0xff, 0xff, 0xff, 0xff}), "longer than the frame"},
-        {frame({0xdd, 0xff, 0xff, 0xff, 0xff}), "more elements than the frame has bytes"},
-        {frame({0x81, 0xc3, 0x01}), "neither a string nor an integer"},
-        {frame({0x81, 0xa1, 'a', 0xc1}), "0xc1 is never used"},
-        {frame({0x81, 0xa1, 'a', 0xd5, 0xff, 0x00, 0x00}), "a timestamp of 2 bytes"},
-        {frame({0x91, 0x01}), "element 0 of the top-level array is not an object"},
-        {frame({0x81, 0xa1, 'a', 0x01, 0x01}), "after the document"},
-        {frame({0x81, 0xa1, 'a', 0xa1, 0xff}), "invalid UTF-8"},
-    };
-    for (const auto& c : cases) {
-        error.clear();
-        EXPECT_EQ(decode(*d, c.f, out, error), DecodeStatus::Broken) << c.why;
-        EXPECT_NE(error.find(c.why), std::string::npos) << error;
-        EXPECT_EQ(error.rfind("msgpack: ", 0), 0u) << error;
-        EXPECT_EQ(out.size(), 1u);
-    }
+    expect_broken(*d,
+                  {
+                      {frame({0x81, 0xa1, 'a'}), "truncated: a value is missing"},
+                      {frame({0x81, 0xa1, 'a', 0xdb, 0xff, 0xff, 0xff, 0xff}), "longer than the frame"},
+                      {frame({0xdd, 0xff, 0xff, 0xff, 0xff}), "more elements than the frame has bytes"},
+                      {frame({0x81, 0xc3, 0x01}), "neither a string nor an integer"},
+                      {frame({0x81, 0xa1, 'a', 0xc1}), "0xc1 is never used"},
+                      {frame({0x81, 0xa1, 'a', 0xd5, 0xff, 0x00, 0x00}), "a timestamp of 2 bytes"},
+                      {frame({0x91, 0x01}), "element 0 of the top-level array is not an object"},
+                      {frame({0x81, 0xa1, 'a', 0x01, 0x01}), "after the document"},
+                      {frame({0x81, 0xa1, 'a', 0xa1, 0xff}), "invalid UTF-8"},
+                  },
+                  "msgpack");
 }
 
 TEST(Msgpack, SignedIntegersOfEveryWidthAndNegativeKeys) {

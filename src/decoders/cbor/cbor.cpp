@@ -393,42 +393,23 @@ class CborDecoder final : public Decoder {
 public:
     explicit CborDecoder(const CborConfig& config) : tree_(config.separator, "cbor"), parser_(tree_, text_) {}
 
+    // A CBOR sequence (RFC 8742): several documents in one frame, in turn.
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
-        const auto* begin = reinterpret_cast<const std::uint8_t*>(frame.payload.data());
-        const auto* end = begin + frame.payload.size();
-        const std::uint8_t* p = record_start(begin, end);
-        if (p == nullptr) {
-            return DecodeStatus::NotMine;
-        }
-        const std::size_t first = out.size();
-        tree_.start_frame(frame.payload.size());
-        // A CBOR sequence (RFC 8742): several documents in one frame, in turn.
-        while (p != end) {
-            tree_.reset(out, frame.origin);
-            const std::uint8_t* next = nullptr;
-            if (!parser_.document(begin, p, end, next)) {
-                error = parser_.error();
-                return broken(out, first);
-            }
-            if (next != end && (p = record_start(next, end)) == nullptr) {
-                error = fmt::format("cbor: an item that is not a map or an array after the document (offset {})",
-                                    next - begin);
-                return broken(out, first);
-            }
-            if (next == end) {
-                break;
-            }
-        }
+        const DecodeStatus st = decode_documents(
+            tree_, "cbor", frame, out, error, record_start,
+            [this](const std::uint8_t* begin, const std::uint8_t* at, const std::uint8_t* end,
+                   const std::uint8_t*& next, std::string& why) {
+                const bool ok = parser_.document(begin, at, end, next);
+                if (!ok) {
+                    why = parser_.error();
+                }
+                return ok;
+            });
         trim();
-        return DecodeStatus::Ok;
+        return st;
     }
 
 private:
-    DecodeStatus broken(std::vector<Record>& out, std::size_t first) {
-        out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-        trim();
-        return DecodeStatus::Broken;
-    }
     void trim() {
         if (text_.capacity() > 256 * 1024) {
             text_ = std::string();  // one huge frame must not pin its copy

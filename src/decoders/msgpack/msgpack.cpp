@@ -23,8 +23,14 @@ namespace {
 // The timestamp extension type (the spec's "Timestamp extension type").
 constexpr std::int8_t kTimestampExt = -1;
 
-bool is_container(std::uint8_t b) {
-    return (b >= 0x80 && b <= 0x9f) || b == 0xdc || b == 0xdd || b == 0xde || b == 0xdf;
+// Where a record starts at `p`: a map or an array (fixmap, fixarray,
+// array/map 16/32); null for anything else.
+const std::uint8_t* document_start(const std::uint8_t* p, const std::uint8_t* end) {
+    if (p == end) {
+        return nullptr;
+    }
+    const std::uint8_t b = *p;
+    return (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf) ? p : nullptr;
 }
 
 class Parser {
@@ -302,39 +308,23 @@ class MsgpackDecoder final : public Decoder {
 public:
     explicit MsgpackDecoder(const MsgpackConfig& config) : tree_(config.separator, "msgpack"), parser_(tree_, text_) {}
 
+    // Several objects back to back in one frame (a stream), in turn.
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
-        const auto* begin = reinterpret_cast<const std::uint8_t*>(frame.payload.data());
-        const auto* end = begin + frame.payload.size();
-        if (begin == end || !is_container(*begin)) {
-            return DecodeStatus::NotMine;  // a record is a map, or an array of maps
-        }
-        const std::size_t first = out.size();
-        tree_.start_frame(frame.payload.size());
-        // Several objects back to back in one frame (a stream), in turn.
-        for (const std::uint8_t* p = begin; p != end;) {
-            tree_.reset(out, frame.origin);
-            const std::uint8_t* next = nullptr;
-            if (!parser_.document(begin, p, end, next)) {
-                error = parser_.error();
-                return broken(out, first);
-            }
-            if (next != end && !is_container(*next)) {
-                error = fmt::format("msgpack: a value that is not a map or an array after the document (offset {})",
-                                    next - begin);
-                return broken(out, first);
-            }
-            p = next;
-        }
+        const DecodeStatus st = decode_documents(
+            tree_, "msgpack", frame, out, error, document_start,
+            [this](const std::uint8_t* begin, const std::uint8_t* at, const std::uint8_t* end,
+                   const std::uint8_t*& next, std::string& why) {
+                const bool ok = parser_.document(begin, at, end, next);
+                if (!ok) {
+                    why = parser_.error();
+                }
+                return ok;
+            });
         trim();
-        return DecodeStatus::Ok;
+        return st;
     }
 
 private:
-    DecodeStatus broken(std::vector<Record>& out, std::size_t first) {
-        out.erase(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
-        trim();
-        return DecodeStatus::Broken;
-    }
     void trim() {
         if (text_.capacity() > 256 * 1024) {
             text_ = std::string();  // one huge frame must not pin its copy
