@@ -197,12 +197,13 @@ private:
 // A frame of one or more documents back to back (a CBOR sequence, a
 // MessagePack stream), each a map or an array of maps. `start(at, end)`
 // says where a document begins at `at` (null: no record starts there);
-// `parse(begin, at, end, next, error)` reads one into the tree and says
-// where it ended. NotMine when the frame does not start a document; the
-// first error undoes the frame's records (Broken).
-template <class Start, class Parse>
+// `parser.document(begin, at, end, next)` reads one into the tree and says
+// where it ended, `parser.error()` why it could not. NotMine when the frame
+// does not start a document; the first error undoes the frame's records
+// (Broken).
+template <class Start, class Parser>
 DecodeStatus decode_documents(RecordTree& tree, std::string_view format, const Frame& frame,
-                              std::vector<Record>& out, std::string& error, Start start, Parse parse) {
+                              std::vector<Record>& out, std::string& error, Start start, Parser& parser) {
     const auto* begin = reinterpret_cast<const std::uint8_t*>(frame.payload.data());
     const auto* end = begin + frame.payload.size();
     const std::uint8_t* at = start(begin, end);
@@ -214,7 +215,8 @@ DecodeStatus decode_documents(RecordTree& tree, std::string_view format, const F
     for (;;) {
         tree.reset(out, frame.origin);
         const std::uint8_t* next = nullptr;
-        if (!parse(begin, at, end, next, error)) {
+        if (!parser.document(begin, at, end, next)) {
+            error = parser.error();
             break;
         }
         if (next == end) {

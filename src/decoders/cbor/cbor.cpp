@@ -395,16 +395,7 @@ public:
 
     // A CBOR sequence (RFC 8742): several documents in one frame, in turn.
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
-        const DecodeStatus st = decode_documents(
-            tree_, "cbor", frame, out, error, record_start,
-            [this](const std::uint8_t* begin, const std::uint8_t* at, const std::uint8_t* end,
-                   const std::uint8_t*& next, std::string& why) {
-                const bool ok = parser_.document(begin, at, end, next);
-                if (!ok) {
-                    why = parser_.error();
-                }
-                return ok;
-            });
+        const DecodeStatus st = decode_documents(tree_, "cbor", frame, out, error, record_start, parser_);
         trim();
         return st;
     }
