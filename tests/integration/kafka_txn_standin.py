@@ -489,6 +489,9 @@ class Broker:
         """Abort transactions older than transaction_timeout_ms; like Kafka,
         bump the epoch first so the old producer instance is fenced."""
         while True:
+            # The broker's own expiry check, every 100 ms (Kafka's
+            # transaction.abort.timed.out.transaction.cleanup.interval.ms),
+            # not a test waiting for something.
             time.sleep(0.1)
             with self.cond:
                 now = time.monotonic()
