@@ -313,6 +313,20 @@ def parse_batches(blob):
 
 
 # ---------------------------------------------------------------- broker
+def read_offset_topics(r, ver, epoch_from):
+    """The topics of an OffsetCommit or TxnOffsetCommit request: [(topic,
+    [(partition, offset, metadata)])]; committed_leader_epoch is there from
+    version `epoch_from` of the request on (OffsetCommit v6, TxnOffsetCommit
+    v2), and skipped."""
+    def partition():
+        idx, offset = r.i32(), r.i64()
+        if ver >= epoch_from:
+            r.i32()                              # committed_leader_epoch
+        return idx, offset, r.string()
+
+    return r.array(lambda: (r.string(), r.array(partition))) or []
+
+
 class Broker:
     def __init__(self, topics, port=0):
         self.topics = {name: [Partition() for _ in range(n)] for name, n in topics.items()}
@@ -797,13 +811,7 @@ class Broker:
         if ver <= 4:
             r.i64()                              # retention_time_ms
 
-        def partition():
-            idx, offset = r.i32(), r.i64()
-            if ver >= 6:
-                r.i32()                          # committed_leader_epoch
-            return idx, offset, r.string()
-
-        topics = r.array(lambda: (r.string(), r.array(partition))) or []
+        topics = read_offset_topics(r, ver, epoch_from=6)
         w = Writer()
         if ver >= 3:
             w.i32(0)
@@ -921,13 +929,7 @@ class Broker:
         """TxnOffsetCommit v0-2: stage offsets in the txn (visible on commit)."""
         txn_id, group, pid, epoch = r.string(), r.string(), r.i64(), r.i16()
 
-        def partition():
-            idx, offset = r.i32(), r.i64()
-            if ver >= 2:
-                r.i32()                          # committed_leader_epoch
-            return idx, offset, r.string()
-
-        topics = r.array(lambda: (r.string(), r.array(partition))) or []
+        topics = read_offset_topics(r, ver, epoch_from=2)
         w = Writer()
         w.i32(0)
         w.i32(len(topics))

@@ -73,14 +73,14 @@ def record_line(seq):
     return json.dumps({"gateway": "gw1", "node": f"n{seq % 50}", "seq": seq}) + "\n"
 
 
-def write_config(d, bootstrap, port, source, extra=""):
+def write_config(d, bootstrap, port, source, extra="", topic=TOPIC):
     cfg = os.path.join(d, "sluice.toml")
     with open(cfg, "w") as f:
         f.write(f'[gateway]\nid = "edge-7"\n[http]\nlisten = "127.0.0.1:{port}"\n'
                 f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
                 f'{source}'
                 f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{bootstrap}"]\n'
-                f'topic = "{TOPIC}"\nkey = "{{gateway}}/{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
+                f'topic = "{topic}"\nkey = "{{gateway}}/{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
                 f'retry_max = "1s"\n{extra}')
     return cfg
 

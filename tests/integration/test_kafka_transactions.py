@@ -26,6 +26,7 @@ from harness import (SKIP_EXIT, Sluice, TempDir, check_all, free_port, kafka_moc
                      sent, wait_for)  # noqa: E402
 from kafka_txn_standin import KafkaTxnStandin  # noqa: E402
 from test_kafka import OUTAGE_S, record_line, through_an_outage  # noqa: E402
+from test_kafka import write_config as kafka_config  # noqa: E402
 
 PARTITIONS = 4
 TOPIC = "readings"
@@ -41,15 +42,8 @@ def consume(bootstrap, isolation="read_committed"):
 
 
 def write_config(d, bootstrap, port, source, extra="", topic=TOPIC):
-    cfg = os.path.join(d, "sluice.toml")
-    with open(cfg, "w") as f:
-        f.write(f'[gateway]\nid = "edge-7"\n[http]\nlisten = "127.0.0.1:{port}"\n'
-                f'[pipelines.p]\nbatch_max_records = 1000\nbatch_max_delay = "20ms"\n'
-                f'{source}'
-                f'[[pipelines.p.sinks]]\ntype = "kafka"\nid = "k"\nbrokers = ["{bootstrap}"]\n'
-                f'topic = "{topic}"\nkey = "{{gateway}}/{{node}}"\nbatch_size = 1000\nretry_initial = "50ms"\n'
-                f'retry_max = "1s"\ntransactional_id = "edge-7.p.k"\n{extra}')
-    return cfg
+    """test_kafka's configuration with the sink transactional."""
+    return kafka_config(d, bootstrap, port, source, 'transactional_id = "edge-7.p.k"\n' + extra, topic)
 
 
 def file_source(d, total):
