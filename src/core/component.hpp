@@ -93,12 +93,30 @@ enum class DecodeStatus {
     Broken,   // this decoder's format, but malformed: `error` says why
 };
 
+struct StateChange;
+
+// What a decoder that keeps state across frames (sparkplug_b's alias maps)
+// gets before its first frame.
+struct DecoderContext {
+    std::string component;  // "<pipeline>/<source id>", the metrics label
+    // Calls `fn` for every state pair this decoder stored. Only valid inside
+    // open().
+    std::function<void(const std::function<void(std::string_view key, std::string_view value)>& fn)> load_state;
+};
+
 class Decoder {
 public:
     virtual ~Decoder() = default;
+    // Called once when the pipeline is built, before the first frame. May
+    // throw std::runtime_error (the pipeline does not start).
+    virtual void open(const DecoderContext& ctx) { (void)ctx; }
     // Appends the frame's records to `out`. On NotMine and Broken `out` must be
     // left as it was; on Broken `error` holds the reason.
     virtual DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) = 0;
+    // Moves the state changes of the frames decoded since the last call to
+    // `out`: the worker commits them with those frames' records, so after a
+    // crash the stored state and the stored records agree.
+    virtual void take_state(std::vector<StateChange>& out) { (void)out; }
 };
 
 // ---------------------------------------------------------------- stages

@@ -69,6 +69,13 @@ void append_time_of_day(std::string& out, std::int64_t rem, std::int64_t nanos);
 
 }  // namespace
 
+void append_date(std::string& out, std::int64_t days) {
+    std::int64_t y;
+    unsigned m, d;
+    civil_from_days(days, y, m, d);
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}", y, m, d);
+}
+
 void append_rfc3339(std::string& out, TimeNs t) {
     std::int64_t secs = t / 1'000'000'000;
     std::int64_t nanos = t % 1'000'000'000;

@@ -15,6 +15,8 @@ namespace sluice {
 void append_json_string(std::string& out, std::string_view s);
 // RFC 3339 UTC with 0, 3, 6 or 9 fractional digits, whichever is exact.
 void append_rfc3339(std::string& out, TimeNs t);
+// A date, days since 1970-01-01, as YYYY-MM-DD (any int32 day count).
+void append_date(std::string& out, std::int64_t days);
 void append_record_json(std::string& out, const Record& r);
 // How a double with no fraction is written: Shortest "3" (the records'
 // NDJSON), or KeepFraction "3.0", so that a reader that types numbers by

@@ -24,6 +24,31 @@ DecoderChain::DecoderChain(std::vector<Entry> decoders, std::string metrics_comp
                                {{"component", component_}});
 }
 
+void DecoderChain::open(const std::string& state_prefix, const StateLoader& load_state) {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = slots_[i];
+        s.state_ns = fmt::format("{}/decoder/{}", state_prefix, s.entry.id.empty() ? s.entry.name : s.entry.id);
+        DecoderContext ctx;
+        ctx.component = component_;
+        ctx.load_state = [&](const std::function<void(std::string_view, std::string_view)>& fn) {
+            if (load_state) {
+                load_state(s.state_ns, fn);
+            }
+        };
+        s.entry.decoder->open(ctx);
+    }
+}
+
+void DecoderChain::take_state(std::vector<std::pair<std::string, StateChange>>& out) {
+    for (auto& s : slots_) {
+        changes_.clear();
+        s.entry.decoder->take_state(changes_);
+        for (auto& c : changes_) {
+            out.emplace_back(s.state_ns, std::move(c));
+        }
+    }
+}
+
 bool DecoderChain::decode(const Frame& frame, std::vector<Record>& out, DeadLetter& dead) {
     const std::size_t first = out.size();
     for (auto& s : slots_) {

@@ -4,6 +4,7 @@
 // whose reason lists every decoder's verdict, so the operator sees why.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,6 +25,8 @@ public:
     struct Entry {
         std::string name;
         std::unique_ptr<Decoder> decoder;
+        // The decoder's id in its pipeline (its state's name); empty: name.
+        std::string id;
     };
 
     // Dead letters keep at most this much of the payload.
@@ -40,6 +43,16 @@ public:
     // decoder may still read the frame (the failure is counted).
     bool decode(const Frame& frame, std::vector<Record>& out, DeadLetter& dead);
 
+    // Opens every decoder before the first frame. A decoder's state is
+    // stored under "<state_prefix>/decoder/<id>"; `load_state(namespace,
+    // fn)` reads it.
+    using StateLoader = std::function<void(
+        std::string_view ns, const std::function<void(std::string_view key, std::string_view value)>& fn)>;
+    void open(const std::string& state_prefix, const StateLoader& load_state);
+    // Moves the decoders' state changes since the last call to `out`, each
+    // under its decoder's namespace.
+    void take_state(std::vector<std::pair<std::string, StateChange>>& out);
+
     std::size_t size() const { return slots_.size(); }
     const std::string& component() const { return component_; }
 
@@ -49,7 +62,9 @@ private:
         Counter* frames = nullptr;
         Counter* failures = nullptr;
         std::string error;  // reused: the decoder's last Broken reason
+        std::string state_ns;
     };
+    std::vector<StateChange> changes_;  // reused by take_state
 
     std::vector<Slot> slots_;
     std::string component_;

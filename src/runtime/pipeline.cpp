@@ -105,7 +105,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         slot->source = build(s, s.descriptor->make_source);
         std::vector<DecoderChain::Entry> entries;
         for (const auto& d : s.decoders) {
-            entries.push_back({d.type, build(d, d.descriptor->make_decoder)});
+            entries.push_back({d.type, build(d, d.descriptor->make_decoder), d.id});
         }
         const std::string label = name_ + "/" + s.id;
         slot->work.id = s.id;
@@ -333,6 +333,17 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
             slot->stage->open(ctx);
         } catch (const std::exception& e) {
             throw std::runtime_error(fmt::format("{}: {}", slot->label, e.what()));
+        }
+    }
+    // Decoders with state (sparkplug_b) load it the same way, each under
+    // "<source id>/decoder/<decoder id>".
+    for (auto& slot : sources_) {
+        try {
+            slot->work.chain->open(slot->id, [this](std::string_view ns, const auto& fn) {
+                buffer_->load_state(ns, fn);
+            });
+        } catch (const std::exception& e) {
+            throw std::runtime_error(fmt::format("{}/{}: {}", name_, slot->id, e.what()));
         }
     }
     stats::hub().add_pipeline(stats_);

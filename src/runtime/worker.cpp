@@ -184,6 +184,7 @@ void Worker::grow_batch() {
 
 void Worker::decode(const std::vector<Frame>& frames) {
     records_.clear();
+    state_.clear();
     encoded_.clear();
     dead_.clear();
     checkpoints_.clear();
@@ -295,6 +296,10 @@ void Worker::decode(const std::vector<Frame>& frames) {
         }
     }
     for (auto* sp : sources_) {
+        // Decoder state (sparkplug_b's aliases) commits with these records.
+        if (sp->chain && !frames.empty()) {
+            sp->chain->take_state(state_);
+        }
         for (const auto& [epoch, position] : sp->epoch_positions) {
             checkpoints_.emplace_back(fmt::format("{}:{}", *sp->checkpoint_key, epoch),
                                       fmt::format("{}:{}", epoch, position));
@@ -309,7 +314,6 @@ void Worker::decode(const std::vector<Frame>& frames) {
 }
 
 void Worker::run_stages(bool tick) {
-    state_.clear();
     streams_.clear();
     if (stages_.empty()) {
         return;

@@ -1,10 +1,12 @@
 // Decoder throughput on one core: small JSON objects and influx lines like a
-// sensor sends them (and the same readings as CBOR and MessagePack maps), decoded into a reused output vector cleared every 1000
-// records (as the pipeline worker does per batch).
+// sensor sends them (and the same readings as CBOR and MessagePack maps and
+// as protobuf messages, Sparkplug B DDATA by alias and Avro records), decoded into a reused output vector cleared every
+// 1000 records (as the pipeline worker does per batch).
 //
 //   sluice_bench_decode [records [only]]   (records default 2000000; only:
 //                                            json, influx, csv, logfmt, cbor,
-//                                            msgpack or chain)
+//                                            msgpack, protobuf, sparkplug_b,
+//                                            avro or chain)
 //
 // Prints one line per decoder: "decode json: 2.41 M records/s (1 core)".
 // Rates use the thread's CPU time, so a busy machine (other builds, other
@@ -22,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "decoders/avro/avro.hpp"
 #include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
 #include "decoders/csv/csv.hpp"
@@ -29,6 +32,10 @@
 #include "decoders/json/json.hpp"
 #include "decoders/logfmt/logfmt.hpp"
 #include "decoders/msgpack/msgpack.hpp"
+#include "decoders/protobuf/protobuf.hpp"
+#include "decoders/sparkplug_b/sparkplug_b.hpp"
+#include "../unit/avro_writer.hpp"
+#include "../unit/protobuf_writer.hpp"
 
 namespace {
 
@@ -166,6 +173,16 @@ int main(int argc, char** argv) {
     };
     const auto cbor = frames([&](std::size_t i) { return binary(true, i); });
     const auto msgpack = frames([&](std::size_t i) { return binary(false, i); });
+    // message Reading { string sensor = 1; double temp = 2; int32 hum = 3; int64 ts = 4; }
+    namespace pbw = testing::pb;
+    const auto protobuf = frames([](std::size_t i) {
+        return pbw::Message()
+            .bytes(1, fmt::format("t{}", i % 16))
+            .f64(2, static_cast<double>(15 + i % 10) + static_cast<double>(i % 10) / 10)
+            .varint(3, 30 + i % 40)
+            .varint(4, 1700000000 + i)
+            .str();
+    });
 
     if (wanted("json")) {
         auto d = decoders::make_json_decoder();
@@ -192,6 +209,74 @@ int main(int argc, char** argv) {
     if (wanted("msgpack")) {
         auto d = decoders::make_msgpack_decoder();
         report("msgpack", bench_decoder(*d, msgpack, n));
+    }
+    if (wanted("protobuf")) {
+        decoders::ProtobufConfig c;
+        c.schema = decoders::pb::Schema::load(
+            pbw::descriptor_set({pbw::file("bench.proto", "bench",
+                                           {pbw::message_type("Reading", {{"sensor", 1, pbw::kString},
+                                                                          {"temp", 2, pbw::kDouble},
+                                                                          {"hum", 3, pbw::kInt32},
+                                                                          {"ts", 4, pbw::kInt64}})})}),
+            "bench.Reading");
+        auto d = decoders::make_protobuf_decoder(std::move(c));
+        report("protobuf", bench_decoder(*d, protobuf, n));
+    }
+    if (wanted("sparkplug_b")) {
+        // A device's DDATA by alias (temp, hum, sensor) after its DBIRTH,
+        // 16 devices of one edge node.
+        auto metric = [](std::uint64_t alias, auto&& set) {
+            pbw::Message m;
+            m.varint(2, alias);
+            set(m);
+            return m;
+        };
+        auto d = decoders::make_sparkplug_decoder();
+        std::string error;
+        std::vector<Record> births;
+        for (int dev = 0; dev < 16; ++dev) {
+            pbw::Message birth;
+            birth.varint(1, 1700000000000);
+            birth.message(2, pbw::Message().bytes(1, "temp").varint(2, 1).varint(4, 10).f64(13, 20));
+            birth.message(2, pbw::Message().bytes(1, "hum").varint(2, 2).varint(4, 3).varint(10, 50));
+            birth.message(2, pbw::Message().bytes(1, "sensor").varint(2, 3).varint(4, 12).bytes(15, "t"));
+            Frame f;
+            f.origin = fmt::format("spBv1.0/plant/DBIRTH/gw1/dev{}", dev);
+            f.payload = birth.str();
+            d->decode(f, births, error);
+        }
+        std::vector<Frame> ddata(kDistinctFrames);
+        for (std::size_t i = 0; i < ddata.size(); ++i) {
+            pbw::Message p;
+            p.varint(1, 1700000000000 + i);
+            p.message(2, metric(1, [&](pbw::Message& m) {
+                m.f64(13, static_cast<double>(15 + i % 10) + static_cast<double>(i % 10) / 10);
+            }));
+            p.message(2, metric(2, [&](pbw::Message& m) { m.varint(10, 30 + i % 40); }));
+            p.message(2, metric(3, [&](pbw::Message& m) { m.bytes(15, fmt::format("t{}", i % 16)); }));
+            p.varint(3, i % 256);
+            ddata[i].origin = fmt::format("spBv1.0/plant/DDATA/gw1/dev{}", i % 16);
+            ddata[i].payload = p.str();
+            ddata[i].arrival_ns = 1;
+        }
+        report("sparkplug_b", bench_decoder(*d, ddata, n));
+    }
+    if (wanted("avro")) {
+        // {"sensor": string, "temp": double, "hum": int, "ts": long}, plain binary.
+        const auto avro = frames([](std::size_t i) {
+            testing::avro::Datum d;
+            d.str(fmt::format("t{}", i % 16))
+                .dbl(static_cast<double>(15 + i % 10) + static_cast<double>(i % 10) / 10)
+                .lng(static_cast<std::int64_t>(30 + i % 40))
+                .lng(static_cast<std::int64_t>(1700000000 + i));
+            return d.b;
+        });
+        decoders::AvroConfig c;
+        c.schema = decoders::avro::Schema::parse(
+            R"({"type":"record","name":"Reading","fields":[{"name":"sensor","type":"string"},)"
+            R"({"name":"temp","type":"double"},{"name":"hum","type":"int"},{"name":"ts","type":"long"}]})");
+        auto d = decoders::make_avro_decoder(std::move(c));
+        report("avro", bench_decoder(*d, avro, n));
     }
     if (wanted("chain")) {
         // Influx lines through a chain that asks json first: the fallback cost.

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,19 @@ def run(args, input=None, timeout=60, env=None):
         full_env.update(env)
     return subprocess.run([SLUICE] + args, input=input, capture_output=True, timeout=timeout * TIMEOUT_SCALE,
                           env=full_env)
+
+
+def send_length_prefixed(path, payloads):
+    """Connects to the unix stream socket `path` (waiting for it) and sends
+    each payload with a 4-byte big-endian length before it (the unix
+    source's framing = "length")."""
+    wait_for(lambda: os.path.exists(path), 20, f"{path} listening")
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        wait_for(lambda: c.connect_ex(path) == 0, 20, f"connected to {path}")
+        c.sendall(b"".join(struct.pack(">I", len(p)) + p for p in payloads))
+    finally:
+        c.close()
 
 
 def read_ndjson(path):

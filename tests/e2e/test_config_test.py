@@ -297,6 +297,20 @@ def test_components_toml_snippets_validate():
                 text += ('\n[[pipelines.other.sources]]\ntype = "simulate"\n'
                          '[[pipelines.other.stages]]\ntype = "window"\nsize = "1m"\nlate = "stream"\n'
                          'late_stream = "example"\n[[pipelines.other.sinks]]\ntype = "stdout"\n')
+            # Decoders that read a schema at start get one of their own.
+            if 'descriptor_set = "example"' in text:
+                # A FileDescriptorSet with one file holding a message named "example".
+                message = b"\x0a\x07example"
+                file = b"\x0a\x07e.proto" + b"\x22" + bytes([len(message)]) + message
+                path = os.path.join(d, "example.desc")
+                with open(path, "wb") as f:
+                    f.write(b"\x0a" + bytes([len(file)]) + file)
+                text = text.replace('descriptor_set = "example"', f'descriptor_set = "{path}"')
+            if 'type = "avro" }' in text:
+                path = os.path.join(d, "example.avsc")
+                with open(path, "w") as f:
+                    f.write('{"type": "record", "name": "example", "fields": [{"name": "v", "type": "long"}]}')
+                text = text.replace('type = "avro" }', f'type = "avro", schema = "{path}" }}')
             cfg = write(d, f"{kind}-{name}.toml", text)
             v = run(["validate", cfg])
             assert v.returncode == 0, f"{kind_name}:\n{text}\n{v.stderr.decode()}"

@@ -15,10 +15,11 @@
 
 namespace sluice::fuzz {
 
-inline void check_decoder(Decoder& decoder, const std::uint8_t* data, std::size_t size) {
+inline void check_decoder(Decoder& decoder, const std::uint8_t* data, std::size_t size,
+                          const std::string& origin = "fuzz") {
     Frame f;
     f.payload.assign(reinterpret_cast<const char*>(data), size);
-    f.origin = "fuzz";
+    f.origin = origin;
     std::vector<Record> out(1);
     out[0].fields.push_back({"seed", FieldValue{std::int64_t{1}}});
     std::string error;
@@ -34,7 +35,7 @@ inline void check_decoder(Decoder& decoder, const std::uint8_t* data, std::size_
     }
     std::size_t names = 0;
     for (std::size_t i = 1; i < out.size(); ++i) {
-        if (out[i].origin != "fuzz") {
+        if (out[i].origin != origin) {
             std::abort();
         }
         for (const auto& field : out[i].fields) {

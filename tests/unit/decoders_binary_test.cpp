@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "decoder_test_util.hpp"
+
 #include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
 #include "decoders/csv/csv.hpp"
@@ -23,6 +25,8 @@
 namespace sluice::decoders {
 namespace {
 
+using test::value;
+
 Frame frame(std::initializer_list<int> bytes) {
     Frame f;
     for (const int b : bytes) {
@@ -32,25 +36,10 @@ Frame frame(std::initializer_list<int> bytes) {
     return f;
 }
 
-Frame text(std::string s) {
-    Frame f;
-    f.payload = std::move(s);
-    f.origin = "dev/1";
-    return f;
-}
+using test::text;
 
 const Field* field(const Record& r, std::string_view name) { return r.field(name); }
 
-template <class T>
-T value(const Record& r, std::string_view name) {
-    const Field* f = r.field(name);
-    EXPECT_NE(f, nullptr) << name;
-    if (f == nullptr || !std::holds_alternative<T>(f->value)) {
-        ADD_FAILURE() << name << " has another type";
-        return T{};
-    }
-    return std::get<T>(f->value);
-}
 
 DecodeStatus decode(Decoder& d, const Frame& f, std::vector<Record>& out, std::string& error) {
     return d.decode(f, out, error);

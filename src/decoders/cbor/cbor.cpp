@@ -33,7 +33,6 @@ constexpr std::uint8_t kMajorMap = 5;
 constexpr std::uint8_t kMajorTag = 6;
 constexpr std::uint8_t kMajorSimple = 7;
 constexpr std::uint8_t kIndefinite = 31;
-constexpr std::uint64_t kSelfDescribeTag = 55799;
 // Tags may wrap tags: bounded like nesting.
 constexpr std::size_t kMaxTagDepth = 16;
 

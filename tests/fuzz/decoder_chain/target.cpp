@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "decoders/avro/avro.hpp"
 #include "decoders/cbor/cbor.hpp"
 #include "decoders/chain.hpp"
 #include "decoders/csv/csv.hpp"
@@ -12,7 +13,10 @@
 #include "decoders/json/json.hpp"
 #include "decoders/logfmt/logfmt.hpp"
 #include "decoders/msgpack/msgpack.hpp"
+#include "decoders/protobuf/protobuf.hpp"
 #include "decoders/scalar/scalar.hpp"
+#include "../../unit/avro_writer.hpp"
+#include "../../unit/protobuf_writer.hpp"
 
 namespace {
 
@@ -21,6 +25,12 @@ sluice::DecoderChain make_chain() {
     e.push_back({"json", sluice::decoders::make_json_decoder()});
     e.push_back({"cbor", sluice::decoders::make_cbor_decoder()});
     e.push_back({"msgpack", sluice::decoders::make_msgpack_decoder()});
+    sluice::decoders::ProtobufConfig pb;
+    pb.schema = sluice::decoders::pb::Schema::load(sluice::testing::pb::plant_descriptor_set(), "plant.Reading");
+    e.push_back({"protobuf", sluice::decoders::make_protobuf_decoder(std::move(pb))});
+    sluice::decoders::AvroConfig avro;
+    avro.schema = sluice::decoders::avro::Schema::parse(sluice::testing::avro::kSchema);
+    e.push_back({"avro", sluice::decoders::make_avro_decoder(std::move(avro))});
     e.push_back({"influx", sluice::decoders::make_influx_decoder()});
     e.push_back({"csv", sluice::decoders::make_csv_decoder({})});
     e.push_back({"logfmt", sluice::decoders::make_logfmt_decoder()});
