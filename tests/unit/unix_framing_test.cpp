@@ -3,10 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "sources/unix/framing.hpp"
+#include "text/stream_framing.hpp"
 
-using sluice::unixsock::Framer;
-using sluice::unixsock::Framing;
+using sluice::framing::Framer;
+using sluice::framing::Framing;
 
 namespace {
 

@@ -16,7 +16,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/guard.hpp"
-#include "core/wake_fd.hpp"
+#include "core/source_thread.hpp"
 
 namespace sluice::components {
 namespace {
@@ -29,20 +29,10 @@ public:
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
-        wake_.drain();  // a stop() before this start
-        thread_ = std::thread([this] {
-            run_restarting(ctx_->name, ctx_->metrics->errors, [this](auto d) { return wait_unless(stopping_, d); },
-                           [this] { run(); });
-        });
+        thread_.start(ctx, [this] { run(); });
     }
 
-    void stop() override {
-        stopping_ = true;
-        wake_.wake();
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
+    void stop() override { thread_.stop(); }
 
 private:
     void run() {
@@ -60,12 +50,12 @@ private:
             ctx_->metrics->errors->inc();
             log::warn("{}: skipped a line longer than max_line_bytes ({} bytes)", ctx_->name, max_line_);
         };
-        while (!stopping_) {
+        while (!thread_.stopping()) {
             // Sleeps until input comes or stop() wakes it (a timeout only if
             // the eventfd could not be made).
-            pollfd p[2] = {{0, POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
-            int pr = poll(p, 2, wake_.valid() ? -1 : 200);
-            if (pr == 0 || stopping_) {
+            pollfd p[2] = {{0, POLLIN, 0}, {thread_.wake().fd(), POLLIN, 0}};
+            int pr = poll(p, 2, thread_.wake().valid() ? -1 : 200);
+            if (pr == 0 || thread_.stopping()) {
                 continue;
             }
             if (pr < 0 && errno == EINTR) {
@@ -93,31 +83,18 @@ private:
                 return;
             }
         }
-        if (!stopping_) {
+        if (!thread_.stopping()) {
             log::info("{}: end of input", ctx_->name);
             ctx_->finished();
         }
     }
 
-    bool deliver(std::vector<Frame>& frames) {
-        if (frames.empty()) {
-            return true;
-        }
-        const TimeNs now = wall_now_ns();
-        for (auto& f : frames) {
-            f.arrival_ns = now;
-        }
-        ctx_->metrics->received->inc(frames.size());
-        ctx_->metrics->last_seen->set(static_cast<double>(now) / 1e9);
-        return ctx_->ingest->push_all_wait(frames);
-    }
+    bool deliver(std::vector<Frame>& frames) { return deliver_frames(*ctx_, frames); }
 
     std::size_t max_line_;
     std::size_t read_size_;
     SourceContext* ctx_ = nullptr;
-    std::atomic<bool> stopping_{false};
-    WakeFd wake_;
-    std::thread thread_;
+    SourceThread thread_;
 };
 
 }  // namespace

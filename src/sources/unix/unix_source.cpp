@@ -21,15 +21,15 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/url.hpp"
-#include "sources/unix/framing.hpp"
+#include "text/stream_framing.hpp"
 #include "sources/unix/socket.hpp"
 #include "core/guard.hpp"
 
 namespace sluice::components {
 namespace {
 
-using unixsock::Framer;
-using unixsock::Framing;
+using framing::Framer;
+using framing::Framing;
 using unixsock::SocketType;
 
 constexpr std::size_t kReadSize = 64 * 1024;

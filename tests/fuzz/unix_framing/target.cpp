@@ -9,12 +9,12 @@
 #include <string_view>
 #include <vector>
 
-#include "sources/unix/framing.hpp"
+#include "text/stream_framing.hpp"
 
 namespace {
 
-using sluice::unixsock::Framer;
-using sluice::unixsock::Framing;
+using sluice::framing::Framer;
+using sluice::framing::Framing;
 
 struct Outcome {
     std::vector<std::string> frames;

@@ -1,7 +1,8 @@
 #pragma once
-// Splits a Unix stream socket's bytes into frames: newline-terminated lines
-// or 4-byte big-endian length-prefixed blobs, never buffering more than
-// `max_frame` bytes. Pure (no I/O) so unit tests and the fuzz target drive it
+// Splits a byte stream into frames: newline-terminated lines or 4-byte
+// big-endian length-prefixed blobs, never buffering more than `max_frame`
+// bytes. The one framer of streams: the unix source's sockets and the exec
+// source's child output. Pure (no I/O) so unit tests and the fuzz target drive it
 // directly.
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sluice::unixsock {
+namespace sluice::framing {
 
 enum class Framing {
     Line,    // "...\n"; a trailing "\r" is removed, empty lines are skipped
@@ -52,4 +53,4 @@ private:
     std::string error_;
 };
 
-}  // namespace sluice::unixsock
+}  // namespace sluice::framing

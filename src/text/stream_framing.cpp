@@ -1,8 +1,8 @@
-#include "sources/unix/framing.hpp"
+#include "text/stream_framing.hpp"
 
 #include <fmt/format.h>
 
-namespace sluice::unixsock {
+namespace sluice::framing {
 
 namespace {
 
@@ -135,4 +135,4 @@ FeedResult Framer::finish() {
     return out;
 }
 
-}  // namespace sluice::unixsock
+}  // namespace sluice::framing
