@@ -7,6 +7,7 @@
 
 #include "decoders/avro/avro.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -111,8 +112,8 @@ private:
         return time(v * per, single);
     }
 
-    // Big-endian two's complement, scaled: the unscaled integer exactly
-    // (up to 38 digits), then one correctly rounded conversion of
+    // Big-endian two's complement, scaled: the unscaled integer exactly (up
+    // to 32 bytes), then one correctly rounded conversion of
     // "<digits>e-<scale>"; longer ones as near as a double sum goes.
     bool decimal(std::string_view bytes, int scale) {
         const bool negative = !bytes.empty() && (static_cast<unsigned char>(bytes[0]) & 0x80) != 0;
@@ -132,7 +133,7 @@ private:
         while (!m.empty() && m.front() == 0) {
             m.remove_prefix(1);
         }
-        if (m.size() > 16) {
+        if (m.size() > 32) {
             double v = 0;
             for (const char c : m) {
                 v = v * 256 + static_cast<unsigned char>(c);
@@ -140,18 +141,22 @@ private:
             v /= std::pow(10.0, scale);
             return tree_.real(negative ? -v : v);
         }
-        unsigned __int128 u = 0;
-        for (const char c : m) {
-            u = u << 8 | static_cast<unsigned char>(c);
+        // The magnitude in decimal, by long division (no 128-bit integers on
+        // 32-bit ARM); at most 32 bytes, so at most 78 digits.
+        work_.assign(m);
+        text_.clear();
+        for (bool more = true; more;) {
+            unsigned rem = 0;
+            more = false;
+            for (char& c : work_) {
+                const unsigned cur = rem * 256 + static_cast<unsigned char>(c);
+                c = static_cast<char>(cur / 10);
+                rem = cur % 10;
+                more = more || c != 0;
+            }
+            text_ += static_cast<char>('0' + rem);
         }
-        char digits[64];
-        char* end = digits + sizeof digits;
-        char* p = end;
-        do {
-            *--p = static_cast<char>('0' + static_cast<int>(u % 10));
-            u /= 10;
-        } while (u != 0);
-        text_.assign(p, end);
+        std::reverse(text_.begin(), text_.end());
         text_ += fmt::format("e-{}", scale);
         double v = 0;
         std::from_chars(text_.data(), text_.data() + text_.size(), v);
@@ -336,6 +341,7 @@ private:
     std::size_t offset_ = 0;
     const std::uint8_t* at_ = nullptr;  // where the current value starts
     std::string magnitude_;
+    std::string work_;
     std::string error_;
     std::string path_;  // the current field's dotted name, for errors
     std::string text_;
