@@ -60,9 +60,9 @@ os._exit(3)
 """)
         # Hangs after one line: stopped at its timeout, run again.
         hanging = write(d, "hanging.py", """
-import sys, time
+import signal
 print('{"hung": 1}', flush=True)
-time.sleep(3600)
+signal.pause()  # hangs until a signal ends it
 """)
         http_port = free_port()
         cfg, out = config(d, [
