@@ -7,6 +7,7 @@ environment and what `env` adds."""
 
 import json
 import os
+import signal
 import sys
 
 from harness import Sluice, TempDir, free_port, main, metric, read_ndjson, wait_for
@@ -30,6 +31,25 @@ def config(d, sources, http_port):
             text += f"{k} = {json.dumps(v)}\n"
     text += f'[[pipelines.p.sinks]]\ntype = "file"\npath = "{out}"\nfsync = false\n'
     return write(d, "sluice.toml", text), out
+
+
+def stop(s):
+    """Stops the gateway as systemd would (SIGTERM): it stops its commands."""
+    s.signal(signal.SIGTERM)
+    s.wait(60)
+
+
+def running(script):
+    """The processes whose command line names `script`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if script.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
 
 
 def exits(http_port, source, result):
@@ -80,7 +100,9 @@ signal.pause()  # hangs until a signal ends it
             wait_for(lambda: exits(http_port, "hanging", "timeout") >= 2, 30, "two hanging runs stopped")
             assert exits(http_port, "crashing", "failed") >= 4, exits(http_port, "crashing", "failed")
             assert exits(http_port, "periodic", "ok") >= 5
+            stop(s)
             logs = s.logs()
+        assert not running(hanging), "a command outlived the gateway"
         records = read_ndjson(out)
         seqs = sorted(r["fields"]["seq"] for r in records if "seq" in r["fields"])
         assert seqs[:5000] == list(range(5000)), "lines lost or doubled across the restarts"
@@ -109,12 +131,13 @@ def test_tools_that_close_their_output_and_background_holders():
             # Found in the PATH its env gives it.
             {"id": "tool", "command": ["reading"], "env": [f"PATH={tools}:/usr/bin:/bin"], "interval": "100ms"},
         ], http_port)
-        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")):
+        with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:
             wait_for(lambda: exits(http_port, "echo", "ok") >= 20, 30, "20 runs of /bin/echo")
             wait_for(lambda: exits(http_port, "holder", "ok") >= 3, 30, "3 runs of the holder")
             wait_for(lambda: exits(http_port, "tool", "ok") >= 2, 30, "2 runs of the tool")
             assert exits(http_port, "echo", "failed") == 0
             assert exits(http_port, "echo", "timeout") == 0
+            stop(s)
         records = read_ndjson(out)
         assert len([r for r in records if "h" in r["fields"]]) >= 3
         assert len([r for r in records if "v" in r["fields"]]) >= 2

@@ -237,6 +237,9 @@ TEST(ZmqSource, CurveClientTalksToCurveServerAndWrongKeyFails) {
     const auto path = ipc_path("curve");
     zmq::context_t zc;
     zmq::socket_t pub(zc, zmq::socket_type::pub);
+    // Messages queued for the client whose handshake fails must not hold up
+    // the context's end (zmq_ctx_term waits for them with the default linger).
+    pub.set(zmq::sockopt::linger, 0);
     pub.set(zmq::sockopt::curve_server, true);
     pub.set(zmq::sockopt::curve_secretkey, std::string(server_sec));
     pub.bind("ipc://" + path);
