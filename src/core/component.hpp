@@ -2,6 +2,7 @@
 // The four kinds of component and their descriptors. A component is one
 // folder (src/<kind>s/<name>) exporting one Descriptor.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -87,6 +88,17 @@ public:
 
 // ---------------------------------------------------------------- decoders
 
+// For a decoder or stage that waits for something outside the process (an
+// exec command's answer), on the worker thread.
+struct WaitHooks {
+    // Set when the pipeline gives up waiting (a stop past its deadline): stop
+    // waiting and fail the frame or batch in hand.
+    const std::atomic<bool>* stopping = nullptr;
+    // Call at least every second while waiting on purpose: the watchdog then
+    // does not take the worker for hung.
+    std::function<void()> waiting;
+};
+
 enum class DecodeStatus {
     NotMine,  // not this decoder's format: the next decoder in the chain is tried
     Ok,       // records appended (possibly none, e.g. a CSV header line)
@@ -99,9 +111,11 @@ struct StateChange;
 // gets before its first frame.
 struct DecoderContext {
     std::string component;  // "<pipeline>/<source id>", the metrics label
+    std::string id;         // the decoder's id in its chain (its type unless named)
     // Calls `fn` for every state pair this decoder stored. Only valid inside
     // open().
     std::function<void(const std::function<void(std::string_view key, std::string_view value)>& fn)> load_state;
+    WaitHooks wait;
 };
 
 class Decoder {
@@ -142,6 +156,7 @@ struct StageContext {
     // The gateway's named tables (latest value per key); null where a
     // pipeline runs without a gateway (unit tests).
     TableDirectory* tables = nullptr;
+    WaitHooks wait;
 };
 
 // One turn of the pipeline worker through a stage.

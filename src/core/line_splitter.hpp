@@ -12,10 +12,14 @@ namespace sluice {
 
 class LineSplitter {
 public:
-    explicit LineSplitter(std::size_t max_line) : max_line_(max_line) {}
+    // `keep_empty`: empty lines are lines too (where each line answers
+    // something); otherwise they are skipped.
+    explicit LineSplitter(std::size_t max_line, bool keep_empty = false)
+        : max_line_(max_line), keep_empty_(keep_empty) {}
 
     // Calls on_line(std::string_view line, std::uint64_t end_offset) for each
-    // complete line (without "\n" or "\r\n"; empty lines skipped) and
+    // complete line (without "\n" or "\r\n"; empty lines skipped unless
+    // keep_empty) and
     // on_too_long(std::uint64_t end_offset) for each over-long one.
     // end_offset is the stream offset just past the line's newline.
     template <class OnLine, class OnTooLong>
@@ -67,6 +71,8 @@ public:
         offset_ = offset;
     }
     std::uint64_t offset() const { return offset_; }
+    // Part of a line (or of an over-long one) has come in, its end not yet.
+    bool mid_line() const { return !carry_.empty() || skipping_; }
     // Offset of the first byte not yet part of an emitted/skipped line.
     std::uint64_t committed_offset() const { return offset_ - carry_.size(); }
 
@@ -76,12 +82,13 @@ private:
         if (!line.empty() && line.back() == '\r') {
             line.remove_suffix(1);
         }
-        if (!line.empty()) {
+        if (!line.empty() || keep_empty_) {
             on_line(line, offset_);
         }
     }
 
     std::size_t max_line_;
+    bool keep_empty_ = false;
     std::string carry_;
     bool skipping_ = false;
     std::uint64_t offset_ = 0;

@@ -249,7 +249,7 @@ void append_tags_json(std::string& out, const std::vector<Tag>& tags) {
     append_object(out, tags, [&](const Tag& t) { append_json_string(out, t.value); });
 }
 
-void append_record_json(std::string& out, const Record& r) {
+void append_record_json(std::string& out, const Record& r, JsonDouble form) {
     out += "{\"time\":\"";
     append_rfc3339(out, r.time_ns);
     out += '"';
@@ -266,7 +266,7 @@ void append_record_json(std::string& out, const Record& r) {
         append_tags_json(out, r.tags);
     }
     out += ",\"fields\":";
-    append_fields_json(out, r.fields);
+    append_fields_json(out, r.fields, form);
     out += '}';
 }
 

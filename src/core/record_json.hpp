@@ -17,11 +17,13 @@ void append_json_string(std::string& out, std::string_view s);
 void append_rfc3339(std::string& out, TimeNs t);
 // A date, days since 1970-01-01, as YYYY-MM-DD (any int32 day count).
 void append_date(std::string& out, std::int64_t days);
-void append_record_json(std::string& out, const Record& r);
 // How a double with no fraction is written: Shortest "3" (the records'
 // NDJSON), or KeepFraction "3.0", so that a reader that types numbers by
 // their form (a table read back, CrateDB's dynamic columns) sees a double.
 enum class JsonDouble { Shortest, KeepFraction };
+// The record's NDJSON form; KeepFraction where it is read back typed (the
+// exec stage's command).
+void append_record_json(std::string& out, const Record& r, JsonDouble form = JsonDouble::Shortest);
 // A field value as JSON, the one writer of every JSON output (records, table
 // values, CrateDB rows): strings escaped, integers as digits, booleans,
 // doubles in their shortest round-trip form (see JsonDouble); NaN and

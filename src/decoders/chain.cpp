@@ -24,12 +24,14 @@ DecoderChain::DecoderChain(std::vector<Entry> decoders, std::string metrics_comp
                                {{"component", component_}});
 }
 
-void DecoderChain::open(const std::string& state_prefix, const StateLoader& load_state) {
+void DecoderChain::open(const std::string& state_prefix, const StateLoader& load_state, const WaitHooks& wait) {
     for (std::size_t i = 0; i < slots_.size(); ++i) {
         Slot& s = slots_[i];
         s.state_ns = fmt::format("{}/decoder/{}", state_prefix, s.entry.id.empty() ? s.entry.name : s.entry.id);
         DecoderContext ctx;
         ctx.component = component_;
+        ctx.wait = wait;
+        ctx.id = s.entry.id.empty() ? s.entry.name : s.entry.id;
         ctx.load_state = [&](const std::function<void(std::string_view, std::string_view)>& fn) {
             if (load_state) {
                 load_state(s.state_ns, fn);

@@ -48,7 +48,7 @@ public:
     // fn)` reads it.
     using StateLoader = std::function<void(
         std::string_view ns, const std::function<void(std::string_view key, std::string_view value)>& fn)>;
-    void open(const std::string& state_prefix, const StateLoader& load_state);
+    void open(const std::string& state_prefix, const StateLoader& load_state, const WaitHooks& wait = {});
     // Moves the decoders' state changes since the last call to `out`, each
     // under its decoder's namespace.
     void take_state(std::vector<std::pair<std::string, StateChange>>& out);

@@ -326,6 +326,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         ctx.id = slot->id;
         ctx.metrics = &slot->metrics;
         ctx.tables = tables_;
+        ctx.wait = worker_wait_hooks();
         ctx.load_state = [this, sp = slot.get()](const std::function<void(std::string_view, std::string_view)>& fn) {
             buffer_->load_state(sp->id, fn);
         };
@@ -339,15 +340,19 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     // "<source id>/decoder/<decoder id>".
     for (auto& slot : sources_) {
         try {
-            slot->work.chain->open(slot->id, [this](std::string_view ns, const auto& fn) {
-                buffer_->load_state(ns, fn);
-            });
+            slot->work.chain->open(
+                slot->id, [this](std::string_view ns, const auto& fn) { buffer_->load_state(ns, fn); },
+                worker_wait_hooks());
         } catch (const std::exception& e) {
             throw std::runtime_error(fmt::format("{}/{}: {}", name_, slot->id, e.what()));
         }
     }
     stats::hub().add_pipeline(stats_);
     stats_registered_ = true;
+}
+
+WaitHooks Pipeline::worker_wait_hooks() {
+    return WaitHooks{.stopping = &stop_sinks_, .waiting = [w = worker_.get()] { w->mark_turn(); }};
 }
 
 Pipeline::~Pipeline() {

@@ -74,6 +74,9 @@ public:
     void when_space(std::uint32_t source, std::function<void()> fn) override;
 
 private:
+    // What a decoder or stage that waits for a command's answer gets: the
+    // pipeline's give-up flag and the worker's "waiting on purpose" mark.
+    WaitHooks worker_wait_hooks();
     struct SourceSlot;
     using StageSlot = WorkerStage;
     struct SinkSlot;

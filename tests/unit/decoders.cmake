@@ -11,6 +11,7 @@ sluice_unit_test(decoders_test
     ${CMAKE_CURRENT_LIST_DIR}/decoders_protobuf_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/decoders_sparkplug_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/decoders_avro_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/decoders_json_record_test.cpp
   LIBS
     sluice_decoder_json sluice_decoder_influx sluice_decoder_csv sluice_decoder_logfmt sluice_decoder_scalar
     sluice_decoder_cbor sluice_decoder_msgpack sluice_decoder_protobuf sluice_decoder_sparkplug_b sluice_decoder_avro

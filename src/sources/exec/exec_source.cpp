@@ -18,11 +18,11 @@
 #include <fmt/format.h>
 
 #include "core/backoff.hpp"
+#include "core/child_exchange.hpp"
 #include "core/child_process.hpp"
 #include "core/clock.hpp"
 #include "core/component.hpp"
 #include "core/guard.hpp"
-#include "core/line_splitter.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/source_thread.hpp"
@@ -33,57 +33,39 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Standard error lines logged per run (or per minute of a long-running
-// child); the rest are counted.
-constexpr int kStderrLines = 100;
-constexpr std::size_t kStderrLineBytes = 1024;
-
 class ExecSource final : public Source {
 public:
     explicit ExecSource(const Options& o)
-        : command_(o.list("command")),
+        : cmd_(exec_command(o)),
+          command_(cmd_.argv),
           interval_(o.duration("interval")),
           timeout_(o.duration("timeout")),
           framing_(o.str("framing") == "length" ? framing::Framing::Length : framing::Framing::Line),
           max_frame_(o.memory_size("max_frame_bytes")),
-          restart_initial_(o.duration("restart_initial")),
-          restart_max_(o.duration("restart_max")),
-          stop_grace_(o.duration("stop_grace")) {
-        if (command_.empty() || command_[0].empty()) {
-            throw ConfigError("command: give the program and its arguments, e.g. [\"/usr/local/bin/read-meter\", "
-                              "\"--json\"]");
-        }
-        if (restart_max_ < restart_initial_) {
-            throw ConfigError("restart_max must not be shorter than restart_initial");
-        }
+          restart_initial_(cmd_.restart_initial),
+          restart_max_(cmd_.restart_max),
+          stop_grace_(cmd_.stop_grace) {
         if (interval_.count() > 0 && interval_ < std::chrono::milliseconds(10)) {
             throw ConfigError("interval: 0 (long-running) or at least 10ms");
         }
         if (timeout_.count() == 0) {
             timeout_ = interval_;  // periodic: a run may take its interval; long-running: no limit
         }
-        const auto extra = o.has("env") ? o.list("env") : std::vector<std::string>{};
-        for (const auto& e : extra) {
-            if (e.find('=') == std::string::npos || e.front() == '=') {
-                throw ConfigError(fmt::format("env: '{}' is not NAME=value", e));
-            }
-        }
-        env_ = reduced_environment(extra);
     }
     ~ExecSource() override { stop(); }
 
     void start(SourceContext& ctx) override {
         ctx_ = &ctx;
+        stderr_.emplace(ctx.name);
         auto& m = metrics();
-        const Labels ok{{"component", ctx.name}, {"result", "ok"}};
-        exits_ok_ = &m.counter("sluice_exec_exits_total",
-                               "Runs of an exec source's command that ended, by how: ok (exit status 0), failed "
-                               "(another status or a signal), timeout (killed after timeout), not_started",
-                               ok);
-        exits_failed_ = &m.counter("sluice_exec_exits_total", "", {{"component", ctx.name}, {"result", "failed"}});
-        exits_timeout_ = &m.counter("sluice_exec_exits_total", "", {{"component", ctx.name}, {"result", "timeout"}});
-        exits_not_started_ =
-            &m.counter("sluice_exec_exits_total", "", {{"component", ctx.name}, {"result", "not_started"}});
+        const auto exits = [&](std::string_view result) {
+            return &m.counter("sluice_exec_exits_total", kExecExitsHelp,
+                              {{"component", ctx.name}, {"result", std::string(result)}});
+        };
+        exits_ok_ = exits("ok");
+        exits_failed_ = exits("failed");
+        exits_timeout_ = exits("timeout");
+        exits_not_started_ = exits("not_started");
         thread_.start(ctx, [this] { run(); });
     }
 
@@ -144,7 +126,7 @@ private:
     bool run_once() {
         ChildSpec spec;
         spec.argv = command_;
-        spec.env = env_;
+        spec.env = cmd_.env;
         std::string error;
         auto child = ChildProcess::spawn(spec, error);
         if (!child) {
@@ -155,9 +137,6 @@ private:
         }
         log::debug("{}: started '{}' (pid {})", ctx_->name, command_[0], child->pid());
         framing::Framer framer(framing_, max_frame_);
-        LineSplitter errors(kStderrLineBytes);
-        const auto on_error_line = [&](std::string_view line, std::uint64_t) { stderr_line(line); };
-        const auto on_long_error_line = [&](std::uint64_t) { ++unlogged_; };
         const bool limited = timeout_.count() > 0;
         const auto deadline = Clock::now() + timeout_;
         bool timed_out = false;
@@ -169,7 +148,7 @@ private:
             if (exited) {
                 // It has exited but something it started holds its output:
                 // what is there now is read, then the run ends.
-                drain(*child, framer, errors, on_error_line, on_long_error_line, frames, buf, broken);
+                drain(*child, framer, frames, buf, broken);
                 if (!deliver(frames)) {
                     closed_ = !thread_.stopping();
                 }
@@ -218,18 +197,15 @@ private:
             if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
                 const ssize_t n = ::read(child->stderr_fd(), buf.data(), buf.size());
                 if (n > 0) {
-                    errors.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)), on_error_line,
-                                on_long_error_line);
+                    stderr_->feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
                 } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-                    errors.finish(on_error_line);
+                    stderr_->finish();
                     child->close_stderr();
                 }
             }
         }
-        if (unlogged_ > 0 && Clock::now() - stderr_window_ > std::chrono::minutes(1)) {
-            log::warn("{}: {} more lines on standard error were not logged", ctx_->name, unlogged_);
-            unlogged_ = 0;
-        }
+        stderr_->finish();  // a line the run left unfinished is its own, not the next run's
+        stderr_->flush();
         if (!broken.empty()) {
             ctx_->metrics->errors->inc();
             log::warn("{}: {}; stopping '{}'", ctx_->name, broken, command_[0]);
@@ -271,9 +247,8 @@ private:
 
     // Reads what the pipes hold now, without waiting. False when the output
     // broke the framing.
-    template <class OnLine, class OnLong>
-    bool drain(ChildProcess& child, framing::Framer& framer, LineSplitter& errors, OnLine& on_line, OnLong& on_long,
-               std::vector<Frame>& frames, std::string& buf, std::string& broken) {
+    bool drain(ChildProcess& child, framing::Framer& framer, std::vector<Frame>& frames, std::string& buf,
+               std::string& broken) {
         for (int fd : {child.stdout_fd(), child.stderr_fd()}) {
             for (std::size_t total = 0; fd >= 0 && total < 16 * buf.size();) {
                 const ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -284,33 +259,15 @@ private:
                 if (fd == child.stdout_fd()) {
                     take(framer.feed(std::string_view(buf.data(), static_cast<std::size_t>(n))), frames, broken);
                 } else {
-                    errors.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)), on_line, on_long);
+                    stderr_->feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
                 }
             }
         }
         take(framer.finish(), frames, broken);
-        errors.finish(on_line);
+        stderr_->finish();
         child.close_stdout();
         child.close_stderr();
         return broken.empty();
-    }
-
-    // A line of the command's standard error: logged, up to kStderrLines a
-    // minute for the source (runs and restarts together).
-    void stderr_line(std::string_view line) {
-        if (Clock::now() - stderr_window_ > std::chrono::minutes(1)) {
-            if (unlogged_ > 0) {
-                log::warn("{}: {} more lines on standard error were not logged", ctx_->name, unlogged_);
-                unlogged_ = 0;
-            }
-            stderr_window_ = Clock::now();
-            stderr_logged_ = 0;
-        }
-        if (stderr_logged_++ < kStderrLines) {
-            log::warn("{}: {}", ctx_->name, line);
-        } else {
-            ++unlogged_;
-        }
     }
 
     void take(framing::FeedResult r, std::vector<Frame>& frames, std::string& broken) {
@@ -328,7 +285,8 @@ private:
 
     bool deliver(std::vector<Frame>& frames) { return deliver_frames(*ctx_, frames); }
 
-    std::vector<std::string> command_;
+    ExecCommand cmd_;
+    const std::vector<std::string>& command_;
     std::chrono::nanoseconds interval_;
     std::chrono::nanoseconds timeout_;
     framing::Framing framing_;
@@ -336,16 +294,13 @@ private:
     std::chrono::nanoseconds restart_initial_;
     std::chrono::nanoseconds restart_max_;
     std::chrono::nanoseconds stop_grace_;
-    std::vector<std::string> env_;
     SourceContext* ctx_ = nullptr;
     Counter* exits_ok_ = nullptr;
     Counter* exits_failed_ = nullptr;
     Counter* exits_timeout_ = nullptr;
     Counter* exits_not_started_ = nullptr;
     bool closed_ = false;  // the ingest queue refused frames: the pipeline is going away
-    Clock::time_point stderr_window_ = Clock::now();
-    int stderr_logged_ = 0;
-    std::uint64_t unlogged_ = 0;
+    std::optional<ChildStderrLog> stderr_;
     SourceThread thread_;
 };
 
@@ -360,13 +315,8 @@ const Descriptor& source_exec() {
         .delivery = Delivery::BestEffort,
         .loss_window = "Frames the command wrote but that were not yet committed to the buffer when the process "
                        "dies are lost: a command's output cannot be asked for again.",
-        .options =
-            {
-                {.name = "command", .type = OptionType::List, .doc =
-                     "The program and its arguments, without a shell: [\"/usr/local/bin/read-meter\", \"--json\"] "
-                     "(for a shell, say so: [\"/bin/sh\", \"-c\", \"...\"]). A name without a slash is looked up in "
-                     "the PATH the command gets (see env).",
-                 .required = true, .min = 1},
+        .options = concat_specs({exec_command_options({.restart_initial = "1s", .restart_max = "1m"}),
+                                 {
                 {.name = "interval", .type = OptionType::Duration, .default_value = "0s",
                  .doc = "Run the command every interval (like Telegraf's exec), reading its output each time; 0: run "
                         "it once and restart it whenever it exits (a long-running reader).",
@@ -382,21 +332,7 @@ const Descriptor& source_exec() {
                 {.name = "max_frame_bytes", .type = OptionType::Size, .default_value = "1MiB",
                  .doc = "Longest frame; a longer one stops the run (counted as an error)", .min = 16,
                  .max = 64 << 20},
-                {.name = "env", .type = OptionType::List,
-                 .doc = "More environment for the command, [\"NAME=value\"] (replacing what it names); it gets only "
-                        "PATH, LANG, LC_ALL, TZ and HOME of the gateway's own (no secrets). A program name without "
-                        "a slash is looked up in the PATH it gets."},
-                {.name = "restart_initial", .type = OptionType::Duration, .default_value = "1s",
-                 .doc = "First wait before a long-running command that exited is started again; doubles (with "
-                        "jitter) while it keeps exiting, up to restart_max", .min = 0.01},
-                {.name = "restart_max", .type = OptionType::Duration, .default_value = "1m",
-                 .doc = "Longest wait between restarts; a command that ran this long starts the next wait afresh",
-                 .min = 0.01},
-                {.name = "stop_grace", .type = OptionType::Duration, .default_value = "2s",
-                 .doc = "Time between SIGTERM and SIGKILL when a command is stopped (timeout, a broken frame, the "
-                        "gateway stopping); it also waits this long for a command whose output closed to exit",
-                 .min = 0, .max = 10},
-            },
+            }}),
         .make_source = [](const Options& o) { return std::make_unique<ExecSource>(o); },
     };
     return d;
