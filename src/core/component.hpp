@@ -127,6 +127,14 @@ public:
     // Appends the frame's records to `out`. On NotMine and Broken `out` must be
     // left as it was; on Broken `error` holds the reason.
     virtual DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) = 0;
+    // A decoder that waits for something outside for each frame (the exec
+    // decoder's command) may ask about a whole batch at once: when it is the
+    // first in its chain and says wants_prefetch(), it gets the batch's
+    // frames of its source before the first decode() of the batch, and
+    // decode() is then called with the same frames (by address), in order,
+    // some perhaps skipped.
+    virtual bool wants_prefetch() const { return false; }
+    virtual void prefetch(std::span<const Frame* const> frames) { (void)frames; }
     // Moves the state changes of the frames decoded since the last call to
     // `out`: the worker commits them with those frames' records, so after a
     // crash the stored state and the stored records agree.

@@ -42,6 +42,9 @@ public:
     // `out` is unchanged. A Broken verdict does not stop the chain: a later
     // decoder may still read the frame (the failure is counted).
     bool decode(const Frame& frame, std::vector<Record>& out, DeadLetter& dead);
+    // Decoder::prefetch() of the first decoder, when it wants it.
+    bool wants_prefetch() const { return !slots_.empty() && slots_.front().entry.decoder->wants_prefetch(); }
+    void prefetch(std::span<const Frame* const> frames) { slots_.front().entry.decoder->prefetch(frames); }
 
     // Opens every decoder before the first frame. A decoder's state is
     // stored under "<state_prefix>/decoder/<id>"; `load_state(namespace,

@@ -210,6 +210,29 @@ void Worker::decode(const std::vector<Frame>& frames) {
             }
         }
     }
+    // A chain whose first decoder asks about a batch at once (the exec
+    // decoder's command) gets its source's frames now.
+    for (std::uint32_t s = 0; s < sources_.size(); ++s) {
+        auto& chain = sources_[s]->chain;
+        if (!chain || !chain->wants_prefetch() || frames.empty()) {
+            continue;
+        }
+        prefetch_.clear();
+        for (const auto& f : frames) {
+            if (f.source == s && f.origin_cut_from == 0) {
+                prefetch_.push_back(&f);
+            }
+        }
+        if (!prefetch_.empty()) {
+            try {
+                chain->prefetch(prefetch_);
+            } catch (const std::exception& e) {
+                sources_[s]->decode_log.warn("pipeline {}: source '{}': a decoder failed on a batch (each frame is "
+                                             "decoded alone): {}",
+                                             opts_.pipeline, sources_[s]->id, e.what());
+            }
+        }
+    }
     const bool tap_on = http::tap().active();
     for (const auto& f : frames) {
         auto& src = *sources_[f.source];

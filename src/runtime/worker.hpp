@@ -193,6 +193,7 @@ private:
 
     // Worker thread: the current batch.
     std::vector<Frame> frames_;
+    std::vector<const Frame*> prefetch_;  // one source's frames of the batch (Decoder::prefetch)
     std::vector<Record> records_;
     // Without stages nothing needs the Record objects after decoding: each
     // frame's records are encoded at once into encoded_ and records_ is

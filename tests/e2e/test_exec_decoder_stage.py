@@ -39,9 +39,11 @@ def retries(http_port, component):
     return metric(http_port, "sluice_exec_retries_total", component=component)
 
 
-def file_pipeline(d, http_port, decoder, stage, extra_decoder="", extra_stage=""):
-    """A file source on in.txt decoded by `decoder`, then the exec stage
-    `stage`, into out.ndjson."""
+def file_pipeline(d, http_port, decoder, stage, extra_decoder="", extra_stage="", before=""):
+    """A file source on in.txt decoded by `decoder` (after the decoders
+    `before`, e.g. '"json", '), then the exec stage `stage`, into
+    out.ndjson. First in its chain, the exec decoder is asked about a batch
+    at once; after another, frame by frame."""
     out = os.path.join(d, "out.ndjson")
     text = f"""[http]
 listen = "127.0.0.1:{http_port}"
@@ -52,7 +54,7 @@ type = "file"
 id = "in"
 path = {json.dumps(os.path.join(d, "in.txt"))}
 poll_interval = "20ms"
-decode = [{{ type = "exec", command = {json.dumps([PYTHON, decoder])}{extra_decoder} }}]
+decode = [{before}{{ type = "exec", command = {json.dumps([PYTHON, decoder])}{extra_decoder} }}]
 """
     if stage:
         text += f"""[[pipelines.p.stages]]
@@ -147,7 +149,7 @@ for line in sys.stdin:
         # A double reaches the stage's command as a double (2.0, not 2).
         assert all(r["fields"]["d_was_double"] is True for r in records)
         assert "decoder: crashing on purpose" in logs, logs
-        assert "failed with 1 request(s) in flight, sending them again" in logs, logs
+        assert "request(s) in flight, sending them again" in logs, logs
         assert not dead_letters(d)
 
 
@@ -189,7 +191,8 @@ for line in sys.stdin:
     sys.stdout.flush()
 """)
         cfg, out = file_pipeline(d, http_port, decoder, stage,
-                                 extra_decoder=', timeout = "2s", max_attempts = 2, stop_grace = "100ms"')
+                                 extra_decoder=', timeout = "2s", max_attempts = 2, stop_grace = "100ms"',
+                                 before='"json", ')
         lines = ["a", "hang-once", "b", "hang-always", "c", "bad", "skip", "drop", "split", "refuse", "typo", "z"]
         write(d, "in.txt", "".join(x + "\n" for x in lines))
         with Sluice(["run", "-c", cfg, "--data-dir", d], log_path=os.path.join(d, "log")) as s:

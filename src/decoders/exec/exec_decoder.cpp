@@ -28,11 +28,49 @@ public:
         exchange_->start();
     }
 
+    // First in its chain, it sends a batch's frames at once: a round trip
+    // per batch, not per frame.
+    bool wants_prefetch() const override { return true; }
+
+    void prefetch(std::span<const Frame* const> frames) override {
+        started();
+        batch_.clear();
+        next_ = 0;
+        requests_.resize(frames.size());
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            request_for(*frames[i], requests_[i]);
+        }
+        // Cut short by a stop: the frames without an answer are asked about
+        // alone (and fail at once while stopping).
+        (void)exchange_->exchange(requests_, batch_answers_);
+        batch_.assign(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(batch_answers_.size()));
+    }
+
     DecodeStatus decode(const Frame& frame, std::vector<Record>& out, std::string& error) override {
+        while (next_ < batch_.size() && batch_[next_] != &frame) {
+            ++next_;
+        }
+        if (next_ < batch_.size()) {
+            return verdict(batch_answers_[next_++], frame, out, error);
+        }
+        started();
+        requests_.resize(1);
+        request_for(frame, requests_[0]);
+        if (!exchange_->exchange(std::span(requests_).first(1), answers_)) {
+            error = fmt::format("exec: the pipeline stopped before '{}' answered", cfg_.command.argv[0]);
+            return DecodeStatus::Broken;
+        }
+        return verdict(answers_[0], frame, out, error);
+    }
+
+private:
+    void started() {
         if (!exchange_) {
             exchange_.emplace(cfg_);  // outside a pipeline (sluice decode): started on first use
         }
-        std::string& req = request_[0];
+    }
+
+    static void request_for(const Frame& frame, std::string& req) {
         req.assign("{\"origin\":");
         append_json_string(req, frame.origin);
         req += ",\"time\":\"";
@@ -40,11 +78,10 @@ public:
         req += "\",\"payload\":\"";
         append_base64(req, frame.payload);
         req += "\"}";
-        if (!exchange_->exchange(request_, answers_)) {
-            error = fmt::format("exec: the pipeline stopped before '{}' answered", cfg_.command.argv[0]);
-            return DecodeStatus::Broken;
-        }
-        const auto& a = answers_[0];
+    }
+
+    static DecodeStatus verdict(const ChildExchange::Answer& a, const Frame& frame, std::vector<Record>& out,
+                                std::string& error) {
         if (!a.ok) {
             error = "exec: " + a.text;
             return DecodeStatus::Broken;
@@ -58,11 +95,14 @@ public:
         return st;
     }
 
-private:
     ChildExchangeConfig cfg_;
     std::optional<ChildExchange> exchange_;
-    std::string request_[1];
+    std::vector<std::string> requests_;
     std::vector<ChildExchange::Answer> answers_;
+    // The batch asked about in prefetch(): frames and their answers.
+    std::vector<const Frame*> batch_;
+    std::vector<ChildExchange::Answer> batch_answers_;
+    std::size_t next_ = 0;
 };
 
 }  // namespace
