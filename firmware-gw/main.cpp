@@ -26,6 +26,7 @@ using namespace sluice;
 
 namespace sluice {
 void add_test_command(CLI::App& app, int& status);  // cmd_test.cpp
+void add_keys_command(CLI::App& app, int& status);  // cmd_keys.cpp
 }
 
 namespace {
@@ -295,6 +296,8 @@ int main(int argc, char** argv) {
 
     int test_status = 0;
     add_test_command(app, test_status);
+    int keys_status = 0;
+    add_keys_command(app, keys_status);
     auto run_tap = cli::add_tap_command(app);
     int remote_exit = -1;  // set by a remote command (send, ping, status, top) that ran
     cli::add_send_command(app, remote_exit);
@@ -326,6 +329,9 @@ int main(int argc, char** argv) {
 
     if (app.got_subcommand("test")) {
         return test_status;
+    }
+    if (app.got_subcommand("keys")) {
+        return keys_status;
     }
     if (app.got_subcommand("tap")) {
         return run_tap();

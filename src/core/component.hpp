@@ -165,6 +165,9 @@ struct StageContext {
     // pipeline runs without a gateway (unit tests).
     TableDirectory* tables = nullptr;
     WaitHooks wait;
+    // The gateway's data directory (the buffer's home), for a stage that
+    // keeps a file of its own there (the encrypt stage's key store).
+    std::filesystem::path data_dir;
 };
 
 // One turn of the pipeline worker through a stage.

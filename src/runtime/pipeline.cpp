@@ -327,6 +327,7 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
         ctx.metrics = &slot->metrics;
         ctx.tables = tables_;
         ctx.wait = worker_wait_hooks();
+        ctx.data_dir = data_dir;
         ctx.load_state = [this, sp = slot.get()](const std::function<void(std::string_view, std::string_view)>& fn) {
             buffer_->load_state(sp->id, fn);
         };

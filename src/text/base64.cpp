@@ -37,4 +37,44 @@ void append_base64(std::string& out, std::string_view data, Base64 alphabet, boo
     }
 }
 
+std::optional<std::string> decode_base64(std::string_view text, Base64 alphabet) {
+    while (!text.empty() && text.back() == '=') {
+        text.remove_suffix(1);
+    }
+    if (text.size() % 4 == 1) {
+        return std::nullopt;
+    }
+    const char c62 = alphabet == Base64::Url ? '-' : '+';
+    const char c63 = alphabet == Base64::Url ? '_' : '/';
+    const auto value = [&](char c) -> int {
+        if (c >= 'A' && c <= 'Z') {
+            return c - 'A';
+        }
+        if (c >= 'a' && c <= 'z') {
+            return c - 'a' + 26;
+        }
+        if (c >= '0' && c <= '9') {
+            return c - '0' + 52;
+        }
+        return c == c62 ? 62 : c == c63 ? 63 : -1;
+    };
+    std::string out;
+    out.reserve(text.size() / 4 * 3 + 2);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (const char c : text) {
+        const int v = value(c);
+        if (v < 0) {
+            return std::nullopt;
+        }
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xFF);
+        }
+    }
+    return out;
+}
+
 }  // namespace sluice

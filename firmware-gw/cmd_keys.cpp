@@ -1,0 +1,117 @@
+// `sluice keys`: the key store of the encrypt and decrypt stages
+// (src/keys/key_store.hpp): list the data keys by pseudonym, forget a data
+// subject (delete its key: everything encrypted for it becomes unreadable),
+// list what was forgotten. Works beside a running gateway: its stages notice
+// the change before their next batch.
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+#include "config/resolve.hpp"
+#include "core/log.hpp"
+#include "core/record_json.hpp"
+#include "keys/key_store.hpp"
+
+namespace sluice {
+namespace {
+
+struct KeysArgs {
+    std::string action;
+    std::string subject;
+    std::string data_dir;
+    std::string key_store;
+    std::string master_key;
+    std::string by;
+};
+
+std::string when(std::int64_t ns) {
+    std::string out;
+    append_rfc3339(out, ns);
+    return out;
+}
+
+int run_keys(const KeysArgs& a) {
+    std::string error;
+    const auto secret = resolve_secret(a.master_key, &error);
+    if (!secret) {
+        std::fprintf(stderr, "--master-key: %s\n", error.c_str());
+        return 2;
+    }
+    const std::filesystem::path dir = a.data_dir.empty() ? default_data_dir() : std::filesystem::path(a.data_dir);
+    const std::filesystem::path path = a.key_store.empty() ? dir / "keys.db" : std::filesystem::path(a.key_store);
+    if (!std::filesystem::exists(path)) {
+        std::fprintf(stderr, "no key store at %s (the encrypt stage makes it; --key-store or --data-dir)\n",
+                     path.c_str());
+        return 2;
+    }
+    try {
+        keys::KeyStore store(path, keys::master_key_from(*secret));
+        if (a.action == "list") {
+            for (const auto& e : store.list()) {
+                std::printf("%s  key %s  created %s\n", e.pseudonym.c_str(), e.key_id.c_str(),
+                            when(e.created_ns).c_str());
+            }
+            return 0;
+        }
+        if (a.action == "forgotten") {
+            for (const auto& f : store.forgotten()) {
+                std::printf("%s  key %s  forgotten %s by %s\n", f.pseudonym.c_str(), f.key_id.c_str(),
+                            when(f.forgotten_ns).c_str(), f.by.c_str());
+            }
+            return 0;
+        }
+        // forget
+        if (a.subject.empty()) {
+            std::fprintf(stderr, "forget: give the SUBJECT (the value the encrypt stage's subject template gives)\n");
+            return 2;
+        }
+        std::string by = a.by;
+        if (by.empty()) {
+            const char* user = std::getenv("USER");
+            by = fmt::format("sluice keys ({})", user != nullptr ? user : "unknown user");
+        }
+        const std::string p = store.pseudonym(a.subject);
+        if (!store.forget(a.subject, by)) {
+            std::fprintf(stderr, "no data key for that subject (pseudonym %s): nothing to forget\n", p.c_str());
+            return 1;
+        }
+        std::printf("forgot the subject with pseudonym %s: its data key is deleted, and every value encrypted with "
+                    "it can no longer be read\n",
+                    p.c_str());
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+    }
+}
+
+}  // namespace
+
+void add_keys_command(CLI::App& app, int& status) {
+    auto args = std::make_shared<KeysArgs>();
+    auto* cmd = app.add_subcommand("keys", "The encrypt stage's key store: list the data keys, forget a data "
+                                           "subject (crypto-shredding), list what was forgotten");
+    cmd->add_option("ACTION", args->action, "list, forget SUBJECT or forgotten")
+        ->required()
+        ->check(CLI::IsMember({"list", "forget", "forgotten"}));
+    cmd->add_option("SUBJECT", args->subject, "forget: the subject's value (e.g. the driver id)");
+    cmd->add_option("--data-dir", args->data_dir, "The gateway's data directory (default: as `run` would use)");
+    cmd->add_option("--key-store", args->key_store, "The key store file (default: keys.db in the data directory)");
+    cmd->add_option("--master-key", args->master_key,
+                    "The master key as the stages' master_key option gives it: \"@/path\" or "
+                    "\"@credential:NAME\"")
+        ->required();
+    cmd->add_option("--by", args->by, "forget: who asks, for the audit row (default: the user)");
+    cmd->callback([args, &status] {
+        log::set_level(log::Level::Warn);
+        status = run_keys(*args);
+    });
+}
+
+}  // namespace sluice
