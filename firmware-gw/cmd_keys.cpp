@@ -27,6 +27,7 @@ struct KeysArgs {
     std::string data_dir;
     std::string key_store;
     std::string master_key;
+    std::string new_master_key;
     std::string by;
 };
 
@@ -51,12 +52,28 @@ int run_keys(const KeysArgs& a) {
         return 2;
     }
     try {
-        keys::KeyStore store(path, keys::master_key_from(*secret));
+        keys::KeyStore store(path, keys::master_key_from(*secret), /*create=*/false);
         if (a.action == "list") {
             for (const auto& e : store.list()) {
                 std::printf("%s  key %s  created %s\n", e.pseudonym.c_str(), e.key_id.c_str(),
                             when(e.created_ns).c_str());
             }
+            return 0;
+        }
+        if (a.action == "rotate") {
+            if (a.new_master_key.empty()) {
+                std::fprintf(stderr, "rotate: give --new-master-key (\"@/path\" or \"@credential:NAME\")\n");
+                return 2;
+            }
+            const auto next = resolve_secret(a.new_master_key, &error);
+            if (!next) {
+                std::fprintf(stderr, "--new-master-key: %s\n", error.c_str());
+                return 2;
+            }
+            const std::size_t n = store.rotate(keys::master_key_from(*next));
+            std::printf("%zu data keys and the pseudonym key are now wrapped by the new master key; give it to the "
+                        "stages' master_key before the gateway starts again\n",
+                        n);
             return 0;
         }
         if (a.action == "forgotten") {
@@ -97,9 +114,11 @@ void add_keys_command(CLI::App& app, int& status) {
     auto args = std::make_shared<KeysArgs>();
     auto* cmd = app.add_subcommand("keys", "The encrypt stage's key store: list the data keys, forget a data "
                                            "subject (crypto-shredding), list what was forgotten");
-    cmd->add_option("ACTION", args->action, "list, forget SUBJECT or forgotten")
+    cmd->add_option("ACTION", args->action,
+                    "list, forget SUBJECT, forgotten (the audit trail) or rotate (wrap every key with "
+                    "--new-master-key; with the gateway stopped)")
         ->required()
-        ->check(CLI::IsMember({"list", "forget", "forgotten"}));
+        ->check(CLI::IsMember({"list", "forget", "forgotten", "rotate"}));
     cmd->add_option("SUBJECT", args->subject, "forget: the subject's value (e.g. the driver id)");
     cmd->add_option("--data-dir", args->data_dir, "The gateway's data directory (default: as `run` would use)");
     cmd->add_option("--key-store", args->key_store, "The key store file (default: keys.db in the data directory)");
@@ -107,6 +126,7 @@ void add_keys_command(CLI::App& app, int& status) {
                     "The master key as the stages' master_key option gives it: \"@/path\" or "
                     "\"@credential:NAME\"")
         ->required();
+    cmd->add_option("--new-master-key", args->new_master_key, "rotate: the master key to wrap the keys with");
     cmd->add_option("--by", args->by, "forget: who asks, for the audit row (default: the user)");
     cmd->callback([args, &status] {
         log::set_level(log::Level::Warn);

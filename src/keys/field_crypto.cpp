@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -185,7 +186,11 @@ void seal_value(const Aead& aead, std::string_view key_id, const FieldValue& v, 
         append_int(plain, *i);
     } else if (const auto* d = std::get_if<double>(&v)) {
         plain += 'd';
-        fmt::format_to(std::back_inserter(plain), "{}", *d);  // shortest round trip; nan and inf too
+        if (std::isnan(*d)) {
+            plain += "nan";  // one spelling, whatever its sign bit
+        } else {
+            fmt::format_to(std::back_inserter(plain), "{}", *d);  // shortest round trip; inf and -inf too
+        }
     } else {
         plain += 'b';
         plain += std::get<bool>(v) ? "true" : "false";
@@ -194,6 +199,7 @@ void seal_value(const Aead& aead, std::string_view key_id, const FieldValue& v, 
     aad += key_id;
     sealed.clear();
     aead.seal(plain, aad, sealed);
+    std::fill(plain.begin(), plain.end(), '\0');
     out.assign(aad);
     out += ':';
     append_base64(out, std::string_view(sealed).substr(0, kNonce), Base64::Url, false);
@@ -272,6 +278,15 @@ bool open_value(const Aead& aead, const Envelope& e, FieldValue& out) {
         default:
             return false;
     }
+}
+
+bool field_listed(const std::vector<std::string>& patterns, std::string_view name) {
+    for (const auto& p : patterns) {
+        if (!p.empty() && p.back() == '*' ? name.starts_with(std::string_view(p).substr(0, p.size() - 1)) : name == p) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace sluice::keys

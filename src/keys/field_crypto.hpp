@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/record.hpp"
 
@@ -75,5 +76,9 @@ struct Envelope {
 std::optional<Envelope> parse_envelope(std::string_view text);
 // The value in `e`; false when the key does not open it (or it is damaged).
 bool open_value(const Aead& aead, const Envelope& e, FieldValue& out);
+
+// Whether a field is listed: by its name, or by a prefix ending in '*'
+// ("gps.*"): the `fields` options of the encrypt and decrypt stages.
+bool field_listed(const std::vector<std::string>& patterns, std::string_view name);
 
 }  // namespace sluice::keys

@@ -40,21 +40,41 @@ std::string_view chars(const Key& k) { return {reinterpret_cast<const char*>(k.d
 }  // namespace
 
 struct KeyStore::Impl {
-    explicit Impl(const std::filesystem::path& path)
-        : db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {}
+    Impl(const std::filesystem::path& path, bool create)
+        : db(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) {}
 
     Db db;
     std::unique_ptr<Aead> master;  // wraps and unwraps data keys
     Key pseudonym_key{};
-    Stmt by_pseudonym;
+    Stmt newest;
     Stmt insert;
     Stmt by_id;
     Stmt was_forgotten;
     std::int64_t data_version = -1;
+    std::int64_t forgets = -1;
+    std::string check;  // meta.check for this master key
+
+    // Throws when the store was rotated to another master key meanwhile (by
+    // `sluice keys rotate` while this one ran): nothing may be wrapped with
+    // the old one any more.
+    void verify_master() {
+        Stmt get(db, "SELECT value FROM meta WHERE name = 'check'");
+        if (get.step() && get.col_text(0) != check) {
+            throw std::runtime_error(fmt::format("key store {}: its master key was rotated; start again with the new "
+                                                 "one",
+                                                 db.path()));
+        }
+    }
+
+    // A data key's wrapping is bound to its id and its subject's pseudonym.
+    static std::string wrap_aad(std::string_view id, std::string_view pseudonym) {
+        return fmt::format("{}:{}", id, pseudonym);
+    }
 
     Key unwrap(std::string_view wrapped, std::string_view aad, const std::string& what) {
         std::string plain;
         if (!master->open(wrapped, aad, plain) || plain.size() != kKeyBytes) {
+            verify_master();
             throw std::runtime_error(fmt::format("key store {}: {} cannot be unwrapped (damaged)", db.path(), what));
         }
         Key k{};
@@ -62,27 +82,55 @@ struct KeyStore::Impl {
         std::memset(plain.data(), 0, plain.size());
         return k;
     }
+
+    // The subject's newest key made after `after_ns`, if any.
+    std::optional<DataKey> newest_key(const std::string& pseudonym, std::int64_t after_ns) {
+        ResetGuard g(newest);
+        newest.bind_text(1, pseudonym);
+        if (!newest.step() || newest.col_int(2) <= after_ns) {
+            return std::nullopt;
+        }
+        DataKey k;
+        k.id = std::string(newest.col_text(0));
+        k.created_ns = newest.col_int(2);
+        k.key = unwrap(newest.col_blob(1), wrap_aad(k.id, pseudonym), "data key " + k.id);
+        return k;
+    }
+
+    std::int64_t meta_int(const char* name) {
+        Stmt get(db, "SELECT value FROM meta WHERE name = ?");
+        get.bind_text(1, name);
+        return get.step() ? get.col_int(0) : 0;
+    }
 };
 
-KeyStore::KeyStore(const std::filesystem::path& path, const Key& master) : path_(path) {
+KeyStore::KeyStore(const std::filesystem::path& path, const Key& master, bool create) : path_(path) {
+    if (!create && !std::filesystem::exists(path)) {
+        throw std::runtime_error(fmt::format("key store {} does not exist (the encrypt stage makes it; check "
+                                             "key_store and the data directory)",
+                                             path.string()));
+    }
     try {
-        impl_ = std::make_unique<Impl>(path);
+        impl_ = std::make_unique<Impl>(path, create);
     } catch (const std::exception& e) {
         throw std::runtime_error(fmt::format("key store {}: cannot open: {}", path.string(), e.what()));
     }
     auto& db = impl_->db;
     sqlite3_busy_timeout(db.get(), 5000);
     db.exec("PRAGMA journal_mode = WAL");
-    // A key must be on the disk before anything encrypted with it is.
+    // A key must be on the disk before anything encrypted with it is; and a
+    // deleted key must not stay readable in free pages.
     db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA secure_delete = ON");
     db.exec("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE, "
+            "CREATE TABLE IF NOT EXISTS data_keys (key_id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, "
             "wrapped BLOB NOT NULL, created_ns INTEGER NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS data_keys_by_subject ON data_keys (pseudonym, created_ns);"
             "CREATE TABLE IF NOT EXISTS forgotten (key_id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, "
             "forgotten_ns INTEGER NOT NULL, by TEXT NOT NULL);");
     impl_->master = std::make_unique<Aead>(master);
-    const auto check = hmac_sha256(master, kCheckLabel);
-    const std::string check_text = hex(check);
+    const std::string check_text = hex(hmac_sha256(master, kCheckLabel));
+    impl_->check = check_text;
     {
         Txn txn(db);
         Stmt get(db, "SELECT value FROM meta WHERE name = ?");
@@ -112,14 +160,18 @@ KeyStore::KeyStore(const std::filesystem::path& path, const Key& master) : path_
             put.bind_text(1, "pseudonym_key");
             put.bind_blob(2, wrapped);
             put.run();
+            put.bind_text(1, "forgets");
+            put.bind(2, 0);
+            put.run();
         }
         txn.commit();
     }
-    impl_->by_pseudonym = Stmt(db, "SELECT key_id, wrapped FROM data_keys WHERE pseudonym = ?");
+    impl_->newest = Stmt(db, "SELECT key_id, wrapped, created_ns FROM data_keys WHERE pseudonym = ? "
+                             "ORDER BY created_ns DESC LIMIT 1");
     impl_->insert = Stmt(db, "INSERT INTO data_keys (key_id, pseudonym, wrapped, created_ns) VALUES (?, ?, ?, ?)");
-    impl_->by_id = Stmt(db, "SELECT wrapped FROM data_keys WHERE key_id = ?");
+    impl_->by_id = Stmt(db, "SELECT wrapped, pseudonym FROM data_keys WHERE key_id = ?");
     impl_->was_forgotten = Stmt(db, "SELECT 1 FROM forgotten WHERE key_id = ?");
-    (void)changed();
+    (void)forgot_since();
 }
 
 KeyStore::~KeyStore() = default;
@@ -129,39 +181,72 @@ std::string KeyStore::pseudonym(std::string_view subject) const {
     return base64(std::string_view(reinterpret_cast<const char*>(mac.data()), 16), Base64::Url, false);
 }
 
-KeyStore::DataKey KeyStore::key_for(const std::string& pseudonym, bool* created) {
-    if (created != nullptr) {
-        *created = false;
-    }
-    auto& s = impl_->by_pseudonym;
-    {
-        ResetGuard g(s);
-        s.bind_text(1, pseudonym);
-        if (s.step()) {
-            DataKey k;
-            k.id = std::string(s.col_text(0));
-            k.key = impl_->unwrap(s.col_blob(1), k.id, "data key " + k.id);
-            return k;
+std::vector<KeyStore::KeyResult> KeyStore::keys_for(std::span<const KeyRequest> requests,
+                                                    std::chrono::nanoseconds max_age) {
+    std::vector<KeyResult> out(requests.size());
+    const std::int64_t young_after = max_age.count() > 0 ? now_ns() - max_age.count() : 0;
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        if (requests[i].fresh) {
+            missing.push_back(i);
+            continue;
+        }
+        try {
+            out[i].key = impl_->newest_key(requests[i].pseudonym, young_after);
+            if (!out[i].key) {
+                missing.push_back(i);
+            }
+        } catch (const std::exception& e) {
+            out[i].error = e.what();  // this subject's key only
         }
     }
-    DataKey k;
-    std::array<unsigned char, 8> id{};
-    random_bytes(id);
-    k.id = hex(id);
-    k.key = random_key();
-    std::string wrapped;
-    impl_->master->seal(chars(k.key), k.id, wrapped);
-    auto& ins = impl_->insert;
-    ResetGuard g(ins);
-    ins.bind_text(1, k.id);
-    ins.bind_text(2, pseudonym);
-    ins.bind_blob(3, wrapped);
-    ins.bind(4, now_ns());
-    ins.run();  // its own transaction, synchronous=FULL: on the disk when this returns
-    if (created != nullptr) {
-        *created = true;
+    if (missing.empty()) {
+        return out;
     }
-    return k;
+    // Made under the write lock, all in one transaction: another pipeline's
+    // encrypt stage (or a rotation) cannot come in between.
+    std::vector<DataKey> made(missing.size());
+    try {
+        Txn txn(impl_->db);
+        impl_->verify_master();
+        for (std::size_t m = 0; m < missing.size(); ++m) {
+            const KeyRequest& r = requests[missing[m]];
+            if (!r.fresh) {
+                if (auto k = impl_->newest_key(r.pseudonym, young_after)) {
+                    made[m] = std::move(*k);
+                    continue;
+                }
+            }
+            DataKey& k = made[m];
+            std::array<unsigned char, 8> id{};
+            random_bytes(id);
+            k.id = hex(id);
+            k.key = random_key();
+            k.created_ns = now_ns();
+            std::string wrapped;
+            impl_->master->seal(chars(k.key), Impl::wrap_aad(k.id, r.pseudonym), wrapped);
+            auto& ins = impl_->insert;
+            ResetGuard g(ins);
+            ins.bind_text(1, k.id);
+            ins.bind_text(2, r.pseudonym);
+            ins.bind_blob(3, wrapped);
+            ins.bind(4, k.created_ns);
+            ins.run();
+            out[missing[m]].created = true;
+        }
+        txn.commit();  // synchronous=FULL: on the disk when this returns
+    } catch (const std::exception& e) {
+        for (const std::size_t i : missing) {
+            out[i].key.reset();
+            out[i].created = false;
+            out[i].error = e.what();
+        }
+        return out;
+    }
+    for (std::size_t m = 0; m < missing.size(); ++m) {
+        out[missing[m]].key = std::move(made[m]);
+    }
+    return out;
 }
 
 KeyStore::Lookup KeyStore::key_by_id(std::string_view id, Key& out) {
@@ -170,7 +255,7 @@ KeyStore::Lookup KeyStore::key_by_id(std::string_view id, Key& out) {
         ResetGuard g(s);
         s.bind_text(1, id);
         if (s.step()) {
-            out = impl_->unwrap(s.col_blob(0), id, fmt::format("data key {}", id));
+            out = impl_->unwrap(s.col_blob(0), Impl::wrap_aad(id, s.col_text(1)), fmt::format("data key {}", id));
             return Lookup::Found;
         }
     }
@@ -183,24 +268,38 @@ KeyStore::Lookup KeyStore::key_by_id(std::string_view id, Key& out) {
 bool KeyStore::forget(std::string_view subject, std::string_view by) {
     const std::string p = pseudonym(subject);
     auto& db = impl_->db;
-    Txn txn(db);
-    Stmt get(db, "SELECT key_id FROM data_keys WHERE pseudonym = ?");
-    get.bind_text(1, p);
-    if (!get.step()) {
-        return false;
+    {
+        Txn txn(db);
+        std::vector<std::string> ids;
+        {
+            Stmt get(db, "SELECT key_id FROM data_keys WHERE pseudonym = ?");
+            get.bind_text(1, p);
+            while (get.step()) {
+                ids.emplace_back(get.col_text(0));
+            }
+        }
+        if (ids.empty()) {
+            return false;
+        }
+        Stmt del(db, "DELETE FROM data_keys WHERE pseudonym = ?");
+        del.bind_text(1, p);
+        del.run();
+        Stmt audit(db, "INSERT OR REPLACE INTO forgotten (key_id, pseudonym, forgotten_ns, by) VALUES (?, ?, ?, ?)");
+        const std::int64_t at = now_ns();
+        for (const auto& id : ids) {
+            audit.bind_text(1, id);
+            audit.bind_text(2, p);
+            audit.bind(3, at);
+            audit.bind_text(4, by);
+            audit.run();
+        }
+        Stmt count(db, "UPDATE meta SET value = value + 1 WHERE name = 'forgets'");
+        count.run();
+        txn.commit();
     }
-    const std::string id(get.col_text(0));
-    get.reset();
-    Stmt del(db, "DELETE FROM data_keys WHERE key_id = ?");
-    del.bind_text(1, id);
-    del.run();
-    Stmt audit(db, "INSERT OR REPLACE INTO forgotten (key_id, pseudonym, forgotten_ns, by) VALUES (?, ?, ?, ?)");
-    audit.bind_text(1, id);
-    audit.bind_text(2, p);
-    audit.bind(3, now_ns());
-    audit.bind_text(4, by);
-    audit.run();
-    txn.commit();
+    // The deleted rows were overwritten in the database pages (secure_delete);
+    // their earlier copies in the write-ahead log go with it.
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     return true;
 }
 
@@ -222,11 +321,55 @@ std::vector<KeyStore::Forgotten> KeyStore::forgotten() {
     return out;
 }
 
-bool KeyStore::changed() {
+std::size_t KeyStore::rotate(const Key& new_master) {
+    auto& db = impl_->db;
+    Aead next(new_master);
+    Txn txn(db);
+    std::vector<std::pair<std::string, std::string>> rewrapped;  // key id, wrapped
+    {
+        Stmt all(db, "SELECT key_id, wrapped, pseudonym FROM data_keys");
+        while (all.step()) {
+            const std::string id(all.col_text(0));
+            const std::string aad = Impl::wrap_aad(id, all.col_text(2));
+            Key k = impl_->unwrap(all.col_blob(1), aad, "data key " + id);
+            std::string wrapped;
+            next.seal(chars(k), aad, wrapped);
+            k.fill(0);
+            rewrapped.emplace_back(id, std::move(wrapped));
+        }
+    }
+    Stmt put(db, "UPDATE data_keys SET wrapped = ?1 WHERE key_id = ?2");
+    for (const auto& [id, wrapped] : rewrapped) {
+        put.bind_blob(1, wrapped);
+        put.bind_text(2, id);
+        put.run();
+    }
+    std::string pk;
+    next.seal(chars(impl_->pseudonym_key), kPseudonymAad, pk);
+    Stmt meta(db, "UPDATE meta SET value = ?1 WHERE name = ?2");
+    meta.bind_blob(1, pk);
+    meta.bind_text(2, "pseudonym_key");
+    meta.run();
+    const std::string check = hex(hmac_sha256(new_master, kCheckLabel));
+    meta.bind_text(1, check);
+    meta.bind_text(2, "check");
+    meta.run();
+    txn.commit();
+    impl_->master = std::make_unique<Aead>(new_master);
+    impl_->check = check;
+    return rewrapped.size();
+}
+
+bool KeyStore::forgot_since() {
     const std::int64_t v = impl_->db.query_int("PRAGMA data_version");
-    const bool was = impl_->data_version >= 0 && v != impl_->data_version;
+    if (v == impl_->data_version) {
+        return false;  // nobody else wrote
+    }
     impl_->data_version = v;
-    return was;
+    const std::int64_t f = impl_->meta_int("forgets");
+    const bool forgot = impl_->forgets >= 0 && f != impl_->forgets;
+    impl_->forgets = f;
+    return forgot;
 }
 
 Key master_key_from(std::string_view secret) {
@@ -252,10 +395,13 @@ std::vector<OptionSpec> key_store_options() {
     };
 }
 
-std::unique_ptr<KeyStore> open_key_store(const Options& o, const std::filesystem::path& data_dir) {
-    const Key master = master_key_from(o.str("master_key"));
+std::unique_ptr<KeyStore> open_key_store(const Options& o, const std::filesystem::path& data_dir, bool create) {
+    Key master = master_key_from(o.str("master_key"));
     const std::string path = o.str_or("key_store", "");
-    return std::make_unique<KeyStore>(path.empty() ? data_dir / "keys.db" : std::filesystem::path(path), master);
+    auto store = std::make_unique<KeyStore>(path.empty() ? data_dir / "keys.db" : std::filesystem::path(path), master,
+                                            create);
+    master.fill(0);
+    return store;
 }
 
 }  // namespace sluice::keys

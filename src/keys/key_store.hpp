@@ -1,20 +1,24 @@
 #pragma once
-// The key store of the encrypt and decrypt stages: one data key per data
-// subject, created on first use, kept in SQLite (`<data_dir>/keys.db` by
-// default) wrapped (AES-256-GCM) by the master key, which comes from a
-// secret and is never stored. A subject is known only by its pseudonym
-// (HMAC-SHA256 of its value under a random pseudonym key, itself kept
-// wrapped), so the store never holds a name. Forgetting a subject deletes
-// its data key: everything encrypted with it, wherever it went, cannot be
-// read any more ("crypto-shredding"); an audit row says which key, when and
-// by whom.
+// The key store of the encrypt and decrypt stages: data keys per data
+// subject, created on first use (and replaced by a new one after a day or
+// 2^28 values, so that no key meets the random-nonce limit of AES-GCM),
+// kept in SQLite (`<data_dir>/keys.db` by default) wrapped (AES-256-GCM)
+// by the master key, which comes from a secret and is never stored. A
+// subject is known only by its pseudonym (HMAC-SHA256 of its value under a
+// random pseudonym key, itself kept wrapped), so the store never holds a
+// name. Forgetting a subject deletes its data keys, with the deleted bytes
+// overwritten in the file and its write-ahead log: everything encrypted
+// with them, wherever it went, cannot be read any more
+// ("crypto-shredding"); an audit row says which key, when and by whom.
 //
 // A data key is committed (synchronous=FULL) before the first value
 // encrypted with it can reach the buffer, so a power cut never leaves
 // records whose key was lost. The file is never moved aside or recreated
 // when damaged: that would lose every key in it; the error is reported.
 
+#include <chrono>
 #include <cstdint>
+#include <span>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -29,29 +33,43 @@ namespace sluice::keys {
 
 class KeyStore {
 public:
-    // Opens the store at `path`, creating it (and its pseudonym key) if it
-    // does not exist. Throws std::runtime_error naming the file when it
-    // cannot be opened, or when `master` is not the key it was made with.
-    KeyStore(const std::filesystem::path& path, const Key& master);
+    // Opens the store at `path` (creating it and its pseudonym key when
+    // `create` and it does not exist). Throws std::runtime_error naming the
+    // file when it cannot be opened, does not exist (and !create), or when
+    // `master` is not the key it was made with.
+    KeyStore(const std::filesystem::path& path, const Key& master, bool create = true);
     ~KeyStore();
 
     // The subject's pseudonym: base64url of the first 16 bytes of
-    // HMAC-SHA256(pseudonym key, subject).
+    // HMAC-SHA256(pseudonym key, subject). Never touches the file.
     std::string pseudonym(std::string_view subject) const;
 
     struct DataKey {
         std::string id;  // 16 hex digits
         Key key;
+        std::int64_t created_ns = 0;
     };
-    // The data key of the subject with this pseudonym, created and
-    // committed on first use.
-    DataKey key_for(const std::string& pseudonym, bool* created = nullptr);
+    struct KeyRequest {
+        std::string pseudonym;
+        bool fresh = false;  // a new key even if the subject has a young one
+    };
+    struct KeyResult {
+        std::optional<DataKey> key;
+        std::string error;  // why there is none (the store failed, a damaged key)
+        bool created = false;
+    };
+    // A data key for each request: the subject's newest key when it is
+    // younger than `max_age`, else a new one. The new keys of one call are
+    // made in one transaction (one disk sync), committed before this
+    // returns. Never throws: a failure is each affected result's error.
+    std::vector<KeyResult> keys_for(std::span<const KeyRequest> requests, std::chrono::nanoseconds max_age);
     enum class Lookup { Found, Forgotten, Unknown };
     // The data key with this id.
     Lookup key_by_id(std::string_view id, Key& out);
 
-    // Deletes the data key of `subject` (a subject's value, not its
-    // pseudonym) and records who asked; false when it has none.
+    // Deletes every data key of `subject` (a subject's value, not its
+    // pseudonym), records who asked, and wipes the deleted bytes from the
+    // file and its write-ahead log; false when it has none.
     bool forget(std::string_view subject, std::string_view by);
 
     struct Entry {
@@ -68,9 +86,14 @@ public:
     };
     std::vector<Forgotten> forgotten();
 
-    // True when another process or connection changed the store since the
-    // last call (a `sluice keys forget`): cached keys must be dropped.
-    bool changed();
+    // Wraps every data key and the pseudonym key with `new_master` instead,
+    // in one transaction (all or nothing); returns how many data keys. The
+    // store then opens only with the new master key.
+    std::size_t rotate(const Key& new_master);
+
+    // True when a subject was forgotten (by another process or connection)
+    // since the last call: cached keys must be dropped.
+    bool forgot_since();
 
     const std::filesystem::path& path() const { return path_; }
 
@@ -89,6 +112,8 @@ Key master_key_from(std::string_view secret);
 std::vector<OptionSpec> key_store_options();
 // The store those options name, opened with their master key. Throws
 // std::runtime_error (the pipeline does not start).
-std::unique_ptr<KeyStore> open_key_store(const Options& o, const std::filesystem::path& data_dir);
+// `create`: the encrypt stage makes a missing store; the decrypt stage must
+// find one.
+std::unique_ptr<KeyStore> open_key_store(const Options& o, const std::filesystem::path& data_dir, bool create);
 
 }  // namespace sluice::keys

@@ -38,10 +38,17 @@ void append_base64(std::string& out, std::string_view data, Base64 alphabet, boo
 }
 
 std::optional<std::string> decode_base64(std::string_view text, Base64 alphabet) {
+    // Canonical only: padding, when there is any, brings the length to a
+    // multiple of 4 (at most "=="), and the bits the last character has
+    // beyond the data are zero; so each byte string has one encoding (with
+    // padding, and one without).
+    const std::size_t padded = text.size();
+    std::size_t pads = 0;
     while (!text.empty() && text.back() == '=') {
         text.remove_suffix(1);
+        ++pads;
     }
-    if (text.size() % 4 == 1) {
+    if (pads > 2 || (pads > 0 && padded % 4 != 0) || text.size() % 4 == 1) {
         return std::nullopt;
     }
     const char c62 = alphabet == Base64::Url ? '-' : '+';
@@ -73,6 +80,9 @@ std::optional<std::string> decode_base64(std::string_view text, Base64 alphabet)
             bits -= 8;
             out += static_cast<char>((acc >> bits) & 0xFF);
         }
+    }
+    if ((acc & ((1U << bits) - 1)) != 0) {
+        return std::nullopt;
     }
     return out;
 }

@@ -7,6 +7,7 @@ key is a clear error at start-up."""
 
 import base64
 import glob
+import json
 import os
 
 from harness import TempDir, main, read_ndjson, run
@@ -103,7 +104,7 @@ def test_encrypt_decrypt_and_forget():
         cfg = decrypt_config(d, master, store)
         p = run(["test", "-c", cfg, "--input", out], timeout=60)
         assert p.returncode == 0, p.stderr.decode()
-        back = [__import__("json").loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
+        back = [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
         assert len(back) == n, len(back)
         forgotten = [r for r in back if r["fields"]["fields.name"] == "[forgotten]"]
         readable = [r for r in back if r["fields"]["fields.name"] != "[forgotten]"]
@@ -115,6 +116,17 @@ def test_encrypt_decrypt_and_forget():
             assert f["fields.name"] == list(DRIVERS.values())[seq % 3], f
             assert f["fields.gps.lat"] == float(f"48.13{seq:04d}"), f  # a double again
         assert {r["fields"]["fields.name"] for r in readable} == {"Bob Brennan", "Carol Castellanos"}
+
+        # The master key rotated: the same values read with the new key, the old one refused.
+        new_master = write(d, "new.key", base64.b64encode(os.urandom(32)).decode())
+        p = run(["keys", "rotate", *keys_args, "--new-master-key", "@" + new_master])
+        assert p.returncode == 0 and "2 data keys" in p.stdout.decode(), p
+        p = run(["test", "-c", decrypt_config(d, new_master, store), "--input", out])
+        assert p.returncode == 0, p.stderr.decode()
+        rotated = [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
+        assert [r["fields"] for r in rotated] == [r["fields"] for r in back]
+        p = run(["keys", "list", *keys_args])
+        assert p.returncode == 2 and "another master key" in p.stderr.decode(), p
 
         # Another master key: refused at start-up, naming the store.
         wrong = write(d, "wrong.key", base64.b64encode(os.urandom(32)).decode())

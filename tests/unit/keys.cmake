@@ -2,4 +2,4 @@
 # encrypt and decrypt stages over them.
 sluice_unit_test(keys_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/keys_test.cpp
-  LIBS sluice_keys sluice_text sluice_runtime)
+  LIBS sluice_keys sluice_text sluice_buffer sluice_runtime)

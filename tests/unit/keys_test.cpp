@@ -5,6 +5,8 @@
 // subject's, and a subject forgotten while a stage runs gets a new key.
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "core/metrics.hpp"
 #include "config/config.hpp"
 #include "core/registry.hpp"
+#include "buffer/sqlite.hpp"
 #include "keys/field_crypto.hpp"
 #include "keys/key_store.hpp"
 #include "text/base64.hpp"
@@ -51,6 +54,11 @@ TEST(Base64, DecodesWhatItEncodes) {
     EXPECT_FALSE(decode_base64("ab*c", Base64::Standard));
     EXPECT_FALSE(decode_base64("ab-c", Base64::Standard));
     EXPECT_TRUE(decode_base64("ab-c", Base64::Url));
+    // Canonical only: "Zg==" is "f"; "Zh==" has bits beyond the data, "Zg===" one '=' too many.
+    EXPECT_TRUE(decode_base64("Zg==", Base64::Standard));
+    EXPECT_FALSE(decode_base64("Zh==", Base64::Standard));
+    EXPECT_FALSE(decode_base64("Zg===", Base64::Standard));
+    EXPECT_FALSE(decode_base64("Zg=", Base64::Standard));
 }
 
 TEST(FieldCrypto, ParsesKeys) {
@@ -98,50 +106,125 @@ TEST(FieldCrypto, AlteredMovedOrForeignValuesDoNotOpen) {
     EXPECT_FALSE(keys::open_value(aead, *keys::parse_envelope(moved), out));
     // A flipped character of the ciphertext: refused.
     std::string flipped = env;
-    flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+    char& c = flipped[flipped.size() - 5];  // inside the tag: every bit of it counts
+    c = c == 'A' ? 'B' : 'A';
     EXPECT_FALSE(keys::open_value(aead, *keys::parse_envelope(flipped), out));
     EXPECT_FALSE(keys::parse_envelope("enc:v1:k1:only-two"));
     EXPECT_FALSE(keys::parse_envelope("plain text"));
     EXPECT_FALSE(keys::parse_envelope("enc:v1:::"));
 }
 
+keys::KeyStore::DataKey key_for(keys::KeyStore& s, const std::string& pseudonym, bool* created = nullptr,
+                                bool fresh = false) {
+    const keys::KeyStore::KeyRequest r{pseudonym, fresh};
+    auto results = s.keys_for(std::span(&r, 1), std::chrono::hours(24));
+    EXPECT_TRUE(results[0].key.has_value()) << results[0].error;
+    if (created != nullptr) {
+        *created = results[0].created;
+    }
+    return results[0].key.value_or(keys::KeyStore::DataKey{});
+}
+
+std::string file_bytes(const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
 TEST(KeyStore, KeysPseudonymsAndForgetting) {
     TempDir d;
     const auto path = d.path / "keys.db";
+    EXPECT_THROW(keys::KeyStore(path, key_of('m'), /*create=*/false), std::runtime_error);
     std::string alice_id;
+    std::string alice_wrapped;
     std::string alice_pseudonym;
+    keys::Key alice_key{};
     {
         keys::KeyStore s(path, key_of('m'));
         alice_pseudonym = s.pseudonym("alice");
         EXPECT_EQ(alice_pseudonym.size(), 22U);
         EXPECT_NE(s.pseudonym("bob"), alice_pseudonym);
         bool created = false;
-        const auto k1 = s.key_for(alice_pseudonym, &created);
+        const auto k1 = key_for(s, alice_pseudonym, &created);
         EXPECT_TRUE(created);
-        const auto k2 = s.key_for(alice_pseudonym, &created);
+        const auto k2 = key_for(s, alice_pseudonym, &created);
         EXPECT_FALSE(created);
         EXPECT_EQ(k1.id, k2.id);
         EXPECT_EQ(k1.key, k2.key);
+        // A fresh key replaces it for new values; the old one still opens old ones.
+        const auto k3 = key_for(s, alice_pseudonym, &created, /*fresh=*/true);
+        EXPECT_TRUE(created);
+        EXPECT_NE(k3.id, k1.id);
+        EXPECT_EQ(key_for(s, alice_pseudonym).id, k3.id);
         alice_id = k1.id;
-        (void)s.key_for(s.pseudonym("bob"));
+        alice_key = k1.key;
+        (void)key_for(s, s.pseudonym("bob"));
+        // Several subjects at once, one transaction.
+        std::vector<keys::KeyStore::KeyRequest> many;
+        for (int i = 0; i < 50; ++i) {
+            many.push_back({s.pseudonym("subject" + std::to_string(i)), false});
+        }
+        for (const auto& r : s.keys_for(many, std::chrono::hours(24))) {
+            EXPECT_TRUE(r.created && r.key) << r.error;
+        }
     }
     {
         // Reopened: the same pseudonyms and keys.
-        keys::KeyStore s(path, key_of('m'));
+        keys::KeyStore s(path, key_of('m'), /*create=*/false);
         EXPECT_EQ(s.pseudonym("alice"), alice_pseudonym);
         keys::Key k{};
         EXPECT_EQ(s.key_by_id(alice_id, k), keys::KeyStore::Lookup::Found);
-        EXPECT_EQ(s.list().size(), 2U);
-        EXPECT_TRUE(s.forget("alice", "test"));
-        EXPECT_FALSE(s.forget("alice", "test"));
+        EXPECT_EQ(k, alice_key);
+        EXPECT_EQ(s.list().size(), 53U);
+        EXPECT_FALSE(s.forgot_since());
+        {
+            buffer_detail::Db db(path, SQLITE_OPEN_READONLY);
+            buffer_detail::Stmt get(db, "SELECT wrapped FROM data_keys WHERE key_id = ?");
+            get.bind_text(1, alice_id);
+            ASSERT_TRUE(get.step());
+            alice_wrapped = std::string(get.col_blob(0));
+        }
+        {
+            keys::KeyStore other(path, key_of('m'));  // `sluice keys forget` beside it
+            EXPECT_TRUE(other.forget("alice", "test"));
+            EXPECT_FALSE(other.forget("alice", "test"));
+        }
+        EXPECT_TRUE(s.forgot_since());
+        EXPECT_FALSE(s.forgot_since());
         EXPECT_EQ(s.key_by_id(alice_id, k), keys::KeyStore::Lookup::Forgotten);
         EXPECT_EQ(s.key_by_id("ffffffffffffffff", k), keys::KeyStore::Lookup::Unknown);
-        ASSERT_EQ(s.forgotten().size(), 1U);
+        ASSERT_EQ(s.forgotten().size(), 2U);  // both of alice's keys
         EXPECT_EQ(s.forgotten()[0].pseudonym, alice_pseudonym);
         EXPECT_EQ(s.forgotten()[0].by, "test");
         // A later record of the subject gets a new key.
-        EXPECT_NE(s.key_for(alice_pseudonym).id, alice_id);
+        EXPECT_NE(key_for(s, alice_pseudonym).id, alice_id);
     }
+    // The forgotten key's wrapped bytes are gone from the file and its log.
+    {
+        keys::KeyStore s(path, key_of('m'));
+        for (const auto& e : s.list()) {
+            EXPECT_NE(e.key_id, alice_id);
+        }
+    }
+    const std::string all = file_bytes(path) + file_bytes(path.string() + "-wal");
+    ASSERT_FALSE(alice_wrapped.empty());
+    EXPECT_EQ(all.find(alice_wrapped), std::string::npos) << "the forgotten key is still in the files";
+    {
+        // Rotation: every key wrapped by the new master key, the old one refused.
+        keys::KeyStore s(path, key_of('m'));
+        keys::KeyStore running(path, key_of('m'));  // a stage that did not stop
+        EXPECT_EQ(s.rotate(key_of('n')), 52U);  // alice's two forgotten, one new
+        const keys::KeyStore::KeyRequest r{running.pseudonym("carol"), false};
+        const auto res = running.keys_for(std::span(&r, 1), std::chrono::hours(24));
+        EXPECT_FALSE(res[0].key);
+        EXPECT_NE(res[0].error.find("rotated"), std::string::npos) << res[0].error;
+    }
+    {
+        keys::KeyStore s(path, key_of('n'));
+        keys::Key k{};
+        EXPECT_EQ(s.key_by_id(key_for(s, s.pseudonym("bob")).id, k), keys::KeyStore::Lookup::Found);
+        EXPECT_EQ(s.pseudonym("alice"), alice_pseudonym);
+    }
+    EXPECT_THROW(keys::KeyStore(path, key_of('m')), std::runtime_error);
     try {
         keys::KeyStore s(path, key_of('x'));
         FAIL() << "another master key was taken";
@@ -195,12 +278,16 @@ TEST(EncryptStages, ForgettingShredsOneSubjectOnly) {
     auto enc = make_stage("type = \"encrypt\"\nsubject = \"{driver}\"\nfields = [\"lat\"]\n" + key, d.path, "t/enc");
     auto dec = make_stage("type = \"decrypt\"\n" + key, d.path, "t/dec");
     ASSERT_TRUE(enc && dec);
-    std::vector<Record> batch = {reading("alice", 48.1), reading("bob", 1.5), Record{}};
+    Record no_subject;
+    no_subject.fields = {{"lat", 9.75}};
+    std::vector<Record> batch = {reading("alice", 48.1), reading("bob", 1.5), no_subject};
     std::vector<DeadLetter> dead;
     run(*enc, batch, dead);
     ASSERT_EQ(batch.size(), 2U);
     ASSERT_EQ(dead.size(), 1U);  // no subject
     EXPECT_NE(dead[0].reason.find("no subject"), std::string::npos);
+    EXPECT_EQ(dead[0].payload.find("9.75"), std::string::npos) << dead[0].payload;
+    EXPECT_NE(dead[0].payload.find("[withheld]"), std::string::npos) << dead[0].payload;
     const auto* lat = std::get_if<std::string>(&batch[0].fields[0].value);
     ASSERT_NE(lat, nullptr);
     EXPECT_TRUE(lat->starts_with("enc:v1:"));

@@ -26,7 +26,7 @@ public:
           drop_forgotten_(o.str("forgotten") == "drop") {}
 
     void open(StageContext& ctx) override {
-        store_ = keys::open_key_store(options_, ctx.data_dir);
+        store_ = keys::open_key_store(options_, ctx.data_dir, /*create=*/false);
         metrics_ = ctx.metrics;
         const auto counter = [&](std::string_view result) {
             return &metrics().counter("sluice_decrypt_fields_total",
@@ -41,21 +41,25 @@ public:
         damaged_ = counter("damaged");
     }
 
+    // Idle too, a forgotten subject's key leaves memory within a second.
+    std::chrono::nanoseconds tick_interval() const override { return std::chrono::seconds(1); }
+
     void process(StageBatch& batch) override {
+        if (store_->forgot_since() || cache_.size() > 4096) {
+            cache_.clear();  // a subject was forgotten meanwhile
+        }
         if (batch.records.empty()) {
             return;
-        }
-        if (store_->changed() || cache_.size() > 4096) {
-            cache_.clear();  // a subject was forgotten meanwhile
         }
         std::size_t kept = 0;
         for (std::size_t i = 0; i < batch.records.size(); ++i) {
             Record& r = batch.records[i];
             std::string damaged;
+            std::string why = "does not open with its data key (damaged or altered)";
             for (std::size_t k = 0; k < r.fields.size();) {
                 Field& f = r.fields[k];
                 const auto* text = std::get_if<std::string>(&f.value);
-                const auto env = text != nullptr && (fields_.empty() || wanted(f.name))
+                const auto env = text != nullptr && (fields_.empty() || keys::field_listed(fields_, f.name))
                                      ? keys::parse_envelope(*text)
                                      : std::nullopt;
                 if (!env) {
@@ -63,7 +67,13 @@ public:
                     continue;
                 }
                 const Entry& e = entry(env->key_id);
-                if (e.aead) {
+                if (!e.error.empty()) {
+                    if (damaged.empty()) {
+                        damaged = f.name;
+                        why = e.error;
+                    }
+                    ++k;
+                } else if (e.aead) {
                     FieldValue v;
                     if (keys::open_value(*e.aead, *env, v)) {
                         f.value = std::move(v);
@@ -92,7 +102,7 @@ public:
                 }
                 batch.dead.push_back(stages::dead_record(
                     r, batch.wall_ns,
-                    fmt::format("decrypt: field '{}' does not open with its data key (damaged or altered)", damaged)));
+                    fmt::format("decrypt: field '{}': {}", damaged, why)));
                 continue;
             }
             if (kept != i) {
@@ -101,22 +111,18 @@ public:
             ++kept;
         }
         batch.records.resize(kept);
+        if (failed_) {
+            failed_ = false;
+            std::erase_if(cache_, [](const auto& kv) { return !kv.second.error.empty(); });
+        }
     }
 
 private:
     struct Entry {
-        std::unique_ptr<keys::Aead> aead;  // null: forgotten or unknown
+        std::unique_ptr<keys::Aead> aead;  // null: forgotten, unknown, or `error`
         bool forgotten = false;
+        std::string error;
     };
-
-    bool wanted(std::string_view name) const {
-        for (const auto& f : fields_) {
-            if (f == name) {
-                return true;
-            }
-        }
-        return false;
-    }
 
     const Entry& entry(std::string_view key_id) {
         if (const auto it = cache_.find(std::string(key_id)); it != cache_.end()) {
@@ -124,16 +130,21 @@ private:
         }
         Entry e;
         keys::Key key{};
-        switch (store_->key_by_id(key_id, key)) {
-            case keys::KeyStore::Lookup::Found:
-                e.aead = std::make_unique<keys::Aead>(key);
-                key.fill(0);
-                break;
-            case keys::KeyStore::Lookup::Forgotten:
-                e.forgotten = true;
-                break;
-            case keys::KeyStore::Lookup::Unknown:
-                break;
+        try {
+            switch (store_->key_by_id(key_id, key)) {
+                case keys::KeyStore::Lookup::Found:
+                    e.aead = std::make_unique<keys::Aead>(key);
+                    key.fill(0);
+                    break;
+                case keys::KeyStore::Lookup::Forgotten:
+                    e.forgotten = true;
+                    break;
+                case keys::KeyStore::Lookup::Unknown:
+                    break;
+            }
+        } catch (const std::exception& ex) {
+            e.error = ex.what();  // the store failed, or this key is damaged: asked again next batch
+            failed_ = true;
         }
         return cache_.emplace(std::string(key_id), std::move(e)).first->second;
     }
@@ -148,6 +159,7 @@ private:
     Counter* forgotten_ = nullptr;
     Counter* unknown_ = nullptr;
     Counter* damaged_ = nullptr;
+    bool failed_ = false;  // an entry holds an error: dropped after the batch
 };
 
 }  // namespace
@@ -161,7 +173,8 @@ const Descriptor& stage_decrypt() {
         .options = concat_specs({
             {
                 {.name = "fields", .type = OptionType::List, .doc =
-                     "The fields to decrypt; empty: every text field holding an enc:v1: value"},
+                     "The fields to decrypt (names, or prefixes ending in *); empty: every text field holding an "
+                     "enc:v1: value"},
                 {.name = "forgotten", .type = OptionType::Enum, .default_value = "marker",
                  .doc = "A value whose subject was forgotten (its key deleted): marker (the text \"[forgotten]\") "
                         "or drop (no field); counted either way",

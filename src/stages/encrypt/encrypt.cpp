@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -17,15 +18,10 @@
 namespace sluice::components {
 namespace {
 
-// Field names: exact, or a prefix ending in '*' ("gps.*").
-bool matches(const std::vector<std::string>& patterns, std::string_view name) {
-    for (const auto& p : patterns) {
-        if (!p.empty() && p.back() == '*' ? name.starts_with(std::string_view(p).substr(0, p.size() - 1)) : name == p) {
-            return true;
-        }
-    }
-    return false;
-}
+// No data key encrypts more values than this, nor lives longer than a day:
+// far below the 2^32 random nonces AES-GCM allows one key.
+constexpr std::uint64_t kMaxUsesPerKey = std::uint64_t{1} << 28;
+constexpr std::chrono::hours kMaxKeyAge{24};
 
 class EncryptStage final : public Stage {
 public:
@@ -37,97 +33,170 @@ public:
           max_cached_(static_cast<std::size_t>(o.integer("max_cached_keys"))) {}
 
     void open(StageContext& ctx) override {
-        store_ = keys::open_key_store(options_, ctx.data_dir);
+        store_ = keys::open_key_store(options_, ctx.data_dir, /*create=*/true);
         metrics_ = ctx.metrics;
         encrypted_ = &metrics().counter("sluice_encrypted_fields_total",
                                         "Field values the encrypt stage encrypted", {{"component", ctx.name}});
         keys_created_ = &metrics().counter("sluice_encrypt_keys_created_total",
-                                           "Data keys the encrypt stage created (one per new data subject)",
+                                           "Data keys the encrypt stage created (a subject's first, and the one "
+                                           "replacing a key a day old or 2^28 values used)",
                                            {{"component", ctx.name}});
     }
 
+    // Idle too, a forgotten subject's key leaves memory within a second.
+    std::chrono::nanoseconds tick_interval() const override { return std::chrono::seconds(1); }
+
+    // Never throws: whatever fails (the key store, a damaged key, the random
+    // source), the records it touches become dead letters with their listed
+    // fields withheld, never anything in clear.
     void process(StageBatch& batch) override {
+        try {
+            if (store_->forgot_since() || cache_.size() > max_cached_) {
+                cache_.clear();  // a subject was forgotten: its key must not be used again
+            }
+        } catch (const std::exception&) {
+            cache_.clear();  // cannot tell: take no chance
+        }
         if (batch.records.empty()) {
             return;
         }
-        if (store_->changed() || cache_.size() > max_cached_) {
-            cache_.clear();  // a subject was forgotten: its key must not be used again
-        }
-        std::size_t kept = 0;
-        for (std::size_t i = 0; i < batch.records.size(); ++i) {
-            Record& r = batch.records[i];
-            if (!subject_.render(r, subject_text_)) {
-                refuse(batch, r, fmt::format("encrypt: no subject: '{}' needs {}, which the record lacks",
-                                             subject_.text(), subject_.missing_name(r)));
+        const std::size_t n = batch.records.size();
+        subjects_.resize(n);
+        missing_.assign(n, false);
+        requests_.clear();
+        request_of_.clear();
+        asked_.clear();
+        const auto now = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!subject_.render(batch.records[i], subjects_[i])) {
+                missing_[i] = true;
                 continue;
             }
-            const Subject& s = subject(subject_text_);
-            std::size_t n = 0;
-            for (auto& f : r.fields) {
-                if (matches(fields_, f.name)) {
-                    keys::seal_value(*s.aead, s.key_id, f.value, sealed_);
-                    f.value = sealed_;
-                    ++n;
-                }
+            auto it = cache_.find(subjects_[i]);
+            if (it != cache_.end() && (it->second.uses >= kMaxUsesPerKey || now - it->second.loaded > kMaxKeyAge)) {
+                cache_.erase(it);
+                ask(subjects_[i], /*fresh=*/true);
+            } else if (it == cache_.end()) {
+                ask(subjects_[i], false);
             }
-            for (const auto& name : pseudonymize_) {
-                for (auto& t : r.tags) {
-                    if (t.name == name) {
-                        t.value = store_->pseudonym(t.value);
-                    }
-                }
-                for (auto& f : r.fields) {
-                    if (f.name == name && !matches(fields_, f.name)) {
-                        std::string text;
-                        if (const auto* str = std::get_if<std::string>(&f.value)) {
-                            text = *str;
-                        } else {
-                            append_field_value_json(text, f.value);
-                        }
-                        f.value = store_->pseudonym(text);
-                    }
-                }
+        }
+        if (!requests_.empty()) {
+            const auto results = store_->keys_for(requests_, kMaxKeyAge);
+            for (std::size_t r = 0; r < results.size(); ++r) {
+                load(request_of_[r], results[r], now);
             }
-            encrypted_->inc(n);
+        }
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            Record& r = batch.records[i];
+            std::string reason;
+            if (missing_[i]) {
+                reason = fmt::format("encrypt: no subject: '{}' needs {}, which the record lacks", subject_.text(),
+                                     subject_.missing_name(r));
+            } else if (Subject& s = cache_.at(subjects_[i]); !s.aead) {
+                reason = "encrypt: no data key for the record's subject: " + s.error;
+            } else if (!seal(r, s, reason)) {
+                // reason set
+            }
+            if (!reason.empty()) {
+                refuse(batch, r, std::move(reason));
+                continue;
+            }
             if (kept != i) {
                 batch.records[kept] = std::move(r);
             }
             ++kept;
         }
         batch.records.resize(kept);
+        // A subject whose key could not be had is asked for again next time.
+        std::erase_if(cache_, [](const auto& kv) { return !kv.second.aead; });
     }
 
 private:
     struct Subject {
         std::string key_id;
-        std::unique_ptr<keys::Aead> aead;
+        std::unique_ptr<keys::Aead> aead;  // null: `error` says why there is no key
+        std::string error;
+        std::uint64_t uses = 0;
+        std::chrono::steady_clock::time_point loaded;
     };
 
-    const Subject& subject(const std::string& value) {
-        if (const auto it = cache_.find(value); it != cache_.end()) {
-            return it->second;
+    void ask(const std::string& subject, bool fresh) {
+        if (!asked_.insert(subject).second) {
+            return;
         }
-        const std::string p = store_->pseudonym(value);
-        bool created = false;
-        auto k = store_->key_for(p, &created);
-        if (created) {
-            keys_created_->inc();
-        }
-        Subject s{k.id, std::make_unique<keys::Aead>(k.key)};
-        k.key.fill(0);
-        return cache_.emplace(value, std::move(s)).first->second;
+        request_of_.push_back(subject);
+        requests_.push_back({store_->pseudonym(subject), fresh});
     }
 
-    // A record without a subject cannot be encrypted: kept as a dead
-    // letter, its protected fields withheld.
-    void refuse(StageBatch& batch, const Record& r, std::string reason) {
-        Record withheld = r;
-        for (auto& f : withheld.fields) {
-            if (matches(fields_, f.name)) {
+    void load(const std::string& subject, const keys::KeyStore::KeyResult& r,
+              std::chrono::steady_clock::time_point now) {
+        Subject s;
+        if (r.key) {
+            s.key_id = r.key->id;
+            s.aead = std::make_unique<keys::Aead>(r.key->key);
+            s.loaded = now;
+            if (r.created) {
+                keys_created_->inc();
+            }
+        } else {
+            s.error = r.error;
+        }
+        cache_.insert_or_assign(subject, std::move(s));
+    }
+
+    // Encrypts the listed fields and pseudonymizes; false with `reason`.
+    bool seal(Record& r, Subject& s, std::string& reason) {
+        try {
+            std::size_t n = 0;
+            for (auto& f : r.fields) {
+                if (keys::field_listed(fields_, f.name)) {
+                    keys::seal_value(*s.aead, s.key_id, f.value, sealed_);
+                    f.value = sealed_;
+                    ++n;
+                }
+            }
+            pseudonymize(r);
+            s.uses += n;
+            encrypted_->inc(n);
+            return true;
+        } catch (const std::exception& e) {
+            reason = fmt::format("encrypt: {}", e.what());
+            return false;
+        }
+    }
+
+    void pseudonymize(Record& r) const {
+        for (const auto& name : pseudonymize_) {
+            for (auto& t : r.tags) {
+                if (t.name == name) {
+                    t.value = store_->pseudonym(t.value);
+                }
+            }
+            for (auto& f : r.fields) {
+                if (f.name == name && !keys::field_listed(fields_, f.name)) {
+                    std::string text;
+                    if (const auto* str = std::get_if<std::string>(&f.value)) {
+                        text = *str;
+                    } else {
+                        append_field_value_json(text, f.value);
+                    }
+                    f.value = store_->pseudonym(text);
+                }
+            }
+        }
+    }
+
+    // A record that cannot be encrypted: kept as a dead letter with its
+    // listed fields withheld and its pseudonyms applied.
+    void refuse(StageBatch& batch, Record& r, std::string reason) {
+        for (auto& f : r.fields) {
+            if (keys::field_listed(fields_, f.name)) {
                 f.value = std::string("[withheld]");
             }
         }
-        batch.dead.push_back(stages::dead_record(withheld, batch.wall_ns, std::move(reason)));
+        pseudonymize(r);
+        batch.dead.push_back(stages::dead_record(r, batch.wall_ns, std::move(reason)));
         if (metrics_ != nullptr) {
             metrics_->errors->inc();
         }
@@ -140,7 +209,11 @@ private:
     std::size_t max_cached_;
     std::unique_ptr<keys::KeyStore> store_;
     std::unordered_map<std::string, Subject> cache_;
-    std::string subject_text_;
+    std::vector<std::string> subjects_;
+    std::vector<bool> missing_;
+    std::vector<keys::KeyStore::KeyRequest> requests_;
+    std::vector<std::string> request_of_;  // the subject of each request
+    std::unordered_set<std::string> asked_;
     std::string sealed_;
     ComponentMetrics* metrics_ = nullptr;
     Counter* encrypted_ = nullptr;
