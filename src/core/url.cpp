@@ -9,22 +9,11 @@
 
 #include <fmt/format.h>
 
+#include "core/hex.hpp"
+
 namespace sluice {
 
 namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 bool is_scheme_char(char c, bool first) {
     const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -69,8 +58,8 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
             if (i + 2 >= in.size()) {
                 return std::nullopt;
             }
-            const int hi = hex_value(in[i + 1]);
-            const int lo = hex_value(in[i + 2]);
+            const int hi = hex_digit(in[i + 1]);
+            const int lo = hex_digit(in[i + 2]);
             if (hi < 0 || lo < 0) {
                 return std::nullopt;
             }
@@ -120,7 +109,7 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
     // Every '%' starts an escape: a stray one is a mistake to name, not text
     // to pass on (mqtt://h/%zz would subscribe to a topic nobody meant).
     for (std::size_t i = colon; i < text.size(); ++i) {
-        if (text[i] == '%' && (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0)) {
+        if (text[i] == '%' && (i + 2 >= text.size() || hex_digit(text[i + 1]) < 0 || hex_digit(text[i + 2]) < 0)) {
             set_error(error, fmt::format("bad escape '{}' in the URL at column {}: '%' must be followed by two hex "
                                          "digits (write a literal '%' as %25)",
                                          text.substr(i, std::min<std::size_t>(3, text.size() - i)), i + 1));

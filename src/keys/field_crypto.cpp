@@ -14,6 +14,7 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/md.h>
 
+#include "core/hex.hpp"
 #include "core/record_json.hpp"
 #include "text/base64.hpp"
 
@@ -67,19 +68,6 @@ private:
 RandomPool& pool() {
     static RandomPool p;
     return p;
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 }  // namespace

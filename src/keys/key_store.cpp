@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "buffer/sqlite.hpp"
+#include "core/hex.hpp"
 #include "text/base64.hpp"
 
 namespace sluice::keys {
@@ -23,16 +24,6 @@ constexpr std::string_view kPseudonymAad = "sluice key store v1: pseudonym key";
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-std::string hex(std::span<const unsigned char> b) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char c : b) {
-        out += kDigits[c >> 4];
-        out += kDigits[c & 15];
-    }
-    return out;
 }
 
 std::string_view chars(const Key& k) { return {reinterpret_cast<const char*>(k.data()), k.size()}; }
@@ -129,7 +120,7 @@ KeyStore::KeyStore(const std::filesystem::path& path, const Key& master, bool cr
             "CREATE TABLE IF NOT EXISTS forgotten (key_id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL, "
             "forgotten_ns INTEGER NOT NULL, by TEXT NOT NULL);");
     impl_->master = std::make_unique<Aead>(master);
-    const std::string check_text = hex(hmac_sha256(master, kCheckLabel));
+    const std::string check_text = to_hex(hmac_sha256(master, kCheckLabel));
     impl_->check = check_text;
     {
         Txn txn(db);
@@ -220,7 +211,7 @@ std::vector<KeyStore::KeyResult> KeyStore::keys_for(std::span<const KeyRequest> 
             DataKey& k = made[m];
             std::array<unsigned char, 8> id{};
             random_bytes(id);
-            k.id = hex(id);
+            k.id = to_hex(id);
             k.key = random_key();
             k.created_ns = now_ns();
             std::string wrapped;
@@ -350,7 +341,7 @@ std::size_t KeyStore::rotate(const Key& new_master) {
     meta.bind_blob(1, pk);
     meta.bind_text(2, "pseudonym_key");
     meta.run();
-    const std::string check = hex(hmac_sha256(new_master, kCheckLabel));
+    const std::string check = to_hex(hmac_sha256(new_master, kCheckLabel));
     meta.bind_text(1, check);
     meta.bind_text(2, "check");
     meta.run();
