@@ -155,12 +155,20 @@ fsync = false
             # file sink, which trails the buffer's commits).
             targets = sorted(rng.sample(range(TOTAL // 20, TOTAL * 9 // 10), KILLS))
 
+            growth = {"n": -1, "at": time.monotonic()}
+
             def all_in():
-                # Every number written (three connections can take the whole
-                # backlog in before the last kills): no progress left to kill at.
-                if lines_in(out) < TOTAL:
-                    return False
-                return len({r["fields"].get("seq") for r in read_ndjson(out)}) >= TOTAL
+                # Nothing left to take in, so no progress left to kill at:
+                # every number written (three connections can take the whole
+                # backlog in before the last kills), or the publisher is done
+                # and no line came for 3 s (what is missing then was lost in
+                # earlier kills' windows and never comes).
+                n = lines_in(out)
+                if n >= TOTAL and len({r["fields"].get("seq") for r in read_ndjson(out)}) >= TOTAL:
+                    return True
+                if n != growth["n"]:
+                    growth.update(n=n, at=time.monotonic())
+                return not feeder.is_alive() and time.monotonic() - growth["at"] > 3
 
             for k, target in enumerate(targets):
                 # Each run takes in some new messages before it dies.
