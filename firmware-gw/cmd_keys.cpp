@@ -1,12 +1,17 @@
 // `sluice keys`: the key store of the encrypt and decrypt stages
 // (src/keys/key_store.hpp): list the data keys by pseudonym, forget a data
 // subject (delete its key: everything encrypted for it becomes unreadable),
-// list what was forgotten. Works beside a running gateway: its stages notice
+// list what was forgotten, rotate the master key, and move keys between
+// stores (export, wrapped; import). Works beside a running gateway: its stages notice
 // the change before their next batch.
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +21,7 @@
 #include "config/resolve.hpp"
 #include "core/log.hpp"
 #include "core/record_json.hpp"
+#include "keys/key_export.hpp"
 #include "keys/key_store.hpp"
 
 namespace sluice {
@@ -28,6 +34,8 @@ struct KeysArgs {
     std::string key_store;
     std::string master_key;
     std::string new_master_key;
+    std::string transport_key;
+    std::string file = "-";
     std::string by;
 };
 
@@ -35,6 +43,84 @@ std::string when(std::int64_t ns) {
     std::string out;
     append_rfc3339(out, ns);
     return out;
+}
+
+// export: the keys, wrapped by the transport key, to --file (default
+// stdout). import: from --file (default stdin) into the store, which is
+// made if missing (and then takes the export's pseudonym key).
+int run_transfer(const KeysArgs& a, const std::filesystem::path& path, const keys::Key& master) {
+    keys::Key transport = master;
+    if (!a.transport_key.empty()) {
+        std::string error;
+        const auto t = resolve_secret(a.transport_key, &error);
+        if (!t) {
+            std::fprintf(stderr, "--transport-key: %s\n", error.c_str());
+            return 2;
+        }
+        transport = keys::master_key_from(*t);
+    }
+    if (a.action == "export") {
+        if (!std::filesystem::exists(path)) {
+            std::fprintf(stderr, "no key store at %s (--key-store or --data-dir)\n", path.c_str());
+            return 2;
+        }
+        keys::KeyStore store(path, master, /*create=*/false);
+        const std::string doc =
+            store.export_keys(transport, a.subject.empty() ? std::nullopt : std::optional<std::string_view>(a.subject));
+        if (a.file == "-") {
+            std::fwrite(doc.data(), 1, doc.size(), stdout);
+            return std::fflush(stdout) == 0 ? 0 : 1;
+        }
+        // Written beside and renamed: a reader never sees half an export.
+        const std::string tmp = a.file + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+            out << doc;
+            out.flush();
+            if (!out) {
+                std::fprintf(stderr, "cannot write %s\n", tmp.c_str());
+                return 1;
+            }
+        }
+        std::filesystem::rename(tmp, a.file);
+        std::fprintf(stderr, "exported the keys of %s to %s, wrapped by the %s key\n", path.c_str(), a.file.c_str(),
+                     a.transport_key.empty() ? "master" : "transport");
+        return 0;
+    }
+    std::string doc;
+    {
+        std::ifstream file_in;
+        std::istream* in = &std::cin;
+        if (a.file != "-") {
+            file_in.open(a.file, std::ios::binary);
+            if (!file_in) {
+                std::fprintf(stderr, "cannot read %s\n", a.file.c_str());
+                return 2;
+            }
+            in = &file_in;
+        }
+        std::ostringstream text;
+        text << in->rdbuf();
+        doc = std::move(text).str();
+        if (doc.size() > keys::kMaxExportBytes) {
+            std::fprintf(stderr, "%s: larger than any key export\n", a.file.c_str());
+            return 2;
+        }
+    }
+    std::string by = a.by;
+    if (by.empty()) {
+        const char* user = std::getenv("USER");
+        by = fmt::format("sluice keys import ({})", user != nullptr ? user : "unknown user");
+    }
+    const bool made = !std::filesystem::exists(path);
+    keys::KeyStore store(path, master, /*create=*/true);
+    const auto c = store.import_keys(doc, transport, by);
+    std::printf("imported into %s%s: %zu data keys added, %zu already there, %zu not brought back (forgotten here), "
+                "%zu deleted (forgotten where the export came from)%s\n",
+                path.c_str(), made ? " (new)" : "", c.added, c.present, c.refused, c.forgotten,
+                c.took_pseudonym_key ? "; the store took the export's pseudonym key" : "");
+    return 0;
 }
 
 int run_keys(const KeysArgs& a) {
@@ -46,6 +132,14 @@ int run_keys(const KeysArgs& a) {
     }
     const std::filesystem::path dir = a.data_dir.empty() ? default_data_dir() : std::filesystem::path(a.data_dir);
     const std::filesystem::path path = a.key_store.empty() ? dir / "keys.db" : std::filesystem::path(a.key_store);
+    if (a.action == "export" || a.action == "import") {
+        try {
+            return run_transfer(a, path, keys::master_key_from(*secret));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 2;
+        }
+    }
     if (!std::filesystem::exists(path)) {
         std::fprintf(stderr, "no key store at %s (the encrypt stage makes it; --key-store or --data-dir)\n",
                      path.c_str());
@@ -113,13 +207,16 @@ int run_keys(const KeysArgs& a) {
 void add_keys_command(CLI::App& app, int& status) {
     auto args = std::make_shared<KeysArgs>();
     auto* cmd = app.add_subcommand("keys", "The encrypt stage's key store: list the data keys, forget a data "
-                                           "subject (crypto-shredding), list what was forgotten");
+                                           "subject (crypto-shredding), list what was forgotten, rotate the "
+                                           "master key, export and import keys (wrapped)");
     cmd->add_option("ACTION", args->action,
-                    "list, forget SUBJECT, forgotten (the audit trail) or rotate (wrap every key with "
-                    "--new-master-key; with the gateway stopped)")
+                    "list, forget SUBJECT, forgotten (the audit trail), rotate (wrap every key with "
+                    "--new-master-key; with the gateway stopped), export [SUBJECT] (the keys, wrapped, for another "
+                    "store) or import (an export's keys into this store)")
         ->required()
-        ->check(CLI::IsMember({"list", "forget", "forgotten", "rotate"}));
-    cmd->add_option("SUBJECT", args->subject, "forget: the subject's value (e.g. the driver id)");
+        ->check(CLI::IsMember({"list", "forget", "forgotten", "rotate", "export", "import"}));
+    cmd->add_option("SUBJECT", args->subject,
+                    "forget: the subject's value (e.g. the driver id); export: only this subject's keys");
     cmd->add_option("--data-dir", args->data_dir, "The gateway's data directory (default: as `run` would use)");
     cmd->add_option("--key-store", args->key_store, "The key store file (default: keys.db in the data directory)");
     cmd->add_option("--master-key", args->master_key,
@@ -127,7 +224,12 @@ void add_keys_command(CLI::App& app, int& status) {
                     "\"@credential:NAME\"")
         ->required();
     cmd->add_option("--new-master-key", args->new_master_key, "rotate: the master key to wrap the keys with");
-    cmd->add_option("--by", args->by, "forget: who asks, for the audit row (default: the user)");
+    cmd->add_option("--by", args->by, "forget, import: who asks, for the audit row (default: the user)");
+    cmd->add_option("--transport-key", args->transport_key,
+                    "export, import: the key that wraps the exported keys, \"@/path\" or \"@credential:NAME\" "
+                    "(default: the master key, when both stores share it)");
+    cmd->add_option("--file", args->file, "export: where to write (default: standard output); import: what to read "
+                                          "(default: standard input)");
     cmd->callback([args, &status] {
         log::set_level(log::Level::Warn);
         status = run_keys(*args);

@@ -284,7 +284,7 @@ net::HttpResponse Api::handle(const net::HttpRequest& req) {
     }
     if (write) {
         if (auto refused = require_token(req, token)) {
-            log::debug("http: refused {} {}: {}", req.method, path, refused->status);
+            log::debug("http: refused {} {}: {}", req.method, net::logged_path(req), refused->status);
             return *refused;
         }
     }

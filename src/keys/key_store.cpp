@@ -8,6 +8,8 @@
 
 #include "buffer/sqlite.hpp"
 #include "core/hex.hpp"
+#include "core/key_stores.hpp"
+#include "keys/key_export.hpp"
 #include "text/base64.hpp"
 
 namespace sluice::keys {
@@ -44,15 +46,24 @@ struct KeyStore::Impl {
     std::int64_t data_version = -1;
     std::int64_t forgets = -1;
     std::string check;  // meta.check for this master key
+    std::string pseudonym_wrapped;  // meta.pseudonym_key as opened
 
     // Throws when the store was rotated to another master key meanwhile (by
     // `sluice keys rotate` while this one ran): nothing may be wrapped with
     // the old one any more.
+    // Throws too when an import gave the store another pseudonym key: the
+    // subjects' pseudonyms this one computes would no longer match.
     void verify_master() {
         Stmt get(db, "SELECT value FROM meta WHERE name = 'check'");
         if (get.step() && get.col_text(0) != check) {
             throw std::runtime_error(fmt::format("key store {}: its master key was rotated; start again with the new "
                                                  "one",
+                                                 db.path()));
+        }
+        Stmt pk(db, "SELECT value FROM meta WHERE name = 'pseudonym_key'");
+        if (pk.step() && pk.col_blob(0) != pseudonym_wrapped) {
+            throw std::runtime_error(fmt::format("key store {}: its pseudonym key was replaced (by `sluice keys "
+                                                 "import`); start again",
                                                  db.path()));
         }
     }
@@ -139,11 +150,13 @@ KeyStore::KeyStore(const std::filesystem::path& path, const Key& master, bool cr
                 throw std::runtime_error(fmt::format("key store {}: its pseudonym key is missing", path.string()));
             }
             impl_->pseudonym_key = impl_->unwrap(pk.col_blob(0), kPseudonymAad, "the pseudonym key");
+            impl_->pseudonym_wrapped = std::string(pk.col_blob(0));
         } else {
             get.reset();
             impl_->pseudonym_key = random_key();
             std::string wrapped;
             impl_->master->seal(chars(impl_->pseudonym_key), kPseudonymAad, wrapped);
+            impl_->pseudonym_wrapped = wrapped;
             Stmt put(db, "INSERT INTO meta (name, value) VALUES (?, ?)");
             put.bind_text(1, "check");
             put.bind_text(2, check_text);
@@ -165,7 +178,29 @@ KeyStore::KeyStore(const std::filesystem::path& path, const Key& master, bool cr
     (void)forgot_since();
 }
 
-KeyStore::~KeyStore() = default;
+KeyStore::~KeyStore() {
+    if (api_handle_ != 0) {
+        key_stores().remove(api_handle_);
+    }
+}
+
+void KeyStore::serve_api_forget(const Key& master) {
+    if (api_handle_ != 0) {
+        return;
+    }
+    // The copy is wiped when the last forget that uses it is done.
+    std::shared_ptr<Key> key(new Key(master), [](Key* k) {
+        k->fill(0);
+        delete k;
+    });
+    api_handle_ = key_stores().add(path_.string(), [path = path_, key](std::string_view subject, std::string_view by) {
+        KeyStore store(path, *key, /*create=*/false);
+        ForgetOutcome out;
+        out.pseudonym = store.pseudonym(subject);
+        out.forgotten = store.forget(subject, by);
+        return out;
+    });
+}
 
 std::string KeyStore::pseudonym(std::string_view subject) const {
     const auto mac = hmac_sha256(impl_->pseudonym_key, subject);
@@ -348,7 +383,176 @@ std::size_t KeyStore::rotate(const Key& new_master) {
     txn.commit();
     impl_->master = std::make_unique<Aead>(new_master);
     impl_->check = check;
+    impl_->pseudonym_wrapped = pk;
     return rewrapped.size();
+}
+
+std::string KeyStore::export_keys(const Key& transport, std::optional<std::string_view> subject) {
+    auto& db = impl_->db;
+    Aead wrap(transport);
+    KeyExport e;
+    e.exported_ns = now_ns();
+    e.transport_check = transport_check(transport);
+    wrap.seal(chars(impl_->pseudonym_key), kExportPseudonymAad, e.pseudonym_key);
+    const std::string only = subject ? pseudonym(*subject) : std::string();
+    // One read transaction: the keys and the forgotten list agree.
+    Txn txn(db);
+    {
+        Stmt all(db, subject ? "SELECT key_id, pseudonym, wrapped, created_ns FROM data_keys WHERE pseudonym = ? "
+                               "ORDER BY created_ns"
+                             : "SELECT key_id, pseudonym, wrapped, created_ns FROM data_keys ORDER BY created_ns");
+        if (subject) {
+            all.bind_text(1, only);
+        }
+        while (all.step()) {
+            KeyExport::WrappedKey w;
+            w.id = std::string(all.col_text(0));
+            w.pseudonym = std::string(all.col_text(1));
+            w.created_ns = all.col_int(3);
+            Key k = impl_->unwrap(all.col_blob(2), Impl::wrap_aad(w.id, w.pseudonym), "data key " + w.id);
+            wrap.seal(chars(k), export_key_aad(w.id, w.pseudonym), w.wrapped);
+            k.fill(0);
+            e.keys.push_back(std::move(w));
+        }
+    }
+    {
+        Stmt all(db, subject ? "SELECT key_id, pseudonym, forgotten_ns, by FROM forgotten WHERE pseudonym = ? "
+                               "ORDER BY forgotten_ns"
+                             : "SELECT key_id, pseudonym, forgotten_ns, by FROM forgotten ORDER BY forgotten_ns");
+        if (subject) {
+            all.bind_text(1, only);
+        }
+        while (all.step()) {
+            e.forgotten.push_back({std::string(all.col_text(0)), std::string(all.col_text(1)), all.col_int(2),
+                                   std::string(all.col_text(3))});
+        }
+    }
+    txn.commit();
+    return write_key_export(e);
+}
+
+KeyStore::ImportCounts KeyStore::import_keys(std::string_view document, const Key& transport, std::string_view by) {
+    std::string why;
+    const auto e = parse_key_export(document, &why);
+    if (!e) {
+        throw std::runtime_error("not a key export sluice can read: " + why);
+    }
+    if (e->transport_check != transport_check(transport)) {
+        throw std::runtime_error("the export was wrapped with another transport key (give the one it was exported "
+                                 "with: --transport-key, else the exporting store's master key)");
+    }
+    Aead unwrap(transport);
+    std::string plain;
+    if (!unwrap.open(e->pseudonym_key, kExportPseudonymAad, plain) || plain.size() != kKeyBytes) {
+        throw std::runtime_error("the export's pseudonym key does not open: the export is damaged");
+    }
+    Key their_pk{};
+    std::memcpy(their_pk.data(), plain.data(), kKeyBytes);
+    std::memset(plain.data(), 0, plain.size());
+    struct Wipe {
+        Key& k;
+        ~Wipe() { k.fill(0); }
+    } wipe{their_pk};
+
+    auto& db = impl_->db;
+    ImportCounts counts;
+    bool deleted = false;
+    std::string adopted_wrapped;
+    {
+        Txn txn(db);
+        impl_->verify_master();
+        if (their_pk != impl_->pseudonym_key) {
+            const bool empty = db.query_int("SELECT count(*) FROM data_keys") == 0 &&
+                               db.query_int("SELECT count(*) FROM forgotten") == 0;
+            if (!empty) {
+                throw std::runtime_error(fmt::format(
+                    "key store {} has another pseudonym key than the export's store, so a subject's pseudonyms would "
+                    "differ: import into a store that has no keys yet (it takes the export's pseudonym key)",
+                    path_.string()));
+            }
+            std::string wrapped;
+            impl_->master->seal(chars(their_pk), kPseudonymAad, wrapped);
+            Stmt put(db, "UPDATE meta SET value = ? WHERE name = 'pseudonym_key'");
+            put.bind_blob(1, wrapped);
+            put.run();
+            counts.took_pseudonym_key = true;
+            adopted_wrapped = std::move(wrapped);
+        }
+        const std::int64_t at = now_ns();
+        Stmt audit(db, "INSERT OR IGNORE INTO forgotten (key_id, pseudonym, forgotten_ns, by) VALUES (?, ?, ?, ?)");
+        Stmt del(db, "DELETE FROM data_keys WHERE key_id = ?");
+        for (const auto& f : e->forgotten) {
+            del.bind_text(1, f.id);
+            del.run();
+            if (sqlite3_changes(db.get()) > 0) {
+                ++counts.forgotten;
+                deleted = true;
+                audit.bind_text(1, f.id);
+                audit.bind_text(2, f.pseudonym);
+                audit.bind(3, at);
+                const std::string who = fmt::format("{} (imported: forgotten by {})", by, f.by);
+                audit.bind_text(4, who);  // bound, not copied: must outlive run()
+                audit.run();
+            } else {
+                // Recorded anyway, so that no later import brings it back.
+                audit.bind_text(1, f.id);
+                audit.bind_text(2, f.pseudonym);
+                audit.bind(3, f.forgotten_ns);
+                audit.bind_text(4, f.by);
+                audit.run();
+            }
+        }
+        auto& ins = impl_->insert;
+        auto& by_id = impl_->by_id;
+        auto& was_forgotten = impl_->was_forgotten;
+        for (const auto& w : e->keys) {
+            {
+                ResetGuard g(by_id);
+                by_id.bind_text(1, w.id);
+                if (by_id.step()) {
+                    ++counts.present;
+                    continue;
+                }
+            }
+            {
+                ResetGuard g(was_forgotten);
+                was_forgotten.bind_text(1, w.id);
+                if (was_forgotten.step()) {
+                    ++counts.refused;
+                    continue;
+                }
+            }
+            std::string k;
+            if (!unwrap.open(w.wrapped, export_key_aad(w.id, w.pseudonym), k) || k.size() != kKeyBytes) {
+                throw std::runtime_error(fmt::format("data key {} in the export does not open: the export is "
+                                                     "damaged; nothing was imported",
+                                                     w.id));
+            }
+            std::string wrapped;
+            impl_->master->seal(k, Impl::wrap_aad(w.id, w.pseudonym), wrapped);
+            std::memset(k.data(), 0, k.size());
+            ResetGuard g(ins);
+            ins.bind_text(1, w.id);
+            ins.bind_text(2, w.pseudonym);
+            ins.bind_blob(3, wrapped);
+            ins.bind(4, w.created_ns);
+            ins.run();
+            ++counts.added;
+        }
+        if (deleted) {
+            Stmt count(db, "UPDATE meta SET value = value + 1 WHERE name = 'forgets'");
+            count.run();
+        }
+        txn.commit();
+    }
+    if (counts.took_pseudonym_key) {
+        impl_->pseudonym_key = their_pk;
+        impl_->pseudonym_wrapped = std::move(adopted_wrapped);
+    }
+    if (deleted) {
+        db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    return counts;
 }
 
 bool KeyStore::forgot_since() {
@@ -391,6 +595,7 @@ std::unique_ptr<KeyStore> open_key_store(const Options& o, const std::filesystem
     const std::string path = o.str_or("key_store", "");
     auto store = std::make_unique<KeyStore>(path.empty() ? data_dir / "keys.db" : std::filesystem::path(path), master,
                                             create);
+    store->serve_api_forget(master);
     master.fill(0);
     return store;
 }

@@ -91,16 +91,43 @@ public:
     // store then opens only with the new master key.
     std::size_t rotate(const Key& new_master);
 
+    // The keys for another store (docs/privacy.md, "Moving keys"): every
+    // data key, or only `subject`'s, wrapped by `transport` (never in
+    // clear), with the pseudonym key and the keys forgotten here. A JSON
+    // document (keys/key_export.hpp).
+    std::string export_keys(const Key& transport, std::optional<std::string_view> subject = std::nullopt);
+
+    struct ImportCounts {
+        std::size_t added = 0;      // data keys new to this store
+        std::size_t present = 0;    // already here
+        std::size_t refused = 0;    // forgotten here: not brought back
+        std::size_t forgotten = 0;  // keys here the export says were forgotten: deleted
+        bool took_pseudonym_key = false;
+    };
+    // Takes an export's keys in, wrapped by this store's master key, in one
+    // transaction (all or nothing); forgets here what the export lists as
+    // forgotten, with an audit row naming `by`. A store without keys (new)
+    // takes the export's pseudonym key; one with keys must already share it.
+    // Throws std::runtime_error with the reason (not an export, a wrong
+    // transport key, another pseudonym key, a damaged key).
+    ImportCounts import_keys(std::string_view document, const Key& transport, std::string_view by);
+
     // True when a subject was forgotten (by another process or connection)
     // since the last call: cached keys must be dropped.
     bool forgot_since();
 
     const std::filesystem::path& path() const { return path_; }
 
+    // Lists the store in the process-wide table (core/key_stores.hpp) until
+    // it closes, so the gateway's `DELETE /api/keys/<subject>` forgets there
+    // too: through a connection of its own, opened with `master`.
+    void serve_api_forget(const Key& master);
+
 private:
     struct Impl;
     std::filesystem::path path_;
     std::unique_ptr<Impl> impl_;
+    std::uint64_t api_handle_ = 0;
 };
 
 // Reads a master key secret: the text (an option's resolved value) must be

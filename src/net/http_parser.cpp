@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 namespace sluice::net {
 namespace {
@@ -381,6 +383,32 @@ std::optional<std::pair<int, std::string_view>> HttpRequestParser::parse_head() 
         state_ = State::Body;
     }
     return std::nullopt;
+}
+
+namespace {
+std::mutex hidden_mu;
+std::vector<std::string>& hidden_prefixes() {
+    static std::vector<std::string> v;
+    return v;
+}
+}  // namespace
+
+void hide_path_in_logs(std::string prefix) {
+    std::lock_guard lk(hidden_mu);
+    auto& v = hidden_prefixes();
+    if (std::find(v.begin(), v.end(), prefix) == v.end()) {
+        v.push_back(std::move(prefix));
+    }
+}
+
+std::string logged_path(const HttpRequest& req) {
+    std::lock_guard lk(hidden_mu);
+    for (const auto& p : hidden_prefixes()) {
+        if (req.path.size() > p.size() && req.path.starts_with(p)) {
+            return p + "...";
+        }
+    }
+    return req.path;
 }
 
 }  // namespace sluice::net

@@ -35,6 +35,12 @@ struct HttpRequest {
     std::optional<std::string> query_param(std::string_view key) const;
 };
 
+// What logs show of a request's path: the path, or for one below a prefix
+// given to hide_path_in_logs ("/api/keys/"), the prefix and "..." (its rest
+// names a person). Thread-safe.
+std::string logged_path(const HttpRequest& req);
+void hide_path_in_logs(std::string prefix);
+
 struct HttpParserLimits {
     std::size_t max_header_bytes = 16 * 1024;  // request line + headers
     std::size_t max_body_bytes = 1024 * 1024;

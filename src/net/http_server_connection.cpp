@@ -157,10 +157,10 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
             resp = HttpResponse{404, "text/plain; charset=utf-8", {}, "not found\n"};
         }
     } catch (const std::exception& e) {
-        log::error("http: handler for {} {} failed: {}", req.method, req.path, e.what());
+        log::error("http: handler for {} {} failed: {}", req.method, logged_path(req), e.what());
         resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
     } catch (...) {
-        log::error("http: handler for {} {} failed", req.method, req.path);
+        log::error("http: handler for {} {} failed", req.method, logged_path(req));
         resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
     }
     if (resp.deferred) {
@@ -168,7 +168,7 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
         c.deferred_head = req.method == "HEAD";
         c.deferred_keep_alive = req.keep_alive;
         c.deferred_version_minor = req.version_minor;
-        log::debug("http: {} {} -> deferred", req.method, req.path);
+        log::debug("http: {} {} -> deferred", req.method, logged_path(req));
         // Captures the loop itself: the server may be gone when this runs.
         HttpRespond respond = [this, loop = &loop_, alive = std::weak_ptr<int>(alive_), id = c.id](HttpResponse r) {
             loop->post([this, alive, id, r = std::move(r)]() mutable {
@@ -181,9 +181,9 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
             resp.deferred(std::move(respond));
             return;
         } catch (const std::exception& e) {
-            log::error("http: handler for {} {} failed: {}", req.method, req.path, e.what());
+            log::error("http: handler for {} {} failed: {}", req.method, logged_path(req), e.what());
         } catch (...) {
-            log::error("http: handler for {} {} failed", req.method, req.path);
+            log::error("http: handler for {} {} failed", req.method, logged_path(req));
         }
         c.waiting = false;
         resp = HttpResponse{500, "text/plain; charset=utf-8", {}, "internal error\n"};
@@ -192,7 +192,7 @@ void HttpServer::handle_request(Conn& c, HttpRequest req) {
         start_stream(c, resp, req);
         return;
     }
-    log::debug("http: {} {} -> {}", req.method, req.path, resp.status);
+    log::debug("http: {} {} -> {}", req.method, logged_path(req), resp.status);
     const bool keep_alive = req.keep_alive && listen_fd_ >= 0;
     serialize_response(resp, req.method == "HEAD", keep_alive, req.version_minor, c.out);
     if (!keep_alive) {

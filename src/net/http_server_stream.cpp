@@ -201,7 +201,7 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
     if (resp.websocket) {
         std::string why;
         if (auto status = websocket_refusal(req, &why)) {
-            log::debug("http: {} {} -> {} ({})", req.method, req.path, *status, why);
+            log::debug("http: {} {} -> {} ({})", req.method, logged_path(req), *status, why);
             HttpResponse refusal{*status, "text/plain; charset=utf-8", {}, why + "\n"};
             if (*status == 426) {
                 refusal.headers.emplace_back("Sec-WebSocket-Version", "13");
@@ -213,7 +213,7 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
             c.close_after_flush = true;
             return;
         }
-        log::debug("http: {} {} -> websocket", req.method, req.path);
+        log::debug("http: {} {} -> websocket", req.method, logged_path(req));
         append_websocket_handshake(c.out, *req.header("Sec-WebSocket-Key"));
         c.websocket = std::make_unique<WsFrameReader>(kWebSocketMaxFrame);
         c.ws_last_in_ns = mono_now_ns();
@@ -228,7 +228,7 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
         return;
     }
     if (!c.websocket) {
-        log::debug("http: {} {} -> stream", req.method, req.path);
+        log::debug("http: {} {} -> stream", req.method, logged_path(req));
         serialize_stream_head(resp, req.version_minor, c.out);
     }
     auto stream = std::make_shared<HttpStream>(resp.stream_limits);
@@ -249,10 +249,10 @@ void HttpServer::start_stream(Conn& c, HttpResponse& resp, const HttpRequest& re
     try {
         resp.stream(stream);
     } catch (const std::exception& e) {
-        log::error("http: stream handler for {} failed: {}", req.path, e.what());
+        log::error("http: stream handler for {} failed: {}", logged_path(req), e.what());
         stream->close();
     } catch (...) {
-        log::error("http: stream handler for {} failed", req.path);
+        log::error("http: stream handler for {} failed", logged_path(req));
         stream->close();
     }
 }

@@ -35,6 +35,7 @@
 #include "core/stop_request.hpp"
 #include "tables/tables.hpp"
 #include "http/api.hpp"
+#include "http/keys_api.hpp"
 #include "http/process_metrics.hpp"
 #include "http/send_api.hpp"
 #include "http/table_api.hpp"
@@ -366,6 +367,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         http::add_tap_route(*api);
         http::add_websocket_routes(*api);
         http::add_send_routes(*api);
+        http::add_keys_routes(*api);
         http::add_ui_routes(*api);
         // The pipeline graph for the web UI's overview: `describe --format
         // json`, computed here and after each reload (the loop only copies it).

@@ -9,8 +9,10 @@ import base64
 import glob
 import json
 import os
+import urllib.error
+import urllib.request
 
-from harness import TempDir, main, read_ndjson, run
+from harness import Sluice, TempDir, free_port, gateway_sections, http_get, main, read_ndjson, run, wait_for
 
 DRIVERS = {"drv-alice-7731": "Alice Anderson", "drv-bob-4402": "Bob Brennan", "drv-carol-1189": "Carol Castellanos"}
 
@@ -143,5 +145,176 @@ def test_encrypt_decrypt_and_forget():
         assert p.returncode == 2 and "decrypt.toml:" in err and "master_key" in err, err
 
 
+def request(port, method, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", "application/x-ndjson")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_forget_over_api():
+    """DELETE /api/keys/<subject> on a running gateway: token required, the
+    subject never in the log or the answer, its earlier values unreadable,
+    its later ones under a new key, the other subjects untouched."""
+    token = "keys-secret"
+    with TempDir() as d:
+        master = write(d, "master.key", base64.b64encode(os.urandom(32)).decode() + "\n")
+        port = free_port()
+        out = os.path.join(d, "encrypted.ndjson")
+        cfg = write(d, "api.toml", f"""
+{gateway_sections(d, port, token)}
+[pipelines.trips]
+[[pipelines.trips.sources]]
+type = "http"
+decode = ["json"]
+[[pipelines.trips.stages]]
+type = "encrypt"
+subject = "{{driver}}"
+fields = ["name", "gps.*"]
+master_key = "@{master}"
+[[pipelines.trips.sinks]]
+type = "file"
+path = "{out}"
+""")
+        log = os.path.join(d, "sluice.log")
+        with Sluice(["run", "-c", cfg, "--log-level", "debug"], log_path=log):
+            def up():
+                try:
+                    return http_get(port, "/ready")[0] == 200
+                except OSError:
+                    return False
+
+            wait_for(up, 30, "the gateway to be ready")
+            status, body = request(port, "POST", "/api/send/trips", trips(30).encode(), token)
+            assert status == 200, body
+            wait_for(lambda: os.path.exists(out) and len(read_ndjson(out)) == 30, 30, "30 encrypted records")
+
+            assert request(port, "DELETE", "/api/keys/drv-alice-7731")[0] == 401
+            assert request(port, "DELETE", "/api/keys/drv-alice-7731", token="wrong")[0] == 401
+            assert request(port, "DELETE", "/api/keys/", token=token)[0] == 400
+            status, body = request(port, "DELETE", "/api/keys/drv-alice-7731?by=dpo%40example.org", token=token)
+            assert status == 200, body
+            answer = json.loads(body)
+            assert answer["forgotten"] and len(answer["key_stores"]) == 1, answer
+            assert "drv-alice" not in body, body
+            pseudonym = answer["key_stores"][0]["pseudonym"]
+            status, body = request(port, "DELETE", "/api/keys/drv-alice-7731", token=token)
+            assert status == 404 and not json.loads(body)["forgotten"], body
+            # A subject with a '/' in it is one percent-encoded segment.
+            assert request(port, "DELETE", "/api/keys/a%2Fb", token=token)[0] == 404
+
+            # Later records of the forgotten subject get a new key.
+            later = trips(60).splitlines()[30:]
+            status, body = request(port, "POST", "/api/send/trips", ("\n".join(later) + "\n").encode(), token)
+            assert status == 200, body
+            wait_for(lambda: len(read_ndjson(out)) == 60, 30, "60 encrypted records")
+        with open(log) as f:
+            logged = f.read()
+        assert "drv-alice" not in logged and "/api/keys/..." in logged and pseudonym in logged, logged[-2000:]
+
+        records = read_ndjson(out)
+        key_of = {r["fields"]["seq"]: r["fields"]["name"].split(":")[2] for r in records}
+        alice_before = {key_of[i] for i in range(0, 30, 3)}
+        alice_after = {key_of[i] for i in range(30, 60, 3)}
+        assert len(alice_before) == 1 and not alice_before & alice_after, (alice_before, alice_after)
+
+        keys_args = ["--data-dir", os.path.join(d, "data"), "--master-key", "@" + master]
+        audit = run(["keys", "forgotten", *keys_args]).stdout.decode()
+        assert "api: dpo@example.org" in audit and pseudonym in audit, audit
+        p = run(["test", "-c", decrypt_config(d, master, os.path.join(d, "data", "keys.db")), "--input", out])
+        assert p.returncode == 0, p.stderr.decode()
+        back = [json.loads(line)["fields"] for line in p.stdout.decode().splitlines() if line.strip()]
+        assert len(back) == 60
+        for f in back:
+            i = f["fields.seq"]
+            if i < 30 and i % 3 == 0:
+                assert f["fields.name"] == "[forgotten]", (i, f)
+            else:
+                assert f["fields.name"] == list(DRIVERS.values())[i % 3], (i, f)
+
+
+def test_export_import():
+    """Keys move from a gateway's store to a backend's (another master key,
+    a transport key between them): the backend decrypts everything, its
+    pseudonyms are the gateway's, a later export carries the gateway's
+    forgets over, and a wrong transport key or a store with another
+    pseudonym key is refused with the reason."""
+    with TempDir() as d:
+        master = write(d, "master.key", base64.b64encode(os.urandom(32)).decode() + "\n")
+        backend_master = write(d, "backend.key", base64.b64encode(os.urandom(32)).decode() + "\n")
+        transport = write(d, "transport.key", os.urandom(32).hex() + "\n")
+        data = os.path.join(d, "data")
+        n = 90
+        p = run(["run", "-c", encrypt_config(d, master), "--data-dir", data], input=trips(n).encode())
+        assert p.returncode == 0, p.stderr.decode()
+        out = os.path.join(d, "encrypted.ndjson")
+        gateway = ["--data-dir", data, "--master-key", "@" + master]
+        backend_store = os.path.join(d, "backend", "keys.db")
+        os.makedirs(os.path.dirname(backend_store))
+        backend = ["--key-store", backend_store, "--master-key", "@" + backend_master]
+        export = os.path.join(d, "keys.json")
+
+        p = run(["keys", "export", *gateway, "--transport-key", "@" + transport, "--file", export])
+        assert p.returncode == 0, p.stderr.decode()
+        with open(export) as f:
+            doc = json.load(f)
+        assert doc["format"] == "sluice-keys-v1" and len(doc["keys"]) == 3 and doc["forgotten"] == [], doc
+        assert os.stat(export).st_mode & 0o077 == 0, oct(os.stat(export).st_mode)
+        # A wrong transport key: refused, the store not made.
+        wrong = write(d, "wrong.key", os.urandom(32).hex())
+        p = run(["keys", "import", *backend, "--transport-key", "@" + wrong, "--file", export])
+        assert p.returncode == 2 and "another transport key" in p.stderr.decode(), p
+
+        p = run(["keys", "import", *backend, "--transport-key", "@" + transport, "--file", export])
+        assert p.returncode == 0, p.stderr.decode()
+        said = p.stdout.decode()
+        assert "3 data keys added" in said and "took the export's pseudonym key" in said, said
+        p = run(["keys", "import", *backend, "--transport-key", "@" + transport, "--file", export])
+        assert p.returncode == 0 and "0 data keys added, 3 already there" in p.stdout.decode(), p
+        gw_list = run(["keys", "list", *gateway]).stdout.decode()
+        be_list = run(["keys", "list", *backend]).stdout.decode()
+        assert sorted(gw_list.splitlines()) == sorted(be_list.splitlines()), (gw_list, be_list)
+
+        def backend_decrypts():
+            p = run(["test", "-c", decrypt_config(d, backend_master, backend_store), "--input", out])
+            assert p.returncode == 0, p.stderr.decode()
+            return {json.loads(line)["fields"]["fields.seq"]: json.loads(line)["fields"]["fields.name"]
+                    for line in p.stdout.decode().splitlines() if line.strip()}
+
+        names = backend_decrypts()
+        assert len(names) == n and all(names[i] == list(DRIVERS.values())[i % 3] for i in names), names
+
+        # Forgotten on the gateway; the next export carries it to the backend.
+        assert run(["keys", "forget", "drv-bob-4402", *gateway]).returncode == 0
+        p = run(["keys", "export", *gateway, "--transport-key", "@" + transport, "--file", export])
+        assert p.returncode == 0, p.stderr.decode()
+        p = run(["keys", "import", *backend, "--transport-key", "@" + transport, "--file", export,
+                 "--by", "nightly sync"])
+        assert p.returncode == 0 and "1 deleted" in p.stdout.decode(), p
+        names = backend_decrypts()
+        assert all(names[i] == ("[forgotten]" if i % 3 == 1 else list(DRIVERS.values())[i % 3]) for i in names)
+        audit = run(["keys", "forgotten", *backend]).stdout.decode()
+        assert "nightly sync" in audit, audit
+
+        # An older export does not bring the forgotten key back; one subject's export.
+        p = run(["keys", "export", "drv-carol-1189", *gateway, "--transport-key", "@" + transport])
+        assert p.returncode == 0 and len(json.loads(p.stdout)["keys"]) == 1, p
+
+        # A store with keys of its own and another pseudonym key: refused.
+        other = os.path.join(d, "other.db")
+        p = run(["run", "-c", encrypt_config(d, master), "--data-dir", os.path.join(d, "data2")], input=trips(3).encode())
+        assert p.returncode == 0, p.stderr.decode()
+        os.rename(os.path.join(d, "data2", "keys.db"), other)
+        p = run(["keys", "import", "--key-store", other, "--master-key", "@" + master,
+                 "--transport-key", "@" + transport, "--file", export])
+        assert p.returncode == 2 and "another pseudonym key" in p.stderr.decode(), p
+
+
 if __name__ == "__main__":
-    main([test_encrypt_decrypt_and_forget])
+    main([test_encrypt_decrypt_and_forget, test_forget_over_api, test_export_import])

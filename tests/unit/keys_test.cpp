@@ -18,6 +18,7 @@
 #include "core/registry.hpp"
 #include "buffer/sqlite.hpp"
 #include "keys/field_crypto.hpp"
+#include "keys/key_export.hpp"
 #include "keys/key_store.hpp"
 #include "text/base64.hpp"
 
@@ -269,6 +270,41 @@ Record reading(const std::string& driver, double lat) {
     r.tags = {{"driver", driver}};
     r.fields = {{"lat", lat}, {"speed", std::int64_t{50}}};
     return r;
+}
+
+TEST(KeyStore, ExportImportIsAllOrNothing) {
+    TempDir d;
+    keys::KeyStore from(d.path / "from.db", key_of('a'));
+    const auto k = key_for(from, from.pseudonym("alice"));
+    (void)key_for(from, from.pseudonym("bob"));
+    const keys::Key transport = key_of('t');
+    const std::string doc = from.export_keys(transport);
+    EXPECT_EQ(doc.find(std::string(reinterpret_cast<const char*>(k.key.data()), k.key.size())), std::string::npos);
+
+    // A damaged key in the export: refused, nothing imported, not even the pseudonym key.
+    auto parsed = keys::parse_key_export(doc, nullptr);
+    ASSERT_TRUE(parsed);
+    parsed->keys.back().wrapped[20] ^= 1;
+    keys::KeyStore to(d.path / "to.db", key_of('b'));
+    const std::string own = to.pseudonym("alice");
+    try {
+        (void)to.import_keys(keys::write_key_export(*parsed), transport, "test");
+        ADD_FAILURE() << "a damaged export was taken";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("nothing was imported"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(to.list().empty());
+    EXPECT_EQ(to.pseudonym("alice"), own);
+
+    const auto c = to.import_keys(doc, transport, "test");
+    EXPECT_EQ(c.added, 2U);
+    EXPECT_TRUE(c.took_pseudonym_key);
+    EXPECT_EQ(to.pseudonym("alice"), from.pseudonym("alice"));
+    keys::Key got{};
+    ASSERT_EQ(to.key_by_id(k.id, got), keys::KeyStore::Lookup::Found);
+    EXPECT_EQ(got, k.key);
+    // Not an export at all, with the reason.
+    EXPECT_THROW((void)to.import_keys("{\"format\":\"x\"}", transport, "test"), std::runtime_error);
 }
 
 TEST(EncryptStages, ForgettingShredsOneSubjectOnly) {

@@ -2,13 +2,15 @@
 // request target (path, percent-encoded keys, query), the second the
 // Content-Type, the rest the body (a JSON object or form fields). Each is
 // parsed on its own and then served as GET, PUT and DELETE against a small
-// in-memory table, in JSON and HTML.
+// in-memory table, in JSON and HTML. The target is also read as a
+// DELETE /api/keys/<subject> target.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "tables/tables.hpp"
+#include "http/keys_api.hpp"
 #include "http/table_api.hpp"
 
 namespace {
@@ -43,6 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     std::string error;
     (void)sluice::http::parse_table_path(target, &error);
+    if (auto subject = sluice::http::parse_keys_subject(target, &error)) {
+        if (subject->empty() || subject->size() > 1024) {
+            __builtin_trap();
+        }
+    }
     (void)sluice::http::parse_form(body, &error);
     (void)sluice::http::value_from_body(content_type, body, &error);
     (void)sluice::parse_table_value(body, &error);
