@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,8 +19,10 @@
 #include "config/config.hpp"
 #include "config/docs.hpp"
 #include "core/log.hpp"
+#include "core/record_json.hpp"
 #include "core/registry.hpp"
 #include "runtime/gateway.hpp"
+#include "runtime/replay_api.hpp"
 #include "runtime/healthcheck.hpp"
 #include "remote_commands.hpp"
 
@@ -151,8 +155,13 @@ int buffer_salvage(const std::string& file, const std::string& to_arg) {
     return 0;
 }
 
+struct BufferRange {
+    std::optional<BufferPoint> from;
+    std::optional<BufferPoint> to;
+};
+
 int buffer_command(const std::string& action, const std::string& data_dir_arg, const std::string& pipeline,
-                   const std::string& sink, bool dead_letters, bool yes) {
+                   const std::string& sink, bool dead_letters, bool yes, const BufferRange& range) {
     const std::filesystem::path dir = data_dir_arg.empty() ? default_data_dir() : std::filesystem::path(data_dir_arg);
     auto dbs = pipeline_databases(dir, pipeline);
     if (dbs.empty()) {
@@ -199,10 +208,42 @@ int buffer_command(const std::string& action, const std::string& data_dir_arg, c
             }
             return 0;
         }
+        if (action == "replay") {
+            if (sink.empty() || !range.from || dbs.size() != 1) {
+                std::fprintf(stderr, "buffer replay: name the pipeline (--pipeline, when there are several), the "
+                                     "sink (--sink) and where to start (--from: a record id, a time or -DURATION)\n");
+                return kExitConfig;
+            }
+            const auto& db = dbs.front();
+            ReplayPlan plan;
+            try {
+                plan = offline_replay(db, sink, *range.from);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "buffer replay: %s\n(a running gateway replays through its API: POST "
+                                     "/api/buffer/replay?pipeline=P&sink=S&from=POINT with the token, or the web "
+                                     "UI's pipeline page)\n",
+                             e.what());
+                return kExitRuntime;
+            }
+            if (!plan.error.empty()) {
+                std::fprintf(stderr, "buffer replay: %s\n", plan.error.c_str());
+                return kExitRuntime;
+            }
+            if (!plan.note.empty()) {
+                std::fprintf(stderr, "note: %s\n", plan.note.c_str());
+            }
+            std::string when;
+            append_rfc3339(when, plan.from_time);
+            std::printf("sink %s of pipeline %s will deliver %llu records again, from record %llu (%s), when the "
+                        "gateway starts\n",
+                        sink.c_str(), db.stem().c_str(), (unsigned long long)plan.records,
+                        (unsigned long long)plan.from_id, when.c_str());
+            return 0;
+        }
         if (action == "export") {
             std::uint64_t n = 0;
             for (const auto& db : dbs) {
-                n += offline_export(db, sink, stdout, dead_letters);
+                n += offline_export(db, sink, stdout, dead_letters, range.from, range.to);
             }
             std::fflush(stdout);
             std::fprintf(stderr, "exported %llu %s\n", (unsigned long long)n, dead_letters ? "dead letters" : "records");
@@ -282,11 +323,18 @@ int main(int argc, char** argv) {
     std::string buf_file, buf_to;
     buffer->add_option("ACTION", buf_action,
                        "stats (also while the gateway runs), export (NDJSON to stdout), drop, check (integrity, "
-                       "cursors, sizes; exit 1 on damage) or salvage FILE (readable rows into a fresh buffer)")
+                       "cursors, sizes; exit 1 on damage), salvage FILE (readable rows into a fresh buffer) or "
+                       "replay (--sink delivers its records from --from on again; see `retain`)")
         ->required()
-        ->check(CLI::IsMember({"stats", "export", "drop", "check", "salvage"}));
+        ->check(CLI::IsMember({"stats", "export", "drop", "check", "salvage", "replay"}));
     buffer->add_option("FILE", buf_file, "salvage: the damaged database file");
-    buffer->add_option("--to", buf_to, "salvage: the new buffer file (default: FILE.salvaged)");
+    std::string buf_from;
+    buffer->add_option("--from", buf_from,
+                       "export, replay: the first record: its id, a time (2026-12-07T10:00:00Z; no offset: UTC) or a "
+                       "duration before now (-2h)");
+    buffer->add_option("--to", buf_to,
+                       "export: the last record (an id, inclusive) or the end (a time, exclusive); salvage: the new "
+                       "buffer file (default: FILE.salvaged)");
     buffer->add_option("--data-dir", buf_dir, "The gateway's data directory (default: as `run` would use)")
         ->check(kNotEmpty);
     buffer->add_option("--pipeline", buf_pipeline, "Only this pipeline");
@@ -456,7 +504,19 @@ int main(int argc, char** argv) {
         if (buf_action == "salvage") {
             return buffer_salvage(buf_file, buf_to);
         }
-        return buffer_command(buf_action, buf_dir, buf_pipeline, buf_sink, buf_dead, buf_yes);
+        BufferRange range;
+        for (auto [text, slot, name] : {std::tuple{&buf_from, &range.from, "--from"}, std::tuple{&buf_to, &range.to, "--to"}}) {
+            if (text->empty() || (buf_action != "export" && buf_action != "replay")) {
+                continue;
+            }
+            std::string why;
+            *slot = parse_buffer_point(*text, &why);
+            if (!*slot) {
+                std::fprintf(stderr, "%s: %s\n", name, why.c_str());
+                return kExitConfig;
+            }
+        }
+        return buffer_command(buf_action, buf_dir, buf_pipeline, buf_sink, buf_dead, buf_yes, range);
     }
     return kExitConfig;
 }

@@ -78,6 +78,12 @@ Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     trimmer = std::make_unique<RowTrimmer>(db);
     scan_oldest = Stmt(db, "SELECT id, size, n FROM records ORDER BY id");
+    // The first row after ?1 that is young enough to keep, or that reaches
+    // past the lowest cursor ?3 (so the scan never walks undelivered rows).
+    retain_time_q = Stmt(db, "SELECT id, n, ts FROM records WHERE id > ?1 AND (ts >= ?2 OR id >= ?3) ORDER BY id "
+                             "LIMIT 1");
+    retain_prev_q = Stmt(db, "SELECT id, n FROM records WHERE id < ?1 ORDER BY id DESC LIMIT 1");
+    retain_size_q = Stmt(db, "SELECT id, size FROM records WHERE id > ?1 ORDER BY id");
     pack_body = Stmt(db, "SELECT body FROM records WHERE id = ?1");
     cursor_positions = Stmt(db, "SELECT sink, position FROM cursors");
     add_dropped = Stmt(db, "UPDATE cursors SET dropped = dropped + ?1 WHERE sink = ?2");
@@ -314,6 +320,14 @@ void Buffer::load_state(std::string_view stage,
 
 void Buffer::trim() {
     impl_->trim_or_defer();
+}
+
+ReplayPlan Buffer::plan_replay(const std::string& sink, const BufferPoint& from) {
+    // Its own read-only connection: a WAL snapshot beside the writer and
+    // the sinks, no gate.
+    Db db(impl_->opts.path, SQLITE_OPEN_READONLY);
+    sqlite3_busy_timeout(db.get(), 2000);
+    return plan_replay_on(db, sink, from, impl_->opts.path);
 }
 
 BufferStats Buffer::stats() {

@@ -40,6 +40,40 @@ struct BufferOptions {
     // Hard limit on the database file (PRAGMA max_page_count); 0: none. Reaching
     // it fails appends exactly like a full disk (also how the tests simulate one).
     std::uint64_t max_file_bytes = 0;
+    // Rows every sink has confirmed are kept for replay while their record
+    // time is within `retain` of now, and (with retain_bytes) while the
+    // buffer holds at most retain_bytes of record bytes; both 0: deleted at
+    // once. Kept rows are the first to go at max_bytes or on a full disk,
+    // under either overflow policy, and never count as dropped.
+    std::chrono::nanoseconds retain{0};
+    std::uint64_t retain_bytes = 0;
+};
+
+// Where a replay or an export starts or ends: a record id, or a time (the
+// first record whose time is at or after it, times taken as rising through
+// the buffer).
+struct BufferPoint {
+    std::optional<std::uint64_t> id;
+    TimeNs time = 0;  // when !id
+};
+
+// What a replay will do, or why it cannot.
+struct ReplayPlan {
+    std::string error;            // empty: possible
+    std::string note;             // a time before the oldest record kept: what is gone
+    std::uint64_t from_id = 0;    // the first record delivered again
+    std::uint64_t cursor = 0;     // the sink's cursor now (the last record delivered again)
+    std::uint64_t records = 0;    // cursor - from_id + 1
+    std::uint64_t first_id = 0;   // the oldest record stored (last_id + 1 when empty)
+    TimeNs from_time = 0;         // the time of record from_id
+};
+
+// How a replay asked of a running gateway went.
+struct ReplayOutcome {
+    int status = 200;           // 200, 404 (no such pipeline or sink), 409 (not possible), 500
+    std::string message;        // why not, when status != 200
+    ReplayPlan plan;
+    std::uint64_t records = 0;  // records to be delivered again
 };
 
 struct StoredRecord {
@@ -121,6 +155,11 @@ public:
     // `sink` must be one of BufferOptions::sinks. Readers must not outlive the Buffer.
     std::unique_ptr<BufferReader> reader(const std::string& sink);
 
+    // Resolves `from` for a replay of `sink`: the first record at or after
+    // it, checked against what is stored (kept by `retain`) and the sink's
+    // cursor. Reads through its own connection (any thread, off the loop).
+    ReplayPlan plan_replay(const std::string& sink, const BufferPoint& from);
+
     // Called after any sink moved its cursor: deletes rows every sink has.
     // Cheap when nothing changed. Safe from any thread.
     void trim();
@@ -188,6 +227,13 @@ public:
     // The same, storing `state` with the cursor in the same transaction.
     ReaderResult commit(std::uint64_t last_id, const std::string& state);
     std::uint64_t cursor() const;
+    // Moves the cursor back so that record `from_id` and every one after it
+    // are read again (a replay): stored in one transaction, under the
+    // writer gate, after checking that the records are still there. !ok
+    // (nothing changed) when they are not, or when from_id is past the
+    // cursor + 1. The caller must hold no batch read before (the sink
+    // runner applies it between batches).
+    ReaderResult rewind(std::uint64_t from_id);
     // The state last committed with the cursor ("" if none). Throws
     // std::runtime_error on a database error.
     std::string committed_state();
@@ -275,9 +321,16 @@ struct SalvageResult {
 };
 SalvageResult offline_salvage(const std::filesystem::path& damaged, const std::filesystem::path& to);
 // Writes records (NDJSON, one per line) after `sink`'s cursor, or all rows if
-// empty; with `dead_letters` the dead letters instead. Returns lines written.
+// empty; with `dead_letters` the dead letters instead. `from` and `to`
+// narrow the records to a range (from inclusive; `to` inclusive as an id,
+// exclusive as a time), delivered or not. Returns lines written.
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,
-                             bool dead_letters);
+                             bool dead_letters, const std::optional<BufferPoint>& from = std::nullopt,
+                             const std::optional<BufferPoint>& to = std::nullopt);
+// `sluice buffer replay`: moves `sink`'s cursor back to `from` (see
+// Buffer::plan_replay) in a stopped gateway's buffer; the plan says what
+// was done, or (error) why nothing was.
+ReplayPlan offline_replay(const std::filesystem::path& db, const std::string& sink, const BufferPoint& from);
 // Drops all rows (sink empty; every cursor moves to the end) or moves `sink`'s
 // cursor to the end; with `dead_letters` deletes the dead letters instead.
 // Returns rows affected. All three throw std::runtime_error with a clear message.

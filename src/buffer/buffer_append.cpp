@@ -43,7 +43,7 @@ bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()
                 return true;
             }
         }
-        trim_owned();  // cursors may have moved since the last trim
+        trim_owned(/*make_room=*/true);  // cursors may have moved since the last trim; rows kept for replay go
         {
             std::lock_guard lk(mu);
             if (room_locked(batch)) {
@@ -82,7 +82,7 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
 
     Txn txn(db);
 
-    std::uint64_t target = trim_target();
+    std::uint64_t target = retained_target(trim_target());
     if (target > new_trimmed) {
         Deleted d = delete_through(target);
         stored = stored > d.bytes ? stored - d.bytes : 0;
@@ -165,8 +165,13 @@ void Buffer::Impl::append_owned(const EncodedRecords& records, std::span<const D
         if (upto > 0) {
             Deleted d = delete_through(upto);
             stored = stored > d.bytes ? stored - d.bytes : 0;
+            // Dropped: the records some sink had not confirmed. Those every
+            // sink had (kept for replay, or not trimmed yet) are not lost.
+            const std::uint64_t had =
+                positions.empty() ? new_trimmed
+                                  : std::max(new_trimmed, *std::min_element(positions.begin(), positions.end()));
+            res.dropped = upto > had ? std::min<std::uint64_t>(d.rows, upto - had) : 0;
             new_trimmed = std::max(new_trimmed, upto);
-            res.dropped = d.rows;
             meta_dirty = true;
             for (std::size_t i = 0; i < sinks.size(); ++i) {
                 if (drops[i] > 0) {
@@ -353,6 +358,9 @@ AppendResult Buffer::append_encoded(const EncodedRecords& records, std::span<con
         if (m.opts.overflow == Overflow::DropOldest && stored > 0 && attempt < 16) {
             force = std::max<std::uint64_t>(force * 2, batch + 16 * m.page_size);
             continue;
+        }
+        if (m.opts.overflow == Overflow::Block && m.retaining() && attempt < 16 && m.trim_owned(/*make_room=*/true)) {
+            continue;  // the cap or a full disk: the rows kept for replay go first
         }
         if (m.opts.overflow == Overflow::Block && !disk) {
             // The database's share of the cap is used up: wait for the sinks

@@ -101,8 +101,15 @@ struct Buffer::Impl {
     void acquire();
     void release();
     void trim_or_defer();
-    // With the gate held.
-    void trim_owned();
+    // With the gate held. `make_room`: the rows kept for replay (retain) go
+    // too, as far as every sink has them (overflow=block at the cap). True
+    // when rows were deleted.
+    bool trim_owned(bool make_room = false);
+    // `target` (the lowest cursor) lowered so that the rows kept for replay
+    // stay (BufferOptions::retain, retain_bytes); gate holder, in or out of
+    // a transaction.
+    std::uint64_t retained_target(std::uint64_t target);
+    bool retaining() const { return opts.retain.count() > 0 || opts.retain_bytes > 0; }
     // Stores sink `index`'s cursor at `to` (with `state` when given) and, with
     // `trim`, deletes the rows every sink now has, in one transaction; if that
     // fails, the cursor alone and then the trim on its own. False (and
@@ -162,6 +169,9 @@ struct Buffer::Impl {
     Stmt upsert_meta;
     std::unique_ptr<RowTrimmer> trimmer;  // delete_through
     Stmt scan_oldest;
+    Stmt retain_time_q;  // retained_target
+    Stmt retain_prev_q;
+    Stmt retain_size_q;
     Stmt pack_body;  // drop_oldest cutting into a pack
     Stmt cursor_positions;
     Stmt add_dropped;

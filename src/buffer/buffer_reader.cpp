@@ -347,6 +347,40 @@ std::uint64_t BufferReader::cursor() const {
     return impl_->cursor;
 }
 
+ReaderResult BufferReader::rewind(std::uint64_t from_id) {
+    Impl& r = *impl_;
+    ReaderResult res;
+    const std::uint64_t to = from_id == 0 ? 0 : from_id - 1;
+    // Checked under the gate: no trim or drop can delete the rows between
+    // the check and the cursor's move.
+    r.owner.acquire();
+    try {
+        std::uint64_t first = first_id(r.owner.db);
+        if (first == 0) {
+            first = r.owner.last_id.load() + 1;
+        }
+        if (from_id < first) {
+            res.ok = false;
+            res.error = fmt::format("record {} is no longer in the buffer (it keeps records from {} on)", from_id,
+                                    first);
+        } else if (to > r.cursor) {
+            res.ok = false;
+            res.error = fmt::format("record {} is past what sink '{}' delivered (up to {}): nothing to replay",
+                                    from_id, r.sink, r.cursor);
+        } else if (!r.owner.move_cursor_owned(r.index, to, nullptr, /*trim=*/false, res.error)) {
+            res.ok = false;
+        } else {
+            r.cursor = to;
+            r.empty_upto = to;
+        }
+    } catch (const std::exception& e) {
+        res.ok = false;
+        res.error = e.what();
+    }
+    r.owner.release();
+    return res;
+}
+
 bool BufferReader::wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also) {
     Impl& r = *impl_;
     Buffer::Impl& o = r.owner;

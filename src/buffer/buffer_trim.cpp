@@ -3,6 +3,7 @@
 // the writer gate (see trim_or_defer in buffer.cpp).
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -59,16 +60,75 @@ void Buffer::Impl::trimmed(std::uint64_t target, std::uint64_t left) {
     check_space_back();  // a full disk's episode also ends while no appends come
 }
 
-void Buffer::Impl::trim_owned() {
+std::uint64_t Buffer::Impl::retained_target(std::uint64_t target) {
+    if (!retaining() || target <= trimmed_to) {
+        return target;
+    }
+    // By time: everything before the first row young enough to keep.
+    // Without a time limit (only retain_bytes) nothing goes for its age.
+    std::uint64_t by_time = trimmed_to;
+    if (opts.retain.count() > 0) {
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+        ResetGuard g(retain_time_q);
+        retain_time_q.bind_u64(1, trimmed_to);
+        retain_time_q.bind(2, now - opts.retain.count());
+        retain_time_q.bind_u64(3, target);
+        by_time = target;
+        if (retain_time_q.step() && retain_time_q.col_int(2) >= now - opts.retain.count()) {
+            // A row's ts is its first record's: the row before the first
+            // young one may end with young records, so it stays too.
+            const std::uint64_t id = retain_time_q.col_u64(0);
+            const std::uint64_t n = retain_time_q.col_u64(1);
+            const std::uint64_t young_from = id >= n ? id - n + 1 : 1;
+            retain_time_q.reset();
+            ResetGuard p(retain_prev_q);
+            retain_prev_q.bind_u64(1, young_from);
+            std::uint64_t keep_from = young_from;
+            if (retain_prev_q.step()) {
+                const std::uint64_t pid = retain_prev_q.col_u64(0);
+                const std::uint64_t pn = retain_prev_q.col_u64(1);
+                keep_from = pid >= pn ? pid - pn + 1 : 1;
+            }
+            by_time = std::min(target, keep_from - 1);
+        }
+    }
+    // By size: the oldest rows until the buffer holds retain_bytes.
+    std::uint64_t by_size = trimmed_to;
+    if (opts.retain_bytes > 0) {
+        std::uint64_t held = 0;
+        {
+            std::lock_guard lk(mu);
+            held = bytes;
+        }
+        if (held > opts.retain_bytes) {
+            ResetGuard g(retain_size_q);
+            retain_size_q.bind_u64(1, trimmed_to);
+            std::uint64_t freed = 0;
+            while (held - freed > opts.retain_bytes && by_size < target && retain_size_q.step()) {
+                by_size = std::min(target, retain_size_q.col_u64(0));
+                freed += retain_size_q.col_u64(1);
+            }
+        }
+    }
+    return std::max(by_time, by_size);
+}
+
+bool Buffer::Impl::trim_owned(bool make_room) {
     std::uint64_t target = trim_target();
+    if (!make_room) {
+        target = retained_target(target);
+    }
     if (target <= trimmed_to) {
-        return;
+        return false;
     }
     try {
         Txn txn(db);
         const std::uint64_t left = delete_rows_through(target);
         txn.commit();
         trimmed(target, left);
+        return true;
     } catch (const std::exception& e) {
         // The rows stay and the next trim tries again (with the reserve
         // given back if the disk is full).
@@ -76,12 +136,13 @@ void Buffer::Impl::trim_owned() {
             note_full(0);
         }
         log::warn("{} (trim)", e.what());
+        return false;
     }
 }
 
 bool Buffer::Impl::move_cursor_owned(std::size_t index, std::uint64_t to, const std::string* state, bool trim,
                                      std::string& error) {
-    const std::uint64_t target = trim ? trim_target(index, to) : 0;
+    const std::uint64_t target = trim ? retained_target(trim_target(index, to)) : 0;
     const bool deletes = trim && target > trimmed_to;
     std::uint64_t left = 0;
     try {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -231,8 +232,24 @@ SalvageResult offline_salvage(const std::filesystem::path& damaged, const std::f
     return SalvageResult{s.records, s.other, s.skipped};
 }
 
+ReplayPlan offline_replay(const std::filesystem::path& db, const std::string& sink, const BufferPoint& from) {
+    Offline o = open_offline(db);
+    ReplayPlan plan = plan_replay_on(o.db, sink, from, db);
+    if (!plan.error.empty()) {
+        return plan;
+    }
+    Txn txn(o.db);
+    Stmt set(o.db, "UPDATE cursors SET position = ?1 WHERE sink = ?2");
+    set.bind_u64(1, plan.from_id - 1);
+    set.bind_text(2, sink);
+    set.run();
+    txn.commit();
+    return plan;
+}
+
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,
-                             bool dead_letters) {
+                             bool dead_letters, const std::optional<BufferPoint>& from,
+                             const std::optional<BufferPoint>& to) {
     if (out == nullptr) {
         throw std::runtime_error("buffer export: no output stream");
     }
@@ -274,6 +291,19 @@ std::uint64_t offline_export(const std::filesystem::path& db, const std::string&
     if (!sink.empty()) {
         after = find_cursor(read_cursors(o.db), sink, db).position;
     }
+    if (from) {
+        const std::uint64_t f = record_at(o.db, *from);
+        after = std::max(after, f == 0 ? 0 : f - 1);
+    }
+    std::uint64_t upto = std::numeric_limits<std::uint64_t>::max();
+    if (to) {
+        if (to->id) {
+            upto = *to->id;
+        } else {
+            const std::uint64_t t = record_at(o.db, *to);
+            upto = t == 0 ? 0 : t - 1;
+        }
+    }
     Stmt s(o.db, "SELECT id, n, body FROM records WHERE id > ?1 ORDER BY id");
     ResetGuard g(s);
     s.bind_u64(1, after);
@@ -286,9 +316,12 @@ std::uint64_t offline_export(const std::filesystem::path& db, const std::string&
             log::warn("buffer {}: row {} is corrupt (does not decode); skipped", db.string(), id);
             continue;
         }
+        if (id - n + 1 > upto) {
+            break;
+        }
         for (std::size_t k = 0; k < in_row.size(); ++k) {
             const std::uint64_t rid = id - n + 1 + k;
-            if (rid <= after) {
+            if (rid <= after || rid > upto) {
                 continue;
             }
             if (!decode_record(in_row[k], r)) {

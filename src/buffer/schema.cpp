@@ -351,6 +351,98 @@ std::int64_t RecordTimes::after(std::uint64_t id) {
     return times_[static_cast<std::size_t>(id - (row - n))];
 }
 
+std::uint64_t record_at(Db& db, const BufferPoint& p, bool* before_first) {
+    const Meta meta = read_meta(db);
+    std::uint64_t first = first_id(db);
+    if (first == 0) {
+        first = meta.last_id + 1;  // empty
+    }
+    if (before_first != nullptr) {
+        *before_first = false;
+    }
+    if (p.id) {
+        if (*p.id < first) {
+            if (before_first != nullptr) {
+                *before_first = true;
+            }
+            return first;
+        }
+        return std::min(*p.id, meta.last_id + 1);
+    }
+    const char* n = count_column(db);
+    // The first row whose first record is at or after the time (a scan of
+    // the rows' ts in id order: a row per pack of ~32 KiB, so a few thousand
+    // in a full buffer), then the records of the row before it, the last
+    // that can hold earlier records at or after it.
+    std::uint64_t row_first = meta.last_id + 1;
+    {
+        Stmt s(db, fmt::format("SELECT id - {} + 1 FROM records WHERE ts >= ?1 ORDER BY id LIMIT 1", n).c_str());
+        s.bind(1, p.time);
+        if (s.step()) {
+            row_first = s.col_u64(0);
+        }
+    }
+    Stmt prev(db, fmt::format("SELECT id, {}, body FROM records WHERE id < ?1 ORDER BY id DESC LIMIT 1", n).c_str());
+    prev.bind_u64(1, row_first);
+    if (prev.step()) {
+        const std::uint64_t id = prev.col_u64(0);
+        const std::uint64_t count = prev.col_u64(1);
+        std::vector<std::string_view> parts;
+        if (count >= 1 && count <= id && split_row(prev.col_blob(2), count, parts)) {
+            for (std::size_t k = 0; k < parts.size(); ++k) {
+                if (record_time(parts[k]) >= p.time) {
+                    return id - count + 1 + k;
+                }
+            }
+        }
+    }
+    return row_first;
+}
+
+ReplayPlan plan_replay_on(Db& db, const std::string& sink, const BufferPoint& p, const std::filesystem::path& path) {
+    ReplayPlan plan;
+    const std::vector<Cursor> cursors = read_cursors(db);
+    const auto c = std::find_if(cursors.begin(), cursors.end(), [&](const Cursor& k) { return k.sink == sink; });
+    if (c == cursors.end()) {
+        std::string known;
+        for (const auto& k : cursors) {
+            known += known.empty() ? k.sink : ", " + k.sink;
+        }
+        plan.error = fmt::format("buffer {} has no sink '{}' (its sinks: {})", path.string(), sink,
+                                 known.empty() ? "none" : known);
+        return plan;
+    }
+    const Meta meta = read_meta(db);
+    std::uint64_t first = first_id(db);
+    plan.first_id = first == 0 ? meta.last_id + 1 : first;
+    plan.cursor = c->position;
+    bool before = false;
+    plan.from_id = record_at(db, p, &before);
+    if (before) {
+        plan.error = fmt::format("record {} is no longer in the buffer: it keeps records from {} on (a larger "
+                                 "`retain` keeps delivered records longer)",
+                                 *p.id, plan.first_id);
+        return plan;
+    }
+    if (plan.from_id > plan.cursor) {
+        plan.error = p.id ? fmt::format("sink '{}' has delivered up to record {}: nothing from {} on to replay",
+                                        sink, plan.cursor, plan.from_id)
+                          : fmt::format("sink '{}' has delivered up to record {}, and no earlier record is at or "
+                                        "after that time: nothing to replay",
+                                        sink, plan.cursor);
+        return plan;
+    }
+    plan.records = plan.cursor - plan.from_id + 1;
+    RecordTimes times(db);
+    plan.from_time = times.after(plan.from_id - 1);
+    if (!p.id && plan.from_id == plan.first_id && plan.first_id > 1 && plan.from_time > p.time) {
+        plan.note = fmt::format("the records before {} are no longer in the buffer (a larger `retain` keeps "
+                                "delivered records longer); the replay starts at the oldest kept",
+                                plan.first_id);
+    }
+    return plan;
+}
+
 BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
     BufferStats st;
     Meta meta = read_meta(db);

@@ -122,6 +122,15 @@ private:
     std::vector<std::int64_t> times_;
 };
 
+// The id of the first record at or after `p` (last_id + 1 when there is
+// none): an id as it is (below the oldest stored: the oldest, with
+// `before_first` set); a time, the first record whose time is at or after
+// it, found from the rows' first times and the pack before the first such
+// row (exact when times rise through the buffer).
+std::uint64_t record_at(Db& db, const BufferPoint& p, bool* before_first = nullptr);
+// The replay plan of `sink` from `p` on `db` (reads only).
+ReplayPlan plan_replay_on(Db& db, const std::string& sink, const BufferPoint& p, const std::filesystem::path& path);
+
 // Everything but the in-memory counters; dropped comes from the cursors table.
 BufferStats compute_stats(Db& db, const std::filesystem::path& path);
 

@@ -137,6 +137,17 @@ constexpr OptionSpec kBufferOptions[] = {
      .doc = "At max_bytes or on a full disk: drop_oldest deletes the oldest undelivered records (counted as "
             "dropped); block stops taking frames from the sources until the sinks catch up.",
      .choices = "drop_oldest|block"},
+    {.name = "retain",
+     .type = OptionType::Duration,
+     .default_value = "0s",
+     .doc = "Keep records every sink has delivered for this long (by record time), so that `sluice buffer replay` "
+            "or POST /api/buffer/replay can send them again; 0s: delete them once delivered. Kept records are the "
+            "first to go at max_bytes or on a full disk, and never count as dropped."},
+    {.name = "retain_bytes",
+     .type = OptionType::Size,
+     .default_value = "0",
+     .doc = "Keep delivered records for replay only while the buffer holds at most this many record bytes "
+            "(with retain = \"0s\": for as long as that allows); 0: no bound but retain and max_bytes."},
     {.name = "synchronous",
      .type = OptionType::Enum,
      .default_value = "normal",

@@ -151,6 +151,21 @@ net::HttpResponse Api::off_loop(std::function<net::HttpResponse()> work) {
     return r;
 }
 
+net::HttpResponse Api::off_loop_deferred(std::function<void(net::HttpRespond)> work) {
+    net::HttpResponse r;
+    r.deferred = [this, work = std::move(work)](net::HttpRespond respond) mutable {
+        writer_.post([work = std::move(work), respond = std::move(respond)] {
+            try {
+                work(respond);
+            } catch (const std::exception& e) {
+                log::error("http: request failed: {}", e.what());
+                respond(text(500, "internal error\n"));
+            }
+        });
+    };
+    return r;
+}
+
 void add_tap_route(Api& api) {
     api.add_route("GET", "/api/tap", [&api](const net::HttpRequest& req) {
         if (auto refused = require_token(req, api.token())) {

@@ -56,6 +56,10 @@ public:
     // runs `work` on the API's one writer thread, in the order requests
     // came, and sends its result (500 if it throws) from the loop.
     net::HttpResponse off_loop(std::function<net::HttpResponse()> work);
+    // The same for work whose answer comes later: `work` runs on the writer
+    // thread and must see that `respond` is called once, from any thread
+    // (500 if `work` throws before it did).
+    net::HttpResponse off_loop_deferred(std::function<void(net::HttpRespond)> work);
 
 private:
     struct Route {

@@ -466,4 +466,18 @@ std::uint64_t GatewayLifecycle::records_committed(const std::string& name) const
     return 0;
 }
 
+void GatewayLifecycle::replay(const std::string& name, const std::string& sink, const BufferPoint& from,
+                              std::function<void(ReplayOutcome)> done) {
+    {
+        std::lock_guard lk(mu_);
+        for (const auto& r : running_) {
+            if (r.pipeline->name() == name) {
+                r.pipeline->replay(sink, from, std::move(done));
+                return;
+            }
+        }
+    }
+    done(ReplayOutcome{404, fmt::format("no pipeline '{}' runs", name), {}, 0});
+}
+
 }  // namespace sluice

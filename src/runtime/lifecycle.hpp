@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer/buffer.hpp"
 #include "config/config.hpp"
 #include "runtime/service_monitor.hpp"
 
@@ -104,6 +105,10 @@ public:
     // pipeline): a reload that keeps a pipeline keeps its generation.
     std::uint64_t generation(const std::string& name) const;
     std::uint64_t records_committed(const std::string& name) const;
+    // Any thread, off the I/O loop: Pipeline::replay on pipeline `name`
+    // (404 when there is none).
+    void replay(const std::string& name, const std::string& sink, const BufferPoint& from,
+                std::function<void(ReplayOutcome)> done);
 
 private:
     struct Running {

@@ -181,6 +181,8 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     bo.max_bytes = spec.buffer.size("max_bytes");
     bo.overflow = parse_overflow(spec.buffer.str("overflow"));
     bo.synchronous = parse_sync(spec.buffer.str("synchronous"));
+    bo.retain = spec.buffer.duration("retain");
+    bo.retain_bytes = spec.buffer.size("retain_bytes");
     for (const auto& s : spec.sinks) {
         auto slot = std::make_unique<SinkSlot>();
         slot->id = s.id;
@@ -523,6 +525,33 @@ void Pipeline::maybe_signal_space() {
     for (auto& w : ready) {
         loop_.post(std::move(w.second));
     }
+}
+
+void Pipeline::replay(const std::string& sink, const BufferPoint& from, std::function<void(ReplayOutcome)> done) {
+    const auto slot = std::find_if(sinks_.begin(), sinks_.end(), [&](const auto& s) { return s->id == sink; });
+    if (slot == sinks_.end()) {
+        std::string known;
+        for (const auto& s : sinks_) {
+            known += known.empty() ? s->id : ", " + s->id;
+        }
+        done(ReplayOutcome{404, fmt::format("pipeline '{}' has no sink '{}' (its sinks: {})", name_, sink, known), {}, 0});
+        return;
+    }
+    ReplayPlan plan;
+    try {
+        plan = buffer_->plan_replay(sink, from);
+    } catch (const std::exception& e) {
+        done(ReplayOutcome{500, e.what(), {}, 0});
+        return;
+    }
+    if (!plan.error.empty()) {
+        done(ReplayOutcome{409, plan.error, plan, 0});
+        return;
+    }
+    (*slot)->runner->request_replay(plan.from_id, [done = std::move(done), plan](const ReaderResult& r,
+                                                                                 std::uint64_t records) {
+        done(r.ok ? ReplayOutcome{200, "", plan, records} : ReplayOutcome{409, r.error, plan, 0});
+    });
 }
 
 bool Pipeline::ready(std::string& detail) const {

@@ -67,6 +67,12 @@ public:
     // SQLite reported the buffer damaged since it was opened (any thread).
     bool buffer_damaged() const;
 
+    // Any thread (off the I/O loop: it reads the buffer): sink `sink`
+    // delivers its records from `from` on again. `done` gets the outcome
+    // once the sink's runner moved its cursor back (from the runner's
+    // thread), or at once when the replay is not possible.
+    void replay(const std::string& sink, const BufferPoint& from, std::function<void(ReplayOutcome)> done);
+
     // Ingest
     std::size_t try_push(std::vector<Frame>& frames) override;
     bool push_wait(Frame&& frame) override;

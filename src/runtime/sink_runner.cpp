@@ -37,6 +37,10 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, Si
                                   "Time one send of a batch to the far side took, until it confirmed or failed", sl);
     backoff_seconds_ =
         &m.gauge("sluice_sink_backoff_seconds", "Current retry back-off (0 while delivering normally)", sl);
+    replays_ = &m.counter("sluice_sink_replays_total",
+                          "Replays of a sink: its cursor moved back to send delivered records again "
+                          "(POST /api/buffer/replay)",
+                          sl);
     up_ = &m.gauge("sluice_sink_up", "1 while the sink delivers, 0 while it retries after errors", sl);
     batch_target_ = &m.gauge("sluice_sink_batch_target_records",
                              "Records the sink's next read asks for: batch_size while it keeps up, growing up to "
@@ -53,7 +57,7 @@ SinkRunner::SinkRunner(SinkRunnerOptions options, Sink& sink, Buffer& buffer, Si
     status_.backoff = backoff_.step();
 }
 
-SinkRunner::~SinkRunner() = default;
+SinkRunner::~SinkRunner() { answer_replay("the sink stopped before the replay began"); }
 
 void SinkRunner::run() {
     name_thread("sink:" + opts_.id);
@@ -74,6 +78,56 @@ void SinkRunner::run() {
     // ends it, and its rows stay in the buffer.
     have_next_ = next_started_ = batch_started_ = false;
     reader_.reset();
+    answer_replay("the sink stopped before the replay began");
+}
+
+void SinkRunner::request_replay(std::uint64_t from_id, ReplayDone done) {
+    std::optional<std::pair<std::uint64_t, ReplayDone>> replaced;
+    {
+        std::lock_guard lk(replay_mu_);
+        replaced = std::exchange(replay_, std::make_pair(from_id, std::move(done)));
+        replay_asked_ = true;
+    }
+    if (replaced) {
+        replaced->second(ReaderResult{false, "replaced by a newer replay request", 0}, 0);
+    }
+    buffer_.notify();  // an idle runner waits in the reader
+}
+
+void SinkRunner::answer_replay(const std::string& error) {
+    std::optional<std::pair<std::uint64_t, ReplayDone>> pending;
+    {
+        std::lock_guard lk(replay_mu_);
+        pending = std::exchange(replay_, std::nullopt);
+        replay_asked_ = false;
+    }
+    if (pending) {
+        pending->second(ReaderResult{false, error, 0}, 0);
+    }
+}
+
+void SinkRunner::apply_replay() {
+    std::optional<std::pair<std::uint64_t, ReplayDone>> r;
+    {
+        std::lock_guard lk(replay_mu_);
+        r = std::exchange(replay_, std::nullopt);
+        replay_asked_ = false;
+    }
+    if (!r) {
+        return;
+    }
+    const auto [from_id, done] = std::move(*r);
+    const std::uint64_t was = reader_->cursor();
+    const ReaderResult res = reader_->rewind(from_id);
+    const std::uint64_t records = res.ok ? was - (from_id - 1) : 0;
+    if (res.ok) {
+        replays_->inc();
+        tapped_through_ = std::min(tapped_through_, from_id - 1);  // the tap shows them again
+        log::info("{}: replaying {} records from record {} on", opts_.label, records, from_id);
+    } else {
+        log::warn("{}: replay from record {} refused: {}", opts_.label, from_id, res.error);
+    }
+    done(res, records);
 }
 
 void SinkRunner::drop_next() {
@@ -140,6 +194,11 @@ bool SinkRunner::turn() {
     if (commit_pending_ && !retry_pending_commit()) {
         return true;
     }
+    // Between batches, with none read ahead (none is read ahead while a
+    // replay is asked for): the cursor moves back before the next read.
+    if (replay_asked_.load() && !have_next_) {
+        apply_replay();
+    }
     // The reads and the swap below reuse the vectors' records, so a sink in
     // steady state allocates nothing per record here.
     // Read input_done before the buffer: the worker's last commit comes
@@ -198,7 +257,7 @@ bool SinkRunner::turn() {
     // is used by one thread at a time (the task is joined before anything
     // below touches it again; an exception on the way joins it too).
     bool reading = false;
-    if (full) {
+    if (full && !replay_asked_.load()) {
         next_asked_ = target_;
         ahead_after_ = batch_ids_.back();
         // No thread to spare: read after the send, as without a backlog.

@@ -20,9 +20,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "buffer/buffer.hpp"
@@ -84,7 +87,19 @@ public:
     }
     ComponentMetrics& metrics() { return metrics_; }
 
+    // Any thread: the records from `from_id` on are to be delivered again
+    // (a replay; Buffer::plan_replay checks the point first). The runner
+    // moves its cursor back between two batches and calls `done` with the
+    // outcome, from its own thread; a runner that stops first calls it with
+    // an error. A newer request replaces one not yet applied (which is
+    // answered as replaced).
+    using ReplayDone = std::function<void(const ReaderResult&, std::uint64_t records)>;
+    void request_replay(std::uint64_t from_id, ReplayDone done);
+
 private:
+    // Applies a requested replay, if any (the runner's thread, between batches).
+    void apply_replay();
+    void answer_replay(const std::string& error);
     bool turn();  // one read-send-commit round; false: return from run()
     bool open_reader();
     bool retry_pending_commit();
@@ -120,6 +135,11 @@ private:
     std::atomic<bool> caught_up_{false};
     stats::PipelineStats* stats_ = nullptr;
     std::size_t stats_index_ = 0;
+
+    Counter* replays_ = nullptr;
+    std::mutex replay_mu_;
+    std::optional<std::pair<std::uint64_t, ReplayDone>> replay_;  // replay_mu_
+    std::atomic<bool> replay_asked_{false};
 
     // The runner's thread only.
     std::unique_ptr<BufferReader> reader_;

@@ -58,6 +58,9 @@ key_column = "sensor"
 [tables.latest]
 public = true
 
+[pipelines.sim.buffer]
+retain = "1h"
+
 [[pipelines.sim.sources]]
 id = "sensors"
 type = "simulate"
@@ -297,6 +300,16 @@ def test_ui_in_chromium():
                 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#tap td code"), 20, "tapped records")
                 act("a click on stop", lambda: driver.find_element(By.ID, "tap-stop").click())
                 shot("tap.png")
+
+                # Replay: the sink's cursor moves back, and the page says how far.
+                driver.get(base + "/#replay")
+                wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#replay-sink option[value='out']"), 20,
+                         "the replay page's sinks")
+                act("the replay's start typed", lambda: driver.find_element(By.ID, "replay-from").send_keys("-10m"))
+                act("a click on replay", lambda: driver.find_element(By.ID, "replay-start").click())
+                wait_for(lambda: "records again, from record 1" in text_of("replay-status"), 20,
+                         "the replay's answer in the page")
+                shot("replay.png")
 
                 errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
                 assert not errors, f"browser console errors: {errors}"

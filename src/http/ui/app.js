@@ -572,11 +572,52 @@ async function startTap(ev) {
   stopTap();
 }
 
+// ------------------------------------------------------------ replay
+
+async function showReplay() {
+  await fillPipelines('replay-pipeline');
+  const sinks = document.getElementById('replay-sink');
+  const fillSinks = () => {
+    const p = (S.describe.pipelines || []).find((x) => x.name === document.getElementById('replay-pipeline').value);
+    sinks.replaceChildren();
+    if (p) for (const c of p.sinks || []) sinks.append(el('option', { value: c.id }, c.id));
+  };
+  document.getElementById('replay-pipeline').onchange = fillSinks;
+  if (!sinks.options.length) fillSinks();
+  if (!has('POST', '/api/buffer/replay')) {
+    document.getElementById('replay-status').replaceChildren(notAvailable('Replay (/api/buffer/replay)'));
+  }
+}
+
+async function startReplay(ev) {
+  ev.preventDefault();
+  const status = document.getElementById('replay-status');
+  if (!token()) { status.replaceChildren(message('A replay is a write: paste the API token at the top first.')); return; }
+  const p = document.getElementById('replay-pipeline').value;
+  const sink = document.getElementById('replay-sink').value;
+  const from = document.getElementById('replay-from').value.trim();
+  if (!window.confirm(`Deliver the records of ${p} from ${from} on to ${sink} again?`)) return;
+  status.replaceChildren(message('Asked; waiting for the sink to move its cursor…', true));
+  const r = await api(`/api/buffer/replay?pipeline=${encodeURIComponent(p)}&sink=${encodeURIComponent(sink)}` +
+    `&from=${encodeURIComponent(from)}`, { method: 'POST', auth: true });
+  if (r.missing) { status.replaceChildren(notAvailable('Replay (/api/buffer/replay)')); return; }
+  if (r.ok && r.data) {
+    const d = r.data;
+    status.replaceChildren(message(`${sink} delivers ${fmt(d.records)} records again, from record ${d.from_id}` +
+      (d.from_time ? ` (${new Date(d.from_time).toLocaleString('en-GB')})` : '') + '.', true));
+    if (d.note) status.append(message(d.note, true));
+  } else {
+    const why = r.status === 401 ? 'wrong or missing token' : r.status === 403 ? 'writes are disabled (no token configured)' :
+      (r.data && r.data.error) || r.text || r.status;
+    status.replaceChildren(message(`No replay: ${why}`));
+  }
+}
+
 // ------------------------------------------------------------ routing
 
 const PAGES = {
   overview: showOverview, graphs: showGraphs, topics: showTopics, components: showComponents,
-  tables: showTables, 'dead-letters': showDeadLetters, tap: showTap,
+  tables: showTables, 'dead-letters': showDeadLetters, tap: showTap, replay: showReplay,
 };
 
 async function route() {
@@ -608,6 +649,7 @@ function init() {
   document.getElementById('dl-form').addEventListener('submit', loadDeadLetters);
   document.getElementById('tap-form').addEventListener('submit', startTap);
   document.getElementById('tap-stop').addEventListener('click', stopTap);
+  document.getElementById('replay-form').addEventListener('submit', startReplay);
   window.addEventListener('hashchange', route);
   route();
 }
