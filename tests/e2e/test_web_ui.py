@@ -10,8 +10,6 @@ chromedriver or selenium is missing."""
 
 import json
 import os
-import shutil
-import subprocess
 import urllib.request
 
 from harness import SLUICE, Sluice, TempDir, free_port, main, skip, wait_for, gateway_sections
