@@ -179,6 +179,26 @@ constexpr OptionSpec kTableOptions[] = {
             "(sluice_table_refused_writes_total). 0: no limit.",
      .min = 0,
      .max = 100000000},
+    {.name = "left",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "Makes this a joined table, kept up to date from two others: the left table, whose keys it has. Each "
+            "row is the left value and the right row's members it lacks (the left wins a clash); updated whenever "
+            "either table changes, stored, and rebuilt at start and reload. Not written directly."},
+    {.name = "right",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "The joined table's right table (with `left`)."},
+    {.name = "join",
+     .type = OptionType::Enum,
+     .default_value = "inner",
+     .doc = "inner: a left row without a right row has no joined row; left: it is the left value alone.",
+     .choices = "inner|left"},
+    {.name = "right_key",
+     .type = OptionType::String,
+     .default_value = "",
+     .doc = "The right row's key as a template over the left value's members, e.g. \"{driver_id}\". Empty: the "
+            "left row's own key."},
 };
 
 }  // namespace

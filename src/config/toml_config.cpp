@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "config/config_build.hpp"
+#include "text/template.hpp"
 
 // toml++ 3.3 asserts on some malformed table headers such as "[.a]" or
 // "[[[x]]]" (marzer/tomlplusplus#294, #301): an abort in debug builds and,
@@ -438,11 +439,72 @@ private:
     }
 
     // Every table a component links to (OptionLink: the table and enrich
-    // stages) must be declared.
+    // stages) must be declared; a joined table names two other plain
+    // tables and is written by no component.
     void check_table_references(const GatewayConfig& config) {
         std::vector<std::string> names;
+        std::vector<std::string> joined;
         for (const auto& t : config.tables) {
             names.push_back(t.name);
+            if (!t.options.str_or("left", "").empty() || !t.options.str_or("right", "").empty()) {
+                joined.push_back(t.name);
+            }
+        }
+        for (const auto& t : config.tables) {
+            const std::string left = t.options.str_or("left", "");
+            const std::string right = t.options.str_or("right", "");
+            // Errors name the option, where it was written.
+            const auto at = [&](std::string_view option) {
+                const SourcePos p = t.options.pos(option);
+                return p.line != 0 ? p : t.pos;
+            };
+            const auto bad = [&](std::string_view option, std::string_view why) {
+                diag_.error(at(option), fmt::format("option '{}' for [tables.{}]: {}", option, t.name, why));
+            };
+            if (left.empty() && right.empty()) {
+                if (!t.options.str_or("right_key", "").empty()) {
+                    bad("right_key", "belongs to a joined table: add left and right");
+                }
+                continue;
+            }
+            if (left.empty() || right.empty()) {
+                bad(left.empty() ? "right" : "left", "a joined table names both its tables: left and right");
+                continue;
+            }
+            if (!t.options.str_or("csv", "").empty()) {
+                bad("csv", "a joined table is kept from its two tables and takes no csv");
+            }
+            for (const std::string_view option : {"left", "right"}) {
+                const std::string side = t.options.str(option);
+                if (side == t.name) {
+                    bad(option, "a joined table cannot join itself");
+                } else if (std::find(names.begin(), names.end(), side) == names.end()) {
+                    std::string msg = fmt::format("table '{}' is not declared", side);
+                    if (auto near = did_you_mean(side, std::span<const std::string>(names))) {
+                        msg += fmt::format(" (did you mean '{}'?)", *near);
+                    }
+                    bad(option, msg);
+                } else if (std::find(joined.begin(), joined.end(), side) != joined.end()) {
+                    bad(option, fmt::format("'{}' is a joined table itself; join plain tables", side));
+                }
+            }
+            if (left == right && left != t.name) {
+                bad("right", "left and right must be two different tables");
+            }
+            std::string why;
+            if (!Template::parse(t.options.str_or("right_key", ""), &why)) {
+                bad("right_key", why);
+            }
+        }
+        for (const auto& link : component_links(config)) {
+            if (link.use.link == OptionLink::WritesTable &&
+                std::find(joined.begin(), joined.end(), link.use.name) != joined.end()) {
+                const ComponentSpec& c = *link.component;
+                diag_.error(link.use.pos.line != 0 ? link.use.pos : c.pos,
+                            fmt::format("{} '{}' writes table '{}', which is a joined table (kept from its two "
+                                        "tables): write one of those",
+                                        kind_name(c.kind), c.id, link.use.name));
+            }
         }
         for (const auto& link : component_links(config)) {
             const std::string& name = link.use.name;

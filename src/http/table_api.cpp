@@ -244,6 +244,9 @@ net::HttpResponse key_value(const Table& table, const std::string& key, const ne
 
 net::HttpResponse put_value(Table& table, const std::string& key, const net::HttpRequest& req) {
     std::string error;
+    if (table.refuses_writes(&error)) {
+        return error_response(req, 409, error);
+    }
     const std::string* ct = req.header("content-type");
     auto value = value_from_body(ct != nullptr ? *ct : std::string_view(), req.body, &error);
     if (!value) {
@@ -274,6 +277,9 @@ net::HttpResponse put_value(Table& table, const std::string& key, const net::Htt
 }
 
 net::HttpResponse delete_key(Table& table, const std::string& key, const net::HttpRequest& req) {
+    if (std::string why; table.refuses_writes(&why)) {
+        return error_response(req, 409, why);
+    }
     try {
         if (!table.erase(key)) {
             return error_response(req, 404, fmt::format("no key '{}' in table '{}'", key, table.name()));

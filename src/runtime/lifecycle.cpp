@@ -30,6 +30,10 @@ std::vector<Tables::Spec> table_specs(const GatewayConfig& config) {
         s.settings.csv = t.options.str_or("csv", "");
         s.settings.key_column = t.options.str_or("key_column", "");
         s.settings.max_keys = static_cast<std::size_t>(t.options.integer("max_keys"));
+        if (const std::string left = t.options.str_or("left", ""); !left.empty()) {
+            s.settings.join = TableJoin{left, t.options.str_or("right", ""), t.options.str_or("join", "inner") != "left",
+                                        t.options.str_or("right_key", "")};
+        }
         out.push_back(std::move(s));
     }
     for (const auto& link : component_links(config)) {

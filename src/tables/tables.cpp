@@ -312,7 +312,23 @@ void Table::read(const std::function<void(const Find&)>& fn) const {
     fn(find);
 }
 
+bool Table::refuses_writes(std::string* error) const {
+    std::shared_lock lk(mu_);
+    if (!settings_.join) {
+        return false;
+    }
+    if (error != nullptr) {
+        *error = fmt::format("table '{}' is a join of '{}' and '{}': write those", name_, settings_.join->left,
+                             settings_.join->right);
+    }
+    return true;
+}
+
 Table::Put Table::put(std::string key, TableValue value, std::string* error) {
+    std::lock_guard wl(owner_.write_mu_);
+    if (refuses_writes(error)) {
+        return Put::Failed;
+    }
     std::unique_lock lk(mu_);
     auto it = rows_.find(key);
     if (it == rows_.end() && settings_.max_keys != 0 && rows_.size() >= settings_.max_keys) {
@@ -332,15 +348,25 @@ Table::Put Table::put(std::string key, TableValue value, std::string* error) {
         return Put::Failed;
     }
     writes_->inc();
+    Put done = Put::Created;
     if (it != rows_.end()) {
         it->second = std::move(value);
-        return Put::Replaced;
+        done = Put::Replaced;
+    } else {
+        it = rows_.emplace(std::move(key), std::move(value)).first;
     }
-    rows_.emplace(std::move(key), std::move(value));
-    return Put::Created;
+    std::vector<std::string> changed{it->first};
+    lk.unlock();
+    owner_.update_joins(*this, changed, false);
+    return done;
 }
 
 bool Table::erase(std::string_view key) {
+    std::lock_guard wl(owner_.write_mu_);
+    std::string why;
+    if (refuses_writes(&why)) {
+        throw std::runtime_error(why);
+    }
     std::unique_lock lk(mu_);
     auto it = rows_.find(key);
     if (it == rows_.end()) {
@@ -350,12 +376,56 @@ bool Table::erase(std::string_view key) {
     owner_.store_write({&c, 1});
     rows_.erase(it);
     writes_->inc();
+    lk.unlock();
+    owner_.update_joins(*this, {std::string(key)}, false);
     return true;
+}
+
+void Table::apply_joined(std::vector<std::pair<std::string, std::optional<TableValue>>> rows) {
+    std::unique_lock lk(mu_);
+    std::vector<TableStore::Change> changes;
+    std::vector<std::size_t> keep;
+    std::string json;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& [k, v] = rows[i];
+        const auto it = rows_.find(k);
+        if (!v) {
+            if (it != rows_.end()) {
+                changes.push_back({TableStore::Change::Op::Erase, name_, k, {}});
+                keep.push_back(i);
+            }
+            continue;
+        }
+        json = table_value_json(*v);
+        if (it != rows_.end() && table_value_json(it->second) == json) {
+            continue;  // unchanged: not written again
+        }
+        changes.push_back({TableStore::Change::Op::Put, name_, k, json});
+        keep.push_back(i);
+    }
+    if (changes.empty()) {
+        return;
+    }
+    owner_.store_write(changes);
+    for (const std::size_t i : keep) {
+        auto& [k, v] = rows[i];
+        if (v) {
+            rows_.insert_or_assign(std::move(k), std::move(*v));
+        } else {
+            rows_.erase(k);
+        }
+    }
+    writes_->inc(keep.size());
 }
 
 std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> items) {
     if (items.empty()) {
         return 0;
+    }
+    std::lock_guard wl(owner_.write_mu_);
+    std::string why;
+    if (refuses_writes(&why)) {
+        throw std::runtime_error(why);
     }
     std::unique_lock lk(mu_);
     // The last value per key wins; new keys beyond max_keys are refused.
@@ -385,15 +455,25 @@ std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> item
         changes.push_back({TableStore::Change::Op::Put, name_, items[i].first, table_value_json(items[i].second)});
     }
     owner_.store_write(changes);
+    std::vector<std::string> changed;
+    changed.reserve(keep.size());
     for (std::size_t i : keep) {
+        changed.push_back(items[i].first);
         rows_.insert_or_assign(std::move(items[i].first), std::move(items[i].second));
     }
     writes_->inc(keep.size());
     refused_->inc(refused);
+    lk.unlock();
+    owner_.update_joins(*this, changed, false);
     return refused;
 }
 
 void Table::replace_all(std::vector<std::pair<std::string, TableValue>> rows) {
+    std::lock_guard wl(owner_.write_mu_);
+    std::string why;
+    if (refuses_writes(&why)) {
+        throw std::runtime_error(why);
+    }
     std::unique_lock lk(mu_);
     if (settings_.max_keys != 0 && rows.size() > settings_.max_keys) {
         throw std::runtime_error(fmt::format("{} rows, more than max_keys ({})", rows.size(), settings_.max_keys));
@@ -410,6 +490,8 @@ void Table::replace_all(std::vector<std::pair<std::string, TableValue>> rows) {
         rows_.insert_or_assign(std::move(k), std::move(v));
     }
     writes_->inc(rows.size());
+    lk.unlock();
+    owner_.update_joins(*this, {}, true);
 }
 
 // ------------------------------------------------------------------ Tables
@@ -479,6 +561,7 @@ std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
     for (auto& [name, t] : tables_) {
         std::unique_lock tl(t->mu_);
         t->declared_ = false;
+        t->feeds_.clear();  // set again below, once every table is loaded
     }
     for (const auto& spec : specs) {
         auto it = tables_.find(spec.name);
@@ -534,7 +617,194 @@ std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
             }
         }
     }
+    lk.unlock();
+    configure_joins(problems);
     return problems;
+}
+
+void Tables::configure_joins(std::vector<std::string>& problems) {
+    std::lock_guard wl(write_mu_);
+    std::vector<Table*> joins;
+    {
+        std::shared_lock lk(mu_);
+        for (auto& [name, t] : tables_) {
+            std::unique_lock tl(t->mu_);
+            if (t->declared_ && t->settings_.join) {
+                joins.push_back(t.get());
+            }
+        }
+    }
+    for (Table* j : joins) {
+        const TableJoin spec = *j->settings_.join;
+        Table* left = any(spec.left);
+        Table* right = any(spec.right);
+        std::string why;
+        if (left == nullptr || right == nullptr || left == j || right == j || left == right) {
+            why = "its left and right tables must be two other declared tables";
+        } else if (left->refuses_writes(nullptr) || right->refuses_writes(nullptr)) {
+            why = "a joined table cannot be joined again";
+        }
+        j->right_key_.reset();
+        if (why.empty() && !spec.right_key.empty()) {
+            j->right_key_ = Template::parse(spec.right_key, &why);
+            if (j->right_key_) {
+                why.clear();
+            }
+        }
+        if (!why.empty()) {
+            problems.push_back(fmt::format("table '{}': {}", j->name(), why));
+            continue;
+        }
+        {
+            std::unique_lock tl(left->mu_);
+            left->feeds_.push_back(j);
+        }
+        {
+            std::unique_lock tl(right->mu_);
+            right->feeds_.push_back(j);
+        }
+        rebuild_join(*j);
+        log::info("table '{}': {} join of '{}' and '{}', {} rows", j->name(), spec.inner ? "inner" : "left",
+                  spec.left, spec.right, j->size());
+    }
+}
+
+Table* Tables::any(std::string_view name) const {
+    std::shared_lock lk(mu_);
+    auto it = tables_.find(name);
+    return it == tables_.end() ? nullptr : it->second.get();
+}
+
+std::optional<TableValue> joined_value(const TableValue* left, const TableValue* right, bool inner) {
+    if (left == nullptr || (right == nullptr && inner)) {
+        return std::nullopt;
+    }
+    TableValue out = *left;
+    if (right != nullptr) {
+        for (const auto& m : *right) {
+            if (table_member(out, m.name) == nullptr) {
+                out.push_back(m);
+            }
+        }
+    }
+    return out;
+}
+
+void Tables::update_joins(Table& src, const std::vector<std::string>& keys, bool all) {
+    std::vector<Table*> feeds;
+    {
+        std::shared_lock lk(src.mu_);
+        feeds = src.feeds_;
+    }
+    for (Table* j : feeds) {
+        if (all) {
+            rebuild_join(*j);
+        } else {
+            update_join(*j, &src, keys);
+        }
+    }
+}
+
+void Tables::update_join(Table& j, const Table* src, const std::vector<std::string>& keys) {
+    std::optional<TableJoin> spec;
+    {
+        std::shared_lock lk(j.mu_);
+        spec = j.settings_.join;
+    }
+    Table* left = spec ? any(spec->left) : nullptr;
+    Table* right = spec ? any(spec->right) : nullptr;
+    if (left == nullptr || right == nullptr) {
+        return;
+    }
+    // The joined keys to compute again: a left change's own keys; a right
+    // change's, or with right_key the left keys that joined them.
+    std::vector<std::string> affected;
+    if (src == left || !j.right_key_) {
+        affected = keys;
+    } else {
+        for (const auto& k : keys) {
+            const auto [b, e] = j.left_of_.equal_range(k);
+            for (auto it = b; it != e; ++it) {
+                affected.push_back(it->second);
+            }
+        }
+    }
+    std::vector<std::pair<std::string, std::optional<TableValue>>> rows;
+    rows.reserve(affected.size());
+    Record scratch;
+    std::string rk;
+    left->read([&](const TableAccess::Find& find_left) {
+        right->read([&](const TableAccess::Find& find_right) {
+            for (const auto& k : affected) {
+                const TableValue* lv = find_left(k);
+                const TableValue* rv = nullptr;
+                if (j.right_key_) {
+                    // The right key this left row now joins, kept for the
+                    // right table's changes.
+                    if (const auto was = j.right_of_.find(k); was != j.right_of_.end()) {
+                        const auto [b, e] = j.left_of_.equal_range(was->second);
+                        for (auto it = b; it != e; ++it) {
+                            if (it->second == k) {
+                                j.left_of_.erase(it);
+                                break;
+                            }
+                        }
+                        j.right_of_.erase(was);
+                    }
+                    if (lv != nullptr) {
+                        scratch.fields = *lv;
+                        if (j.right_key_->render(scratch, rk)) {
+                            rv = find_right(rk);
+                            j.right_of_.emplace(k, rk);
+                            j.left_of_.emplace(rk, k);
+                        }
+                    }
+                } else if (lv != nullptr) {
+                    rv = find_right(k);
+                }
+                rows.emplace_back(k, joined_value(lv, rv, spec->inner));
+            }
+        });
+    });
+    try {
+        j.apply_joined(std::move(rows));
+    } catch (const std::exception& e) {
+        // Rebuilt from its two tables at the next start or reload.
+        log::error("table '{}': updating the join failed: {}", j.name(), e.what());
+    }
+}
+
+void Tables::rebuild_join(Table& j) {
+    std::optional<TableJoin> spec;
+    {
+        std::shared_lock lk(j.mu_);
+        spec = j.settings_.join;
+    }
+    Table* left = spec ? any(spec->left) : nullptr;
+    if (left == nullptr) {
+        return;
+    }
+    // Every key the join has or should have: the left table's and its own.
+    std::vector<std::string> keys;
+    {
+        std::shared_lock lk(left->mu_);
+        for (const auto& [k, v] : left->rows_) {
+            keys.push_back(k);
+        }
+    }
+    {
+        std::vector<std::string> gone;  // keys only the join still has
+        std::shared_lock lk(j.mu_);
+        for (const auto& [k, v] : j.rows_) {
+            if (!std::binary_search(keys.begin(), keys.end(), k)) {
+                gone.push_back(k);
+            }
+        }
+        keys.insert(keys.end(), gone.begin(), gone.end());
+    }
+    j.right_of_.clear();
+    j.left_of_.clear();
+    update_join(j, left, keys);
 }
 
 Table* Tables::find(std::string_view name) const {

@@ -27,6 +27,7 @@
 #include "core/metrics.hpp"
 #include "core/record.hpp"
 #include "core/table_access.hpp"
+#include "text/template.hpp"
 
 namespace sluice {
 
@@ -71,12 +72,30 @@ public:
     virtual void write(std::span<const Change> changes) = 0;
 };
 
+// A joined table: kept from two other tables, never written directly. Its
+// keys are the left table's; a row's value is the left value, then the
+// members of the right row its name does not have (the left wins a clash).
+// The right row is the one under the left key, or under `right_key`
+// rendered over the left value's members ("{driver_id}"). `inner`: a left
+// row without a right row has no joined row; otherwise (a left join) it is
+// the left value alone.
+struct TableJoin {
+    std::string left;
+    std::string right;
+    bool inner = true;
+    std::string right_key;  // a template; empty: the left key
+};
+
 struct TableSettings {
     bool is_public = false;
     std::string csv;         // loaded at start and on reload; empty: none
     std::string key_column;  // CSV column with the key; empty: the first
     std::size_t max_keys = 0;  // 0: no limit
+    std::optional<TableJoin> join;
 };
+
+// The joined row of a left and a right value (TableJoin), or nullopt.
+std::optional<TableValue> joined_value(const TableValue* left, const TableValue* right, bool inner);
 
 class Tables;
 
@@ -104,6 +123,10 @@ public:
     // valid inside fn.
     void read(const std::function<void(const Find& find)>& fn) const override;
 
+    // A joined table (TableSettings::join) is written only by its join:
+    // true, with the reason in `error`, and writes from outside fail.
+    bool refuses_writes(std::string* error) const;
+
     // Writes one value (persisted first). Full: a new key beyond max_keys.
     // Failed: the store refused (`error` says why).
     Put put(std::string key, TableValue value, std::string* error = nullptr);
@@ -125,6 +148,8 @@ public:
 private:
     friend class Tables;
     Table(Tables& owner, std::string name) : owner_(owner), name_(std::move(name)) {}
+    // A joined table's rows as the join computed them: nullopt erases.
+    void apply_joined(std::vector<std::pair<std::string, std::optional<TableValue>>> rows);
 
     Tables& owner_;
     std::string name_;
@@ -132,6 +157,13 @@ private:
     std::map<std::string, TableValue, std::less<>> rows_;
     TableSettings settings_;
     bool declared_ = false;
+    // The joined tables computed from this one (Tables::write_mu_).
+    std::vector<Table*> feeds_;
+    // A joined table with a right_key template: the parsed template and,
+    // for each left key, the right key its row joined (write_mu_).
+    std::optional<Template> right_key_;
+    std::map<std::string, std::string, std::less<>> right_of_;
+    std::multimap<std::string, std::string, std::less<>> left_of_;
     Counter* writes_ = nullptr;
     Counter* refused_ = nullptr;
 };
@@ -168,6 +200,21 @@ private:
     friend class Table;
     void store_write(std::span<const TableStore::Change> changes);
     TableStore* store();
+    // With write_mu_ held, after `src` changed `keys` (all: every key, a
+    // CSV load): the joined tables it feeds catch up.
+    void update_joins(Table& src, const std::vector<std::string>& keys, bool all);
+    // One joined table: `keys` are keys of `src` (its left or right table).
+    void update_join(Table& joined, const Table* src, const std::vector<std::string>& keys);
+    void rebuild_join(Table& joined);
+    // After configure declared every table: who feeds which joined table,
+    // and each joined table rebuilt from its two.
+    void configure_joins(std::vector<std::string>& problems);
+    Table* any(std::string_view name) const;  // declared or not
+
+    // Every write to a table, and the joined tables' updates that follow
+    // it, one at a time: a joined table reads both its tables, never while
+    // one is half written.
+    std::mutex write_mu_;
 
     mutable std::shared_mutex mu_;  // tables_ and the declared flags
     std::map<std::string, std::unique_ptr<Table>, std::less<>> tables_;

@@ -480,6 +480,27 @@ token = ")" + written + "\"\n");
     std::filesystem::remove(file);
 }
 
+TEST(TomlErrors, JoinedTablesNameTwoDeclaredPlainTables) {
+    const std::string tables = std::string(kMinimal) + "[tables.a]\n[tables.b]\n[tables.j]\n";
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\n"),
+              Errors{"c.toml:9:8: option 'left' for [tables.j]: a joined table names both its tables: left and "
+                     "right"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"bb\"\n"),
+              Errors{"c.toml:10:9: option 'right' for [tables.j]: table 'bb' is not declared (did you mean 'b'?)"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"b\"\n[tables.k]\nleft = \"j\"\nright = \"b\"\n"),
+              Errors{"c.toml:12:8: option 'left' for [tables.k]: 'j' is a joined table itself; join plain tables"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"a\"\n"),
+              Errors{"c.toml:10:9: option 'right' for [tables.j]: left and right must be two different tables"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"b\"\nright_key = \"{x\"\n"),
+              Errors{"c.toml:11:13: option 'right_key' for [tables.j]: column 1: '{' without its '}'"});
+    EXPECT_EQ(errors_of(tables + "right_key = \"{x}\"\n"),
+              Errors{"c.toml:9:13: option 'right_key' for [tables.j]: belongs to a joined table: add left and "
+                     "right"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"b\"\ncsv = \"/x.csv\"\n"),
+              Errors{"c.toml:11:7: option 'csv' for [tables.j]: a joined table is kept from its two tables and "
+                     "takes no csv"});
+}
+
 TEST(TomlConfig, TablesAndStreamsAreFoundThroughOptionLinks) {
     constexpr std::string_view text = R"(
 [tables.calibration]

@@ -264,3 +264,52 @@ TEST(Tables, ConcurrentReadersAndWriters) {
     reader.join();
     EXPECT_EQ(t->size(), 49u);
 }
+
+TEST(Tables, JoinedTableFollowsBothSidesUnderConcurrentWrites) {
+    Tables tables;
+    auto joined = spec("j");
+    joined.settings.join = TableJoin{"left", "right", /*inner=*/true, "{ref}"};
+    ASSERT_TRUE(tables.configure({spec("left"), spec("right"), joined}).empty());
+    Table* left = tables.find("left");
+    Table* right = tables.find("right");
+    Table* j = tables.find("j");
+    std::string why;
+    EXPECT_EQ(j->put("x", value(R"({"a":1})"), &why), Table::Put::Failed);
+    EXPECT_NE(why.find("is a join of 'left' and 'right'"), std::string::npos) << why;
+    EXPECT_THROW(j->erase("x"), std::runtime_error);
+
+    // Two writers, one per side; the join must end as if computed afresh.
+    std::thread lw([&] {
+        for (int round = 0; round < 100; ++round) {
+            std::vector<std::pair<std::string, TableValue>> batch;
+            for (int i = 0; i < 20; ++i) {
+                batch.emplace_back(fmt::format("l{}", i), value(fmt::format(R"({{"ref":"r{}","n":{}}})",
+                                                                              (i + round) % 10, round)));
+            }
+            left->put_many(std::move(batch));
+        }
+    });
+    for (int round = 0; round < 100; ++round) {
+        std::vector<std::pair<std::string, TableValue>> batch;
+        for (int i = 0; i < 10; i += 1 + round % 2) {
+            batch.emplace_back(fmt::format("r{}", i), value(fmt::format(R"({{"name":"n{}","round":{}}})", i, round)));
+        }
+        right->put_many(std::move(batch));
+        right->erase(fmt::format("r{}", round % 10));
+    }
+    lw.join();
+    std::size_t expected = 0;
+    for (int i = 0; i < 20; ++i) {
+        const auto lv = left->get(fmt::format("l{}", i));
+        ASSERT_TRUE(lv);
+        const auto ref = std::get<std::string>(table_member(*lv, "ref")->value);
+        const auto rv = right->get(ref);
+        const auto jv = j->get(fmt::format("l{}", i));
+        ASSERT_EQ(jv.has_value(), rv.has_value()) << i;
+        if (rv) {
+            ++expected;
+            EXPECT_EQ(table_value_json(*jv), table_value_json(*joined_value(&*lv, &*rv, true))) << i;
+        }
+    }
+    EXPECT_EQ(j->size(), expected);
+}

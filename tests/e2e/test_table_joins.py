@@ -1,0 +1,148 @@
+"""Joined tables, golden: a table kept from two others by key (inner and
+left joins, the right row found by the left key or by a template over the
+left value), updated when either side changes (a CSV, the API, a table
+stage), the same after a restart, and rebuilt when a table changed while
+the gateway was stopped. Each step's tables are compared with
+tests/e2e/golden/table_joins.json (SLUICE_UPDATE_GOLDEN=1 writes it)."""
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+from harness import Sluice, TempDir, free_port, gateway_sections, http_get, main, wait_for
+
+TOKEN = "join-secret"
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "table_joins.json")
+TABLES = ("fleet", "fleet_inner", "status")
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def config(d, port):
+    write(os.path.join(d, "vehicles.csv"), "vehicle,driver_id,model\nv1,d1,van\nv2,d2,truck\nv3,d9,bike\n")
+    path = os.path.join(d, "sluice.toml")
+    write(path, f"""
+{gateway_sections(d, port, TOKEN)}
+[tables.vehicles]
+public = true
+csv = "{d}/vehicles.csv"
+
+[tables.drivers]
+public = true
+
+[tables.positions]
+public = true
+
+[tables.fleet]
+public = true
+left = "vehicles"
+right = "drivers"
+join = "left"
+right_key = "{{driver_id}}"
+
+[tables.fleet_inner]
+public = true
+left = "vehicles"
+right = "drivers"
+right_key = "{{driver_id}}"
+
+[tables.status]
+public = true
+left = "positions"
+right = "vehicles"
+
+[pipelines.gps]
+[[pipelines.gps.sources]]
+type = "http"
+decode = ["json"]
+[[pipelines.gps.stages]]
+type = "table"
+table = "positions"
+key = "{{vehicle}}"
+fields = ["speed"]
+time_member = ""
+[[pipelines.gps.sinks]]
+type = "file"
+path = "{d}/gps.ndjson"
+fsync = false
+""")
+    return path
+
+
+def request(port, method, path, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def snapshot(port):
+    out = {}
+    for t in TABLES:
+        status, body = http_get(port, f"/api/table/{t}/?page_size=1000")
+        assert status == 200, body
+        out[t] = {r["key"]: r["value"] for r in json.loads(body)["results"]}
+    return out
+
+
+def start(d, cfg, port):
+    s = Sluice(["run", "-c", cfg], log_path=os.path.join(d, f"sluice-{len(os.listdir(d))}.log"))
+
+    def up():
+        try:
+            return http_get(port, "/ready")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(up, 30, "the gateway to be ready")
+    return s
+
+
+def test_table_joins_golden():
+    with open(GOLDEN) as f:
+        golden = json.load(f)
+    got = {}
+    with TempDir() as d:
+        port = free_port()
+        cfg = config(d, port)
+        with start(d, cfg, port):
+            got["1 vehicles from the csv, no drivers"] = snapshot(port)
+            for driver, name in (("d1", "Ann"), ("d2", "Bo")):
+                assert request(port, "PUT", f"/api/table/drivers/{driver}/", json.dumps({"name": name}).encode())[0] == 200
+            got["2 two drivers written"] = snapshot(port)
+            body = '{"vehicle":"v1","speed":50}\n{"vehicle":"v2","speed":30}\n{"vehicle":"v7","speed":5}\n'
+            assert request(port, "POST", "/api/send/gps", body.encode())[0] == 200
+            wait_for(lambda: len(snapshot(port)["status"]) == 2, 30, "the positions joined")
+            got["3 positions from a pipeline"] = snapshot(port)
+            assert request(port, "PUT", "/api/table/drivers/d1/", b'{"name":"Ann B.","phone":"555"}')[0] == 200
+            assert request(port, "DELETE", "/api/table/drivers/d2/")[0] == 200
+            got["4 a driver changed, one removed"] = snapshot(port)
+            status, body = request(port, "PUT", "/api/table/fleet/v1/", b'{"x":1}')
+            assert status == 409 and "is a join of 'vehicles' and 'drivers'" in body, body
+        with start(d, cfg, port):
+            got["5 after a restart"] = snapshot(port)
+        # Changed while the gateway was stopped: rebuilt at start.
+        write(os.path.join(d, "vehicles.csv"), "vehicle,driver_id,model\nv1,d1,van\nv3,d1,bike\n")
+        with start(d, cfg, port):
+            got["6 vehicles.csv changed while stopped"] = snapshot(port)
+    if os.environ.get("SLUICE_UPDATE_GOLDEN"):
+        with open(GOLDEN, "w") as f:
+            json.dump(got, f, indent=1, sort_keys=True)
+            f.write("\n")
+    for step in got:
+        assert got[step] == golden.get(step), f"{step}:\n got {json.dumps(got[step], sort_keys=True)}\n" \
+                                              f"want {json.dumps(golden.get(step), sort_keys=True)}"
+    assert sorted(got) == sorted(golden), sorted(golden)
+
+
+if __name__ == "__main__":
+    main([test_table_joins_golden])
