@@ -5,13 +5,17 @@
 // stores (export, wrapped; import). Works beside a running gateway: its stages notice
 // the change before their next batch.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -48,16 +52,82 @@ std::string when(std::int64_t ns) {
 // export: the keys, wrapped by the transport key, to --file (default
 // stdout). import: from --file (default stdin) into the store, which is
 // made if missing (and then takes the export's pseudonym key).
+// Writes `doc` to `path` through "<path>.tmp": made new (never through a
+// link or an old file), mode 0600 from the start, synced, renamed. The
+// temporary file is removed on any failure.
+bool write_private_file(const std::string& path, std::string_view doc) {
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        std::fprintf(stderr, "cannot create %s: %s%s\n", tmp.c_str(), std::strerror(errno),
+                     errno == EEXIST ? " (left by an export that failed? remove it)" : "");
+        return false;
+    }
+    std::size_t off = 0;
+    bool ok = true;
+    while (ok && off < doc.size()) {
+        const ssize_t n = ::write(fd, doc.data() + off, doc.size() - off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        ok = n > 0;
+        off += ok ? static_cast<std::size_t>(n) : 0;
+    }
+    ok = ok && ::fsync(fd) == 0;
+    const int saved = errno;
+    ok = ::close(fd) == 0 && ok;
+    if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
+        ok = false;
+    }
+    if (!ok) {
+        std::fprintf(stderr, "cannot write %s: %s\n", path.c_str(), std::strerror(saved != 0 ? saved : errno));
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    // The rename itself survives a power cut once the directory is synced.
+    const std::string dir = std::filesystem::path(path).parent_path().empty()
+                                ? std::string(".")
+                                : std::filesystem::path(path).parent_path().string();
+    if (const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+        (void)::fsync(d);
+        ::close(d);
+    }
+    return true;
+}
+
+// At most `limit` + 1 bytes of `in`: enough to tell that it is too large.
+std::string read_bounded(std::istream& in, std::size_t limit) {
+    std::string out;
+    char buf[65536];
+    while (out.size() <= limit && in.read(buf, sizeof buf).gcount() > 0) {
+        out.append(buf, static_cast<std::size_t>(in.gcount()));
+    }
+    return out;
+}
+
+// export: the keys, wrapped by the transport key, to --file (default
+// stdout). import: from --file (default stdin) into the store, which is
+// made if missing (and then takes the export's pseudonym key).
 int run_transfer(const KeysArgs& a, const std::filesystem::path& path, const keys::Key& master) {
     keys::Key transport = master;
+    struct Wipe {
+        keys::Key& k;
+        ~Wipe() { k.fill(0); }
+    } wipe{transport};
     if (!a.transport_key.empty()) {
         std::string error;
-        const auto t = resolve_secret(a.transport_key, &error);
+        auto t = resolve_secret(a.transport_key, &error);
         if (!t) {
             std::fprintf(stderr, "--transport-key: %s\n", error.c_str());
             return 2;
         }
-        transport = keys::master_key_from(*t);
+        const auto k = keys::parse_key(*t, error);
+        std::fill(t->begin(), t->end(), '\0');
+        if (!k) {
+            std::fprintf(stderr, "--transport-key: %s\n", error.c_str());
+            return 2;
+        }
+        transport = *k;
     }
     if (a.action == "export") {
         if (!std::filesystem::exists(path)) {
@@ -71,19 +141,9 @@ int run_transfer(const KeysArgs& a, const std::filesystem::path& path, const key
             std::fwrite(doc.data(), 1, doc.size(), stdout);
             return std::fflush(stdout) == 0 ? 0 : 1;
         }
-        // Written beside and renamed: a reader never sees half an export.
-        const std::string tmp = a.file + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-            std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-            out << doc;
-            out.flush();
-            if (!out) {
-                std::fprintf(stderr, "cannot write %s\n", tmp.c_str());
-                return 1;
-            }
+        if (!write_private_file(a.file, doc)) {
+            return 1;
         }
-        std::filesystem::rename(tmp, a.file);
         std::fprintf(stderr, "exported the keys of %s to %s, wrapped by the %s key\n", path.c_str(), a.file.c_str(),
                      a.transport_key.empty() ? "master" : "transport");
         return 0;
@@ -100,9 +160,7 @@ int run_transfer(const KeysArgs& a, const std::filesystem::path& path, const key
             }
             in = &file_in;
         }
-        std::ostringstream text;
-        text << in->rdbuf();
-        doc = std::move(text).str();
+        doc = read_bounded(*in, keys::kMaxExportBytes);
         if (doc.size() > keys::kMaxExportBytes) {
             std::fprintf(stderr, "%s: larger than any key export\n", a.file.c_str());
             return 2;
@@ -114,8 +172,20 @@ int run_transfer(const KeysArgs& a, const std::filesystem::path& path, const key
         by = fmt::format("sluice keys import ({})", user != nullptr ? user : "unknown user");
     }
     const bool made = !std::filesystem::exists(path);
-    keys::KeyStore store(path, master, /*create=*/true);
-    const auto c = store.import_keys(doc, transport, by);
+    keys::KeyStore::ImportCounts c;
+    try {
+        keys::KeyStore store(path, master, /*create=*/true);
+        c = store.import_keys(doc, transport, by);
+    } catch (...) {
+        if (made) {
+            // Not left behind with a pseudonym key of its own, which would
+            // refuse the next import.
+            for (const char* suffix : {"", "-wal", "-shm"}) {
+                std::filesystem::remove(path.string() + suffix);
+            }
+        }
+        throw;
+    }
     std::printf("imported into %s%s: %zu data keys added, %zu already there, %zu not brought back (forgotten here), "
                 "%zu deleted (forgotten where the export came from)%s\n",
                 path.c_str(), made ? " (new)" : "", c.added, c.present, c.refused, c.forgotten,

@@ -24,11 +24,14 @@ std::vector<ForgetOutcome> KeyStores::forget(std::string_view subject, std::stri
     std::vector<Entry> todo;
     {
         std::lock_guard lk(mu_);
-        for (const auto& e : entries_) {
-            if (std::none_of(todo.begin(), todo.end(), [&](const Entry& t) { return t.key_store == e.key_store; })) {
-                todo.push_back(e);
+        // The newest registration of a file wins: during a reload an old
+        // stage (say, on a rotated master key) may still be listed.
+        for (auto e = entries_.rbegin(); e != entries_.rend(); ++e) {
+            if (std::none_of(todo.begin(), todo.end(), [&](const Entry& t) { return t.key_store == e->key_store; })) {
+                todo.push_back(*e);
             }
         }
+        std::reverse(todo.begin(), todo.end());
     }
     std::vector<ForgetOutcome> out;
     out.reserve(todo.size());

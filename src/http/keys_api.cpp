@@ -73,8 +73,12 @@ net::HttpResponse forget_route(Api& api, const net::HttpRequest& req) {
             stores += stores.empty() ? "{" : ",{";
             stores += "\"key_store\":";
             append_json_string(stores, o.key_store);
-            stores += ",\"pseudonym\":";
-            append_json_string(stores, o.pseudonym);
+            if (o.forgotten) {
+                // Only then: a token holder must not learn pseudonyms, or
+                // whether someone is known, by asking.
+                stores += ",\"pseudonym\":";
+                append_json_string(stores, o.pseudonym);
+            }
             stores += fmt::format(",\"forgotten\":{}", o.forgotten);
             if (!o.error.empty()) {
                 stores += ",\"error\":";
@@ -134,9 +138,7 @@ std::optional<std::string> parse_keys_subject(std::string_view target, std::stri
 }
 
 void add_keys_routes(Api& api) {
-    std::string hidden(kKeysPrefix);
-    hidden += '/';
-    net::hide_path_in_logs(std::move(hidden));
+    net::hide_path_in_logs("/keys/");
     api.add_route("DELETE", std::string(kKeysPrefix), [&api](const net::HttpRequest& req) { return forget_route(api, req); });
 }
 

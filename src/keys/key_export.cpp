@@ -91,11 +91,25 @@ std::string transport_check(const Key& transport) {
     return to_hex(hmac_sha256(transport, "sluice key export v1: transport key check"));
 }
 
+std::string pseudonym_check(const Key& pseudonym_key) {
+    return to_hex(hmac_sha256(pseudonym_key, "sluice key export v1: pseudonym key check"));
+}
+
+std::string export_mac(const KeyExport& e, const Key& transport) {
+    const auto mac_key = hmac_sha256(transport, "sluice key export v1: document mac key");
+    KeyExport body = e;
+    body.mac.clear();
+    const std::string text = write_key_export(body);
+    return to_hex(hmac_sha256(mac_key, text));
+}
+
 std::string write_key_export(const KeyExport& e) {
     std::string out = "{\"format\":";
     append_json_string(out, kExportFormat);
     out += fmt::format(",\"exported_ns\":{},\"transport_check\":", e.exported_ns);
     append_json_string(out, e.transport_check);
+    out += ",\"pseudonym_check\":";
+    append_json_string(out, e.pseudonym_check);
     out += ",\"pseudonym_key\":";
     append_json_string(out, base64(e.pseudonym_key, Base64::Url, false));
     out += ",\n\"keys\":[";
@@ -120,7 +134,12 @@ std::string write_key_export(const KeyExport& e) {
         append_json_string(out, f.by);
         out += '}';
     }
-    out += "]}\n";
+    out += ']';
+    if (!e.mac.empty()) {
+        out += ",\n\"mac\":";
+        append_json_string(out, e.mac);
+    }
+    out += "}\n";
     return out;
 }
 
@@ -149,6 +168,15 @@ std::optional<KeyExport> parse_key_export(std::string_view text, std::string* er
     e.exported_ns = r.integer(*doc, "exported_ns", "the export");
     if (const std::string* c = r.text(*doc, "transport_check", "the export")) {
         e.transport_check = *c;
+    }
+    if (const std::string* c = r.text(*doc, "pseudonym_check", "the export")) {
+        e.pseudonym_check = *c;
+    }
+    if (const std::string* m = r.text(*doc, "mac", "the export")) {
+        if (m->empty()) {
+            r.fail("the export: 'mac' is empty");
+        }
+        e.mac = *m;
     }
     e.pseudonym_key = r.bytes(*doc, "pseudonym_key", "the export");
     const JsonValue* keys = doc->get("keys");

@@ -8,9 +8,16 @@
 // forgot). One JSON object, described in docs/privacy.md ("Moving keys"):
 //
 //   {"format":"sluice-keys-v1","exported_ns":N,"transport_check":"<hex>",
-//    "pseudonym_key":"<b64url>",
+//    "pseudonym_check":"<hex>","pseudonym_key":"<b64url>",
 //    "keys":[{"id":"<16 hex>","pseudonym":"..","created_ns":N,"wrapped":"<b64url>"}],
-//    "forgotten":[{"id":"<16 hex>","pseudonym":"..","forgotten_ns":N,"by":".."}]}
+//    "forgotten":[{"id":"<16 hex>","pseudonym":"..","forgotten_ns":N,"by":".."}],
+//    "mac":"<hex>"}
+//
+// `mac` authenticates the whole document (HMAC-SHA256 under a key derived
+// from the transport key, over the document as written without it): a
+// forgotten list, a key or a time changed on the way is refused. An export
+// of one subject leaves the pseudonym key out (it would let its holder
+// pseudonymize anyone); `pseudonym_check` says which one it was made with.
 
 #include <cstdint>
 #include <optional>
@@ -41,9 +48,11 @@ struct KeyExport {
     };
     std::int64_t exported_ns = 0;
     std::string transport_check;  // hex HMAC of a label under the transport key
-    std::string pseudonym_key;    // wrapped
+    std::string pseudonym_check;  // hex HMAC of a label under the pseudonym key
+    std::string pseudonym_key;    // wrapped; empty in an export of one subject
     std::vector<WrappedKey> keys;
     std::vector<ForgottenKey> forgotten;
+    std::string mac;  // hex; empty while it is computed
 };
 
 // Additional authenticated data of the wrappings, and the check that tells
@@ -51,6 +60,9 @@ struct KeyExport {
 std::string export_key_aad(std::string_view id, std::string_view pseudonym);
 inline constexpr std::string_view kExportPseudonymAad = "sluice key export v1: pseudonym key";
 std::string transport_check(const Key& transport);
+std::string pseudonym_check(const Key& pseudonym_key);
+// The document's MAC: over write_key_export of `e` with its mac empty.
+std::string export_mac(const KeyExport& e, const Key& transport);
 
 std::string write_key_export(const KeyExport& e);
 // Nullopt with the reason when `text` is not such a document (wrong format,

@@ -28,6 +28,14 @@ std::int64_t now_ns() {
         .count();
 }
 
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    unsigned diff = a.size() == b.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+        diff |= static_cast<unsigned>(static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]));
+    }
+    return diff == 0;
+}
+
 std::string_view chars(const Key& k) { return {reinterpret_cast<const char*>(k.data()), k.size()}; }
 
 }  // namespace
@@ -393,10 +401,25 @@ std::string KeyStore::export_keys(const Key& transport, std::optional<std::strin
     KeyExport e;
     e.exported_ns = now_ns();
     e.transport_check = transport_check(transport);
-    wrap.seal(chars(impl_->pseudonym_key), kExportPseudonymAad, e.pseudonym_key);
+    e.pseudonym_check = pseudonym_check(impl_->pseudonym_key);
+    if (!subject) {
+        // Not for one subject: with the pseudonym key its holder could
+        // pseudonymize anyone.
+        wrap.seal(chars(impl_->pseudonym_key), kExportPseudonymAad, e.pseudonym_key);
+    }
     const std::string only = subject ? pseudonym(*subject) : std::string();
-    // One read transaction: the keys and the forgotten list agree.
-    Txn txn(db);
+    // One read transaction (deferred: the stages go on making keys), so the
+    // keys and the forgotten list agree.
+    db.exec("BEGIN");
+    struct EndRead {
+        Db& db;
+        ~EndRead() {
+            try {
+                db.exec("COMMIT");
+            } catch (...) {
+            }
+        }
+    } end_read{db};
     {
         Stmt all(db, subject ? "SELECT key_id, pseudonym, wrapped, created_ns FROM data_keys WHERE pseudonym = ? "
                                "ORDER BY created_ns"
@@ -427,7 +450,7 @@ std::string KeyStore::export_keys(const Key& transport, std::optional<std::strin
                                    std::string(all.col_text(3))});
         }
     }
-    txn.commit();
+    e.mac = export_mac(e, transport);
     return write_key_export(e);
 }
 
@@ -441,18 +464,29 @@ KeyStore::ImportCounts KeyStore::import_keys(std::string_view document, const Ke
         throw std::runtime_error("the export was wrapped with another transport key (give the one it was exported "
                                  "with: --transport-key, else the exporting store's master key)");
     }
-    Aead unwrap(transport);
-    std::string plain;
-    if (!unwrap.open(e->pseudonym_key, kExportPseudonymAad, plain) || plain.size() != kKeyBytes) {
-        throw std::runtime_error("the export's pseudonym key does not open: the export is damaged");
+    if (!constant_time_equal(export_mac(*e, transport), e->mac)) {
+        throw std::runtime_error("the export was altered or damaged after it was made (its mac does not match): "
+                                 "nothing was imported");
     }
-    Key their_pk{};
-    std::memcpy(their_pk.data(), plain.data(), kKeyBytes);
-    std::memset(plain.data(), 0, plain.size());
+    Aead unwrap(transport);
+    Key their_pk = impl_->pseudonym_key;
     struct Wipe {
         Key& k;
         ~Wipe() { k.fill(0); }
     } wipe{their_pk};
+    if (!e->pseudonym_key.empty()) {
+        std::string plain;
+        if (!unwrap.open(e->pseudonym_key, kExportPseudonymAad, plain) || plain.size() != kKeyBytes) {
+            throw std::runtime_error("the export's pseudonym key does not open: the export is damaged");
+        }
+        std::memcpy(their_pk.data(), plain.data(), kKeyBytes);
+        std::memset(plain.data(), 0, plain.size());
+    } else if (e->pseudonym_check != pseudonym_check(impl_->pseudonym_key)) {
+        throw std::runtime_error(fmt::format(
+            "key store {} has another pseudonym key than the store this export of one subject came from, which "
+            "it does not carry: import a whole-store export first (it shares the pseudonym key)",
+            path_.string()));
+    }
 
     auto& db = impl_->db;
     ImportCounts counts;
@@ -480,27 +514,34 @@ KeyStore::ImportCounts KeyStore::import_keys(std::string_view document, const Ke
         }
         const std::int64_t at = now_ns();
         Stmt audit(db, "INSERT OR IGNORE INTO forgotten (key_id, pseudonym, forgotten_ns, by) VALUES (?, ?, ?, ?)");
+        Stmt held(db, "SELECT pseudonym FROM data_keys WHERE key_id = ?");
         Stmt del(db, "DELETE FROM data_keys WHERE key_id = ?");
         for (const auto& f : e->forgotten) {
-            del.bind_text(1, f.id);
-            del.run();
-            if (sqlite3_changes(db.get()) > 0) {
+            std::string here;  // the pseudonym this store holds the key under
+            {
+                ResetGuard g(held);
+                held.bind_text(1, f.id);
+                if (held.step()) {
+                    here = std::string(held.col_text(0));
+                }
+            }
+            // Recorded even for a key this store never had, so that no later
+            // import brings it back; the audit row says where it came from.
+            std::string who;
+            if (!here.empty()) {
+                del.bind_text(1, f.id);
+                del.run();
                 ++counts.forgotten;
                 deleted = true;
-                audit.bind_text(1, f.id);
-                audit.bind_text(2, f.pseudonym);
-                audit.bind(3, at);
-                const std::string who = fmt::format("{} (imported: forgotten by {})", by, f.by);
-                audit.bind_text(4, who);  // bound, not copied: must outlive run()
-                audit.run();
+                who = fmt::format("{} (imported: forgotten by {})", by, f.by);
             } else {
-                // Recorded anyway, so that no later import brings it back.
-                audit.bind_text(1, f.id);
-                audit.bind_text(2, f.pseudonym);
-                audit.bind(3, f.forgotten_ns);
-                audit.bind_text(4, f.by);
-                audit.run();
+                who = fmt::format("{} (imported, never held here: forgotten by {})", by, f.by);
             }
+            audit.bind_text(1, f.id);
+            audit.bind_text(2, here.empty() ? f.pseudonym : here);
+            audit.bind(3, here.empty() ? f.forgotten_ns : at);
+            audit.bind_text(4, who);  // bound, not copied: must outlive run()
+            audit.run();
         }
         auto& ins = impl_->insert;
         auto& by_id = impl_->by_id;

@@ -2,6 +2,7 @@
 #include "text/text.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -387,25 +388,38 @@ std::optional<std::pair<int, std::string_view>> HttpRequestParser::parse_head() 
 
 namespace {
 std::mutex hidden_mu;
-std::vector<std::string>& hidden_prefixes() {
+std::atomic<bool> any_hidden{false};
+std::vector<std::string>& hidden_markers() {
     static std::vector<std::string> v;
     return v;
 }
 }  // namespace
 
-void hide_path_in_logs(std::string prefix) {
-    std::lock_guard lk(hidden_mu);
-    auto& v = hidden_prefixes();
-    if (std::find(v.begin(), v.end(), prefix) == v.end()) {
-        v.push_back(std::move(prefix));
+void hide_path_in_logs(std::string marker) {
+    for (auto& c : marker) {
+        c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
+    std::lock_guard lk(hidden_mu);
+    auto& v = hidden_markers();
+    if (std::find(v.begin(), v.end(), marker) == v.end()) {
+        v.push_back(std::move(marker));
+    }
+    any_hidden = true;
 }
 
 std::string logged_path(const HttpRequest& req) {
+    if (!any_hidden.load(std::memory_order_relaxed)) {
+        return req.path;
+    }
+    std::string lower = req.path;
+    for (auto& c : lower) {
+        c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
     std::lock_guard lk(hidden_mu);
-    for (const auto& p : hidden_prefixes()) {
-        if (req.path.size() > p.size() && req.path.starts_with(p)) {
-            return p + "...";
+    for (const auto& m : hidden_markers()) {
+        const auto at = lower.find(m);
+        if (at != std::string::npos && lower.size() > at + m.size()) {
+            return req.path.substr(0, at + m.size()) + "...";
         }
     }
     return req.path;

@@ -35,11 +35,12 @@ struct HttpRequest {
     std::optional<std::string> query_param(std::string_view key) const;
 };
 
-// What logs show of a request's path: the path, or for one below a prefix
-// given to hide_path_in_logs ("/api/keys/"), the prefix and "..." (its rest
-// names a person). Thread-safe.
+// What logs show of a request's path: the path, or for one that holds a
+// marker given to hide_path_in_logs ("/keys/", compared without case,
+// anywhere in the path: also a mistyped "/API//keys/x"), the path up to
+// the marker and "..." (its rest names a person). Thread-safe.
 std::string logged_path(const HttpRequest& req);
-void hide_path_in_logs(std::string prefix);
+void hide_path_in_logs(std::string marker);
 
 struct HttpParserLimits {
     std::size_t max_header_bytes = 16 * 1024;  // request line + headers

@@ -304,7 +304,18 @@ def test_export_import():
 
         # An older export does not bring the forgotten key back; one subject's export.
         p = run(["keys", "export", "drv-carol-1189", *gateway, "--transport-key", "@" + transport])
-        assert p.returncode == 0 and len(json.loads(p.stdout)["keys"]) == 1, p
+        one = json.loads(p.stdout)
+        assert p.returncode == 0 and len(one["keys"]) == 1 and one["pseudonym_key"] == "", p  # no pseudonym key
+        # Altered on the way (a forgotten entry added): refused, nothing changes.
+        one["forgotten"].append({"id": one["keys"][0]["id"], "pseudonym": one["keys"][0]["pseudonym"],
+                                 "forgotten_ns": 1, "by": "mallory"})
+        forged = write(d, "forged.json", json.dumps(one))
+        p = run(["keys", "import", *backend, "--transport-key", "@" + transport, "--file", forged])
+        assert p.returncode == 2 and "altered" in p.stderr.decode(), p
+        # An export file is private from the start, and a stale temporary file is never written through.
+        write(d, "again.json.tmp", "")
+        p = run(["keys", "export", *gateway, "--file", os.path.join(d, "again.json")])
+        assert p.returncode == 1 and "remove it" in p.stderr.decode(), p
 
         # A store with keys of its own and another pseudonym key: refused.
         other = os.path.join(d, "other.db")

@@ -305,6 +305,30 @@ TEST(KeyStore, ExportImportIsAllOrNothing) {
     EXPECT_EQ(got, k.key);
     // Not an export at all, with the reason.
     EXPECT_THROW((void)to.import_keys("{\"format\":\"x\"}", transport, "test"), std::runtime_error);
+
+    // Altered on the way: a forgotten entry slipped in (which would delete
+    // a key) is refused, and so is a key's time changed.
+    auto forged = keys::parse_key_export(doc, nullptr);
+    ASSERT_TRUE(forged);
+    forged->forgotten.push_back({k.id, forged->keys.front().pseudonym, 1, "someone"});
+    try {
+        (void)to.import_keys(keys::write_key_export(*forged), transport, "test");
+        ADD_FAILURE() << "an altered export was taken";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("altered"), std::string::npos) << e.what();
+    }
+    ASSERT_EQ(to.key_by_id(k.id, got), keys::KeyStore::Lookup::Found);
+
+    // One subject's export carries no pseudonym key; a store with another
+    // one refuses it, the store that shares it takes it.
+    const std::string one = from.export_keys(transport, std::string_view("alice"));
+    const auto parsed_one = keys::parse_key_export(one, nullptr);
+    ASSERT_TRUE(parsed_one);
+    EXPECT_TRUE(parsed_one->pseudonym_key.empty());
+    EXPECT_EQ(parsed_one->keys.size(), 1U);
+    keys::KeyStore stranger(d.path / "stranger.db", key_of('c'));
+    EXPECT_THROW((void)stranger.import_keys(one, transport, "test"), std::runtime_error);
+    EXPECT_EQ(to.import_keys(one, transport, "test").present, 1U);
 }
 
 TEST(EncryptStages, ForgettingShredsOneSubjectOnly) {
