@@ -505,6 +505,19 @@ int main(int argc, char** argv) {
             return buffer_salvage(buf_file, buf_to);
         }
         BufferRange range;
+        // --to is salvage's new file too; otherwise both choose records.
+        const bool ranged = buf_action == "export" || buf_action == "replay";
+        const bool range_given = !buf_from.empty() || (!buf_to.empty() && buf_action != "salvage");
+        if (range_given && (!ranged || buf_dead)) {
+            std::fprintf(stderr, "--from and --to choose records to export (and --from where a replay starts), not "
+                                 "%s\n",
+                         buf_dead ? "dead letters" : ("for " + buf_action).c_str());
+            return kExitConfig;
+        }
+        if (buf_action == "replay" && !buf_to.empty()) {
+            std::fprintf(stderr, "replay takes --from only: everything after it is delivered again\n");
+            return kExitConfig;
+        }
         for (auto [text, slot, name] : {std::tuple{&buf_from, &range.from, "--from"}, std::tuple{&buf_to, &range.to, "--to"}}) {
             if (text->empty() || (buf_action != "export" && buf_action != "replay")) {
                 continue;

@@ -80,9 +80,9 @@ Buffer::Impl::Impl(const BufferOptions& o, FileLock held)
     scan_oldest = Stmt(db, "SELECT id, size, n FROM records ORDER BY id");
     // The first row after ?1 that is young enough to keep, or that reaches
     // past the lowest cursor ?3 (so the scan never walks undelivered rows).
-    retain_time_q = Stmt(db, "SELECT id, n, ts FROM records WHERE id > ?1 AND (ts >= ?2 OR id >= ?3) ORDER BY id "
+    retain_time_q = Stmt(db, "SELECT id, ts FROM records WHERE id > ?1 AND (ts >= ?2 OR id >= ?3) ORDER BY id "
                              "LIMIT 1");
-    retain_prev_q = Stmt(db, "SELECT id, n FROM records WHERE id < ?1 ORDER BY id DESC LIMIT 1");
+    retain_prev_q = Stmt(db, "SELECT id FROM records WHERE id < ?1 ORDER BY id DESC LIMIT 2");
     retain_size_q = Stmt(db, "SELECT id, size FROM records WHERE id > ?1 ORDER BY id");
     pack_body = Stmt(db, "SELECT body FROM records WHERE id = ?1");
     cursor_positions = Stmt(db, "SELECT sink, position FROM cursors");
@@ -169,9 +169,12 @@ void Buffer::Impl::publish_stats() {
         st.bytes = bytes;
         st.disk_full = disk_full.load();
         st.disk_full_episodes = disk_full_episodes.load();
+        std::uint64_t lowest = st.last_id;
         for (const auto& s : sinks) {
             st.sinks.push_back(SinkStats{s.name, s.cursor, 0, 0, s.dropped});
+            lowest = std::min(lowest, s.cursor);
         }
+        st.pending_rows = sinks.empty() ? st.rows : st.last_id - std::max(lowest, st.first_id - 1);
     }
     snapshot->publish(std::move(st));
 }
@@ -323,11 +326,15 @@ void Buffer::trim() {
 }
 
 ReplayPlan Buffer::plan_replay(const std::string& sink, const BufferPoint& from) {
+    return plan_replay_file(impl_->opts.path, sink, from);
+}
+
+ReplayPlan plan_replay_file(const std::filesystem::path& path, const std::string& sink, const BufferPoint& from) {
     // Its own read-only connection: a WAL snapshot beside the writer and
     // the sinks, no gate.
-    Db db(impl_->opts.path, SQLITE_OPEN_READONLY);
+    Db db(path, SQLITE_OPEN_READONLY);
     sqlite3_busy_timeout(db.get(), 2000);
-    return plan_replay_on(db, sink, from, impl_->opts.path);
+    return plan_replay_on(db, sink, from, path);
 }
 
 BufferStats Buffer::stats() {

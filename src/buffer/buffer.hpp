@@ -68,6 +68,10 @@ struct ReplayPlan {
     TimeNs from_time = 0;         // the time of record from_id
 };
 
+// The mark offline_replay puts before a cursor's state: "sluice-replay
+// <from id>\n" and the state. The sink runner takes it off at open.
+inline constexpr std::string_view kReplayMark = "sluice-replay ";
+
 // How a replay asked of a running gateway went.
 struct ReplayOutcome {
     int status = 200;           // 200, 404 (no such pipeline or sink), 409 (not possible), 500
@@ -92,6 +96,7 @@ struct SinkStats {
 
 struct BufferStats {
     std::uint64_t rows = 0;
+    std::uint64_t pending_rows = 0;  // rows some sink has not confirmed (rows less those kept for replay)
     std::uint64_t bytes = 0;         // stored record bytes (max_bytes caps these and file_bytes)
     std::int64_t oldest_ns = 0;      // time of the oldest stored row's record; 0 if empty
     std::uint64_t first_id = 0;      // oldest stored id; last_id + 1 when empty
@@ -240,7 +245,8 @@ public:
     // Blocks until rows exist after the cursor, `timeout` passes, the
     // buffer's readers are closed, or `also` (set before a Buffer::notify)
     // is true. True if rows may be available.
-    bool wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also = nullptr);
+    bool wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also = nullptr,
+              const std::atomic<bool>* also2 = nullptr);
     // A data-level rejection by the sink; !ok if it could not be stored.
     ReaderResult dead_letter(const DeadLetter& d);
 
@@ -327,9 +333,14 @@ SalvageResult offline_salvage(const std::filesystem::path& damaged, const std::f
 std::uint64_t offline_export(const std::filesystem::path& db, const std::string& sink, std::FILE* out,
                              bool dead_letters, const std::optional<BufferPoint>& from = std::nullopt,
                              const std::optional<BufferPoint>& to = std::nullopt);
+// The replay plan of `sink` from `from` in the buffer file `db`, read
+// through a read-only connection without the lock (beside a running
+// gateway, like offline_stats).
+ReplayPlan plan_replay_file(const std::filesystem::path& db, const std::string& sink, const BufferPoint& from);
 // `sluice buffer replay`: moves `sink`'s cursor back to `from` (see
 // Buffer::plan_replay) in a stopped gateway's buffer; the plan says what
-// was done, or (error) why nothing was.
+// was done, or (error) why nothing was. The cursor's state is marked, so
+// the sink learns at its next open that it replays (SinkContext::replayed_from).
 ReplayPlan offline_replay(const std::filesystem::path& db, const std::string& sink, const BufferPoint& from);
 // Drops all rows (sink empty; every cursor moves to the end) or moves `sink`'s
 // cursor to the end; with `dead_letters` deletes the dead letters instead.

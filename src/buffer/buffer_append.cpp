@@ -43,7 +43,16 @@ bool Buffer::Impl::wait_for_room(std::uint64_t batch, const std::function<bool()
                 return true;
             }
         }
-        trim_owned(/*make_room=*/true);  // cursors may have moved since the last trim; rows kept for replay go
+        {
+            // Cursors may have moved since the last trim; of the rows kept
+            // for replay, as many go as the batch needs.
+            std::uint64_t need = 0;
+            {
+                std::lock_guard lk(mu);
+                need = bytes + batch > opts.max_bytes ? bytes + batch - opts.max_bytes : 0;
+            }
+            trim_owned(need);
+        }
         {
             std::lock_guard lk(mu);
             if (room_locked(batch)) {
@@ -349,6 +358,10 @@ AppendResult Buffer::append_encoded(const EncodedRecords& records, std::span<con
         if (!full) {
             break;
         }
+        if (m.opts.overflow == Overflow::Block && m.retaining() && attempt < 16 &&
+            m.trim_owned((batch + 16 * m.page_size) << std::min(attempt, 8))) {
+            continue;  // the cap or a full disk: the rows kept for replay go first, as many as needed
+        }
         const bool disk = m.note_full(batch);
         std::uint64_t stored = 0;
         {
@@ -358,9 +371,6 @@ AppendResult Buffer::append_encoded(const EncodedRecords& records, std::span<con
         if (m.opts.overflow == Overflow::DropOldest && stored > 0 && attempt < 16) {
             force = std::max<std::uint64_t>(force * 2, batch + 16 * m.page_size);
             continue;
-        }
-        if (m.opts.overflow == Overflow::Block && m.retaining() && attempt < 16 && m.trim_owned(/*make_room=*/true)) {
-            continue;  // the cap or a full disk: the rows kept for replay go first
         }
         if (m.opts.overflow == Overflow::Block && !disk) {
             // The database's share of the cap is used up: wait for the sinks

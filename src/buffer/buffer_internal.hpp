@@ -101,14 +101,19 @@ struct Buffer::Impl {
     void acquire();
     void release();
     void trim_or_defer();
-    // With the gate held. `make_room`: the rows kept for replay (retain) go
-    // too, as far as every sink has them (overflow=block at the cap). True
-    // when rows were deleted.
-    bool trim_owned(bool make_room = false);
+    // With the gate held. `room` > 0: of the rows kept for replay
+    // (retain), the oldest go until that many record bytes are free, as
+    // far as every sink has them (overflow=block at the cap). True when
+    // rows were deleted.
+    bool trim_owned(std::uint64_t room = 0);
     // `target` (the lowest cursor) lowered so that the rows kept for replay
     // stay (BufferOptions::retain, retain_bytes); gate holder, in or out of
-    // a transaction.
+    // a transaction. Never throws: a failing query keeps every row.
     std::uint64_t retained_target(std::uint64_t target);
+    std::uint64_t retained_target_or_throw(std::uint64_t target);
+    // The last id of the oldest rows (after trimmed_to, up to `limit`) that
+    // hold at least `need` record bytes.
+    std::uint64_t rows_freeing(std::uint64_t need, std::uint64_t limit);
     bool retaining() const { return opts.retain.count() > 0 || opts.retain_bytes > 0; }
     // Stores sink `index`'s cursor at `to` (with `state` when given) and, with
     // `trim`, deletes the rows every sink now has, in one transaction; if that

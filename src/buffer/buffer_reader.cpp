@@ -363,10 +363,10 @@ ReaderResult BufferReader::rewind(std::uint64_t from_id) {
             res.ok = false;
             res.error = fmt::format("record {} is no longer in the buffer (it keeps records from {} on)", from_id,
                                     first);
-        } else if (to > r.cursor) {
+        } else if (from_id > r.cursor) {
             res.ok = false;
-            res.error = fmt::format("record {} is past what sink '{}' delivered (up to {}): nothing to replay",
-                                    from_id, r.sink, r.cursor);
+            res.error = fmt::format("sink '{}' has delivered up to record {}: nothing from {} on to replay", r.sink,
+                                    r.cursor, from_id);
         } else if (!r.owner.move_cursor_owned(r.index, to, nullptr, /*trim=*/false, res.error)) {
             res.ok = false;
         } else {
@@ -381,13 +381,15 @@ ReaderResult BufferReader::rewind(std::uint64_t from_id) {
     return res;
 }
 
-bool BufferReader::wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also) {
+bool BufferReader::wait(std::chrono::milliseconds timeout, const std::atomic<bool>* also,
+                        const std::atomic<bool>* also2) {
     Impl& r = *impl_;
     Buffer::Impl& o = r.owner;
     std::uint64_t seen = std::max(r.cursor, r.empty_upto);
     std::unique_lock lk(o.mu);
     bool ready = o.data_cv.wait_for(lk, timeout, [&] {
-        return o.closed || o.last_id.load() > seen || (also != nullptr && also->load());
+        return o.closed || o.last_id.load() > seen || (also != nullptr && also->load()) ||
+               (also2 != nullptr && also2->load());
     });
     return ready && !o.closed;
 }

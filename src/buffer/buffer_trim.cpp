@@ -64,34 +64,63 @@ std::uint64_t Buffer::Impl::retained_target(std::uint64_t target) {
     if (!retaining() || target <= trimmed_to) {
         return target;
     }
-    // By time: everything before the first row young enough to keep.
-    // Without a time limit (only retain_bytes) nothing goes for its age.
+    // Callers hold the writer gate outside any try block: a failing query
+    // keeps every row (the next trim asks again), it never throws.
+    try {
+        return retained_target_or_throw(target);
+    } catch (const std::exception& e) {
+        log::warn("{} (keeping delivered rows for replay; tried again at the next trim)", e.what());
+        return trimmed_to;
+    }
+}
+
+// Only ids and ts are read (n and the body are the row's last columns: a
+// pack's overflow pages are never walked). Ids are contiguous, so a row's
+// first record is the row before it + 1.
+std::uint64_t Buffer::Impl::retained_target_or_throw(std::uint64_t target) {
+    // The last id of the row `k` rows before row `id` (k = 1 or 2), or
+    // trimmed_to when there are not that many.
+    const auto before = [&](std::uint64_t id, int k) {
+        ResetGuard g(retain_prev_q);
+        retain_prev_q.bind_u64(1, id);
+        std::uint64_t out = trimmed_to;
+        for (int i = 0; i < k; ++i) {
+            if (!retain_prev_q.step()) {
+                return trimmed_to;
+            }
+            out = retain_prev_q.col_u64(0);
+        }
+        return out;
+    };
+    // By time: everything before the first row young enough to keep, and
+    // the row before that too (a row's ts is its first record's: its later
+    // records may be young). Never into the row that holds the lowest
+    // cursor unless it ends there. Without a time limit (only
+    // retain_bytes) nothing goes for its age.
     std::uint64_t by_time = trimmed_to;
     if (opts.retain.count() > 0) {
         const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
-        ResetGuard g(retain_time_q);
-        retain_time_q.bind_u64(1, trimmed_to);
-        retain_time_q.bind(2, now - opts.retain.count());
-        retain_time_q.bind_u64(3, target);
-        by_time = target;
-        if (retain_time_q.step() && retain_time_q.col_int(2) >= now - opts.retain.count()) {
-            // A row's ts is its first record's: the row before the first
-            // young one may end with young records, so it stays too.
-            const std::uint64_t id = retain_time_q.col_u64(0);
-            const std::uint64_t n = retain_time_q.col_u64(1);
-            const std::uint64_t young_from = id >= n ? id - n + 1 : 1;
-            retain_time_q.reset();
-            ResetGuard p(retain_prev_q);
-            retain_prev_q.bind_u64(1, young_from);
-            std::uint64_t keep_from = young_from;
-            if (retain_prev_q.step()) {
-                const std::uint64_t pid = retain_prev_q.col_u64(0);
-                const std::uint64_t pn = retain_prev_q.col_u64(1);
-                keep_from = pid >= pn ? pid - pn + 1 : 1;
+        const std::int64_t cutoff = now - opts.retain.count();
+        std::uint64_t row = 0;
+        bool young = false;
+        {
+            ResetGuard g(retain_time_q);
+            retain_time_q.bind_u64(1, trimmed_to);
+            retain_time_q.bind(2, cutoff);
+            retain_time_q.bind_u64(3, target);
+            if (retain_time_q.step()) {
+                row = retain_time_q.col_u64(0);
+                young = retain_time_q.col_int(1) >= cutoff;
             }
-            by_time = std::min(target, keep_from - 1);
+        }
+        if (row == 0) {
+            by_time = target;  // no row reaches the cursor: nothing young in the way
+        } else if (young) {
+            by_time = std::min(target, before(row, 2));
+        } else {
+            by_time = row == target ? target : std::min(target, before(row, 1));
         }
     }
     // By size: the oldest rows until the buffer holds retain_bytes.
@@ -103,22 +132,37 @@ std::uint64_t Buffer::Impl::retained_target(std::uint64_t target) {
             held = bytes;
         }
         if (held > opts.retain_bytes) {
-            ResetGuard g(retain_size_q);
-            retain_size_q.bind_u64(1, trimmed_to);
-            std::uint64_t freed = 0;
-            while (held - freed > opts.retain_bytes && by_size < target && retain_size_q.step()) {
-                by_size = std::min(target, retain_size_q.col_u64(0));
-                freed += retain_size_q.col_u64(1);
-            }
+            by_size = rows_freeing(held - opts.retain_bytes, target);
         }
     }
     return std::max(by_time, by_size);
 }
 
-bool Buffer::Impl::trim_owned(bool make_room) {
+std::uint64_t Buffer::Impl::rows_freeing(std::uint64_t need, std::uint64_t limit) {
+    ResetGuard g(retain_size_q);
+    retain_size_q.bind_u64(1, trimmed_to);
+    std::uint64_t freed = 0;
+    std::uint64_t upto = trimmed_to;
+    while (freed < need && upto < limit && retain_size_q.step()) {
+        upto = std::min(limit, retain_size_q.col_u64(0));
+        freed += retain_size_q.col_u64(1);
+    }
+    return upto;
+}
+
+bool Buffer::Impl::trim_owned(std::uint64_t room) {
     std::uint64_t target = trim_target();
-    if (!make_room) {
-        target = retained_target(target);
+    if (retaining()) {
+        // Kept rows stay, but for the room a blocked append needs.
+        std::uint64_t keep = retained_target(target);
+        if (room > 0 && keep < target) {
+            try {
+                keep = std::max(keep, rows_freeing(room, target));
+            } catch (const std::exception& e) {
+                log::warn("{} (trim)", e.what());
+            }
+        }
+        target = keep;
     }
     if (target <= trimmed_to) {
         return false;

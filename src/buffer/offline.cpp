@@ -239,9 +239,24 @@ ReplayPlan offline_replay(const std::filesystem::path& db, const std::string& si
         return plan;
     }
     Txn txn(o.db);
-    Stmt set(o.db, "UPDATE cursors SET position = ?1 WHERE sink = ?2");
+    std::string state;
+    {
+        Stmt get(o.db, "SELECT coalesce(state, '') FROM cursors WHERE sink = ?1");
+        get.bind_text(1, sink);
+        if (get.step()) {
+            state = std::string(get.col_text(0));
+        }
+    }
+    if (state.starts_with(kReplayMark)) {
+        state.erase(0, state.find('\n') == std::string::npos ? state.size() : state.find('\n') + 1);  // an earlier replay's
+    }
+    // The mark tells the sink at its next open that it replays (a sink with
+    // its own cursor on the far side must not skip what it holds there).
+    state = fmt::format("{}{}\n{}", kReplayMark, plan.from_id, state);
+    Stmt set(o.db, "UPDATE cursors SET position = ?1, state = ?3 WHERE sink = ?2");
     set.bind_u64(1, plan.from_id - 1);
     set.bind_text(2, sink);
+    set.bind_text(3, state);
     set.run();
     txn.commit();
     return plan;
@@ -292,8 +307,9 @@ std::uint64_t offline_export(const std::filesystem::path& db, const std::string&
         after = find_cursor(read_cursors(o.db), sink, db).position;
     }
     if (from) {
+        // A range is written delivered or not: it replaces the sink's cursor.
         const std::uint64_t f = record_at(o.db, *from);
-        after = std::max(after, f == 0 ? 0 : f - 1);
+        after = f == 0 ? 0 : f - 1;
     }
     std::uint64_t upto = std::numeric_limits<std::uint64_t>::max();
     if (to) {

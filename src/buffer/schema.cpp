@@ -470,7 +470,11 @@ BufferStats compute_stats(Db& db, const std::filesystem::path& path) {
         s.lag_rows = st.last_id > from ? st.last_id - from : 0;
         s.oldest_pending_ns = s.lag_rows > 0 ? time_after(from) : 0;
         s.dropped = c.dropped;
+        st.pending_rows = std::max(st.pending_rows, s.lag_rows);
         st.sinks.push_back(std::move(s));
+    }
+    if (st.sinks.empty()) {
+        st.pending_rows = st.rows;
     }
     return st;
 }

@@ -236,6 +236,10 @@ struct SinkContext {
     // kafka sink's transactions) stores the last one there and recognises,
     // after a crash, the records the far side already has.
     std::span<const std::uint64_t> batch_ids;
+    // Non-zero when a replay on the stopped gateway (`sluice buffer replay`)
+    // moved the cursor back to deliver the records from this id on again:
+    // see Sink::rewound.
+    std::uint64_t replayed_from = 0;
 };
 
 class Sink {
@@ -258,6 +262,11 @@ public:
     virtual bool overlaps() const { return false; }
     virtual void start(std::span<const Record> batch) { (void)batch; }
     virtual SendResult finish() { return SendResult{.error = "this sink does not overlap batches"}; }
+    // The runner moved the cursor back (a replay): the records from
+    // `from_id` on come again on purpose. A sink that keeps its own copy of
+    // the cursor on the far side (the kafka sink's transactions) must not
+    // take them for records it already holds. Called on the sink's thread.
+    virtual void rewound(std::uint64_t from_id) { (void)from_id; }
     // Healthy when the far side is reachable; `reason` says why not.
     virtual bool healthy(std::string& reason) { (void)reason; return true; }
     // Called on shutdown after the last send.

@@ -1,6 +1,7 @@
 #include "http/api.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <utility>
 
@@ -154,12 +155,20 @@ net::HttpResponse Api::off_loop(std::function<net::HttpResponse()> work) {
 net::HttpResponse Api::off_loop_deferred(std::function<void(net::HttpRespond)> work) {
     net::HttpResponse r;
     r.deferred = [this, work = std::move(work)](net::HttpRespond respond) mutable {
-        writer_.post([work = std::move(work), respond = std::move(respond)] {
+        // Answered once, whatever `work` does: a second answer would go to
+        // the connection's next request.
+        auto once = std::make_shared<std::atomic<bool>>(false);
+        net::HttpRespond guarded = [once, respond = std::move(respond)](net::HttpResponse a) {
+            if (!once->exchange(true)) {
+                respond(std::move(a));
+            }
+        };
+        writer_.post([work = std::move(work), guarded = std::move(guarded)] {
             try {
-                work(respond);
+                work(guarded);
             } catch (const std::exception& e) {
                 log::error("http: request failed: {}", e.what());
-                respond(text(500, "internal error\n"));
+                guarded(text(500, "internal error\n"));
             }
         });
     };

@@ -57,8 +57,8 @@ public:
     // came, and sends its result (500 if it throws) from the loop.
     net::HttpResponse off_loop(std::function<net::HttpResponse()> work);
     // The same for work whose answer comes later: `work` runs on the writer
-    // thread and must see that `respond` is called once, from any thread
-    // (500 if `work` throws before it did).
+    // thread and sees that `respond` is called, from any thread (500 if
+    // `work` throws before it did). Only the first answer is sent.
     net::HttpResponse off_loop_deferred(std::function<void(net::HttpRespond)> work);
 
 private:

@@ -369,7 +369,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         http::add_websocket_routes(*api);
         http::add_send_routes(*api);
         http::add_keys_routes(*api);
-        add_replay_route(*api, life);
+        add_replay_route(*api, life, data_dir);
         http::add_ui_routes(*api);
         // The pipeline graph for the web UI's overview: `describe --format
         // json`, computed here and after each reload (the loop only copies it).

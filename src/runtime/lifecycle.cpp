@@ -470,13 +470,14 @@ std::uint64_t GatewayLifecycle::records_committed(const std::string& name) const
     return 0;
 }
 
-void GatewayLifecycle::replay(const std::string& name, const std::string& sink, const BufferPoint& from,
+void GatewayLifecycle::replay(const std::string& name, const std::string& sink, std::uint64_t from_id,
                               std::function<void(ReplayOutcome)> done) {
     {
+        // Held only to hand the request over: the runner plans nothing here.
         std::lock_guard lk(mu_);
         for (const auto& r : running_) {
             if (r.pipeline->name() == name) {
-                r.pipeline->replay(sink, from, std::move(done));
+                r.pipeline->replay(sink, from_id, std::move(done));
                 return;
             }
         }

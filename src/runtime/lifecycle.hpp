@@ -105,9 +105,9 @@ public:
     // pipeline): a reload that keeps a pipeline keeps its generation.
     std::uint64_t generation(const std::string& name) const;
     std::uint64_t records_committed(const std::string& name) const;
-    // Any thread, off the I/O loop: Pipeline::replay on pipeline `name`
-    // (404 when there is none).
-    void replay(const std::string& name, const std::string& sink, const BufferPoint& from,
+    // Any thread, without blocking: Pipeline::replay on pipeline `name`
+    // (404 when none runs).
+    void replay(const std::string& name, const std::string& sink, std::uint64_t from_id,
                 std::function<void(ReplayOutcome)> done);
 
 private:

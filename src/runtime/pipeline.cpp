@@ -289,7 +289,8 @@ Pipeline::Pipeline(const PipelineSpec& spec, const std::filesystem::path& data_d
     gauges_.push_back(m.gauge_fn("sluice_buffer_capacity_bytes", "The buffer's byte cap (max_bytes)", labels,
                                  [this] { return static_cast<double>(buffer_->options().max_bytes); }));
     gauges_.push_back(m.gauge_fn("sluice_buffer_oldest_age_seconds",
-                                 "Seconds since the time of the oldest record stored in the buffer (0: empty)", labels,
+                                 "Seconds since the time of the oldest record stored in the buffer, kept ones (retain) included (0: empty); "
+                                 "sluice_sink_lag_seconds is per sink's oldest undelivered record", labels,
                                  [this] {
                                      const auto oldest = buffer_->snapshot()->oldest_ns;
                                      return oldest == 0 ? 0.0 : static_cast<double>(wall_now_ns() - oldest) / 1e9;
@@ -527,7 +528,7 @@ void Pipeline::maybe_signal_space() {
     }
 }
 
-void Pipeline::replay(const std::string& sink, const BufferPoint& from, std::function<void(ReplayOutcome)> done) {
+void Pipeline::replay(const std::string& sink, std::uint64_t from_id, std::function<void(ReplayOutcome)> done) {
     const auto slot = std::find_if(sinks_.begin(), sinks_.end(), [&](const auto& s) { return s->id == sink; });
     if (slot == sinks_.end()) {
         std::string known;
@@ -537,20 +538,8 @@ void Pipeline::replay(const std::string& sink, const BufferPoint& from, std::fun
         done(ReplayOutcome{404, fmt::format("pipeline '{}' has no sink '{}' (its sinks: {})", name_, sink, known), {}, 0});
         return;
     }
-    ReplayPlan plan;
-    try {
-        plan = buffer_->plan_replay(sink, from);
-    } catch (const std::exception& e) {
-        done(ReplayOutcome{500, e.what(), {}, 0});
-        return;
-    }
-    if (!plan.error.empty()) {
-        done(ReplayOutcome{409, plan.error, plan, 0});
-        return;
-    }
-    (*slot)->runner->request_replay(plan.from_id, [done = std::move(done), plan](const ReaderResult& r,
-                                                                                 std::uint64_t records) {
-        done(r.ok ? ReplayOutcome{200, "", plan, records} : ReplayOutcome{409, r.error, plan, 0});
+    (*slot)->runner->request_replay(from_id, [done = std::move(done)](const ReaderResult& r, std::uint64_t records) {
+        done(r.ok ? ReplayOutcome{200, "", {}, records} : ReplayOutcome{409, r.error, {}, 0});
     });
 }
 
@@ -586,7 +575,13 @@ bool Pipeline::ready(std::string& detail) const {
         if (!stats) {
             stats = buffer_->snapshot();
         }
-        const double fill = static_cast<double>(stats->bytes) / static_cast<double>(buffer_->options().max_bytes);
+        // Rows kept for replay (retain) are given up at the cap: only the
+        // undelivered share of the bytes counts (rows are of about one size).
+        const double pending_bytes =
+            stats->rows == 0 ? 0.0
+                             : static_cast<double>(stats->bytes) * static_cast<double>(stats->pending_rows) /
+                                   static_cast<double>(stats->rows);
+        const double fill = pending_bytes / static_cast<double>(buffer_->options().max_bytes);
         const bool within = fill < 0.9;
         detail += fmt::format("{}: {} ({}, buffer {:.0f}% full, retrying every {} at most)\n", s->label,
                               s->last_error, within ? "buffering" : "buffer nearly full", fill * 100,
@@ -596,7 +591,7 @@ bool Pipeline::ready(std::string& detail) const {
     return ok;
 }
 
-std::uint64_t Pipeline::buffered_rows() const { return buffer_->snapshot()->rows; }
+std::uint64_t Pipeline::buffered_rows() const { return buffer_->snapshot()->pending_rows; }
 
 bool Pipeline::buffer_damaged() const {
     return buffer_ && buffer_detail::damage_seen(buffer_->options().path.string());

@@ -67,11 +67,11 @@ public:
     // SQLite reported the buffer damaged since it was opened (any thread).
     bool buffer_damaged() const;
 
-    // Any thread (off the I/O loop: it reads the buffer): sink `sink`
-    // delivers its records from `from` on again. `done` gets the outcome
-    // once the sink's runner moved its cursor back (from the runner's
-    // thread), or at once when the replay is not possible.
-    void replay(const std::string& sink, const BufferPoint& from, std::function<void(ReplayOutcome)> done);
+    // Any thread, without blocking: sink `sink` delivers its records from
+    // `from_id` on again (a point plan_replay_file checked). `done` gets the
+    // outcome once the sink's runner moved its cursor back (from the
+    // runner's thread), or at once when there is no such sink or it stopped.
+    void replay(const std::string& sink, std::uint64_t from_id, std::function<void(ReplayOutcome)> done);
 
     // Ingest
     std::size_t try_push(std::vector<Frame>& frames) override;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -78,28 +79,49 @@ std::string replay_json(const std::string& pipeline, const std::string& sink, co
     return out;
 }
 
-void add_replay_route(http::Api& api, GatewayLifecycle& life) {
-    api.add_route("POST", "/api/buffer/replay", [&api, &life](const net::HttpRequest& req) {
-        auto bad = [](std::string why) {
+void add_replay_route(http::Api& api, GatewayLifecycle& life, const std::filesystem::path& data_dir) {
+    api.add_route("POST", "/api/buffer/replay", [&api, &life, data_dir](const net::HttpRequest& req) {
+        const auto json = [](int status, std::string body) {
+            return net::HttpResponse{status, "application/json", {{"Cache-Control", "no-store"}}, std::move(body)};
+        };
+        const auto error = [&](int status, std::string_view why) {
             std::string body = "{\"error\":";
             append_json_string(body, why);
             body += "}\n";
-            return net::HttpResponse{400, "application/json", {{"Cache-Control", "no-store"}}, std::move(body)};
+            return json(status, std::move(body));
         };
         const std::string pipeline = req.query_param("pipeline").value_or("");
         const std::string sink = req.query_param("sink").value_or("");
-        if (pipeline.empty() || sink.empty() || pipeline.size() > 256 || sink.size() > 256) {
-            return bad("name the pipeline and the sink: ?pipeline=P&sink=S&from=POINT");
+        const bool names_ok = !pipeline.empty() && pipeline.size() <= 128 && pipeline.front() != '.' &&
+                              pipeline.find_first_of("/\\") == std::string::npos && !sink.empty() &&
+                              sink.size() <= 128;
+        if (!names_ok) {
+            return error(400, "name the pipeline and the sink: ?pipeline=P&sink=S&from=POINT");
         }
         std::string why;
         const auto from = parse_buffer_point(req.query_param("from").value_or(""), &why);
         if (!from) {
-            return bad("from: " + why);
+            return error(400, "from: " + why);
         }
-        return api.off_loop_deferred([&life, pipeline, sink, from = *from](net::HttpRespond respond) {
-            life.replay(pipeline, sink, from, [pipeline, sink, respond](const ReplayOutcome& o) {
-                respond(net::HttpResponse{o.status, "application/json", {{"Cache-Control", "no-store"}},
-                                          replay_json(pipeline, sink, o)});
+        // Planned on the API's writer thread through a read-only connection
+        // to the pipeline's buffer (no lock of the gateway's is held); the
+        // runner checks again when it moves the cursor.
+        const auto db = data_dir / (pipeline + ".sqlite");
+        return api.off_loop_deferred([&life, db, pipeline, sink, from = *from, json, error](net::HttpRespond respond) {
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(db, ec)) {
+                respond(error(404, fmt::format("no pipeline '{}'", pipeline)));
+                return;
+            }
+            ReplayPlan plan = plan_replay_file(db, sink, from);
+            if (!plan.error.empty()) {
+                const int status = plan.error.find("has no sink") != std::string::npos ? 404 : 409;
+                respond(json(status, replay_json(pipeline, sink, ReplayOutcome{status, plan.error, plan, 0})));
+                return;
+            }
+            life.replay(pipeline, sink, plan.from_id, [pipeline, sink, plan, respond, json](ReplayOutcome o) {
+                o.plan = plan;
+                respond(json(o.status, replay_json(pipeline, sink, o)));
             });
         });
     });

@@ -3,6 +3,7 @@
 // point ("12345", "2026-12-07T10:00:00Z", "-2h") and
 // POST /api/buffer/replay?pipeline=P&sink=S&from=POINT on a running gateway.
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,6 @@ std::string replay_json(const std::string& pipeline, const std::string& sink, co
 // and checks the point off the loop, on the API's writer thread, and
 // answers once the sink's runner moved its cursor back (it logs and counts
 // the replay: sluice_sink_replays_total).
-void add_replay_route(http::Api& api, GatewayLifecycle& life);
+void add_replay_route(http::Api& api, GatewayLifecycle& life, const std::filesystem::path& data_dir);
 
 }  // namespace sluice

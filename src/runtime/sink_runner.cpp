@@ -1,6 +1,7 @@
 #include "runtime/sink_runner.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -78,15 +79,28 @@ void SinkRunner::run() {
     // ends it, and its rows stay in the buffer.
     have_next_ = next_started_ = batch_started_ = false;
     reader_.reset();
+    {
+        std::lock_guard lk(replay_mu_);
+        finished_ = true;  // a replay asked from now on is answered at once
+    }
     answer_replay("the sink stopped before the replay began");
 }
 
 void SinkRunner::request_replay(std::uint64_t from_id, ReplayDone done) {
+    std::optional<ReplayDone> refused;
     std::optional<std::pair<std::uint64_t, ReplayDone>> replaced;
     {
         std::lock_guard lk(replay_mu_);
-        replaced = std::exchange(replay_, std::make_pair(from_id, std::move(done)));
-        replay_asked_ = true;
+        if (finished_) {
+            refused = std::move(done);
+        } else {
+            replaced = std::exchange(replay_, std::make_pair(from_id, std::move(done)));
+            replay_asked_ = true;
+        }
+    }
+    if (refused) {
+        (*refused)(ReaderResult{false, "the sink has stopped (its pipeline finished its input)", 0}, 0);
+        return;
     }
     if (replaced) {
         replaced->second(ReaderResult{false, "replaced by a newer replay request", 0}, 0);
@@ -123,6 +137,14 @@ void SinkRunner::apply_replay() {
     if (res.ok) {
         replays_->inc();
         tapped_through_ = std::min(tapped_through_, from_id - 1);  // the tap shows them again
+        ctx_.replayed_from = from_id;  // for an open still to come
+        if (opened_) {
+            try {
+                sink_.rewound(from_id);
+            } catch (const std::exception& e) {
+                log::error("{}: after the replay's cursor move: {}", opts_.label, e.what());
+            }
+        }
         log::info("{}: replaying {} records from record {} on", opts_.label, records, from_id);
     } else {
         log::warn("{}: replay from record {} refused: {}", opts_.label, from_id, res.error);
@@ -162,7 +184,21 @@ bool SinkRunner::open_reader() {
     try {
         auto reader = buffer_.reader(opts_.id);
         // Handed to open(): lets the sink undo output the cursor does not cover.
-        ctx_.committed_state = reader->committed_state();
+        std::string state = reader->committed_state();
+        if (state.starts_with(kReplayMark)) {
+            // `sluice buffer replay` moved the cursor back while the gateway
+            // was stopped: the sink hears of it at open, and the mark goes
+            // with the next cursor move.
+            const auto nl = state.find('\n');
+            const std::string_view id = std::string_view(state).substr(kReplayMark.size(), nl - kReplayMark.size());
+            std::uint64_t from = 0;
+            std::from_chars(id.data(), id.data() + id.size(), from);
+            ctx_.replayed_from = from;
+            state.erase(0, nl == std::string::npos ? state.size() : nl + 1);
+            replay_mark_ = true;
+            log::info("{}: replaying from record {} (sluice buffer replay)", opts_.label, from);
+        }
+        ctx_.committed_state = std::move(state);
         reader_ = std::move(reader);
         // The first read from the cursor asks for the largest batch: it may
         // have to cover a whole (grown) batch that was sent before a crash
@@ -182,22 +218,24 @@ bool SinkRunner::turn() {
     if (!reader_ && !open_reader()) {
         return true;
     }
-    if (!opened_) {
-        try {
-            sink_.open(ctx_);
-            opened_ = true;
-        } catch (const std::exception& e) {
-            failed(e.what());
-            return true;
-        }
-    }
     if (commit_pending_ && !retry_pending_commit()) {
         return true;
     }
     // Between batches, with none read ahead (none is read ahead while a
-    // replay is asked for): the cursor moves back before the next read.
+    // replay is asked for), and even while the sink cannot open: the
+    // cursor moves back before the next read.
     if (replay_asked_.load() && !have_next_) {
         apply_replay();
+    }
+    if (!opened_) {
+        try {
+            sink_.open(ctx_);
+            opened_ = true;
+            ctx_.replayed_from = 0;  // heard
+        } catch (const std::exception& e) {
+            failed(e.what());
+            return true;
+        }
     }
     // The reads and the swap below reuse the vectors' records, so a sink in
     // steady state allocates nothing per record here.
@@ -238,7 +276,7 @@ bool SinkRunner::turn() {
         // input_done is part of what ends the wait: the worker sets it and
         // notifies without a commit when the last batch was already in, and
         // a stop would otherwise wait out the timeout.
-        reader_->wait(std::chrono::seconds(5), &input_done_);
+        reader_->wait(std::chrono::seconds(5), &input_done_, &replay_asked_);
         return true;
     }
     caught_up_ = false;
@@ -376,7 +414,9 @@ bool SinkRunner::turn() {
 
 bool SinkRunner::retry_pending_commit() {
     ReaderResult res;
-    if (pending_state_) {
+    if (replay_mark_ && !pending_state_) {
+        res = reader_->commit(pending_id_, ctx_.committed_state);  // the state without the replay's mark
+    } else if (pending_state_) {
         res = reader_->commit(pending_id_, *pending_state_);
     } else if (pending_keep_rows_) {
         res = reader_->commit_keep_rows(pending_id_);
@@ -389,6 +429,7 @@ bool SinkRunner::retry_pending_commit() {
         return false;
     }
     commit_pending_ = false;
+    replay_mark_ = false;
     pending_state_.reset();
     if (stats_ != nullptr) {
         stats_->sink_confirmed(stats_index_, pending_id_, wall_now_ns());

@@ -140,6 +140,8 @@ private:
     std::mutex replay_mu_;
     std::optional<std::pair<std::uint64_t, ReplayDone>> replay_;  // replay_mu_
     std::atomic<bool> replay_asked_{false};
+    bool finished_ = false;     // replay_mu_: run() returned
+    bool replay_mark_ = false;  // the stored state holds offline_replay's mark: cleared by the next commit
 
     // The runner's thread only.
     std::unique_ptr<BufferReader> reader_;

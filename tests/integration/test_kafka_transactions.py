@@ -19,11 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 from harness import (SKIP_EXIT, Sluice, TempDir, check_all, free_port, kafka_mock, main, metric,  # noqa: E402
-                     sent, wait_for)  # noqa: E402
+                     run, sent, wait_for)  # noqa: E402
 from kafka_txn_standin import KafkaTxnStandin  # noqa: E402
 from test_kafka import OUTAGE_S, record_line, through_an_outage  # noqa: E402
 from test_kafka import write_config as kafka_config  # noqa: E402
@@ -155,9 +156,56 @@ def test_records_kafka_cannot_take_are_dead_letters_never_in_a_transaction():
         assert committed > 0
 
 
+def test_replay_is_produced_again_not_taken_for_a_crash():
+    """A replay of a transactional sink: the cursor in Kafka is past the
+    replayed records, which must be produced again (not confirmed as "in
+    Kafka already"), on a running gateway and after `sluice buffer replay`
+    on a stopped one."""
+    total = 5_000
+    with TempDir() as d, KafkaTxnStandin({TOPIC: PARTITIONS}) as broker:
+        port = free_port()
+        token = "replay-secret"
+        cfg = write_config(d, broker.bootstrap, port, '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n')
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace(f'listen = "127.0.0.1:{port}"\n', f'listen = "127.0.0.1:{port}"\ntoken = "{token}"\n')
+        with open(cfg, "w") as f:
+            f.write(text + '[pipelines.p.buffer]\nretain = "24h"\n')
+        with Sluice(["run", "-c", cfg, "--data-dir", d], stdin=subprocess.PIPE, log_path=os.path.join(d, "log")) as s:
+            s.proc.stdin.write("".join(record_line(i) for i in range(total)).encode())
+            s.proc.stdin.flush()
+            wait_for(lambda: sent(port, "p/k") >= total, 120, "every record confirmed")
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/buffer/replay?pipeline=p&sink=k&from=4001",
+                                         method="POST", headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert json.loads(r.read())["records"] == 1000
+            wait_for(lambda: sent(port, "p/k") >= total + 1000, 120, "the replayed records confirmed")
+            recovered = metric(port, "sluice_kafka_sink_recovered_records_total", component="p/k")
+            s.proc.stdin.close()
+            assert s.wait(60) == 0, s.logs()[-3000:]
+        assert recovered == 0, "replayed records were taken for records a crash left in Kafka"
+        seqs = consume(broker.bootstrap)
+        assert sorted(seqs) == sorted(list(range(total)) + list(range(4000, total))), len(seqs)
+
+        p = run(["buffer", "replay", "--data-dir", d, "--sink", "k", "--from", "4501"])
+        assert p.returncode == 0, p.stderr.decode()
+        port = free_port()
+        cfg2 = write_config(d, broker.bootstrap, port, '[[pipelines.p.sources]]\ntype = "stdin"\ndecode = ["json"]\n')
+        with open(cfg2, "a") as f:
+            f.write('[pipelines.p.buffer]\nretain = "24h"\n')
+        with Sluice(["run", "-c", cfg2, "--data-dir", d], log_path=os.path.join(d, "log2")) as s:
+            assert s.wait(120) == 0, s.logs()[-3000:]
+            log2 = s.logs()
+        assert "are in Kafka already" not in log2 and "replaying from record 4501" in log2, log2[-3000:]
+        seqs = consume(broker.bootstrap)
+        assert sorted(seqs) == sorted(list(range(total)) + list(range(4000, total)) + list(range(4500, total)))
+        print(f"  replays: {len(seqs)} records in Kafka after a live and an offline replay", flush=True)
+
+
 if __name__ == "__main__":
     if shutil.which("kcat") is None:
         print("kcat is not installed: skipped", file=sys.stderr, flush=True)
         sys.exit(SKIP_EXIT)
     main([test_exactly_once_across_two_kill9s, test_brokers_down_loses_nothing_and_repeats_nothing,
-          test_records_kafka_cannot_take_are_dead_letters_never_in_a_transaction])
+          test_records_kafka_cannot_take_are_dead_letters_never_in_a_transaction,
+          test_replay_is_produced_again_not_taken_for_a_crash])

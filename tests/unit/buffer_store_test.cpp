@@ -471,6 +471,7 @@ TEST(BufferRetain, KeepsDeliveredRowsByTimeAndRewindsOverThem) {
     EXPECT_FALSE(buf->plan_replay("b", BufferPoint{7, 0}).error.empty());  // no such sink
 
     EXPECT_FALSE(rd->rewind(3).ok);
+    EXPECT_FALSE(rd->rewind(21).ok);  // nothing to replay
     EXPECT_FALSE(rd->rewind(22).ok);
     ASSERT_TRUE(rd->rewind(8).ok);
     EXPECT_EQ(rd->cursor(), 7u);
@@ -512,7 +513,9 @@ TEST(BufferRetain, KeptRowsGoFirstAtTheCapAndAreNotDropped) {
         opts.overflow = overflow;
         opts.retain = std::chrono::hours(24);
         auto buf = Buffer::open(opts);
-        ASSERT_TRUE(put(*buf, batch_at(0, 10, now_ns())).ok);
+        for (int i = 0; i < 5; ++i) {
+            ASSERT_TRUE(put(*buf, batch_at(2 * i, 2, now_ns())).ok);  // a row each
+        }
         auto a = buf->reader("a");
         auto b = buf->reader("b");
         confirm(*a, 10);
@@ -527,6 +530,9 @@ TEST(BufferRetain, KeptRowsGoFirstAtTheCapAndAreNotDropped) {
         EXPECT_EQ(sink_stats(st, "a").dropped, 0u);
         EXPECT_EQ(sink_stats(st, "b").dropped, 0u);
         EXPECT_LE(st.bytes, 10 * record_size());
+        // Only as many kept rows went as the batch needed (whole rows under
+        // block, the exact records under drop_oldest), not the history.
+        EXPECT_EQ(st.first_id, overflow == Overflow::Block ? 7u : 6u);
     }
 }
 

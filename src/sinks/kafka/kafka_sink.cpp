@@ -152,6 +152,9 @@ public:
         name_ = ctx.name;
         metrics_ = ctx.metrics;
         ctx_ = &ctx;
+        if (ctx.replayed_from != 0) {
+            rewound(ctx.replayed_from);
+        }
         if (txn_) {
             open_transactions(ctx);
             // Tests only: die right after this many commits, before the
@@ -370,8 +373,28 @@ private:
                 return fmt::format("reading the cursor from consumer group {} failed: {}", txn_->group, e);
             }
             cursor_read_ = true;
+            forget_replayed();
         }
         return {};
+    }
+
+    void rewound(std::uint64_t from_id) override {
+        replayed_from_ = from_id;
+        if (cursor_read_) {
+            forget_replayed();
+        }
+    }
+
+    // A replay sends records again that Kafka's cursor may be past: those
+    // are produced again, not taken for a crash's leftovers.
+    void forget_replayed() {
+        if (replayed_from_ != 0 && kafka_cursor_.id >= replayed_from_) {
+            log::info("{}: records from {} on are replayed: produced again, though the cursor in Kafka is at record "
+                      "{}",
+                      name_, replayed_from_, kafka_cursor_.id);
+            kafka_cursor_ = {};
+        }
+        replayed_from_ = 0;
     }
 
     // The cursor the last committed transaction stored. After a crash
@@ -1028,6 +1051,7 @@ private:
     };
     // The last cursor committed to Kafka: read at start-up, then each commit's.
     KafkaCursor kafka_cursor_;
+    std::uint64_t replayed_from_ = 0;  // rewound(): forget the cursor in Kafka past it
     std::string fingerprint_buf_;
     std::size_t txn_limit_ = 0;       // most records a transaction (0: the whole batch)
     std::uint64_t kill_after_commits_ = 0;  // SLUICE_TEST_KAFKA_KILL_AFTER_COMMITS
