@@ -4,6 +4,7 @@
 // this; stages and pipelines depend only on this header.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,9 @@ public:
     // many new keys were refused because the table is full; throws
     // std::runtime_error if they could not be stored (then nothing changed).
     virtual std::size_t put_many(std::vector<std::pair<std::string, TableValue>> items) = 0;
+    // A number that changes whenever a value is written or removed (any
+    // key): a stage that watches the table looks again only when it moved.
+    virtual std::uint64_t version() const { return 0; }
 };
 
 // The declared tables, by name.

@@ -356,6 +356,7 @@ Table::Put Table::put(std::string key, TableValue value, std::string* error) {
         it = rows_.emplace(std::move(key), std::move(value)).first;
     }
     std::vector<std::string> changed{it->first};
+    version_.fetch_add(1, std::memory_order_release);
     lk.unlock();
     owner_.update_joins(*this, changed, false);
     return done;
@@ -376,6 +377,7 @@ bool Table::erase(std::string_view key) {
     owner_.store_write({&c, 1});
     rows_.erase(it);
     writes_->inc();
+    version_.fetch_add(1, std::memory_order_release);
     lk.unlock();
     owner_.update_joins(*this, {std::string(key)}, false);
     return true;
@@ -416,6 +418,7 @@ void Table::apply_joined(std::vector<std::pair<std::string, std::optional<TableV
         }
     }
     writes_->inc(keep.size());
+    version_.fetch_add(1, std::memory_order_release);
 }
 
 std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> items) {
@@ -463,6 +466,7 @@ std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> item
     }
     writes_->inc(keep.size());
     refused_->inc(refused);
+    version_.fetch_add(1, std::memory_order_release);
     lk.unlock();
     owner_.update_joins(*this, changed, false);
     return refused;
@@ -490,6 +494,7 @@ void Table::replace_all(std::vector<std::pair<std::string, TableValue>> rows) {
         rows_.insert_or_assign(std::move(k), std::move(v));
     }
     writes_->inc(rows.size());
+    version_.fetch_add(1, std::memory_order_release);
     lk.unlock();
     owner_.update_joins(*this, {}, true);
 }

@@ -10,6 +10,7 @@
 // src/buffer/table_store.hpp) before it is visible, in one transaction per
 // call, so what a reader saw is on disk.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -136,6 +137,7 @@ public:
     // Returns how many were refused because the table is full; throws
     // std::runtime_error if the store fails (then nothing changed).
     std::size_t put_many(std::vector<std::pair<std::string, TableValue>> items) override;
+    std::uint64_t version() const override { return version_.load(std::memory_order_acquire); }
     // Replaces every row (a CSV load), in one transaction.
     void replace_all(std::vector<std::pair<std::string, TableValue>> rows);
 
@@ -166,6 +168,7 @@ private:
     std::multimap<std::string, std::string, std::less<>> left_of_;
     Counter* writes_ = nullptr;
     Counter* refused_ = nullptr;
+    std::atomic<std::uint64_t> version_{0};  // bumped by every change (version())
 };
 
 // The tables service (TableDirectory is what stages see).

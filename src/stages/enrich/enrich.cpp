@@ -1,9 +1,18 @@
 // Stream-table join: looks each record up in a named table by a key
 // template, adds tags/fields from the row and applies per-sensor
-// calibration (value * scale + offset).
+// calibration (value * scale + offset). With on_change = "emit" the table
+// side drives too: the latest record per key is kept (in the stage's
+// durable state, as it came, before enrichment), and when its key's row
+// changes it is emitted again, enriched with the new row.
 
+#include <algorithm>
+#include <charconv>
+#include <list>
 #include <optional>
+#include <unordered_map>
 
+#include "buffer/buffer.hpp"
+#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/table_access.hpp"
@@ -26,8 +35,15 @@ public:
           field_(o.str_or("field", "")),
           raw_field_(o.str_or("raw_field", "")),
           missing_(stages::refusal_option(o, "missing")),
-          overwrite_(o.boolean("overwrite")) {
+          overwrite_(o.boolean("overwrite")),
+          emit_on_change_(o.str("on_change") == "emit"),
+          max_remembered_(static_cast<std::size_t>(o.integer("max_remembered"))) {
         all_tags_ = std::find(tags_.begin(), tags_.end(), "*") != tags_.end();
+    }
+
+    std::chrono::nanoseconds tick_interval() const override {
+        // A table change is seen within a second while no record comes.
+        return emit_on_change_ ? std::chrono::seconds(1) : std::chrono::nanoseconds(0);
     }
 
     void open(StageContext& ctx) override {
@@ -44,16 +60,27 @@ public:
                                    "lack); the missing policy says what became of them",
                                    l);
         calibrated_ = &m.counter("sluice_enrich_calibrated_total", "Fields calibrated with scale/offset", l);
+        if (emit_on_change_) {
+            reemitted_ = &m.counter("sluice_enrich_reemitted_total",
+                                    "Records emitted again because their key's table row changed (on_change = emit)",
+                                    l);
+            load_remembered(ctx);
+        }
     }
 
     void process(StageBatch& b) override {
         std::size_t out = 0;
         std::string key;
+        // Read before the rows: a change after this is seen at the next turn.
+        const std::uint64_t version = emit_on_change_ ? table_->version() : 0;
         table_->read([&](const auto& find) {
             for (std::size_t i = 0; i < b.records.size(); ++i) {
                 Record& r = b.records[i];
                 const bool keyed = key_.render(r, key);
                 const TableValue* row = keyed ? find(key) : nullptr;
+                if (emit_on_change_ && keyed) {
+                    remember(b, key, r, row);
+                }
                 if (row == nullptr) {
                     missing_rows_->inc();
                     if (missing_ == stages::Refusal::DeadLetter) {
@@ -76,11 +103,123 @@ public:
                 }
                 ++out;
             }
+            b.records.resize(out);
+            if (emit_on_change_ && (!seen_version_ || *seen_version_ != version)) {
+                emit_changed(b, find);
+            }
         });
-        b.records.resize(out);
+        seen_version_ = version;
+        flush_state(b);
     }
 
 private:
+    // What is kept per key: the latest record as it came, and the hash of
+    // the row it was last enriched with (0: none). Oldest first in `order_`.
+    struct Remembered {
+        Record raw;
+        std::uint64_t row_hash = 0;
+        std::list<std::string>::iterator at;
+    };
+
+    static std::uint64_t row_hash(const TableValue* row) {
+        if (row == nullptr) {
+            return 0;
+        }
+        std::uint64_t h = fnv1a("row");
+        for (const auto& m : *row) {
+            h = fnv1a(m.name, h);
+            const char type = static_cast<char>('0' + m.value.index());
+            h = fnv1a(std::string_view(&type, 1), h);
+            h = fnv1a(field_text(m.value), h);
+            h = fnv1a(std::string_view("\0", 1), h);
+        }
+        return h == 0 ? 1 : h;
+    }
+
+    void remember(StageBatch& b, const std::string& key, const Record& raw, const TableValue* row) {
+        (void)b;
+        auto it = remembered_.find(key);
+        if (it == remembered_.end()) {
+            order_.push_back(key);
+            it = remembered_.emplace(key, Remembered{raw, 0, std::prev(order_.end())}).first;
+        } else {
+            it->second.raw = raw;
+            order_.splice(order_.end(), order_, it->second.at);  // newest now
+        }
+        it->second.row_hash = row_hash(row);
+        dirty_.push_back(key);
+        while (remembered_.size() > max_remembered_) {
+            const std::string oldest = order_.front();
+            order_.pop_front();
+            remembered_.erase(oldest);
+            dirty_.push_back(oldest);  // erased from the state
+        }
+    }
+
+    // Every remembered key whose row changed: its record again, enriched
+    // with the new row. A key whose row is gone keeps waiting.
+    void emit_changed(StageBatch& b, const TableAccess::Find& find) {
+        for (const std::string& key : order_) {
+            Remembered& m = remembered_.at(key);
+            const TableValue* row = find(key);
+            const std::uint64_t h = row_hash(row);
+            if (row == nullptr || h == m.row_hash) {
+                continue;
+            }
+            m.row_hash = h;
+            Record again = m.raw;
+            matched_->inc();
+            apply(again, *row);
+            b.records.push_back(std::move(again));
+            reemitted_->inc();
+            dirty_.push_back(key);
+        }
+    }
+
+    // The keys changed in this batch, into its state: "<hash hex>\n<record>".
+    void flush_state(StageBatch& b) {
+        if (dirty_.empty()) {
+            return;
+        }
+        std::sort(dirty_.begin(), dirty_.end());
+        dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+        for (const auto& key : dirty_) {
+            StateChange c;
+            c.key = key;
+            const auto it = remembered_.find(key);
+            if (it == remembered_.end()) {
+                c.erase = true;
+            } else {
+                c.value = fmt::format("{:016x}\n", it->second.row_hash);
+                encode_record(it->second.raw, c.value);
+            }
+            b.state.push_back(std::move(c));
+        }
+        dirty_.clear();
+    }
+
+    void load_remembered(StageContext& ctx) {
+        if (!ctx.load_state) {
+            return;
+        }
+        std::size_t bad = 0;
+        ctx.load_state([&](std::string_view key, std::string_view value) {
+            Remembered m;
+            const auto nl = value.find('\n');
+            if (nl != 16 || !decode_record(value.substr(nl + 1), m.raw)) {
+                ++bad;
+                return;
+            }
+            std::from_chars(value.data(), value.data() + 16, m.row_hash, 16);
+            order_.emplace_back(key);
+            m.at = std::prev(order_.end());
+            remembered_.emplace(std::string(key), std::move(m));
+        });
+        if (bad != 0) {
+            log::warn("{}: {} remembered records could not be read and were skipped", ctx.name, bad);
+        }
+    }
+
     bool calibration_member(std::string_view name) const {
         return calibrate_ && (name == scale_member_ || name == offset_member_ || name == field_member_);
     }
@@ -141,6 +280,13 @@ private:
     std::string scale_member_, offset_member_, field_member_, field_, raw_field_;
     stages::Refusal missing_;
     bool overwrite_;
+    bool emit_on_change_;
+    std::size_t max_remembered_;
+    std::unordered_map<std::string, Remembered> remembered_;
+    std::list<std::string> order_;      // remembered keys, least recently seen first
+    std::vector<std::string> dirty_;    // keys whose state this batch changes
+    std::optional<std::uint64_t> seen_version_;  // the table's version at the last look
+    Counter* reemitted_ = nullptr;
     TableAccess* table_ = nullptr;
     ComponentMetrics* metrics_ = nullptr;
     Counter* matched_ = nullptr;
@@ -184,6 +330,15 @@ const Descriptor& stage_enrich() {
                  .doc = "A record without a row (or lacking a name of the key template): pass (unchanged), drop, "
                         "or dead_letter. Counted in sluice_enrich_missing_total either way.",
                  .choices = "pass|drop|dead_letter"},
+                {.name = "on_change", .type = OptionType::Enum, .default_value = "ignore",
+                 .doc = "emit: the table side drives too: the latest record per key is kept (durably, as it came), "
+                        "and when that key's row changes (or appears) it is emitted again, enriched with the new "
+                        "row (sluice_enrich_reemitted_total). ignore: a change applies to the records after it.",
+                 .choices = "ignore|emit"},
+                {.name = "max_remembered", .type = OptionType::Int, .default_value = "10000",
+                 .doc = "on_change = emit: most keys whose latest record is kept; beyond it the least recently "
+                        "seen key is forgotten.",
+                 .min = 1, .max = 10000000},
             },
         .make_stage = [](const Options& o) { return std::make_unique<EnrichStage>(o); },
     };
