@@ -25,7 +25,11 @@ def write(d, name, text):
 
 
 def encrypt_config(d, master):
+    # No API: tests run side by side, and the default port is one.
     return write(d, "encrypt.toml", f"""
+[http]
+listen = "off"
+
 [pipelines.trips]
 [[pipelines.trips.sources]]
 type = "stdin"
@@ -44,6 +48,9 @@ path = "{d}/encrypted.ndjson"
 
 def decrypt_config(d, master, store):
     return write(d, "decrypt.toml", f"""
+[http]
+listen = "off"
+
 [pipelines.back]
 [[pipelines.back.sources]]
 type = "file"
