@@ -462,10 +462,15 @@ private:
                 diag_.error(at(option), fmt::format("option '{}' for [tables.{}]: {}", option, t.name, why));
             };
             if (left.empty() && right.empty()) {
-                if (!t.options.str_or("right_key", "").empty()) {
-                    bad("right_key", "belongs to a joined table: add left and right");
+                for (const std::string_view option : {"right_key", "join"}) {
+                    if (t.options.is_explicit(option)) {
+                        bad(option, "belongs to a joined table: add left and right");
+                    }
                 }
                 continue;
+            }
+            if (t.options.is_explicit("max_keys")) {
+                bad("max_keys", "a joined table has its left table's keys: set max_keys there");
             }
             if (left.empty() || right.empty()) {
                 bad(left.empty() ? "right" : "left", "a joined table names both its tables: left and right");

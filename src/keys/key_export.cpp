@@ -6,6 +6,7 @@
 #include "core/record_json.hpp"
 #include "text/base64.hpp"
 #include "text/json.hpp"
+#include "text/text_value.hpp"
 
 namespace sluice::keys {
 
@@ -36,13 +37,31 @@ struct Reader {
         }
         failed = true;
     }
+    // A string member; UTF-8 (a lone surrogate escape is not text).
     const std::string* text(const JsonValue& obj, std::string_view name, std::string_view where) {
         const JsonValue* v = obj.get(name);
         const std::string* s = v != nullptr ? v->string() : nullptr;
         if (s == nullptr) {
             fail(fmt::format("{}: '{}' must be a string", where, name));
+        } else if (!valid_utf8(*s)) {
+            fail(fmt::format("{}: '{}' is not UTF-8 text", where, name));
+            return nullptr;
         }
         return s;
+    }
+    // A check or a mac: lowercase hex, as written.
+    std::string hex(const JsonValue& obj, std::string_view name, std::string_view where) {
+        const std::string* s = text(obj, name, where);
+        if (s == nullptr) {
+            return {};
+        }
+        for (const char c : *s) {
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                fail(fmt::format("{}: '{}' must be lowercase hex", where, name));
+                return {};
+            }
+        }
+        return *s;
     }
     std::int64_t integer(const JsonValue& obj, std::string_view name, std::string_view where) {
         const JsonValue* v = obj.get(name);
@@ -166,17 +185,11 @@ std::optional<KeyExport> parse_key_export(std::string_view text, std::string* er
     }
     KeyExport e;
     e.exported_ns = r.integer(*doc, "exported_ns", "the export");
-    if (const std::string* c = r.text(*doc, "transport_check", "the export")) {
-        e.transport_check = *c;
-    }
-    if (const std::string* c = r.text(*doc, "pseudonym_check", "the export")) {
-        e.pseudonym_check = *c;
-    }
-    if (const std::string* m = r.text(*doc, "mac", "the export")) {
-        if (m->empty()) {
-            r.fail("the export: 'mac' is empty");
-        }
-        e.mac = *m;
+    e.transport_check = r.hex(*doc, "transport_check", "the export");
+    e.pseudonym_check = r.hex(*doc, "pseudonym_check", "the export");
+    e.mac = r.hex(*doc, "mac", "the export");
+    if (e.mac.empty()) {
+        r.fail("the export: 'mac' must be the document's mac");
     }
     e.pseudonym_key = r.bytes(*doc, "pseudonym_key", "the export");
     const JsonValue* keys = doc->get("keys");

@@ -474,6 +474,10 @@ std::size_t Table::put_many(std::vector<std::pair<std::string, TableValue>> item
 
 void Table::replace_all(std::vector<std::pair<std::string, TableValue>> rows) {
     std::lock_guard wl(owner_.write_mu_);
+    replace_all_locked(std::move(rows));
+}
+
+void Table::replace_all_locked(std::vector<std::pair<std::string, TableValue>> rows) {
     std::string why;
     if (refuses_writes(&why)) {
         throw std::runtime_error(why);
@@ -562,11 +566,19 @@ void Tables::store_write(std::span<const TableStore::Change> changes) {
 std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
     std::vector<std::string> problems;
     TableStore* st = specs.empty() ? nullptr : store();  // opened with the first table; may throw
+    // No table is written while the tables change (the lock order is
+    // write_mu_, mu_, a Table's mu_, store_mu_): a writer never sees half
+    // a reload, nor a join whose settings and indexes disagree.
+    std::lock_guard wl(write_mu_);
     std::unique_lock lk(mu_);
     for (auto& [name, t] : tables_) {
         std::unique_lock tl(t->mu_);
         t->declared_ = false;
         t->feeds_.clear();  // set again below, once every table is loaded
+        t->right_key_.reset();
+        t->right_of_.clear();
+        t->left_of_.clear();
+        t->join_stale_ = false;
     }
     for (const auto& spec : specs) {
         auto it = tables_.find(spec.name);
@@ -615,7 +627,7 @@ std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
             }
             try {
                 const std::size_t n = rows->rows.size();
-                t.replace_all(std::move(rows->rows));
+                t.replace_all_locked(std::move(rows->rows));
                 log::info("table '{}': loaded {} rows from {}", spec.name, n, spec.settings.csv);
             } catch (const std::exception& e) {
                 problems.push_back(fmt::format("table '{}': {}: {}", spec.name, spec.settings.csv, e.what()));
@@ -628,7 +640,6 @@ std::vector<std::string> Tables::configure(const std::vector<Spec>& specs) {
 }
 
 void Tables::configure_joins(std::vector<std::string>& problems) {
-    std::lock_guard wl(write_mu_);
     std::vector<Table*> joins;
     {
         std::shared_lock lk(mu_);
@@ -675,9 +686,7 @@ void Tables::configure_joins(std::vector<std::string>& problems) {
 }
 
 Table* Tables::any(std::string_view name) const {
-    std::shared_lock lk(mu_);
-    auto it = tables_.find(name);
-    return it == tables_.end() ? nullptr : it->second.get();
+    return find(name);
 }
 
 std::optional<TableValue> joined_value(const TableValue* left, const TableValue* right, bool inner) {
@@ -702,8 +711,8 @@ void Tables::update_joins(Table& src, const std::vector<std::string>& keys, bool
         feeds = src.feeds_;
     }
     for (Table* j : feeds) {
-        if (all) {
-            rebuild_join(*j);
+        if (all || j->join_stale_) {
+            rebuild_join(*j);  // also after a failed write of its rows
         } else {
             update_join(*j, &src, keys);
         }
@@ -773,9 +782,15 @@ void Tables::update_join(Table& j, const Table* src, const std::vector<std::stri
     });
     try {
         j.apply_joined(std::move(rows));
+        j.join_stale_ = false;
     } catch (const std::exception& e) {
-        // Rebuilt from its two tables at the next start or reload.
-        log::error("table '{}': updating the join failed: {}", j.name(), e.what());
+        // The source's change is committed: the joined rows are rebuilt
+        // whole at the next change of either table (or start, or reload).
+        if (!j.join_stale_) {
+            log::error("table '{}': writing the joined rows failed: {}; rebuilt at the next change", j.name(),
+                       e.what());
+        }
+        j.join_stale_ = true;
     }
 }
 

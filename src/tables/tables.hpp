@@ -8,7 +8,11 @@
 // its rows in memory (ordered by key, for paging) behind its own
 // shared_mutex, and every write goes to the TableStore (SQLite, see
 // src/buffer/table_store.hpp) before it is visible, in one transaction per
-// call, so what a reader saw is on disk.
+// call, so what a reader saw is on disk. A joined table (TableJoin) is
+// written by the same call, right after, in a transaction of its own; if
+// that fails it is rebuilt at the next change. Writes to all tables are
+// taken one at a time (Tables::write_mu_; the lock order is write_mu_,
+// Tables::mu_, a Table's mu_, the store's).
 
 #include <atomic>
 #include <cstddef>
@@ -150,6 +154,8 @@ public:
 private:
     friend class Tables;
     Table(Tables& owner, std::string name) : owner_(owner), name_(std::move(name)) {}
+    // replace_all with Tables::write_mu_ held (configure).
+    void replace_all_locked(std::vector<std::pair<std::string, TableValue>> rows);
     // A joined table's rows as the join computed them: nullopt erases.
     void apply_joined(std::vector<std::pair<std::string, std::optional<TableValue>>> rows);
 
@@ -166,6 +172,7 @@ private:
     std::optional<Template> right_key_;
     std::map<std::string, std::string, std::less<>> right_of_;
     std::multimap<std::string, std::string, std::less<>> left_of_;
+    bool join_stale_ = false;  // writing its rows failed: rebuilt at the next change (write_mu_)
     Counter* writes_ = nullptr;
     Counter* refused_ = nullptr;
     std::atomic<std::uint64_t> version_{0};  // bumped by every change (version())
@@ -212,7 +219,7 @@ private:
     // After configure declared every table: who feeds which joined table,
     // and each joined table rebuilt from its two.
     void configure_joins(std::vector<std::string>& problems);
-    Table* any(std::string_view name) const;  // declared or not
+    Table* any(std::string_view name) const;  // a declared table (find)
 
     // Every write to a table, and the joined tables' updates that follow
     // it, one at a time: a joined table reads both its tables, never while

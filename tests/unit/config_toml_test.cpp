@@ -499,6 +499,11 @@ TEST(TomlErrors, JoinedTablesNameTwoDeclaredPlainTables) {
     EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"b\"\ncsv = \"/x.csv\"\n"),
               Errors{"c.toml:11:7: option 'csv' for [tables.j]: a joined table is kept from its two tables and "
                      "takes no csv"});
+    EXPECT_EQ(errors_of(tables + "join = \"left\"\n"),
+              Errors{"c.toml:9:8: option 'join' for [tables.j]: belongs to a joined table: add left and right"});
+    EXPECT_EQ(errors_of(tables + "left = \"a\"\nright = \"b\"\nmax_keys = 5\n"),
+              Errors{"c.toml:11:12: option 'max_keys' for [tables.j]: a joined table has its left table's keys: set "
+                     "max_keys there"});
 }
 
 TEST(TomlConfig, TablesAndStreamsAreFoundThroughOptionLinks) {

@@ -78,8 +78,10 @@ public:
                 Record& r = b.records[i];
                 const bool keyed = key_.render(r, key);
                 const TableValue* row = keyed ? find(key) : nullptr;
-                if (emit_on_change_ && keyed) {
-                    remember(b, key, r, row);
+                // Kept for the table side only when passed on: a record the
+                // missing policy refused does not come back with a new row.
+                if (emit_on_change_ && keyed && (row != nullptr || missing_ == stages::Refusal::Pass)) {
+                    remember(key, r, row);
                 }
                 if (row == nullptr) {
                     missing_rows_->inc();
@@ -118,6 +120,7 @@ private:
     struct Remembered {
         Record raw;
         std::uint64_t row_hash = 0;
+        std::uint64_t seq = 0;  // when it was last seen: the order kept across restarts
         std::list<std::string>::iterator at;
     };
 
@@ -136,18 +139,22 @@ private:
         return h == 0 ? 1 : h;
     }
 
-    void remember(StageBatch& b, const std::string& key, const Record& raw, const TableValue* row) {
-        (void)b;
+    void remember(const std::string& key, const Record& raw, const TableValue* row) {
         auto it = remembered_.find(key);
         if (it == remembered_.end()) {
             order_.push_back(key);
-            it = remembered_.emplace(key, Remembered{raw, 0, std::prev(order_.end())}).first;
+            it = remembered_.emplace(key, Remembered{raw, 0, 0, std::prev(order_.end())}).first;
         } else {
             it->second.raw = raw;
             order_.splice(order_.end(), order_, it->second.at);  // newest now
         }
         it->second.row_hash = row_hash(row);
+        it->second.seq = ++seq_;
         dirty_.push_back(key);
+        forget_beyond_max();
+    }
+
+    void forget_beyond_max() {
         while (remembered_.size() > max_remembered_) {
             const std::string oldest = order_.front();
             order_.pop_front();
@@ -168,7 +175,6 @@ private:
             }
             m.row_hash = h;
             Record again = m.raw;
-            matched_->inc();
             apply(again, *row);
             b.records.push_back(std::move(again));
             reemitted_->inc();
@@ -176,8 +182,13 @@ private:
         }
     }
 
-    // The keys changed in this batch, into its state: "<hash hex>\n<record>".
+    // The keys changed in this batch, into its state: "<hash> <seq>\n<record>"
+    // (16 hex digits each), and under the key "" what the state belongs to.
     void flush_state(StageBatch& b) {
+        if (write_meta_) {
+            b.state.push_back(StateChange{"", meta(), false});
+            write_meta_ = false;
+        }
         if (dirty_.empty()) {
             return;
         }
@@ -190,7 +201,7 @@ private:
             if (it == remembered_.end()) {
                 c.erase = true;
             } else {
-                c.value = fmt::format("{:016x}\n", it->second.row_hash);
+                c.value = fmt::format("{:016x} {:016x}\n", it->second.row_hash, it->second.seq);
                 encode_record(it->second.raw, c.value);
             }
             b.state.push_back(std::move(c));
@@ -198,25 +209,56 @@ private:
         dirty_.clear();
     }
 
+    // The table and key template the kept records belong to: state kept
+    // under another (a reload changed them) is dropped.
+    std::string meta() const { return table_name_ + "\n" + key_.text(); }
+
+    static bool hex16(std::string_view text, std::uint64_t& out) {
+        const auto r = std::from_chars(text.data(), text.data() + text.size(), out, 16);
+        return text.size() == 16 && r.ec == std::errc() && r.ptr == text.data() + text.size();
+    }
+
     void load_remembered(StageContext& ctx) {
+        write_meta_ = true;
         if (!ctx.load_state) {
             return;
         }
         std::size_t bad = 0;
+        std::optional<std::string> stored_meta;
+        std::vector<std::pair<std::string, Remembered>> loaded;
         ctx.load_state([&](std::string_view key, std::string_view value) {
-            Remembered m;
-            const auto nl = value.find('\n');
-            if (nl != 16 || !decode_record(value.substr(nl + 1), m.raw)) {
-                ++bad;
+            if (key.empty()) {
+                stored_meta = std::string(value);
                 return;
             }
-            std::from_chars(value.data(), value.data() + 16, m.row_hash, 16);
-            order_.emplace_back(key);
-            m.at = std::prev(order_.end());
-            remembered_.emplace(std::string(key), std::move(m));
+            Remembered m;
+            if (value.size() < 34 || value[16] != ' ' || value[33] != '\n' || !hex16(value.substr(0, 16), m.row_hash) ||
+                !hex16(value.substr(17, 16), m.seq) || !decode_record(value.substr(34), m.raw)) {
+                ++bad;
+                dirty_.emplace_back(key);  // erased
+                return;
+            }
+            loaded.emplace_back(std::string(key), std::move(m));
         });
+        if (stored_meta && *stored_meta != meta()) {
+            log::info("{}: the table or key changed since the kept records were stored: {} forgotten", ctx.name,
+                      loaded.size());
+            for (auto& [key, m] : loaded) {
+                dirty_.push_back(key);
+            }
+            loaded.clear();
+        }
+        // Least recently seen first, as before the restart.
+        std::sort(loaded.begin(), loaded.end(), [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
+        for (auto& [key, m] : loaded) {
+            seq_ = std::max(seq_, m.seq);
+            order_.push_back(key);
+            m.at = std::prev(order_.end());
+            remembered_.emplace(key, std::move(m));
+        }
+        forget_beyond_max();  // max_remembered may have been lowered
         if (bad != 0) {
-            log::warn("{}: {} remembered records could not be read and were skipped", ctx.name, bad);
+            log::warn("{}: {} kept records could not be read and were dropped", ctx.name, bad);
         }
     }
 
@@ -286,6 +328,8 @@ private:
     std::list<std::string> order_;      // remembered keys, least recently seen first
     std::vector<std::string> dirty_;    // keys whose state this batch changes
     std::optional<std::uint64_t> seen_version_;  // the table's version at the last look
+    std::uint64_t seq_ = 0;
+    bool write_meta_ = false;
     Counter* reemitted_ = nullptr;
     TableAccess* table_ = nullptr;
     ComponentMetrics* metrics_ = nullptr;
