@@ -183,7 +183,8 @@ void bench_drop_oldest(const fs::path& dir, std::size_t batches) {
 // confirm it; with `retain` the delivered rows stay (the retention query on
 // every trim) instead of being deleted. Then, with retain, a replay of
 // everything kept: the cursor moved back to the first row and read again.
-void bench_deliver(const fs::path& dir, const char* label, std::chrono::nanoseconds retain, std::size_t batches) {
+void bench_deliver(const fs::path& dir, const char* label, std::chrono::nanoseconds retain, std::size_t batches,
+                   bool young = true) {
     auto o = options(dir, label, sluice::Synchronous::Normal);
     o.retain = retain;
     auto buf = sluice::Buffer::open(o);
@@ -193,7 +194,9 @@ void bench_deliver(const fs::path& dir, const char* label, std::chrono::nanoseco
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     for (auto& r : rs) {
-        r.time_ns = now;  // young: kept by retain
+        // Young: kept by retain; else two days old: the retention query runs
+        // at every trim and lets everything go.
+        r.time_ns = young ? now : now - std::chrono::nanoseconds(std::chrono::hours(48)).count();
     }
     std::vector<sluice::StoredRecord> rows;
     Timer t;
@@ -206,7 +209,7 @@ void bench_deliver(const fs::path& dir, const char* label, std::chrono::nanoseco
     std::printf("append+read+commit, %-16s %6.3f M rows/s  (%.3f M rows per CPU-s; %llu rows left in the buffer)\n",
                 label, n / t.wall_s() / 1e6, n / t.cpu_s() / 1e6,
                 static_cast<unsigned long long>(buf->stats().rows));
-    if (retain.count() == 0) {
+    if (retain.count() == 0 || !young) {
         return;
     }
     Timer r;
@@ -242,6 +245,7 @@ int main(int argc, char** argv) {
         bench_read_commit(dir, 500);
         bench_drop_oldest(dir, 300);
         bench_deliver(dir, "retain 0s:", std::chrono::nanoseconds(0), 500);
+        bench_deliver(dir, "retain 24h, old:", std::chrono::hours(24), 500, /*young=*/false);
         bench_deliver(dir, "retain 24h:", std::chrono::hours(24), 500);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
