@@ -198,27 +198,27 @@ std::optional<KeyExport> parse_key_export(std::string_view text, std::string* er
         r.fail("the export: 'keys' and 'forgotten' must be arrays");
         return std::nullopt;
     }
-    for (std::size_t i = 0; i < keys->array()->size() && !r.failed; ++i) {
-        const JsonValue& k = (*keys->array())[i];
-        const std::string where = fmt::format("keys[{}]", i);
-        if (k.object() == nullptr) {
-            r.fail(where + ": must be an object");
-            break;
+    // Each member of an array of objects, named "keys[3]" in messages.
+    const auto each = [&](const JsonValue& array, std::string_view name, const auto& fn) {
+        for (std::size_t i = 0; i < array.array()->size() && !r.failed; ++i) {
+            const JsonValue& item = (*array.array())[i];
+            const std::string where = fmt::format("{}[{}]", name, i);
+            if (item.object() == nullptr) {
+                r.fail(where + ": must be an object");
+                return;
+            }
+            fn(item, where);
         }
+    };
+    each(*keys, "keys", [&](const JsonValue& k, const std::string& where) {
         KeyExport::WrappedKey w;
         w.id = r.id(k, where);
         w.pseudonym = r.pseudonym(k, where);
         w.created_ns = r.integer(k, "created_ns", where);
         w.wrapped = r.bytes(k, "wrapped", where);
         e.keys.push_back(std::move(w));
-    }
-    for (std::size_t i = 0; i < forgotten->array()->size() && !r.failed; ++i) {
-        const JsonValue& f = (*forgotten->array())[i];
-        const std::string where = fmt::format("forgotten[{}]", i);
-        if (f.object() == nullptr) {
-            r.fail(where + ": must be an object");
-            break;
-        }
+    });
+    each(*forgotten, "forgotten", [&](const JsonValue& f, const std::string& where) {
         KeyExport::ForgottenKey g;
         g.id = r.id(f, where);
         g.pseudonym = r.pseudonym(f, where);
@@ -230,7 +230,7 @@ std::optional<KeyExport> parse_key_export(std::string_view text, std::string* er
             g.by = *by;
         }
         e.forgotten.push_back(std::move(g));
-    }
+    });
     if (r.failed) {
         return std::nullopt;
     }

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 SLUICE = os.environ.get("SLUICE_BIN", "")
@@ -63,6 +64,33 @@ def free_port():
 def http_get(port, path, timeout=5):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
         return r.status, r.read().decode()
+
+
+def http_request(port, method, path, body=None, token=None, content_type=None, timeout=30):
+    """(status, body text) of a request to the gateway's API on 127.0.0.1:`port`;
+    an HTTP error status is an answer too. A `str` body is sent as UTF-8."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_ready(port, timeout=30):
+    """Waits until the gateway on `port` answers /ready with 200."""
+    def ready():
+        try:
+            return http_get(port, "/ready")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(ready, timeout, "the gateway to be ready")
 
 
 def source_up(http_port, component):

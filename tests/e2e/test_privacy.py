@@ -9,10 +9,8 @@ import base64
 import glob
 import json
 import os
-import urllib.error
-import urllib.request
-
-from harness import Sluice, TempDir, free_port, gateway_sections, http_get, main, read_ndjson, run, wait_for
+from harness import (Sluice, TempDir, free_port, gateway_sections, http_request, main, read_ndjson, run, wait_for,
+                     wait_ready)
 
 DRIVERS = {"drv-alice-7731": "Alice Anderson", "drv-bob-4402": "Bob Brennan", "drv-carol-1189": "Carol Castellanos"}
 
@@ -153,16 +151,7 @@ def test_encrypt_decrypt_and_forget():
 
 
 def request(port, method, path, body=None, token=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    if body is not None:
-        req.add_header("Content-Type", "application/x-ndjson")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_request(port, method, path, body, token, "application/x-ndjson" if body is not None else None)
 
 
 def test_forget_over_api():
@@ -191,13 +180,7 @@ path = "{out}"
 """)
         log = os.path.join(d, "sluice.log")
         with Sluice(["run", "-c", cfg, "--log-level", "debug"], log_path=log):
-            def up():
-                try:
-                    return http_get(port, "/ready")[0] == 200
-                except OSError:
-                    return False
-
-            wait_for(up, 30, "the gateway to be ready")
+            wait_ready(port)
             status, body = request(port, "POST", "/api/send/trips", trips(30).encode(), token)
             assert status == 200, body
             wait_for(lambda: os.path.exists(out) and len(read_ndjson(out)) == 30, 30, "30 encrypted records")

@@ -9,11 +9,9 @@ import datetime
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 
-from harness import (Sluice, TempDir, free_port, gateway_sections, http_get, main, metric_value, read_ndjson, run,
-                     wait_for)
+from harness import (Sluice, TempDir, free_port, gateway_sections, http_get, http_request, main, metric_value,
+                     read_ndjson, run, wait_for, wait_ready)
 
 N = 10000
 TOKEN = "replay-secret"
@@ -97,16 +95,7 @@ def test_replay_stopped():
 
 
 def post(port, path, body=b"", token=TOKEN, content_type=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    if content_type:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_request(port, "POST", path, body, token, content_type, timeout=60)
 
 
 def test_replay_running():
@@ -124,13 +113,7 @@ path = "{d}/q.ndjson"
 """)
         out = os.path.join(d, "out.ndjson")
         with Sluice(["run", "-c", cfg], log_path=os.path.join(d, "sluice.log")):
-            def up():
-                try:
-                    return http_get(port, "/ready")[0] == 200
-                except OSError:
-                    return False
-
-            wait_for(up, 30, "the gateway to be ready")
+            wait_ready(port)
             for first in range(0, N, 2500):
                 status, body = post(port, "/api/send/p", lines(first, 2500).encode(),
                                     content_type="application/x-ndjson")

@@ -18,10 +18,7 @@ SLUICE_UPDATE_GOLDEN=1 writes both files."""
 
 import json
 import os
-import urllib.error
-import urllib.request
-
-from harness import Sluice, TempDir, free_port, gateway_sections, http_get, main, wait_for
+from harness import Sluice, TempDir, free_port, gateway_sections, http_get, http_request, main, wait_for, wait_ready
 
 TOKEN = "join-secret"
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "table_joins.json")
@@ -85,15 +82,7 @@ fsync = false
 
 
 def request(port, method, path, body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http_request(port, method, path, body, TOKEN, "application/json" if body is not None else None)
 
 
 def snapshot(port):
@@ -107,14 +96,11 @@ def snapshot(port):
 
 def start(d, cfg, port):
     s = Sluice(["run", "-c", cfg], log_path=os.path.join(d, f"sluice-{len(os.listdir(d))}.log"))
-
-    def up():
-        try:
-            return http_get(port, "/ready")[0] == 200
-        except OSError:
-            return False
-
-    wait_for(up, 30, "the gateway to be ready")
+    try:
+        wait_ready(port)
+    except BaseException:
+        s.kill()
+        raise
     return s
 
 
