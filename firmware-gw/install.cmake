@@ -11,12 +11,7 @@
 #   SLUICE_SERVICE_CONFIG    the file installed as /etc/sluice/sluice.toml
 #   SLUICE_DEB_ARCHITECTURE  the package's Architecture (default: from CMAKE_SYSTEM_PROCESSOR)
 
-# sluice installs as a system service, so a new build tree installs to /usr
-# (the unit and the package carry paths fixed at configure time: change the
-# prefix with -DCMAKE_INSTALL_PREFIX, not with `cmake --install --prefix`).
-if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
-  set(CMAKE_INSTALL_PREFIX "/usr" CACHE PATH "Install prefix" FORCE)
-endif()
+# (A new build tree installs to /usr: see the top-level CMakeLists.txt.)
 include(GNUInstallDirs)
 
 if(TARGET sluice)
@@ -135,4 +130,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${deb_out}/conffiles ${deb_out}/postinst 
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX "${CMAKE_INSTALL_PREFIX}")
 set(CPACK_PACKAGE_DIRECTORY "${PROJECT_BINARY_DIR}/packages")
+# The service only: libsluice (the `library` component, src/cmake/SluiceLibrary.cmake)
+# is for building programs, not for the board.
+set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};sluice;Unspecified;/")
 include(CPack)

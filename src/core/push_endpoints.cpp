@@ -38,14 +38,15 @@ bool PushEndpoints::dispatch(std::string_view pipeline, std::string_view id, Pus
         return true;
     }
     if (error != nullptr) {
+        const std::string kind = "`" + kind_ + "` source";
         if (matches == 0 && entries_.empty()) {
-            *error = "no `http` source is configured in this gateway";
+            *error = "no " + kind + " is configured in this gateway";
         } else if (matches == 0 && id.empty()) {
-            *error = "no `http` source is configured in pipeline '" + std::string(pipeline) + "'";
+            *error = "no " + kind + " is configured in pipeline '" + std::string(pipeline) + "'";
         } else if (matches == 0) {
-            *error = "no `http` source '" + std::string(id) + "' in pipeline '" + std::string(pipeline) + "'";
+            *error = "no " + kind + " '" + std::string(id) + "' in pipeline '" + std::string(pipeline) + "'";
         } else {
-            *error = "more than one `http` source (" + names + "): name one as /api/send/<pipeline>/<source id>";
+            *error = "more than one " + kind + " (" + names + "): name one as " + how_to_name_;
         }
     }
     return false;
@@ -53,6 +54,11 @@ bool PushEndpoints::dispatch(std::string_view pipeline, std::string_view id, Pus
 
 PushEndpoints& push_endpoints() {
     static PushEndpoints table;
+    return table;
+}
+
+PushEndpoints& callback_endpoints() {
+    static PushEndpoints table("callback", "\"<pipeline>/<source id>\"");
     return table;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Where frames pushed over the gateway's HTTP API go. Each `http` source
+// Where frames pushed over the gateway's HTTP API, or by a program that
+// embeds the gateway (libsluice's callback sources), go. Each `http` source
 // registers itself here under its pipeline and component id when it starts;
 // the API's `POST /api/send/...` route (src/http/send_api.cpp) hands each
 // request to the matching source, which answers once the frames are
@@ -20,6 +21,9 @@ struct PushRequest {
     std::string body;
     bool ndjson = false;  // one frame per line (Content-Type application/x-ndjson)
     std::string key;      // the frames' origin; empty: the source's default
+    // When not empty: these frames, one each, and `body` is not used (an
+    // embedding program's push of several payloads or records).
+    std::vector<std::string> frames;
 };
 
 struct PushAnswer {
@@ -27,6 +31,7 @@ struct PushAnswer {
     std::string message;      // one line for the client
     std::size_t frames = 0;   // frames committed (200)
     int retry_after = 0;      // seconds, for 503; 0: no Retry-After
+    bool stopping = false;    // 503 because the source is stopping (not busy)
 };
 
 // Answers a push: any thread, once.
@@ -34,6 +39,12 @@ using PushReply = std::function<void(PushAnswer)>;
 
 class PushEndpoints {
 public:
+    // `kind` names the sources in messages ("http"); `how_to_name` says how
+    // a caller names one of several ("/api/send/<pipeline>/<source id>").
+    explicit PushEndpoints(std::string kind = "http",
+                           std::string how_to_name = "/api/send/<pipeline>/<source id>")
+        : kind_(std::move(kind)), how_to_name_(std::move(how_to_name)) {}
+
     // Called on the I/O loop thread (the HTTP server's): must not block.
     using Handler = std::function<void(PushRequest&& req, PushReply reply)>;
 
@@ -56,12 +67,17 @@ private:
         std::string id;
         Handler fn;
     };
+    std::string kind_;
+    std::string how_to_name_;
     std::mutex mu_;
     std::vector<Entry> entries_;
     std::uint64_t next_ = 1;
 };
 
-// The process-wide table.
+// The process-wide table of the `http` sources (POST /api/send).
 PushEndpoints& push_endpoints();
+// The process-wide table of the `callback` sources: an embedding program's
+// pushes (libsluice, src/embed).
+PushEndpoints& callback_endpoints();
 
 }  // namespace sluice

@@ -264,8 +264,37 @@ void apply_overrides(GatewayConfig& config, const RunOverrides& overrides) {
     set_data_dir(config.gateway.str("data_dir"));
 }
 
-int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoader reload) {
-    apply_overrides(config, overrides);
+struct GatewayHost::Parts {
+    IoLoop loop;
+    http::ProcessMetrics process_metrics;
+    std::uint64_t stats_sub = 0;
+    bool stats_started = false;
+    // Named tables outlive reloads (and every pipeline, whose stages use
+    // them); their store is opened with the first declared table.
+    Tables tables;
+    std::unique_ptr<GatewayLifecycle> life;
+    http::ApiHooks hooks;
+    std::unique_ptr<http::Api> api;
+    SharedText describe_json;
+    bool pipelines_running = false;
+};
+
+GatewayHost::GatewayHost(RunOverrides overrides) : overrides_(std::move(overrides)) {}
+
+GatewayHost::~GatewayHost() { stop(std::chrono::steady_clock::now()); }
+
+GatewayLifecycle& GatewayHost::life() { return *parts_->life; }
+
+IoLoop& GatewayHost::loop() { return parts_->loop; }
+
+int GatewayHost::api_port() const { return parts_ && parts_->api ? parts_->api->port() : 0; }
+
+int GatewayHost::start(GatewayConfig config, std::string& error) {
+    if (parts_) {
+        error = "the gateway is already running";
+        return 1;
+    }
+    apply_overrides(config, overrides_);
     log::Level level;
     if (log::parse_level(config.gateway.str("log_level"), level)) {
         log::set_level(level);
@@ -275,13 +304,152 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         log::set_format(format);
     }
     // Size what depends on the machine by what the cgroup allows.
-    const double cpus = available_cpus();
-    const std::uint64_t mem_limit = memory_limit_bytes();
-    fit_malloc_arenas(cpus);
-    if (const auto cap = fit_to_memory_limit(config, mem_limit)) {
-        log::info("memory limit {}: ingest queues capped at {} each", format_size(mem_limit), format_size(cap));
+    cpus_ = available_cpus();
+    mem_limit_ = memory_limit_bytes();
+    fit_malloc_arenas(cpus_);
+    if (const auto cap = fit_to_memory_limit(config, mem_limit_)) {
+        log::info("memory limit {}: ingest queues capped at {} each", format_size(mem_limit_), format_size(cap));
     }
 
+    data_dir_ = config.gateway.str("data_dir");
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir_, ec);
+    if (ec) {
+        error = fmt::format("cannot create data directory {}: {}", data_dir_.string(), ec.message());
+        log::error("{}", error);
+        return 1;
+    }
+    if (std::string why = data_dir_unwritable(data_dir_); !why.empty()) {
+        log::error("{}", why);
+        error = std::move(why);
+        return 1;
+    }
+
+    parts_ = std::make_unique<Parts>();
+    Parts& p = *parts_;
+    // On a failure below: everything started so far stops again.
+    auto fail = [&](int status, std::string why) {
+        log::error("{}", why);
+        error = std::move(why);
+        stop(std::chrono::steady_clock::now());
+        return status;
+    };
+    p.loop.start();
+    // /stats: one sample a second on the loop, history from start-up on.
+    stats::hub().set_max_topics(static_cast<std::size_t>(config.http.integer("max_stats_topics")));
+    stats::hub().start(p.loop);
+    p.stats_started = true;
+    const std::filesystem::path data_dir = data_dir_;
+    p.tables.set_store_factory([data_dir] { return open_table_store(data_dir / "tables.db"); });
+    // The pipelines over their lifetime: start, reload, stop.
+    const std::uint64_t mem_limit = mem_limit_;
+    p.life = std::make_unique<GatewayLifecycle>(p.loop, p.tables, [this, mem_limit](GatewayConfig& next) {
+        apply_overrides(next, overrides_);
+        fit_to_memory_limit(next, mem_limit);
+    });
+    GatewayLifecycle& life = *p.life;
+    try {
+        if (!life.configure_tables(config)) {
+            return fail(1, "cannot start: a table could not be loaded (see the log)");
+        }
+    } catch (const std::exception& e) {
+        return fail(1, fmt::format("cannot open the tables: {}", e.what()));
+    }
+
+    // The HTTP thread's /ready hook reads the pipelines; while a stop or
+    // reload holds them, /ready answers "not ready".
+    p.hooks.token = config.http.str_or("token", "");
+    p.hooks.ready = [&life](std::string& detail) { return life.ready(detail); };
+    listen_ = config.http.str("listen");
+    if (listen_ != "off") {
+        p.api = std::make_unique<http::Api>(p.loop, p.hooks, http_limits(config.http));
+        http::Api& api = *p.api;
+        http::add_table_routes(api, p.tables);
+        p.stats_sub = stats::add_stats_routes(api, stats::hub(), &p.tables);
+        http::add_tap_route(api);
+        http::add_websocket_routes(api);
+        http::add_send_routes(api);
+        http::add_keys_routes(api);
+        add_replay_route(api, life, data_dir_);
+        http::add_ui_routes(api);
+        // The pipeline graph for the web UI's overview: `describe --format
+        // json`, computed here and after each reload (the loop only copies it).
+        p.describe_json.set(describe_config(config, "json"));
+        // The latest dead letters of one pipeline (they hold record contents:
+        // token required), read on the API's writer thread through a
+        // read-only connection to the pipeline's buffer.
+        api.add_route("GET", "/api/dead-letters", [&api, data_dir](const net::HttpRequest& req) {
+            return dead_letters_route(api, data_dir, req);
+        });
+        api.add_route("GET", "/api/describe", [&p](const net::HttpRequest&) {
+            net::HttpResponse r{200, "application/json", {}, p.describe_json.get()};
+            r.headers.emplace_back("Cache-Control", "no-store");
+            return r;
+        });
+        std::string listen_error;
+        bool ok = false;
+        p.loop.call([&] { ok = api.listen(listen_, &listen_error); });
+        if (!ok) {
+            return fail(1, fmt::format("HTTP API: cannot listen on {}: {}", listen_, listen_error));
+        }
+    }
+
+    try {
+        life.start(std::move(config));
+    } catch (const ConfigError& e) {
+        log::error("{}", e.what());
+        error = fmt::format("configuration error: {}", e.what());
+        stop(std::chrono::steady_clock::now());
+        return 2;
+    } catch (const std::exception& e) {
+        return fail(1, fmt::format("cannot start: {}", e.what()));
+    }
+    p.pipelines_running = true;
+    return 0;
+}
+
+ReloadReport GatewayHost::reload(const GatewayLifecycle::Loader& load) {
+    Parts& p = *parts_;
+    ReloadReport report = p.life->reload(load);
+    if (report.outcome == ReloadReport::Outcome::Applied || report.outcome == ReloadReport::Outcome::Reverted) {
+        if (p.api) {
+            http::ApiHooks h = p.hooks;
+            h.token = p.life->config().http.str_or("token", "");
+            p.api->set_hooks(h);
+            p.describe_json.set(describe_config(p.life->config(), "json"));
+        }
+        stats::hub().set_max_topics(static_cast<std::size_t>(p.life->config().http.integer("max_stats_topics")));
+    }
+    return report;
+}
+
+void GatewayHost::stop_pipelines(std::chrono::steady_clock::time_point deadline) {
+    if (parts_ && parts_->pipelines_running) {
+        parts_->life->stop(deadline);
+        parts_->pipelines_running = false;
+    }
+}
+
+void GatewayHost::stop(std::chrono::steady_clock::time_point deadline) {
+    if (!parts_) {
+        return;
+    }
+    stop_pipelines(deadline);
+    Parts& p = *parts_;
+    if (p.api) {
+        p.loop.call([&] { p.api->close(); });
+    }
+    p.loop.stop();
+    // The hub's timer and its table sampler go before the loop and the
+    // tables do.
+    if (p.stats_started) {
+        stats::hub().unsubscribe(p.stats_sub);
+        stats::hub().stop();
+    }
+    parts_.reset();
+}
+
+int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoader reload) {
     // Signals are taken synchronously by this thread; every thread started
     // from here on inherits the mask.
     sigset_t sigs;
@@ -301,115 +469,18 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     // watchdog pings; nothing at all outside a service.
     sd::Notifier notifier(sd::notify_env());
 
-    const std::filesystem::path data_dir = config.gateway.str("data_dir");
-    std::error_code ec;
-    std::filesystem::create_directories(data_dir, ec);
-    if (ec) {
-        log::error("cannot create data directory {}: {}", data_dir.string(), ec.message());
-        notifier.status(fmt::format("cannot create data directory {}: {}", data_dir.string(), ec.message()));
-        return 1;
-    }
-    if (const std::string why = data_dir_unwritable(data_dir); !why.empty()) {
-        log::error("{}", why);
-        notifier.status(why);
-        return 1;
-    }
-
-    IoLoop loop;
-    loop.start();
-    http::ProcessMetrics process_metrics;
-    // /stats: one sample a second on the loop, history from start-up on.
-    stats::hub().set_max_topics(static_cast<std::size_t>(config.http.integer("max_stats_topics")));
-    stats::hub().start(loop);
-    std::uint64_t stats_sub = 0;
-    // On every return below: the hub's timer and its table sampler go
-    // before the loop and the tables do.
-    struct StatsStop {
-        std::uint64_t& sub;
-        ~StatsStop() {
-            stats::hub().unsubscribe(sub);
-            stats::hub().stop();
-        }
-    } stats_stop{stats_sub};
-    // Named tables outlive reloads (and every pipeline, whose stages use
-    // them); their store is opened with the first declared table.
-    Tables tables;
-    tables.set_store_factory([data_dir] { return open_table_store(data_dir / "tables.db"); });
-    // The pipelines over their lifetime: start, reload, stop.
-    GatewayLifecycle life(loop, tables, [&overrides, mem_limit](GatewayConfig& next) {
-        apply_overrides(next, overrides);
-        fit_to_memory_limit(next, mem_limit);
-    });
-    try {
-        if (!life.configure_tables(config)) {
-            notifier.status("cannot start: a table could not be loaded (see the log)");
-            loop.stop();
-            return 1;
-        }
-    } catch (const std::exception& e) {
-        log::error("cannot open the tables: {}", e.what());
-        notifier.status(fmt::format("cannot open the tables: {}", e.what()));
-        loop.stop();
-        return 1;
-    }
-
-    // The HTTP thread's /ready hook reads the pipelines; while a stop or
-    // reload holds them, /ready answers "not ready".
-    http::ApiHooks hooks;
-    hooks.token = config.http.str_or("token", "");
-    hooks.ready = [&life](std::string& detail) { return life.ready(detail); };
-    std::unique_ptr<http::Api> api;
-    auto describe_json = std::make_shared<SharedText>();
-    const std::string listen = config.http.str("listen");
-    if (listen != "off") {
-        api = std::make_unique<http::Api>(loop, hooks, http_limits(config.http));
-        http::add_table_routes(*api, tables);
-        stats_sub = stats::add_stats_routes(*api, stats::hub(), &tables);
-        http::add_tap_route(*api);
-        http::add_websocket_routes(*api);
-        http::add_send_routes(*api);
-        http::add_keys_routes(*api);
-        add_replay_route(*api, life, data_dir);
-        http::add_ui_routes(*api);
-        // The pipeline graph for the web UI's overview: `describe --format
-        // json`, computed here and after each reload (the loop only copies it).
-        describe_json->set(describe_config(config, "json"));
-        // The latest dead letters of one pipeline (they hold record contents:
-        // token required), read on the API's writer thread through a
-        // read-only connection to the pipeline's buffer.
-        api->add_route("GET", "/api/dead-letters", [&api, data_dir](const net::HttpRequest& req) {
-            return dead_letters_route(*api, data_dir, req);
-        });
-        api->add_route("GET", "/api/describe", [describe_json](const net::HttpRequest&) {
-            net::HttpResponse r{200, "application/json", {}, describe_json->get()};
-            r.headers.emplace_back("Cache-Control", "no-store");
-            return r;
-        });
-        std::string error;
-        bool ok = false;
-        loop.call([&] { ok = api->listen(listen, &error); });
-        if (!ok) {
-            log::error("HTTP API: cannot listen on {}: {}", listen, error);
-            notifier.status(fmt::format("HTTP API: cannot listen on {}: {}", listen, error));
-            loop.stop();
-            return 1;
-        }
-    }
-
     const std::string origin = config.origin;
-    try {
-        life.start(std::move(config));
-    } catch (const ConfigError& e) {
-        log::error("{}", e.what());
-        notifier.status(fmt::format("configuration error: {}", e.what()));
-        loop.stop();
-        return 2;
-    } catch (const std::exception& e) {
-        log::error("cannot start: {}", e.what());
-        notifier.status(fmt::format("cannot start: {}", e.what()));
-        loop.stop();
-        return 1;
+    GatewayHost host(overrides);
+    std::string error;
+    if (const int status = host.start(std::move(config), error); status != 0) {
+        notifier.status(error);
+        return status;
     }
+    GatewayLifecycle& life = host.life();
+    const std::filesystem::path data_dir = host.data_dir();
+    const std::string listen = host.listen();
+    const double cpus = host.cpus();
+    const std::uint64_t mem_limit = host.memory_limit();
     auto timeout_text = [&life] { return format_duration(life.config().gateway.duration("shutdown_timeout")); };
 
     // Declared after `life`, so it stops before the pipelines go away.
@@ -420,7 +491,8 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
     monitor.start();
     log::info("sluice {} running {} pipeline(s) from {}; data in {}; HTTP {}; {} CPU(s) available{}", SLUICE_VERSION,
               life.size(), origin, data_dir.string(),
-              api ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), api->port()) : std::string("off"),
+              listen != "off" ? fmt::format("on {}:{}", listen.substr(0, listen.rfind(':')), host.api_port())
+                              : std::string("off"),
               cpus, mem_limit ? fmt::format(", memory limit {}", format_size(mem_limit)) : std::string());
 
     trim_start_up_memory();
@@ -439,7 +511,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         const auto deadline = bounded ? life.deadline() : std::chrono::steady_clock::time_point::max();
         std::atomic<bool> done{false};
         std::thread stopper([&] {
-            life.stop(deadline);
+            host.stop_pipelines(deadline);
             done = true;
             wake_main();  // exit now, not at the loop's next 100 ms look
         });
@@ -481,7 +553,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
         log::info("standard output was closed by its reader: stopping; undelivered records stay buffered");
         monitor.stop();
         notifier.stopping("standard output was closed");
-        life.stop(std::chrono::steady_clock::now());
+        host.stop_pipelines(std::chrono::steady_clock::now());
     };
 
     // Event-driven: what this loop looks at wakes it (a signal, or
@@ -515,7 +587,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
                 continue;
             }
             monitor.busy(reload_grace(life.config()));
-            const ReloadReport report = life.reload(reload);
+            const ReloadReport report = host.reload(reload);
             monitor.idle();
             if (report.outcome == ReloadReport::Outcome::Rejected) {
                 notifier.ready(fmt::format("{}; last reload rejected: {} error(s) in the configuration",
@@ -525,17 +597,10 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             if (report.outcome == ReloadReport::Outcome::Failed) {
                 monitor.stop();
                 notifier.stopping(fmt::format("cannot restart the previous configuration: {}", report.error));
-                life.stop(life.deadline());
+                host.stop_pipelines(life.deadline());
                 exit_code = 1;
                 break;
             }
-            if (api) {
-                http::ApiHooks h = hooks;
-                h.token = life.config().http.str_or("token", "");
-                api->set_hooks(h);
-                describe_json->set(describe_config(life.config(), "json"));
-            }
-            stats::hub().set_max_topics(static_cast<std::size_t>(life.config().http.integer("max_stats_topics")));
             notifier.ready(started_status(life.size()));
             continue;
         }
@@ -552,10 +617,7 @@ int run_gateway(GatewayConfig config, const RunOverrides& overrides, ConfigLoade
             break;
         }
     }
-    if (api) {
-        loop.call([&] { api->close(); });
-    }
-    loop.stop();
+    host.stop(std::chrono::steady_clock::now());
     log::info("stopped");
     return exit_code;
 }
