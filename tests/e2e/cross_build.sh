@@ -11,6 +11,9 @@
 # with kcat); then the size budgets:
 #   aarch64  raspberrypi4 (every component) <= 10 MiB, minimal-aarch64 <= 5 MiB
 #   armhf    beaglebone-black (every component) <= 8 MiB
+# and libsluice of the target's full preset (raspberrypi4, beaglebone-black):
+# the example program built against its installed package with the cross
+# compiler, statically, and run under qemu (tests/embed/cross_example.sh).
 # (minimal-armhf is built by toolchains/build-static armhf, not here: one
 # more LTO build of the whole tree for no check the other three presets do
 # not already make.)
@@ -20,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 arch=${1:-aarch64}
 case "$arch" in
-  aarch64) presets=(raspberrypi4 minimal-aarch64); budgets=(10 5) ;;
-  armhf) presets=(beaglebone-black); budgets=(8) ;;
+  aarch64) presets=(raspberrypi4 minimal-aarch64); budgets=(10 5); library=raspberrypi4 ;;
+  armhf) presets=(beaglebone-black); budgets=(8); library=beaglebone-black ;;
   *) echo "cross_build.sh: unknown target '$arch' (aarch64 or armhf)" >&2; exit 2 ;;
 esac
 start=$(date +%s)
@@ -45,5 +48,6 @@ rc=0
 for i in "${!presets[@]}"; do
   budget "${presets[$i]}" "${budgets[$i]}" || rc=1
 done
+tests/embed/cross_example.sh "$library" "$arch" || rc=1
 echo "$arch cross build and checks took $(( $(date +%s) - start ))s"
 exit $rc
