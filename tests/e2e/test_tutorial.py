@@ -1,0 +1,110 @@
+"""docs/tutorial.md, run as a reader would run it: every shell block the
+tutorial marks runs in order, in a fresh home directory, with the sluice of
+this build first on PATH and a real mosquitto; the output the tutorial shows
+must come out.
+
+Markers (HTML comments on the line before a fence):
+  <!-- tutorial: run -->     the ```sh block runs to completion (exit 0)
+  <!-- tutorial: start -->   the ```sh block starts a program that keeps
+                             running (a gateway: "in a second terminal");
+                             it is stopped at the end, or killed by a later
+                             block
+  <!-- tutorial: output -->  the ```text block: each of its lines is a line
+                             the previous run block printed
+Ports: the text's 1883 (mosquitto) and 6666 (sluice's API) become free ports.
+Prints how long the run-through took.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+
+from harness import SLUICE, SOURCE_DIR, TempDir, free_port, main, skip  # noqa: E402
+from test_mqtt import Mosquitto  # noqa: E402
+
+TUTORIAL = os.path.join(SOURCE_DIR, "docs", "tutorial.md")
+BLOCK = re.compile(r"<!--\s*tutorial:\s*(run|start|output)\s*-->\s*\n```(\w+)\n(.*?)^```", re.S | re.M)
+BLOCK_TIMEOUT = 120
+
+
+def steps():
+    with open(TUTORIAL) as f:
+        text = f.read()
+    out = []
+    for m in BLOCK.finditer(text):
+        kind, lang, body = m.group(1), m.group(2), m.group(3)
+        line = text.count("\n", 0, m.start()) + 2
+        if kind == "output":
+            assert out and out[-1][0] == "run", f"tutorial.md:{line}: an output block follows no run block"
+            out[-1][3].extend(x.strip() for x in body.splitlines() if x.strip())
+        else:
+            assert lang == "sh", f"tutorial.md:{line}: a {kind} block must be ```sh"
+            out.append((kind, line, body, []))
+    return out
+
+
+def test_tutorial_runs_end_to_end():
+    for tool in ("mosquitto", "mosquitto_pub", "curl"):
+        if shutil.which(tool) is None:
+            skip(f"{tool} is not installed (firmware-gw/install-deps installs it)")
+    plan = steps()
+    assert sum(1 for s in plan if s[0] == "run") >= 8, "the tutorial has too few runnable blocks"
+    started = []
+    with TempDir() as d:
+        home = os.path.join(d, "home")
+        bindir = os.path.join(d, "bin")
+        os.makedirs(os.path.join(home, "sluice-tutorial"))
+        os.makedirs(bindir)
+        os.symlink(SLUICE, os.path.join(bindir, "sluice"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.update(HOME=home, PATH=bindir + os.pathsep + env.get("PATH", "/usr/bin:/bin"))
+        workdir = os.path.join(home, "sluice-tutorial")
+        api_port = free_port()
+        with Mosquitto(d) as broker:
+            ports = {"1883": str(broker.port), "6666": str(api_port)}
+
+            def localised(body):
+                return re.sub(r"\b(1883|6666)\b", lambda m: ports[m.group(1)], body)
+
+            began = time.monotonic()
+            try:
+                for i, (kind, line, body, expected) in enumerate(plan):
+                    code = localised(body)
+                    t0 = time.monotonic()
+                    if kind == "start":
+                        log = open(os.path.join(d, f"started-{i}.log"), "w")
+                        p = subprocess.Popen(["bash", "-c", code], cwd=workdir, env=env, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+                        started.append((p, log, line))
+                        print(f"tutorial.md:{line}: started", flush=True)
+                        continue
+                    r = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=workdir, env=env,
+                                       capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
+                    logs = "".join(open(lg.name).read()[-1500:] for _, lg, _ in started)
+                    assert r.returncode == 0, (f"tutorial.md:{line}: exit {r.returncode}\n{code}\nstdout: "
+                                               f"{r.stdout[-1500:]}\nstderr: {r.stderr[-1500:]}\ngateway: {logs}")
+                    printed = [x.strip() for x in r.stdout.splitlines()]
+                    for want in expected:
+                        assert want in printed, f"tutorial.md:{line}: printed {printed}, not {want!r}"
+                    print(f"tutorial.md:{line}: ok ({time.monotonic() - t0:.1f}s)", flush=True)
+                print(f"run-through of docs/tutorial.md: {time.monotonic() - began:.1f}s", flush=True)
+            finally:
+                for p, log, _ in started:
+                    if p.poll() is None:
+                        os.killpg(p.pid, signal.SIGTERM)
+                        try:
+                            p.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            os.killpg(p.pid, signal.SIGKILL)
+                            p.wait()
+                    log.close()
+
+
+if __name__ == "__main__":
+    main([test_tutorial_runs_end_to_end])
