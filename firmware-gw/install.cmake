@@ -46,7 +46,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operati
               ${PROJECT_SOURCE_DIR}/docs/config-reference.md ${CMAKE_CURRENT_SOURCE_DIR}/debian/copyright
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/sluice)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/config/examples/ DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/sluice/examples
-        FILES_MATCHING PATTERN "*.toml")
+        FILES_MATCHING PATTERN "*.toml" PATTERN "*.json")
 install(FILES ${CMAKE_CURRENT_SOURCE_DIR}/sluice-iio.conf
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/sluice/examples/sluice.service.d RENAME iio.conf)
 
