@@ -4,7 +4,7 @@ foreach(t IN ITEMS test_decode_mix test_kill_restart test_cli test_sources_sinks
                  test_config_test test_stats test_tap
                  test_remote_cli test_http_source test_exec_source test_exec_decoder_stage test_privacy
                  test_replay test_table_joins test_docs test_glossary test_tutorial test_grafana
-                 test_pipeline_strings)
+                 test_pipeline_strings test_troubleshooting)
   add_test(NAME e2e_${t} COMMAND ${SLUICE_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${t}.py)
   set_tests_properties(e2e_${t} PROPERTIES LABELS e2e TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "SLUICE_BIN=$<TARGET_FILE:sluice>;SLUICE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
