@@ -1,20 +1,20 @@
-"""docs/tutorial.md, run as a reader would run it: every shell block the
-tutorial marks runs in order, in a fresh home directory, with the sluice of
-this build first on PATH and a real mosquitto; the output the tutorial shows
-must come out.
+"""docs/tutorial.md and the guide pages (docs/guide/*.md), run as a reader
+would run them: every shell block a page marks runs in order, in a fresh
+home directory, with the sluice of this build first on PATH and a real
+mosquitto; the output the page shows must come out.
 
 Markers (HTML comments on the line before a fence):
-  <!-- tutorial: run -->     the ```sh block runs to completion (exit 0)
-  <!-- tutorial: start -->   the ```sh block starts a program that keeps
-                             running (a gateway: "in a second terminal");
-                             it is stopped at the end, or killed by a later
-                             block
-  <!-- tutorial: output -->  the ```text block: each of its lines is a line
-                             the previous run block printed
+  <!-- doc: run -->     the ```sh block runs to completion (exit 0)
+  <!-- doc: start -->   the ```sh block starts a program that keeps running
+                        (a gateway: "in a second terminal"); it is stopped
+                        at the end, or killed by a later block
+  <!-- doc: output -->  the ```text block: each of its lines is a line the
+                        previous run block printed
 Ports: the text's 1883 (mosquitto) and 6666 (sluice's API) become free ports.
 Prints how long the run-through took.
 """
 
+import glob
 import os
 import re
 import shutil
@@ -29,32 +29,34 @@ from harness import SLUICE, SOURCE_DIR, TempDir, free_port, main, skip  # noqa: 
 from test_mqtt import Mosquitto  # noqa: E402
 
 TUTORIAL = os.path.join(SOURCE_DIR, "docs", "tutorial.md")
-BLOCK = re.compile(r"<!--\s*tutorial:\s*(run|start|output)\s*-->\s*\n```(\w+)\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"<!--\s*doc:\s*(run|start|output)\s*-->\s*\n```(\w+)\n(.*?)^```", re.S | re.M)
 BLOCK_TIMEOUT = 120
 
 
-def steps():
-    with open(TUTORIAL) as f:
+def steps(page):
+    name = os.path.relpath(page, SOURCE_DIR)
+    with open(page) as f:
         text = f.read()
     out = []
     for m in BLOCK.finditer(text):
         kind, lang, body = m.group(1), m.group(2), m.group(3)
         line = text.count("\n", 0, m.start()) + 2
         if kind == "output":
-            assert out and out[-1][0] == "run", f"tutorial.md:{line}: an output block follows no run block"
+            assert out and out[-1][0] == "run", f"{name}:{line}: an output block follows no run block"
             out[-1][3].extend(x.strip() for x in body.splitlines() if x.strip())
         else:
-            assert lang == "sh", f"tutorial.md:{line}: a {kind} block must be ```sh"
+            assert lang == "sh", f"{name}:{line}: a {kind} block must be ```sh"
             out.append((kind, line, body, []))
     return out
 
 
-def test_tutorial_runs_end_to_end():
+def run_page(page, min_runs):
     for tool in ("mosquitto", "mosquitto_pub", "curl"):
         if shutil.which(tool) is None:
             skip(f"{tool} is not installed (firmware-gw/install-deps installs it)")
-    plan = steps()
-    assert sum(1 for s in plan if s[0] == "run") >= 8, "the tutorial has too few runnable blocks"
+    name = os.path.relpath(page, SOURCE_DIR)
+    plan = steps(page)
+    assert sum(1 for s in plan if s[0] == "run") >= min_runs, f"{name} has too few runnable blocks"
     started = []
     with TempDir() as d:
         home = os.path.join(d, "home")
@@ -82,18 +84,18 @@ def test_tutorial_runs_end_to_end():
                         p = subprocess.Popen(["bash", "-c", code], cwd=workdir, env=env, stdout=log,
                                              stderr=subprocess.STDOUT, start_new_session=True)
                         started.append((p, log, line))
-                        print(f"tutorial.md:{line}: started", flush=True)
+                        print(f"{name}:{line}: started", flush=True)
                         continue
                     r = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=workdir, env=env,
                                        capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
                     logs = "".join(open(lg.name).read()[-1500:] for _, lg, _ in started)
-                    assert r.returncode == 0, (f"tutorial.md:{line}: exit {r.returncode}\n{code}\nstdout: "
+                    assert r.returncode == 0, (f"{name}:{line}: exit {r.returncode}\n{code}\nstdout: "
                                                f"{r.stdout[-1500:]}\nstderr: {r.stderr[-1500:]}\ngateway: {logs}")
                     printed = [x.strip() for x in r.stdout.splitlines()]
                     for want in expected:
-                        assert want in printed, f"tutorial.md:{line}: printed {printed}, not {want!r}"
-                    print(f"tutorial.md:{line}: ok ({time.monotonic() - t0:.1f}s)", flush=True)
-                print(f"run-through of docs/tutorial.md: {time.monotonic() - began:.1f}s", flush=True)
+                        assert want in printed, f"{name}:{line}: printed {printed}, not {want!r}"
+                    print(f"{name}:{line}: ok ({time.monotonic() - t0:.1f}s)", flush=True)
+                print(f"run-through of {name}: {time.monotonic() - began:.1f}s", flush=True)
             finally:
                 for p, log, _ in started:
                     if p.poll() is None:
@@ -106,5 +108,17 @@ def test_tutorial_runs_end_to_end():
                     log.close()
 
 
+def test_tutorial_runs_end_to_end():
+    run_page(TUTORIAL, 8)
+
+
+def test_guide_pages_run():
+    pages = [p for p in sorted(glob.glob(os.path.join(SOURCE_DIR, "docs", "guide", "*.md")))
+             if "<!-- doc: run -->" in open(p).read()]
+    assert pages, "no guide page has runnable blocks"
+    for page in pages:
+        run_page(page, 1)
+
+
 if __name__ == "__main__":
-    main([test_tutorial_runs_end_to_end])
+    main([test_tutorial_runs_end_to_end, test_guide_pages_run])
