@@ -10,10 +10,14 @@ Markers (HTML comments on the line before a fence):
                         at the end, or killed by a later block
   <!-- doc: output -->  the ```text block: each of its lines is a line the
                         previous run block printed
-Ports: the text's 1883 (mosquitto) and 6666 (sluice's API) become free ports.
+Peers: a page that names port 5432 gets a PostgreSQL of its own (role and
+database `sluice`, password `secret`), one that names localhost:9092 gets
+librdkafka's mock cluster (read back with kcat). The text's 1883
+(mosquitto), 6666 (sluice's API), 5432 and localhost:9092 become theirs.
 Prints how long the run-through took.
 """
 
+import contextlib
 import glob
 import os
 import re
@@ -25,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 
-from harness import SLUICE, SOURCE_DIR, TempDir, free_port, main, skip  # noqa: E402
+from harness import SLUICE, SOURCE_DIR, Postgres, TempDir, free_port, kafka_mock, main, skip  # noqa: E402
 from test_mqtt import Mosquitto  # noqa: E402
 
 TUTORIAL = os.path.join(SOURCE_DIR, "docs", "tutorial.md")
@@ -68,11 +72,23 @@ def run_page(page, min_runs):
         env.update(HOME=home, PATH=bindir + os.pathsep + env.get("PATH", "/usr/bin:/bin"))
         workdir = os.path.join(home, "sluice-tutorial")
         api_port = free_port()
-        with Mosquitto(d) as broker:
+        with open(page) as f:
+            text = f.read()
+        with contextlib.ExitStack() as peers:
+            broker = peers.enter_context(Mosquitto(d))
             ports = {"1883": str(broker.port), "6666": str(api_port)}
+            if re.search(r"\b5432\b", text):
+                if Postgres.bin_dir() is None or shutil.which("psql") is None:
+                    skip(f"{name} needs PostgreSQL, which is not installed")
+                ports["5432"] = str(peers.enter_context(Postgres(d)).port)
+            if "localhost:9092" in text:
+                if shutil.which("kcat") is None:
+                    skip(f"{name} needs kcat, which is not installed")
+                ports["localhost:9092"] = peers.enter_context(kafka_mock(1)).bootstrap
 
             def localised(body):
-                return re.sub(r"\b(1883|6666)\b", lambda m: ports[m.group(1)], body)
+                body = body.replace("localhost:9092", ports.get("localhost:9092", "localhost:9092"))
+                return re.sub(r"\b(1883|6666|5432)\b", lambda m: ports.get(m.group(1), m.group(1)), body)
 
             began = time.monotonic()
             try:
