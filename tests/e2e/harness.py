@@ -1,8 +1,10 @@
 """Small helpers shared by the end-to-end tests: run sluice, wait on
 conditions with deadlines (never fixed sleeps), free ports, cleanup."""
 
+import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -459,3 +461,19 @@ def main(tests):
             print(f"FAIL {t.__name__}: {type(e).__name__}: {e}", flush=True)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     sys.exit(1 if failed else SKIP_EXIT if skipped else 0)
+
+
+_LOG_CALL = re.compile(r'(?:log::(?:debug|info|warn|error)|\.(?:warn|error|info))\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)')
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def log_formats():
+    """(path, format string) of every log call in src/: the literal strings
+    of log::debug/info/warn/error and of a OnceLog's warn/error/info, joined,
+    with C++ escapes of quotes and backslashes undone."""
+    for path in sorted(glob.glob(os.path.join(SOURCE_DIR, "src", "**", "*.[ch]pp"), recursive=True)):
+        with open(path) as f:
+            text = f.read()
+        for m in _LOG_CALL.finditer(text):
+            fmt = "".join(_STRING.findall(m.group(1))).replace('\\"', '"').replace("\\\\", "\\")
+            yield os.path.relpath(path, SOURCE_DIR), fmt

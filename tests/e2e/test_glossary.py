@@ -3,11 +3,10 @@ project's vocabulary (kept below) has an entry, and every term its log
 messages use (the format strings of log::debug/info/warn/error in src/) is
 explained there, or is a well-known name listed as such below."""
 
-import glob
 import os
 import re
 
-from harness import SOURCE_DIR, main
+from harness import SOURCE_DIR, log_formats, main
 
 # sluice's own words: each needs a **bold** entry in the glossary.
 VOCABULARY = [
@@ -28,22 +27,12 @@ WELL_KNOWN = {
     "SIGTERM", "SIGINT", "TLS", "JSON", "CSV", "WAL", "DNS", "URL", "API", "UTC", "IIO", "DATA", "BIRTH",
 }
 
-LOG_CALL = re.compile(r'(?:log::(?:debug|info|warn|error)|\.(?:warn|error|info))\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)')
-STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*\b")
 
 
 def glossary():
     with open(os.path.join(SOURCE_DIR, "docs", "glossary.md")) as f:
         return f.read()
-
-
-def log_strings():
-    for path in glob.glob(os.path.join(SOURCE_DIR, "src", "**", "*.[ch]pp"), recursive=True):
-        with open(path) as f:
-            text = f.read()
-        for m in LOG_CALL.finditer(text):
-            yield os.path.relpath(path, SOURCE_DIR), "".join(STRING.findall(m.group(1)))
 
 
 def test_every_term_has_an_entry():
@@ -56,7 +45,7 @@ def test_log_messages_speak_glossary_terms():
     text = glossary()
     lowered = text.lower()
     used, unexplained, messages = set(), {}, 0
-    for path, message in log_strings():
+    for path, message in log_formats():
         messages += 1
         for term in VOCABULARY:
             if re.search(r"\b" + re.escape(term) + r"s?\b", message, re.I):

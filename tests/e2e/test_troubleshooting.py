@@ -3,31 +3,24 @@ line of its ```log blocks must be one sluice can print, that is, match the
 format string of one of the log calls in src/ (its {} placeholders filled
 with anything)."""
 
-import glob
 import os
 import re
 
-from harness import SOURCE_DIR, main
+from harness import SOURCE_DIR, log_formats, main
 
 PAGE = os.path.join(SOURCE_DIR, "docs", "guide", "troubleshooting.md")
-LOG_CALL = re.compile(r'(?:log::(?:debug|info|warn|error)|\.(?:warn|error|info))\(\s*((?:"(?:[^"\\]|\\.)*"\s*)+)')
-STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 LEVEL = re.compile(r"^(ERROR|WARN|INFO|DEBUG)\s+")
 
 
 def formats():
     """A regular expression per log format string with some text of its own."""
     out = []
-    for path in glob.glob(os.path.join(SOURCE_DIR, "src", "**", "*.[ch]pp"), recursive=True):
-        with open(path) as f:
-            text = f.read()
-        for m in LOG_CALL.finditer(text):
-            fmt = "".join(STRING.findall(m.group(1))).replace('\\"', '"').replace("\\\\", "\\")
-            literal = re.sub(r"\{[^}]*\}", "", fmt)
-            if len(literal.strip(" :;,.()")) < 8:
-                continue  # "{}" and the like match anything
-            parts = re.split(r"\{[^}]*\}", fmt)
-            out.append((fmt, re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z", re.S)))
+    for _, fmt in log_formats():
+        literal = re.sub(r"\{[^}]*\}", "", fmt)
+        if len(literal.strip(" :;,.()")) < 8:
+            continue  # "{}" and the like match anything
+        parts = re.split(r"\{[^}]*\}", fmt)
+        out.append((fmt, re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z", re.S)))
     return out
 
 
