@@ -53,5 +53,7 @@ inline void request_stop() {
     wake_main();
 }
 inline bool stop_requested() { return stop_requested_flag().load(); }
+// A new run begins (libsluice starts a gateway again in the same process).
+inline void clear_stop_request() { stop_requested_flag().store(false); }
 
 }  // namespace sluice

@@ -295,6 +295,7 @@ int GatewayHost::start(GatewayConfig config, std::string& error) {
         return 1;
     }
     apply_overrides(config, overrides_);
+    clear_stop_request();  // a stop asked of an earlier run in this process is not this run's
     log::Level level;
     if (log::parse_level(config.gateway.str("log_level"), level)) {
         log::set_level(level);
