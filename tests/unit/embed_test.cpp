@@ -308,15 +308,17 @@ TEST(Embed, PushesGoOnDuringAReloadAndEndWithAStop) {
     gw.on_batch("p/out", [&](std::span<const se::Record> b) { return got.take(b); });
     gw.start();
     std::atomic<bool> done{false};
-    std::atomic<int> committed{0}, other{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    int committed = 0;  // under mu
     std::thread pusher([&] {
         while (!done) {
             const auto r = gw.push("p/in", R"({"v":1})");
             if (r.committed()) {
+                std::lock_guard lk(mu);
                 ++committed;
-            } else if (r.status == se::PushStatus::Busy || r.status == se::PushStatus::Stopping) {
-                ++other;
-            } else {
+                cv.notify_all();
+            } else if (r.status != se::PushStatus::Busy && r.status != se::PushStatus::Stopping) {
                 ADD_FAILURE() << "push: " << r.message;
                 return;
             }
@@ -324,21 +326,22 @@ TEST(Embed, PushesGoOnDuringAReloadAndEndWithAStop) {
     });
     // Waits (bounded) until `n` more pushes were committed.
     auto more_committed = [&](int n) {
-        const int from = committed.load();
-        const auto until = std::chrono::steady_clock::now() + 30s;
-        while (committed.load() < from + n && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(1ms);
-        }
-        return committed.load() >= from + n;
+        std::unique_lock lk(mu);
+        const int from = committed;
+        return cv.wait_for(lk, 30s, [&] { return committed >= from + n; });
     };
-    ASSERT_TRUE(more_committed(20));
+    EXPECT_TRUE(more_committed(20));
     // A reload that changes the pipeline (it is rebuilt) while pushes go on,
     // and they go on after it.
     se::Config changed = pass_through(dir.str());
     changed.pipeline_option("p", "batch_max_records", 500);
     gw.reload(changed);
     EXPECT_TRUE(more_committed(20));
-    const int before_stop = committed.load();
+    int before_stop = 0;
+    {
+        std::lock_guard lk(mu);
+        before_stop = committed;
+    }
     got.wait_for(static_cast<std::size_t>(before_stop));
     gw.stop(std::chrono::milliseconds(2000));
     done = true;
