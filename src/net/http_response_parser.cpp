@@ -284,7 +284,9 @@ ResponseParseStatus HttpResponseParser::run() {
                 skip = 2;
             }
             if (end == std::string::npos) {
-                if (buf_.size() - pos_ > limits_.max_header_bytes) {
+                // Up to 3 bytes may be the start of the terminator: a head of
+                // max_header_bytes fed in pieces must pass as it does whole.
+                if (buf_.size() - pos_ > limits_.max_header_bytes + 3) {
                     return fail("response head larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
                 }
                 buf_.erase(0, pos_);
